@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what Hoody runs on (Debian 12, as root): runc, conmon, catatonit, busybox-static for the
+# built-in image, iproute2; with --test also PostgreSQL for the store and end-to-end suites.
+# Then the npm packages. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(runc conmon catatonit busybox-static iproute2 ca-certificates)
+if [ "${1:-}" = "--test" ]; then packages+=(postgresql); fi
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running daemon with embedded defaults:
+# SQLite and runc state in ./data, API on http://127.0.0.1:8080. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+exec node bin/hoody.js serve "$@"

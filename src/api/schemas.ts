@@ -1,0 +1,237 @@
+/**
+ * Wire schemas: the one description of every resource and request body, shared by the
+ * server (validation), the SDK (types) and the OpenAPI document.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/** The statuses a container can be in (SPEC §3). */
+export const CONTAINER_STATUSES = ['creating', 'running', 'stopped', 'paused', 'failed', 'copying'] as const;
+export type ContainerStatus = (typeof CONTAINER_STATUSES)[number];
+export const isContainerStatus = (v: unknown): v is ContainerStatus =>
+  typeof v === 'string' && (CONTAINER_STATUSES as readonly string[]).includes(v);
+
+/** Lifecycle operations exposed as POST /containers/{id}/{operation}. */
+export const LIFECYCLE_OPERATIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume'] as const;
+export type LifecycleOperation = (typeof LIFECYCLE_OPERATIONS)[number];
+export const isLifecycleOperation = (v: unknown): v is LifecycleOperation =>
+  typeof v === 'string' && (LIFECYCLE_OPERATIONS as readonly string[]).includes(v);
+
+/** Every operation that can appear in a status log or as a current operation. */
+export const OPERATIONS = [...LIFECYCLE_OPERATIONS, 'create', 'delete', 'update', 'exit', 'reconcile'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+const literalUnion = <T extends readonly string[]>(values: T) =>
+  Type.Union(values.map((v) => Type.Literal(v)) as never) as unknown as TSchema & { static: T[number] };
+
+export const Id = Type.String({ pattern: '^[0-9a-f]{24}$', description: '24 lowercase hex characters' });
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 UTC with milliseconds' });
+export const ContainerStatusSchema = literalUnion(CONTAINER_STATUSES);
+export const RestartPolicySchema = literalUnion(RESTART_POLICIES);
+
+export const Resources = Type.Object(
+  {
+    cpu: Type.Number({ exclusiveMinimum: 0, maximum: 1024, description: 'CPU cores (fractions allowed)' }),
+    memory_mb: Type.Integer({ minimum: 4, maximum: 4_194_304 }),
+    pids: Type.Integer({ minimum: 1, maximum: 4_194_304 }),
+  },
+  { additionalProperties: false },
+);
+export type Resources = Static<typeof Resources>;
+
+export const EnvironmentVars = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 }), Type.String({ maxLength: 65536 }), {
+  maxProperties: 512,
+});
+
+export const Command = Type.Array(Type.String({ minLength: 1, maxLength: 65536 }), { minItems: 1, maxItems: 1024 });
+
+export const CurrentOperation = Type.Object({
+  id: Id,
+  operation: Type.String(),
+  started_at: Timestamp,
+});
+export type CurrentOperation = Static<typeof CurrentOperation>;
+
+export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String() });
+
+export const RuntimeInfo = Type.Object({
+  pid: Type.Union([Type.Integer(), Type.Null()]),
+  processes: Type.Array(ProcessInfo),
+  memory_bytes: Type.Integer(),
+  cpu_usage_ns: Type.Integer(),
+  listening_ports: Type.Array(Type.Integer()),
+  services: Type.Array(Type.Unknown()),
+  terminals: Type.Array(Type.Unknown()),
+  displays: Type.Object({ connected_clients: Type.Array(Type.Unknown()) }),
+});
+export type RuntimeInfo = Static<typeof RuntimeInfo>;
+
+export const Container = Type.Object({
+  id: Id,
+  name: Type.String(),
+  project_id: Id,
+  server_id: Id,
+  server_name: Type.String(),
+  status: ContainerStatusSchema,
+  container_image: Type.String(),
+  command: Type.Union([Command, Type.Null()]),
+  environment_vars: Type.Record(Type.String(), Type.String()),
+  autostart: Type.Boolean(),
+  hoody_kit: Type.Boolean(),
+  resources: Resources,
+  stop_timeout: Type.Integer(),
+  restart_policy: RestartPolicySchema,
+  current_operation: Type.Union([CurrentOperation, Type.Null()]),
+  exit_code: Type.Union([Type.Integer(), Type.Null()]),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  runtime_info: Type.Optional(RuntimeInfo),
+});
+export type Container = Static<typeof Container>;
+
+/** Names are DNS-label-like so they can appear in URLs and hostnames. */
+export const ContainerName = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: 'lowercase letters, digits and dashes; 1-63 characters' });
+export const ImageName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' });
+
+export const CreateContainerBody = Type.Object(
+  {
+    name: ContainerName,
+    project_id: Type.Optional(Id),
+    container_image: ImageName,
+    command: Type.Optional(Type.Union([Command, Type.Null()])),
+    environment_vars: Type.Optional(EnvironmentVars),
+    autostart: Type.Optional(Type.Boolean()),
+    hoody_kit: Type.Optional(Type.Boolean()),
+    resources: Type.Optional(Type.Partial(Resources)),
+    stop_timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+    restart_policy: Type.Optional(RestartPolicySchema),
+  },
+  { additionalProperties: false },
+);
+export type CreateContainerBody = Static<typeof CreateContainerBody>;
+
+export const UpdateContainerBody = Type.Object(
+  {
+    name: Type.Optional(ContainerName),
+    command: Type.Optional(Type.Union([Command, Type.Null()])),
+    environment_vars: Type.Optional(EnvironmentVars),
+    autostart: Type.Optional(Type.Boolean()),
+    resources: Type.Optional(Type.Partial(Resources)),
+    stop_timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+    restart_policy: Type.Optional(RestartPolicySchema),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateContainerBody = Static<typeof UpdateContainerBody>;
+
+export const LifecycleBody = Type.Object(
+  {
+    reason: Type.Optional(Type.String({ maxLength: 1024 })),
+    timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'stop only: seconds to wait after SIGTERM before SIGKILL' })),
+  },
+  { additionalProperties: false },
+);
+export type LifecycleBody = Static<typeof LifecycleBody>;
+
+export const LifecycleResult = Type.Object({
+  operation: Type.String(),
+  container_id: Id,
+  status: ContainerStatusSchema,
+});
+export type LifecycleResult = Static<typeof LifecycleResult>;
+
+export const StatusLogEntry = Type.Object({
+  id: Id,
+  container_id: Id,
+  from_status: ContainerStatusSchema,
+  to_status: ContainerStatusSchema,
+  transition_time: Timestamp,
+  duration_ms: Type.Integer(),
+  triggered_by: Type.String(),
+  metadata: Type.Object(
+    {
+      operation: Type.String(),
+      server_name: Type.String(),
+      reason: Type.Optional(Type.String()),
+      error: Type.Optional(Type.String()),
+      exit_code: Type.Optional(Type.Integer()),
+    },
+    { additionalProperties: true },
+  ),
+});
+export type StatusLogEntry = Static<typeof StatusLogEntry>;
+
+export const SORT_ORDERS = ['asc', 'desc'] as const;
+export type SortOrder = (typeof SORT_ORDERS)[number];
+
+export const StatusLogQuery = Type.Object(
+  {
+    page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })),
+    sort_order: Type.Optional(literalUnion(SORT_ORDERS)),
+  },
+  { additionalProperties: false },
+);
+export type StatusLogQuery = Static<typeof StatusLogQuery>;
+
+export const Pagination = Type.Object({
+  total: Type.Integer(),
+  page: Type.Integer(),
+  limit: Type.Integer(),
+  totalPages: Type.Integer(),
+});
+
+export const Project = Type.Object({ id: Id, name: Type.String(), owner_id: Type.String(), created_at: Timestamp });
+export type Project = Static<typeof Project>;
+export const CreateProjectBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+export const SERVER_STATUSES = ['ready', 'maintenance', 'offline'] as const;
+export type ServerStatus = (typeof SERVER_STATUSES)[number];
+export const Server = Type.Object({
+  id: Id,
+  name: Type.String(),
+  status: literalUnion(SERVER_STATUSES),
+  runtime: Type.String(),
+  last_seen_at: Timestamp,
+  created_at: Timestamp,
+});
+export type Server = Static<typeof Server>;
+
+export const Image = Type.Object({ name: Type.String(), size_bytes: Type.Integer(), created_at: Timestamp, source: Type.String() });
+export type Image = Static<typeof Image>;
+
+export const User = Type.Object({ id: Type.String(), name: Type.String(), is_admin: Type.Boolean(), created_at: Timestamp });
+export type User = Static<typeof User>;
+export const CreateUserBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+export const Token = Type.Object({
+  id: Id,
+  name: Type.String(),
+  user_id: Type.String(),
+  read_only: Type.Boolean(),
+  automation: Type.Boolean(),
+  created_at: Timestamp,
+});
+export type Token = Static<typeof Token>;
+export const CreateTokenBody = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+    user_id: Type.Optional(Type.String({ maxLength: 64 })),
+    read_only: Type.Optional(Type.Boolean()),
+    automation: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type CreateTokenBody = Static<typeof CreateTokenBody>;
+
+export const ContainerListQuery = Type.Object(
+  {
+    status: Type.Optional(ContainerStatusSchema),
+    project_id: Type.Optional(Id),
+    name: Type.Optional(Type.String({ maxLength: 63 })),
+  },
+  { additionalProperties: false },
+);
+export type ContainerListQuery = Static<typeof ContainerListQuery>;

@@ -1,0 +1,120 @@
+/**
+ * The runtime boundary: a short interface that runs one container's processes, in the spirit
+ * of containerd's Task. Everything above it speaks of containers by id; everything below it is
+ * one runtime's business (runc + conmon today).
+ */
+
+/** What a runtime needs to run a container. */
+export interface ContainerSpec {
+  id: string;
+  /** Name of an image in the image store. */
+  image: string;
+  /** argv of the main process; the image's default command when null. */
+  command: string[] | null;
+  env: Record<string, string>;
+  hostname: string;
+  resources?: {
+    /** CPU cores, fractions allowed. */
+    cpu?: number;
+    memoryMb?: number;
+    pids?: number;
+  };
+}
+
+/** created: prepared, never run since; stopped: the main process has ended. */
+export type RuntimeStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+export interface RuntimeState {
+  id: string;
+  status: RuntimeStatus;
+  /** Host pid of the container's init while it runs. */
+  pid: number | null;
+  /** Exit code of the last run (128+signal when killed by a signal), when known. */
+  exitCode: number | null;
+}
+
+export interface RuntimeProcess {
+  pid: number;
+  command: string;
+}
+
+export interface RuntimeStats {
+  memoryBytes: number;
+  cpuUsageNs: number;
+  processes: RuntimeProcess[];
+}
+
+/** What a driver can do beyond the basics, so callers can say "not supported" honestly. */
+export interface RuntimeCapabilities {
+  pause: boolean;
+  /** kill can signal every process of the container, not only its init. */
+  killAll: boolean;
+  stats: boolean;
+  logs: boolean;
+  /** A new driver instance over the same state finds containers started by an earlier one. */
+  adopt: boolean;
+  /** The driver reports exits as they happen (onExit). */
+  exitEvents: boolean;
+}
+
+export interface ExitEvent {
+  id: string;
+  exitCode: number | null;
+  at: Date;
+}
+
+export interface RuntimeHealth {
+  ok: boolean;
+  runtime: string;
+  version: string;
+  problems: string[];
+}
+
+export interface KillOptions {
+  /** Signal every process in the container's cgroup, not only init. */
+  all?: boolean;
+}
+
+export interface RuntimeDriver {
+  readonly name: string;
+  readonly capabilities: RuntimeCapabilities;
+
+  health(signal?: AbortSignal): Promise<RuntimeHealth>;
+  /**
+   * Prepares the container's bundle and root filesystem. Called again on a container that is
+   * not running, it replaces the spec and keeps the container's files.
+   */
+  create(spec: ContainerSpec, signal?: AbortSignal): Promise<void>;
+  /** Runs a created or stopped container; resolves once its init runs. */
+  start(id: string, signal?: AbortSignal): Promise<RuntimeState>;
+  kill(id: string, sig: NodeJS.Signals, opts?: KillOptions, signal?: AbortSignal): Promise<void>;
+  pause(id: string, signal?: AbortSignal): Promise<void>;
+  resume(id: string, signal?: AbortSignal): Promise<void>;
+  /** Waits until the main process has ended; resolves its state, or undefined on timeout. */
+  waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<RuntimeState | undefined>;
+  /** Kills whatever still runs and removes every trace: runtime state, mounts, cgroups, files. */
+  delete(id: string, signal?: AbortSignal): Promise<void>;
+  state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined>;
+  stats(id: string, signal?: AbortSignal): Promise<RuntimeStats>;
+  /** The container's stdout and stderr, newest last, at most maxBytes. */
+  logs(id: string, opts?: { maxBytes?: number }, signal?: AbortSignal): Promise<string>;
+  list(signal?: AbortSignal): Promise<RuntimeState[]>;
+  /** Subscribes to exits of any container of this driver; returns the unsubscribe function. */
+  onExit(listener: (event: ExitEvent) => void): () => void;
+  /** Stops watchers; leaves containers running. */
+  close(): Promise<void>;
+}
+
+/** Categories of runtime failure, so the core can decide what is true afterwards. */
+export type RuntimeErrorKind = 'not-found' | 'invalid-state' | 'failed' | 'unsupported';
+
+export class RuntimeError extends Error {
+  constructor(
+    readonly kind: RuntimeErrorKind,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Turns conmon's exit files (one file per container, named by id, holding the exit code) into
+ * events. Works for containers started by an earlier daemon: the files are the source of truth.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExitEvent } from './driver.ts';
+
+export class ExitWatcher {
+  private watcher: FSWatcher | undefined;
+  private readonly listeners = new Set<(e: ExitEvent) => void>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Ids whose current exit file was already reported (inotify sends several events per write). */
+  private readonly reported = new Set<string>();
+
+  constructor(readonly dir: string) {}
+
+  async open(): Promise<void> {
+    if (this.watcher) return;
+    await mkdir(this.dir, { recursive: true });
+    this.watcher = watch(this.dir, (_event, file) => {
+      if (file) void this.changed(file.toString());
+    });
+    this.watcher.on('error', () => undefined);
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** The exit code recorded for a container, or undefined while none is. */
+  async read(id: string): Promise<number | null | undefined> {
+    const text = await readFile(join(this.dir, id), 'utf8').catch(() => undefined);
+    // conmon creates the file and then writes it: an empty file is not an exit yet
+    if (text === undefined || text.trim() === '') return undefined;
+    const code = Number.parseInt(text.trim(), 10);
+    return Number.isFinite(code) ? code : null;
+  }
+
+  path(id: string): string {
+    return join(this.dir, id);
+  }
+
+  onExit(listener: (e: ExitEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves on the next change of this container's exit file (or when woken by the caller's poll). */
+  nextChange(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        set.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+  }
+
+  private async changed(id: string): Promise<void> {
+    const code = await this.read(id);
+    if (code === undefined) {
+      this.reported.delete(id);
+      return;
+    }
+    for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
+    if (this.reported.has(id)) return;
+    this.reported.add(id);
+    const event: ExitEvent = { id, exitCode: code, at: new Date() };
+    for (const listener of this.listeners) listener(event);
+  }
+}

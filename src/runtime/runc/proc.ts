@@ -1,0 +1,26 @@
+/** Facts about host processes read from /proc. */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+/** The command line of a process, or '' when it is gone. */
+export async function processCommand(pid: number): Promise<string> {
+  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return raw.replace(/\0+$/, '').split('\0').join(' ');
+}
+
+/** One-letter scheduler state of a process (R, S, D, T, Z…), or undefined when it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name in parentheses may contain spaces: the state follows the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while a process exists and is not a zombie waiting to be reaped. */
+export function isRunning(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}

@@ -1,0 +1,433 @@
+/**
+ * The built-in runtime: runc runs the container, conmon (one small process per container)
+ * holds its stdio, writes its log and records its exit code. The daemon is never the parent a
+ * container depends on, so containers outlive it and a new driver adopts them from disk.
+ *
+ * Layout under stateDir:
+ *   runc/                runc's own state (--root)
+ *   exits/<id>           conmon's exit files
+ *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
+ */
+import { spawn } from 'node:child_process';
+import { access, mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  RuntimeError,
+  type ContainerSpec,
+  type ExitEvent,
+  type KillOptions,
+  type RuntimeCapabilities,
+  type RuntimeDriver,
+  type RuntimeHealth,
+  type RuntimeState,
+  type RuntimeStats,
+} from '../driver.ts';
+import { runCommand } from '../run-command.ts';
+import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
+import { mountOverlay, unmountOverlay } from '../overlay.ts';
+import { ExitWatcher } from '../exit-watcher.ts';
+import type { ImageStore } from '../image-store.ts';
+import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
+import { parseK8sLog } from './k8s-log.ts';
+import { isRunning, processCommand } from './proc.ts';
+
+export interface RuncDriverOptions {
+  stateDir: string;
+  images: ImageStore;
+  /** First component of every container's cgroupsPath, e.g. "hoody-1a2b3c4d". */
+  cgroupPrefix: string;
+  runcBinary?: string;
+  conmonBinary?: string;
+  initBinary?: string;
+  /** Cap of each container's log file, in bytes. */
+  logSizeMax?: number;
+}
+
+interface StoredSpec {
+  spec: ContainerSpec;
+}
+
+interface RuncStateJson {
+  id: string;
+  pid: number;
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
+/** Cleanup after an exit waits this long, so it does not compete with the caller's next step. */
+const FORGET_DELAY_MS = 200;
+
+/** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
+export function cgroupPrefixFor(dataDir: string): string {
+  return `hoody-${createHash('sha256').update(dataDir).digest('hex').slice(0, 10)}`;
+}
+
+export class RuncDriver implements RuntimeDriver {
+  readonly name = 'runc';
+  readonly capabilities: RuntimeCapabilities = { pause: true, killAll: true, stats: true, logs: true, adopt: true, exitEvents: true };
+
+  private readonly runc: string;
+  private readonly conmon: string;
+  private readonly init: string;
+  private readonly runcRoot: string;
+  private readonly exits: ExitWatcher;
+  private layout: CgroupLayout | undefined;
+  private readonly forgetting = new Map<string, Promise<void>>();
+
+  private constructor(private readonly opts: RuncDriverOptions) {
+    this.runc = opts.runcBinary ?? '/usr/sbin/runc';
+    this.conmon = opts.conmonBinary ?? '/usr/bin/conmon';
+    this.init = opts.initBinary ?? '/usr/bin/catatonit';
+    this.runcRoot = join(opts.stateDir, 'runc');
+    this.exits = new ExitWatcher(join(opts.stateDir, 'exits'));
+  }
+
+  /** Opens a driver over a state folder, adopting whatever containers it already holds. */
+  static async open(opts: RuncDriverOptions): Promise<RuncDriver> {
+    const driver = new RuncDriver(opts);
+    await mkdir(join(opts.stateDir, 'containers'), { recursive: true });
+    await mkdir(driver.runcRoot, { recursive: true });
+    await driver.exits.open();
+    driver.layout = await detectCgroupLayout();
+    // clean runc's state (and the cgroup) as soon as a container ends, off the next start's path
+    driver.exits.onExit((e) => {
+      const timer = setTimeout(() => void driver.forgetFinished(e.id).catch(() => undefined), FORGET_DELAY_MS);
+      timer.unref();
+    });
+    return driver;
+  }
+
+  async health(signal?: AbortSignal): Promise<RuntimeHealth> {
+    const problems: string[] = [];
+    let version = 'unknown';
+    try {
+      version = (await runCommand(this.runc, ['--version'], signal)).stdout.split('\n')[0] ?? version;
+    } catch (err) {
+      problems.push(`runc: ${(err as Error).message}`);
+    }
+    for (const [what, path] of [
+      ['conmon', this.conmon],
+      ['catatonit', this.init],
+    ] as const) {
+      await runCommand(path, ['--version'], signal).catch((err: Error) => problems.push(`${what}: ${err.message}`));
+    }
+    return { ok: problems.length === 0, runtime: 'runc+conmon', version, problems };
+  }
+
+  async create(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
+    assertId(spec.id);
+    const current = await this.runcState(spec.id, signal);
+    if (current && (current.status === 'running' || current.status === 'paused')) {
+      throw new RuntimeError('invalid-state', `container "${spec.id}" is ${current.status}; stop it before changing it`);
+    }
+    const image = await this.opts.images.require(spec.image, signal);
+    const bundle = this.bundle(spec.id);
+    await mkdir(bundle, { recursive: true });
+    const config = buildOciSpec({
+      spec,
+      defaultCommand: image.defaultCommand,
+      initBinary: this.init,
+      cgroupsPath: this.cgroupsPath(spec.id),
+      nofile: MAX_NOFILE,
+    });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+    await writeFile(join(bundle, 'spec.json'), JSON.stringify({ spec } satisfies StoredSpec));
+    // mounting now keeps the mount off the start path; start mounts again after a reboot
+    await this.mountRootfs(spec, signal);
+  }
+
+  async start(id: string, signal?: AbortSignal): Promise<RuntimeState> {
+    const { spec } = await this.readSpec(id);
+    await this.forgetFinished(id, signal);
+    await rm(this.exits.path(id), { force: true });
+    await this.mountRootfs(spec, signal);
+    const pid = await this.spawnConmon(id, signal);
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
+    } catch (err) {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+      throw err;
+    }
+    return { id, status: 'running', pid, exitCode: null };
+  }
+
+  async kill(id: string, sig: NodeJS.Signals, opts: KillOptions = {}, signal?: AbortSignal): Promise<void> {
+    assertId(id);
+    const args = ['--root', this.runcRoot, 'kill', ...(opts.all ? ['--all'] : []), id, sig.replace(/^SIG/, '')];
+    try {
+      await runCommand(this.runc, args, signal);
+    } catch (err) {
+      // a container that has already ended (or never ran) has nothing left to signal
+      const state = await this.requireState(id, signal);
+      if (state.status === 'stopped' || state.status === 'created') return;
+      throw err;
+    }
+    // A frozen container cannot act on KILL until thawed; runc 1.1 thaws on KILL, others may not.
+    if (sig === 'SIGKILL' && (await (await this.cgroup(id)).isFrozen())) {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'resume', id], signal).catch(() => undefined);
+    }
+  }
+
+  async pause(id: string, signal?: AbortSignal): Promise<void> {
+    await this.runOrExplain(id, 'pause', signal);
+  }
+
+  async resume(id: string, signal?: AbortSignal): Promise<void> {
+    await this.runOrExplain(id, 'resume', signal);
+  }
+
+  async waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<RuntimeState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.state(id, signal);
+      if (!state) throw new RuntimeError('not-found', `container "${id}" does not exist`);
+      if (state.status === 'stopped' || state.status === 'created') return state;
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return undefined;
+      // the exit file's inotify event wakes us at once; the short poll covers a lost event
+      await this.exits.nextChange(id, Math.min(left, 250), signal);
+    }
+  }
+
+  async delete(id: string, signal?: AbortSignal): Promise<void> {
+    assertId(id);
+    const current = await this.runcState(id, signal);
+    if (current && current.status !== 'stopped') await this.kill(id, 'SIGKILL', { all: true }, signal).catch(() => undefined);
+    await this.forgetFinished(id, signal);
+    const bundle = this.bundle(id);
+    await this.waitForConmon(bundle);
+    await unmountOverlay(join(bundle, 'rootfs'), signal);
+    await rm(bundle, { recursive: true, force: true });
+    await rm(this.exits.path(id), { force: true });
+    await this.removeCgroup(id);
+  }
+
+  async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
+    assertId(id);
+    const stored = await this.readSpec(id).catch(() => undefined);
+    if (!stored) return undefined;
+    const runc = await this.runcState(id, signal);
+    if (runc && runc.status !== 'stopped') {
+      const status = runc.status === 'creating' ? 'created' : runc.status;
+      return { id, status, pid: runc.pid || null, exitCode: null };
+    }
+    const exitCode = await this.exits.read(id);
+    if (runc || exitCode !== undefined) return { id, status: 'stopped', pid: null, exitCode: exitCode ?? null };
+    return { id, status: 'created', pid: null, exitCode: null };
+  }
+
+  async stats(id: string, signal?: AbortSignal): Promise<RuntimeStats> {
+    await this.requireState(id, signal);
+    const cgroup = await this.cgroup(id);
+    const [memoryBytes, cpuUsageNs, pids] = await Promise.all([cgroup.memoryBytes(), cgroup.cpuUsageNs(), cgroup.pids()]);
+    const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid) })));
+    return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== '') };
+  }
+
+  async logs(id: string, opts: { maxBytes?: number } = {}, signal?: AbortSignal): Promise<string> {
+    await this.requireState(id, signal);
+    const maxBytes = opts.maxBytes ?? 64 * 1024;
+    const file = join(this.bundle(id), 'ctr.log');
+    const handle = await open(file, 'r').catch(() => undefined);
+    if (!handle) return '';
+    try {
+      const { size } = await handle.stat();
+      // read more than asked: the k8s-file prefix of each line is dropped after parsing
+      const want = Math.min(size, maxBytes * 2 + 4096);
+      const buf = Buffer.alloc(want);
+      await handle.read(buf, 0, want, size - want);
+      const text = parseK8sLog(buf.toString('utf8'), want < size);
+      return text.length > maxBytes ? text.slice(text.length - maxBytes) : text;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async list(signal?: AbortSignal): Promise<RuntimeState[]> {
+    const ids = (await readdir(join(this.opts.stateDir, 'containers')).catch(() => [] as string[])).filter((id) => ID_PATTERN.test(id));
+    const states = await Promise.all(ids.map((id) => this.state(id, signal)));
+    return states.filter((s): s is RuntimeState => s !== undefined);
+  }
+
+  onExit(listener: (event: ExitEvent) => void): () => void {
+    return this.exits.onExit(listener);
+  }
+
+  async close(): Promise<void> {
+    this.exits.close();
+  }
+
+  /** The cgroup of one container, for callers (and tests) that read limits or usage. */
+  async cgroup(id: string): Promise<CgroupPaths> {
+    this.layout ??= await detectCgroupLayout();
+    return new CgroupPaths(this.layout, this.cgroupsPath(id));
+  }
+
+  /** Removes the cgroup prefix directories once no container uses them (daemon shutdown, tests). */
+  async removeCgroupPrefix(): Promise<void> {
+    await removeCgroupDirs(`/${this.opts.cgroupPrefix}`);
+  }
+
+  /** Runs `runc <op>`; when runc refuses, says why in terms of the container's state. */
+  private async runOrExplain(id: string, op: 'pause' | 'resume', signal?: AbortSignal): Promise<void> {
+    assertId(id);
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, op, id], signal);
+    } catch (err) {
+      const state = await this.requireState(id, signal);
+      const wanted = op === 'pause' ? 'running' : 'paused';
+      if (state.status !== wanted) throw new RuntimeError('invalid-state', `cannot ${op} container "${id}": it is ${state.status}`, { status: state.status });
+      throw err;
+    }
+  }
+
+  /**
+   * Removes runc's record of a container whose process has ended (runc keeps no exit code; conmon's
+   * exit file does). Idempotent and shared by concurrent callers.
+   */
+  private forgetFinished(id: string, signal?: AbortSignal): Promise<void> {
+    const pending = this.forgetting.get(id);
+    if (pending) return pending;
+    const work = (async () => {
+      // runc keeps one state.json per container it knows; no file, nothing to forget (and no spawn)
+      if (!(await pathExists(join(this.runcRoot, id, 'state.json')))) return;
+      const current = await this.runcState(id, signal);
+      if (!current) return;
+      if (current.status === 'running' || current.status === 'paused') {
+        throw new RuntimeError('invalid-state', `container "${id}" is already ${current.status}`, { status: current.status });
+      }
+      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id], signal).catch(async (err: unknown) => {
+        if (await this.runcState(id)) throw err;
+      });
+    })().finally(() => this.forgetting.delete(id));
+    this.forgetting.set(id, work);
+    return work;
+  }
+
+  private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
+    const bundle = this.bundle(spec.id);
+    const lower = await this.opts.images.rootfs(spec.image, signal);
+    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs') }, signal);
+  }
+
+  private cgroupsPath(id: string): string {
+    return `/${this.opts.cgroupPrefix}/${id}`;
+  }
+
+  private bundle(id: string): string {
+    assertId(id);
+    return join(this.opts.stateDir, 'containers', id);
+  }
+
+  private async readSpec(id: string): Promise<StoredSpec> {
+    try {
+      return JSON.parse(await readFile(join(this.bundle(id), 'spec.json'), 'utf8')) as StoredSpec;
+    } catch {
+      throw new RuntimeError('not-found', `container "${id}" does not exist`);
+    }
+  }
+
+  private async requireState(id: string, signal?: AbortSignal): Promise<RuntimeState> {
+    const state = await this.state(id, signal);
+    if (!state) throw new RuntimeError('not-found', `container "${id}" does not exist`);
+    return state;
+  }
+
+  private async requireStatus(id: string, status: RuntimeState['status'], op: string, signal?: AbortSignal): Promise<void> {
+    const state = await this.requireState(id, signal);
+    if (state.status !== status) throw new RuntimeError('invalid-state', `cannot ${op} container "${id}": it is ${state.status}`, { status: state.status });
+  }
+
+  /** runc's view of the container, or undefined when runc holds no such container. */
+  private async runcState(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {
+    try {
+      const { stdout } = await runCommand(this.runc, ['--root', this.runcRoot, 'state', id], signal);
+      return JSON.parse(stdout) as RuncStateJson;
+    } catch (err) {
+      if (err instanceof RuntimeError && /does not exist|not exist/i.test(String(err.details.stderr ?? err.message))) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Starts conmon, which runs `runc create` and stays as the container's monitor. conmon reports
+   * the container's pid (or runc's error) on the sync pipe, fd 3.
+   */
+  private spawnConmon(id: string, signal?: AbortSignal): Promise<number> {
+    const bundle = this.bundle(id);
+    const args = [
+      '--api-version', '1',
+      '-c', id,
+      '-u', id,
+      '-n', id,
+      '-r', this.runc,
+      '--runtime-arg', `--root=${this.runcRoot}`,
+      '-b', bundle,
+      '-p', join(bundle, 'pidfile'),
+      '-P', join(bundle, 'conmon.pid'),
+      '-l', `k8s-file:${join(bundle, 'ctr.log')}`,
+      '--log-size-max', String(this.opts.logSizeMax ?? DEFAULT_LOG_SIZE_MAX),
+      '--exit-dir', this.exits.dir,
+      '--socket-dir-path', bundle,
+    ]; // prettier-ignore
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.conmon, args, {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+        signal,
+      });
+      const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+      let text = '';
+      let stderr = '';
+      let settled = false;
+      const finish = (err: Error | undefined, pid?: number): void => {
+        if (settled) return;
+        settled = true;
+        sync.destroy();
+        child.stderr?.destroy();
+        if (err) reject(err);
+        else resolve(pid as number);
+      };
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      sync.on('data', (d: Buffer) => {
+        text += d.toString();
+        const line = text.split('\n').find((l) => l.trim().startsWith('{'));
+        if (!line) return;
+        try {
+          const msg = JSON.parse(line) as { data?: number; message?: string };
+          if (typeof msg.data === 'number' && msg.data > 0) finish(undefined, msg.data);
+          else finish(new RuntimeError('failed', `runc create failed for container "${id}": ${(msg.message ?? 'unknown error').trim()}`));
+        } catch {
+          /* partial line; wait for more */
+        }
+      });
+      sync.on('close', () => finish(new RuntimeError('failed', `conmon exited before container "${id}" was created: ${stderr.trim() || 'no message'}`)));
+      child.on('error', (err) => finish(new RuntimeError('failed', `cannot run conmon: ${err.message}`)));
+    });
+  }
+
+  /** Waits briefly for the container's conmon to exit after its container is gone. */
+  private async waitForConmon(bundle: string): Promise<void> {
+    const pid = Number((await readFile(join(bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    if (!pid) return;
+    for (let i = 0; i < 100 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 10));
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  }
+
+  private async removeCgroup(id: string): Promise<void> {
+    const cgroup = await this.cgroup(id);
+    for (const dir of await cgroup.existingDirs()) await rmdir(dir).catch(() => undefined);
+  }
+}
+
+const pathExists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+function assertId(id: string): void {
+  if (!ID_PATTERN.test(id)) throw new RuntimeError('not-found', `container id "${id}" is not valid`);
+}

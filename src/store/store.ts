@@ -1,0 +1,185 @@
+/**
+ * The Store: everything the control plane keeps, behind one interface with one Kysely
+ * implementation and a dialect per backend (SQLite embedded, PostgreSQL for scale-out).
+ *
+ * Invariants every implementation keeps:
+ * - a container's status never changes without its status log row, in the same transaction;
+ * - status log rows are never updated or deleted (also not when their container is deleted);
+ * - at most one operation per container is in flight: `beginOperation` is an atomic
+ *   compare-and-set on `current_operation_id IS NULL`, so it holds across daemons sharing a database.
+ */
+import type { ContainerStatus, Resources, RestartPolicy, SortOrder } from '../api/schemas.ts';
+
+/** A container as stored (times as ISO strings, JSON columns decoded). */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  project_id: string;
+  server_id: string;
+  status: ContainerStatus;
+  /** What the user last asked for; the reconciler drives `status` towards it. */
+  desired_status: 'running' | 'stopped' | 'paused';
+  container_image: string;
+  command: string[] | null;
+  environment_vars: Record<string, string>;
+  autostart: boolean;
+  hoody_kit: boolean;
+  resources: Resources;
+  stop_timeout: number;
+  restart_policy: RestartPolicy;
+  current_operation: { id: string; operation: string; started_at: string } | null;
+  exit_code: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A status log row as stored; `seq` is a monotonic cursor (insertion order across all containers). */
+export interface StatusLogRecord {
+  seq: number;
+  id: string;
+  container_id: string;
+  from_status: ContainerStatus;
+  to_status: ContainerStatus;
+  transition_time: string;
+  duration_ms: number;
+  triggered_by: string;
+  metadata: { operation: string; server_name: string; [key: string]: unknown };
+}
+
+export interface NewStatusLog {
+  id: string;
+  from_status: ContainerStatus;
+  to_status: ContainerStatus;
+  transition_time: string;
+  duration_ms: number;
+  triggered_by: string;
+  metadata: { operation: string; server_name: string; [key: string]: unknown };
+}
+
+export interface UserRecord {
+  id: string;
+  name: string;
+  is_admin: boolean;
+  created_at: string;
+}
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  user_id: string;
+  /** sha256 hex of the secret; the secret itself is never stored. */
+  secret_hash: string;
+  read_only: boolean;
+  automation: boolean;
+  created_at: string;
+}
+
+export interface ProjectRecord {
+  id: string;
+  name: string;
+  owner_id: string;
+  created_at: string;
+}
+
+export interface ServerRecord {
+  id: string;
+  name: string;
+  status: 'ready' | 'maintenance' | 'offline';
+  runtime: string;
+  last_seen_at: string;
+  created_at: string;
+}
+
+export interface ContainerFilter {
+  /** Only containers in projects owned by this user. */
+  owner_id?: string;
+  project_id?: string;
+  server_id?: string;
+  status?: ContainerStatus;
+  name?: string;
+}
+
+/** Fields a caller may change on a container outside of a transition. */
+export type ContainerPatch = Partial<
+  Pick<ContainerRecord, 'name' | 'command' | 'environment_vars' | 'autostart' | 'resources' | 'stop_timeout' | 'restart_policy' | 'desired_status'>
+>;
+
+/** What a transition writes: the new status, its log row, and what else changes with it. */
+export interface Transition {
+  to_status: ContainerStatus;
+  log: NewStatusLog;
+  /** Set exit_code (null clears it); leave undefined to keep the stored value. */
+  exit_code?: number | null;
+  desired_status?: ContainerRecord['desired_status'];
+  /** When set, the transition only applies while this operation id is the current one. */
+  operation_id?: string;
+  /** Clear current_operation in the same write (the operation is finished). */
+  finish_operation?: boolean;
+}
+
+export interface Store {
+  /** Runs pending numbered migrations; safe when two daemons start at once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createUser(user: UserRecord): Promise<void>;
+  getUser(id: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+
+  createToken(token: TokenRecord): Promise<void>;
+  findTokenByHash(secretHash: string): Promise<TokenRecord | undefined>;
+  /** All tokens, or those of one user. */
+  listTokens(userId?: string): Promise<TokenRecord[]>;
+  /** Returns false when no such token existed. */
+  deleteToken(id: string): Promise<boolean>;
+
+  createProject(project: ProjectRecord): Promise<void>;
+  getProject(id: string): Promise<ProjectRecord | undefined>;
+  listProjects(ownerId?: string): Promise<ProjectRecord[]>;
+
+  /** Inserts the server or updates name/status/runtime/last_seen_at of an existing one (by id). */
+  upsertServer(server: ServerRecord): Promise<void>;
+  getServer(id: string): Promise<ServerRecord | undefined>;
+  listServers(): Promise<ServerRecord[]>;
+
+  /** Inserts the container and its first status log row in one transaction. Throws NameTakenError when (project_id, name) exists. */
+  createContainer(container: ContainerRecord, firstLog: NewStatusLog): Promise<void>;
+  getContainer(id: string): Promise<ContainerRecord | undefined>;
+  listContainers(filter: ContainerFilter): Promise<ContainerRecord[]>;
+  /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
+  updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
+  /** Removes the container row; its status log rows stay readable by container id. */
+  deleteContainer(id: string): Promise<boolean>;
+
+  /**
+   * Atomically claims the container for one operation: succeeds only while no operation is in
+   * flight. Returns the record after the claim, or the record as it is (with its
+   * current_operation) when someone else holds it, or undefined when it does not exist.
+   */
+  beginOperation(
+    id: string,
+    op: { id: string; operation: string; started_at: string },
+  ): Promise<{ claimed: true; container: ContainerRecord } | { claimed: false; container: ContainerRecord } | undefined>;
+  /** Clears current_operation without a transition (the operation changed nothing). */
+  finishOperation(id: string, operationId: string): Promise<void>;
+  /**
+   * Writes the new status and its log row in one transaction. Returns the record after the
+   * write, or undefined when the container is gone or `operation_id` is no longer current.
+   */
+  transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
+
+  listStatusLogs(
+    containerId: string,
+    q: { page: number; limit: number; sort_order: SortOrder },
+  ): Promise<{ logs: StatusLogRecord[]; total: number }>;
+  /** Rows after a cursor, oldest first (for event streams and recovery). */
+  statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]>;
+}
+
+/** Thrown when a container name is already used in the project. */
+export class NameTakenError extends Error {
+  constructor(readonly containerName: string) {
+    super(`container name "${containerName}" is already used in this project`);
+    this.name = 'NameTakenError';
+  }
+}
