@@ -41,8 +41,10 @@ export const Resources = Type.Object(
 );
 export type Resources = Static<typeof Resources>;
 
-export const EnvironmentVars = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 }), Type.String({ maxLength: 65536 }), {
+export const EnvironmentVars = Type.Record(Type.String(), Type.String({ maxLength: 65536 }), {
   maxProperties: 512,
+  propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 },
+  description: 'variable names: letters, digits and underscores, not starting with a digit',
 });
 
 export const Command = Type.Array(Type.String({ minLength: 1, maxLength: 65536 }), { minItems: 1, maxItems: 1024 });

@@ -42,6 +42,8 @@ export interface RuntimeStats {
   memoryBytes: number;
   cpuUsageNs: number;
   processes: RuntimeProcess[];
+  /** TCP ports something listens on inside the container's network namespace. */
+  listeningPorts: number[];
 }
 
 /** What a driver can do beyond the basics, so callers can say "not supported" honestly. */

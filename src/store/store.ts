@@ -142,14 +142,18 @@ export interface Store {
   getServer(id: string): Promise<ServerRecord | undefined>;
   listServers(): Promise<ServerRecord[]>;
 
-  /** Inserts the container and its first status log row in one transaction. Throws NameTakenError when (project_id, name) exists. */
-  createContainer(container: ContainerRecord, firstLog: NewStatusLog): Promise<void>;
+  /**
+   * Inserts the container (and a first status log row, when given) in one transaction. A container
+   * inserted as `creating` gets its first row from the transition that ends its creation.
+   * Throws NameTakenError when (project_id, name) exists.
+   */
+  createContainer(container: ContainerRecord, firstLog?: NewStatusLog): Promise<void>;
   getContainer(id: string): Promise<ContainerRecord | undefined>;
   listContainers(filter: ContainerFilter): Promise<ContainerRecord[]>;
   /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
-  /** Removes the container row; its status log rows stay readable by container id. */
-  deleteContainer(id: string): Promise<boolean>;
+  /** Removes the container row (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
+  deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean>;
 
   /**
    * Atomically claims the container for one operation: succeeds only while no operation is in

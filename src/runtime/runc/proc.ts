@@ -24,3 +24,17 @@ export function isRunning(pid: number): boolean {
   const state = processState(pid);
   return state !== undefined && state !== 'Z' && state !== 'X';
 }
+
+/** TCP ports in LISTEN state in the network namespace of a process (from /proc/<pid>/net/tcp{,6}). */
+export async function listeningPorts(pid: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (const file of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${file}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN
+      if (cols[3] === '0A') ports.add(parseInt(cols[1]?.split(':')[1] ?? '', 16));
+    }
+  }
+  return [...ports].filter(Number.isFinite).sort((a, b) => a - b);
+}

@@ -30,7 +30,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, processCommand } from './proc.ts';
+import { isRunning, listeningPorts, processCommand } from './proc.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -183,8 +183,11 @@ export class RuncDriver implements RuntimeDriver {
     for (;;) {
       const state = await this.state(id, signal);
       if (!state) throw new RuntimeError('not-found', `container "${id}" does not exist`);
-      if (state.status === 'stopped' || state.status === 'created') return state;
+      // runc may see the process gone a moment before conmon has written its exit code
+      const codePending = state.status === 'stopped' && state.exitCode === null && (await this.conmonAlive(id));
+      if ((state.status === 'stopped' && !codePending) || state.status === 'created') return state;
       const left = deadline - Date.now();
+      if (left <= 0 && codePending) return state;
       if (left <= 0 || signal?.aborted) return undefined;
       // the exit file's inotify event wakes us at once; the short poll covers a lost event
       await this.exits.nextChange(id, Math.min(left, 250), signal);
@@ -219,11 +222,16 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async stats(id: string, signal?: AbortSignal): Promise<RuntimeStats> {
-    await this.requireState(id, signal);
+    const state = await this.requireState(id, signal);
     const cgroup = await this.cgroup(id);
-    const [memoryBytes, cpuUsageNs, pids] = await Promise.all([cgroup.memoryBytes(), cgroup.cpuUsageNs(), cgroup.pids()]);
+    const [memoryBytes, cpuUsageNs, pids, ports] = await Promise.all([
+      cgroup.memoryBytes(),
+      cgroup.cpuUsageNs(),
+      cgroup.pids(),
+      state.pid ? listeningPorts(state.pid) : Promise.resolve([]),
+    ]);
     const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid) })));
-    return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== '') };
+    return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== ''), listeningPorts: ports };
   }
 
   async logs(id: string, opts: { maxBytes?: number } = {}, signal?: AbortSignal): Promise<string> {
@@ -406,6 +414,11 @@ export class RuncDriver implements RuntimeDriver {
       sync.on('close', () => finish(new RuntimeError('failed', `conmon exited before container "${id}" was created: ${stderr.trim() || 'no message'}`)));
       child.on('error', (err) => finish(new RuntimeError('failed', `cannot run conmon: ${err.message}`)));
     });
+  }
+
+  private async conmonAlive(id: string): Promise<boolean> {
+    const pid = Number((await readFile(join(this.bundle(id), 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    return pid > 0 && isRunning(pid);
   }
 
   /** Waits briefly for the container's conmon to exit after its container is gone. */

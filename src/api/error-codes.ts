@@ -1,0 +1,31 @@
+/**
+ * Every error code the API answers with, its HTTP status and what it means. The server maps
+ * errors to HTTP through this table alone; docs/errors.md is checked against it by a test.
+ */
+export const ERROR_CODES = {
+  INVALID_INPUT: { status: 400, description: 'The request body, query or path does not match the schema; `details.errors` lists what is wrong.' },
+  INVALID_JSON: { status: 400, description: 'The request body is not valid JSON.' },
+  INVALID_TRANSITION: { status: 400, description: 'The operation is not allowed in the container\'s current status; `details` names the status and the allowed operations.' },
+  INVALID_STATE: { status: 400, description: 'The container must be stopped or failed for this change (update, delete).' },
+  UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist.' },
+  FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
+  NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },
+  OPERATION_IN_PROGRESS: { status: 409, description: 'Another operation on this container is in flight (or it is being created or copied); `details.current_operation` says which.' },
+  NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project.' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not JSON.' },
+  RUNTIME_ERROR: { status: 500, description: 'The container runtime failed; the container was left in an honest status and the failure is in its status log (`metadata.error`).' },
+  INTERNAL_ERROR: { status: 500, description: 'An unexpected error; nothing internal is disclosed.' },
+  SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The error envelope every failure is answered with. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}

@@ -1,0 +1,30 @@
+/** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT. */
+import { Command } from 'commander';
+import { configFromEnv, startDaemon } from '../main.ts';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the Hoody daemon (containers keep running when it stops)')
+    .option('--host <host>', 'address to listen on (HOODY_HOST)')
+    .option('--port <port>', 'TCP port (HOODY_PORT)', (v) => Number(v))
+    .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
+    .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
+    .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string }) => {
+      const daemon = await startDaemon(configFromEnv(opts));
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        console.log(`${signal}: finishing in-flight requests; containers keep running`);
+        daemon.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            console.error(err);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

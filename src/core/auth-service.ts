@@ -1,0 +1,98 @@
+/** Users and their bearer tokens (SPEC §8). Secrets are shown once; only their hashes are kept. */
+import type { CreateTokenBody } from '../api/schemas.ts';
+import type { Store, TokenRecord, UserRecord } from '../store/store.ts';
+import type { Actor } from './actor.ts';
+import { HoodyError, forbidden, notFound } from './errors.ts';
+import { hashSecret, newId, newTokenSecret, newUserId, nowIso } from './ids.ts';
+
+export const ADMIN_USER_NAME = 'admin';
+
+export class AuthService {
+  constructor(private readonly store: Store) {}
+
+  /**
+   * On first start, creates the admin user and its token (from `adminToken` when given). Returns
+   * the new secret when one was generated. With an `adminToken` on a later start, makes sure it works.
+   */
+  async bootstrap(adminToken?: string): Promise<{ generatedSecret?: string }> {
+    const users = await this.store.listUsers();
+    let admin = users.find((u) => u.is_admin);
+    if (!admin) {
+      admin = { id: newUserId(), name: ADMIN_USER_NAME, is_admin: true, created_at: nowIso() };
+      await this.store.createUser(admin);
+    }
+    if (adminToken) {
+      if (!(await this.store.findTokenByHash(hashSecret(adminToken)))) await this.storeToken(admin.id, 'admin', adminToken, {});
+      return {};
+    }
+    if ((await this.store.listTokens(admin.id)).length > 0) return {};
+    const secret = newTokenSecret();
+    await this.storeToken(admin.id, 'admin', secret, {});
+    return { generatedSecret: secret };
+  }
+
+  /** The actor behind an Authorization header, or UNAUTHORIZED. */
+  async authenticate(header: string | undefined): Promise<Actor> {
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match?.[1]) throw new HoodyError('UNAUTHORIZED', 'missing bearer token: send "Authorization: Bearer <token>"');
+    const token = await this.store.findTokenByHash(hashSecret(match[1]));
+    if (!token) throw new HoodyError('UNAUTHORIZED', 'invalid or revoked token');
+    const user = await this.store.getUser(token.user_id);
+    if (!user) throw new HoodyError('UNAUTHORIZED', 'the token\'s user no longer exists');
+    return { userId: user.id, tokenId: token.id, tokenName: token.name, isAdmin: user.is_admin, readOnly: token.read_only, automation: token.automation };
+  }
+
+  async createUser(actor: Actor, name: string): Promise<UserRecord> {
+    requireAdmin(actor);
+    const user: UserRecord = { id: newUserId(), name, is_admin: false, created_at: nowIso() };
+    await this.store.createUser(user);
+    return user;
+  }
+
+  async listUsers(actor: Actor): Promise<UserRecord[]> {
+    requireAdmin(actor);
+    return this.store.listUsers();
+  }
+
+  /** Creates a token and answers its secret, once. Non-admins create tokens for themselves only. */
+  async createToken(actor: Actor, body: CreateTokenBody): Promise<{ token: TokenRecord; secret: string }> {
+    const userId = body.user_id ?? actor.userId;
+    if (userId !== actor.userId) {
+      requireAdmin(actor);
+      if (!(await this.store.getUser(userId))) throw notFound('user', userId);
+    }
+    // a read-only token cannot mint a token that may write
+    const readOnly = actor.readOnly || (body.read_only ?? false);
+    const secret = newTokenSecret();
+    const token = await this.storeToken(userId, body.name, secret, { read_only: readOnly, automation: body.automation ?? false });
+    return { token, secret };
+  }
+
+  async listTokens(actor: Actor): Promise<TokenRecord[]> {
+    return this.store.listTokens(actor.isAdmin ? undefined : actor.userId);
+  }
+
+  async deleteToken(actor: Actor, id: string): Promise<void> {
+    const visible = await this.listTokens(actor);
+    if (!visible.some((t) => t.id === id)) throw notFound('token', id);
+    await this.store.deleteToken(id);
+  }
+
+  private async storeToken(userId: string, name: string, secret: string, flags: { read_only?: boolean; automation?: boolean }): Promise<TokenRecord> {
+    const token: TokenRecord = {
+      id: newId(),
+      name,
+      user_id: userId,
+      secret_hash: hashSecret(secret),
+      read_only: flags.read_only ?? false,
+      automation: flags.automation ?? false,
+      created_at: nowIso(),
+    };
+    await this.store.createToken(token);
+    return token;
+  }
+}
+
+function requireAdmin(actor: Actor): void {
+  if (!actor.isAdmin) throw forbidden('this endpoint is for admin tokens only');
+}

@@ -1,0 +1,393 @@
+/**
+ * Containers as users see them: create, read, update, delete, and the lifecycle operations,
+ * each claimed in the store (one operation per container, across daemons), carried out on the
+ * runtime, and recorded with its status log row in one transaction.
+ */
+import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
+import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
+import { NameTakenError } from '../store/store.ts';
+import type { ContainerSpec, RuntimeDriver, RuntimeState } from '../runtime/driver.ts';
+import { RuntimeError } from '../runtime/driver.ts';
+import { type Actor, triggeredBy, SYSTEM } from './actor.ts';
+import { HoodyError, notFound, invalidInput } from './errors.ts';
+import { checkAction, type Action } from './transitions.ts';
+import { newId, nowIso } from './ids.ts';
+import type { ProjectService } from './project-service.ts';
+
+export interface ServerIdentity {
+  id: string;
+  name: string;
+}
+
+export interface ImageCatalog {
+  exists(name: string): Promise<boolean>;
+}
+
+export interface ContainerServiceDeps {
+  store: Store;
+  driver: RuntimeDriver;
+  projects: ProjectService;
+  images: ImageCatalog;
+  server: ServerIdentity;
+  /** Reports problems that have no caller to answer (exit handling). */
+  warn?: (message: string, err?: unknown) => void;
+}
+
+export const DEFAULT_RESOURCES = { cpu: 1, memory_mb: 512, pids: 1024 } as const;
+export const DEFAULT_STOP_TIMEOUT_S = 10;
+/** After SIGKILL of every process, how long to wait for the exit before calling it failed. */
+const KILL_WAIT_MS = 10_000;
+
+/** One claimed operation in progress. */
+interface OperationContext {
+  opId: string;
+  operation: string;
+  by: string;
+  reason?: string;
+  t0: number;
+}
+
+export class ContainerService {
+  private readonly pendingExits = new Set<string>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly deps: ContainerServiceDeps) {}
+
+  /** Starts following the runtime's exit events. */
+  watchExits(): void {
+    this.unsubscribe ??= this.deps.driver.onExit((e) => void this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err)));
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  async list(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'> = {}): Promise<ContainerRecord[]> {
+    return this.deps.store.listContainers({ ...filter, owner_id: actor.userId });
+  }
+
+  /** A container the actor may see; another user's container is not found, not forbidden. */
+  async get(actor: Actor, id: string): Promise<ContainerRecord> {
+    const c = await this.deps.store.getContainer(id);
+    if (!c || !(await this.deps.projects.isOwner(actor, c.project_id))) throw notFound('container', id);
+    return c;
+  }
+
+  async runtimeInfo(c: ContainerRecord): Promise<RuntimeInfo> {
+    const state = await this.deps.driver.state(c.id).catch(() => undefined);
+    const stats = state && (state.status === 'running' || state.status === 'paused') ? await this.deps.driver.stats(c.id).catch(() => undefined) : undefined;
+    return {
+      pid: state?.pid ?? null,
+      processes: stats?.processes ?? [],
+      memory_bytes: stats?.memoryBytes ?? 0,
+      cpu_usage_ns: stats?.cpuUsageNs ?? 0,
+      listening_ports: stats?.listeningPorts ?? [],
+      services: [],
+      terminals: [],
+      displays: { connected_clients: [] },
+    };
+  }
+
+  async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
+    const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
+    if (!(await this.deps.images.exists(body.container_image))) {
+      throw invalidInput(`image "${body.container_image}" does not exist on this server`, { container_image: body.container_image });
+    }
+    const now = nowIso();
+    const opId = newId();
+    const autostart = body.autostart ?? true;
+    const record: ContainerRecord = {
+      id: newId(),
+      name: body.name,
+      project_id: project.id,
+      server_id: this.deps.server.id,
+      status: 'creating',
+      desired_status: autostart ? 'running' : 'stopped',
+      container_image: body.container_image,
+      command: body.command ?? null,
+      environment_vars: body.environment_vars ?? {},
+      autostart,
+      hoody_kit: body.hoody_kit ?? false,
+      resources: { ...DEFAULT_RESOURCES, ...body.resources },
+      stop_timeout: body.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S,
+      restart_policy: body.restart_policy ?? 'no',
+      current_operation: { id: opId, operation: 'create', started_at: now },
+      exit_code: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.deps.store.createContainer(record);
+    } catch (err) {
+      if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${body.name}" is already used in project "${project.name}"`);
+      throw err;
+    }
+    const ctx: OperationContext = { opId, operation: 'create', by: triggeredBy(actor), t0: performance.now() };
+    let created: ContainerRecord;
+    try {
+      await this.deps.driver.create(this.specOf(record));
+      created = await this.record(record, 'stopped', ctx, { finish: true });
+    } catch (err) {
+      await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) });
+      throw runtimeFailure('create', record, err);
+    }
+    return autostart ? this.operate(actor, created.id, 'start', {}) : created;
+  }
+
+  async update(actor: Actor, id: string, patch: UpdateContainerBody): Promise<ContainerRecord> {
+    const updated = await this.withOperation(actor, id, 'update', {}, async (c) => {
+      const { resources, ...rest } = patch;
+      try {
+        const updated = await this.deps.store.updateContainer(id, { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) });
+        if (!updated) throw notFound('container', id);
+        return updated;
+      } catch (err) {
+        if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${patch.name}" is already used in this project`);
+        throw err;
+      }
+    });
+    // read again: the answer must not show the update's own claim, released after the write
+    return (await this.deps.store.getContainer(id)) ?? updated;
+  }
+
+  /** Removes the container, its runtime state and files; its status logs stay readable. */
+  async remove(actor: Actor, id: string): Promise<void> {
+    await this.withOperation(actor, id, 'delete', {}, async (c, ctx) => {
+      await this.deps.driver.delete(id).catch((err: unknown) => {
+        if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
+      });
+      await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx, { project_id: c.project_id }));
+    });
+  }
+
+  async statusLogs(actor: Actor, id: string, q: { page: number; limit: number; sort_order: 'asc' | 'desc' }): Promise<{ logs: StatusLogRecord[]; total: number }> {
+    const c = await this.deps.store.getContainer(id);
+    if (c) {
+      if (!(await this.deps.projects.isOwner(actor, c.project_id))) throw notFound('container', id);
+    } else {
+      // a deleted container: its last row names the project it belonged to
+      const last = (await this.deps.store.listStatusLogs(id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+      const projectId = last?.metadata.project_id;
+      if (typeof projectId !== 'string' || !(await this.deps.projects.isOwner(actor, projectId))) throw notFound('container', id);
+    }
+    return this.deps.store.listStatusLogs(id, q);
+  }
+
+  /** Runs one lifecycle operation to completion and answers the container as it then is. */
+  async operate(actor: Actor, id: string, op: LifecycleOperation, body: LifecycleBody): Promise<ContainerRecord> {
+    return this.withOperation(actor, id, op, body, async (c, ctx) => {
+      try {
+        return await this.execute(c, op, body, ctx);
+      } catch (err) {
+        await this.settleAfterFailure(c, op, ctx, err);
+        throw err instanceof HoodyError ? err : runtimeFailure(op, c, err);
+      }
+    });
+  }
+
+  /**
+   * Brings one container's recorded status in line with the runtime (after an exit event, or
+   * an exit seen while an operation held the container). Logged as `system`.
+   */
+  async reconcile(id: string, operation: 'exit' | 'reconcile'): Promise<void> {
+    const c = await this.deps.store.getContainer(id);
+    if (!c || c.server_id !== this.deps.server.id) return;
+    if (c.current_operation) {
+      this.pendingExits.add(id);
+      return;
+    }
+    if (c.status !== 'running' && c.status !== 'paused') return;
+    const opId = newId();
+    const claim = await this.deps.store.beginOperation(id, { id: opId, operation, started_at: nowIso() });
+    if (!claim) return;
+    if (!claim.claimed) {
+      this.pendingExits.add(id);
+      return;
+    }
+    const ctx: OperationContext = { opId, operation, by: SYSTEM, t0: performance.now() };
+    const now = claim.container;
+    const state = await this.deps.driver.state(id).catch(() => undefined);
+    const truth = observedStatus(state);
+    if ((now.status === 'running' || now.status === 'paused') && truth !== now.status && truth !== undefined) {
+      const exit = state?.exitCode ?? null;
+      await this.record(now, truth, ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: truth === 'stopped' && exit !== null ? { exit_code: exit } : {} });
+    } else {
+      await this.deps.store.finishOperation(id, opId);
+    }
+  }
+
+  private async withOperation<T>(actor: Actor, id: string, action: Action, body: LifecycleBody, work: (c: ContainerRecord, ctx: OperationContext) => Promise<T>): Promise<T> {
+    const visible = await this.get(actor, id);
+    assertAllowed(visible, action);
+    const opId = newId();
+    const claim = await this.deps.store.beginOperation(id, { id: opId, operation: action, started_at: nowIso() });
+    if (!claim) throw notFound('container', id);
+    if (!claim.claimed) throw inProgress(claim.container);
+    try {
+      // the status may have changed between the read and the claim (an exit, another daemon)
+      assertStatusAllows(claim.container, action);
+      const ctx: OperationContext = { opId, operation: action, by: triggeredBy(actor), reason: body.reason, t0: performance.now() };
+      return await work(claim.container, ctx);
+    } finally {
+      // a transition with finish already cleared it; this covers the paths that changed nothing
+      await this.deps.store.finishOperation(id, opId);
+      if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
+    }
+  }
+
+  private async execute(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, ctx: OperationContext): Promise<ContainerRecord> {
+    const { driver } = this.deps;
+    switch (op) {
+      case 'start':
+        await this.run(c);
+        return this.record(c, 'running', ctx, { finish: true, exit_code: null, desired: 'running' });
+      case 'stop': {
+        const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout);
+        return this.record(c, 'stopped', ctx, { finish: true, exit_code: exit, desired: 'stopped', extra: exitExtra(exit) });
+      }
+      case 'force-stop': {
+        const exit = await this.forceStop(c);
+        return this.record(c, 'stopped', ctx, { finish: true, exit_code: exit, desired: 'stopped', extra: exitExtra(exit) });
+      }
+      case 'restart': {
+        let current = c;
+        if (c.status !== 'stopped') {
+          const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout);
+          current = await this.record(c, 'stopped', ctx, { finish: false, exit_code: exit, extra: exitExtra(exit) });
+          ctx.t0 = performance.now();
+        }
+        await this.run(current);
+        return this.record(current, 'running', ctx, { finish: true, exit_code: null, desired: 'running' });
+      }
+      case 'pause':
+        await driver.pause(c.id);
+        return this.record(c, 'paused', ctx, { finish: true, desired: 'paused' });
+      case 'resume':
+        await driver.resume(c.id);
+        return this.record(c, 'running', ctx, { finish: true, desired: 'running' });
+    }
+  }
+
+  /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
+  private async run(c: ContainerRecord): Promise<RuntimeState> {
+    await this.deps.driver.create(this.specOf(c));
+    return this.deps.driver.start(c.id);
+  }
+
+  /** TERM to init (thawing a paused container so it can act), KILL to every process after the timeout. */
+  private async stopGracefully(c: ContainerRecord, timeoutS: number): Promise<number | null> {
+    const { driver } = this.deps;
+    const before = await driver.state(c.id);
+    if (!before || before.status === 'stopped' || before.status === 'created') return before?.exitCode ?? null;
+    await driver.kill(c.id, 'SIGTERM');
+    if (before.status === 'paused') await driver.resume(c.id).catch(ignoreIfNotPaused);
+    const ended = timeoutS > 0 ? await driver.waitExit(c.id, timeoutS * 1000) : undefined;
+    if (ended) return ended.exitCode;
+    return this.forceStop(c);
+  }
+
+  private async forceStop(c: ContainerRecord): Promise<number | null> {
+    const { driver } = this.deps;
+    await driver.kill(c.id, 'SIGKILL', { all: true });
+    const ended = await driver.waitExit(c.id, KILL_WAIT_MS);
+    if (!ended) {
+      const stats = await driver.stats(c.id).catch(() => undefined);
+      throw new RuntimeError('failed', `container still runs ${KILL_WAIT_MS / 1000} s after SIGKILL`, { processes: stats?.processes });
+    }
+    return ended.exitCode;
+  }
+
+  /** After a failed operation, records what is true: the previous status if it still holds, else what runs. */
+  private async settleAfterFailure(c: ContainerRecord, op: LifecycleOperation, ctx: OperationContext, err: unknown): Promise<void> {
+    const current = (await this.deps.store.getContainer(c.id)) ?? c;
+    if (current.current_operation?.id !== ctx.opId) return;
+    const state = await this.deps.driver.state(c.id).catch(() => undefined);
+    let truth = observedStatus(state) ?? 'failed';
+    // a start that did not get the container running leaves nothing running: failed
+    if ((op === 'start' || op === 'restart') && truth === 'stopped') truth = 'failed';
+    await this.record(current, truth, ctx, { finish: true, error: errorText(err), exit_code: truth === 'running' || truth === 'paused' ? undefined : (state?.exitCode ?? null) });
+  }
+
+  private async record(
+    c: ContainerRecord,
+    to: ContainerStatus,
+    ctx: OperationContext,
+    opts: { finish: boolean; exit_code?: number | null; desired?: ContainerRecord['desired_status']; error?: string; extra?: Record<string, unknown> },
+  ): Promise<ContainerRecord> {
+    const log = this.logRow(c, to, ctx, { ...opts.extra, ...(opts.error ? { error: opts.error } : {}) });
+    const updated = await this.deps.store.transition(c.id, {
+      to_status: to,
+      log,
+      exit_code: opts.exit_code,
+      desired_status: opts.desired,
+      operation_id: ctx.opId,
+      finish_operation: opts.finish,
+    });
+    if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the operation lost its claim`);
+    return updated;
+  }
+
+  private logRow(c: ContainerRecord, to: ContainerStatus, ctx: OperationContext, extra: Record<string, unknown> = {}) {
+    return {
+      id: newId(),
+      from_status: c.status,
+      to_status: to,
+      transition_time: nowIso(),
+      duration_ms: Math.max(0, Math.round(performance.now() - ctx.t0)),
+      triggered_by: ctx.by,
+      metadata: { operation: ctx.operation, server_name: this.deps.server.name, ...(ctx.reason ? { reason: ctx.reason } : {}), ...extra },
+    };
+  }
+
+  private specOf(c: ContainerRecord): ContainerSpec {
+    return {
+      id: c.id,
+      image: c.container_image,
+      command: c.command,
+      env: c.environment_vars,
+      hostname: c.name,
+      resources: { cpu: c.resources.cpu, memoryMb: c.resources.memory_mb, pids: c.resources.pids },
+    };
+  }
+}
+
+/** What the runtime's state means as a container status (undefined: the runtime does not know it). */
+export function observedStatus(state: RuntimeState | undefined): ContainerStatus | undefined {
+  if (!state) return undefined;
+  if (state.status === 'running' || state.status === 'paused') return state.status;
+  return 'stopped';
+}
+
+function assertAllowed(c: ContainerRecord, action: Action): void {
+  if (c.current_operation) throw inProgress(c);
+  assertStatusAllows(c, action);
+}
+
+function assertStatusAllows(c: ContainerRecord, action: Action): void {
+  const check = checkAction(c.status, action);
+  if (check.ok) return;
+  if (check.reason === 'in-progress') throw inProgress(c);
+  if (action === 'update' || action === 'delete') {
+    throw new HoodyError('INVALID_STATE', `cannot ${action} container "${c.name}": it is ${c.status}; stop it first`, { status: c.status, allowed_operations: check.allowed });
+  }
+  throw new HoodyError('INVALID_TRANSITION', `cannot ${action} container "${c.name}": it is ${c.status}`, { status: c.status, operation: action, allowed_operations: check.allowed });
+}
+
+function inProgress(c: ContainerRecord): HoodyError {
+  const what = c.current_operation ? `operation "${c.current_operation.operation}" is in progress` : `it is ${c.status}`;
+  return new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is busy: ${what}`, { status: c.status, current_operation: c.current_operation });
+}
+
+function runtimeFailure(op: string, c: ContainerRecord, err: unknown): HoodyError {
+  return new HoodyError('RUNTIME_ERROR', `cannot ${op} container "${c.name}": ${errorText(err)}`, { operation: op });
+}
+
+const exitExtra = (exit: number | null): Record<string, unknown> => (exit === null ? {} : { exit_code: exit });
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+
+function ignoreIfNotPaused(err: unknown): void {
+  if (err instanceof RuntimeError && err.kind === 'invalid-state') return;
+  throw err;
+}

@@ -1,0 +1,27 @@
+/** The transition table (SPEC §5) as data, with the check every operation goes through. Pure. */
+import type { ContainerStatus } from '../api/schemas.ts';
+
+/** Everything a user can ask of a container, lifecycle or not. */
+export const ACTIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'delete', 'update'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Which actions each status allows. creating and copying allow none: they are in flight. */
+export const TRANSITION_TABLE: Readonly<Record<ContainerStatus, readonly Action[]>> = {
+  running: ['stop', 'force-stop', 'restart', 'pause'],
+  stopped: ['start', 'restart', 'delete', 'update'],
+  paused: ['resume', 'stop', 'force-stop'],
+  failed: ['start', 'delete', 'update'],
+  creating: [],
+  copying: [],
+};
+
+/** Statuses that only an in-flight operation produces. */
+export const TRANSITIONAL_STATUSES: readonly ContainerStatus[] = ['creating', 'copying'];
+
+export type TransitionCheck = { ok: true } | { ok: false; reason: 'in-progress' | 'not-allowed'; allowed: readonly Action[] };
+
+export function checkAction(status: ContainerStatus, action: Action): TransitionCheck {
+  const allowed = TRANSITION_TABLE[status];
+  if (allowed.includes(action)) return { ok: true };
+  return { ok: false, reason: TRANSITIONAL_STATUSES.includes(status) ? 'in-progress' : 'not-allowed', allowed };
+}

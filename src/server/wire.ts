@@ -1,0 +1,55 @@
+/** Store records as the API shows them, and the success envelope. */
+import type { Container, Image, Project, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
+import type { ContainerRecord, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from '../store/store.ts';
+import type { ImageInfo } from '../runtime/image-store.ts';
+
+export interface Envelope<T> {
+  statusCode: number;
+  message: string;
+  data: T;
+}
+
+export const ok = <T>(message: string, data: T, statusCode = 200): Envelope<T> => ({ statusCode, message, data });
+
+export function containerWire(c: ContainerRecord, serverName: string): Container {
+  return {
+    id: c.id,
+    name: c.name,
+    project_id: c.project_id,
+    server_id: c.server_id,
+    server_name: serverName,
+    status: c.status,
+    container_image: c.container_image,
+    command: c.command,
+    environment_vars: c.environment_vars,
+    autostart: c.autostart,
+    hoody_kit: c.hoody_kit,
+    resources: c.resources,
+    stop_timeout: c.stop_timeout,
+    restart_policy: c.restart_policy,
+    current_operation: c.current_operation,
+    exit_code: c.exit_code,
+    created_at: c.created_at,
+    updated_at: c.updated_at,
+  };
+}
+
+export function statusLogWire(l: StatusLogRecord): StatusLogEntry {
+  const { project_id: _project, ...metadata } = l.metadata;
+  return {
+    id: l.id,
+    container_id: l.container_id,
+    from_status: l.from_status,
+    to_status: l.to_status,
+    transition_time: l.transition_time,
+    duration_ms: l.duration_ms,
+    triggered_by: l.triggered_by,
+    metadata: metadata as StatusLogEntry['metadata'],
+  };
+}
+
+export const projectWire = (p: ProjectRecord): Project => ({ id: p.id, name: p.name, owner_id: p.owner_id, created_at: p.created_at });
+export const serverWire = (s: ServerRecord): Server => ({ id: s.id, name: s.name, status: s.status, runtime: s.runtime, last_seen_at: s.last_seen_at, created_at: s.created_at });
+export const userWire = (u: UserRecord): User => ({ id: u.id, name: u.name, is_admin: u.is_admin, created_at: u.created_at });
+export const tokenWire = (t: TokenRecord): Token => ({ id: t.id, name: t.name, user_id: t.user_id, read_only: t.read_only, automation: t.automation, created_at: t.created_at });
+export const imageWire = (i: ImageInfo): Image => ({ name: i.name, size_bytes: i.sizeBytes, created_at: i.createdAt, source: i.source });

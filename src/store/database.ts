@@ -1,0 +1,95 @@
+/**
+ * Row types of the tables as Kysely sees them: what is stored, before decoding. Booleans are
+ * integers 0/1 and JSON columns are text on both backends, so one set of types fits both.
+ */
+import type { ColumnType } from 'kysely';
+
+/** 0 or 1: booleans are stored as integers on SQLite and PostgreSQL alike. */
+export type BoolInt = 0 | 1;
+
+/** The `users` table. */
+export interface UsersTable {
+  id: string;
+  name: string;
+  is_admin: BoolInt;
+  created_at: string;
+}
+
+/** The `tokens` table; `secret_hash` is unique. */
+export interface TokensTable {
+  id: string;
+  name: string;
+  user_id: string;
+  secret_hash: string;
+  read_only: BoolInt;
+  automation: BoolInt;
+  created_at: string;
+}
+
+/** The `projects` table. */
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  owner_id: string;
+  created_at: string;
+}
+
+/** The `servers` table. */
+export interface ServersTable {
+  id: string;
+  name: string;
+  status: string;
+  runtime: string;
+  last_seen_at: string;
+  created_at: string;
+}
+
+/** The `containers` table; (project_id, name) is unique; command/environment_vars/resources are JSON text. */
+export interface ContainersTable {
+  id: string;
+  name: string;
+  project_id: string;
+  server_id: string;
+  status: string;
+  desired_status: string;
+  container_image: string;
+  command: string | null;
+  environment_vars: string;
+  autostart: BoolInt;
+  hoody_kit: BoolInt;
+  resources: string;
+  stop_timeout: number;
+  restart_policy: string;
+  current_operation_id: string | null;
+  current_operation: string | null;
+  current_operation_started_at: string | null;
+  exit_code: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The `status_logs` table: append-only, `seq` assigned by the database; metadata is JSON text. */
+export interface StatusLogsTable {
+  seq: ColumnType<number, never, never>;
+  id: string;
+  container_id: string;
+  from_status: string;
+  to_status: string;
+  transition_time: string;
+  duration_ms: number;
+  triggered_by: string;
+  metadata: string;
+}
+
+/** Every table the store reads and writes. */
+export interface Database {
+  users: UsersTable;
+  tokens: TokensTable;
+  projects: ProjectsTable;
+  servers: ServersTable;
+  containers: ContainersTable;
+  status_logs: StatusLogsTable;
+}
+
+/** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */
+export type SqlDialect = 'sqlite' | 'postgres';

@@ -1,0 +1,268 @@
+/**
+ * The Store over Kysely: one implementation for SQLite and PostgreSQL, branching on the dialect
+ * only where the SQL differs (migration locking, the status log's commit order, error codes).
+ */
+import { sql, type Kysely, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
+import type { SortOrder } from '../api/schemas.ts';
+import type { ContainersTable, Database, SqlDialect } from './database.ts';
+import { CONTAINER_NAME_CONSTRAINT, migrateToLatest } from './migrations.ts';
+import {
+  containerFromRow,
+  containerToRow,
+  patchToRow,
+  projectFromRow,
+  serverFromRow,
+  statusLogFromRow,
+  statusLogToRow,
+  tokenFromRow,
+  tokenToRow,
+  userFromRow,
+  userToRow,
+} from './row-codec.ts';
+import { isUniqueViolation } from './sql-errors.ts';
+import {
+  NameTakenError,
+  type ContainerFilter,
+  type ContainerPatch,
+  type ContainerRecord,
+  type NewStatusLog,
+  type ProjectRecord,
+  type ServerRecord,
+  type StatusLogRecord,
+  type Store,
+  type TokenRecord,
+  type Transition,
+  type UserRecord,
+} from './store.ts';
+
+/** Advisory lock that makes status log rows commit in seq order on PostgreSQL (any constant int8). */
+const STATUS_LOG_APPEND_LOCK = 0x686f6f64795f6c6fn; // "hoody_lo"
+
+/** How often beginOperation re-tries when the holder finished between the claim and the read. */
+const CLAIM_ATTEMPTS = 5;
+
+const NAME_UNIQUE = { constraint: CONTAINER_NAME_CONSTRAINT, table: 'containers', columns: ['project_id', 'name'] };
+const now = (): string => new Date().toISOString();
+
+/** The Store implementation for every SQL backend Kysely speaks to. */
+export class KyselyStore implements Store {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+  ) {}
+
+  migrate(): Promise<void> {
+    return migrateToLatest(this.db, this.dialect);
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    await this.db.insertInto('users').values(userToRow(user)).execute();
+  }
+
+  async getUser(id: string): Promise<UserRecord | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && userFromRow(row);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(userFromRow);
+  }
+
+  async createToken(token: TokenRecord): Promise<void> {
+    await this.db.insertInto('tokens').values(tokenToRow(token)).execute();
+  }
+
+  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom('tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
+    return row && tokenFromRow(row);
+  }
+
+  async listTokens(userId?: string): Promise<TokenRecord[]> {
+    let q = this.db.selectFrom('tokens').selectAll();
+    if (userId !== undefined) q = q.where('user_id', '=', userId);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(tokenFromRow);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    const { numDeletedRows } = await this.db.deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
+    return numDeletedRows > 0n;
+  }
+
+  async createProject(project: ProjectRecord): Promise<void> {
+    await this.db.insertInto('projects').values(project).execute();
+  }
+
+  async getProject(id: string): Promise<ProjectRecord | undefined> {
+    const row = await this.db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && projectFromRow(row);
+  }
+
+  async listProjects(ownerId?: string): Promise<ProjectRecord[]> {
+    let q = this.db.selectFrom('projects').selectAll();
+    if (ownerId !== undefined) q = q.where('owner_id', '=', ownerId);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(projectFromRow);
+  }
+
+  async upsertServer(server: ServerRecord): Promise<void> {
+    await this.db
+      .insertInto('servers')
+      .values(server)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          name: eb.ref('excluded.name'),
+          status: eb.ref('excluded.status'),
+          runtime: eb.ref('excluded.runtime'),
+          last_seen_at: eb.ref('excluded.last_seen_at'),
+        })),
+      )
+      .execute();
+  }
+
+  async getServer(id: string): Promise<ServerRecord | undefined> {
+    const row = await this.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && serverFromRow(row);
+  }
+
+  async listServers(): Promise<ServerRecord[]> {
+    const rows = await this.db.selectFrom('servers').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(serverFromRow);
+  }
+
+  async createContainer(container: ContainerRecord, firstLog?: NewStatusLog): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('containers').values(containerToRow(container)).execute();
+        if (firstLog) await this.appendLog(trx, container.id, firstLog);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(container.name);
+      throw err;
+    }
+  }
+
+  async getContainer(id: string): Promise<ContainerRecord | undefined> {
+    const row = await this.db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && containerFromRow(row);
+  }
+
+  async listContainers(filter: ContainerFilter): Promise<ContainerRecord[]> {
+    let q = this.db.selectFrom('containers').selectAll();
+    if (filter.owner_id !== undefined) {
+      q = q.where('project_id', 'in', this.db.selectFrom('projects').select('id').where('owner_id', '=', filter.owner_id));
+    }
+    if (filter.project_id !== undefined) q = q.where('project_id', '=', filter.project_id);
+    if (filter.server_id !== undefined) q = q.where('server_id', '=', filter.server_id);
+    if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+    if (filter.name !== undefined) q = q.where('name', '=', filter.name);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(containerFromRow);
+  }
+
+  async updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined> {
+    try {
+      const row = await this.db
+        .updateTable('containers')
+        .set({ ...patchToRow(patch), updated_at: now() })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      return row && containerFromRow(row);
+    } catch (err) {
+      if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(patch.name ?? '');
+      throw err;
+    }
+  }
+
+  async deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const { numDeletedRows } = await trx.deleteFrom('containers').where('id', '=', id).executeTakeFirst();
+      if (numDeletedRows === 0n) return false;
+      if (finalLog) await this.appendLog(trx, id, finalLog);
+      return true;
+    });
+  }
+
+  async beginOperation(
+    id: string,
+    op: { id: string; operation: string; started_at: string },
+  ): Promise<{ claimed: true; container: ContainerRecord } | { claimed: false; container: ContainerRecord } | undefined> {
+    let current: ContainerRecord | undefined;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      // The compare-and-set: one UPDATE whose WHERE only matches while nobody holds the container.
+      const row = await this.db
+        .updateTable('containers')
+        .set({ current_operation_id: op.id, current_operation: op.operation, current_operation_started_at: op.started_at })
+        .where('id', '=', id)
+        .where('current_operation_id', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return { claimed: true, container: containerFromRow(row) };
+      current = await this.getContainer(id);
+      if (!current) return undefined;
+      if (current.current_operation) return { claimed: false, container: current };
+      // The holder finished between our UPDATE and SELECT: the container is free again, claim anew.
+    }
+    return current && { claimed: false, container: current };
+  }
+
+  async finishOperation(id: string, operationId: string): Promise<void> {
+    await this.db
+      .updateTable('containers')
+      .set({ current_operation_id: null, current_operation: null, current_operation_started_at: null })
+      .where('id', '=', id)
+      .where('current_operation_id', '=', operationId)
+      .execute();
+  }
+
+  async transition(id: string, t: Transition): Promise<ContainerRecord | undefined> {
+    const set: Updateable<ContainersTable> = { status: t.to_status, updated_at: now() };
+    if (t.exit_code !== undefined) set.exit_code = t.exit_code;
+    if (t.desired_status !== undefined) set.desired_status = t.desired_status;
+    if (t.finish_operation) Object.assign(set, { current_operation_id: null, current_operation: null, current_operation_started_at: null });
+    return this.db.transaction().execute(async (trx) => {
+      let update = trx.updateTable('containers').set(set).where('id', '=', id);
+      if (t.operation_id !== undefined) update = update.where('current_operation_id', '=', t.operation_id);
+      const row = await update.returningAll().executeTakeFirst();
+      if (!row) return undefined; // gone, or the operation is no longer current: nothing was written
+      await this.appendLog(trx, id, t.log);
+      return containerFromRow(row);
+    });
+  }
+
+  async listStatusLogs(containerId: string, q: { page: number; limit: number; sort_order: SortOrder }): Promise<{ logs: StatusLogRecord[]; total: number }> {
+    const [rows, count] = await Promise.all([
+      this.db
+        .selectFrom('status_logs')
+        .selectAll()
+        .where('container_id', '=', containerId)
+        .orderBy('seq', q.sort_order)
+        .limit(q.limit)
+        .offset((q.page - 1) * q.limit)
+        .execute(),
+      this.db
+        .selectFrom('status_logs')
+        .select((eb) => eb.fn.countAll<number | string>().as('total'))
+        .where('container_id', '=', containerId)
+        .executeTakeFirstOrThrow(),
+    ]);
+    return { logs: rows.map(statusLogFromRow), total: Number(count.total) };
+  }
+
+  async statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]> {
+    const rows = await this.db.selectFrom('status_logs').selectAll().where('seq', '>', seq).orderBy('seq', 'asc').limit(limit).execute();
+    return rows.map(statusLogFromRow);
+  }
+
+  /** Inserts a log row inside the caller's transaction. */
+  private async appendLog(trx: KyselyTransaction<Database>, containerId: string, log: NewStatusLog): Promise<void> {
+    // PostgreSQL hands out identity values before commit, so concurrent transactions could commit
+    // seq 8 before seq 7 and a reader of statusLogsSince(6) would skip 7 for good. Holding this lock
+    // until commit makes seq order commit order. SQLite has one writer at a time already.
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(STATUS_LOG_APPEND_LOCK)})`.execute(trx);
+    await trx.insertInto('status_logs').values(statusLogToRow(containerId, log)).execute();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The schema, as numbered additive migrations kept in code so it is visible in review.
+ * A migration that has shipped is never edited: change the schema by adding the next number.
+ */
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import type { Database, SqlDialect } from './database.ts';
+import { isSqliteBusy } from './sql-errors.ts';
+
+/** Name of the unique (project_id, name) constraint of containers; NameTakenError is mapped from it. */
+export const CONTAINER_NAME_CONSTRAINT = 'containers_project_id_name_unique';
+
+/** Longest a SQLite migrator waits for another process that is migrating the same file. */
+const SQLITE_LOCK_WAIT_MS = 5 * 60_000;
+
+/** Every migration, by name; Kysely applies them in name order. */
+function migrations(dialect: SqlDialect): Record<string, Migration> {
+  return {
+    '0001_initial': { up: (db) => createInitialSchema(db, dialect) },
+  };
+}
+
+async function createInitialSchema(db: Kysely<unknown>, dialect: SqlDialect): Promise<void> {
+  await db.schema
+    .createTable('users')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('tokens')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+    .addColumn('read_only', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('automation', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('tokens_user_id').on('tokens').column('user_id').execute();
+
+  await db.schema
+    .createTable('projects')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id'))
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('projects_owner_id').on('projects').column('owner_id').execute();
+
+  await db.schema
+    .createTable('servers')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('runtime', 'text', (c) => c.notNull())
+    .addColumn('last_seen_at', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('containers')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+    .addColumn('server_id', 'text', (c) => c.notNull().references('servers.id'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('desired_status', 'text', (c) => c.notNull())
+    .addColumn('container_image', 'text', (c) => c.notNull())
+    .addColumn('command', 'text') // JSON string[] or NULL
+    .addColumn('environment_vars', 'text', (c) => c.notNull()) // JSON object
+    .addColumn('autostart', 'integer', (c) => c.notNull())
+    .addColumn('hoody_kit', 'integer', (c) => c.notNull())
+    .addColumn('resources', 'text', (c) => c.notNull()) // JSON {cpu, memory_mb, pids}
+    .addColumn('stop_timeout', 'integer', (c) => c.notNull())
+    .addColumn('restart_policy', 'text', (c) => c.notNull())
+    .addColumn('current_operation_id', 'text')
+    .addColumn('current_operation', 'text')
+    .addColumn('current_operation_started_at', 'text')
+    .addColumn('exit_code', 'integer')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addUniqueConstraint(CONTAINER_NAME_CONSTRAINT, ['project_id', 'name'])
+    .execute();
+  await db.schema.createIndex('containers_server_id').on('containers').column('server_id').execute();
+
+  // No foreign key to containers: the audit trail outlives a deleted container.
+  await db.schema
+    .createTable('status_logs')
+    .addColumn('seq', dialect === 'postgres' ? 'bigint' : 'integer', (c) =>
+      dialect === 'postgres' ? c.generatedAlwaysAsIdentity().primaryKey() : c.primaryKey().autoIncrement(),
+    )
+    .addColumn('id', 'text', (c) => c.notNull().unique())
+    .addColumn('container_id', 'text', (c) => c.notNull())
+    .addColumn('from_status', 'text', (c) => c.notNull())
+    .addColumn('to_status', 'text', (c) => c.notNull())
+    .addColumn('transition_time', 'text', (c) => c.notNull())
+    .addColumn('duration_ms', 'integer', (c) => c.notNull())
+    .addColumn('triggered_by', 'text', (c) => c.notNull())
+    .addColumn('metadata', 'text', (c) => c.notNull()) // JSON object
+    .execute();
+  await db.schema.createIndex('status_logs_container_id_seq').on('status_logs').columns(['container_id', 'seq']).execute();
+}
+
+/**
+ * Applies every pending migration. Two daemons starting at once take turns: on PostgreSQL
+ * Kysely holds an advisory lock around the migration transaction; on SQLite the whole run is
+ * one BEGIN IMMEDIATE transaction, so the second waits and then finds nothing left to do.
+ */
+export async function migrateToLatest(db: Kysely<Database>, dialect: SqlDialect): Promise<void> {
+  if (dialect === 'postgres') return runMigrator(db, dialect);
+  await db.connection().execute(async (conn) => {
+    await beginImmediate(conn);
+    let committed = false;
+    try {
+      await runMigrator(conn, dialect);
+      await sql`commit`.execute(conn);
+      committed = true;
+    } finally {
+      if (!committed) await sql`rollback`.execute(conn).catch(() => undefined);
+    }
+  });
+}
+
+async function runMigrator(db: Kysely<Database>, dialect: SqlDialect): Promise<void> {
+  const provider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(`migration failed: ${String(error)}`);
+}
+
+/**
+ * Takes SQLite's write lock, waiting asynchronously: better-sqlite3 blocks the whole thread in
+ * its busy handler, which would deadlock two stores of one process, so the handler is off here.
+ */
+async function beginImmediate(conn: Kysely<Database>): Promise<void> {
+  const { rows } = await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn);
+  const busyTimeout = rows[0]?.timeout ?? 0;
+  await sql`pragma busy_timeout = 0`.execute(conn);
+  try {
+    const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 250)) {
+      try {
+        await sql`begin immediate`.execute(conn);
+        return;
+      } catch (err) {
+        if (!isSqliteBusy(err)) throw err;
+        if (Date.now() > deadline) throw new Error(`sqlite: another process held the migration lock for over ${SQLITE_LOCK_WAIT_MS / 1000} s`, { cause: err });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  } finally {
+    await sql`pragma busy_timeout = ${sql.lit(busyTimeout)}`.execute(conn);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Records to rows and back: booleans as 0/1, JSON columns as text, the current operation as
+ * three nullable columns. Reading never trusts the driver's number type (pg's int8 is a string).
+ */
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { ContainerStatus } from '../api/schemas.ts';
+import type { ContainerPatch, ContainerRecord, NewStatusLog, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
+import type { BoolInt, ContainersTable, ProjectsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
+
+const bool = (b: boolean): BoolInt => (b ? 1 : 0);
+const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
+
+/** A users row as a record. */
+export function userFromRow(row: Selectable<UsersTable>): UserRecord {
+  return { id: row.id, name: row.name, is_admin: row.is_admin === 1, created_at: row.created_at };
+}
+
+/** A user record as a users row. */
+export function userToRow(user: UserRecord): Insertable<UsersTable> {
+  return { id: user.id, name: user.name, is_admin: bool(user.is_admin), created_at: user.created_at };
+}
+
+/** A tokens row as a record. */
+export function tokenFromRow(row: Selectable<TokensTable>): TokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    user_id: row.user_id,
+    secret_hash: row.secret_hash,
+    read_only: row.read_only === 1,
+    automation: row.automation === 1,
+    created_at: row.created_at,
+  };
+}
+
+/** A token record as a tokens row. */
+export function tokenToRow(token: TokenRecord): Insertable<TokensTable> {
+  return { ...token, read_only: bool(token.read_only), automation: bool(token.automation) };
+}
+
+/** A projects row as a record (the columns are the record's fields). */
+export const projectFromRow = (row: Selectable<ProjectsTable>): ProjectRecord => ({ id: row.id, name: row.name, owner_id: row.owner_id, created_at: row.created_at });
+
+/** A servers row as a record. */
+export function serverFromRow(row: Selectable<ServersTable>): ServerRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status as ServerRecord['status'],
+    runtime: row.runtime,
+    last_seen_at: row.last_seen_at,
+    created_at: row.created_at,
+  };
+}
+
+/** A containers row as a record, JSON decoded. */
+export function containerFromRow(row: Selectable<ContainersTable>): ContainerRecord {
+  const op =
+    row.current_operation_id !== null && row.current_operation !== null && row.current_operation_started_at !== null
+      ? { id: row.current_operation_id, operation: row.current_operation, started_at: row.current_operation_started_at }
+      : null;
+  return {
+    id: row.id,
+    name: row.name,
+    project_id: row.project_id,
+    server_id: row.server_id,
+    status: row.status as ContainerStatus,
+    desired_status: row.desired_status as ContainerRecord['desired_status'],
+    container_image: row.container_image,
+    command: row.command === null ? null : (JSON.parse(row.command) as string[]),
+    environment_vars: JSON.parse(row.environment_vars) as Record<string, string>,
+    autostart: row.autostart === 1,
+    hoody_kit: row.hoody_kit === 1,
+    resources: JSON.parse(row.resources) as ContainerRecord['resources'],
+    stop_timeout: num(row.stop_timeout),
+    restart_policy: row.restart_policy as ContainerRecord['restart_policy'],
+    current_operation: op,
+    exit_code: row.exit_code === null ? null : num(row.exit_code),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+/** A container record as a containers row. */
+export function containerToRow(c: ContainerRecord): Insertable<ContainersTable> {
+  return {
+    id: c.id,
+    name: c.name,
+    project_id: c.project_id,
+    server_id: c.server_id,
+    status: c.status,
+    desired_status: c.desired_status,
+    container_image: c.container_image,
+    command: c.command === null ? null : JSON.stringify(c.command),
+    environment_vars: JSON.stringify(c.environment_vars),
+    autostart: bool(c.autostart),
+    hoody_kit: bool(c.hoody_kit),
+    resources: JSON.stringify(c.resources),
+    stop_timeout: c.stop_timeout,
+    restart_policy: c.restart_policy,
+    current_operation_id: c.current_operation?.id ?? null,
+    current_operation: c.current_operation?.operation ?? null,
+    current_operation_started_at: c.current_operation?.started_at ?? null,
+    exit_code: c.exit_code,
+    created_at: c.created_at,
+    updated_at: c.updated_at,
+  };
+}
+
+/** The columns a patch changes; fields left undefined are not touched. */
+export function patchToRow(patch: ContainerPatch): Updateable<ContainersTable> {
+  const row: Updateable<ContainersTable> = {};
+  if (patch.name !== undefined) row.name = patch.name;
+  if (patch.command !== undefined) row.command = patch.command === null ? null : JSON.stringify(patch.command);
+  if (patch.environment_vars !== undefined) row.environment_vars = JSON.stringify(patch.environment_vars);
+  if (patch.autostart !== undefined) row.autostart = bool(patch.autostart);
+  if (patch.resources !== undefined) row.resources = JSON.stringify(patch.resources);
+  if (patch.stop_timeout !== undefined) row.stop_timeout = patch.stop_timeout;
+  if (patch.restart_policy !== undefined) row.restart_policy = patch.restart_policy;
+  if (patch.desired_status !== undefined) row.desired_status = patch.desired_status;
+  return row;
+}
+
+/** A status_logs row as a record, metadata decoded. */
+export function statusLogFromRow(row: Selectable<StatusLogsTable>): StatusLogRecord {
+  return {
+    seq: num(row.seq),
+    id: row.id,
+    container_id: row.container_id,
+    from_status: row.from_status as ContainerStatus,
+    to_status: row.to_status as ContainerStatus,
+    transition_time: row.transition_time,
+    duration_ms: num(row.duration_ms),
+    triggered_by: row.triggered_by,
+    metadata: JSON.parse(row.metadata) as StatusLogRecord['metadata'],
+  };
+}
+
+/** A new log entry of a container as a status_logs row (seq is assigned by the database). */
+export function statusLogToRow(containerId: string, log: NewStatusLog): Insertable<StatusLogsTable> {
+  return {
+    id: log.id,
+    container_id: containerId,
+    from_status: log.from_status,
+    to_status: log.to_status,
+    transition_time: log.transition_time,
+    duration_ms: log.duration_ms,
+    triggered_by: log.triggered_by,
+    metadata: JSON.stringify(log.metadata),
+  };
+}

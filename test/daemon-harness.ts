@@ -1,0 +1,156 @@
+/**
+ * Starts the real daemon (`hoody serve`) as a child process on a free port with its own data
+ * folder (and its own PostgreSQL database when asked), and cleans up after it: by pid, never
+ * by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, realpath } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
+import { ImageStore } from '../src/runtime/image-store.ts';
+
+export type Backend = 'sqlite' | 'postgres';
+
+export interface DaemonHandle {
+  url: string;
+  api: string;
+  adminToken: string;
+  dataDir: string;
+  pid: number;
+  output(): string;
+  /** Sends a signal to the daemon and waits for it to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the daemon again over the same data folder and database. */
+  restart(): Promise<void>;
+  /** Stops the daemon, deletes every container it made, drops its database and folder. */
+  cleanup(): Promise<void>;
+}
+
+export const postgresUrl = process.env.HOODY_TEST_POSTGRES_URL;
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}): Promise<DaemonHandle> {
+  const dataDir = await realpath(await mkdtemp(join(tmpdir(), 'hoody-e2e-')));
+  const adminToken = `hoody_test_${randomBytes(16).toString('hex')}`;
+  let databaseUrl: string | undefined;
+  let dbName: string | undefined;
+  if (backend === 'postgres') {
+    if (!postgresUrl) throw new Error('HOODY_TEST_POSTGRES_URL is not set');
+    dbName = `hoody_e2e_${randomBytes(6).toString('hex')}`;
+    await adminQuery(`CREATE DATABASE ${dbName}`);
+    const u = new URL(postgresUrl);
+    u.pathname = `/${dbName}`;
+    databaseUrl = u.toString();
+  }
+
+  let child: ChildProcess | undefined;
+  let out = '';
+  let url = '';
+  let port = 0;
+  const launch = async (): Promise<void> => {
+    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, HOODY_ADMIN_TOKEN: adminToken, HOODY_DATABASE_URL: databaseUrl ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const c = child;
+    url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon did not start in 30 s:\n${out}`)), 30_000);
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        const m = /hoody serving (http:\/\/[^\s/]+)/.exec(out.slice(out.lastIndexOf('hoody serving')));
+        if (m?.[1] && out.lastIndexOf('hoody serving') >= 0) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      c.stdout?.on('data', onData);
+      c.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      c.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited with ${code} before serving:\n${out}`));
+      });
+    });
+    port = Number(new URL(url).port);
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill(signal);
+    });
+  };
+  await launch();
+  return {
+    get url() {
+      return url;
+    },
+    get api() {
+      return `${url}/api/v1`;
+    },
+    adminToken,
+    dataDir,
+    get pid() {
+      return child?.pid ?? 0;
+    },
+    output: () => out,
+    stop,
+    restart: async () => {
+      await stop();
+      out = out.replaceAll('hoody serving', 'hoody served');
+      await launch();
+    },
+    cleanup: async () => {
+      await stop('SIGKILL');
+      await removeRuntime(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+      if (dbName) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    },
+  };
+}
+
+/** Deletes every container under a data folder (processes, mounts, cgroups), as the daemon would. */
+export async function removeRuntime(dataDir: string): Promise<void> {
+  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images: new ImageStore(join(dataDir, 'images')), cgroupPrefix: cgroupPrefixFor(dataDir) });
+  for (const s of await driver.list()) await driver.delete(s.id).catch(() => undefined);
+  await driver.close();
+  await driver.removeCgroupPrefix();
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A small HTTP client for tests: JSON in, status and JSON out. */
+export function apiClient(api: string, token: string | undefined) {
+  return async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${api}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON: keep the text so the assertion shows it */
+    }
+    return { status: res.status, body: parsed as T };
+  };
+}

@@ -1,0 +1,489 @@
+/**
+ * The store contract: the same cases against every backend (SQLite always; PostgreSQL when
+ * HOODY_TEST_POSTGRES_URL points at a server where the role may create databases), each case
+ * in a fresh, empty database. Then what only the SQLite backend promises.
+ */
+import { describe, it, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
+import { NameTakenError, type ContainerRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
+
+const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
+after(() => Promise.all(backends.map((b) => b.finish())));
+
+const op = (operation = 'start') => ({ id: newId(), operation, started_at: isoNow() });
+const ids = (records: { id: string }[]): string[] => records.map((r) => r.id).sort();
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, () => {
+    const places: StorePlace[] = [];
+    const stores: Store[] = [];
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close();
+      for (const p of places.splice(0)) await p.remove();
+    });
+    const freshPlace = async (): Promise<OpenStoreOptions> => {
+      const place = await backend.freshPlace();
+      places.push(place);
+      return place.options;
+    };
+    const open = async (options: OpenStoreOptions): Promise<Store> => {
+      const store = await openStore(options);
+      stores.push(store);
+      return store;
+    };
+    const freshStore = async (): Promise<Store> => open(await freshPlace());
+    const test = (name: string, fn: () => Promise<void>): void => {
+      it(name, { skip: backend.skip }, fn);
+    };
+
+    /** A container in a seeded project, created with its first log row. */
+    const created = async (store: Store, fields: Partial<ContainerRecord> = {}) => {
+      const s = await seed(store);
+      const container = containerRecord({ name: 'web', project_id: s.project.id, server_id: s.server.id, ...fields });
+      const firstLog = logEntry('creating', container.status, { operation: 'create' });
+      await store.createContainer(container, firstLog);
+      return { ...s, container, firstLog };
+    };
+
+    test('running the migrations again on a migrated database changes nothing', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const user: UserRecord = { id: 'user_1', name: 'alice', is_admin: true, created_at: isoNow() };
+      await store.createUser(user);
+      await store.migrate();
+      await store.migrate();
+      const restarted = await open(place); // a restarted daemon migrates on open
+      assert.deepEqual(await restarted.listUsers(), [user]);
+      assert.deepEqual(await store.listUsers(), [user]);
+    });
+
+    // On SQLite one process runs the two migrations one after the other (better-sqlite3 is
+    // synchronous); the process test at the end of this file races them for real.
+    test('two daemons migrating the same fresh database at once both succeed and share it', async () => {
+      const place = await freshPlace();
+      const [a, b] = await Promise.all([open(place), open(place)]);
+      const { container } = await created(a);
+      assert.deepEqual(await b.getContainer(container.id), container);
+    });
+
+    test('a container reads back exactly as created, booleans and JSON included', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const full = containerRecord({
+        name: 'full',
+        project_id: s.project.id,
+        server_id: s.server.id,
+        status: 'failed',
+        desired_status: 'running',
+        command: ['sh', '-c', 'echo "hi there" && exec sleep 60'],
+        environment_vars: { GREETING: 'héllo wörld ✓', QUOTED: '"\'\\n{}', EMPTY: '' },
+        autostart: false,
+        hoody_kit: true,
+        resources: { cpu: 0.25, memory_mb: 128, pids: 64 },
+        stop_timeout: 3,
+        restart_policy: 'on-failure',
+        current_operation: op('create'),
+        exit_code: 137,
+      });
+      const bare = containerRecord({ name: 'bare', project_id: s.project.id, server_id: s.server.id });
+      await store.createContainer(full, logEntry('creating', 'failed'));
+      await store.createContainer(bare, logEntry('creating', 'stopped'));
+      assert.deepEqual(await store.getContainer(full.id), full);
+      assert.deepEqual(await store.getContainer(bare.id), bare);
+      assert.equal(await store.getContainer(newId()), undefined);
+      const listed = await store.listContainers({});
+      assert.deepEqual(listed.find((c) => c.id === full.id), full);
+      assert.deepEqual(listed.find((c) => c.id === bare.id), bare);
+    });
+
+    test('listing containers filters by owner, project, server, status and name', async () => {
+      const store = await freshStore();
+      const alice = await seed(store, 'alice');
+      const bob = await seed(store, 'bob');
+      const aliceOther = { id: newId(), name: 'second', owner_id: alice.user.id, created_at: isoNow() };
+      await store.createProject(aliceOther);
+      const make = async (name: string, project_id: string, server_id: string, status: ContainerRecord['status']) => {
+        const c = containerRecord({ name, project_id, server_id, status });
+        await store.createContainer(c, logEntry('creating', status));
+        return c;
+      };
+      const web1 = await make('web', alice.project.id, alice.server.id, 'running');
+      const db = await make('db', alice.project.id, bob.server.id, 'stopped');
+      const web2 = await make('web', aliceOther.id, alice.server.id, 'stopped');
+      const api = await make('api', bob.project.id, alice.server.id, 'running');
+
+      assert.deepEqual(ids(await store.listContainers({})), ids([web1, db, web2, api]));
+      assert.deepEqual(ids(await store.listContainers({ owner_id: alice.user.id })), ids([web1, db, web2]));
+      assert.deepEqual(ids(await store.listContainers({ owner_id: bob.user.id })), ids([api]));
+      assert.deepEqual(ids(await store.listContainers({ project_id: alice.project.id })), ids([web1, db]));
+      assert.deepEqual(ids(await store.listContainers({ server_id: bob.server.id })), ids([db]));
+      assert.deepEqual(ids(await store.listContainers({ status: 'running' })), ids([web1, api]));
+      assert.deepEqual(ids(await store.listContainers({ name: 'web' })), ids([web1, web2]));
+      assert.deepEqual(ids(await store.listContainers({ owner_id: alice.user.id, status: 'stopped' })), ids([db, web2]));
+      assert.deepEqual(await store.listContainers({ owner_id: bob.user.id, name: 'web' }), []);
+      assert.deepEqual(await store.listContainers({ owner_id: 'user_nobody' }), []);
+    });
+
+    test('a second container with a taken name in the same project is refused and nothing of it is written', async () => {
+      const store = await freshStore();
+      const { project, server } = await created(store);
+      const twin = containerRecord({ name: 'web', project_id: project.id, server_id: server.id });
+      await assert.rejects(store.createContainer(twin, logEntry('creating', 'stopped')), (err: unknown) => {
+        assert.ok(err instanceof NameTakenError, `NameTakenError, got ${String(err)}`);
+        assert.equal(err.containerName, 'web');
+        return true;
+      });
+      assert.equal(await store.getContainer(twin.id), undefined);
+      assert.equal((await store.listStatusLogs(twin.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 0);
+
+      const elsewhere = { id: newId(), name: 'other', owner_id: project.owner_id, created_at: isoNow() };
+      await store.createProject(elsewhere);
+      await store.createContainer({ ...twin, project_id: elsewhere.id }, logEntry('creating', 'stopped'));
+      assert.equal((await store.getContainer(twin.id))?.project_id, elsewhere.id, 'the same name is free in another project');
+    });
+
+    test('a duplicate id or an unknown project is refused, but not as a taken name', async () => {
+      const store = await freshStore();
+      const { container, project, server } = await created(store);
+      const notNameTaken = (err: unknown): boolean => !(err instanceof NameTakenError);
+      await assert.rejects(store.createContainer({ ...container, name: 'other' }, logEntry('creating', 'stopped')), notNameTaken);
+      const orphan = containerRecord({ name: 'orphan', project_id: newId(), server_id: server.id });
+      await assert.rejects(store.createContainer(orphan, logEntry('creating', 'stopped')), notNameTaken);
+      assert.equal(await store.getContainer(orphan.id), undefined);
+      assert.equal((await store.listContainers({ project_id: project.id })).length, 1);
+    });
+
+    test('updating a container changes only the patched fields, and renaming onto a taken name is refused', async () => {
+      const store = await freshStore();
+      const past = '2025-01-01T00:00:00.000Z';
+      const { container: web, project, server } = await created(store, { created_at: past, updated_at: past, command: ['sleep', '1'] });
+      const db = containerRecord({ name: 'db', project_id: project.id, server_id: server.id });
+      await store.createContainer(db, logEntry('creating', 'stopped'));
+
+      await assert.rejects(store.updateContainer(db.id, { name: 'web' }), NameTakenError);
+      assert.equal((await store.getContainer(db.id))?.name, 'db');
+
+      const patch = {
+        name: 'cache',
+        command: null,
+        environment_vars: { MODE: 'fast' },
+        autostart: false,
+        resources: { cpu: 2.5, memory_mb: 1024, pids: 100 },
+        stop_timeout: 30,
+        restart_policy: 'always' as const,
+        desired_status: 'running' as const,
+      };
+      const updated = await store.updateContainer(web.id, patch);
+      assert.ok(updated);
+      assert.deepEqual({ ...updated, updated_at: web.updated_at }, { ...web, ...patch });
+      assert.ok(updated.updated_at > past, 'updated_at moves forward');
+      assert.deepEqual(await store.getContainer(web.id), updated);
+      assert.equal(await store.updateContainer(newId(), { autostart: true }), undefined);
+    });
+
+    test('beginOperation claims a free container once; a second claim sees the first operation', async () => {
+      const store = await freshStore();
+      const { container } = await created(store);
+      const first = op('start');
+      const claim = await store.beginOperation(container.id, first);
+      assert.deepEqual(claim, { claimed: true, container: { ...container, current_operation: first } });
+      const second = await store.beginOperation(container.id, op('stop'));
+      assert.equal(second?.claimed, false);
+      assert.deepEqual(second?.container.current_operation, first);
+      assert.equal(await store.beginOperation(newId(), op()), undefined);
+    });
+
+    test('of ten concurrent claims from two daemons sharing the database, exactly one wins', async () => {
+      const place = await freshPlace();
+      const a = await open(place);
+      const b = await open(place);
+      const { container } = await created(a);
+      const ops = Array.from({ length: 10 }, () => op('start'));
+      const results = await Promise.all(ops.map((o, i) => (i % 2 ? a : b).beginOperation(container.id, o)));
+      const winners = results.filter((r) => r?.claimed);
+      assert.equal(winners.length, 1, `one winner, got ${winners.length}`);
+      const held = winners[0]?.container.current_operation;
+      assert.ok(held && ops.some((o) => o.id === held.id));
+      for (const r of results.filter((r) => !r?.claimed)) assert.deepEqual(r?.container.current_operation, held);
+      assert.deepEqual((await b.getContainer(container.id))?.current_operation, held);
+    });
+
+    test('a transition writes the status and its log row together', async () => {
+      const store = await freshStore();
+      const { container, firstLog } = await created(store, { exit_code: 1 });
+      const start = op('start');
+      await store.beginOperation(container.id, start);
+      const log = logEntry('stopped', 'running', { reason: 'deploy', extra: { nested: [1, 2] } });
+      const after = await store.transition(container.id, { to_status: 'running', log, operation_id: start.id, exit_code: null, desired_status: 'running', finish_operation: true });
+      assert.ok(after);
+      assert.equal(after.status, 'running');
+      assert.equal(after.desired_status, 'running');
+      assert.equal(after.exit_code, null);
+      assert.equal(after.current_operation, null);
+      assert.deepEqual(await store.getContainer(container.id), after);
+
+      const { logs, total } = await store.listStatusLogs(container.id, { page: 1, limit: 10, sort_order: 'asc' });
+      assert.equal(total, 2);
+      assert.deepEqual(logs.map((l) => l.id), [firstLog.id, log.id]);
+      const { seq, ...written } = logs[1]!;
+      assert.deepEqual(written, { ...log, container_id: container.id });
+      assert.equal(typeof seq, 'number');
+      assert.ok(seq > logs[0]!.seq);
+
+      const stopped = await store.transition(container.id, { to_status: 'stopped', log: logEntry('running', 'stopped', { operation: 'exit', exit_code: 0 }), exit_code: 0 });
+      assert.equal(stopped?.exit_code, 0);
+      const restarted = await store.transition(container.id, { to_status: 'running', log: logEntry('stopped', 'running') });
+      assert.equal(restarted?.exit_code, 0, 'an undefined exit_code keeps the stored one');
+      assert.equal(restarted?.desired_status, 'running');
+    });
+
+    test('a transition under a stale operation id, or of a missing container, writes nothing', async () => {
+      const store = await freshStore();
+      const { container } = await created(store);
+      const stale = op('start');
+      await store.beginOperation(container.id, stale);
+      await store.finishOperation(container.id, stale.id);
+      const current = op('stop');
+      await store.beginOperation(container.id, current);
+
+      const log = logEntry('stopped', 'running');
+      assert.equal(await store.transition(container.id, { to_status: 'running', log, operation_id: stale.id, finish_operation: true }), undefined);
+      const unchanged = await store.getContainer(container.id);
+      assert.equal(unchanged?.status, 'stopped');
+      assert.deepEqual(unchanged?.current_operation, current);
+      assert.equal((await store.listStatusLogs(container.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 1);
+
+      const ghost = newId();
+      assert.equal(await store.transition(ghost, { to_status: 'running', log: logEntry('stopped', 'running') }), undefined);
+      const all = await store.statusLogsSince(0, 100);
+      assert.equal(all.length, 1, 'no log row for the refused transitions');
+      assert.ok(!all.some((l) => l.id === log.id || l.container_id === ghost));
+    });
+
+    test('a transition whose log row cannot be written leaves the status as it was', async () => {
+      const store = await freshStore();
+      const { container, firstLog } = await created(store);
+      const duplicate = { ...logEntry('stopped', 'running'), id: firstLog.id };
+      await assert.rejects(store.transition(container.id, { to_status: 'running', log: duplicate }));
+      assert.equal((await store.getContainer(container.id))?.status, 'stopped');
+      assert.equal((await store.listStatusLogs(container.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 1);
+    });
+
+    test('finishOperation clears only the operation that holds the container', async () => {
+      const store = await freshStore();
+      const { container } = await created(store);
+      const held = op('restart');
+      await store.beginOperation(container.id, held);
+      await store.finishOperation(container.id, newId());
+      assert.deepEqual((await store.getContainer(container.id))?.current_operation, held);
+      await store.finishOperation(container.id, held.id);
+      assert.equal((await store.getContainer(container.id))?.current_operation, null);
+      assert.equal((await store.beginOperation(container.id, op('start')))?.claimed, true);
+    });
+
+    test('status logs page in both orders with a total, and outlive their container', async () => {
+      const store = await freshStore();
+      const { container, firstLog, project, server } = await created(store);
+      const logIds = [firstLog.id];
+      let status: ContainerRecord['status'] = 'stopped';
+      for (let i = 0; i < 24; i++) {
+        const next: ContainerRecord['status'] = status === 'stopped' ? 'running' : 'stopped';
+        const log = logEntry(status, next);
+        await store.transition(container.id, { to_status: next, log });
+        logIds.push(log.id);
+        status = next;
+      }
+      const other = containerRecord({ name: 'other', project_id: project.id, server_id: server.id });
+      await store.createContainer(other, logEntry('creating', 'stopped'));
+
+      const page = async (n: number, sort_order: 'asc' | 'desc') => {
+        const r = await store.listStatusLogs(container.id, { page: n, limit: 10, sort_order });
+        assert.equal(r.total, 25);
+        return r.logs.map((l) => l.id);
+      };
+      const reversed = [...logIds].reverse();
+      const check = async (): Promise<void> => {
+        assert.deepEqual(await page(1, 'asc'), logIds.slice(0, 10));
+        assert.deepEqual(await page(2, 'asc'), logIds.slice(10, 20));
+        assert.deepEqual(await page(3, 'asc'), logIds.slice(20));
+        assert.deepEqual(await page(1, 'desc'), reversed.slice(0, 10));
+        assert.deepEqual(await page(2, 'desc'), reversed.slice(10, 20));
+        assert.deepEqual(await page(4, 'desc'), []);
+      };
+      await check();
+
+      assert.equal(await store.deleteContainer(container.id), true);
+      assert.equal(await store.deleteContainer(container.id), false);
+      assert.equal(await store.getContainer(container.id), undefined);
+      await check();
+    });
+
+    test('statusLogsSince returns the rows after a cursor, across containers, oldest first', async () => {
+      const store = await freshStore();
+      const { container: a, firstLog, project, server } = await created(store);
+      const b = containerRecord({ name: 'b', project_id: project.id, server_id: server.id });
+      const bFirst = logEntry('creating', 'stopped');
+      await store.createContainer(b, bFirst);
+      const order = [firstLog.id, bFirst.id];
+      for (const c of [a, b, a, b]) {
+        const log = logEntry('stopped', 'stopped', { operation: 'reconcile' });
+        await store.transition(c.id, { to_status: 'stopped', log });
+        order.push(log.id);
+      }
+      const all = await store.statusLogsSince(0, 100);
+      assert.deepEqual(all.map((l) => l.id), order);
+      assert.deepEqual(all.map((l) => l.container_id), [a.id, b.id, a.id, b.id, a.id, b.id]);
+      assert.ok(all.every((l, i) => i === 0 || l.seq > all[i - 1]!.seq), 'seq grows');
+      assert.deepEqual((await store.statusLogsSince(all[2]!.seq, 2)).map((l) => l.id), order.slice(3, 5));
+      assert.deepEqual(await store.statusLogsSince(all.at(-1)!.seq, 10), []);
+    });
+
+    test('tokens are found by their secret hash, listed per user and deleted once', async () => {
+      const store = await freshStore();
+      const alice = await seed(store, 'alice');
+      const bob = await seed(store, 'bob');
+      const t1 = tokenRecord(alice.user.id, { read_only: true });
+      const t2 = tokenRecord(alice.user.id, { name: 'deployer', automation: true });
+      const t3 = tokenRecord(bob.user.id);
+      for (const t of [t1, t2, t3]) await store.createToken(t);
+
+      assert.deepEqual(await store.findTokenByHash(t1.secret_hash), t1);
+      assert.deepEqual(await store.findTokenByHash(t2.secret_hash), t2);
+      assert.equal(await store.findTokenByHash('0'.repeat(64)), undefined);
+      assert.deepEqual(ids(await store.listTokens()), ids([t1, t2, t3]));
+      assert.deepEqual(ids(await store.listTokens(alice.user.id)), ids([t1, t2]));
+      assert.deepEqual(await store.listTokens(bob.user.id), [t3]);
+      await assert.rejects(store.createToken(tokenRecord(bob.user.id, { secret_hash: t1.secret_hash })), 'a secret hash is unique');
+
+      assert.equal(await store.deleteToken(t1.id), true);
+      assert.equal(await store.deleteToken(t1.id), false);
+      assert.equal(await store.findTokenByHash(t1.secret_hash), undefined);
+    });
+
+    test('users and projects read back with booleans decoded, projects listed per owner', async () => {
+      const store = await freshStore();
+      const admin: UserRecord = { id: 'user_admin', name: 'admin', is_admin: true, created_at: '2025-01-01T00:00:00.000Z' };
+      await store.createUser(admin);
+      const { user: alice, project } = await seed(store, 'alice');
+      assert.deepEqual(await store.getUser(admin.id), admin);
+      assert.deepEqual(await store.getUser(alice.id), alice);
+      assert.equal(await store.getUser('user_nobody'), undefined);
+      assert.deepEqual(await store.listUsers(), [admin, alice]);
+      const adminProject = { id: newId(), name: 'ops', owner_id: admin.id, created_at: isoNow() };
+      await store.createProject(adminProject);
+      assert.deepEqual(await store.getProject(project.id), project);
+      assert.deepEqual(await store.listProjects(admin.id), [adminProject]);
+      assert.deepEqual(ids(await store.listProjects()), ids([project, adminProject]));
+    });
+
+    test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {
+      const store = await freshStore();
+      const server = { id: newId(), name: 'node-1', status: 'ready' as const, runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z' };
+      await store.upsertServer(server);
+      assert.deepEqual(await store.getServer(server.id), server);
+      const seen = { ...server, name: 'node-one', status: 'maintenance' as const, runtime: 'runc 1.2', last_seen_at: isoNow(), created_at: isoNow() };
+      await store.upsertServer(seen);
+      assert.deepEqual(await store.getServer(server.id), { ...seen, created_at: server.created_at });
+      assert.deepEqual(await store.listServers(), [{ ...seen, created_at: server.created_at }]);
+      assert.equal(await store.getServer(newId()), undefined);
+    });
+  });
+}
+
+describe('openStore', () => {
+  const dirs: string[] = [];
+  const tempDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoody-store-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  it('refuses a database URL that is not PostgreSQL without echoing its password', async () => {
+    const dataDir = await tempDir();
+    await assert.rejects(openStore({ dataDir, databaseUrl: 'mysql://root:s3cret@db/hoody' }), (err: Error) => {
+      assert.match(err.message, /"mysql:" is not supported/);
+      assert.ok(!err.message.includes('s3cret'));
+      return true;
+    });
+  });
+
+  it('keeps the SQLite database at <data-dir>/hoody.db in WAL mode, creating the data dir', async () => {
+    const dataDir = join(await tempDir(), 'nested', 'data');
+    const store = await openStore({ dataDir, databaseUrl: '' });
+    await store.close();
+    await access(join(dataDir, 'hoody.db'));
+    const db = new BetterSqlite3(join(dataDir, 'hoody.db'), { readonly: true });
+    try {
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('pages one container\'s status logs through the (container_id, seq) index on SQLite', async () => {
+    const dataDir = await tempDir();
+    await (await openStore({ dataDir })).close();
+    const db = new BetterSqlite3(join(dataDir, 'hoody.db'), { readonly: true });
+    try {
+      for (const order of ['asc', 'desc']) {
+        const plan = db.prepare(`explain query plan select * from status_logs where container_id = ? order by seq ${order} limit 10 offset 10`).all('x') as { detail: string }[];
+        const details = plan.map((p) => p.detail).join('; ');
+        assert.match(details, /USING (COVERING )?INDEX status_logs_container_id_seq/, details);
+        assert.doesNotMatch(details, /TEMP B-TREE/, `no sort step: ${details}`);
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('lets daemon processes that start together on a fresh SQLite file wait their turn to migrate', async () => {
+    const dataDir = await tempDir();
+    // Another daemon mid-write holds the lock until all three have started opening.
+    const holder = new BetterSqlite3(join(dataDir, 'hoody.db'));
+    holder.pragma('journal_mode = WAL');
+    holder.exec('begin immediate');
+    const moduleUrl = new URL('../src/store/open-store.ts', import.meta.url).href;
+    const script = `const { openStore } = await import(${JSON.stringify(moduleUrl)});
+      console.log('opening'); const s = await openStore({ dataDir: process.argv[1] }); await s.close();`;
+    const daemons = [1, 2, 3].map(() => spawnDaemon(script, dataDir));
+    try {
+      await Promise.all(daemons.map((d) => d.opening));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      holder.exec('commit');
+      holder.close();
+    }
+    const results = await Promise.all(daemons.map((d) => d.exit));
+    assert.deepEqual(results.map((r) => r.code), [0, 0, 0], results.map((r) => r.stderr).join('\n'));
+    const store = await openStore({ dataDir });
+    try {
+      await seed(store);
+      assert.equal((await store.listUsers()).length, 1);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/** Runs an ESM script under tsx; `opening` resolves when it prints "opening", `exit` when it ends. */
+function spawnDaemon(script: string, arg: string): { opening: Promise<void>; exit: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  const opening = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('opening') && resolve());
+    void exit.then(({ stderr }) => reject(new Error(`daemon ended before opening the store: ${stderr}`)));
+  });
+  return { opening, exit };
+}
