@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Hoody runs on (Debian 12, as root): runc, conmon, catatonit, busybox-static for the
-# built-in image, iproute2; with --test also PostgreSQL for the store and end-to-end suites.
+# built-in image, iproute2; with --test also PostgreSQL (store and end-to-end suites) and Chromium
+# (the browser test of the API page).
 # Then the npm packages. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(runc conmon catatonit busybox-static iproute2 ca-certificates)
-if [ "${1:-}" = "--test" ]; then packages+=(postgresql); fi
+if [ "${1:-}" = "--test" ]; then packages+=(postgresql chromium); fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
