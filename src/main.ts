@@ -14,6 +14,8 @@ import { AuthService } from './core/auth-service.ts';
 import { ProjectService } from './core/project-service.ts';
 import { ContainerService, type ServerIdentity } from './core/container-service.ts';
 import { recoverAtStart } from './core/recovery.ts';
+import { Reconciler } from './core/reconciler.ts';
+import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
 import { buildApp } from './server/app.ts';
 
@@ -26,6 +28,15 @@ export interface DaemonConfig {
   databaseUrl?: string;
   /** Cgroup path prefix; derived from the data folder when not given. */
   cgroupPrefix?: string;
+  /** How many containers start at once after a server reboot. */
+  autostartConcurrency?: number;
+  /** How often the reconciler compares every container with the runtime. */
+  reconcileIntervalMs?: number;
+  /** A claimed operation nobody carries out is released after this long. */
+  orphanedOperationMs?: number;
+  /** Restart policy: first back-off delay and the retry limit of on-failure. */
+  restartBackoffMs?: number;
+  restartMaxRetries?: number;
 }
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
@@ -40,6 +51,11 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     adminToken: flags.adminToken ?? (env.HOODY_ADMIN_TOKEN || undefined),
     databaseUrl: flags.databaseUrl ?? (env.HOODY_DATABASE_URL || undefined),
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
+    autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
+    reconcileIntervalMs: positiveInt(env.HOODY_RECONCILE_INTERVAL_MS, 'HOODY_RECONCILE_INTERVAL_MS') ?? 5000,
+    orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
+    restartBackoffMs: positiveInt(env.HOODY_RESTART_BACKOFF_MS, 'HOODY_RESTART_BACKOFF_MS') ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
+    restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
   };
 }
 
@@ -72,6 +88,11 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     server,
     images: { exists: async (name) => (await images.list()).some((i) => i.name === name) },
     warn: (message, err) => log(`warning: ${message}: ${err instanceof Error ? err.message : String(err)}`),
+    restartSettings: {
+      ...DEFAULT_RESTART_SETTINGS,
+      initialDelayMs: config.restartBackoffMs ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
+      maxRetries: config.restartMaxRetries ?? DEFAULT_RESTART_SETTINGS.maxRetries,
+    },
   });
 
   const { generatedSecret } = await auth.bootstrap(config.adminToken);
@@ -82,8 +103,20 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   }
 
   containers.watchExits();
-  const recovered = await recoverAtStart({ store, driver, containers, server });
-  if (recovered.corrected > 0) log(`reconciled ${recovered.corrected} container(s) with the runtime`);
+  const rebooted = driver.stateLost();
+  if (rebooted) log('the runtime state did not survive since the last start (server reboot): starting autostart containers');
+  const recovered = await recoverAtStart(
+    { store, driver, containers, server },
+    { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn: (m, err) => log(`warning: ${m}: ${err instanceof Error ? err.message : String(err)}`) },
+  );
+  if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed > 0) {
+    log(`recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart`);
+  }
+  const reconciler = new Reconciler(
+    { store, driver, containers, server },
+    { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn: (m, err) => log(`warning: ${m}: ${String(err)}`) },
+  );
+  reconciler.start();
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server });
   const address = await app.listen({ host: config.host, port: config.port });
@@ -92,13 +125,23 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // no new requests; in-flight requests and operations finish (their deadlines bound this)
       await app.close();
-      containers.close();
+      await reconciler.stop();
+      await containers.close();
       await driver.close();
-      await store.upsertServer({ ...(await store.getServer(server.id))!, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);
+      const row = await store.getServer(server.id);
+      if (row) await store.upsertServer({ ...row, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);
       await store.close();
     })());
   return { app, url: address, store, driver, server, close };
+}
+
+function positiveInt(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, not "${value}"`);
+  return n;
 }
 
 /** This daemon's server row; its id is kept in the data folder so it survives restarts. */

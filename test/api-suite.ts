@@ -192,6 +192,23 @@ export function apiSuite(backend: Backend, skip?: string): void {
         assert.equal((await admin('GET', `/containers/${id}`)).body.data.exit_code, 137);
       });
 
+      it('force-stop cuts short a graceful stop that is waiting out its timeout', async () => {
+        const id = await containerIn('running', ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+        const t0 = Date.now();
+        const stopping = admin('POST', `/containers/${id}/stop`, { timeout: 30 });
+        await sleep(300);
+        const forced = await admin('POST', `/containers/${id}/force-stop`);
+        const stopped = await stopping;
+        assert.ok(Date.now() - t0 < 3000, `both answered in ${Date.now() - t0} ms, not after the 30 s timeout`);
+        assert.equal(forced.status, 200, JSON.stringify(forced.body));
+        assert.deepEqual(forced.body.data, { operation: 'force-stop', container_id: id, status: 'stopped' });
+        assert.equal(stopped.status, 200);
+        assert.equal((await admin('GET', `/containers/${id}`)).body.data.exit_code, 137);
+        const last = (await logsOf(id, 'limit=1')).logs[0];
+        assert.equal(last.metadata.operation, 'stop');
+        assert.match(last.metadata.forced_by, /^user_/);
+      });
+
       it('restart writes two log rows and runs a new process', async () => {
         const id = await containerIn('running');
         const pid1 = (await runtimeInfo(id)).pid;

@@ -182,7 +182,7 @@ for (const backend of backends) {
       };
       const updated = await store.updateContainer(web.id, patch);
       assert.ok(updated);
-      assert.deepEqual({ ...updated, updated_at: web.updated_at }, { ...web, ...patch });
+      assert.deepEqual({ ...updated, updated_at: web.updated_at }, { ...web, ...patch, version: web.version + 1 });
       assert.ok(updated.updated_at > past, 'updated_at moves forward');
       assert.deepEqual(await store.getContainer(web.id), updated);
       assert.equal(await store.updateContainer(newId(), { autostart: true }), undefined);
@@ -381,6 +381,35 @@ for (const backend of backends) {
       assert.deepEqual(await store.getProject(project.id), project);
       assert.deepEqual(await store.listProjects(admin.id), [adminProject]);
       assert.deepEqual(ids(await store.listProjects()), ids([project, adminProject]));
+    });
+
+    test('every transition and update raises the container version; claims do not', async () => {
+      const store = await freshStore();
+      const { container } = await created(store);
+      assert.equal((await store.getContainer(container.id))?.version, 0);
+      const claim = op('start');
+      await store.beginOperation(container.id, claim);
+      assert.equal((await store.getContainer(container.id))?.version, 0, 'a claim is not a change');
+      await store.transition(container.id, { to_status: 'running', operation_id: claim.id, finish_operation: true, log: logEntry('stopped', 'running') });
+      assert.equal((await store.getContainer(container.id))?.version, 1);
+      assert.equal((await store.updateContainer(container.id, { autostart: false }))?.version, 2);
+      await store.transition(container.id, { to_status: 'stopped', operation_id: newId(), log: logEntry('running', 'stopped') });
+      assert.equal((await store.getContainer(container.id))?.version, 2, 'a refused transition changes nothing');
+    });
+
+    test('an idempotency key is claimed once, completed with its answer, released and purged', async () => {
+      const store = await freshStore();
+      const rec = { scope: 'user_1', key: 'k-1', request_hash: 'h1', status_code: null, response_body: null, created_at: '2025-01-01T00:00:00.000Z' };
+      assert.deepEqual(await store.claimIdempotencyKey(rec), { claimed: true });
+      const again = await Promise.all([store.claimIdempotencyKey(rec), store.claimIdempotencyKey({ ...rec, request_hash: 'h2' })]);
+      assert.deepEqual(again, [{ claimed: false, existing: rec }, { claimed: false, existing: rec }]);
+      assert.deepEqual(await store.claimIdempotencyKey({ ...rec, scope: 'user_2' }), { claimed: true }, 'keys are per caller');
+      await store.completeIdempotencyKey('user_1', 'k-1', 200, '{"ok":true}');
+      assert.deepEqual(await store.claimIdempotencyKey(rec), { claimed: false, existing: { ...rec, status_code: 200, response_body: '{"ok":true}' } });
+      await store.releaseIdempotencyKey('user_1', 'k-1');
+      assert.deepEqual(await store.claimIdempotencyKey({ ...rec, created_at: isoNow() }), { claimed: true });
+      assert.equal(await store.purgeIdempotencyKeys('2025-06-01T00:00:00.000Z'), 1, 'only the old user_2 key');
+      assert.equal((await store.claimIdempotencyKey(rec)).claimed, false);
     });
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {

@@ -97,6 +97,7 @@ export function containerRecord(fields: Pick<ContainerRecord, 'name' | 'project_
     resources: { cpu: 1, memory_mb: 512, pids: 512 },
     stop_timeout: 10,
     restart_policy: 'no',
+    version: 0,
     current_operation: null,
     exit_code: null,
     created_at: isoNow(),

@@ -56,7 +56,7 @@ export const CurrentOperation = Type.Object({
 });
 export type CurrentOperation = Static<typeof CurrentOperation>;
 
-export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String() });
+export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String(), state: Type.Optional(Type.String({ description: 'R running, S sleeping, D uninterruptible, T stopped, Z zombie' })) });
 
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),
@@ -89,6 +89,11 @@ export const Container = Type.Object({
   exit_code: Type.Union([Type.Integer(), Type.Null()]),
   created_at: Timestamp,
   updated_at: Timestamp,
+  desired_status: Type.Union([Type.Literal('running'), Type.Literal('stopped'), Type.Literal('paused')], {
+    description: 'what the user last asked for; the daemon drives `status` towards it and restarts or autostarts accordingly',
+  }),
+  observed_status: Type.Optional(Type.Union([ContainerStatusSchema, Type.Null()], { description: 'GET one container only: what the runtime shows right now (null: it knows no such container)' })),
+  in_sync: Type.Optional(Type.Boolean({ description: 'GET one container only: whether `status` is what the runtime shows' })),
   runtime_info: Type.Optional(RuntimeInfo),
 });
 export type Container = Static<typeof Container>;
@@ -237,3 +242,13 @@ export const ContainerListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type ContainerListQuery = Static<typeof ContainerListQuery>;
+
+/** Request headers of every POST: a retry with the same key answers the first answer and does nothing again. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'any unique string per intended operation; kept 24 h' })),
+});
+
+/** Request headers of PATCH /containers/{id}: the ETag from a GET, to refuse a change based on a stale read. */
+export const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ maxLength: 64, description: 'the ETag a GET answered, e.g. "7"' })),
+});

@@ -1,6 +1,5 @@
 /** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT. */
 import { Command } from 'commander';
-import { configFromEnv, startDaemon } from '../main.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -10,6 +9,8 @@ export function serveCommand(): Command {
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
     .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
     .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string }) => {
+      // loaded here, not at the top: the client commands need none of the daemon's modules
+      const { configFromEnv, startDaemon } = await import('../main.ts');
       const daemon = await startDaemon(configFromEnv(opts));
       let stopping = false;
       const stop = (signal: string): void => {

@@ -14,3 +14,9 @@ export const triggeredBy = (actor: Actor): string => (actor.automation ? actor.t
 
 /** Who acts when no user does. */
 export const SYSTEM = 'system';
+
+/** Who acts when the daemon starts containers again after a server reboot. */
+export const AUTOSTART = 'autostart';
+
+/** Who acts when a container's restart policy starts it again. */
+export const RESTART_POLICY = 'restart-policy';

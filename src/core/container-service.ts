@@ -6,9 +6,10 @@
 import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
 import { NameTakenError } from '../store/store.ts';
-import type { ContainerSpec, RuntimeDriver, RuntimeState } from '../runtime/driver.ts';
+import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
-import { type Actor, triggeredBy, SYSTEM } from './actor.ts';
+import { type Actor, triggeredBy, SYSTEM, RESTART_POLICY } from './actor.ts';
+import { decideRestart, type RestartPolicySettings } from './restart-policy.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
 import { newId, nowIso } from './ids.ts';
@@ -29,6 +30,9 @@ export interface ContainerServiceDeps {
   projects: ProjectService;
   images: ImageCatalog;
   server: ServerIdentity;
+  restartSettings?: RestartPolicySettings;
+  /** How long to wait for the exit after SIGKILL before declaring the container failed. */
+  killWaitMs?: number;
   /** Reports problems that have no caller to answer (exit handling). */
   warn?: (message: string, err?: unknown) => void;
 }
@@ -37,6 +41,9 @@ export const DEFAULT_RESOURCES = { cpu: 1, memory_mb: 512, pids: 1024 } as const
 export const DEFAULT_STOP_TIMEOUT_S = 10;
 /** After SIGKILL of every process, how long to wait for the exit before calling it failed. */
 const KILL_WAIT_MS = 10_000;
+/** Added to every operation's deadline for the runtime calls around the waits. */
+const OPERATION_SLACK_MS = 30_000;
+const noop = (): void => undefined;
 
 /** One claimed operation in progress. */
 interface OperationContext {
@@ -45,10 +52,20 @@ interface OperationContext {
   by: string;
   reason?: string;
   t0: number;
+  /** Aborts the operation's runtime calls when its deadline passes. */
+  signal?: AbortSignal;
+  /** More metadata for the operation's log rows. */
+  extra?: Record<string, unknown>;
 }
 
 export class ContainerService {
   private readonly pendingExits = new Set<string>();
+  /** Operations this process is carrying out, by container id. */
+  private readonly inFlight = new Map<string, { opId: string; done: Promise<void>; ctx?: OperationContext }>();
+  private closing = false;
+  /** Restart-policy state per container: consecutive restarts and when the current run began. */
+  private readonly restarts = new Map<string, { attempts: number; startedAt: number }>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: ContainerServiceDeps) {}
@@ -58,9 +75,22 @@ export class ContainerService {
     this.unsubscribe ??= this.deps.driver.onExit((e) => void this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err)));
   }
 
-  close(): void {
+  /**
+   * Stops taking new operations, lets those in flight finish (their deadlines bound the wait)
+   * and cancels pending restarts. Containers keep running.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+    await Promise.all([...this.inFlight.values()].map((f) => f.done));
+  }
+
+  /** Whether this process is carrying out the operation that holds a container. */
+  isInFlight(containerId: string, opId: string): boolean {
+    return this.inFlight.get(containerId)?.opId === opId;
   }
 
   async list(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'> = {}): Promise<ContainerRecord[]> {
@@ -72,6 +102,12 @@ export class ContainerService {
     const c = await this.deps.store.getContainer(id);
     if (!c || !(await this.deps.projects.isOwner(actor, c.project_id))) throw notFound('container', id);
     return c;
+  }
+
+  /** What the runtime shows for a container now (null when it knows no such container). */
+  async observedStatus(c: ContainerRecord): Promise<ContainerStatus | null> {
+    if (c.server_id !== this.deps.server.id) return null;
+    return observedStatus(await this.deps.driver.state(c.id).catch(() => undefined)) ?? null;
   }
 
   async runtimeInfo(c: ContainerRecord): Promise<RuntimeInfo> {
@@ -116,6 +152,7 @@ export class ContainerService {
       exit_code: null,
       created_at: now,
       updated_at: now,
+      version: 0,
     };
     try {
       await this.deps.store.createContainer(record);
@@ -135,8 +172,9 @@ export class ContainerService {
     return autostart ? this.operate(actor, created.id, 'start', {}) : created;
   }
 
-  async update(actor: Actor, id: string, patch: UpdateContainerBody): Promise<ContainerRecord> {
-    const updated = await this.withOperation(actor, id, 'update', {}, async (c) => {
+  async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
+    const visible = await this.get(actor, id);
+    const updated = await this.withOperation(visible, 'update', {}, triggeredBy(actor), opts.ifVersion, async (c) => {
       const { resources, ...rest } = patch;
       try {
         const updated = await this.deps.store.updateContainer(id, { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) });
@@ -153,7 +191,8 @@ export class ContainerService {
 
   /** Removes the container, its runtime state and files; its status logs stay readable. */
   async remove(actor: Actor, id: string): Promise<void> {
-    await this.withOperation(actor, id, 'delete', {}, async (c, ctx) => {
+    const visible = await this.get(actor, id);
+    await this.withOperation(visible, 'delete', {}, triggeredBy(actor), undefined, async (c, ctx) => {
       await this.deps.driver.delete(id).catch((err: unknown) => {
         if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
       });
@@ -175,13 +214,43 @@ export class ContainerService {
   }
 
   /** Runs one lifecycle operation to completion and answers the container as it then is. */
-  async operate(actor: Actor, id: string, op: LifecycleOperation, body: LifecycleBody): Promise<ContainerRecord> {
-    return this.withOperation(actor, id, op, body, async (c, ctx) => {
+  async operate(actor: Actor, id: string, op: LifecycleOperation, body: LifecycleBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
+    const visible = await this.get(actor, id);
+    if (op === 'force-stop' && visible.current_operation?.operation === 'stop') {
+      const forced = await this.forceStopDuringStop(visible, triggeredBy(actor));
+      if (forced) return forced;
+    }
+    return this.runLifecycle(visible, op, body, triggeredBy(actor), {}, opts.ifVersion);
+  }
+
+  /**
+   * A force-stop sent while a graceful stop waits out its timeout: KILL every process now, so the
+   * stop finishes at once; its log row says who forced it. Undefined when no such stop runs here.
+   */
+  private async forceStopDuringStop(c: ContainerRecord, by: string): Promise<ContainerRecord | undefined> {
+    const running = this.inFlight.get(c.id);
+    if (!running?.ctx || running.ctx.operation !== 'stop' || running.opId !== c.current_operation?.id) return undefined;
+    running.ctx.extra = { ...running.ctx.extra, forced_by: by };
+    await this.deps.driver.kill(c.id, 'SIGKILL', { all: true });
+    await running.done;
+    return (await this.deps.store.getContainer(c.id)) ?? undefined;
+  }
+
+  /** A lifecycle operation the daemon itself decides (autostart, restart policy), logged under `by`. */
+  async operateAsSystem(id: string, op: LifecycleOperation, by: string, reason: string, extra: Record<string, unknown> = {}): Promise<ContainerRecord | undefined> {
+    const c = await this.deps.store.getContainer(id);
+    if (!c) return undefined;
+    return this.runLifecycle(c, op, { reason }, by, extra);
+  }
+
+  private runLifecycle(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, by: string, extra: Record<string, unknown>, ifVersion?: number): Promise<ContainerRecord> {
+    return this.withOperation(c, op, body, by, ifVersion, async (claimed, ctx) => {
+      ctx.extra = extra;
       try {
-        return await this.execute(c, op, body, ctx);
+        return await this.execute(claimed, op, body, ctx);
       } catch (err) {
-        await this.settleAfterFailure(c, op, ctx, err);
-        throw err instanceof HoodyError ? err : runtimeFailure(op, c, err);
+        await this.settleAfterFailure(claimed, op, ctx, err);
+        throw err instanceof HoodyError ? err : runtimeFailure(op, claimed, err);
       }
     });
   }
@@ -211,91 +280,148 @@ export class ContainerService {
     const truth = observedStatus(state);
     if ((now.status === 'running' || now.status === 'paused') && truth !== now.status && truth !== undefined) {
       const exit = state?.exitCode ?? null;
-      await this.record(now, truth, ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: truth === 'stopped' && exit !== null ? { exit_code: exit } : {} });
+      const reason = truth === 'stopped' ? (operation === 'exit' ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
+      const after = await this.record(now, truth, ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
+      if (after.status === 'stopped') this.applyRestartPolicy(after);
     } else {
       await this.deps.store.finishOperation(id, opId);
     }
   }
 
-  private async withOperation<T>(actor: Actor, id: string, action: Action, body: LifecycleBody, work: (c: ContainerRecord, ctx: OperationContext) => Promise<T>): Promise<T> {
-    const visible = await this.get(actor, id);
+  /** After an exit the user did not ask for: schedules a restart when the container's policy says so. */
+  private applyRestartPolicy(c: ContainerRecord): void {
+    const history = this.restarts.get(c.id) ?? { attempts: 0, startedAt: 0 };
+    const ranFor = history.startedAt ? Date.now() - history.startedAt : Number.POSITIVE_INFINITY;
+    const decision = decideRestart(c.restart_policy, c.exit_code, ranFor, history, c.desired_status === 'stopped', this.deps.restartSettings);
+    if (!decision.restart) {
+      this.restarts.delete(c.id);
+      return;
+    }
+    this.restarts.set(c.id, { attempts: decision.attempt, startedAt: 0 });
+    clearTimeout(this.restartTimers.get(c.id));
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(c.id);
+      void this.restartNow(c.id, decision.attempt, c.exit_code).catch((err) => this.deps.warn?.(`restart of ${c.id}`, err));
+    }, decision.delayMs);
+    timer.unref();
+    this.restartTimers.set(c.id, timer);
+  }
+
+  private async restartNow(id: string, attempt: number, exitCode: number | null): Promise<void> {
+    const c = await this.deps.store.getContainer(id);
+    // only while nothing else changed it: still stopped by itself, still meant to run
+    if (!c || c.status !== 'stopped' || c.desired_status === 'stopped' || c.current_operation || this.closing) return;
+    await this.operateAsSystem(id, 'start', RESTART_POLICY, `restart policy "${c.restart_policy}" after exit code ${exitCode ?? 'unknown'}`, { attempt });
+  }
+
+  private async withOperation<T>(
+    visible: ContainerRecord,
+    action: Action,
+    body: LifecycleBody,
+    by: string,
+    ifVersion: number | undefined,
+    work: (c: ContainerRecord, ctx: OperationContext) => Promise<T>,
+  ): Promise<T> {
+    const id = visible.id;
+    if (visible.server_id !== this.deps.server.id) {
+      throw new HoodyError('WRONG_SERVER', `container "${visible.name}" runs on another server; send the request to that server's daemon`, { server_id: visible.server_id });
+    }
     assertAllowed(visible, action);
+    if (this.closing) throw new HoodyError('SERVICE_UNAVAILABLE', 'the daemon is shutting down; try again shortly');
     const opId = newId();
     const claim = await this.deps.store.beginOperation(id, { id: opId, operation: action, started_at: nowIso() });
     if (!claim) throw notFound('container', id);
     if (!claim.claimed) throw inProgress(claim.container);
-    try {
-      // the status may have changed between the read and the claim (an exit, another daemon)
-      assertStatusAllows(claim.container, action);
-      const ctx: OperationContext = { opId, operation: action, by: triggeredBy(actor), reason: body.reason, t0: performance.now() };
-      return await work(claim.container, ctx);
-    } finally {
-      // a transition with finish already cleared it; this covers the paths that changed nothing
-      await this.deps.store.finishOperation(id, opId);
-      if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
-    }
+    const deadline = AbortSignal.timeout(this.operationDeadlineMs(claim.container, body));
+    const ctx: OperationContext = { opId, operation: action, by, reason: body.reason, t0: performance.now(), signal: deadline };
+    const done = (async () => {
+      try {
+        // the status may have changed between the read and the claim (an exit, another daemon)
+        assertStatusAllows(claim.container, action);
+        if (ifVersion !== undefined && claim.container.version !== ifVersion) {
+          throw new HoodyError('PRECONDITION_FAILED', `container "${claim.container.name}" changed since it was read (version ${claim.container.version}, If-Match ${ifVersion})`, {
+            version: claim.container.version,
+          });
+        }
+        return await work(claim.container, ctx);
+      } finally {
+        // a transition with finish already cleared it; this covers the paths that changed nothing
+        await this.deps.store.finishOperation(id, opId);
+        this.inFlight.delete(id);
+        if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
+      }
+    })();
+    this.inFlight.set(id, { opId, done: done.then(noop, noop), ctx });
+    return done;
+  }
+
+  /** Longest an operation may take before its runtime calls are aborted. */
+  private operationDeadlineMs(c: ContainerRecord, body: LifecycleBody): number {
+    return ((body.timeout ?? c.stop_timeout) * 1000 + KILL_WAIT_MS) * 2 + OPERATION_SLACK_MS;
   }
 
   private async execute(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, ctx: OperationContext): Promise<ContainerRecord> {
     const { driver } = this.deps;
     switch (op) {
       case 'start':
-        await this.run(c);
+        await this.run(c, ctx.signal);
         return this.record(c, 'running', ctx, { finish: true, exit_code: null, desired: 'running' });
       case 'stop': {
-        const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout);
+        const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout, ctx.signal);
         return this.record(c, 'stopped', ctx, { finish: true, exit_code: exit, desired: 'stopped', extra: exitExtra(exit) });
       }
       case 'force-stop': {
-        const exit = await this.forceStop(c);
+        const exit = await this.forceStop(c, ctx.signal);
         return this.record(c, 'stopped', ctx, { finish: true, exit_code: exit, desired: 'stopped', extra: exitExtra(exit) });
       }
       case 'restart': {
         let current = c;
         if (c.status !== 'stopped') {
-          const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout);
+          const exit = await this.stopGracefully(c, body.timeout ?? c.stop_timeout, ctx.signal);
           current = await this.record(c, 'stopped', ctx, { finish: false, exit_code: exit, extra: exitExtra(exit) });
           ctx.t0 = performance.now();
         }
-        await this.run(current);
+        await this.run(current, ctx.signal);
         return this.record(current, 'running', ctx, { finish: true, exit_code: null, desired: 'running' });
       }
       case 'pause':
-        await driver.pause(c.id);
+        await driver.pause(c.id, ctx.signal);
         return this.record(c, 'paused', ctx, { finish: true, desired: 'paused' });
       case 'resume':
-        await driver.resume(c.id);
+        await driver.resume(c.id, ctx.signal);
         return this.record(c, 'running', ctx, { finish: true, desired: 'running' });
     }
   }
 
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
-  private async run(c: ContainerRecord): Promise<RuntimeState> {
-    await this.deps.driver.create(this.specOf(c));
-    return this.deps.driver.start(c.id);
+  private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
+    await this.deps.driver.create(this.specOf(c), signal);
+    const state = await this.deps.driver.start(c.id, signal);
+    const history = this.restarts.get(c.id);
+    this.restarts.set(c.id, { attempts: history?.attempts ?? 0, startedAt: Date.now() });
+    return state;
   }
 
   /** TERM to init (thawing a paused container so it can act), KILL to every process after the timeout. */
-  private async stopGracefully(c: ContainerRecord, timeoutS: number): Promise<number | null> {
+  private async stopGracefully(c: ContainerRecord, timeoutS: number, signal?: AbortSignal): Promise<number | null> {
     const { driver } = this.deps;
-    const before = await driver.state(c.id);
+    const before = await driver.state(c.id, signal);
     if (!before || before.status === 'stopped' || before.status === 'created') return before?.exitCode ?? null;
-    await driver.kill(c.id, 'SIGTERM');
-    if (before.status === 'paused') await driver.resume(c.id).catch(ignoreIfNotPaused);
-    const ended = timeoutS > 0 ? await driver.waitExit(c.id, timeoutS * 1000) : undefined;
+    await driver.kill(c.id, 'SIGTERM', {}, signal);
+    if (before.status === 'paused') await driver.resume(c.id, signal).catch(ignoreIfNotPaused);
+    const ended = timeoutS > 0 ? await driver.waitExit(c.id, timeoutS * 1000, signal) : undefined;
     if (ended) return ended.exitCode;
-    return this.forceStop(c);
+    return this.forceStop(c, signal);
   }
 
-  private async forceStop(c: ContainerRecord): Promise<number | null> {
+  /** KILL to every process of the container; when even that does not end it, fails with what remains. */
+  private async forceStop(c: ContainerRecord, signal?: AbortSignal): Promise<number | null> {
     const { driver } = this.deps;
-    await driver.kill(c.id, 'SIGKILL', { all: true });
-    const ended = await driver.waitExit(c.id, KILL_WAIT_MS);
-    if (!ended) {
-      const stats = await driver.stats(c.id).catch(() => undefined);
-      throw new RuntimeError('failed', `container still runs ${KILL_WAIT_MS / 1000} s after SIGKILL`, { processes: stats?.processes });
-    }
-    return ended.exitCode;
+    await driver.kill(c.id, 'SIGKILL', { all: true }, signal);
+    const ended = await driver.waitExit(c.id, this.deps.killWaitMs ?? KILL_WAIT_MS, signal);
+    if (ended) return ended.exitCode;
+    const stats = await driver.stats(c.id).catch(() => undefined);
+    throw new StuckContainerError(`processes remain ${(this.deps.killWaitMs ?? KILL_WAIT_MS) / 1000} s after SIGKILL to the whole container`, stats?.processes ?? []);
   }
 
   /** After a failed operation, records what is true: the previous status if it still holds, else what runs. */
@@ -306,7 +432,10 @@ export class ContainerService {
     let truth = observedStatus(state) ?? 'failed';
     // a start that did not get the container running leaves nothing running: failed
     if ((op === 'start' || op === 'restart') && truth === 'stopped') truth = 'failed';
-    await this.record(current, truth, ctx, { finish: true, error: errorText(err), exit_code: truth === 'running' || truth === 'paused' ? undefined : (state?.exitCode ?? null) });
+    // processes that survive a KILL of the whole cgroup: neither running as asked nor stopped
+    const extra = err instanceof StuckContainerError ? { remaining_processes: err.processes } : {};
+    if (err instanceof StuckContainerError) truth = 'failed';
+    await this.record(current, truth, ctx, { finish: true, error: errorText(err), extra, exit_code: truth === 'running' || truth === 'paused' ? undefined : (state?.exitCode ?? null) });
   }
 
   private async record(
@@ -336,7 +465,7 @@ export class ContainerService {
       transition_time: nowIso(),
       duration_ms: Math.max(0, Math.round(performance.now() - ctx.t0)),
       triggered_by: ctx.by,
-      metadata: { operation: ctx.operation, server_name: this.deps.server.name, ...(ctx.reason ? { reason: ctx.reason } : {}), ...extra },
+      metadata: { operation: ctx.operation, server_name: this.deps.server.name, ...(ctx.reason ? { reason: ctx.reason } : {}), ...ctx.extra, ...extra },
     };
   }
 
@@ -349,6 +478,17 @@ export class ContainerService {
       hostname: c.name,
       resources: { cpu: c.resources.cpu, memoryMb: c.resources.memory_mb, pids: c.resources.pids },
     };
+  }
+}
+
+/** A stop that even SIGKILL of every process could not finish; carries what remains. */
+export class StuckContainerError extends Error {
+  constructor(
+    message: string,
+    readonly processes: RuntimeProcess[],
+  ) {
+    super(message);
+    this.name = 'StuckContainerError';
   }
 }
 

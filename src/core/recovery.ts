@@ -1,11 +1,12 @@
 /**
- * At daemon start: every container of this server gets the status the runtime says is true,
- * and no operation interrupted by a crash stays claimed. Each correction is logged as `system`.
+ * At daemon start: every container of this server gets the status the runtime says is true, no
+ * operation interrupted by a crash stays claimed, and after a server reboot the containers meant
+ * to run are started again. Each correction is logged (`system` or `autostart`).
  */
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
-import type { Store } from '../store/store.ts';
-import { SYSTEM } from './actor.ts';
+import type { ContainerRecord, Store } from '../store/store.ts';
+import { SYSTEM, AUTOSTART } from './actor.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
 import { newId, nowIso } from './ids.ts';
 
@@ -16,37 +17,100 @@ export interface RecoveryDeps {
   server: ServerIdentity;
 }
 
-export async function recoverAtStart({ store, driver, containers, server }: RecoveryDeps): Promise<{ corrected: number }> {
-  let corrected = 0;
+export interface RecoveryOptions {
+  /** The runtime's state was lost since the last start (the server rebooted). */
+  rebooted: boolean;
+  /** How many containers autostart starts at once. */
+  autostartConcurrency: number;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+export interface RecoveryReport {
+  corrected: number;
+  interrupted: number;
+  autostarted: number;
+  autostartFailed: number;
+}
+
+export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions): Promise<RecoveryReport> {
+  const { store, driver, containers, server } = deps;
+  const report: RecoveryReport = { corrected: 0, interrupted: 0, autostarted: 0, autostartFailed: 0 };
+  const toStart: ContainerRecord[] = [];
   for (const c of await store.listContainers({ server_id: server.id })) {
     const state = await driver.state(c.id).catch(() => undefined);
+    let current: ContainerRecord | undefined = c;
     if (c.current_operation) {
       // the daemon died during this operation: settle it on what the runtime shows
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
       if (c.status === 'creating' && !state) truth = 'failed';
-      const updated = await store.transition(c.id, {
-        to_status: truth,
-        operation_id: c.current_operation.id,
-        finish_operation: true,
-        exit_code: truth === 'stopped' || truth === 'failed' ? (state?.exitCode ?? null) : undefined,
-        log: {
-          id: newId(),
-          from_status: c.status,
-          to_status: truth,
-          transition_time: nowIso(),
-          duration_ms: Math.max(0, Date.now() - Date.parse(c.current_operation.started_at)),
-          triggered_by: SYSTEM,
-          metadata: { operation: 'reconcile', server_name: server.name, interrupted_operation: c.current_operation.operation, reason: 'the daemon stopped during the operation' },
-        },
+      current = await settle(store, server, c, truth, state?.exitCode ?? null, {
+        operation: 'reconcile',
+        interrupted_operation: c.current_operation.operation,
+        reason: 'the daemon stopped during the operation',
       });
-      if (updated) corrected++;
-      continue;
+      if (current) report.interrupted++;
+    } else if ((c.status === 'running' || c.status === 'paused') && observedStatus(state) !== c.status) {
+      const truth = observedStatus(state) ?? 'stopped';
+      const reason = opts.rebooted ? 'the server restarted: the container no longer runs' : 'the runtime shows it ' + truth;
+      current = await settle(store, server, c, truth, truth === 'stopped' ? (state?.exitCode ?? null) : null, {
+        operation: 'reconcile',
+        reason,
+        ...(opts.rebooted && c.status === 'paused' ? { paused_state_lost: true } : {}),
+      });
+      if (current) report.corrected++;
     }
-    const truth = observedStatus(state);
-    if ((c.status === 'running' || c.status === 'paused') && truth !== c.status) {
-      await containers.reconcile(c.id, 'reconcile');
-      corrected++;
+    if (opts.rebooted && current && current.autostart && current.desired_status !== 'stopped' && (current.status === 'stopped' || current.status === 'failed')) {
+      toStart.push(current);
     }
   }
-  return { corrected };
+  await runWithConcurrency(toStart, opts.autostartConcurrency, async (c) => {
+    const lost = c.desired_status === 'paused' ? ' (its paused state was lost)' : '';
+    try {
+      await containers.operateAsSystem(c.id, 'start', AUTOSTART, `server reboot: autostart${lost}`);
+      report.autostarted++;
+    } catch (err) {
+      report.autostartFailed++;
+      opts.warn?.(`autostart of container "${c.name}"`, err);
+    }
+  });
+  return report;
+}
+
+/** Writes the status the runtime shows, over any claim an interrupted operation left; logged as `system`. */
+export async function settle(
+  store: Store,
+  server: ServerIdentity,
+  c: ContainerRecord,
+  truth: ContainerStatus,
+  exitCode: number | null,
+  metadata: { operation: string; [key: string]: unknown },
+): Promise<ContainerRecord | undefined> {
+  const stopped = truth === 'stopped' || truth === 'failed';
+  return store.transition(c.id, {
+    to_status: truth,
+    operation_id: c.current_operation?.id,
+    finish_operation: true,
+    exit_code: stopped ? exitCode : undefined,
+    log: {
+      id: newId(),
+      from_status: c.status,
+      to_status: truth,
+      transition_time: nowIso(),
+      duration_ms: c.current_operation ? Math.max(0, Date.now() - Date.parse(c.current_operation.started_at)) : 0,
+      triggered_by: SYSTEM,
+      metadata: { server_name: server.name, ...(stopped && exitCode !== null ? { exit_code: exitCode } : {}), ...metadata },
+    },
+  });
+}
+
+/** Runs `work` over items, at most `limit` at a time. */
+async function runWithConcurrency<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  });
+  await Promise.all(lanes);
 }

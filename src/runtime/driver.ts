@@ -36,6 +36,8 @@ export interface RuntimeState {
 export interface RuntimeProcess {
   pid: number;
   command: string;
+  /** Scheduler state when known: R running, S sleeping, D uninterruptible, T stopped, Z zombie. */
+  state?: string;
 }
 
 export interface RuntimeStats {
@@ -103,6 +105,11 @@ export interface RuntimeDriver {
   list(signal?: AbortSignal): Promise<RuntimeState[]>;
   /** Subscribes to exits of any container of this driver; returns the unsubscribe function. */
   onExit(listener: (event: ExitEvent) => void): () => void;
+  /**
+   * True when the runtime's own state did not survive since this state folder was last used
+   * (the server rebooted, or the runtime state was wiped): no container of before still runs.
+   */
+  stateLost(): boolean;
   /** Stops watchers; leaves containers running. */
   close(): Promise<void>;
 }

@@ -39,6 +39,11 @@ export class ExitWatcher {
     return Number.isFinite(code) ? code : null;
   }
 
+  /** Forgets that the exit of a container's previous run was reported (its file is being removed). */
+  rearm(id: string): void {
+    this.reported.delete(id);
+  }
+
   path(id: string): string {
     return join(this.dir, id);
   }
@@ -67,10 +72,8 @@ export class ExitWatcher {
 
   private async changed(id: string): Promise<void> {
     const code = await this.read(id);
-    if (code === undefined) {
-      this.reported.delete(id);
-      return;
-    }
+    // reads may finish out of order: an empty read after a full one must not re-arm the report
+    if (code === undefined) return;
     for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
     if (this.reported.has(id)) return;
     this.reported.add(id);

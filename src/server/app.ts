@@ -2,7 +2,7 @@
  * The HTTP API: a Fastify app built from its dependencies, without listen(), so tests and the
  * daemon build it the same way. Every route validates with the TypeBox schemas of src/api.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Actor } from '../core/actor.ts';
 import type { AuthService } from '../core/auth-service.ts';
@@ -12,7 +12,11 @@ import type { Store } from '../store/store.ts';
 import type { ImageStore } from '../runtime/image-store.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import { HoodyError } from '../core/errors.ts';
-import { installErrorHandling } from './errors.ts';
+import { errorBody, installErrorHandling } from './errors.ts';
+import { registerOpenApi } from './openapi.ts';
+import { HealthEnvelope, errorResponses } from '../api/responses.ts';
+import { installIdempotency } from './idempotency.ts';
+import { validatorCompiler } from './validation.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { serverRoutes } from './routes/servers.ts';
@@ -46,14 +50,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    // unknown fields are errors, not silently dropped; query strings are coerced to their types
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    // the router's own refusals (an overlong or badly encoded path) answer in the envelope too
+    frameworkErrors: (err, _request, reply) => {
+      const body = errorBody('INVALID_INPUT', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the request URL is not valid');
+      void (reply as unknown as FastifyReply).status(body.statusCode).send(body);
+    },
     // closing is answered by the hook below, in the error envelope
     return503OnClosing: false,
-    forceCloseConnections: true,
+    // on close, idle keep-alive connections go at once; requests in flight are answered first
+    forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  app.setValidatorCompiler(validatorCompiler);
+  // an API route that takes no query parameters refuses unknown ones instead of ignoring them
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(API_PREFIX) || route.schema?.querystring) return;
+    route.schema = { ...route.schema, querystring: { type: 'object', properties: {}, additionalProperties: false } };
+  });
   app.decorateRequest('actor', null as unknown as Actor);
   let closing = false;
   app.addHook('preClose', async () => {
@@ -62,6 +76,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async () => {
     if (closing) throw new HoodyError('SERVICE_UNAVAILABLE', 'the daemon is shutting down; try again shortly');
   });
+  // while closing, each answer ends its keep-alive connection, so close() need not wait for idle timeouts
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
+  // before the routes: the document is collected as they are added
+  await registerOpenApi(app, { prefix: API_PREFIX });
 
   await app.register(
     async (api) => {
@@ -71,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           throw new HoodyError('FORBIDDEN', 'this token is read-only');
         }
       });
+      installIdempotency(api, deps.store);
       await containerRoutes(api, deps);
       await projectRoutes(api, deps);
       await serverRoutes(api, deps);
@@ -81,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { prefix: API_PREFIX },
   );
 
-  app.get('/healthz', async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name } }));
+  const healthSchema: FastifySchema = { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: HealthEnvelope, ...errorResponses('SERVICE_UNAVAILABLE') } };
+  app.get('/healthz', { schema: healthSchema }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name } }));
   return app;
 }

@@ -31,7 +31,18 @@ export function containerWire(c: ContainerRecord, serverName: string): Container
     exit_code: c.exit_code,
     created_at: c.created_at,
     updated_at: c.updated_at,
+    desired_status: c.desired_status,
   };
+}
+
+/** A container's ETag: its version, which grows with every change. */
+export const containerEtag = (c: ContainerRecord): string => `"${c.version}"`;
+
+/** The version an If-Match header names, or undefined without one; an unparsable one matches nothing. */
+export function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const m = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(header);
+  return m ? Number(m[1]) : -1;
 }
 
 export function statusLogWire(l: StatusLogRecord): StatusLogEntry {

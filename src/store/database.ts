@@ -2,7 +2,7 @@
  * Row types of the tables as Kysely sees them: what is stored, before decoding. Booleans are
  * integers 0/1 and JSON columns are text on both backends, so one set of types fits both.
  */
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** 0 or 1: booleans are stored as integers on SQLite and PostgreSQL alike. */
 export type BoolInt = 0 | 1;
@@ -66,6 +66,17 @@ export interface ContainersTable {
   exit_code: number | null;
   created_at: string;
   updated_at: string;
+  version: Generated<number>;
+}
+
+/** The `idempotency_keys` table: one answer per (caller, key). */
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status_code: number | null;
+  response_body: string | null;
+  created_at: string;
 }
 
 /** The `status_logs` table: append-only, `seq` assigned by the database; metadata is JSON text. */
@@ -89,6 +100,7 @@ export interface Database {
   servers: ServersTable;
   containers: ContainersTable;
   status_logs: StatusLogsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 /** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */

@@ -25,6 +25,7 @@ import {
   type ContainerFilter,
   type ContainerPatch,
   type ContainerRecord,
+  type IdempotencyRecord,
   type NewStatusLog,
   type ProjectRecord,
   type ServerRecord,
@@ -166,7 +167,7 @@ export class KyselyStore implements Store {
     try {
       const row = await this.db
         .updateTable('containers')
-        .set({ ...patchToRow(patch), updated_at: now() })
+        .set({ ...patchToRow(patch), updated_at: now(), version: sql<number>`version + 1` })
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst();
@@ -224,13 +225,43 @@ export class KyselyStore implements Store {
     if (t.desired_status !== undefined) set.desired_status = t.desired_status;
     if (t.finish_operation) Object.assign(set, { current_operation_id: null, current_operation: null, current_operation_started_at: null });
     return this.db.transaction().execute(async (trx) => {
-      let update = trx.updateTable('containers').set(set).where('id', '=', id);
+      let update = trx
+        .updateTable('containers')
+        .set(set)
+        .set({ version: sql<number>`version + 1` })
+        .where('id', '=', id);
       if (t.operation_id !== undefined) update = update.where('current_operation_id', '=', t.operation_id);
       const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined; // gone, or the operation is no longer current: nothing was written
       await this.appendLog(trx, id, t.log);
       return containerFromRow(row);
     });
+  }
+
+  async claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }> {
+    const inserted = await this.db
+      .insertInto('idempotency_keys')
+      .values(rec)
+      .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return { claimed: true };
+    const row = await this.db.selectFrom('idempotency_keys').selectAll().where('scope', '=', rec.scope).where('key', '=', rec.key).executeTakeFirst();
+    // the other holder released it in between: try once more
+    if (!row) return this.claimIdempotencyKey(rec);
+    return { claimed: false, existing: { ...row, status_code: row.status_code === null ? null : Number(row.status_code) } };
+  }
+
+  async completeIdempotencyKey(scope: string, key: string, statusCode: number, responseBody: string): Promise<void> {
+    await this.db.updateTable('idempotency_keys').set({ status_code: statusCode, response_body: responseBody }).where('scope', '=', scope).where('key', '=', key).execute();
+  }
+
+  async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+    await this.db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
+  }
+
+  async purgeIdempotencyKeys(createdBefore: string): Promise<number> {
+    const { numDeletedRows } = await this.db.deleteFrom('idempotency_keys').where('created_at', '<', createdBefore).executeTakeFirst();
+    return Number(numDeletedRows);
   }
 
   async listStatusLogs(containerId: string, q: { page: number; limit: number; sort_order: SortOrder }): Promise<{ logs: StatusLogRecord[]; total: number }> {

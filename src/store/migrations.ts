@@ -16,6 +16,7 @@ const SQLITE_LOCK_WAIT_MS = 5 * 60_000;
 function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': { up: (db) => createInitialSchema(db, dialect) },
+    '0002_versions_and_idempotency': { up: (db) => addVersionsAndIdempotency(db) },
   };
 }
 
@@ -101,6 +102,22 @@ async function createInitialSchema(db: Kysely<unknown>, dialect: SqlDialect): Pr
     .addColumn('metadata', 'text', (c) => c.notNull()) // JSON object
     .execute();
   await db.schema.createIndex('status_logs_container_id_seq').on('status_logs').columns(['container_id', 'seq']).execute();
+}
+
+/** A version per container (its ETag) and the answers kept for Idempotency-Key retries. */
+async function addVersionsAndIdempotency(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .createTable('idempotency_keys')
+    .addColumn('scope', 'text', (c) => c.notNull()) // the caller: a user id
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('request_hash', 'text', (c) => c.notNull())
+    .addColumn('status_code', 'integer') // NULL while the first request is in flight
+    .addColumn('response_body', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('idempotency_keys_pk', ['scope', 'key'])
+    .execute();
+  await db.schema.createIndex('idempotency_keys_created_at').on('idempotency_keys').column('created_at').execute();
 }
 
 /**

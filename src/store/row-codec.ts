@@ -78,6 +78,7 @@ export function containerFromRow(row: Selectable<ContainersTable>): ContainerRec
     exit_code: row.exit_code === null ? null : num(row.exit_code),
     created_at: row.created_at,
     updated_at: row.updated_at,
+    version: num(row.version),
   };
 }
 

@@ -31,6 +31,19 @@ export interface ContainerRecord {
   exit_code: number | null;
   created_at: string;
   updated_at: string;
+  /** Grows with every change of the record (transition or update): the container's ETag. */
+  version: number;
+}
+
+/** The answer kept for one Idempotency-Key. */
+export interface IdempotencyRecord {
+  scope: string;
+  key: string;
+  request_hash: string;
+  /** null while the first request with this key is still in flight. */
+  status_code: number | null;
+  response_body: string | null;
+  created_at: string;
 }
 
 /** A status log row as stored; `seq` is a monotonic cursor (insertion order across all containers). */
@@ -171,6 +184,14 @@ export interface Store {
    * write, or undefined when the container is gone or `operation_id` is no longer current.
    */
   transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
+
+  /** Records a key as in flight; when it exists already, answers the existing record instead. */
+  claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }>;
+  completeIdempotencyKey(scope: string, key: string, statusCode: number, responseBody: string): Promise<void>;
+  /** Forgets a key whose request produced no answer worth replaying. */
+  releaseIdempotencyKey(scope: string, key: string): Promise<void>;
+  /** Removes keys created before the given time; returns how many. */
+  purgeIdempotencyKeys(createdBefore: string): Promise<number>;
 
   listStatusLogs(
     containerId: string,

@@ -30,7 +30,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, listeningPorts, processCommand } from './proc.ts';
+import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -75,6 +75,7 @@ export class RuncDriver implements RuntimeDriver {
   private readonly exits: ExitWatcher;
   private layout: CgroupLayout | undefined;
   private readonly forgetting = new Map<string, Promise<void>>();
+  private lost = false;
 
   private constructor(private readonly opts: RuncDriverOptions) {
     this.runc = opts.runcBinary ?? '/usr/sbin/runc';
@@ -88,12 +89,13 @@ export class RuncDriver implements RuntimeDriver {
   static async open(opts: RuncDriverOptions): Promise<RuncDriver> {
     const driver = new RuncDriver(opts);
     await mkdir(join(opts.stateDir, 'containers'), { recursive: true });
+    driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
     await driver.exits.open();
     driver.layout = await detectCgroupLayout();
     // clean runc's state (and the cgroup) as soon as a container ends, off the next start's path
     driver.exits.onExit((e) => {
-      const timer = setTimeout(() => void driver.forgetFinished(e.id).catch(() => undefined), FORGET_DELAY_MS);
+      const timer = setTimeout(() => void driver.forgetFinished(e.id, { onlyStopped: true }).catch(() => undefined), FORGET_DELAY_MS);
       timer.unref();
     });
     return driver;
@@ -140,8 +142,9 @@ export class RuncDriver implements RuntimeDriver {
 
   async start(id: string, signal?: AbortSignal): Promise<RuntimeState> {
     const { spec } = await this.readSpec(id);
-    await this.forgetFinished(id, signal);
+    await this.forgetFinished(id, { onlyStopped: false }, signal);
     await rm(this.exits.path(id), { force: true });
+    this.exits.rearm(id);
     await this.mountRootfs(spec, signal);
     const pid = await this.spawnConmon(id, signal);
     try {
@@ -198,12 +201,13 @@ export class RuncDriver implements RuntimeDriver {
     assertId(id);
     const current = await this.runcState(id, signal);
     if (current && current.status !== 'stopped') await this.kill(id, 'SIGKILL', { all: true }, signal).catch(() => undefined);
-    await this.forgetFinished(id, signal);
+    await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
     await unmountOverlay(join(bundle, 'rootfs'), signal);
     await rm(bundle, { recursive: true, force: true });
     await rm(this.exits.path(id), { force: true });
+    this.exits.rearm(id);
     await this.removeCgroup(id);
   }
 
@@ -230,7 +234,7 @@ export class RuncDriver implements RuntimeDriver {
       cgroup.pids(),
       state.pid ? listeningPorts(state.pid) : Promise.resolve([]),
     ]);
-    const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid) })));
+    const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid), state: processState(pid) ?? '?' })));
     return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== ''), listeningPorts: ports };
   }
 
@@ -257,6 +261,21 @@ export class RuncDriver implements RuntimeDriver {
     const ids = (await readdir(join(this.opts.stateDir, 'containers')).catch(() => [] as string[])).filter((id) => ID_PATTERN.test(id));
     const states = await Promise.all(ids.map((id) => this.state(id, signal)));
     return states.filter((s): s is RuntimeState => s !== undefined);
+  }
+
+  stateLost(): boolean {
+    return this.lost;
+  }
+
+  /** A new boot id, or containers without runc's state folder, mean the runtime state is gone. */
+  private async detectLostState(): Promise<boolean> {
+    const bootFile = join(this.opts.stateDir, 'boot-id');
+    const current = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+    const previous = (await readFile(bootFile, 'utf8').catch(() => '')).trim();
+    if (current) await writeFile(bootFile, `${current}\n`);
+    const hasContainers = (await readdir(join(this.opts.stateDir, 'containers'))).length > 0;
+    const runcStateMissing = !(await pathExists(this.runcRoot));
+    return hasContainers && ((previous !== '' && previous !== current) || runcStateMissing);
   }
 
   onExit(listener: (event: ExitEvent) => void): () => void {
@@ -293,25 +312,31 @@ export class RuncDriver implements RuntimeDriver {
 
   /**
    * Removes runc's record of a container whose process has ended (runc keeps no exit code; conmon's
-   * exit file does). Idempotent and shared by concurrent callers.
+   * exit file does). `onlyStopped` is the background clean-up after an exit: it never touches a
+   * container that is being created again. Calls for one container run one after the other.
    */
-  private forgetFinished(id: string, signal?: AbortSignal): Promise<void> {
-    const pending = this.forgetting.get(id);
-    if (pending) return pending;
-    const work = (async () => {
-      // runc keeps one state.json per container it knows; no file, nothing to forget (and no spawn)
-      if (!(await pathExists(join(this.runcRoot, id, 'state.json')))) return;
-      const current = await this.runcState(id, signal);
-      if (!current) return;
-      if (current.status === 'running' || current.status === 'paused') {
-        throw new RuntimeError('invalid-state', `container "${id}" is already ${current.status}`, { status: current.status });
-      }
-      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id], signal).catch(async (err: unknown) => {
-        if (await this.runcState(id)) throw err;
+  private forgetFinished(id: string, opts: { onlyStopped: boolean }, signal?: AbortSignal): Promise<void> {
+    const before = this.forgetting.get(id) ?? Promise.resolve();
+    const work = before
+      .catch(() => undefined)
+      .then(async () => {
+        // runc keeps one state.json per container it knows; no file, nothing to forget (and no spawn)
+        if (!(await pathExists(join(this.runcRoot, id, 'state.json')))) return;
+        const current = await this.runcState(id, signal);
+        if (!current) return;
+        if (current.status === 'running' || current.status === 'paused') {
+          throw new RuntimeError('invalid-state', `container "${id}" is already ${current.status}`, { status: current.status });
+        }
+        if (opts.onlyStopped && current.status !== 'stopped') return;
+        await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id], signal).catch(async (err: unknown) => {
+          if (await this.runcState(id)) throw err;
+        });
       });
-    })().finally(() => this.forgetting.delete(id));
-    this.forgetting.set(id, work);
-    return work;
+    const tracked = work.finally(() => {
+      if (this.forgetting.get(id) === tracked) this.forgetting.delete(id);
+    });
+    this.forgetting.set(id, tracked);
+    return tracked;
   }
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {

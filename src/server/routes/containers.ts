@@ -4,6 +4,8 @@ import { Type } from '@sinclair/typebox';
 import {
   ContainerListQuery,
   CreateContainerBody,
+  IdempotencyHeaders,
+  IfMatchHeaders,
   Id,
   LifecycleBody,
   LIFECYCLE_OPERATIONS,
@@ -11,13 +13,115 @@ import {
   UpdateContainerBody,
   type LifecycleOperation,
 } from '../../api/schemas.ts';
+import {
+  AUTHENTICATED_ERRORS,
+  BODY_ERRORS,
+  IDEMPOTENCY_ERRORS,
+  ContainerCreatedEnvelope,
+  ContainerDeletedEnvelope,
+  ContainerEnvelope,
+  ContainerListEnvelope,
+  LifecycleEnvelope,
+  StatusLogPageEnvelope,
+  errorResponses,
+} from '../../api/responses.ts';
 import type { ContainerRecord } from '../../store/store.ts';
 import type { AppDeps } from '../app.ts';
-import { containerWire, ok, statusLogWire } from '../wire.ts';
+import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const ProjectParams = Type.Object({ projectId: Id }, { additionalProperties: false });
 const GetQuery = Type.Object({ runtime: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+
+const tags = ['containers'];
+
+/** The routes' schemas: what they validate and serialize, and what the API document says of them. */
+const SCHEMAS = {
+  list: {
+    tags,
+    summary: 'List containers',
+    description: 'Every container of the caller\'s projects, optionally filtered.',
+    querystring: ContainerListQuery,
+    response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT') },
+  },
+  listOfProject: {
+    tags,
+    summary: 'List the containers of a project',
+    params: ProjectParams,
+    response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
+  },
+  create: {
+    tags,
+    summary: 'Create a container',
+    description: 'Answers 201 with status `creating`; the container is then started, unless `autostart` is false (then it is `stopped`).',
+    body: CreateContainerBody,
+    headers: IdempotencyHeaders,
+    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'RUNTIME_ERROR') },
+  },
+  get: {
+    tags,
+    summary: 'Get a container',
+    description: 'With `runtime=true`, `runtime_info` says what really runs: processes, memory, CPU time, listening ports.',
+    params: IdParams,
+    querystring: GetQuery,
+    response: { 200: ContainerEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
+  },
+  update: {
+    tags,
+    summary: 'Update a container',
+    description: 'Only while it is `stopped` or `failed`.',
+    params: IdParams,
+    body: UpdateContainerBody,
+    headers: IfMatchHeaders,
+    response: {
+      200: ContainerEnvelope,
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'WRONG_SERVER'),
+    },
+  },
+  remove: {
+    tags,
+    summary: 'Delete a container',
+    description: 'Only while it is `stopped` or `failed`; its runtime state and files go, its status logs stay readable.',
+    params: IdParams,
+    response: {
+      200: ContainerDeletedEnvelope,
+      ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'RUNTIME_ERROR', 'WRONG_SERVER'),
+    },
+  },
+  statusLogs: {
+    tags,
+    summary: 'The status log of a container',
+    description: 'Every status change, whatever caused it, newest first by default; readable after the container is deleted.',
+    params: IdParams,
+    querystring: StatusLogQuery,
+    response: { 200: StatusLogPageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
+  },
+};
+
+/** What each lifecycle operation does, for the API document. */
+const OPERATION_DOCS: Record<LifecycleOperation, { summary: string; description: string }> = {
+  start: { summary: 'Start a container', description: 'Creates and starts its runtime container; answers when it runs. Allowed while `stopped` or `failed`.' },
+  stop: {
+    summary: 'Stop a container',
+    description: 'SIGTERM to its init, then after `timeout` seconds (default: its `stop_timeout`) SIGKILL to every process; answers when stopped. Allowed while `running` or `paused`.',
+  },
+  'force-stop': { summary: 'Force-stop a container', description: 'SIGKILL to every process now. Allowed while `running` or `paused`.' },
+  restart: { summary: 'Restart a container', description: 'A graceful stop, then a start, in one call (two status-log entries). Allowed while `running` or `stopped`.' },
+  pause: { summary: 'Pause a container', description: 'Freezes every process (cgroup freezer): no CPU, memory kept. Allowed while `running`.' },
+  resume: { summary: 'Resume a container', description: 'Thaws its processes; they continue where they were. Allowed while `paused`.' },
+};
+
+const lifecycleSchema = (operation: LifecycleOperation) => ({
+  tags,
+  ...OPERATION_DOCS[operation],
+  params: IdParams,
+  body: LifecycleBody,
+  headers: IdempotencyHeaders,
+  response: {
+    200: LifecycleEnvelope,
+    ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'OPERATION_IN_PROGRESS', 'RUNTIME_ERROR', 'WRONG_SERVER'),
+  },
+});
 
 /** The seed page's words for each finished operation. */
 export const OPERATION_MESSAGES: Record<LifecycleOperation, string> = {
@@ -39,41 +143,50 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     return cs.map((c) => containerWire(c, names.get(c.server_id) ?? 'unknown'));
   };
 
-  api.get('/containers', { schema: { querystring: ContainerListQuery } }, async (request) => {
+  api.get('/containers', { schema: SCHEMAS.list }, async (request) => {
     const q = request.query as typeof ContainerListQuery.static;
     const list = await containers.list(request.actor, q);
     return ok('Containers retrieved successfully', { containers: await wire(list) });
   });
 
-  api.get('/projects/:projectId/containers', { schema: { params: ProjectParams } }, async (request) => {
+  api.get('/projects/:projectId/containers', { schema: SCHEMAS.listOfProject }, async (request) => {
     const { projectId } = request.params as { projectId: string };
     await deps.projects.get(request.actor, projectId);
     const list = await containers.list(request.actor, { project_id: projectId });
     return ok('Containers retrieved successfully', { containers: await wire(list) });
   });
 
-  api.post('/containers', { schema: { body: CreateContainerBody } }, async (request, reply) => {
+  api.post('/containers', { schema: SCHEMAS.create }, async (request, reply) => {
     const created = await containers.create(request.actor, request.body as typeof CreateContainerBody.static);
     const [data] = await wire([created]);
     return reply.status(201).send(ok('Container created successfully', data, 201));
   });
 
-  api.get('/containers/:id', { schema: { params: IdParams, querystring: GetQuery } }, async (request) => {
+  api.get('/containers/:id', { schema: SCHEMAS.get }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const c = await containers.get(request.actor, id);
     const [data] = await wire([c]);
     const runtime = (request.query as { runtime?: boolean }).runtime;
-    return ok('Container retrieved successfully', runtime ? { ...data, runtime_info: await containers.runtimeInfo(c) } : data);
+    const observed = await containers.observedStatus(c);
+    void reply.header('etag', containerEtag(c));
+    return ok('Container retrieved successfully', {
+      ...data,
+      observed_status: observed,
+      in_sync: observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null,
+      ...(runtime ? { runtime_info: await containers.runtimeInfo(c) } : {}),
+    });
   });
 
-  api.patch('/containers/:id', { schema: { params: IdParams, body: UpdateContainerBody } }, async (request) => {
+  api.patch('/containers/:id', { schema: SCHEMAS.update }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    const updated = await containers.update(request.actor, id, request.body as typeof UpdateContainerBody.static);
+    const ifVersion = ifMatchVersion(request.headers['if-match']);
+    const updated = await containers.update(request.actor, id, request.body as typeof UpdateContainerBody.static, { ifVersion });
+    void reply.header('etag', containerEtag(updated));
     const [data] = await wire([updated]);
     return ok('Container updated successfully', data);
   });
 
-  api.delete('/containers/:id', { schema: { params: IdParams } }, async (request) => {
+  api.delete('/containers/:id', { schema: SCHEMAS.remove }, async (request) => {
     const { id } = request.params as { id: string };
     await containers.remove(request.actor, id);
     return ok('Container deleted successfully', { container_id: id, deleted: true });
@@ -81,10 +194,10 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
 
   for (const operation of LIFECYCLE_OPERATIONS) {
     const options = {
-      schema: { params: IdParams, body: LifecycleBody },
+      schema: lifecycleSchema(operation),
       // the body is optional: curl -X POST and fetch without a body send none
       preValidation: async (request: { body: unknown }) => {
-        request.body ??= {};
+        if (request.body === undefined) request.body = {};
       },
     };
     api.post(`/containers/:id/${operation}`, options, async (request) => {
@@ -95,7 +208,7 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     });
   }
 
-  api.get('/containers/:id/status-logs', { schema: { params: IdParams, querystring: StatusLogQuery } }, async (request) => {
+  api.get('/containers/:id/status-logs', { schema: SCHEMAS.statusLogs }, async (request) => {
     const { id } = request.params as { id: string };
     const q = request.query as typeof StatusLogQuery.static;
     const page = q.page ?? 1;

@@ -1,17 +1,40 @@
 /** /tokens: bearer tokens; the secret is answered once, at creation. */
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { CreateTokenBody, Id } from '../../api/schemas.ts';
+import { CreateTokenBody, Id, IdempotencyHeaders } from '../../api/schemas.ts';
 import type { AppDeps } from '../app.ts';
 import { ok, tokenWire } from '../wire.ts';
+import { AUTHENTICATED_ERRORS, BODY_ERRORS, IDEMPOTENCY_ERRORS, TokenCreatedEnvelope, TokenDeletedEnvelope, TokenListEnvelope, errorResponses } from '../../api/responses.ts';
+
+const tags = ['tokens'];
+const listSchema = {
+  tags,
+  summary: 'List tokens',
+  description: 'An admin token sees every token, others their own user\'s; never the secrets.',
+  response: { 200: TokenListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS) },
+};
+const createSchema = {
+  tags,
+  summary: 'Create a token',
+  description: 'Answers the secret once, in `data.token`; only its hash is stored. A non-admin token may create tokens for its own user only.',
+  body: CreateTokenBody,
+  headers: IdempotencyHeaders,
+  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND') },
+};
+const deleteSchema = {
+  tags,
+  summary: 'Delete a token',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  response: { 200: TokenDeletedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'NOT_FOUND') },
+};
 
 export async function tokenRoutes(api: FastifyInstance, { auth }: AppDeps): Promise<void> {
-  api.get('/tokens', async (request) => ok('Tokens retrieved successfully', { tokens: (await auth.listTokens(request.actor)).map(tokenWire) }));
-  api.post('/tokens', { schema: { body: CreateTokenBody } }, async (request, reply) => {
+  api.get('/tokens', { schema: listSchema }, async (request) => ok('Tokens retrieved successfully', { tokens: (await auth.listTokens(request.actor)).map(tokenWire) }));
+  api.post('/tokens', { schema: createSchema }, async (request, reply) => {
     const { token, secret } = await auth.createToken(request.actor, request.body as typeof CreateTokenBody.static);
     return reply.status(201).send(ok('Token created successfully', { ...tokenWire(token), token: secret }, 201));
   });
-  api.delete('/tokens/:id', { schema: { params: Type.Object({ id: Id }, { additionalProperties: false }) } }, async (request) => {
+  api.delete('/tokens/:id', { schema: deleteSchema }, async (request) => {
     const { id } = request.params as { id: string };
     await auth.deleteToken(request.actor, id);
     return ok('Token deleted successfully', { token_id: id, deleted: true });

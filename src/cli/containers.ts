@@ -1,0 +1,210 @@
+/** `hoody containers …`: list, get, create, update, delete, manage and status-logs, over the SDK. */
+import { Argument, Command, Option } from 'commander';
+import { CONTAINER_STATUSES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
+import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
+import { boolean, collect, integer, keyValue, positiveNumber } from './args.ts';
+import { clientFor } from './context.ts';
+import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
+import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
+import { containerId, projectId } from './resolve.ts';
+import { withSpinner } from './spinner.ts';
+
+const PROGRESS: Record<LifecycleOperation, string> = {
+  start: 'starting',
+  stop: 'stopping',
+  'force-stop': 'force-stopping',
+  restart: 'restarting',
+  pause: 'pausing',
+  resume: 'resuming',
+};
+
+export function containersCommand(): Command {
+  const containers = new Command('containers').alias('container').description('list, create, change and operate containers');
+
+  containers
+    .command('list')
+    .alias('ls')
+    .description('list the containers this token may see')
+    .addOption(new Option('--status <status>', 'only containers in this status').choices(CONTAINER_STATUSES))
+    .option('--project <project>', 'only this project (id or name)')
+    .option('--name <name>', 'only the container with this name')
+    .addOption(jsonOption())
+    .action(async (opts: { status?: ContainerStatus; project?: string; name?: string; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const project_id = opts.project ? await projectId(client, opts.project) : undefined;
+      const res = await withSpinner('listing containers', client.api.containers.list({ status: opts.status, project_id, name: opts.name }));
+      if (opts.json) return printJson(res.data);
+      print(renderTable(res.data.containers, CONTAINER_COLUMNS));
+    });
+
+  containers
+    .command('get')
+    .alias('show')
+    .description('show one container; --runtime true adds its processes, memory, CPU and ports')
+    .argument('<container>', 'container id or name')
+    .addOption(new Option('--runtime [bool]', 'include runtime information').argParser(boolean))
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { runtime?: boolean; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner('reading container', client.api.containers.get(id, opts.runtime ? { runtime: true } : {}));
+      if (opts.json) return printJson(res.data);
+      print(containerView(res.data));
+    });
+
+  containers
+    .command('manage')
+    .description('run a lifecycle operation and wait for it to finish')
+    .argument('<container>', 'container id or name')
+    .addArgument(new Argument('<operation>', 'what to do').choices(LIFECYCLE_OPERATIONS))
+    .option('--reason <text>', 'why; kept in the status log')
+    .option('--timeout <seconds>', 'stop: seconds between SIGTERM and SIGKILL (default: the container\'s stop timeout)', integer(0, 3600))
+    .addOption(jsonOption())
+    .action(async (ref: string, op: LifecycleOperation, opts: { reason?: string; timeout?: number; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const body = { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) };
+      const res = await withSpinner(`${PROGRESS[op]} ${ref}`, client.api.containers.manage(id, op, body));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}: ${res.data.container_id} is ${statusText(res.data.status)}`);
+    });
+
+  containers
+    .command('create')
+    .description('create a container; it starts unless --no-autostart (command words may follow --)')
+    .requiredOption('--name <name>', 'lowercase letters, digits and dashes')
+    .requiredOption('--image <image>', 'image to run (see `hoody images list`), e.g. busybox')
+    .argument('[command...]', 'command and arguments (after --), instead of the image default')
+    .option('--command <word...>', 'command and arguments, instead of the image default', collect)
+    .option('--env <KEY=VALUE...>', 'environment variables', keyValue)
+    .option('--project <project>', 'project id or name (default: your default project)')
+    .option('--no-autostart', 'create it stopped (and do not start it on server boot)')
+    .option('--stop-timeout <seconds>', 'grace period of a stop', integer(0, 3600))
+    .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
+    .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
+    .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
+    .option('--pids <n>', 'process limit', integer(1, 4_194_304))
+    .addOption(jsonOption())
+    .action(async (words: string[], opts: CreateOptions, cmd: Command) => {
+      if (words.length && opts.command) cmd.error('error: give the command either with --command or after --, not both', { exitCode: 2, code: 'hoody.usage' });
+      const client = clientFor(cmd);
+      const spec: CreateContainerBody = {
+        name: opts.name,
+        container_image: opts.image,
+        ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
+        ...(words.length || opts.command ? { command: words.length ? words : opts.command } : {}),
+        ...(opts.env ? { environment_vars: opts.env } : {}),
+        autostart: opts.autostart,
+        ...(opts.stopTimeout !== undefined ? { stop_timeout: opts.stopTimeout } : {}),
+        ...(opts.restartPolicy ? { restart_policy: opts.restartPolicy } : {}),
+        ...resourcesOf(opts),
+      };
+      const res = await withSpinner(`creating ${opts.name}`, client.api.containers.create(spec));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}\n${containerView(res.data)}`);
+    });
+
+  containers
+    .command('update')
+    .description('change a stopped (or failed) container')
+    .argument('<container>', 'container id or name')
+    .option('--name <name>', 'new name')
+    .option('--autostart', 'start it on server boot')
+    .option('--no-autostart', 'do not start it on server boot')
+    .option('--environment-vars <KEY=VALUE...>', 'replace the environment with these variables', keyValue)
+    .option('--command <word...>', 'new command and arguments', collect)
+    .option('--default-command', 'go back to the image default command')
+    .option('--stop-timeout <seconds>', 'grace period of a stop', integer(0, 3600))
+    .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
+    .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
+    .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
+    .option('--pids <n>', 'process limit', integer(1, 4_194_304))
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: UpdateOptions, cmd: Command) => {
+      const patch: UpdateContainerBody = {
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.autostart !== undefined ? { autostart: opts.autostart } : {}),
+        ...(opts.environmentVars ? { environment_vars: opts.environmentVars } : {}),
+        ...(opts.command ? { command: opts.command } : opts.defaultCommand ? { command: null } : {}),
+        ...(opts.stopTimeout !== undefined ? { stop_timeout: opts.stopTimeout } : {}),
+        ...(opts.restartPolicy ? { restart_policy: opts.restartPolicy } : {}),
+        ...resourcesOf(opts),
+      };
+      if (Object.keys(patch).length === 0) cmd.error('error: nothing to update: give at least one option (see --help)', { exitCode: 2, code: 'hoody.usage' });
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner(`updating ${ref}`, client.api.containers.update(id, patch));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}\n${containerView(res.data)}`);
+    });
+
+  containers
+    .command('delete')
+    .alias('rm')
+    .description('delete a stopped (or failed) container; its status logs stay readable')
+    .argument('<container>', 'container id or name')
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner(`deleting ${ref}`, client.api.containers.delete(id));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}: ${res.data.container_id}`);
+    });
+
+  containers
+    .command('status-logs')
+    .alias('logs')
+    .description('the audit trail of a container\'s status changes, newest first')
+    .argument('<container>', 'container id (or name, while it exists)')
+    .option('--page <n>', 'page number', integer(1, 1_000_000))
+    .option('--limit <n>', 'entries per page (1-100, default 10)', integer(1, 100))
+    .addOption(new Option('--sort-order <order>', 'asc or desc (default desc)').choices(SORT_ORDERS))
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { page?: number; limit?: number; sortOrder?: SortOrder; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner('reading status logs', client.api.containers.statusLogs(id, { page: opts.page, limit: opts.limit, sort_order: opts.sortOrder }));
+      if (opts.json) return printJson(res.data);
+      const { total, page, totalPages } = res.data.pagination;
+      print(renderTable(res.data.logs, LOG_COLUMNS) + `page ${page} of ${Math.max(totalPages, 1)} (${total} ${total === 1 ? 'entry' : 'entries'})`);
+    });
+
+  return containers;
+}
+
+interface ResourceOptions {
+  cpu?: number;
+  memoryMb?: number;
+  pids?: number;
+}
+interface CreateOptions extends ResourceOptions {
+  name: string;
+  image: string;
+  command?: string[];
+  env?: Record<string, string>;
+  project?: string;
+  autostart: boolean;
+  stopTimeout?: number;
+  restartPolicy?: RestartPolicy;
+  json?: boolean;
+}
+interface UpdateOptions extends ResourceOptions {
+  name?: string;
+  autostart?: boolean;
+  environmentVars?: Record<string, string>;
+  command?: string[];
+  defaultCommand?: boolean;
+  stopTimeout?: number;
+  restartPolicy?: RestartPolicy;
+  json?: boolean;
+}
+
+function resourcesOf(opts: ResourceOptions): { resources?: { cpu?: number; memory_mb?: number; pids?: number } } {
+  const resources = {
+    ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+    ...(opts.memoryMb !== undefined ? { memory_mb: opts.memoryMb } : {}),
+    ...(opts.pids !== undefined ? { pids: opts.pids } : {}),
+  };
+  return Object.keys(resources).length ? { resources } : {};
+}

@@ -1,0 +1,29 @@
+/** The `hoody` command tree: global API options, the resource commands, and `serve`. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { projectsCommand, tokensCommand, usersCommand } from './accounts.ts';
+import { containersCommand } from './containers.ts';
+import { DEFAULT_API_URL } from './context.ts';
+import { serveCommand } from './serve.ts';
+import { imagesCommand, serversCommand } from './servers.ts';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('hoody')
+    .description('Hoody: run and manage containers on this server')
+    .version(version, '-V, --version')
+    .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
+    .option('--token <token>', 'bearer token (env HOODY_TOKEN)');
+  for (const command of [containersCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), serveCommand()]) {
+    program.addCommand(command);
+  }
+  // usage errors throw a CommanderError (exit code 2 in main.ts) instead of exiting from deep inside
+  forEveryCommand(program, (c) => c.exitOverride().showHelpAfterError('(add --help for usage)'));
+  return program;
+}
+
+function forEveryCommand(command: Command, apply: (c: Command) => void): void {
+  apply(command);
+  for (const sub of command.commands) forEveryCommand(sub, apply);
+}

@@ -1,0 +1,142 @@
+/**
+ * Core logic with a scripted runtime: the paths a real runtime rarely takes (a stop that even
+ * SIGKILL cannot finish, a start that fails) must still leave an honest status and a log row.
+ * Real SQLite store; the fake driver is only here, never the evidence that containers work.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
+import { RuntimeError, type ContainerSpec, type RuntimeDriver, type RuntimeState } from '../runtime/driver.ts';
+import { ContainerService } from './container-service.ts';
+import { ProjectService } from './project-service.ts';
+import type { Actor } from './actor.ts';
+import { newId, nowIso } from './ids.ts';
+
+/** A runtime whose processes obey only what the test scripts. */
+class ScriptedDriver implements RuntimeDriver {
+  readonly name = 'scripted';
+  readonly capabilities = { pause: true, killAll: true, stats: true, logs: false, adopt: false, exitEvents: false };
+  states = new Map<string, RuntimeState>();
+  /** When true, no signal ends the container. */
+  unkillable = false;
+  failStart: string | undefined;
+  kills: string[] = [];
+
+  async health() {
+    return { ok: true, runtime: 'scripted', version: '0', problems: [] };
+  }
+  async create(spec: ContainerSpec) {
+    if (!this.states.has(spec.id)) this.states.set(spec.id, { id: spec.id, status: 'created', pid: null, exitCode: null });
+  }
+  async start(id: string) {
+    if (this.failStart) throw new RuntimeError('failed', this.failStart);
+    const s = { id, status: 'running' as const, pid: 4242, exitCode: null };
+    this.states.set(id, s);
+    return s;
+  }
+  async kill(id: string, sig: NodeJS.Signals, opts: { all?: boolean } = {}) {
+    this.kills.push(`${sig}${opts.all ? ' all' : ''}`);
+    if (this.unkillable) return;
+    this.states.set(id, { id, status: 'stopped', pid: null, exitCode: sig === 'SIGKILL' ? 137 : 143 });
+  }
+  async pause(id: string) {
+    this.states.set(id, { ...(this.states.get(id) as RuntimeState), status: 'paused' });
+  }
+  async resume(id: string) {
+    this.states.set(id, { ...(this.states.get(id) as RuntimeState), status: 'running' });
+  }
+  async waitExit(id: string, timeoutMs: number) {
+    const s = this.states.get(id);
+    if (s?.status === 'stopped') return s;
+    await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 20)));
+    return undefined;
+  }
+  async delete(id: string) {
+    this.states.delete(id);
+  }
+  async state(id: string) {
+    return this.states.get(id);
+  }
+  async stats() {
+    return { memoryBytes: 1, cpuUsageNs: 1, processes: [{ pid: 4242, command: 'stuck-app', state: 'D' }], listeningPorts: [] };
+  }
+  async logs() {
+    return '';
+  }
+  async list() {
+    return [...this.states.values()];
+  }
+  onExit() {
+    return () => undefined;
+  }
+  stateLost() {
+    return false;
+  }
+  async close() {}
+}
+
+describe('container service with a scripted runtime', () => {
+  let dir: string;
+  let store: Store;
+  let driver: ScriptedDriver;
+  let service: ContainerService;
+  const actor: Actor = { userId: 'user_test', tokenId: 't', tokenName: 'cli', isAdmin: true, readOnly: false, automation: false };
+  const server = { id: newId(), name: 'node-test' };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hoody-core-'));
+    store = await openStore({ dataDir: dir });
+    await store.createUser({ id: actor.userId, name: 'test', is_admin: true, created_at: nowIso() });
+    await store.upsertServer({ id: server.id, name: server.name, status: 'ready', runtime: 'scripted', last_seen_at: nowIso(), created_at: nowIso() });
+    driver = new ScriptedDriver();
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { exists: async () => true }, server, killWaitMs: 50 });
+  });
+  afterEach(async () => {
+    await service.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a stop that even SIGKILL of every process cannot finish ends failed, naming the processes that remain', async () => {
+    const c = await service.create(actor, { name: 'stuck', container_image: 'busybox' });
+    assert.equal(c.status, 'running');
+    driver.unkillable = true;
+    await assert.rejects(service.operate(actor, c.id, 'stop', { timeout: 0 }), (err: Error & { code?: string }) => err.code === 'RUNTIME_ERROR' && /after SIGKILL/.test(err.message));
+    assert.deepEqual(driver.kills, ['SIGTERM', 'SIGKILL all']);
+    const after = await store.getContainer(c.id);
+    assert.equal(after?.status, 'failed');
+    assert.equal(after?.current_operation, null);
+    const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    assert.equal(last?.from_status, 'running');
+    assert.equal(last?.to_status, 'failed');
+    assert.deepEqual(last?.metadata.remaining_processes, [{ pid: 4242, command: 'stuck-app', state: 'D' }]);
+    assert.match(String(last?.metadata.error), /after SIGKILL/);
+  });
+
+  it('a start the runtime refuses leaves the container failed with the error in its log, and it can start later', async () => {
+    const c = await service.create(actor, { name: 'bad', container_image: 'busybox', autostart: false });
+    driver.failStart = 'rootfs is missing';
+    await assert.rejects(service.operate(actor, c.id, 'start', {}), /rootfs is missing/);
+    const failed = await store.getContainer(c.id);
+    assert.equal(failed?.status, 'failed');
+    const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    assert.equal(last?.metadata.error, 'rootfs is missing');
+    driver.failStart = undefined;
+    assert.equal((await service.operate(actor, c.id, 'start', {})).status, 'running');
+  });
+
+  it('a pause the runtime refuses while the container still runs keeps it running, with the error logged', async () => {
+    const c = await service.create(actor, { name: 'nopause', container_image: 'busybox' });
+    driver.pause = async () => {
+      throw new RuntimeError('failed', 'freezer unavailable');
+    };
+    await assert.rejects(service.operate(actor, c.id, 'pause', {}), /freezer unavailable/);
+    assert.equal((await store.getContainer(c.id))?.status, 'running');
+    const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    assert.deepEqual([last?.from_status, last?.to_status, last?.metadata.error], ['running', 'running', 'freezer unavailable']);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The continuous half of "state never drifts": a periodic sweep (exit events do the fast half)
+ * that compares every container of this server with the runtime, and a watchdog that releases
+ * any operation claim nobody is carrying out. Each correction is logged as `system`.
+ */
+import type { RuntimeDriver } from '../runtime/driver.ts';
+import type { Store } from '../store/store.ts';
+import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
+import { settle } from './recovery.ts';
+
+export interface ReconcilerOptions {
+  intervalMs: number;
+  /** A claim not carried out by this process is released after this long (covers the claim-to-start gap). */
+  orphanedAfterMs: number;
+  /** Idempotency keys older than this are forgotten. */
+  idempotencyTtlMs: number;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: { store: Store; driver: RuntimeDriver; containers: ContainerService; server: ServerIdentity },
+    private readonly opts: ReconcilerOptions,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.sweep(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One pass over this server's containers; overlapping calls share the pass in progress. */
+  sweep(): Promise<void> {
+    this.running ??= this.pass()
+      .catch((err) => this.opts.warn?.('reconcile sweep', err))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const { store, driver, containers, server } = this.deps;
+    for (const c of await store.listContainers({ server_id: server.id })) {
+      const op = c.current_operation;
+      if (op) {
+        const age = Date.now() - Date.parse(op.started_at);
+        if (!containers.isInFlight(c.id, op.id) && age > this.opts.orphanedAfterMs) {
+          const state = await driver.state(c.id).catch(() => undefined);
+          const truth = observedStatus(state) ?? 'failed';
+          await settle(store, server, c, truth, state?.exitCode ?? null, {
+            operation: 'reconcile',
+            interrupted_operation: op.operation,
+            reason: `watchdog: no one was carrying out "${op.operation}" (claimed ${Math.round(age / 1000)} s ago)`,
+          });
+        }
+        continue;
+      }
+      if (c.status !== 'running' && c.status !== 'paused') continue;
+      const state = await driver.state(c.id).catch(() => undefined);
+      if (state && observedStatus(state) !== c.status) await containers.reconcile(c.id, 'reconcile');
+    }
+    await store.purgeIdempotencyKeys(new Date(Date.now() - this.opts.idempotencyTtlMs).toISOString());
+  }
+}

@@ -1,0 +1,129 @@
+/** `client.api.containers`: CRUD, the lifecycle operations, status logs and waiting for a status. */
+import type { ContainerStatus, LifecycleOperation } from '../api/schemas.ts';
+import { HoodyApiError } from './errors.ts';
+import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
+import type {
+  ApiResponse,
+  Container,
+  ContainerList,
+  ContainerListQuery,
+  ContainerWithRuntime,
+  CreateContainerBody,
+  DeletedContainer,
+  LifecycleBody,
+  LifecycleResult,
+  StatusLogPage,
+  StatusLogQuery,
+  UpdateContainerBody,
+} from './types.ts';
+
+/** The lifecycle operations, in the order the API lists them (kept equal to src/api by a test). */
+export const LIFECYCLE_OPERATIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume'] as const satisfies readonly LifecycleOperation[];
+
+export interface GetContainerQuery extends CallOptions {
+  /** `'true'` (or `true`) adds `runtime_info`: pid, processes, memory, CPU, listening ports. */
+  runtime?: 'true' | 'false' | boolean;
+}
+
+export interface WaitForStatusOptions extends CallOptions {
+  /** Give up after this long (default 60 000 ms); the call then rejects with code `TIMEOUT`. */
+  timeoutMs?: number;
+  /** Time between two reads of the container (default 500 ms). */
+  intervalMs?: number;
+}
+
+export class ContainersApi {
+  constructor(private readonly http: Transport) {}
+
+  /** `GET /containers`: every container the token may see; filter by status, project or name. */
+  list(query: ContainerListQuery = {}, options: CallOptions = {}): Promise<ApiResponse<ContainerList>> {
+    return this.http.request('GET', '/containers', { query: { ...query }, ...callOptions(options) });
+  }
+
+  /** `GET /projects/{projectId}/containers`: one project's containers (404 if the project is not visible). */
+  listByProject(projectId: string, options: CallOptions = {}): Promise<ApiResponse<ContainerList>> {
+    return this.http.request('GET', `/projects/${segment(projectId)}/containers`, callOptions(options));
+  }
+
+  /** `GET /containers/{id}`; with `{ runtime: 'true' }` the answer carries `runtime_info`. */
+  get(id: string, query: GetContainerQuery & { runtime: 'true' | true }): Promise<ApiResponse<ContainerWithRuntime>>;
+  get(id: string, query?: GetContainerQuery): Promise<ApiResponse<Container>>;
+  get(id: string, query: GetContainerQuery = {}): Promise<ApiResponse<Container>> {
+    const runtime = query.runtime === undefined ? undefined : String(query.runtime);
+    return this.http.request('GET', `/containers/${segment(id)}`, { query: { runtime }, ...callOptions(query) });
+  }
+
+  /** `POST /containers`: answers once the container exists, and runs unless `autostart: false`. */
+  create(spec: CreateContainerBody, options: CallOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('POST', '/containers', { body: spec, ...callOptions(options) });
+  }
+
+  /** `PATCH /containers/{id}`: only while stopped or failed (else `INVALID_STATE`). `environment_vars` replaces the whole set. */
+  update(id: string, patch: UpdateContainerBody, options: CallOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('PATCH', `/containers/${segment(id)}`, { body: patch, ...callOptions(options) });
+  }
+
+  /** `DELETE /containers/{id}`: only while stopped or failed; its status logs stay readable. */
+  delete(id: string, options: CallOptions = {}): Promise<ApiResponse<DeletedContainer>> {
+    return this.http.request('DELETE', `/containers/${segment(id)}`, callOptions(options));
+  }
+
+  /**
+   * `POST /containers/{id}/{op}`: start, stop, force-stop, restart, pause or resume. Answers when
+   * the operation has finished; `body.reason` is kept in the status log, `body.timeout` is stop's
+   * grace period in seconds.
+   */
+  manage(id: string, op: LifecycleOperation, body?: LifecycleBody, options: CallOptions = {}): Promise<ApiResponse<LifecycleResult>> {
+    if (!(LIFECYCLE_OPERATIONS as readonly string[]).includes(op)) {
+      return Promise.reject(new TypeError(`unknown operation "${op}": expected one of ${LIFECYCLE_OPERATIONS.join(', ')}`));
+    }
+    const hasBody = body !== undefined && Object.keys(body).length > 0;
+    return this.http.request('POST', `/containers/${segment(id)}/${op}`, { body: hasBody ? body : undefined, ...callOptions(options) });
+  }
+
+  /** `GET /containers/{id}/status-logs`: the audit trail, newest first unless `sort_order: 'asc'`. */
+  statusLogs(id: string, query: StatusLogQuery = {}, options: CallOptions = {}): Promise<ApiResponse<StatusLogPage>> {
+    return this.http.request('GET', `/containers/${segment(id)}/status-logs`, { query: { ...query }, ...callOptions(options) });
+  }
+
+  /**
+   * Reads the container until its status is `status` (or one of several) and answers that read.
+   * Rejects with code `TIMEOUT` after `timeoutMs`, and with the API's error if a read fails.
+   */
+  async waitForStatus(id: string, status: ContainerStatus | readonly ContainerStatus[], options: WaitForStatusOptions = {}): Promise<ApiResponse<Container>> {
+    const wanted: readonly ContainerStatus[] = typeof status === 'string' ? [status] : status;
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const intervalMs = options.intervalMs ?? 500;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = await this.get(id, { signal: options.signal });
+      if (wanted.includes(current.data.status)) return current;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new HoodyApiError({
+          statusCode: 0,
+          code: 'TIMEOUT',
+          message: `container "${id}" did not become ${wanted.join(' or ')} within ${timeoutMs} ms (it is ${current.data.status})`,
+          details: { container_id: id, wanted: [...wanted], status: current.data.status, timeout_ms: timeoutMs },
+        });
+      }
+      await sleep(Math.min(intervalMs, left), options.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = (): HoodyApiError => new HoodyApiError({ statusCode: 0, code: 'ABORTED', message: 'waiting was aborted', cause: signal?.reason });
+    if (signal?.aborted) return reject(aborted());
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(aborted());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

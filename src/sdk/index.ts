@@ -1,0 +1,16 @@
+/**
+ * The Hoody TypeScript SDK. Browser-safe: it uses only fetch, URL, AbortSignal and setTimeout.
+ *
+ * ```ts
+ * import { HoodyClient, HoodyApiError } from 'hoody/sdk';
+ * const client = new HoodyClient({ baseUrl: 'http://127.0.0.1:8080', token: myToken });
+ * const { data } = await client.api.containers.list({ status: 'running' });
+ * ```
+ */
+export { HoodyClient, type HoodyApi, type HoodyClientOptions } from './client.ts';
+export { HoodyApiError, isHoodyApiError, CLIENT_ERROR_CODES, type ClientErrorCode, type HoodyErrorCode, type HoodyApiErrorInit } from './errors.ts';
+export { ContainersApi, LIFECYCLE_OPERATIONS, type GetContainerQuery, type WaitForStatusOptions } from './containers.ts';
+export { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
+export { ServersApi, ImagesApi } from './servers.ts';
+export { apiBaseOf, API_PATH, type CallOptions, type FetchLike } from './transport.ts';
+export type * from './types.ts';

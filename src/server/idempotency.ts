@@ -1,0 +1,58 @@
+/**
+ * Safe retries: a POST carrying `Idempotency-Key` is carried out once per caller and key; a retry
+ * gets the first answer again (with `Idempotent-Replayed: true`) and changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Store } from '../store/store.ts';
+import { HoodyError } from '../core/errors.ts';
+import { nowIso } from '../core/ids.ts';
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const HEADER = 'idempotency-key';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotency?: { scope: string; key: string };
+  }
+}
+
+/** Answers that say the request was not carried out, so a retry with the same key should run it. */
+const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status >= 503;
+
+/** Adds the hooks to a scope whose requests are authenticated (request.actor is set). */
+export function installIdempotency(api: FastifyInstance, store: Store): void {
+  api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    const key = request.headers[HEADER];
+    if (request.method !== 'POST' || key === undefined) return;
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+      throw new HoodyError('INVALID_INPUT', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+    }
+    const scope = request.actor.userId;
+    const requestHash = createHash('sha256')
+      .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
+      .digest('hex');
+    const claim = await store.claimIdempotencyKey({ scope, key, request_hash: requestHash, status_code: null, response_body: null, created_at: nowIso() });
+    if (claim.claimed) {
+      request.idempotency = { scope, key };
+      return;
+    }
+    const { existing } = claim;
+    if (existing.request_hash !== requestHash) {
+      throw new HoodyError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was used for a different request`);
+    }
+    if (existing.status_code === null || existing.response_body === null) {
+      throw new HoodyError('IDEMPOTENCY_KEY_IN_PROGRESS', `the request with Idempotency-Key "${key}" is still in progress`);
+    }
+    return reply.status(existing.status_code).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(existing.response_body);
+  });
+
+  api.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const held = request.idempotency;
+    if (!held) return payload;
+    request.idempotency = undefined;
+    if (notCarriedOut(reply.statusCode) || typeof payload !== 'string') await store.releaseIdempotencyKey(held.scope, held.key);
+    else await store.completeIdempotencyKey(held.scope, held.key, reply.statusCode, payload);
+    return payload;
+  });
+}

@@ -1,0 +1,206 @@
+/**
+ * The OpenAPI document, generated from the route schemas by @fastify/swagger, and the Swagger UI
+ * page that tries it out; both served from this machine, without a token (the API they describe
+ * still needs one). Register before the routes: the document is collected as routes are added.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type, type TSchema } from '@sinclair/typebox';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import pkg from '../../package.json' with { type: 'json' };
+import {
+  Container,
+  ContainerStatusSchema,
+  CreateContainerBody,
+  CurrentOperation,
+  Image,
+  LifecycleBody,
+  LifecycleResult,
+  Pagination,
+  ProcessInfo,
+  Project,
+  Resources,
+  RestartPolicySchema,
+  RuntimeInfo,
+  Server,
+  StatusLogEntry,
+  Token,
+  UpdateContainerBody,
+  User,
+} from '../api/schemas.ts';
+import { CreatedToken, ErrorCodeSchema, ErrorEnvelope, errorResponses } from '../api/responses.ts';
+
+export const DOCS_PATH = '/docs';
+export const BEARER_AUTH = 'bearerAuth';
+
+/** Schemas shown once under components.schemas and referenced wherever a route uses them. */
+const COMPONENTS: Record<string, TSchema> = {
+  Container,
+  ContainerStatus: ContainerStatusSchema,
+  RestartPolicy: RestartPolicySchema,
+  Resources,
+  CurrentOperation,
+  RuntimeInfo,
+  ProcessInfo,
+  CreateContainerBody,
+  UpdateContainerBody,
+  LifecycleBody,
+  LifecycleResult,
+  StatusLogEntry,
+  Pagination,
+  Project,
+  Server,
+  Image,
+  User,
+  Token,
+  CreatedToken,
+  Error: ErrorEnvelope,
+  ErrorCode: ErrorCodeSchema,
+};
+
+const TAGS = [
+  { name: 'containers', description: 'Containers, their lifecycle and their audit trail of status changes' },
+  { name: 'projects', description: 'Projects group containers; a token sees only its user\'s projects' },
+  { name: 'servers', description: 'The daemons sharing this database' },
+  { name: 'images', description: 'Images this server can run' },
+  { name: 'users', description: 'Users (admin tokens only)' },
+  { name: 'tokens', description: 'Bearer tokens' },
+  { name: 'meta', description: 'Health and this document; no token needed' },
+];
+
+const DESCRIPTION = `Containers on real runc processes, with a durable audit log of every status change.
+
+Send \`Authorization: Bearer <token>\` on every \`/api/v1\` request: press **Authorize** and paste a token
+(the admin token is \`HOODY_ADMIN_TOKEN\`, or the file \`<data-dir>/admin-token\` written at the first start).
+
+Every success is \`{"statusCode": 200, "message": "…", "data": {…}}\` (201 for creation); every error is
+\`{"statusCode", "error", "code", "message", "details"?}\` with \`code\` from the table in docs/errors.md.`;
+
+/** Canonical JSON of a schema (TypeBox's symbol keys are left out), to recognise it wherever it is copied. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+}
+
+const componentByShape = new Map<string, string>();
+for (const [name, schema] of Object.entries(COMPONENTS)) {
+  const shape = canonical(schema);
+  const other = componentByShape.get(shape);
+  if (other) throw new Error(`openapi: components "${other}" and "${name}" have the same shape; one would take the other's name`);
+  componentByShape.set(shape, name);
+}
+
+const refTo = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** A copy of `schema` where every component (but `self`) is replaced by a reference to it. */
+function withRefs(schema: unknown, self?: string): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => withRefs(s, self));
+  if (!schema || typeof schema !== 'object') return schema;
+  const name = componentByShape.get(canonical(schema));
+  if (name && name !== self) return refTo(name);
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, withRefs(v, self)]));
+}
+
+/** A response's schema with references; a bare component keeps its own description as the response's. */
+function responseWithRefs(schema: unknown): unknown {
+  if (schema && typeof schema === 'object' && 'description' in schema) {
+    const { description, ...rest } = schema as { description: unknown };
+    const name = componentByShape.get(canonical(rest));
+    if (name) return { ...refTo(name), description };
+  }
+  return withRefs(schema);
+}
+
+type Doc = {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: Record<string, { schema?: { $ref?: string }; example?: unknown }> } }> | undefined>;
+};
+
+/** The lifecycle routes default their body to {} (see routes/containers.ts): say it is optional. */
+function markOptionalBodies(doc: Doc): void {
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const operation of Object.values(item ?? {})) {
+      const media = operation?.requestBody?.content?.['application/json'];
+      if (operation.requestBody && media?.schema?.$ref === refTo('LifecycleBody').$ref) {
+        operation.requestBody.required = false;
+        media.example = {};
+      }
+    }
+  }
+}
+
+export interface OpenApiOptions {
+  /** Where the authenticated API lives; the document is served at `<prefix>/openapi.json`. */
+  prefix: string;
+}
+
+/** Registers the document generator, `GET <prefix>/openapi.json` and the Swagger UI at /docs. */
+export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiOptions): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Hoody API', version: pkg.version, description: DESCRIPTION },
+      servers: [{ url: '/' }],
+      tags: TAGS,
+      components: {
+        securitySchemes: { [BEARER_AUTH]: { type: 'http', scheme: 'bearer', description: 'a Hoody token (admin: HOODY_ADMIN_TOKEN or <data-dir>/admin-token; others: POST /api/v1/tokens)' } },
+        schemas: Object.fromEntries(Object.entries(COMPONENTS).map(([name, schema]) => [name, withRefs(schema, name)])) as never,
+      },
+      // every route needs the token unless it says `security: []`
+      security: [{ [BEARER_AUTH]: [] }],
+    },
+    transform: ({ schema, url }) => {
+      if (!schema) return { schema, url };
+      const { body, response, ...rest } = schema as { body?: unknown; response?: Record<string, unknown> };
+      return {
+        url,
+        schema: {
+          ...rest,
+          ...(body === undefined ? {} : { body: withRefs(body) }),
+          ...(response === undefined ? {} : { response: Object.fromEntries(Object.entries(response).map(([status, s]) => [status, responseWithRefs(s)])) }),
+        },
+      };
+    },
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject;
+      markOptionalBodies(document.openapiObject as Doc);
+      return document.openapiObject;
+    },
+  });
+
+  app.get(
+    `${prefix}/openapi.json`,
+    {
+      schema: {
+        tags: ['meta'],
+        summary: 'This OpenAPI document',
+        description: 'Generated from the schemas the server validates and serializes with. Needs no token.',
+        security: [],
+        response: {
+          200: Type.Object({ openapi: Type.String() }, { additionalProperties: true, description: 'an OpenAPI 3.1 document' }),
+          ...errorResponses('INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'),
+        },
+      },
+    },
+    async () => app.swagger(),
+  );
+
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PATH,
+    uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true, defaultModelsExpandDepth: 0, tryItOutEnabled: false },
+    theme: { title: 'Hoody API' },
+    // the page and everything it loads come from this daemon; the browser enforces it
+    staticCSP: {
+      'default-src': "'self'",
+      'base-uri': "'self'",
+      'connect-src': "'self'",
+      'img-src': "'self' data:",
+      'font-src': "'self' data:",
+      'style-src': "'self' 'unsafe-inline'",
+      'script-src': "'self'",
+      'script-src-attr': "'none'",
+      'object-src': "'none'",
+      'frame-ancestors': "'self'",
+    },
+  });
+}

@@ -1,0 +1,273 @@
+/**
+ * Faults injected for real, then the database checked against the runtime container by
+ * container: the daemon SIGKILLed in the middle of operations, container processes killed from
+ * outside, the runtime state wiped as a reboot wipes it, drift made behind the daemon's back,
+ * crash loops under a restart policy, orphaned claims, retries with Idempotency-Key, stale
+ * ETags, and a graceful SIGTERM of the daemon.
+ */
+import { describe, it, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
+import { ImageStore } from '../src/runtime/image-store.ts';
+import { observedStatus } from '../src/core/container-service.ts';
+import { openStore } from '../src/store/open-store.ts';
+import { newId, nowIso } from '../src/core/ids.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await sleep(25);
+  }
+}
+
+/** A driver over the daemon's runtime state, to read the truth the way the daemon does. */
+async function runtimeOf(d: DaemonHandle): Promise<RuncDriver> {
+  return RuncDriver.open({ stateDir: join(d.dataDir, 'runtime'), images: new ImageStore(join(d.dataDir, 'images')), cgroupPrefix: cgroupPrefixFor(d.dataDir) });
+}
+
+/**
+ * The invariants that must hold whatever happened: every container's status is the runtime's
+ * truth, no claim is left, and its log is one unbroken chain ending in its status.
+ */
+async function assertConsistent(d: DaemonHandle, call: ReturnType<typeof apiClient>): Promise<void> {
+  const driver = await runtimeOf(d);
+  try {
+    const containers = (await call('GET', '/containers')).body.data.containers;
+    const seen = new Set<string>();
+    for (const c of containers) {
+      assert.equal(c.current_operation, null, `container ${c.name} has no dangling operation`);
+      const truth = observedStatus(await driver.state(c.id));
+      if (c.status === 'failed') assert.notEqual(truth, 'running', `failed container ${c.name} runs nothing`);
+      else assert.equal(c.status, truth ?? 'stopped', `container ${c.name}: recorded ${c.status}, runtime ${truth}`);
+      const logs = (await call('GET', `/containers/${c.id}/status-logs?limit=100&sort_order=asc`)).body.data.logs;
+      assert.ok(logs.length >= 1);
+      for (let i = 1; i < logs.length; i++) assert.equal(logs[i].from_status, logs[i - 1].to_status, `log chain of ${c.name} unbroken at row ${i}`);
+      assert.equal(logs.at(-1).to_status, c.status, `last log row of ${c.name} ends in its status`);
+      for (const l of logs) {
+        assert.ok(!seen.has(l.id), 'no log row twice');
+        seen.add(l.id);
+      }
+    }
+  } finally {
+    await driver.close();
+  }
+}
+
+/**
+ * What a reboot does to a server, done to one daemon's containers only: every container process
+ * (thawed first, as frozen ones ignore KILL) and its conmon killed by pid, overlays unmounted,
+ * cgroups removed, runc's state and the exit files gone.
+ */
+async function simulateReboot(d: DaemonHandle): Promise<void> {
+  const prefix = cgroupPrefixFor(d.dataDir);
+  const runtime = join(d.dataDir, 'runtime');
+  const script = `
+    for f in /sys/fs/cgroup/freezer/${prefix}/*/freezer.state; do [ -f "$f" ] && echo THAWED > "$f"; done
+    for f in ${runtime}/containers/*/conmon.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+    for f in /sys/fs/cgroup/pids/${prefix}/*/cgroup.procs; do [ -f "$f" ] && for p in $(cat "$f"); do kill -9 "$p"; done; done
+    sleep 0.5
+    grep -o '${runtime}/containers/[^ ]*/rootfs' /proc/self/mountinfo | xargs -r -n1 umount -l
+    for dir in /sys/fs/cgroup/*/${prefix}/*; do [ -d "$dir" ] && rmdir "$dir"; done
+    rm -rf ${runtime}/runc ${runtime}/exits
+    true`;
+  execFileSync('sh', ['-c', script]);
+}
+
+describe('reliability under injected faults', () => {
+  let d: DaemonHandle;
+  let call: ReturnType<typeof apiClient>;
+  let n = 0;
+  const create = async (body: Record<string, unknown>) => {
+    const r = await call('POST', '/containers', { name: `r${n++}-${Date.now().toString(36).slice(-4)}`, container_image: 'busybox', ...body });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.data;
+  };
+  const get = async (id: string) => (await call('GET', `/containers/${id}`)).body.data;
+  const logs = async (id: string) => (await call('GET', `/containers/${id}/status-logs?limit=100&sort_order=asc`)).body.data.logs;
+
+  before(async () => {
+    d = await startTestDaemon('sqlite', {
+      HOODY_RECONCILE_INTERVAL_MS: '200',
+      HOODY_ORPHANED_OPERATION_MS: '500',
+      HOODY_RESTART_BACKOFF_MS: '50',
+      HOODY_RESTART_MAX_RETRIES: '3',
+    });
+    call = apiClient(d.api, d.adminToken);
+  });
+  after(async () => {
+    await d?.cleanup();
+  });
+
+  it('SIGKILL of the daemon in the middle of 50 concurrent operations loses nothing and leaves nothing dangling', async () => {
+    const cs = [];
+    for (let i = 0; i < 25; i++) cs.push(await create({ command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.05; done'] }));
+    const ops = ['pause', 'stop', 'restart', 'force-stop', 'pause'];
+    const requests = Promise.allSettled(cs.flatMap((c, i) => [call('POST', `/containers/${c.id}/${ops[i % ops.length]}`), call('POST', `/containers/${c.id}/${ops[(i + 2) % ops.length]}`)]));
+    await sleep(60);
+    await d.stop('SIGKILL');
+    const answered = (await requests).filter((r) => r.status === 'fulfilled').length;
+    assert.ok(answered < 50, `the kill cut some of the 50 requests (${answered} answered)`);
+    await d.restart();
+    await assertConsistent(d, call);
+    const interrupted = (await Promise.all(cs.map((c) => logs(c.id)))).flat().filter((l) => l.metadata.interrupted_operation);
+    assert.ok(interrupted.length >= 1, 'operations cut by the kill are logged as interrupted');
+    for (const l of interrupted) assert.equal(l.triggered_by, 'system');
+    for (const c of cs) await call('POST', `/containers/${c.id}/force-stop`);
+    for (const c of cs) assert.equal((await call('DELETE', `/containers/${c.id}`)).status, 200);
+  });
+
+  it('a container killed with SIGKILL from outside is stopped with exit code 137 within a second', async () => {
+    const c = await create({});
+    const pid = (await call('GET', `/containers/${c.id}?runtime=true`)).body.data.runtime_info.pid;
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    const after = await waitFor('the exit to be recorded', () => get(c.id), (x) => x.status === 'stopped', 3000);
+    assert.ok(Date.now() - t0 < 1000, `recorded in ${Date.now() - t0} ms`);
+    assert.equal(after.exit_code, 137);
+    await assertConsistent(d, call);
+  });
+
+  it('drift made behind the daemon (runc pause from outside) is found by the sweep and logged', async () => {
+    const c = await create({});
+    execFileSync('runc', ['--root', join(d.dataDir, 'runtime', 'runc'), 'pause', c.id]);
+    const paused = await waitFor('the sweep to see the pause', () => get(c.id), (x) => x.status === 'paused', 3000);
+    assert.equal(paused.status, 'paused');
+    const last = (await logs(c.id)).at(-1);
+    assert.equal(last.triggered_by, 'system');
+    assert.equal(last.metadata.operation, 'reconcile');
+    assert.equal((await call('POST', `/containers/${c.id}/resume`)).status, 200);
+    await assertConsistent(d, call);
+  });
+
+  it('on-failure restarts a crashing container with back-off, a row per attempt, and gives up after the retry limit', async () => {
+    const c = await create({ command: ['sh', '-c', 'sleep 0.1; exit 1'], restart_policy: 'on-failure' });
+    const rows = await waitFor(
+      'three restarts and a final exit',
+      () => logs(c.id),
+      (ls) => ls.filter((l: any) => l.triggered_by === 'restart-policy').length === 3 && ls.at(-1).to_status === 'stopped',
+      10_000,
+    );
+    const restarts = rows.filter((l: any) => l.triggered_by === 'restart-policy');
+    assert.deepEqual(restarts.map((l: any) => l.metadata.attempt), [1, 2, 3]);
+    const gaps = restarts.map((l: any) => Date.parse(l.transition_time)).map((t: number, i: number, ts: number[]) => (i ? t - (ts[i - 1] ?? t) : 0)).slice(1);
+    assert.ok((gaps[1] ?? 0) > (gaps[0] ?? 0), `back-off grows: ${gaps.join(', ')} ms`);
+    await sleep(600);
+    assert.equal((await logs(c.id)).filter((l: any) => l.triggered_by === 'restart-policy').length, 3, 'no fourth attempt');
+    assert.equal((await get(c.id)).exit_code, 1);
+    await assertConsistent(d, call);
+    assert.equal((await call('DELETE', `/containers/${c.id}`)).status, 200);
+  });
+
+  it('"always" restarts after a clean exit, but never undoes a stop the user asked for', async () => {
+    const c = await create({ command: ['sh', '-c', 'trap "exit 0" TERM; sleep 0.3; exit 0'], restart_policy: 'always' });
+    await waitFor('a restart', () => logs(c.id), (ls) => ls.some((l: any) => l.triggered_by === 'restart-policy'), 5000);
+    await waitFor('running again', () => get(c.id), (x) => x.status === 'running');
+    assert.equal((await call('POST', `/containers/${c.id}/stop`)).status, 200);
+    const rowsAtStop = (await logs(c.id)).length;
+    await sleep(800);
+    assert.equal((await get(c.id)).status, 'stopped');
+    assert.equal((await logs(c.id)).length, rowsAtStop, 'nothing after the user stop');
+    assert.equal((await call('DELETE', `/containers/${c.id}`)).status, 200);
+  });
+
+  it('the watchdog releases an operation claim that nobody is carrying out', async () => {
+    const c = await create({});
+    // a claim written straight into the database, as a daemon that died mid-operation would leave it
+    const store = await openStore({ dataDir: d.dataDir });
+    try {
+      const claim = await store.beginOperation(c.id, { id: newId(), operation: 'stop', started_at: nowIso() });
+      assert.equal(claim?.claimed, true);
+    } finally {
+      await store.close();
+    }
+    assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 409);
+    const released = await waitFor('the watchdog', () => get(c.id), (x) => x.current_operation === null, 5000);
+    assert.equal(released.status, 'running');
+    const last = (await logs(c.id)).at(-1);
+    assert.equal(last.metadata.interrupted_operation, 'stop');
+    assert.match(last.metadata.reason, /watchdog/);
+    assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 200);
+  });
+
+  it('Idempotency-Key: a retried POST answers the first answer and does nothing again', async () => {
+    const key = `create-${Date.now()}`;
+    const body = { name: `idem-${Date.now().toString(36)}`, container_image: 'busybox', autostart: false };
+    const first = await call('POST', '/containers', body, { 'idempotency-key': key });
+    const again = await call('POST', '/containers', body, { 'idempotency-key': key });
+    assert.equal(first.status, 201);
+    assert.deepEqual(again, first);
+    assert.equal((await call('GET', `/containers?name=${body.name}`)).body.data.containers.length, 1);
+    const reused = await call('POST', '/containers', { ...body, autostart: true }, { 'idempotency-key': key });
+    assert.equal(reused.status, 422);
+    assert.equal(reused.body.code, 'IDEMPOTENCY_KEY_REUSED');
+
+    const id = first.body.data.id;
+    const start1 = await call('POST', `/containers/${id}/start`, undefined, { 'idempotency-key': 'start-1' });
+    const start2 = await call('POST', `/containers/${id}/start`, undefined, { 'idempotency-key': 'start-1' });
+    assert.equal(start1.status, 200);
+    assert.deepEqual(start2, start1, 'a retried start answers 200 again instead of 400 "already running"');
+    assert.equal((await logs(id)).filter((l: any) => l.metadata.operation === 'start').length, 1);
+    const bad = await call('POST', `/containers/${id}/stop`, undefined, { 'idempotency-key': 'x'.repeat(300) });
+    assert.equal(bad.status, 400);
+  });
+
+  it('PATCH with a stale If-Match ETag is refused with 412 and changes nothing', async () => {
+    const c = await create({ autostart: false });
+    const res = await fetch(`${d.api}/containers/${c.id}`, { headers: { authorization: `Bearer ${d.adminToken}` } });
+    const etag = res.headers.get('etag');
+    assert.match(etag ?? '', /^"\d+"$/);
+    assert.equal((await call('PATCH', `/containers/${c.id}`, { environment_vars: { A: '1' } }, { 'if-match': etag as string })).status, 200);
+    const stale = await call('PATCH', `/containers/${c.id}`, { environment_vars: { A: '2' } }, { 'if-match': etag as string });
+    assert.equal(stale.status, 412);
+    assert.equal(stale.body.code, 'PRECONDITION_FAILED');
+    assert.deepEqual((await get(c.id)).environment_vars, { A: '1' });
+  });
+
+  it('a server reboot: autostart containers come back (paused ones as running), the others stay stopped', async () => {
+    const running = await create({});
+    const paused = await create({});
+    await call('POST', `/containers/${paused.id}/pause`);
+    const manual = await create({ autostart: false });
+    await call('POST', `/containers/${manual.id}/start`);
+    const userStopped = await create({});
+    await call('POST', `/containers/${userStopped.id}/stop`);
+
+    await d.stop('SIGKILL');
+    await simulateReboot(d);
+    await d.restart();
+    assert.match(d.output(), /server reboot/);
+    const r = await get(running.id);
+    assert.equal(r.status, 'running');
+    assert.equal((await logs(running.id)).at(-1).triggered_by, 'autostart');
+    const p = await get(paused.id);
+    assert.equal(p.status, 'running', 'paused state is lost on reboot: it comes back running');
+    assert.ok((await logs(paused.id)).some((l: any) => l.metadata.paused_state_lost === true));
+    assert.equal((await get(manual.id)).status, 'stopped', 'autostart off: stays stopped');
+    assert.equal((await get(userStopped.id)).status, 'stopped', 'stopped by the user: stays stopped');
+    assert.ok(((await call('GET', `/containers/${running.id}?runtime=true`)).body.data.runtime_info.processes.length ?? 0) > 0);
+    await assertConsistent(d, call);
+  });
+
+  it('SIGTERM lets an operation in flight finish and record its row before the daemon exits', async () => {
+    const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
+    const stopping = call('POST', `/containers/${c.id}/stop`, { timeout: 1 });
+    await sleep(200);
+    const exited = d.stop('SIGTERM');
+    const answer = await stopping;
+    await exited;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.data.status, 'stopped');
+    await d.restart();
+    assert.equal((await get(c.id)).status, 'stopped');
+    assert.equal((await logs(c.id)).at(-1).metadata.operation, 'stop');
+    await assertConsistent(d, call);
+  });
+});
