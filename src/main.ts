@@ -15,6 +15,8 @@ import { ProjectService } from './core/project-service.ts';
 import { ContainerService, type ServerIdentity } from './core/container-service.ts';
 import { recoverAtStart } from './core/recovery.ts';
 import { Reconciler } from './core/reconciler.ts';
+import { EventHub } from './core/event-hub.ts';
+import { OperationRegistry } from './core/operation-registry.ts';
 import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
 import { buildApp } from './server/app.ts';
@@ -37,6 +39,8 @@ export interface DaemonConfig {
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
+  /** Heartbeat interval of event streams. */
+  heartbeatMs?: number;
 }
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
@@ -56,6 +60,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
     restartBackoffMs: positiveInt(env.HOODY_RESTART_BACKOFF_MS, 'HOODY_RESTART_BACKOFF_MS') ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
     restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
+    heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
   };
 }
 
@@ -81,8 +86,11 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
   const auth = new AuthService(store);
   const projects = new ProjectService(store);
+  const events = new EventHub(store);
+  const operations = new OperationRegistry();
   const containers = new ContainerService({
     store,
+    events,
     driver,
     projects,
     server,
@@ -117,8 +125,9 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn: (m, err) => log(`warning: ${m}: ${String(err)}`) },
   );
   reconciler.start();
+  await events.start();
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server });
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, operations, heartbeatMs: config.heartbeatMs });
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
 
@@ -129,6 +138,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       await app.close();
       await reconciler.stop();
       await containers.close();
+      events.stop();
       await driver.close();
       const row = await store.getServer(server.id);
       if (row) await store.upsertServer({ ...row, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);

@@ -45,9 +45,13 @@ const ROUTES: [string, string][] = [
   ['GET', '/tokens'],
   ['POST', '/tokens'],
   ['DELETE', '/tokens/:id'],
+  ['GET', '/events'],
+  ['GET', '/operations/:id'],
+  ['GET', '/containers/:id/wait'],
+  ['POST', '/containers/bulk'],
 ];
 
-const GARBAGE_IDS = ['x', '..%2F..%2Fetc%2Fpasswd', '%00', 'ABCDEFABCDEFABCDEFABCDEF', '1'.repeat(25), "'; DROP TABLE containers; --", '%E2%80%AE', 'a'.repeat(5000), '%2e%2e', '{}'];
+const GARBAGE_IDS = ['x', '..%2F..%2Fetc%2Fpasswd', '%00', 'ABCDEFABCDEFABCDEFABCDEF', '1'.repeat(25), "'; DROP TABLE containers; --", '%E2%80%AE', 'a'.repeat(5000), '{}'];
 
 const INVALID_BODIES: unknown[] = [
   '{"name": ',

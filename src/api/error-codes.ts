@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist.' },
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },
+  WAIT_TIMEOUT: { status: 408, description: 'GET /containers/{id}/wait: the status was not reached within the timeout; `details.status` is the status it has.' },
   OPERATION_IN_PROGRESS: { status: 409, description: 'Another operation on this container is in flight (or it is being created or copied); `details.current_operation` says which.' },
   WRONG_SERVER: { status: 409, description: 'The container runs on another server of this database; operate it through that server\'s daemon (`details.server_id`).' },
   IDEMPOTENCY_KEY_IN_PROGRESS: { status: 409, description: 'A request with this Idempotency-Key is still being answered; retry after it finishes.' },

@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
-import { Container, Id, Image, LifecycleResult, Pagination, Project, Server, StatusLogEntry, Token, User } from './schemas.ts';
+import { BulkResult, Container, Id, Image, LifecycleResult, OperationInfo, Pagination, Project, Server, StatusLogEntry, Token, User } from './schemas.ts';
 
 /** Every `code` an error can carry: the keys of the error table, as an enum. */
 export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({
@@ -25,14 +25,16 @@ export const ErrorEnvelope = Type.Object({
 export type ErrorEnvelope = Static<typeof ErrorEnvelope>;
 
 /** The success envelope around `data`; `statusCode` repeats the HTTP status (201 for creation). */
-export const envelope = <T extends TSchema, S extends 200 | 201 = 200>(data: T, statusCode: S = 200 as S) =>
-  Type.Object({ statusCode: Type.Literal(statusCode), message: Type.String(), data }, { description: statusCode === 201 ? 'Created' : 'OK' });
+export const envelope = <T extends TSchema, S extends 200 | 201 | 202 = 200>(data: T, statusCode: S = 200 as S) =>
+  Type.Object({ statusCode: Type.Literal(statusCode), message: Type.String(), data }, { description: { 200: 'OK', 201: 'Created', 202: 'Accepted' }[statusCode] });
 
 export const ContainerEnvelope = envelope(Container);
 export const ContainerCreatedEnvelope = envelope(Container, 201);
 export const ContainerListEnvelope = envelope(Type.Object({ containers: Type.Array(Container) }));
 export const ContainerDeletedEnvelope = envelope(Type.Object({ container_id: Id, deleted: Type.Literal(true) }));
 export const LifecycleEnvelope = envelope(LifecycleResult);
+export const OperationAcceptedEnvelope = envelope(Type.Object({ operation: OperationInfo }), 202);
+export const BulkEnvelope = envelope(BulkResult);
 export const StatusLogPageEnvelope = envelope(Type.Object({ logs: Type.Array(StatusLogEntry), pagination: Pagination }));
 export const ProjectListEnvelope = envelope(Type.Object({ projects: Type.Array(Project) }));
 export const ProjectCreatedEnvelope = envelope(Project, 201);

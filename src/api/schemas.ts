@@ -252,3 +252,76 @@ export const IdempotencyHeaders = Type.Object({
 export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(Type.String({ maxLength: 64, description: 'the ETag a GET answered, e.g. "7"' })),
 });
+
+/** An operation run in the background (`?wait=false`), as GET /operations/{id} shows it. */
+export const OperationInfo = Type.Object({
+  id: Id,
+  container_id: Id,
+  operation: Type.String(),
+  status: Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  triggered_by: Type.String(),
+  started_at: Timestamp,
+  finished_at: Type.Union([Timestamp, Type.Null()]),
+  result_status: Type.Union([ContainerStatusSchema, Type.Null()], { description: 'the container status the operation left' }),
+  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+});
+export type OperationInfo = Static<typeof OperationInfo>;
+
+export const AsyncQuery = Type.Object(
+  { wait: Type.Optional(Type.Boolean({ description: 'false: answer 202 with the operation at once; follow it with GET /operations/{id} or /events' })) },
+  { additionalProperties: false },
+);
+
+export const WaitQuery = Type.Object(
+  {
+    status: ContainerStatusSchema,
+    timeout: Type.Optional(Type.Number({ minimum: 0, maximum: 300, default: 30, description: 'seconds' })),
+  },
+  { additionalProperties: false },
+);
+
+export const BulkBody = Type.Object(
+  {
+    operation: literalUnion(LIFECYCLE_OPERATIONS),
+    ids: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 1000, uniqueItems: true })),
+    filter: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Optional(ContainerStatusSchema),
+          project_id: Type.Optional(Id),
+          name: Type.Optional(Type.String({ maxLength: 63 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    reason: Type.Optional(Type.String({ maxLength: 1024 })),
+    timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  },
+  { additionalProperties: false, description: 'exactly one of `ids` and `filter`' },
+);
+export type BulkBody = Static<typeof BulkBody>;
+
+export const BulkItemResult = Type.Object({
+  container_id: Type.String(),
+  ok: Type.Boolean(),
+  status: Type.Optional(ContainerStatusSchema),
+  error: Type.Optional(Type.Object({ statusCode: Type.Integer(), code: Type.String(), message: Type.String() })),
+});
+export type BulkItemResult = Static<typeof BulkItemResult>;
+
+export const BulkResult = Type.Object({
+  operation: Type.String(),
+  results: Type.Array(BulkItemResult),
+  summary: Type.Object({ total: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer() }),
+});
+
+export const EVENT_TYPES = ['transition', 'operation'] as const;
+export const EventsQuery = Type.Object(
+  {
+    container_id: Type.Optional(Id),
+    project_id: Type.Optional(Id),
+    types: Type.Optional(Type.String({ pattern: '^(transition|operation)(,(transition|operation))*$', description: 'comma-separated: transition, operation (default both)' })),
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'replay transitions after this cursor (the SSE id); Last-Event-ID does the same' })),
+  },
+  { additionalProperties: false },
+);

@@ -10,6 +10,7 @@ import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from 
 import { RuntimeError } from '../runtime/driver.ts';
 import { type Actor, triggeredBy, SYSTEM, RESTART_POLICY } from './actor.ts';
 import { decideRestart, type RestartPolicySettings } from './restart-policy.ts';
+import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
 import { newId, nowIso } from './ids.ts';
@@ -31,6 +32,8 @@ export interface ContainerServiceDeps {
   images: ImageCatalog;
   server: ServerIdentity;
   restartSettings?: RestartPolicySettings;
+  /** Where transitions and operation outcomes are announced. */
+  events?: EventHub;
   /** How long to wait for the exit after SIGKILL before declaring the container failed. */
   killWaitMs?: number;
   /** Reports problems that have no caller to answer (exit handling). */
@@ -196,7 +199,8 @@ export class ContainerService {
       await this.deps.driver.delete(id).catch((err: unknown) => {
         if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
       });
-      await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx, { project_id: c.project_id }));
+      await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx));
+      this.deps.events?.notify();
     });
   }
 
@@ -236,6 +240,30 @@ export class ContainerService {
     return (await this.deps.store.getContainer(c.id)) ?? undefined;
   }
 
+  /**
+   * Claims the container for the operation and answers at once (the claim's conflicts and refusals
+   * still come back as errors); the operation then runs on and its outcome goes to `settled`.
+   */
+  async operateInBackground(
+    actor: Actor,
+    id: string,
+    op: LifecycleOperation,
+    body: LifecycleBody,
+    settled: (outcome: { ok: true; container: ContainerRecord } | { ok: false; error: unknown }) => void,
+  ): Promise<{ operationId: string; container: ContainerRecord }> {
+    const visible = await this.get(actor, id);
+    let onClaimed: (opId: string) => void = noop;
+    const claimed = new Promise<string>((resolve) => (onClaimed = resolve));
+    const run = this.runLifecycle(visible, op, body, triggeredBy(actor), {}, undefined, onClaimed);
+    run.then(
+      (container) => settled({ ok: true, container }),
+      (error: unknown) => settled({ ok: false, error }),
+    );
+    // the claim comes before any work: either it is made, or run fails first (409, 400, 404)
+    const operationId = await Promise.race([claimed, run.then(() => claimed)]);
+    return { operationId, container: visible };
+  }
+
   /** A lifecycle operation the daemon itself decides (autostart, restart policy), logged under `by`. */
   async operateAsSystem(id: string, op: LifecycleOperation, by: string, reason: string, extra: Record<string, unknown> = {}): Promise<ContainerRecord | undefined> {
     const c = await this.deps.store.getContainer(id);
@@ -243,7 +271,15 @@ export class ContainerService {
     return this.runLifecycle(c, op, { reason }, by, extra);
   }
 
-  private runLifecycle(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, by: string, extra: Record<string, unknown>, ifVersion?: number): Promise<ContainerRecord> {
+  private runLifecycle(
+    c: ContainerRecord,
+    op: LifecycleOperation,
+    body: LifecycleBody,
+    by: string,
+    extra: Record<string, unknown>,
+    ifVersion?: number,
+    onClaimed?: (opId: string) => void,
+  ): Promise<ContainerRecord> {
     return this.withOperation(c, op, body, by, ifVersion, async (claimed, ctx) => {
       ctx.extra = extra;
       try {
@@ -252,7 +288,7 @@ export class ContainerService {
         await this.settleAfterFailure(claimed, op, ctx, err);
         throw err instanceof HoodyError ? err : runtimeFailure(op, claimed, err);
       }
-    });
+    }, onClaimed);
   }
 
   /**
@@ -321,6 +357,7 @@ export class ContainerService {
     by: string,
     ifVersion: number | undefined,
     work: (c: ContainerRecord, ctx: OperationContext) => Promise<T>,
+    onClaimed?: (opId: string) => void,
   ): Promise<T> {
     const id = visible.id;
     if (visible.server_id !== this.deps.server.id) {
@@ -334,6 +371,19 @@ export class ContainerService {
     if (!claim.claimed) throw inProgress(claim.container);
     const deadline = AbortSignal.timeout(this.operationDeadlineMs(claim.container, body));
     const ctx: OperationContext = { opId, operation: action, by, reason: body.reason, t0: performance.now(), signal: deadline };
+    const announce = (phase: OperationEvent['phase'], extra: Partial<OperationEvent> = {}): void =>
+      this.deps.events?.publishOperation({
+        phase,
+        operation_id: opId,
+        container_id: id,
+        project_id: visible.project_id,
+        operation: action,
+        triggered_by: by,
+        at: nowIso(),
+        ...extra,
+      });
+    announce('accepted');
+    onClaimed?.(opId);
     const done = (async () => {
       try {
         // the status may have changed between the read and the claim (an exit, another daemon)
@@ -343,7 +393,12 @@ export class ContainerService {
             version: claim.container.version,
           });
         }
-        return await work(claim.container, ctx);
+        const result = await work(claim.container, ctx);
+        announce('succeeded', { status: (result as Partial<ContainerRecord> | undefined)?.status });
+        return result;
+      } catch (err) {
+        announce('failed', { error: err instanceof HoodyError ? { code: err.code, message: err.message } : { code: 'INTERNAL_ERROR', message: 'internal error' } });
+        throw err;
       } finally {
         // a transition with finish already cleared it; this covers the paths that changed nothing
         await this.deps.store.finishOperation(id, opId);
@@ -454,6 +509,7 @@ export class ContainerService {
       finish_operation: opts.finish,
     });
     if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the operation lost its claim`);
+    this.deps.events?.notify();
     return updated;
   }
 
@@ -465,7 +521,8 @@ export class ContainerService {
       transition_time: nowIso(),
       duration_ms: Math.max(0, Math.round(performance.now() - ctx.t0)),
       triggered_by: ctx.by,
-      metadata: { operation: ctx.operation, server_name: this.deps.server.name, ...(ctx.reason ? { reason: ctx.reason } : {}), ...ctx.extra, ...extra },
+      // project_id is kept for tenancy of events and of deleted containers' logs; the API does not show it
+      metadata: { operation: ctx.operation, server_name: this.deps.server.name, project_id: c.project_id, ...(ctx.reason ? { reason: ctx.reason } : {}), ...ctx.extra, ...extra },
     };
   }
 

@@ -98,7 +98,7 @@ export async function settle(
       transition_time: nowIso(),
       duration_ms: c.current_operation ? Math.max(0, Date.now() - Date.parse(c.current_operation.started_at)) : 0,
       triggered_by: SYSTEM,
-      metadata: { server_name: server.name, ...(stopped && exitCode !== null ? { exit_code: exitCode } : {}), ...metadata },
+      metadata: { server_name: server.name, project_id: c.project_id, ...(stopped && exitCode !== null ? { exit_code: exitCode } : {}), ...metadata },
     },
   });
 }

@@ -23,6 +23,10 @@ import { serverRoutes } from './routes/servers.ts';
 import { imageRoutes } from './routes/images.ts';
 import { userRoutes } from './routes/users.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { eventRoutes } from './routes/events.ts';
+import { operationRoutes } from './routes/operations.ts';
+import type { EventHub } from '../core/event-hub.ts';
+import type { OperationRegistry } from '../core/operation-registry.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +42,10 @@ export interface AppDeps {
   images: ImageStore;
   driver: RuntimeDriver;
   server: ServerIdentity;
+  events: EventHub;
+  operations: OperationRegistry;
+  /** Interval of the event stream's heartbeat comments. */
+  heartbeatMs?: number;
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
   logger?: boolean;
@@ -100,6 +108,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await imageRoutes(api, deps);
       await userRoutes(api, deps);
       await tokenRoutes(api, deps);
+      await eventRoutes(api, deps);
+      await operationRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

@@ -2,8 +2,12 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import {
+  AsyncQuery,
+  BulkBody,
   ContainerListQuery,
   CreateContainerBody,
+  WaitQuery,
+  type ContainerStatus,
   IdempotencyHeaders,
   IfMatchHeaders,
   Id,
@@ -22,10 +26,19 @@ import {
   ContainerEnvelope,
   ContainerListEnvelope,
   LifecycleEnvelope,
+  OperationAcceptedEnvelope,
+  BulkEnvelope,
   StatusLogPageEnvelope,
   errorResponses,
 } from '../../api/responses.ts';
 import type { ContainerRecord } from '../../store/store.ts';
+import { triggeredBy, type Actor } from '../../core/actor.ts';
+import { nowIso } from '../../core/ids.ts';
+import { waitForStatus } from '../../core/wait.ts';
+import { runBulk } from '../../core/bulk.ts';
+import type { OperationRegistry } from '../../core/operation-registry.ts';
+
+type Outcome = Parameters<OperationRegistry['settled']>[1];
 import type { AppDeps } from '../app.ts';
 import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
 
@@ -88,6 +101,22 @@ const SCHEMAS = {
       ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'RUNTIME_ERROR', 'WRONG_SERVER'),
     },
   },
+  wait: {
+    tags,
+    summary: 'Wait for a container to reach a status',
+    description: 'Answers as soon as the container has the status (at once if it already has it), or 408 `WAIT_TIMEOUT` after `timeout` seconds.',
+    params: IdParams,
+    querystring: WaitQuery,
+    response: { 200: ContainerEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'WAIT_TIMEOUT') },
+  },
+  bulk: {
+    tags,
+    summary: 'Run one operation on many containers',
+    description: 'On the given `ids`, or on every container matching `filter`, eight at a time. One failure does not stop the rest; each container has its result.',
+    body: BulkBody,
+    headers: IdempotencyHeaders,
+    response: { 200: BulkEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS) },
+  },
   statusLogs: {
     tags,
     summary: 'The status log of a container',
@@ -117,8 +146,10 @@ const lifecycleSchema = (operation: LifecycleOperation) => ({
   params: IdParams,
   body: LifecycleBody,
   headers: IdempotencyHeaders,
+  querystring: AsyncQuery,
   response: {
     200: LifecycleEnvelope,
+    202: OperationAcceptedEnvelope,
     ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'OPERATION_IN_PROGRESS', 'RUNTIME_ERROR', 'WRONG_SERVER'),
   },
 });
@@ -200,13 +231,51 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
         if (request.body === undefined) request.body = {};
       },
     };
-    api.post(`/containers/:id/${operation}`, options, async (request) => {
+    api.post(`/containers/:id/${operation}`, options, async (request, reply) => {
       const { id } = request.params as { id: string };
       const body = (request.body ?? {}) as typeof LifecycleBody.static;
+      if ((request.query as { wait?: boolean }).wait === false) {
+        const info = await startInBackground(request.actor, id, operation, body);
+        return reply.status(202).send(ok('Operation accepted', { operation: info }, 202));
+      }
       const c = await containers.operate(request.actor, id, operation, body);
       return ok(OPERATION_MESSAGES[operation], { operation, container_id: c.id, status: c.status });
     });
   }
+
+  /** Claims the container now, answers the operation; it runs on and its outcome is kept. */
+  async function startInBackground(actor: Actor, id: string, operation: LifecycleOperation, body: typeof LifecycleBody.static) {
+    // the outcome may in principle arrive before the operation is registered: hold it until then
+    const sink: { settle?: (o: Outcome) => void; early?: Outcome } = {};
+    const { operationId, container } = await containers.operateInBackground(actor, id, operation, body, (o) => (sink.settle ? sink.settle(o) : (sink.early = o)));
+    const tracked = deps.operations.started({
+      id: operationId,
+      container_id: id,
+      project_id: container.project_id,
+      operation,
+      triggered_by: triggeredBy(actor),
+      started_at: nowIso(),
+    });
+    sink.settle = (o) => deps.operations.settled(operationId, o);
+    if (sink.early) sink.settle(sink.early);
+    const { project_id: _project, ...info } = deps.operations.get(operationId) ?? tracked;
+    return info;
+  }
+
+  api.get('/containers/:id/wait', { schema: SCHEMAS.wait }, async (request) => {
+    const { id } = request.params as { id: string };
+    const q = request.query as { status: ContainerStatus; timeout?: number };
+    const c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000);
+    const [data] = await wire([c]);
+    return ok(`Container is ${q.status}`, data);
+  });
+
+  api.post('/containers/bulk', { schema: SCHEMAS.bulk }, async (request) => {
+    const body = request.body as BulkBody;
+    const results = await runBulk(containers, request.actor, body);
+    const succeeded = results.filter((r) => r.ok).length;
+    return ok('Bulk operation finished', { operation: body.operation, results, summary: { total: results.length, succeeded, failed: results.length - succeeded } });
+  });
 
   api.get('/containers/:id/status-logs', { schema: SCHEMAS.statusLogs }, async (request) => {
     const { id } = request.params as { id: string };

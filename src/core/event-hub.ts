@@ -1,0 +1,125 @@
+/**
+ * The status log is the event stream. One tailer reads rows past its cursor from the store, once,
+ * whenever a transition is recorded here (at once) or on a short poll (rows other daemons wrote),
+ * and hands them to every subscriber in cursor order. A subscriber that starts from an older
+ * cursor first catches up from the store, then joins the live feed with no gap and no repeat.
+ * Operation events (accepted, succeeded, failed) are live only: they are not in the log.
+ */
+import type { Store, StatusLogRecord } from '../store/store.ts';
+
+export interface OperationEvent {
+  phase: 'accepted' | 'succeeded' | 'failed';
+  operation_id: string;
+  container_id: string;
+  project_id: string;
+  operation: string;
+  triggered_by: string;
+  status?: string;
+  error?: { code: string; message: string };
+  at: string;
+}
+
+export type HubEvent = { type: 'transition'; row: StatusLogRecord } | { type: 'operation'; event: OperationEvent };
+
+export interface Subscription {
+  close(): void;
+}
+
+const PAGE = 500;
+
+export class EventHub {
+  private cursor = 0;
+  private readonly subscribers = new Set<(e: HubEvent) => void>();
+  private pulling: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly pollMs = 500,
+  ) {}
+
+  /** Starts from the newest row: what came before is read by subscribers that ask for it. */
+  async start(): Promise<void> {
+    for (;;) {
+      const rows = await this.store.statusLogsSince(this.cursor, PAGE);
+      if (rows.length === 0) break;
+      this.cursor = rows.at(-1)?.seq ?? this.cursor;
+    }
+    this.timer = setInterval(() => this.notify(), this.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.subscribers.clear();
+  }
+
+  /** The cursor of the newest row handed out. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  /** Something was written: read it now (coalesced with a read already under way). */
+  notify(): void {
+    if (this.pulling) {
+      this.again = true;
+      return;
+    }
+    this.pulling = this.pull().finally(() => {
+      this.pulling = undefined;
+      if (this.again) {
+        this.again = false;
+        this.notify();
+      }
+    });
+  }
+
+  /** Waits until every row written before this call has been handed out. */
+  async settled(): Promise<void> {
+    this.notify();
+    while (this.pulling) await this.pulling;
+  }
+
+  publishOperation(event: OperationEvent): void {
+    for (const s of this.subscribers) s({ type: 'operation', event });
+  }
+
+  /**
+   * Delivers every row after `since` (undefined: only new ones), then everything live, in order.
+   * `deliver` is called synchronously per event; it must not throw.
+   */
+  async subscribe(since: number | undefined, deliver: (e: HubEvent) => void): Promise<Subscription> {
+    let from = since ?? this.cursor;
+    // catch up from the store until we reach the tailer's cursor, then join without awaiting
+    for (;;) {
+      const target = this.cursor;
+      while (from < target) {
+        const rows = await this.store.statusLogsSince(from, Math.min(PAGE, target - from));
+        if (rows.length === 0) break;
+        for (const row of rows) if (row.seq <= target) deliver({ type: 'transition', row });
+        from = Math.min(target, rows.at(-1)?.seq ?? target);
+      }
+      if (this.cursor === target) break;
+    }
+    const seen = from;
+    const listener = (e: HubEvent): void => {
+      if (e.type === 'transition' && e.row.seq <= seen) return;
+      deliver(e);
+    };
+    this.subscribers.add(listener);
+    return { close: () => this.subscribers.delete(listener) };
+  }
+
+  private async pull(): Promise<void> {
+    for (;;) {
+      const rows = await this.store.statusLogsSince(this.cursor, PAGE).catch(() => []);
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        this.cursor = row.seq;
+        for (const s of this.subscribers) s({ type: 'transition', row });
+      }
+      if (rows.length < PAGE) return;
+    }
+  }
+}

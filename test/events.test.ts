@@ -1,0 +1,163 @@
+/**
+ * Knowing when operations complete without polling, against a real daemon: the event stream
+ * (in order, resumable across a daemon restart with nothing lost or repeated), wait, operations
+ * run in the background, and bulk operations.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { openSse, type SseEvent } from './sse-reader.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const transitions = (events: SseEvent[], id?: string) => events.filter((e) => e.event === 'transition' && (!id || e.data.container_id === id));
+
+describe('events, wait, background operations and bulk', () => {
+  let d: DaemonHandle;
+  let call: ReturnType<typeof apiClient>;
+  let n = 0;
+  const create = async (body: Record<string, unknown> = {}) => {
+    const r = await call('POST', '/containers', { name: `ev${n++}-${Date.now().toString(36).slice(-4)}`, container_image: 'busybox', ...body });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.data;
+  };
+  const logs = async (id: string) => (await call('GET', `/containers/${id}/status-logs?limit=100&sort_order=asc`)).body.data.logs;
+
+  before(async () => {
+    d = await startTestDaemon('sqlite', { HOODY_EVENTS_HEARTBEAT_MS: '200' });
+    call = apiClient(d.api, d.adminToken);
+  });
+  after(async () => {
+    await d?.cleanup();
+  });
+
+  it('a subscriber sees every transition of a scripted sequence, in order, with its log row and cursor', async () => {
+    const c = await create({ autostart: false });
+    const stream = await openSse(`${d.api}/events?container_id=${c.id}`, d.adminToken);
+    assert.equal(stream.status, 200);
+    for (const op of ['start', 'pause', 'resume', 'stop', 'restart']) assert.equal((await call('POST', `/containers/${c.id}/${op}`)).status, 200);
+    await stream.until((es) => transitions(es).length === 5);
+    const got = transitions(stream.events);
+    assert.deepEqual(got.map((e) => `${e.data.log.from_status}>${e.data.log.to_status}`), ['stopped>running', 'running>paused', 'paused>running', 'running>stopped', 'stopped>running']);
+    const rows = (await logs(c.id)).slice(1);
+    assert.deepEqual(got.map((e) => e.data.log.id), rows.map((r: any) => r.id), 'the same rows as the status log');
+    const cursors = got.map((e) => Number(e.id));
+    assert.deepEqual(cursors, [...cursors].sort((a, b) => a - b));
+    assert.ok(cursors.every((x, i) => i === 0 || x > (cursors[i - 1] ?? 0)), 'cursors grow');
+    const ops = stream.events.filter((e) => e.event === 'operation');
+    assert.deepEqual(ops.slice(0, 2).map((e) => [e.data.operation, e.data.phase]), [['start', 'accepted'], ['start', 'succeeded']]);
+    assert.equal(ops.find((e) => e.data.operation === 'pause' && e.data.phase === 'succeeded')?.data.status, 'paused');
+    stream.close();
+  });
+
+  it('a subscriber that reconnects with its last id after a daemon restart gets exactly what it missed', async () => {
+    const c = await create({ autostart: false });
+    const first = await openSse(`${d.api}/events?container_id=${c.id}&types=transition`, d.adminToken);
+    await call('POST', `/containers/${c.id}/start`);
+    await first.until((es) => transitions(es).length === 1);
+    const lastId = first.events.at(-1)?.id as string;
+    first.close();
+
+    // missed while disconnected: two before the restart, one after
+    await call('POST', `/containers/${c.id}/pause`);
+    await call('POST', `/containers/${c.id}/resume`);
+    await d.restart();
+    await call('POST', `/containers/${c.id}/stop`);
+
+    const again = await openSse(`${d.api}/events?container_id=${c.id}&types=transition`, d.adminToken, { 'last-event-id': lastId });
+    await again.until((es) => transitions(es).length >= 3);
+    await sleep(300);
+    const missed = transitions(again.events);
+    assert.deepEqual(missed.map((e) => `${e.data.log.from_status}>${e.data.log.to_status}`), ['running>paused', 'paused>running', 'running>stopped'], 'nothing lost, nothing twice');
+    const rows = (await logs(c.id)).filter((r: any) => missed.some((e) => e.data.log.id === r.id));
+    assert.equal(rows.length, 3);
+    // ?since= does the same
+    const viaQuery = await openSse(`${d.api}/events?container_id=${c.id}&types=transition&since=${lastId}`, d.adminToken);
+    await viaQuery.until((es) => transitions(es).length === 3);
+    again.close();
+    viaQuery.close();
+  });
+
+  it('sends heartbeats on an idle stream, and shows another user nothing of mine', async () => {
+    const user = await call('POST', '/users', { name: 'eve' });
+    const token = (await call('POST', '/tokens', { name: 'eve-cli', user_id: user.body.data.id })).body.data.token;
+    const theirs = await openSse(`${d.api}/events`, token);
+    const c = await create();
+    await call('POST', `/containers/${c.id}/pause`);
+    await sleep(700);
+    assert.ok(theirs.comments.includes('heartbeat'), 'a heartbeat arrived');
+    assert.deepEqual(theirs.events, [], 'no event of another user');
+    const forbidden = await openSse(`${d.api}/events?container_id=${c.id}`, token);
+    assert.equal(forbidden.status, 404);
+    theirs.close();
+  });
+
+  it('wait answers at once when the status is there, on the transition when it comes, and 408 on timeout', async () => {
+    const c = await create({ command: ['sh', '-c', 'sleep 0.5; exit 4'] });
+    const already = await call('GET', `/containers/${c.id}/wait?status=running`);
+    assert.equal(already.status, 200);
+    const waited = await call('GET', `/containers/${c.id}/wait?status=stopped&timeout=10`);
+    const answeredAt = Date.now();
+    assert.equal(waited.status, 200, JSON.stringify(waited.body));
+    assert.equal(waited.body.data.status, 'stopped');
+    assert.equal(waited.body.data.exit_code, 4);
+    const row = (await logs(c.id)).at(-1);
+    const lag = answeredAt - Date.parse(row.transition_time);
+    assert.ok(lag < 250, `answered ${lag} ms after the transition was recorded`);
+    const timeout = await call('GET', `/containers/${c.id}/wait?status=paused&timeout=0.3`);
+    assert.equal(timeout.status, 408);
+    assert.equal(timeout.body.code, 'WAIT_TIMEOUT');
+    assert.equal(timeout.body.details.status, 'stopped');
+  });
+
+  it('?wait=false answers 202 with the operation, which GET /operations/{id} follows to its end', async () => {
+    const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
+    const accepted = await call('POST', `/containers/${c.id}/stop?wait=false`, { timeout: 1 });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    const op = accepted.body.data.operation;
+    assert.equal(op.status, 'running');
+    assert.equal(op.operation, 'stop');
+    const busy = await call('POST', `/containers/${c.id}/pause?wait=false`);
+    assert.equal(busy.status, 409, 'a conflicting operation is refused at once');
+    const running = await call('GET', `/operations/${op.id}`);
+    assert.equal(running.body.data.status, 'running');
+    let done;
+    for (let i = 0; i < 100; i++) {
+      done = (await call('GET', `/operations/${op.id}`)).body.data;
+      if (done.status !== 'running') break;
+      await sleep(50);
+    }
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.result_status, 'stopped');
+    assert.ok(done.finished_at);
+    const refused = await call('POST', `/containers/${c.id}/pause?wait=false`);
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.code, 'INVALID_TRANSITION');
+    assert.equal((await call('GET', '/operations/ffffffffffffffffffffffff')).status, 404);
+  });
+
+  it('bulk runs one operation over 100 containers and reports each result, invalid ones included', async () => {
+    const project = (await call('POST', '/projects', { name: 'bulk' })).body.data;
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push((await create({ project_id: project.id, autostart: false })).id);
+    const stopped = ids.slice(0, 95);
+    await call('POST', '/containers/bulk', { operation: 'start', ids: ids.slice(95) });
+    const missing = 'ffffffffffffffffffffffff';
+    const r = await call('POST', '/containers/bulk', { operation: 'start', ids: [...ids, missing] });
+    assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+    assert.deepEqual(r.body.data.summary, { total: 101, succeeded: 95, failed: 6 });
+    const byId = new Map(r.body.data.results.map((x: any) => [x.container_id, x]));
+    for (const id of stopped) assert.deepEqual(byId.get(id), { container_id: id, ok: true, status: 'running' });
+    for (const id of ids.slice(95)) assert.equal((byId.get(id) as any).error.code, 'INVALID_TRANSITION');
+    assert.equal((byId.get(missing) as any).error.code, 'NOT_FOUND');
+
+    const paused = await call('POST', '/containers/bulk', { operation: 'pause', filter: { project_id: project.id } });
+    assert.equal(paused.body.data.summary.succeeded, 100);
+    const stop = await call('POST', '/containers/bulk', { operation: 'force-stop', filter: { project_id: project.id, status: 'paused' } });
+    assert.equal(stop.body.data.summary.succeeded, 100);
+    const listed = (await call('GET', `/containers?project_id=${project.id}&status=stopped`)).body.data.containers;
+    assert.equal(listed.length, 100);
+    const both = await call('POST', '/containers/bulk', { operation: 'start', ids: [missing], filter: {} });
+    assert.equal(both.status, 400);
+    for (const id of ids) assert.equal((await call('DELETE', `/containers/${id}`)).status, 200);
+  });
+});
