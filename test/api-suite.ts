@@ -8,8 +8,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startTestDaemon, apiClient, type Backend, type DaemonHandle } from './daemon-harness.ts';
+import { eventually, sleep } from './eventually.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const MESSAGES: Record<string, string> = {
   start: 'Container started successfully',
@@ -70,15 +70,6 @@ export function apiSuite(backend: Backend, skip?: string): void {
       await rm(join(d.dataDir, 'runtime', 'containers', id, 'rootfs'), { force: true });
     }
 
-    async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = await probe();
-        if (ok(v)) return v;
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-        await sleep(20);
-      }
-    }
 
     const runtimeInfo = async (id: string) => (await admin('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info;
     const logsOf = async (id: string, query = 'limit=100&sort_order=asc') => (await admin('GET', `/containers/${id}/status-logs?${query}`)).body.data;
@@ -238,7 +229,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
       it('a container whose process ends by itself is stopped with its exit code within a second, by "system"', async () => {
         const id = await containerIn('running', ['sh', '-c', 'sleep 0.3; exit 3']);
         const t0 = Date.now();
-        const c = await waitFor('the exit to be recorded', async () => (await admin('GET', `/containers/${id}`)).body.data, (x) => x.status === 'stopped', 3000);
+        const c = await eventually('the exit to be recorded', async () => (await admin('GET', `/containers/${id}`)).body.data, (x) => x.status === 'stopped', 3000);
         assert.ok(Date.now() - t0 < 1500, 'recorded within a second of the exit');
         assert.equal(c.exit_code, 3);
         const last = (await logsOf(id, 'limit=1')).logs[0];
@@ -249,7 +240,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('reports runtime info: pid, processes, memory, CPU and listening ports', async () => {
         const id = await containerIn('running', ['sh', '-c', 'nc -l -p 8080 & exec sleep 600']);
-        const info = await waitFor('port 8080', () => runtimeInfo(id), (i) => i.listening_ports.includes(8080));
+        const info = await eventually('port 8080', () => runtimeInfo(id), (i) => i.listening_ports.includes(8080));
         assert.ok(info.pid > 1);
         assert.ok(info.memory_bytes > 0);
         assert.ok(info.processes.some((p: any) => p.command === 'sleep 600'));

@@ -10,23 +10,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { eventually, sleep } from './eventually.ts';
 import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { observedStatus } from '../src/core/container-service.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { newId, nowIso } from '../src/core/ids.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await sleep(25);
-  }
-}
 
 /** A driver over the daemon's runtime state, to read the truth the way the daemon does. */
 async function runtimeOf(d: DaemonHandle): Promise<RuncDriver> {
@@ -129,7 +120,7 @@ describe('reliability under injected faults', () => {
     const pid = (await call('GET', `/containers/${c.id}?runtime=true`)).body.data.runtime_info.pid;
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
-    const after = await waitFor('the exit to be recorded', () => get(c.id), (x) => x.status === 'stopped', 3000);
+    const after = await eventually('the exit to be recorded', () => get(c.id), (x) => x.status === 'stopped', 3000);
     assert.ok(Date.now() - t0 < 1000, `recorded in ${Date.now() - t0} ms`);
     assert.equal(after.exit_code, 137);
     await assertConsistent(d, call);
@@ -138,7 +129,7 @@ describe('reliability under injected faults', () => {
   it('drift made behind the daemon (runc pause from outside) is found by the sweep and logged', async () => {
     const c = await create({});
     execFileSync('runc', ['--root', join(d.dataDir, 'runtime', 'runc'), 'pause', c.id]);
-    const paused = await waitFor('the sweep to see the pause', () => get(c.id), (x) => x.status === 'paused', 3000);
+    const paused = await eventually('the sweep to see the pause', () => get(c.id), (x) => x.status === 'paused', 3000);
     assert.equal(paused.status, 'paused');
     const last = (await logs(c.id)).at(-1);
     assert.equal(last.triggered_by, 'system');
@@ -149,7 +140,7 @@ describe('reliability under injected faults', () => {
 
   it('on-failure restarts a crashing container with back-off, a row per attempt, and gives up after the retry limit', async () => {
     const c = await create({ command: ['sh', '-c', 'sleep 0.1; exit 1'], restart_policy: 'on-failure' });
-    const rows = await waitFor(
+    const rows = await eventually(
       'three restarts and a final exit',
       () => logs(c.id),
       (ls) => ls.filter((l: any) => l.triggered_by === 'restart-policy').length === 3 && ls.at(-1).to_status === 'stopped',
@@ -168,8 +159,8 @@ describe('reliability under injected faults', () => {
 
   it('"always" restarts after a clean exit, but never undoes a stop the user asked for', async () => {
     const c = await create({ command: ['sh', '-c', 'trap "exit 0" TERM; sleep 0.3; exit 0'], restart_policy: 'always' });
-    await waitFor('a restart', () => logs(c.id), (ls) => ls.some((l: any) => l.triggered_by === 'restart-policy'), 5000);
-    await waitFor('running again', () => get(c.id), (x) => x.status === 'running');
+    await eventually('a restart', () => logs(c.id), (ls) => ls.some((l: any) => l.triggered_by === 'restart-policy'), 5000);
+    await eventually('running again', () => get(c.id), (x) => x.status === 'running');
     assert.equal((await call('POST', `/containers/${c.id}/stop`)).status, 200);
     const rowsAtStop = (await logs(c.id)).length;
     await sleep(800);
@@ -189,7 +180,7 @@ describe('reliability under injected faults', () => {
       await store.close();
     }
     assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 409);
-    const released = await waitFor('the watchdog', () => get(c.id), (x) => x.current_operation === null, 5000);
+    const released = await eventually('the watchdog', () => get(c.id), (x) => x.current_operation === null, 5000);
     assert.equal(released.status, 'running');
     const last = (await logs(c.id)).at(-1);
     assert.equal(last.metadata.interrupted_operation, 'stop');

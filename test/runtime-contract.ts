@@ -5,6 +5,9 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContainerSpec, ExitEvent, RuntimeDriver } from '../src/runtime/driver.ts';
+import { eventually, sleep } from './eventually.ts';
+
+export { eventually, sleep };
 
 /** What a driver under test provides: a fresh driver, a second one over the same state, and cleanup. */
 export interface DriverHarness {
@@ -17,20 +20,6 @@ export interface DriverHarness {
 let counter = 0;
 /** A container id unique within the test run. */
 export const newId = (): string => `t${process.pid.toString(16)}${(counter++).toString(16).padStart(4, '0')}${Date.now().toString(16).slice(-6)}`;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until the predicate holds, failing with `what` after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await sleep(20);
-    last = await probe();
-  }
-  return last;
-}
 
 export function spec(id: string, command: string[] | null, extra: Partial<ContainerSpec> = {}): ContainerSpec {
   return { id, image: 'busybox', command, env: {}, hostname: id.slice(0, 12), ...extra };
