@@ -375,6 +375,36 @@ export class RuncDriver implements RuntimeDriver {
 
   /** runc's view of the container, or undefined when runc holds no such container. */
   private async runcState(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {
+    const dir = join(this.runcRoot, id);
+    let saved: { init_process_pid?: number; init_process_start?: number | string };
+    try {
+      // runc replaces state.json by rename, so a read never sees half a file
+      saved = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as typeof saved;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return (await pathExists(dir)) ? this.runcStateViaCli(id, signal) : undefined;
+      return this.runcStateViaCli(id, signal);
+    }
+    const status = await this.statusFromSavedState(id, Number(saved.init_process_pid ?? 0), Number(saved.init_process_start ?? -1));
+    return { id, pid: status === 'stopped' ? 0 : Number(saved.init_process_pid), status };
+  }
+
+  /**
+   * What `runc state` would say, without spawning it (this is on every status read, the
+   * reconciler's sweep included): the init process must still be the one runc started (same
+   * start time, not a zombie); runc's exec fifo means created-not-started; the freezer means paused.
+   */
+  private async statusFromSavedState(id: string, pid: number, startTicks: number): Promise<RuncStateJson['status']> {
+    if (!pid) return 'stopped';
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (stat === undefined) return 'stopped';
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after the command name: field 3 (state) is index 0, field 22 (starttime) is index 19
+    if (fields[0] === 'Z' || fields[0] === 'X' || Number(fields[19]) !== startTicks) return 'stopped';
+    if (await pathExists(join(this.runcRoot, id, 'exec.fifo'))) return 'created';
+    return (await (await this.cgroup(id)).isFrozen()) ? 'paused' : 'running';
+  }
+
+  private async runcStateViaCli(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {
     try {
       const { stdout } = await runCommand(this.runc, ['--root', this.runcRoot, 'state', id], signal);
       return JSON.parse(stdout) as RuncStateJson;
