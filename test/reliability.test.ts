@@ -208,6 +208,9 @@ describe('reliability under injected faults', () => {
     assert.equal((await logs(id)).filter((l: any) => l.metadata.operation === 'start').length, 1);
     const bad = await call('POST', `/containers/${id}/stop`, undefined, { 'idempotency-key': 'x'.repeat(300) });
     assert.equal(bad.status, 400);
+    const secret = await call('POST', '/tokens', { name: 'ci' }, { 'idempotency-key': 'token-1' });
+    assert.equal(secret.status, 400, 'a token secret is never kept for a replay');
+    assert.equal((await call('GET', '/tokens')).body.data.tokens.filter((t: any) => t.name === 'ci').length, 0);
   });
 
   it('PATCH with a stale If-Match ETag is refused with 412 and changes nothing', async () => {
@@ -230,6 +233,8 @@ describe('reliability under injected faults', () => {
     await call('POST', `/containers/${manual.id}/start`);
     const userStopped = await create({});
     await call('POST', `/containers/${userStopped.id}/stop`);
+    const oneShot = await create({ command: ['sh', '-c', 'exit 0'] });
+    await eventually('the one-shot job to end', () => get(oneShot.id), (x) => x.status === 'stopped');
 
     await d.stop('SIGKILL');
     await simulateReboot(d);
@@ -243,6 +248,7 @@ describe('reliability under injected faults', () => {
     assert.ok((await logs(paused.id)).some((l: any) => l.metadata.paused_state_lost === true));
     assert.equal((await get(manual.id)).status, 'stopped', 'autostart off: stays stopped');
     assert.equal((await get(userStopped.id)).status, 'stopped', 'stopped by the user: stays stopped');
+    assert.equal((await get(oneShot.id)).status, 'stopped', 'a job that had ended before the reboot is not run again');
     assert.ok(((await call('GET', `/containers/${running.id}?runtime=true`)).body.data.runtime_info.processes.length ?? 0) > 0);
     await assertConsistent(d, call);
   });
@@ -250,10 +256,14 @@ describe('reliability under injected faults', () => {
   it('SIGTERM lets an operation in flight finish and record its row before the daemon exits', async () => {
     const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
     const stopping = call('POST', `/containers/${c.id}/stop`, { timeout: 1 });
+    const waiting = call('GET', `/containers/${c.id}/wait?status=paused&timeout=60`);
     await sleep(200);
+    const t0 = Date.now();
     const exited = d.stop('SIGTERM');
     const answer = await stopping;
     await exited;
+    assert.ok(Date.now() - t0 < 10_000, `a pending wait did not hold the shutdown (${Date.now() - t0} ms)`);
+    assert.equal((await waiting).status, 408, 'the pending wait was answered, not cut off');
     assert.equal(answer.status, 200);
     assert.equal(answer.body.data.status, 'stopped');
     await d.restart();

@@ -5,10 +5,10 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile, readlink, access, mkdir, readdir } from 'node:fs/promises';
+import { mkdtemp, rm, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
@@ -132,6 +132,25 @@ describe('runc driver specifics', () => {
       assert.equal(execFileSync('runc', ['--root', join(h.dir, 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
       assert.ok(!conmonAlive(conmonPid), 'conmon has exited');
     } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('delete never kills a process that took over a stale conmon pid', async () => {
+    const h = await openRunc();
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'exit 0']));
+      await h.driver.start(id);
+      await h.driver.waitExit(id, 3000);
+      // the pid file outlives conmon; after a pid wrap another process may own that number
+      await writeFile(join(h.dir, 'runtime', 'containers', id, 'conmon.pid'), String(bystander.pid));
+      await h.driver.delete(id);
+      assert.equal(bystander.exitCode, null, 'the bystander still runs');
+      assert.equal(bystander.signalCode, null);
+    } finally {
+      bystander.kill('SIGKILL');
       await h.cleanup();
     }
   });

@@ -165,12 +165,18 @@ export class ContainerService {
     }
     const ctx: OperationContext = { opId, operation: 'create', by: triggeredBy(actor), t0: performance.now() };
     let created: ContainerRecord;
+    // known to the watchdog as carried out here, however long building the image takes
+    let finished: () => void = noop;
+    this.inFlight.set(record.id, { opId, done: new Promise<void>((r) => (finished = r)) });
     try {
       await this.deps.driver.create(this.specOf(record));
       created = await this.record(record, 'stopped', ctx, { finish: true });
     } catch (err) {
       await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) });
       throw runtimeFailure('create', record, err);
+    } finally {
+      this.inFlight.delete(record.id);
+      finished();
     }
     return autostart ? this.operate(actor, created.id, 'start', {}) : created;
   }
@@ -188,6 +194,9 @@ export class ContainerService {
         throw err;
       }
     });
+    // a pending restart was decided under the old settings
+    clearTimeout(this.restartTimers.get(id));
+    this.restartTimers.delete(id);
     // read again: the answer must not show the update's own claim, released after the write
     return (await this.deps.store.getContainer(id)) ?? updated;
   }
@@ -235,9 +244,14 @@ export class ContainerService {
     const running = this.inFlight.get(c.id);
     if (!running?.ctx || running.ctx.operation !== 'stop' || running.opId !== c.current_operation?.id) return undefined;
     running.ctx.extra = { ...running.ctx.extra, forced_by: by };
-    await this.deps.driver.kill(c.id, 'SIGKILL', { all: true });
+    await this.deps.driver.kill(c.id, 'SIGKILL', { all: true }).catch((err: unknown) => {
+      throw runtimeFailure('force-stop', c, err);
+    });
     await running.done;
-    return (await this.deps.store.getContainer(c.id)) ?? undefined;
+    const after = await this.deps.store.getContainer(c.id);
+    if (!after) throw notFound('container', c.id);
+    if (after.status !== 'stopped') throw new HoodyError('RUNTIME_ERROR', `cannot force-stop container "${c.name}": it is ${after.status}`, { operation: 'force-stop', status: after.status });
+    return after;
   }
 
   /**
@@ -347,6 +361,8 @@ export class ContainerService {
     const c = await this.deps.store.getContainer(id);
     // only while nothing else changed it: still stopped by itself, still meant to run
     if (!c || c.status !== 'stopped' || c.desired_status === 'stopped' || c.current_operation || this.closing) return;
+    // the policy may have been changed (to "no", say) during the back-off
+    if (decideRestart(c.restart_policy, exitCode, 0, { attempts: attempt - 1 }, false, this.deps.restartSettings).restart === false) return;
     await this.operateAsSystem(id, 'start', RESTART_POLICY, `restart policy "${c.restart_policy}" after exit code ${exitCode ?? 'unknown'}`, { attempt });
   }
 
@@ -401,8 +417,9 @@ export class ContainerService {
         throw err;
       } finally {
         // a transition with finish already cleared it; this covers the paths that changed nothing
-        await this.deps.store.finishOperation(id, opId);
+        // whatever happens to this write, the container must not stay marked as in flight here
         this.inFlight.delete(id);
+        await this.deps.store.finishOperation(id, opId).catch((err) => this.deps.warn?.(`releasing ${action} of ${id}`, err));
         if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
       }
     })();

@@ -59,7 +59,9 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
       });
       if (current) report.corrected++;
     }
-    if (opts.rebooted && current && current.autostart && current.desired_status !== 'stopped' && (current.status === 'stopped' || current.status === 'failed')) {
+    // only what the reboot took away: containers recorded running or paused (not ones that had exited)
+    const wasLive = c.status === 'running' || c.status === 'paused';
+    if (opts.rebooted && wasLive && current && current.autostart && current.desired_status !== 'stopped' && (current.status === 'stopped' || current.status === 'failed')) {
       toStart.push(current);
     }
   }
@@ -89,6 +91,8 @@ export async function settle(
   return store.transition(c.id, {
     to_status: truth,
     operation_id: c.current_operation?.id,
+    // if something else recorded a change meanwhile (an exit event), this correction is stale
+    expect_status: c.status,
     finish_operation: true,
     exit_code: stopped ? exitCode : undefined,
     log: {

@@ -25,6 +25,7 @@ export async function waitForStatus(
     if (e.type === 'transition' && e.row.container_id === id && e.row.to_status === status) wake();
   });
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     const now = await deps.store.getContainer(id);
     if (!now) throw notFound('container', id);
@@ -32,7 +33,11 @@ export async function waitForStatus(
     const outcome = await Promise.race([
       reached.then(() => 'reached' as const),
       new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
-      new Promise<'aborted'>((resolve) => signal?.addEventListener('abort', () => resolve('aborted'), { once: true })),
+      new Promise<'aborted'>((resolve) => {
+        onAbort = () => resolve('aborted');
+        if (signal?.aborted) onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
     ]);
     const after = await deps.store.getContainer(id);
     if (!after) throw notFound('container', id);
@@ -40,6 +45,7 @@ export async function waitForStatus(
     throw new HoodyError('WAIT_TIMEOUT', `container "${after.name}" did not become ${status} within ${timeoutMs / 1000} s: it is ${after.status}`, { status: after.status });
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
     sub.close();
   }
 }

@@ -25,6 +25,10 @@ export function installIdempotency(api: FastifyInstance, store: Store): void {
   api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.headers[HEADER];
     if (request.method !== 'POST' || key === undefined) return;
+    // routes whose answer must not be kept (a token's secret is shown once) opt out
+    if ((request.routeOptions.config as { idempotency?: boolean }).idempotency === false) {
+      throw new HoodyError('INVALID_INPUT', `Idempotency-Key is not accepted on ${request.routeOptions.url}: its answer holds a secret that is shown once`);
+    }
     if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
       throw new HoodyError('INVALID_INPUT', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
     }

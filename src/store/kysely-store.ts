@@ -231,6 +231,7 @@ export class KyselyStore implements Store {
         .set({ version: sql<number>`version + 1` })
         .where('id', '=', id);
       if (t.operation_id !== undefined) update = update.where('current_operation_id', '=', t.operation_id);
+      if (t.expect_status !== undefined) update = update.where('status', '=', t.expect_status);
       const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined; // gone, or the operation is no longer current: nothing was written
       await this.appendLog(trx, id, t.log);

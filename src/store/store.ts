@@ -126,6 +126,8 @@ export interface Transition {
   desired_status?: ContainerRecord['desired_status'];
   /** When set, the transition only applies while this operation id is the current one. */
   operation_id?: string;
+  /** When set, the transition only applies while the container still has this status. */
+  expect_status?: ContainerStatus;
   /** Clear current_operation in the same write (the operation is finished). */
   finish_operation?: boolean;
 }

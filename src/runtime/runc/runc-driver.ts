@@ -472,16 +472,25 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   private async conmonAlive(id: string): Promise<boolean> {
-    const pid = Number((await readFile(join(this.bundle(id), 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    const pid = await this.conmonPid(this.bundle(id));
     return pid > 0 && isRunning(pid);
   }
 
   /** Waits briefly for the container's conmon to exit after its container is gone. */
   private async waitForConmon(bundle: string): Promise<void> {
-    const pid = Number((await readFile(join(bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    const pid = await this.conmonPid(bundle);
     if (!pid) return;
     for (let i = 0; i < 100 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 10));
-    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    // the pid file outlives conmon: kill only a process that is still this bundle's conmon
+    if (isRunning(pid) && (await this.conmonPid(bundle)) === pid) process.kill(pid, 'SIGKILL');
+  }
+
+  /** The pid of this bundle's conmon while it runs; 0 when the pid file is absent or names another process. */
+  private async conmonPid(bundle: string): Promise<number> {
+    const pid = Number((await readFile(join(bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    if (!pid) return 0;
+    const argv = (await processCommand(pid)).split(' ');
+    return argv[0]?.endsWith('conmon') && argv.includes(bundle) ? pid : 0;
   }
 
   private async removeCgroup(id: string): Promise<void> {

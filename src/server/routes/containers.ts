@@ -66,7 +66,7 @@ const SCHEMAS = {
   create: {
     tags,
     summary: 'Create a container',
-    description: 'Answers 201 with status `creating`; the container is then started, unless `autostart` is false (then it is `stopped`).',
+    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`.',
     body: CreateContainerBody,
     headers: IdempotencyHeaders,
     response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'RUNTIME_ERROR') },
@@ -262,10 +262,26 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     return info;
   }
 
+  const waiting = new Set<() => void>();
+  api.addHook('preClose', async () => {
+    for (const stop of [...waiting]) stop();
+  });
+
   api.get('/containers/:id/wait', { schema: SCHEMAS.wait }, async (request) => {
     const { id } = request.params as { id: string };
     const q = request.query as { status: ContainerStatus; timeout?: number };
-    const c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000);
+    // a client that leaves, or the daemon closing, ends the wait
+    const abort = new AbortController();
+    const stop = (): void => abort.abort();
+    request.raw.on('close', stop);
+    waiting.add(stop);
+    let c: ContainerRecord;
+    try {
+      c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000, abort.signal);
+    } finally {
+      request.raw.off('close', stop);
+      waiting.delete(stop);
+    }
     const [data] = await wire([c]);
     return ok(`Container is ${q.status}`, data);
   });

@@ -77,21 +77,27 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
       }
     };
 
-    const subscription = await deps.events.subscribe(since, (e: HubEvent) => {
-      queue.push(e);
-      void drain();
-    });
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
+    // listen for the client leaving before the catch-up, which may take a while on a long log
+    const live: { subscription?: { close(): void }; heartbeat?: NodeJS.Timeout } = {};
     const end = (): void => {
       if (closed) return;
       closed = true;
-      clearInterval(heartbeat);
-      subscription.close();
+      clearInterval(live.heartbeat);
+      live.subscription?.close();
       open.delete(end);
       res.end();
     };
     open.add(end);
     request.raw.on('close', end);
     res.on('close', end);
+    live.subscription = await deps.events.subscribe(since, (e: HubEvent) => {
+      queue.push(e);
+      void drain();
+    });
+    if (closed) {
+      live.subscription.close();
+      return;
+    }
+    live.heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.heartbeatMs ?? 15_000);
   });
 }

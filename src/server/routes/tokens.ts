@@ -1,10 +1,10 @@
 /** /tokens: bearer tokens; the secret is answered once, at creation. */
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { CreateTokenBody, Id, IdempotencyHeaders } from '../../api/schemas.ts';
+import { CreateTokenBody, Id } from '../../api/schemas.ts';
 import type { AppDeps } from '../app.ts';
 import { ok, tokenWire } from '../wire.ts';
-import { AUTHENTICATED_ERRORS, BODY_ERRORS, IDEMPOTENCY_ERRORS, TokenCreatedEnvelope, TokenDeletedEnvelope, TokenListEnvelope, errorResponses } from '../../api/responses.ts';
+import { AUTHENTICATED_ERRORS, BODY_ERRORS, TokenCreatedEnvelope, TokenDeletedEnvelope, TokenListEnvelope, errorResponses } from '../../api/responses.ts';
 
 const tags = ['tokens'];
 const listSchema = {
@@ -18,8 +18,7 @@ const createSchema = {
   summary: 'Create a token',
   description: 'Answers the secret once, in `data.token`; only its hash is stored. A non-admin token may create tokens for its own user only.',
   body: CreateTokenBody,
-  headers: IdempotencyHeaders,
-  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND') },
+  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND') },
 };
 const deleteSchema = {
   tags,
@@ -30,7 +29,8 @@ const deleteSchema = {
 
 export async function tokenRoutes(api: FastifyInstance, { auth }: AppDeps): Promise<void> {
   api.get('/tokens', { schema: listSchema }, async (request) => ok('Tokens retrieved successfully', { tokens: (await auth.listTokens(request.actor)).map(tokenWire) }));
-  api.post('/tokens', { schema: createSchema }, async (request, reply) => {
+  // the answer carries the secret: it is never kept for Idempotency-Key replays
+  api.post('/tokens', { schema: createSchema, config: { idempotency: false } }, async (request, reply) => {
     const { token, secret } = await auth.createToken(request.actor, request.body as typeof CreateTokenBody.static);
     return reply.status(201).send(ok('Token created successfully', { ...tokenWire(token), token: secret }, 201));
   });
