@@ -4,7 +4,7 @@
  * by name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, realpath } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -117,7 +117,9 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
 /** Deletes every container under a data folder (processes, mounts, cgroups), as the daemon would. */
 export async function removeRuntime(dataDir: string): Promise<void> {
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images: new ImageStore(join(dataDir, 'images')), cgroupPrefix: cgroupPrefixFor(dataDir) });
-  for (const s of await driver.list()) await driver.delete(s.id).catch(() => undefined);
+  // every bundle folder, also one a killed run left half made
+  const ids = await readdir(join(dataDir, 'runtime', 'containers')).catch(() => [] as string[]);
+  for (const id of ids) await driver.delete(id).catch(() => undefined);
   await driver.close();
   await driver.removeCgroupPrefix();
 }

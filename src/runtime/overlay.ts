@@ -1,6 +1,7 @@
 /** The container's root filesystem: overlayfs with the image read-only below a per-container upper dir. */
 import { readFile, mkdir } from 'node:fs/promises';
 import { runCommand } from './run-command.ts';
+import { RuntimeError } from './driver.ts';
 
 export interface OverlayDirs {
   lower: string;
@@ -17,14 +18,17 @@ export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Pro
   await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
 }
 
-/** Unmounts the overlay if mounted; lazily when something still holds it. */
+/** Unmounts the overlay (every layer stacked on the mount point); lazily when something still holds it. */
 export async function unmountOverlay(merged: string, signal?: AbortSignal): Promise<void> {
-  if (!(await isMountPoint(merged))) return;
-  try {
-    await runCommand('umount', [merged], signal);
-  } catch {
-    await runCommand('umount', ['-l', merged], signal);
+  for (let i = 0; i < 8 && (await isMountPoint(merged)); i++) {
+    try {
+      await runCommand('umount', [merged], signal);
+    } catch {
+      await runCommand('umount', ['-l', merged], signal);
+    }
   }
+  // removing the bundle through a live mount would delete the container's files
+  if (await isMountPoint(merged)) throw new RuntimeError('failed', `cannot unmount ${merged}`);
 }
 
 /** True when `path` is a mount point in this mount namespace. */
