@@ -34,3 +34,22 @@ export function boolean(word: string): boolean {
 
 /** Appends one more word to a variadic list. */
 export const collect = (word: string, previous: string[] | undefined): string[] => [...(previous ?? []), word];
+
+/** A number within bounds, fractions allowed (e.g. seconds). */
+export const numberIn =
+  (min: number, max: number) =>
+  (word: string): number => {
+    const n = Number(word);
+    if (word.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}, got "${word}"`);
+    return n;
+  };
+
+/** A comma-separated list of words from `allowed`, e.g. `--types transition,operation`. */
+export const oneOrMoreOf =
+  <T extends string>(allowed: readonly T[]) =>
+  (word: string): T[] => {
+    const words = word.split(',').map((w) => w.trim());
+    const bad = words.filter((w) => !(allowed as readonly string[]).includes(w));
+    if (words.length === 0 || bad.length) throw new InvalidArgumentError(`expected a comma-separated list of ${allowed.join(', ')}, got "${word}"`);
+    return [...new Set(words)] as T[];
+  };

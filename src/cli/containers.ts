@@ -1,8 +1,8 @@
-/** `hoody containers …`: list, get, create, update, delete, manage and status-logs, over the SDK. */
+/** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait and status-logs, over the SDK. */
 import { Argument, Command, Option } from 'commander';
 import { CONTAINER_STATUSES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
 import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
-import { boolean, collect, integer, keyValue, positiveNumber } from './args.ts';
+import { boolean, collect, integer, keyValue, numberIn, positiveNumber } from './args.ts';
 import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
 import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
@@ -54,19 +54,52 @@ export function containersCommand(): Command {
 
   containers
     .command('manage')
-    .description('run a lifecycle operation and wait for it to finish')
-    .argument('<container>', 'container id or name')
-    .addArgument(new Argument('<operation>', 'what to do').choices(LIFECYCLE_OPERATIONS))
+    .description('run a lifecycle operation and wait for it to finish (--no-wait: start it and print its id; --all: on every matching container)')
+    .usage('[options] <container> <operation>\n       hoody containers manage --all [--status S] [--project P] [--name N] <operation>')
+    .argument('[container]', 'container id or name (with --all: leave it out)')
+    .addArgument(new Argument('[operation]', 'what to do').choices(LIFECYCLE_OPERATIONS))
     .option('--reason <text>', 'why; kept in the status log')
     .option('--timeout <seconds>', 'stop: seconds between SIGTERM and SIGKILL (default: the container\'s stop timeout)', integer(0, 3600))
+    .option('--no-wait', 'do not wait: print the operation id (follow it with `hoody operations get <id>`)')
+    .option('--all', 'every container this token may see that matches --status, --project and --name (one bulk call)')
+    .addOption(new Option('--status <status>', 'with --all: only containers in this status').choices(CONTAINER_STATUSES))
+    .option('--project <project>', 'with --all: only this project (id or name)')
+    .option('--name <name>', 'with --all: only containers with this name')
     .addOption(jsonOption())
-    .action(async (ref: string, op: LifecycleOperation, opts: { reason?: string; timeout?: number; json?: boolean }, cmd: Command) => {
+    .action(async (first: string | undefined, second: string | undefined, opts: ManageOptions, cmd: Command) => {
+      const body = { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) };
+      if (opts.all) return manageAll(cmd, first, second, opts, body);
+      if (opts.status !== undefined || opts.project !== undefined || opts.name !== undefined) usage(cmd, '--status, --project and --name choose containers for --all; without --all, name one container');
+      if (first === undefined) usage(cmd, "missing required argument 'container'");
+      if (second === undefined) usage(cmd, "missing required argument 'operation'");
+      const ref = first as string;
+      const op = second as LifecycleOperation;
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
-      const body = { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) };
+      if (!opts.wait) {
+        const accepted = await withSpinner(`${PROGRESS[op]} ${ref}`, client.api.containers.manageAsync(id, op, body));
+        if (opts.json) return printJson(accepted.data.operation);
+        return print(accepted.data.operation.id);
+      }
       const res = await withSpinner(`${PROGRESS[op]} ${ref}`, client.api.containers.manage(id, op, body));
       if (opts.json) return printJson(res.data);
       print(`${res.message}: ${res.data.container_id} is ${statusText(res.data.status)}`);
+    });
+
+  containers
+    .command('wait')
+    .description('wait until a container has a status; the server answers the moment it does')
+    .argument('<container>', 'container id or name')
+    .addArgument(new Argument('<status>', 'the status to wait for').choices(CONTAINER_STATUSES))
+    .option('--timeout <seconds>', 'give up after this many seconds, fractions allowed (0-300, default 30)', numberIn(0, 300))
+    .addOption(jsonOption())
+    .action(async (ref: string, status: ContainerStatus, opts: { timeout?: number; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner(`waiting for ${ref} to be ${status}`, client.api.containers.wait(id, status, { timeout: opts.timeout }));
+      if (opts.json) return printJson(res.data);
+      const exit = res.data.exit_code !== null && (res.data.status === 'stopped' || res.data.status === 'failed') ? ` (exit code ${res.data.exit_code})` : '';
+      print(`${res.data.name} is ${statusText(res.data.status)}${exit}`);
     });
 
   containers
@@ -171,6 +204,53 @@ export function containersCommand(): Command {
     });
 
   return containers;
+}
+
+interface ManageOptions {
+  reason?: string;
+  timeout?: number;
+  wait: boolean;
+  all?: boolean;
+  status?: ContainerStatus;
+  project?: string;
+  name?: string;
+  json?: boolean;
+}
+
+/** A usage error: exit code 2, as commander's own. */
+function usage(cmd: Command, message: string): never {
+  return cmd.error(`error: ${message}`, { exitCode: 2, code: 'hoody.usage' });
+}
+
+/** `manage --all … <operation>`: one bulk call, one line per container, a summary; exit 1 if any failed. */
+async function manageAll(cmd: Command, first: string | undefined, second: string | undefined, opts: ManageOptions, body: { reason?: string; timeout?: number }): Promise<void> {
+  if (second !== undefined) usage(cmd, `with --all, give only the operation (got "${first}" and "${second}")`);
+  if (first === undefined) usage(cmd, "missing required argument 'operation'");
+  if (!(LIFECYCLE_OPERATIONS as readonly string[]).includes(first as string)) {
+    usage(cmd, `command-argument value '${first}' is invalid for argument 'operation'. Allowed choices are ${LIFECYCLE_OPERATIONS.join(', ')}.`);
+  }
+  if (!opts.wait) usage(cmd, '--no-wait cannot be used with --all (a bulk operation answers when every container is done)');
+  const op = first as LifecycleOperation;
+  const client = clientFor(cmd);
+  const project_id = opts.project ? await projectId(client, opts.project) : undefined;
+  const filter = { ...(opts.status ? { status: opts.status } : {}), ...(project_id ? { project_id } : {}), ...(opts.name !== undefined ? { name: opts.name } : {}) };
+  const res = await withSpinner(`${PROGRESS[op]} every matching container`, client.api.containers.bulk({ operation: op, filter, ...body }));
+  const { results, summary } = res.data;
+  if (opts.json) printJson(res.data);
+  else {
+    const names = new Map((await client.api.containers.list(project_id ? { project_id } : {})).data.containers.map((c) => [c.id, c.name]));
+    const rows = results.map((r) => ({ ...r, name: names.get(r.container_id) ?? '-' }));
+    const table = rows.length
+      ? renderTable(rows, [
+          { header: 'ID', value: (r) => r.container_id },
+          { header: 'NAME', value: (r) => r.name },
+          { header: 'RESULT', value: (r) => (r.ok ? (r.status ?? 'ok') : `failed: ${r.error?.message ?? 'unknown error'} (${r.error?.code ?? 'UNKNOWN'})`), paint: (v) => (v.startsWith('failed') ? v : statusText(v)) },
+        ])
+      : '';
+    const total = summary.total === 1 ? '1 container' : `${summary.total} containers`;
+    print(`${table}${summary.total === 0 ? `${op}: no container matched` : `${op}: ${summary.succeeded} of ${total} succeeded, ${summary.failed} failed`}`);
+  }
+  if (summary.failed > 0) throw new Error(`${op} failed on ${summary.failed} of ${summary.total} containers`);
 }
 
 interface ResourceOptions {

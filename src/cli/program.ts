@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { projectsCommand, tokensCommand, usersCommand } from './accounts.ts';
 import { containersCommand } from './containers.ts';
 import { DEFAULT_API_URL } from './context.ts';
+import { eventsCommand } from './events.ts';
+import { operationsCommand } from './operations.ts';
 import { serveCommand } from './serve.ts';
 import { imagesCommand, serversCommand } from './servers.ts';
 
@@ -15,7 +17,7 @@ export function buildProgram(): Command {
     .version(version, '-V, --version')
     .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
     .option('--token <token>', 'bearer token (env HOODY_TOKEN)');
-  for (const command of [containersCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), serveCommand()]) {
+  for (const command of [containersCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), serveCommand()]) {
     program.addCommand(command);
   }
   // usage errors throw a CommanderError (exit code 2 in main.ts) instead of exiting from deep inside

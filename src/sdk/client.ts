@@ -1,6 +1,8 @@
 /** HoodyClient: the typed entry point, `client.api.<resource>.<call>()`, over fetch only (browser or Node). */
 import { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
 import { ContainersApi } from './containers.ts';
+import { EventsApi } from './events.ts';
+import { OperationsApi } from './operations.ts';
 import { ImagesApi, ServersApi } from './servers.ts';
 import { Transport, type FetchLike } from './transport.ts';
 
@@ -16,6 +18,7 @@ export interface HoodyClientOptions {
 /** The API, one property per resource. */
 export interface HoodyApi {
   readonly containers: ContainersApi;
+  readonly operations: OperationsApi;
   readonly projects: ProjectsApi;
   readonly tokens: TokensApi;
   readonly users: UsersApi;
@@ -29,9 +32,12 @@ export interface HoodyApi {
  * await client.api.containers.manage(id, 'start');
  * ```
  * Every call answers the server's `{ statusCode, message, data }` and rejects with a HoodyApiError.
+ * `client.events.subscribe()` follows the event stream.
  */
 export class HoodyClient {
   readonly api: HoodyApi;
+  /** `GET /events`: transitions and operations as they happen, resumed across reconnections. */
+  readonly events: EventsApi;
   /** The API root every path is appended to, e.g. `http://127.0.0.1:8080/api/v1`. */
   readonly apiBase: string;
 
@@ -40,11 +46,13 @@ export class HoodyClient {
     this.apiBase = http.apiBase;
     this.api = Object.freeze({
       containers: new ContainersApi(http),
+      operations: new OperationsApi(http),
       projects: new ProjectsApi(http),
       tokens: new TokensApi(http),
       users: new UsersApi(http),
       servers: new ServersApi(http),
       images: new ImagesApi(http),
     });
+    this.events = new EventsApi(http);
   }
 }

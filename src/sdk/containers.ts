@@ -1,9 +1,12 @@
-/** `client.api.containers`: CRUD, the lifecycle operations, status logs and waiting for a status. */
+/** `client.api.containers`: CRUD, the lifecycle operations (waited for, in the background, in bulk), status logs and waiting for a status. */
 import type { ContainerStatus, LifecycleOperation } from '../api/schemas.ts';
 import { HoodyApiError } from './errors.ts';
 import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
 import type {
+  AcceptedOperation,
   ApiResponse,
+  BulkBody,
+  BulkResult,
   Container,
   ContainerList,
   ContainerListQuery,
@@ -30,6 +33,11 @@ export interface WaitForStatusOptions extends CallOptions {
   timeoutMs?: number;
   /** Time between two reads of the container (default 500 ms). */
   intervalMs?: number;
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Seconds the server waits (0 to 300, default 30) before answering 408 `WAIT_TIMEOUT`; fractions allowed. */
+  timeout?: number;
 }
 
 export class ContainersApi {
@@ -77,8 +85,38 @@ export class ContainersApi {
     if (!(LIFECYCLE_OPERATIONS as readonly string[]).includes(op)) {
       return Promise.reject(new TypeError(`unknown operation "${op}": expected one of ${LIFECYCLE_OPERATIONS.join(', ')}`));
     }
-    const hasBody = body !== undefined && Object.keys(body).length > 0;
-    return this.http.request('POST', `/containers/${segment(id)}/${op}`, { body: hasBody ? body : undefined, ...callOptions(options) });
+    return this.http.request('POST', `/containers/${segment(id)}/${op}`, { body: bodyOf(body), ...callOptions(options) });
+  }
+
+  /**
+   * `POST /containers/{id}/{op}?wait=false`: the same operation, answered at once (HTTP 202) with
+   * `data.operation`, an OperationInfo that is usually still `running`. Follow it with
+   * `client.api.operations.get(data.operation.id)`, `wait()` or `client.events.subscribe()`.
+   * A refusal known at once (INVALID_TRANSITION, OPERATION_IN_PROGRESS, NOT_FOUND) still rejects.
+   */
+  manageAsync(id: string, op: LifecycleOperation, body?: LifecycleBody, options: CallOptions = {}): Promise<ApiResponse<AcceptedOperation>> {
+    if (!(LIFECYCLE_OPERATIONS as readonly string[]).includes(op)) {
+      return Promise.reject(new TypeError(`unknown operation "${op}": expected one of ${LIFECYCLE_OPERATIONS.join(', ')}`));
+    }
+    return this.http.request('POST', `/containers/${segment(id)}/${op}`, { query: { wait: false }, body: bodyOf(body), ...callOptions(options) });
+  }
+
+  /**
+   * `GET /containers/{id}/wait?status=…&timeout=…`: the server answers as soon as the container
+   * has `status` (at once if it already has it). Rejects with code `WAIT_TIMEOUT` (HTTP 408,
+   * `details.status` is the status it has) after `timeout` seconds (default 30, at most 300).
+   */
+  wait(id: string, status: ContainerStatus, options: WaitOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('GET', `/containers/${segment(id)}/wait`, { query: { status, timeout: options.timeout }, ...callOptions(options) });
+  }
+
+  /**
+   * `POST /containers/bulk`: one lifecycle operation on the given `ids`, or on every container
+   * matching `filter` (give exactly one). Answers when all are done, with one result per container
+   * (`ok`, `status` or `error`) and a summary; one container failing does not make the call reject.
+   */
+  bulk(body: BulkBody, options: CallOptions = {}): Promise<ApiResponse<BulkResult>> {
+    return this.http.request('POST', '/containers/bulk', { body, ...callOptions(options) });
   }
 
   /** `GET /containers/{id}/status-logs`: the audit trail, newest first unless `sort_order: 'asc'`. */
@@ -111,6 +149,9 @@ export class ContainersApi {
     }
   }
 }
+
+/** No body at all when there is nothing in it (curl and fetch without a body are accepted too). */
+const bodyOf = (body: LifecycleBody | undefined): LifecycleBody | undefined => (body !== undefined && Object.keys(body).length > 0 ? body : undefined);
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {

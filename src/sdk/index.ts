@@ -1,5 +1,6 @@
 /**
- * The Hoody TypeScript SDK. Browser-safe: it uses only fetch, URL, AbortSignal and setTimeout.
+ * The Hoody TypeScript SDK. Browser-safe: it uses only fetch, URL, AbortSignal, setTimeout, and for
+ * the event stream ReadableStream and TextDecoder.
  *
  * ```ts
  * import { HoodyClient, HoodyApiError } from 'hoody/sdk';
@@ -9,7 +10,9 @@
  */
 export { HoodyClient, type HoodyApi, type HoodyClientOptions } from './client.ts';
 export { HoodyApiError, isHoodyApiError, CLIENT_ERROR_CODES, type ClientErrorCode, type HoodyErrorCode, type HoodyApiErrorInit } from './errors.ts';
-export { ContainersApi, LIFECYCLE_OPERATIONS, type GetContainerQuery, type WaitForStatusOptions } from './containers.ts';
+export { ContainersApi, LIFECYCLE_OPERATIONS, type GetContainerQuery, type WaitForStatusOptions, type WaitOptions } from './containers.ts';
+export { EventsApi, SseParser, type EventHandler, type EventSubscription, type SseMessage, type SubscribeOptions } from './events.ts';
+export { OperationsApi } from './operations.ts';
 export { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
 export { ServersApi, ImagesApi } from './servers.ts';
 export { apiBaseOf, API_PATH, type CallOptions, type FetchLike } from './transport.ts';

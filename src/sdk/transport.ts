@@ -58,17 +58,46 @@ export class Transport {
   }
 
   async request<T>(method: string, path: string, spec: RequestSpec = {}): Promise<ApiResponse<T>> {
+    const { res, what } = await this.send(method, path, spec, 'application/json');
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw this.fetchFailure(err, spec.signal, what);
+    }
+    const parsed = parseJson(text);
+    if (res.status < 200 || res.status > 299) throw errorOf(res.status, text, parsed, what);
+    if (!isEnvelope(parsed)) {
+      throw new HoodyApiError({ statusCode: res.status, code: 'INVALID_RESPONSE', message: `${what} answered HTTP ${res.status} without the {statusCode, message, data} envelope` });
+    }
+    return parsed as ApiResponse<T>;
+  }
+
+  /**
+   * Sends a request and answers the Response unread, for a streamed body (`GET /events`).
+   * A non-2xx answer is read and thrown as a HoodyApiError, as `request` does.
+   */
+  async open(method: string, path: string, spec: RequestSpec & { accept: string }): Promise<Response> {
+    const { res, what } = await this.send(method, path, spec, spec.accept);
+    if (res.status >= 200 && res.status <= 299) return res;
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw this.fetchFailure(err, spec.signal, what);
+    }
+    throw errorOf(res.status, text, parseJson(text), what);
+  }
+
+  private async send(method: string, path: string, spec: RequestSpec, accept: string): Promise<{ res: Response; what: string }> {
     const url = new URL(`${this.apiBase}${path}`);
     for (const [key, value] of Object.entries(spec.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
+    const headers: Record<string, string> = { accept, ...spec.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (spec.body !== undefined) headers['content-type'] = 'application/json';
     const what = `${method} ${url.pathname}`;
-
-    let status: number;
-    let text: string;
     try {
       const res = await this.fetchImpl(url.toString(), {
         method,
@@ -76,27 +105,27 @@ export class Transport {
         body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
         signal: spec.signal,
       });
-      status = res.status;
-      text = await res.text();
+      return { res, what };
     } catch (err) {
-      if (spec.signal?.aborted) {
-        throw new HoodyApiError({ statusCode: 0, code: 'ABORTED', message: `${what} was aborted`, cause: spec.signal.reason ?? err });
-      }
-      throw new HoodyApiError({ statusCode: 0, code: 'NETWORK_ERROR', message: `cannot reach ${this.apiBase}: ${describeFailure(err)}`, cause: err });
+      throw this.fetchFailure(err, spec.signal, what);
     }
-
-    const parsed = parseJson(text);
-    if (status < 200 || status > 299) {
-      if (isErrorBody(parsed)) {
-        throw new HoodyApiError({ statusCode: parsed.statusCode || status, code: parsed.code, message: parsed.message, details: parsed.details, error: parsed.error });
-      }
-      throw new HoodyApiError({ statusCode: status, code: 'INVALID_RESPONSE', message: `${what} answered HTTP ${status} without an error envelope: ${text.slice(0, 200)}` });
-    }
-    if (!isEnvelope(parsed)) {
-      throw new HoodyApiError({ statusCode: status, code: 'INVALID_RESPONSE', message: `${what} answered HTTP ${status} without the {statusCode, message, data} envelope` });
-    }
-    return parsed as ApiResponse<T>;
   }
+
+  /** A failure before (or while) the answer arrived: ABORTED when the signal fired, else NETWORK_ERROR. */
+  private fetchFailure(err: unknown, signal: AbortSignal | undefined, what: string): HoodyApiError {
+    if (signal?.aborted) {
+      return new HoodyApiError({ statusCode: 0, code: 'ABORTED', message: `${what} was aborted`, cause: signal.reason ?? err });
+    }
+    return new HoodyApiError({ statusCode: 0, code: 'NETWORK_ERROR', message: `cannot reach ${this.apiBase}: ${describeFailure(err)}`, cause: err });
+  }
+}
+
+/** The HoodyApiError for a non-2xx answer: the server's error envelope, or INVALID_RESPONSE. */
+function errorOf(status: number, text: string, parsed: unknown, what: string): HoodyApiError {
+  if (isErrorBody(parsed)) {
+    return new HoodyApiError({ statusCode: parsed.statusCode || status, code: parsed.code, message: parsed.message, details: parsed.details, error: parsed.error });
+  }
+  return new HoodyApiError({ statusCode: status, code: 'INVALID_RESPONSE', message: `${what} answered HTTP ${status} without an error envelope: ${text.slice(0, 200)}` });
 }
 
 function parseJson(text: string): unknown {
@@ -118,7 +147,7 @@ function isEnvelope(v: unknown): v is ApiResponse<unknown> {
 }
 
 /** fetch's own message is "fetch failed"; the reason (ECONNREFUSED, a DNS failure) is in its cause. */
-function describeFailure(err: unknown): string {
+export function describeFailure(err: unknown): string {
   const cause = isObject(err) ? err.cause : undefined;
   for (const e of [cause, err]) {
     if (!isObject(e)) continue;

@@ -1,6 +1,9 @@
 /** What each call answers: the server's envelope around data typed from the wire schemas of src/api. */
 import type { Static } from '@sinclair/typebox';
 import type {
+  BulkBody as BulkBodySchema,
+  BulkItemResult as BulkItemResultSchema,
+  BulkResult as BulkResultSchema,
   Container as ContainerSchema,
   ContainerListQuery as ContainerListQuerySchema,
   CreateContainerBody as CreateContainerBodySchema,
@@ -8,6 +11,7 @@ import type {
   Image as ImageSchema,
   LifecycleBody as LifecycleBodySchema,
   LifecycleResult as LifecycleResultSchema,
+  OperationInfo as OperationInfoSchema,
   Pagination as PaginationSchema,
   Project as ProjectSchema,
   RuntimeInfo as RuntimeInfoSchema,
@@ -17,6 +21,7 @@ import type {
   Token as TokenSchema,
   UpdateContainerBody as UpdateContainerBodySchema,
   User as UserSchema,
+  ContainerStatus,
 } from '../api/schemas.ts';
 
 export type { ContainerStatus, LifecycleOperation, RestartPolicy, ServerStatus, SortOrder } from '../api/schemas.ts';
@@ -38,6 +43,16 @@ export type CreateContainerBody = Static<typeof CreateContainerBodySchema>;
 export type UpdateContainerBody = Static<typeof UpdateContainerBodySchema>;
 export type LifecycleBody = Static<typeof LifecycleBodySchema>;
 export type LifecycleResult = Static<typeof LifecycleResultSchema>;
+/** An operation started in the background (`manageAsync`), as `GET /operations/{id}` shows it. */
+export type OperationInfo = Static<typeof OperationInfoSchema>;
+/** What `manageAsync` answers (HTTP 202): the operation, still `running` as a rule. */
+export interface AcceptedOperation {
+  operation: OperationInfo;
+}
+/** `POST /containers/bulk`: one operation, on `ids` or on every container matching `filter` (exactly one of them). */
+export type BulkBody = Static<typeof BulkBodySchema>;
+export type BulkItemResult = Static<typeof BulkItemResultSchema>;
+export type BulkResult = Static<typeof BulkResultSchema>;
 export type StatusLogEntry = Static<typeof StatusLogEntrySchema>;
 export type StatusLogQuery = Static<typeof StatusLogQuerySchema>;
 export type Pagination = Static<typeof PaginationSchema>;
@@ -65,4 +80,42 @@ export interface DeletedContainer {
 export interface DeletedToken {
   token_id: string;
   deleted: true;
+}
+
+/** The kinds of event `GET /events` sends. */
+export type EventType = 'transition' | 'operation';
+
+/** A status change: its status log row, and the row's cursor (also the SSE id, used to resume). */
+export interface TransitionEvent {
+  type: 'transition';
+  cursor: number;
+  container_id: string;
+  log: StatusLogEntry;
+}
+
+/** An operation's progress: `accepted`, then `succeeded` (with the status it left) or `failed` (with the error). Live only: not replayed on resume. */
+export interface OperationEvent {
+  type: 'operation';
+  phase: 'accepted' | 'succeeded' | 'failed';
+  operation_id: string;
+  container_id: string;
+  operation: string;
+  triggered_by: string;
+  status?: ContainerStatus;
+  error?: { code: string; message: string };
+  at: string;
+}
+
+export type HoodyEvent = TransitionEvent | OperationEvent;
+
+/** Which events to receive; every field is optional. */
+export interface EventFilter {
+  /** Only this container's events (404 NOT_FOUND if it is not visible). */
+  container_id?: string;
+  /** Only this project's events (404 NOT_FOUND if it is not yours). */
+  project_id?: string;
+  /** Only these kinds (default both). */
+  types?: readonly EventType[];
+  /** Replay the transitions after this cursor first (a `TransitionEvent.cursor` you kept). */
+  since?: number;
 }
