@@ -46,6 +46,11 @@ describe('events, wait, background operations and bulk', () => {
     const ops = stream.events.filter((e) => e.event === 'operation');
     assert.deepEqual(ops.slice(0, 2).map((e) => [e.data.operation, e.data.phase]), [['start', 'accepted'], ['start', 'succeeded']]);
     assert.equal(ops.find((e) => e.data.operation === 'pause' && e.data.phase === 'succeeded')?.data.status, 'paused');
+    const at = (pred: (e: SseEvent) => boolean): number => stream.events.findIndex(pred);
+    assert.ok(
+      at((e) => e.event === 'transition' && e.data.log.to_status === 'paused') < at((e) => e.event === 'operation' && e.data.operation === 'pause' && e.data.phase === 'succeeded'),
+      'an operation succeeds on the stream after the transition it made',
+    );
     stream.close();
   });
 

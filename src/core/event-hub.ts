@@ -33,6 +33,7 @@ export class EventHub {
   private pulling: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private operationChain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -81,8 +82,17 @@ export class EventHub {
     while (this.pulling) await this.pulling;
   }
 
+  /**
+   * Announces an operation's phase after every row written before it has gone out, so a
+   * subscriber sees a transition before the "succeeded" of the operation that made it.
+   */
   publishOperation(event: OperationEvent): void {
-    for (const s of this.subscribers) s({ type: 'operation', event });
+    this.operationChain = this.operationChain
+      .then(() => this.settled())
+      .then(() => {
+        for (const s of this.subscribers) s({ type: 'operation', event });
+      })
+      .catch(() => undefined);
   }
 
   /**

@@ -267,19 +267,19 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     for (const stop of [...waiting]) stop();
   });
 
-  api.get('/containers/:id/wait', { schema: SCHEMAS.wait }, async (request) => {
+  api.get('/containers/:id/wait', { schema: SCHEMAS.wait }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const q = request.query as { status: ContainerStatus; timeout?: number };
     // a client that leaves, or the daemon closing, ends the wait
     const abort = new AbortController();
     const stop = (): void => abort.abort();
-    request.raw.on('close', stop);
+    reply.raw.on('close', stop);
     waiting.add(stop);
     let c: ContainerRecord;
     try {
       c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000, abort.signal);
     } finally {
-      request.raw.off('close', stop);
+      reply.raw.off('close', stop);
       waiting.delete(stop);
     }
     const [data] = await wire([c]);

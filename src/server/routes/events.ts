@@ -90,7 +90,10 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
     open.add(end);
     request.raw.on('close', end);
     res.on('close', end);
-    live.subscription = await deps.events.subscribe(since, (e: HubEvent) => {
+    // the stream's starting cursor, so a client that drops before any event can still resume
+    const start = since ?? deps.events.position;
+    res.write(`id: ${start}\n\n`);
+    live.subscription = await deps.events.subscribe(start, (e: HubEvent) => {
       queue.push(e);
       void drain();
     });
