@@ -3,8 +3,8 @@
  * folder (and its own PostgreSQL database when asked), and cleans up after it: by pid, never
  * by name.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, realpath } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -119,9 +119,17 @@ export async function removeRuntime(dataDir: string): Promise<void> {
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images: new ImageStore(join(dataDir, 'images')), cgroupPrefix: cgroupPrefixFor(dataDir) });
   // every bundle folder, also one a killed run left half made
   const ids = await readdir(join(dataDir, 'runtime', 'containers')).catch(() => [] as string[]);
-  for (const id of ids) await driver.delete(id).catch(() => undefined);
+  for (const id of ids) {
+    await driver.delete(id).catch((err: Error) => console.error(`cleanup: deleting container ${id} failed: ${err.message}`));
+  }
   await driver.close();
   await driver.removeCgroupPrefix();
+  // a mount left behind must go before the folder is removed, or rm would delete through it
+  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
+  for (const m of mounts.filter((p) => p.startsWith(`${dataDir}/`))) {
+    console.error(`cleanup: ${m} was still mounted`);
+    execFileSync('umount', ['-l', m]);
+  }
 }
 
 async function adminQuery(sql: string): Promise<void> {

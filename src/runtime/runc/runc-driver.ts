@@ -200,7 +200,11 @@ export class RuncDriver implements RuntimeDriver {
   async delete(id: string, signal?: AbortSignal): Promise<void> {
     assertId(id);
     const current = await this.runcState(id, signal);
-    if (current && current.status !== 'stopped') await this.kill(id, 'SIGKILL', { all: true }, signal).catch(() => undefined);
+    if (current && current.status !== 'stopped') {
+      await this.kill(id, 'SIGKILL', { all: true }, signal).catch(() => undefined);
+      // KILL is delivered at once but the process takes a moment to go; runc refuses to delete it before
+      await this.waitExit(id, 5000, signal).catch(() => undefined);
+    }
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
