@@ -102,8 +102,9 @@ export function containersCommand(): Command {
       print(`${res.data.name} is ${statusText(res.data.status)}${exit}`);
     });
 
-  containers
-    .command('create')
+  withSpecOptions(
+    containers
+      .command('create')
     .description('create a container; it starts unless --no-autostart (command words may follow --)')
     .requiredOption('--name <name>', 'lowercase letters, digits and dashes')
     .requiredOption('--image <image>', 'image to run (see `hoody images list`), e.g. busybox')
@@ -111,12 +112,8 @@ export function containersCommand(): Command {
     .option('--command <word...>', 'command and arguments, instead of the image default', collect)
     .option('--env <KEY=VALUE...>', 'environment variables', keyValue)
     .option('--project <project>', 'project id or name (default: your default project)')
-    .option('--no-autostart', 'create it stopped (and do not start it on server boot)')
-    .option('--stop-timeout <seconds>', 'grace period of a stop', integer(0, 3600))
-    .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
-    .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
-    .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
-    .option('--pids <n>', 'process limit', integer(1, 4_194_304))
+      .option('--no-autostart', 'create it stopped (and do not start it on server boot)'),
+  )
     .addOption(jsonOption())
     .action(async (words: string[], opts: CreateOptions, cmd: Command) => {
       if (words.length && opts.command) cmd.error('error: give the command either with --command or after --, not both', { exitCode: 2, code: 'hoody.usage' });
@@ -137,8 +134,9 @@ export function containersCommand(): Command {
       print(`${res.message}\n${containerView(res.data)}`);
     });
 
-  containers
-    .command('update')
+  withSpecOptions(
+    containers
+      .command('update')
     .description('change a stopped (or failed) container')
     .argument('<container>', 'container id or name')
     .option('--name <name>', 'new name')
@@ -146,12 +144,8 @@ export function containersCommand(): Command {
     .option('--no-autostart', 'do not start it on server boot')
     .option('--environment-vars <KEY=VALUE...>', 'replace the environment with these variables', keyValue)
     .option('--command <word...>', 'new command and arguments', collect)
-    .option('--default-command', 'go back to the image default command')
-    .option('--stop-timeout <seconds>', 'grace period of a stop', integer(0, 3600))
-    .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
-    .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
-    .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
-    .option('--pids <n>', 'process limit', integer(1, 4_194_304))
+      .option('--default-command', 'go back to the image default command'),
+  )
     .addOption(jsonOption())
     .action(async (ref: string, opts: UpdateOptions, cmd: Command) => {
       const patch: UpdateContainerBody = {
@@ -287,4 +281,14 @@ function resourcesOf(opts: ResourceOptions): { resources?: { cpu?: number; memor
     ...(opts.pids !== undefined ? { pids: opts.pids } : {}),
   };
   return Object.keys(resources).length ? { resources } : {};
+}
+
+/** The options create and update share: stop timeout, restart policy and resources. */
+function withSpecOptions(cmd: Command): Command {
+  return cmd
+    .option('--stop-timeout <seconds>', 'grace period of a stop', integer(0, 3600))
+    .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
+    .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
+    .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
+    .option('--pids <n>', 'process limit', integer(1, 4_194_304));
 }
