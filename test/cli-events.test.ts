@@ -4,13 +4,14 @@
  * wait`, `containers manage --all` over the bulk endpoint, `manage --no-wait` with `operations get`,
  * and the exit codes of their failures.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import type { DaemonHandle } from './daemon-harness.ts';
+import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { eventually } from './eventually.ts';
-import { HoodyClient } from '../src/sdk/index.ts';
+import type { HoodyClient } from '../src/sdk/index.ts';
 
 const BIN = new URL('../bin/hoody.js', import.meta.url).pathname;
 
@@ -106,21 +107,13 @@ describe('the hoody CLI: events, wait, bulk and background operations against a 
   }
   const statusOf = async (id: string): Promise<string> => (await client.api.containers.get(id)).data.status;
 
-  before(async () => {
-    d = await startTestDaemon();
-    client = new HoodyClient({ baseUrl: d.url, token: d.adminToken });
+  daemonWithClient((daemon, c) => {
+    d = daemon;
+    client = c;
   });
   afterEach(async () => {
     for (const child of followers) if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    for (const id of made.splice(0)) {
-      const c = await client.api.containers.get(id).catch(() => undefined);
-      if (!c) continue;
-      if (c.data.status === 'running' || c.data.status === 'paused') await client.api.containers.manage(id, 'force-stop');
-      await client.api.containers.delete(id);
-    }
-  });
-  after(async () => {
-    await d?.cleanup();
+    await removeContainers(client, made);
   });
 
   it('hoody events --container ID --json prints one JSON object per line for each transition and operation done meanwhile, and exits 0 on Ctrl-C', async () => {

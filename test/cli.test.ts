@@ -2,12 +2,13 @@
  * The `hoody` CLI as a user runs it: `node bin/hoody.js …` in a child process, configured by
  * HOODY_API_URL and HOODY_TOKEN, against a real daemon. Checks stdout, stderr and exit codes.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
-import { HoodyClient } from '../src/sdk/index.ts';
+import type { DaemonHandle } from './daemon-harness.ts';
+import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
+import type { HoodyClient } from '../src/sdk/index.ts';
 import { withSpinner } from '../src/cli/spinner.ts';
 
 const BIN = new URL('../bin/hoody.js', import.meta.url).pathname;
@@ -61,20 +62,12 @@ describe('the hoody CLI against a real daemon', () => {
   }
   const statusOf = async (id: string): Promise<string> => (await client.api.containers.get(id)).data.status;
 
-  before(async () => {
-    d = await startTestDaemon();
-    client = new HoodyClient({ baseUrl: d.url, token: d.adminToken });
+  daemonWithClient((daemon, c) => {
+    d = daemon;
+    client = c;
   });
   afterEach(async () => {
-    for (const id of made.splice(0)) {
-      const c = await client.api.containers.get(id).catch(() => undefined);
-      if (!c) continue;
-      if (c.data.status === 'running' || c.data.status === 'paused') await client.api.containers.manage(id, 'force-stop');
-      await client.api.containers.delete(id);
-    }
-  });
-  after(async () => {
-    await d?.cleanup();
+    await removeContainers(client, made);
   });
 
   it('containers create prints the new container, and with --json prints its data as JSON', async () => {

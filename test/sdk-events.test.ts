@@ -3,9 +3,10 @@
  * (in order, resumed across a daemon restart with nothing lost or repeated, giving up on a 4xx),
  * containers.wait, containers.manageAsync with operations.get, and containers.bulk.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import type { DaemonHandle } from './daemon-harness.ts';
+import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { eventually, sleep } from './eventually.ts';
 import { HoodyApiError, HoodyClient, SseParser, type FetchLike, type HoodyEvent, type OperationInfo, type TransitionEvent } from '../src/sdk/index.ts';
 
@@ -39,20 +40,12 @@ describe('SDK: events, wait, background operations and bulk against a real daemo
   /** The status log rows of a container, oldest first. */
   const logIds = async (id: string): Promise<string[]> => (await client.api.containers.statusLogs(id, { limit: 100, sort_order: 'asc' })).data.logs.map((l) => l.id);
 
-  before(async () => {
-    d = await startTestDaemon();
-    client = new HoodyClient({ baseUrl: d.url, token: d.adminToken });
+  daemonWithClient((daemon, c) => {
+    d = daemon;
+    client = c;
   });
   afterEach(async () => {
-    for (const id of made.splice(0)) {
-      const c = await client.api.containers.get(id).catch(() => undefined);
-      if (!c) continue;
-      if (c.data.status === 'running' || c.data.status === 'paused') await client.api.containers.manage(id, 'force-stop');
-      await client.api.containers.delete(id);
-    }
-  });
-  after(async () => {
-    await d?.cleanup();
+    await removeContainers(client, made);
   });
 
   it('subscribe hands every transition of a scripted sequence to the handler, in order, typed, with operation events too', async () => {

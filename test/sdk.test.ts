@@ -2,12 +2,13 @@
  * The TypeScript SDK driving a real daemon (real runc containers, real SQLite) through
  * HoodyClient: every call, the envelopes it answers, and the HoodyApiError it throws.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import type { DaemonHandle } from './daemon-harness.ts';
+import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { LIFECYCLE_OPERATIONS as API_OPERATIONS } from '../src/api/schemas.ts';
 import { HoodyApiError, HoodyClient, LIFECYCLE_OPERATIONS, apiBaseOf, isHoodyApiError, type ContainerStatus, type LifecycleOperation, type RuntimeInfo } from '../src/sdk/index.ts';
 
@@ -49,20 +50,12 @@ describe('the TypeScript SDK against a real daemon', () => {
     return created.data.id;
   }
 
-  before(async () => {
-    d = await startTestDaemon();
-    client = new HoodyClient({ baseUrl: d.url, token: d.adminToken });
+  daemonWithClient((daemon, c) => {
+    d = daemon;
+    client = c;
   });
   afterEach(async () => {
-    for (const id of made.splice(0)) {
-      const c = await client.api.containers.get(id).catch(() => undefined);
-      if (!c) continue;
-      if (c.data.status === 'running' || c.data.status === 'paused') await client.api.containers.manage(id, 'force-stop');
-      await client.api.containers.delete(id);
-    }
-  });
-  after(async () => {
-    await d?.cleanup();
+    await removeContainers(client, made);
   });
 
   it('creates a busybox container that runs the image default command, in the 201 envelope', async () => {
