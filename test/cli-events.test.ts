@@ -7,9 +7,8 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { DaemonHandle } from './daemon-harness.ts';
-import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
+import { closedPort, daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { eventually } from './eventually.ts';
 import type { HoodyClient } from '../src/sdk/index.ts';
 
@@ -32,14 +31,6 @@ interface Follower {
 }
 
 /** A TCP port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('the hoody CLI: events, wait, bulk and background operations against a real daemon', () => {
   let d: DaemonHandle;
   let client: HoodyClient;

@@ -1,5 +1,6 @@
 /** The set-up the SDK and CLI test files share: one real daemon, an admin client, and clean-up. */
 import { before, after } from 'node:test';
+import { createServer } from 'node:net';
 import { HoodyClient } from '../src/sdk/index.ts';
 import { startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 
@@ -23,4 +24,13 @@ export async function removeContainers(client: HoodyClient, made: string[]): Pro
     if (c.data.status === 'running' || c.data.status === 'paused') await client.api.containers.manage(id, 'force-stop');
     await client.api.containers.delete(id);
   }
+}
+
+/** A loopback port nothing listens on (it was free a moment ago), for "cannot reach" cases. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -5,10 +5,9 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonHandle } from './daemon-harness.ts';
-import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
+import { closedPort, daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { LIFECYCLE_OPERATIONS as API_OPERATIONS } from '../src/api/schemas.ts';
 import { HoodyApiError, HoodyClient, LIFECYCLE_OPERATIONS, apiBaseOf, isHoodyApiError, type ContainerStatus, type LifecycleOperation, type RuntimeInfo } from '../src/sdk/index.ts';
 
@@ -26,14 +25,6 @@ async function apiError(promise: Promise<unknown>): Promise<HoodyApiError> {
 }
 
 /** A TCP port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('the TypeScript SDK against a real daemon', () => {
   let d: DaemonHandle;
   let client: HoodyClient;
