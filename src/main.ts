@@ -94,7 +94,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     driver,
     projects,
     server,
-    images: { exists: async (name) => (await images.list()).some((i) => i.name === name) },
+    images,
     warn: (message, err) => log(`warning: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     restartSettings: {
       ...DEFAULT_RESTART_SETTINGS,

@@ -40,6 +40,12 @@ export class ImageStore {
     throw new RuntimeError('not-found', `image "${name}" does not exist`, { image: name });
   }
 
+  /** Whether the image can be run here: stored, or the built-in one while busybox-static is installed. */
+  async exists(name: string): Promise<boolean> {
+    if (await this.read(name)) return true;
+    return name === BUILTIN_BUSYBOX && (await findBusybox()) !== undefined;
+  }
+
   async list(): Promise<ImageInfo[]> {
     await mkdir(this.root, { recursive: true });
     const names = (await readdir(this.root)).filter((n) => NAME_PATTERN.test(n)).sort();
