@@ -5,7 +5,8 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,16 +14,26 @@ import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { isMountPoint } from '../src/runtime/overlay.ts';
-import { runtimeContract, newId, spec, eventually, type DriverHarness } from './runtime-contract.ts';
+import { CgroupPaths, detectCgroupLayout, type CgroupLayout } from '../src/runtime/cgroups.ts';
+import { runtimeContract, newId, spec, eventually, sleep, type DriverHarness } from './runtime-contract.ts';
 
 const made: { dir: string; prefix: string }[] = [];
 
-/** A driver over a fresh state folder with its own cgroup prefix. */
-async function openRunc(): Promise<DriverHarness & { driver: RuncDriver; dir: string; prefix: string }> {
+/**
+ * A driver over a fresh state folder with its own cgroup prefix. `runcScript`, given that folder,
+ * returns shell lines that run before runc itself: a wrapper that logs or disturbs runc's calls.
+ */
+async function openRunc(runcScript?: (dir: string) => string): Promise<DriverHarness & { driver: RuncDriver; dir: string; prefix: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'hoody-runc-'));
   const prefix = `hoody-test-${randomBytes(5).toString('hex')}`;
   made.push({ dir, prefix });
-  const open = (): Promise<RuncDriver> => RuncDriver.open({ stateDir: join(dir, 'runtime'), images: new ImageStore(join(dir, 'images')), cgroupPrefix: prefix });
+  let runcBinary: string | undefined;
+  if (runcScript) {
+    runcBinary = join(dir, 'runc-wrapper');
+    await writeFile(runcBinary, `#!/bin/sh\n${runcScript(dir)}\n`, { mode: 0o755 });
+  }
+  const open = (): Promise<RuncDriver> =>
+    RuncDriver.open({ stateDir: join(dir, 'runtime'), images: new ImageStore(join(dir, 'images')), cgroupPrefix: prefix, ...(runcBinary ? { runcBinary } : {}) });
   const driver = await open();
   const opened: RuncDriver[] = [driver];
   return {
@@ -43,7 +54,7 @@ async function openRunc(): Promise<DriverHarness & { driver: RuncDriver; dir: st
   };
 }
 
-runtimeContract('runc + conmon', openRunc);
+runtimeContract('runc + conmon', () => openRunc());
 
 describe('runc driver specifics', () => {
   it('applies CPU, memory and pids limits in the container cgroup', async () => {
@@ -198,6 +209,202 @@ describe('runc driver specifics', () => {
   });
 });
 
+/** Logs each runc call to <dir>/runc-calls, then runs runc. */
+const logRuncCalls = (dir: string): string => `echo "$*" >> ${join(dir, 'runc-calls')}\nexec /usr/sbin/runc "$@"`;
+
+/** The runc subcommands a logging wrapper saw (create comes from conmon), in order. */
+async function runcCalls(dir: string): Promise<string[]> {
+  const lines = (await readFile(join(dir, 'runc-calls'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  return lines.map((line) => {
+    const args = line.split(' ');
+    const at = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '--root');
+    return args[at] ?? '';
+  });
+}
+
+/** runc's own answer (the CLI, an independent reader of the kernel's state). */
+function runcStatus(dir: string, id: string): string {
+  const out = execFileSync('/usr/sbin/runc', ['--root', join(dir, 'runtime', 'runc'), 'state', id], { encoding: 'utf8' });
+  return (JSON.parse(out) as { status: string }).status;
+}
+
+describe('runc driver: start, pause, resume and kill without the runc CLI', () => {
+  it('start releases init through the exec fifo: the command runs, no fifo is left, runc says running', async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'echo "started in $(cat /proc/1/comm)"; exec sleep 60']));
+      const { pid } = await h.driver.start(id);
+      await assert.rejects(access(join(h.dir, 'runtime', 'runc', id, 'exec.fifo')), 'exec.fifo removed');
+      assert.equal(runcStatus(h.dir, id), 'running');
+      assert.equal((await h.driver.state(id))?.status, 'running');
+      const logs = await eventually('the first line', () => h.driver.logs(id), (l) => l.includes('started in'));
+      assert.match(logs, /^started in \.hoody-init$/m, 'the command runs, under catatonit as pid 1');
+      assert.ok(pid && (await readFile(`/proc/${pid}/cmdline`, 'utf8')).startsWith('/dev/.hoody-init'), 'init exec-ed catatonit');
+      assert.deepEqual(await runcCalls(h.dir), ['create'], 'runc ran only for create (under conmon)');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('start of a container whose init died before it was started fails and leaves nothing running', async () => {
+    // the wrapper ends the init right after `runc create`, before the driver releases it
+    const h = await openRunc(
+      () => `/usr/sbin/runc "$@" || exit $?
+prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; prev=$a; done; exit 0`,
+    );
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'echo should-not-run; exec sleep 60']));
+      await assert.rejects(h.driver.start(id), { name: 'RuntimeError', kind: 'failed', message: /cannot start a container that has stopped|container process is already dead/ });
+      const runcRoot = join(h.dir, 'runtime', 'runc');
+      assert.equal(execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
+      assert.deepEqual(await (await h.driver.cgroup(id)).pids(), [], 'no process in the cgroup');
+      assert.equal((await h.driver.state(id))?.status, 'stopped');
+      assert.doesNotMatch(await h.driver.logs(id), /should-not-run/);
+      const conmonPid = Number(await readFile(join(h.dir, 'runtime', 'containers', id, 'conmon.pid'), 'utf8'));
+      await eventually('conmon to exit', async () => conmonAlive(conmonPid), (alive) => !alive);
+
+      // the same container starts fine under a runc that leaves its init alone
+      const plain = await RuncDriver.open({ stateDir: join(h.dir, 'runtime'), images: new ImageStore(join(h.dir, 'images')), cgroupPrefix: h.prefix });
+      try {
+        await plain.start(id);
+        await eventually('the command', () => plain.logs(id), (l) => l.includes('should-not-run'));
+        assert.equal(runcStatus(h.dir, id), 'running');
+        await plain.delete(id);
+      } finally {
+        await plain.close();
+      }
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('pause freezes through the cgroup freezer and resume thaws; runc agrees and the count goes on', async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo "n=$i"; sleep 0.02; done']));
+      await h.driver.start(id);
+      await eventually('a few counts', () => h.driver.logs(id), (l) => (l.match(/n=/g) ?? []).length >= 3);
+      const cg = await h.driver.cgroup(id);
+      const freezer = cg.layout === 'v2' ? 'cgroup.freeze' : 'freezer.state';
+      const frozen = async (): Promise<string> => (await readFile(join(cg.dir('freezer'), freezer), 'utf8')).trim();
+
+      await h.driver.pause(id);
+      assert.equal(await frozen(), cg.layout === 'v2' ? '1' : 'FROZEN');
+      assert.equal(runcStatus(h.dir, id), 'paused');
+      assert.equal((await h.driver.state(id))?.status, 'paused');
+      const atPause = lastCount(await h.driver.logs(id));
+      await sleep(250);
+      assert.equal(lastCount(await h.driver.logs(id)), atPause, 'no counting while paused');
+
+      await h.driver.resume(id);
+      assert.equal(await frozen(), cg.layout === 'v2' ? '0' : 'THAWED');
+      assert.equal(runcStatus(h.dir, id), 'running');
+      const logs = await eventually('counting to resume', () => h.driver.logs(id), (l) => lastCount(l) > atPause + 2);
+      const counts = [...logs.matchAll(/n=(\d+)/g)].map((m) => Number(m[1]));
+      assert.deepEqual(counts, counts.map((_, i) => i + 1), 'the count continues without a gap or restart');
+      assert.deepEqual(await runcCalls(h.dir), ['create'], 'pause and resume did not run runc');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('kill signals init itself: TERM reaches the app (exit 42), KILL ends a paused container (137)', async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      const trapping = newId();
+      await h.driver.create(spec(trapping, ['sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.05; done']));
+      await h.driver.start(trapping);
+      await eventually('the app to be ready', () => h.driver.logs(trapping), (l) => l.includes('ready'));
+      await h.driver.kill(trapping, 'SIGTERM');
+      assert.equal((await h.driver.waitExit(trapping, 5000))?.exitCode, 42);
+
+      const paused = newId();
+      await h.driver.create(spec(paused, ['sleep', '600']));
+      await h.driver.start(paused);
+      await h.driver.pause(paused);
+      assert.equal(runcStatus(h.dir, paused), 'paused');
+      await h.driver.kill(paused, 'SIGKILL');
+      const state = await h.driver.waitExit(paused, 3000);
+      assert.equal(state?.status, 'stopped');
+      assert.equal(state?.exitCode, 137);
+      assert.equal(await (await h.driver.cgroup(paused)).isFrozen(), false, 'the cgroup was thawed so KILL could act');
+
+      // an ended container has nothing left to signal; an unknown one does not exist
+      await h.driver.kill(paused, 'SIGTERM');
+      await assert.rejects(h.driver.kill('no-such-container', 'SIGTERM'), { kind: 'not-found' });
+      assert.deepEqual(await runcCalls(h.dir), ['create', 'create'], 'kill did not run runc');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('the freezer stops and restarts a busy process on cgroup v1 and v2 (v2 through the unified mount of a hybrid host)', async () => {
+    const base = `hoody-test-${randomBytes(5).toString('hex')}`;
+    const cases: [CgroupLayout, string][] = [];
+    if ((await detectCgroupLayout()) === 'v2') cases.push(['v2', `/${base}/c`]);
+    else {
+      cases.push(['v1', `/${base}/c`]);
+      if (await pathExists('/sys/fs/cgroup/unified/cgroup.procs')) cases.push(['v2', `/unified/${base}/c`]);
+    }
+    for (const [layout, path] of cases) {
+      const cg = new CgroupPaths(layout, path);
+      const dir = cg.dir('freezer');
+      const stateFile = join(dir, layout === 'v2' ? 'cgroup.freeze' : 'freezer.state');
+      await mkdir(dir, { recursive: true });
+      const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+      const exited = new Promise((r) => busy.on('exit', r));
+      try {
+        await writeFile(join(dir, 'cgroup.procs'), String(busy.pid));
+        await cg.freeze();
+        assert.equal((await readFile(stateFile, 'utf8')).trim(), layout === 'v2' ? '1' : 'FROZEN', layout);
+        if (layout === 'v2') assert.match(await readFile(join(dir, 'cgroup.events'), 'utf8'), /^frozen 1$/m);
+        assert.equal(await cg.isFrozen(), true);
+        const frozenAt = cpuTicks(busy.pid as number);
+        await sleep(300);
+        assert.ok(cpuTicks(busy.pid as number) - frozenAt <= 1, `${layout}: no CPU time while frozen`);
+        await cg.thaw();
+        assert.equal(await cg.isFrozen(), false);
+        const thawedAt = cpuTicks(busy.pid as number);
+        await sleep(300);
+        assert.ok(cpuTicks(busy.pid as number) - thawedAt >= 5, `${layout}: CPU time again after thaw`);
+      } finally {
+        await writeFile(stateFile, layout === 'v2' ? '0' : 'THAWED').catch(() => undefined);
+        busy.kill('SIGKILL');
+        await exited;
+        await rmdir(dir);
+        await rmdir(join(dir, '..'));
+      }
+    }
+    assert.ok(cases.length > 0);
+  });
+
+  it('pause and resume refuse what runc refuses, with the same errors, and change nothing', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '60']));
+      const refused = (op: string, status: string) => ({ name: 'RuntimeError', kind: 'invalid-state', message: `cannot ${op} container "${id}": it is ${status}`, details: { status } });
+      await assert.rejects(h.driver.pause(id), refused('pause', 'created'));
+      await assert.rejects(h.driver.resume(id), refused('resume', 'created'));
+      await h.driver.start(id);
+      await assert.rejects(h.driver.resume(id), refused('resume', 'running'));
+      await h.driver.pause(id);
+      await assert.rejects(h.driver.pause(id), refused('pause', 'paused'));
+      assert.equal(runcStatus(h.dir, id), 'paused');
+      await h.driver.kill(id, 'SIGKILL');
+      await h.driver.waitExit(id, 3000);
+      await assert.rejects(h.driver.pause(id), refused('pause', 'stopped'));
+      await assert.rejects(h.driver.resume(id), refused('resume', 'stopped'));
+      await assert.rejects(h.driver.pause('no-such-container'), { kind: 'not-found' });
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
 after(async () => {
   // nothing any test made may remain: no mounts under its folders, no cgroups with its prefix
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
@@ -217,3 +424,21 @@ function conmonAlive(pid: number): boolean {
     return false;
   }
 }
+
+function lastCount(logs: string): number {
+  const all = [...logs.matchAll(/n=(\d+)/g)];
+  return Number(all.at(-1)?.[1] ?? 0);
+}
+
+/** User plus system CPU time of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const pathExists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );

@@ -1,8 +1,9 @@
 /**
  * Reads and writes the few cgroup files Hoody needs itself, on cgroup v1 (separate hierarchies
- * per controller) and cgroup v2 (one unified tree). runc does the rest.
+ * per controller) and cgroup v2 (one unified tree): usage, limits and the freezer. runc does the rest.
  */
-import { readFile, rmdir, readdir, access } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { readFile, rmdir, readdir, access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -52,6 +53,78 @@ export class CgroupPaths {
     return state !== 'THAWED';
   }
 
+  /** True when the container's cgroup has a freezer file this code can drive. */
+  async hasFreezer(): Promise<boolean> {
+    return exists(this.freezerFile());
+  }
+
+  /**
+   * Freezes every process of the cgroup the way runc 1.1.5 does (libcontainer/cgroups/fs and fs2
+   * freezer.go) and resolves once the kernel reports the cgroup frozen. When freezing fails the
+   * cgroup is thawed again: a cgroup left half frozen would hang the container.
+   */
+  async freeze(): Promise<void> {
+    try {
+      await (this.layout === 'v2' ? this.freezeV2() : this.freezeV1());
+    } catch (err) {
+      await writeCgroupFile(this.freezerFile(), this.layout === 'v2' ? '0' : 'THAWED').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Thaws the cgroup and checks that the kernel reports it thawed. */
+  async thaw(): Promise<void> {
+    const file = this.freezerFile();
+    const thawed = this.layout === 'v2' ? '0' : 'THAWED';
+    // v1 thaws synchronously, v2 confirms at once (runc reads cgroup.freeze back); the retries are a bound, not a wait
+    let state = '';
+    for (let i = 0; i < 100; i++) {
+      await writeCgroupFile(file, thawed);
+      state = (await readFile(file, 'utf8')).trim();
+      if (state === thawed) return;
+      await sleep(10);
+    }
+    throw new Error(`unable to thaw: ${file} says ${state}`);
+  }
+
+  /** v1: write FROZEN until freezer.state reads FROZEN; every 50th try thaw for 10 ms, as runc does. */
+  private async freezeV1(): Promise<void> {
+    const file = this.freezerFile();
+    for (let i = 0; i < 1000; i++) {
+      if (i % 50 === 49) {
+        // processes that keep forking can hold a v1 cgroup in FREEZING; a short thaw lets it settle
+        await writeCgroupFile(file, 'THAWED');
+        await sleep(10);
+      }
+      await writeCgroupFile(file, 'FROZEN');
+      const state = (await readFile(file, 'utf8')).trim();
+      if (state === 'FROZEN') return;
+      if (state !== 'FREEZING') throw new Error(`unexpected state ${state} while freezing`);
+    }
+    throw new Error('unable to freeze');
+  }
+
+  /** v2: write 1 to cgroup.freeze, then wait for "frozen 1" in cgroup.events (runc: every 10 ms, up to 10 s). */
+  private async freezeV2(): Promise<void> {
+    const file = this.freezerFile();
+    await writeCgroupFile(file, '1');
+    const state = (await readFile(file, 'utf8')).trim();
+    if (state !== '1') throw new Error(`expected "cgroup.freeze" to be 1 but it is ${state}`);
+    const events = join(this.dir('freezer'), 'cgroup.events');
+    const started = Date.now();
+    for (;;) {
+      if (/^frozen 1$/m.test(await readFile(events, 'utf8'))) return;
+      const waited = Date.now() - started;
+      if (waited >= 10_000) throw new Error('timeout of 10s reached waiting for the cgroup to freeze');
+      // an idle container freezes within a millisecond or two: poll fast first
+      await sleep(waited < 100 ? 1 : 10);
+    }
+  }
+
+  private freezerFile(): string {
+    return join(this.dir('freezer'), this.layout === 'v2' ? 'cgroup.freeze' : 'freezer.state');
+  }
+
   /** A limit file's value as the kernel reports it (for checks and diagnostics). */
   async readLimit(controller: 'memory' | 'cpu' | 'pids', file: string): Promise<string> {
     return (await readFile(join(this.dir(controller), file), 'utf8')).trim();
@@ -72,6 +145,13 @@ export async function removeCgroupDirs(path: string): Promise<void> {
   const dirs = layout === 'v2' ? [join(ROOT, path)] : (await readdir(ROOT)).map((c) => join(ROOT, c, path));
   for (const dir of dirs) await rmdir(dir).catch(() => undefined);
 }
+
+/** Writes a cgroup control file that must already exist (as runc does: no O_CREAT). */
+function writeCgroupFile(file: string, value: string): Promise<void> {
+  return writeFile(file, value, { flag: constants.O_WRONLY | constants.O_TRUNC });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function readNumber(file: string): Promise<number> {
   const text = await readFile(file, 'utf8').catch(() => '0');

@@ -25,12 +25,13 @@ import {
 } from '../driver.ts';
 import { runCommand } from '../run-command.ts';
 import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { mountOverlay, unmountOverlay } from '../overlay.ts';
+import { isMountPoint, mountOverlay, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
 import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
+import { releaseInit } from './exec-fifo.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -54,10 +55,18 @@ interface RuncStateJson {
   status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 }
 
+/** The init process runc recorded in state.json, and the status runc would derive from it. */
+interface SavedInit {
+  pid: number;
+  status: RuncStateJson['status'];
+}
+
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 /** Cleanup after an exit waits this long, so it does not compete with the caller's next step. */
 const FORGET_DELAY_MS = 200;
+/** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
+const START_TIMEOUT_MS = 60_000;
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
 export function cgroupPrefixFor(dataDir: string): string {
@@ -141,14 +150,16 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async start(id: string, signal?: AbortSignal): Promise<RuntimeState> {
-    const { spec } = await this.readSpec(id);
-    await this.forgetFinished(id, { onlyStopped: false }, signal);
+    assertId(id);
+    const [{ spec }] = await Promise.all([this.readSpec(id), this.forgetFinished(id, { onlyStopped: false }, signal)]);
     await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
     await this.mountRootfs(spec, signal);
     const pid = await this.spawnConmon(id, signal);
     try {
-      await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
+      // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
+      const released = await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal });
+      if (!released) await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
     } catch (err) {
       await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
       throw err;
@@ -158,6 +169,9 @@ export class RuncDriver implements RuntimeDriver {
 
   async kill(id: string, sig: NodeJS.Signals, opts: KillOptions = {}, signal?: AbortSignal): Promise<void> {
     assertId(id);
+    // runc's kill of init is kill(2) after its status check; --all (freeze, signal each pid, thaw) stays with runc
+    const init = opts.all ? 'unknown' : await this.savedInit(id);
+    if (init !== 'unknown') return this.signalInit(id, init, sig, signal);
     const args = ['--root', this.runcRoot, 'kill', ...(opts.all ? ['--all'] : []), id, sig.replace(/^SIG/, '')];
     try {
       await runCommand(this.runc, args, signal);
@@ -168,17 +182,16 @@ export class RuncDriver implements RuntimeDriver {
       throw err;
     }
     // A frozen container cannot act on KILL until thawed; runc 1.1 thaws on KILL, others may not.
-    if (sig === 'SIGKILL' && (await (await this.cgroup(id)).isFrozen())) {
-      await runCommand(this.runc, ['--root', this.runcRoot, 'resume', id], signal).catch(() => undefined);
-    }
+    const cgroup = await this.cgroup(id);
+    if (sig === 'SIGKILL' && (await cgroup.isFrozen())) await cgroup.thaw().catch(() => undefined);
   }
 
   async pause(id: string, signal?: AbortSignal): Promise<void> {
-    await this.runOrExplain(id, 'pause', signal);
+    await this.freezeOrThaw(id, 'pause', signal);
   }
 
   async resume(id: string, signal?: AbortSignal): Promise<void> {
-    await this.runOrExplain(id, 'resume', signal);
+    await this.freezeOrThaw(id, 'resume', signal);
   }
 
   async waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<RuntimeState | undefined> {
@@ -188,7 +201,11 @@ export class RuncDriver implements RuntimeDriver {
       if (!state) throw new RuntimeError('not-found', `container "${id}" does not exist`);
       // runc may see the process gone a moment before conmon has written its exit code
       const codePending = state.status === 'stopped' && state.exitCode === null && (await this.conmonAlive(id));
-      if ((state.status === 'stopped' && !codePending) || state.status === 'created') return state;
+      if (state.status === 'stopped' && !codePending) {
+        // conmon writes the exit file before it exits: it may have done both since the state was read
+        return state.exitCode === null ? { ...state, exitCode: (await this.exits.read(id)) ?? null } : state;
+      }
+      if (state.status === 'created') return state;
       const left = deadline - Date.now();
       if (left <= 0 && codePending) return state;
       if (left <= 0 || signal?.aborted) return undefined;
@@ -301,15 +318,59 @@ export class RuncDriver implements RuntimeDriver {
     await removeCgroupDirs(`/${this.opts.cgroupPrefix}`);
   }
 
+  /**
+   * kill of init as runc does it (libcontainer Signal with all=false): signal the recorded init when
+   * it is created, running or paused, and thaw a paused container on KILL, which a frozen process
+   * cannot act on. A container whose init has ended has nothing left to signal.
+   */
+  private async signalInit(id: string, init: SavedInit | 'absent', sig: NodeJS.Signals, signal?: AbortSignal): Promise<void> {
+    if (init === 'absent' || init.status === 'stopped') {
+      await this.requireState(id, signal);
+      return;
+    }
+    try {
+      process.kill(init.pid, sig);
+    } catch (err) {
+      // init ended since its status was read: nothing to signal
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+      throw new RuntimeError('failed', `cannot signal container "${id}": ${(err as Error).message}`);
+    }
+    if (init.status === 'paused' && sig === 'SIGKILL') await (await this.cgroup(id)).thaw().catch(() => undefined);
+  }
+
+  /**
+   * pause and resume as runc does them: the same status check (runc pauses a running or created
+   * container and resumes a paused one), then the cgroup freezer. runc's CLI decides whenever
+   * state.json or the freezer file is not there to read.
+   */
+  private async freezeOrThaw(id: string, op: 'pause' | 'resume', signal?: AbortSignal): Promise<void> {
+    assertId(id);
+    const wanted = op === 'pause' ? 'running' : 'paused';
+    const init = await this.savedInit(id);
+    if (init === 'unknown') return this.runOrExplain(id, op, signal);
+    const status = init === 'absent' ? 'stopped' : init.status;
+    if (op === 'pause' ? status !== 'running' && status !== 'created' : status !== 'paused') {
+      // refused, as runc would refuse; should the state have changed meanwhile, runc decides
+      await this.requireStatus(id, wanted, op, signal);
+      return this.runOrExplain(id, op, signal);
+    }
+    const cgroup = await this.cgroup(id);
+    if (!(await cgroup.hasFreezer())) return this.runOrExplain(id, op, signal);
+    try {
+      await (op === 'pause' ? cgroup.freeze() : cgroup.thaw());
+    } catch (err) {
+      await this.requireStatus(id, wanted, op, signal);
+      throw new RuntimeError('failed', `cannot ${op} container "${id}": ${(err as Error).message}`);
+    }
+  }
+
   /** Runs `runc <op>`; when runc refuses, says why in terms of the container's state. */
   private async runOrExplain(id: string, op: 'pause' | 'resume', signal?: AbortSignal): Promise<void> {
     assertId(id);
     try {
       await runCommand(this.runc, ['--root', this.runcRoot, op, id], signal);
     } catch (err) {
-      const state = await this.requireState(id, signal);
-      const wanted = op === 'pause' ? 'running' : 'paused';
-      if (state.status !== wanted) throw new RuntimeError('invalid-state', `cannot ${op} container "${id}": it is ${state.status}`, { status: state.status });
+      await this.requireStatus(id, op === 'pause' ? 'running' : 'paused', op, signal);
       throw err;
     }
   }
@@ -345,6 +406,8 @@ export class RuncDriver implements RuntimeDriver {
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
+    // create mounted it already (start mounts only after a reboot): no image lookup then
+    if (await isMountPoint(join(bundle, 'rootfs'))) return;
     const lower = await this.opts.images.rootfs(spec.image, signal);
     await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs') }, signal);
   }
@@ -372,6 +435,7 @@ export class RuncDriver implements RuntimeDriver {
     return state;
   }
 
+  /** Throws the invalid-state error unless the container is in `status`. */
   private async requireStatus(id: string, status: RuntimeState['status'], op: string, signal?: AbortSignal): Promise<void> {
     const state = await this.requireState(id, signal);
     if (state.status !== status) throw new RuntimeError('invalid-state', `cannot ${op} container "${id}": it is ${state.status}`, { status: state.status });
@@ -379,17 +443,28 @@ export class RuncDriver implements RuntimeDriver {
 
   /** runc's view of the container, or undefined when runc holds no such container. */
   private async runcState(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {
+    const init = await this.savedInit(id);
+    if (init === 'absent') return undefined;
+    if (init === 'unknown') return this.runcStateViaCli(id, signal);
+    return { id, pid: init.status === 'stopped' ? 0 : init.pid, status: init.status };
+  }
+
+  /**
+   * runc's record of the container's init from state.json alone: 'absent' when runc holds no such
+   * container, 'unknown' when there is no readable state.json (runc is creating it; ask runc's CLI).
+   */
+  private async savedInit(id: string): Promise<SavedInit | 'absent' | 'unknown'> {
     const dir = join(this.runcRoot, id);
     let saved: { init_process_pid?: number; init_process_start?: number | string };
     try {
       // runc replaces state.json by rename, so a read never sees half a file
       saved = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as typeof saved;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return (await pathExists(dir)) ? this.runcStateViaCli(id, signal) : undefined;
-      return this.runcStateViaCli(id, signal);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await pathExists(dir))) return 'absent';
+      return 'unknown';
     }
-    const status = await this.statusFromSavedState(id, Number(saved.init_process_pid ?? 0), Number(saved.init_process_start ?? -1));
-    return { id, pid: status === 'stopped' ? 0 : Number(saved.init_process_pid), status };
+    const pid = Number(saved.init_process_pid ?? 0);
+    return { pid, status: await this.statusFromSavedState(id, pid, Number(saved.init_process_start ?? -1)) };
   }
 
   /**
