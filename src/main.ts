@@ -16,6 +16,7 @@ import { ContainerService, type ServerIdentity } from './core/container-service.
 import { recoverAtStart } from './core/recovery.ts';
 import { Reconciler } from './core/reconciler.ts';
 import { EventHub } from './core/event-hub.ts';
+import { EventStreams, type FanoutMode } from './server/sse/event-streams.ts';
 import { OperationRegistry } from './core/operation-registry.ts';
 import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
@@ -41,6 +42,8 @@ export interface DaemonConfig {
   restartMaxRetries?: number;
   /** Heartbeat interval of event streams. */
   heartbeatMs?: number;
+  /** Where event streams are written: a child process (default) or the daemon's own process. */
+  eventsFanout?: FanoutMode;
 }
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
@@ -61,6 +64,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     restartBackoffMs: positiveInt(env.HOODY_RESTART_BACKOFF_MS, 'HOODY_RESTART_BACKOFF_MS') ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
     restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
+    eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
   };
 }
 
@@ -126,8 +130,16 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   );
   reconciler.start();
   await events.start();
+  const streams = await EventStreams.start({
+    hub: events,
+    projects,
+    store,
+    heartbeatMs: config.heartbeatMs ?? 15_000,
+    mode: config.eventsFanout ?? 'process',
+    warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
+  });
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, operations, heartbeatMs: config.heartbeatMs });
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, heartbeatMs: config.heartbeatMs });
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
 
@@ -136,6 +148,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     (closing ??= (async () => {
       // no new requests; in-flight requests and operations finish (their deadlines bound this)
       await app.close();
+      // every open event stream ends with its final chunk; the fan-out process exits
+      await streams.close();
       await reconciler.stop();
       await containers.close();
       events.stop();
@@ -145,6 +159,12 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       await store.close();
     })());
   return { app, url: address, store, driver, server, close };
+}
+
+function fanoutMode(value: string | undefined): FanoutMode | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'process' && value !== 'inline') throw new Error(`HOODY_EVENTS_FANOUT must be "process" or "inline", not "${value}"`);
+  return value;
 }
 
 function positiveInt(value: string | undefined, name: string): number | undefined {

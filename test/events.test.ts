@@ -5,10 +5,19 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 import { openSse, type SseEvent } from './sse-reader.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The daemon's event fan-out process, found among its children by pid. */
+async function fanoutPid(daemonPid: number): Promise<number | undefined> {
+  const children = (await readFile(`/proc/${daemonPid}/task/${daemonPid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean);
+  for (const pid of children) {
+    if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('fanout-process')) return Number(pid);
+  }
+  return undefined;
+}
 const transitions = (events: SseEvent[], id?: string) => events.filter((e) => e.event === 'transition' && (!id || e.data.container_id === id));
 
 describe('events, wait, background operations and bulk', () => {
@@ -80,6 +89,54 @@ describe('events, wait, background operations and bulk', () => {
     await viaQuery.until((es) => transitions(es).length === 3);
     again.close();
     viaQuery.close();
+  });
+
+  it('a fan-out process that dies is started again, and its subscribers resume with nothing lost', async () => {
+    const c = await create({ autostart: false });
+    const url = `${d.api}/events?container_id=${c.id}&types=transition`;
+    const first = await openSse(url, d.adminToken);
+    await call('POST', `/containers/${c.id}/start`);
+    await first.until((es) => transitions(es).length === 1);
+    const lastId = first.events.at(-1)?.id as string;
+    const dead = await fanoutPid(d.pid);
+    assert.ok(dead, 'the daemon runs its event fan-out in a child process');
+    process.kill(dead, 'SIGKILL');
+    assert.equal(await first.ended, 'broken', 'the stream the dead process held is cut');
+
+    await call('POST', `/containers/${c.id}/pause`);
+    let next: number | undefined;
+    for (let i = 0; i < 100 && (next === undefined || next === dead); i++) {
+      await sleep(50);
+      next = await fanoutPid(d.pid);
+    }
+    assert.ok(next !== undefined && next !== dead, 'a new fan-out process runs');
+    assert.match(d.output(), /event fan-out process ended \(SIGKILL\); starting it again/);
+
+    const again = await openSse(url, d.adminToken, { 'last-event-id': lastId });
+    await again.until((es) => transitions(es).length === 1);
+    await call('POST', `/containers/${c.id}/resume`);
+    await again.until((es) => transitions(es).length === 2);
+    await sleep(200);
+    assert.deepEqual(
+      transitions(again.events).map((e) => e.data.log.to_status),
+      ['paused', 'running'],
+      'the missed transition from the log, the next one live, nothing twice',
+    );
+    again.close();
+  });
+
+  it('a daemon stopped with streams open ends them properly and exits', async () => {
+    const open = await Promise.all([openSse(`${d.api}/events`, d.adminToken), openSse(`${d.api}/events?types=operation`, d.adminToken)]);
+    await open[0].until(() => open[0].comments.includes('connected'));
+    const before = d.pid;
+    await d.restart();
+    assert.notEqual(d.pid, before);
+    assert.deepEqual(await Promise.all(open.map((s) => s.ended)), ['clean', 'clean'], 'each stream got its final chunk');
+    const c = await create({ autostart: false });
+    const after = await openSse(`${d.api}/events?container_id=${c.id}`, d.adminToken);
+    await call('POST', `/containers/${c.id}/start`);
+    await after.until((es) => transitions(es).length === 1);
+    after.close();
   });
 
   it('sends heartbeats on an idle stream, and shows another user nothing of mine', async () => {

@@ -13,6 +13,8 @@ export interface SseStream {
   until(predicate: (events: SseEvent[]) => boolean, timeoutMs?: number): Promise<SseEvent[]>;
   close(): void;
   status: number;
+  /** Resolves when the stream ends: 'clean' after the body's proper end, 'broken' when it was cut. */
+  ended: Promise<'clean' | 'broken'>;
 }
 
 export async function openSse(url: string, token: string, headers: Record<string, string> = {}): Promise<SseStream> {
@@ -24,8 +26,10 @@ export async function openSse(url: string, token: string, headers: Record<string
   const wake = (): void => {
     for (const w of [...waiters]) w();
   };
+  let ended: Promise<'clean' | 'broken'> = Promise.resolve('clean');
   if (res.ok && res.body) {
-    void (async () => {
+    ended = (async (): Promise<'clean' | 'broken'> => {
+      let how: 'clean' | 'broken' = 'clean';
       const decoder = new TextDecoder();
       let buffer = '';
       try {
@@ -51,15 +55,18 @@ export async function openSse(url: string, token: string, headers: Record<string
           }
         }
       } catch {
-        /* aborted */
+        // aborted, or the connection was cut
+        how = 'broken';
       }
       wake();
+      return how;
     })();
   }
   return {
     events,
     comments,
     status: res.status,
+    ended,
     until: (predicate, timeoutMs = 5000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {

@@ -100,8 +100,22 @@ export class EventHub {
    * `deliver` is called synchronously per event; it must not throw.
    */
   async subscribe(since: number | undefined, deliver: (e: HubEvent) => void): Promise<Subscription> {
+    const seen = await this.catchUp(since, deliver);
+    const listener = (e: HubEvent): void => {
+      if (e.type === 'transition' && e.row.seq <= seen) return;
+      deliver(e);
+    };
+    this.subscribers.add(listener);
+    return { close: () => this.subscribers.delete(listener) };
+  }
+
+  /**
+   * Delivers every row after `since` from the store up to the tailer's cursor and returns that
+   * cursor. The caller joins the live feed in the same synchronous step (no await in between),
+   * skipping transitions at or below the returned cursor: no gap, no repeat.
+   */
+  async catchUp(since: number | undefined, deliver: (e: HubEvent) => void): Promise<number> {
     let from = since ?? this.cursor;
-    // catch up from the store until we reach the tailer's cursor, then join without awaiting
     for (;;) {
       const target = this.cursor;
       while (from < target) {
@@ -110,15 +124,8 @@ export class EventHub {
         for (const row of rows) if (row.seq <= target) deliver({ type: 'transition', row });
         from = Math.min(target, rows.at(-1)?.seq ?? target);
       }
-      if (this.cursor === target) break;
+      if (this.cursor === target) return from;
     }
-    const seen = from;
-    const listener = (e: HubEvent): void => {
-      if (e.type === 'transition' && e.row.seq <= seen) return;
-      deliver(e);
-    };
-    this.subscribers.add(listener);
-    return { close: () => this.subscribers.delete(listener) };
   }
 
   private async pull(): Promise<void> {

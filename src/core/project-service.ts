@@ -31,13 +31,22 @@ export class ProjectService {
   }
 
   async isOwner(actor: Actor, projectId: string): Promise<boolean> {
+    return (await this.ownerOf(projectId)) === actor.userId;
+  }
+
+  /** The user owning a project, or undefined when there is no such project. */
+  async ownerOf(projectId: string): Promise<string | undefined> {
     let owner = this.owners.get(projectId);
     if (owner === undefined) {
       owner = (await this.store.getProject(projectId))?.owner_id;
-      if (owner === undefined) return false;
-      this.owners.set(projectId, owner);
+      if (owner !== undefined) this.owners.set(projectId, owner);
     }
-    return owner === actor.userId;
+    return owner;
+  }
+
+  /** The owner when it is already known here, without asking the store (hot paths). */
+  knownOwnerOf(projectId: string): string | undefined {
+    return this.owners.get(projectId);
   }
 
   /** The actor's project named "default", made on first use. */

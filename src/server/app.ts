@@ -26,6 +26,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
 import { operationRoutes } from './routes/operations.ts';
 import type { EventHub } from '../core/event-hub.ts';
+import type { EventStreams } from './sse/event-streams.ts';
 import type { OperationRegistry } from '../core/operation-registry.ts';
 
 declare module 'fastify' {
@@ -44,6 +45,8 @@ export interface AppDeps {
   server: ServerIdentity;
   events: EventHub;
   operations: OperationRegistry;
+  /** Who writes event streams; without it, a fan-out in this process is made on first use. */
+  streams?: EventStreams;
   /** Interval of the event stream's heartbeat comments. */
   heartbeatMs?: number;
   /** Largest accepted request body, in bytes. */

@@ -1,0 +1,230 @@
+/**
+ * The daemon's side of GET /events. It follows the event hub once for all streams, turns each
+ * event into its frame once (with the project owner that decides who sees it), and gives it to
+ * the fan-out, which writes it to every subscriber.
+ *
+ * The fan-out runs in its own process by default (`fanout-process.ts`): an open stream's
+ * connection is handed over to it after the head and the catch-up are written, so the daemon's
+ * event loop serves operations whatever the number of subscribers, and the fan-out runs at a
+ * lower CPU priority than the daemon. `inline` keeps the fan-out in this process (one daemon
+ * without child processes; also what a test app built without the daemon uses).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { EventHub, HubEvent, Subscription } from '../../core/event-hub.ts';
+import type { ProjectService } from '../../core/project-service.ts';
+import type { Store } from '../../store/store.ts';
+import { SseFanout } from './fanout.ts';
+import type { FanoutMessage } from './fanout-process.ts';
+import { chunk, projectOf, streamHead, toStreamEvent, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
+
+export type FanoutMode = 'process' | 'inline';
+
+export interface EventStreamsOptions {
+  hub: EventHub;
+  projects: ProjectService;
+  store: Store;
+  heartbeatMs: number;
+  mode: FanoutMode;
+  /** Niceness of the fan-out process (0 = the daemon's; 19 = the lowest). */
+  niceness?: number;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+interface Sink {
+  publish(events: StreamEvent[]): void;
+  add(socket: Socket, spec: StreamSpec): void;
+  close(): Promise<void>;
+}
+
+export class EventStreams {
+  private readonly incoming: HubEvent[] = [];
+  private converting = false;
+  private outgoing: StreamEvent[] = [];
+  private sending: NodeJS.Immediate | undefined;
+  private subscription: Subscription | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: EventStreamsOptions,
+    private readonly sink: Sink,
+  ) {}
+
+  static async start(opts: EventStreamsOptions): Promise<EventStreams> {
+    const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink(opts.heartbeatMs);
+    const streams = new EventStreams(opts, sink);
+    streams.subscription = await opts.hub.subscribe(undefined, (e) => streams.receive(e));
+    return streams;
+  }
+
+  /**
+   * Opens a stream on a connection whose request was validated: writes the head, catches up
+   * from `since` and hands the connection to the fan-out with nothing missed or repeated.
+   * `gone()` tells whether the client has left meanwhile.
+   */
+  async open(socket: Socket, spec: Omit<StreamSpec, 'seen'>, since: number | undefined, gone: () => boolean): Promise<void> {
+    let from = since ?? this.opts.hub.position;
+    const write = (data: string): Promise<void> => new Promise((resolve) => socket.write(data, () => resolve()));
+    // the starting cursor, so a client that drops before any event can still resume
+    let written = write(streamHead() + chunk(`: connected\n\nid: ${from}\n\n`));
+    for (;;) {
+      const rows: HubEvent[] = [];
+      const seen = await this.opts.hub.catchUp(from, (e) => rows.push(e));
+      let frames = '';
+      for (const e of rows) {
+        const event = await this.convert(e);
+        if (visibleTo({ ...spec, seen: from }, event)) frames += event.frame;
+      }
+      if (frames) written = write(chunk(frames));
+      // what was written here must be out before another process writes to the connection
+      await written;
+      if (gone() || this.closed) return;
+      // no await from this check to the hand-over: live events after `seen` all reach the sink after it
+      if (this.opts.hub.position === seen) {
+        this.sink.add(socket, { ...spec, seen });
+        return;
+      }
+      from = seen;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscription?.close();
+    this.send();
+    await this.sink.close();
+  }
+
+  private receive(e: HubEvent): void {
+    // the common case, owner known: converted at once; otherwise in order, behind the lookups
+    if (!this.converting && this.incoming.length === 0) {
+      const projectId = projectOf(e);
+      const owner = projectId === undefined ? undefined : this.opts.projects.knownOwnerOf(projectId);
+      if (owner !== undefined) return this.queue(toStreamEvent(e, projectId, owner));
+    }
+    this.incoming.push(e);
+    void this.drainIncoming();
+  }
+
+  private async drainIncoming(): Promise<void> {
+    if (this.converting) return;
+    this.converting = true;
+    try {
+      while (this.incoming.length > 0) this.queue(await this.convert(this.incoming.shift() as HubEvent));
+    } finally {
+      this.converting = false;
+    }
+  }
+
+  private async convert(e: HubEvent): Promise<StreamEvent> {
+    const containerId = e.type === 'transition' ? e.row.container_id : e.event.container_id;
+    const projectId = projectOf(e) ?? (await this.opts.store.getContainer(containerId).catch(() => undefined))?.project_id;
+    const owner = projectId === undefined ? undefined : await this.opts.projects.ownerOf(projectId).catch(() => undefined);
+    return toStreamEvent(e, projectId, owner);
+  }
+
+  /** Events go to the fan-out in batches, one per turn of the event loop. */
+  private queue(e: StreamEvent): void {
+    this.outgoing.push(e);
+    this.sending ??= setImmediate(() => this.send());
+  }
+
+  private send(): void {
+    if (this.sending) clearImmediate(this.sending);
+    this.sending = undefined;
+    if (this.outgoing.length === 0) return;
+    const batch = this.outgoing;
+    this.outgoing = [];
+    this.sink.publish(batch);
+  }
+}
+
+function inlineSink(heartbeatMs: number): Sink {
+  const fanout = new SseFanout({ heartbeatMs });
+  return {
+    publish: (events) => fanout.publish(events),
+    add: (socket, spec) => fanout.add(socket, spec),
+    close: async () => fanout.closeAll(),
+  };
+}
+
+/** The fan-out in a child process, started again if it ever dies (its clients reconnect). */
+class ProcessSink implements Sink {
+  private child: ChildProcess | undefined;
+  private closing = false;
+
+  private constructor(private readonly opts: EventStreamsOptions) {}
+
+  static async start(opts: EventStreamsOptions): Promise<ProcessSink> {
+    const sink = new ProcessSink(opts);
+    await sink.spawn();
+    return sink;
+  }
+
+  publish(events: StreamEvent[]): void {
+    if (this.child?.connected) this.post({ t: 'events', events });
+  }
+
+  add(socket: Socket, spec: StreamSpec): void {
+    const child = this.child;
+    if (!child?.connected) {
+      socket.destroy();
+      return;
+    }
+    // The child gets its own descriptor of the connection; this process then closes its copy
+    // (keepOpen, then destroy: the HTTP server counts the connection gone exactly once). Without
+    // `server`, Node does not register the child as one of the server's workers: a server with
+    // workers waits for their answer when it closes, and one whose worker has exited (the child
+    // is restarted after a crash, and exits at shutdown) never finishes closing on Node 20.
+    Reflect.set(socket, 'server', null);
+    child.send({ t: 'add', spec } satisfies FanoutMessage, socket, { keepOpen: true }, (err) => {
+      if (err) this.opts.warn?.('could not hand an event stream to the fan-out process', err);
+      socket.destroy();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (child.connected) this.post({ t: 'close' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private post(m: FanoutMessage): void {
+    this.child?.send(m, (err: Error | null) => {
+      if (err && !this.closing) this.opts.warn?.('the fan-out process did not take a message', err);
+    });
+  }
+
+  private spawn(): Promise<void> {
+    const child = fork(fileURLToPath(new URL('./fanout-process.ts', import.meta.url)), [], {
+      // the daemon may run TypeScript through tsx's API (bin/hoody.js): give the child its loader
+      execArgv: ['--import', import.meta.resolve('tsx')],
+      env: { ...process.env, HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child = child;
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, this.opts.niceness ?? 10);
+    } catch (err) {
+      this.opts.warn?.('could not lower the fan-out process priority', err);
+    }
+    child.on('exit', (code, signal) => {
+      if (this.closing || this.child !== child) return;
+      this.opts.warn?.(`the event fan-out process ended (${code ?? signal}); starting it again`);
+      void this.spawn().catch((err: unknown) => this.opts.warn?.('could not start the event fan-out process', err));
+    });
+    return new Promise((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`the event fan-out process exited with ${code} while starting`)));
+    });
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The event stream process: the daemon hands it each event stream's connection (once the head
+ * and the catch-up are written) and every new event, once; it writes them to the subscribers.
+ * Writing to a thousand sockets per event is then off the daemon's event loop, which keeps
+ * answering lifecycle operations at its own pace, and can run at a lower CPU priority.
+ *
+ * Messages from the daemon (Node IPC, in order; a connection comes with its handle):
+ *   { t: 'add', spec }          + socket   a new subscriber
+ *   { t: 'events', events }                 events to fan out, in cursor order
+ *   { t: 'close' }                          end every stream and exit
+ */
+import type { Socket } from 'node:net';
+import { SseFanout } from './fanout.ts';
+import type { StreamEvent, StreamSpec } from './stream.ts';
+
+export type FanoutMessage = { t: 'add'; spec: StreamSpec } | { t: 'events'; events: StreamEvent[] } | { t: 'close' };
+
+const heartbeatMs = Number(process.env.HOODY_EVENTS_HEARTBEAT_MS) || 15_000;
+const fanout = new SseFanout({ heartbeatMs });
+
+const shutdown = (): void => {
+  fanout.closeAll();
+  // let the last chunks go out, then leave (sockets still open are the clients' problem now)
+  setTimeout(() => process.exit(0), 200).unref();
+  process.disconnect?.();
+};
+
+process.on('message', (m: FanoutMessage, handle?: Socket) => {
+  if (m.t === 'events') fanout.publish(m.events);
+  else if (m.t === 'add') {
+    if (handle) fanout.add(handle, m.spec);
+  } else shutdown();
+});
+// the daemon is gone: nothing more will come, end the streams so clients reconnect elsewhere
+process.on('disconnect', () => {
+  fanout.closeAll();
+  setTimeout(() => process.exit(0), 200).unref();
+});
+process.send?.({ t: 'ready' });

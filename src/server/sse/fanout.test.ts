@@ -1,0 +1,164 @@
+/**
+ * The fan-out's rules over real loopback connections: who gets which event, how frames are
+ * grouped into writes, what happens to a client that does not read, and how streams end.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { SseFanout, type FanoutOptions } from './fanout.ts';
+import { LAST_CHUNK, chunk, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+let seq = 0;
+function event(over: Partial<StreamEvent> = {}): StreamEvent {
+  const s = ++seq;
+  return { kind: 'transition', seq: s, containerId: 'c1', projectId: 'p1', ownerId: 'alice', frame: `id: ${s}\nevent: transition\ndata: {}\n\n`, ...over };
+}
+const spec = (over: Partial<StreamSpec> = {}): StreamSpec => ({ userId: 'alice', transitions: true, operations: true, seen: 0, ...over });
+
+/** A client connection and the fan-out's end of it; `chunks` are the reads as they came. */
+interface Pair {
+  client: net.Socket;
+  server: net.Socket;
+  chunks: string[];
+  text(): string;
+}
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+async function pair(read = true): Promise<Pair> {
+  const listener = net.createServer();
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  const [server] = await accepted;
+  listener.close();
+  const chunks: string[] = [];
+  if (read) client.on('data', (d: Buffer) => chunks.push(d.toString()));
+  else client.pause();
+  client.on('error', () => undefined);
+  cleanup.push(() => {
+    client.destroy();
+    server.destroy();
+  });
+  return { client, server, chunks, text: () => chunks.join('') };
+}
+
+function fanout(opts: Partial<FanoutOptions> = {}): SseFanout {
+  const f = new SseFanout({ heartbeatMs: 60_000, ...opts });
+  cleanup.push(() => f.closeAll());
+  return f;
+}
+
+describe('visibleTo', () => {
+  it('shows a user the events of their own projects only', () => {
+    assert.equal(visibleTo(spec(), event()), true);
+    assert.equal(visibleTo(spec({ userId: 'bob' }), event()), false);
+    assert.equal(visibleTo(spec(), event({ ownerId: undefined })), false, 'an event whose owner is unknown goes to nobody');
+  });
+
+  it('applies the container, project and type filters and skips what the catch-up sent', () => {
+    const e = event();
+    assert.equal(visibleTo(spec({ containerId: 'c2' }), e), false);
+    assert.equal(visibleTo(spec({ containerId: 'c1' }), e), true);
+    assert.equal(visibleTo(spec({ projectId: 'p2' }), e), false);
+    assert.equal(visibleTo(spec({ transitions: false }), e), false);
+    assert.equal(visibleTo(spec({ seen: e.seq }), e), false, 'at the catch-up cursor: sent already');
+    assert.equal(visibleTo(spec({ seen: e.seq - 1 }), e), true);
+    const op = event({ kind: 'operation', seq: 0 });
+    assert.equal(visibleTo(spec({ seen: 10_000 }), op), true, 'operation events carry no cursor and are live only');
+    assert.equal(visibleTo(spec({ operations: false }), op), false);
+  });
+});
+
+describe('SseFanout', () => {
+  it('gives each event once to each subscriber that may see it, in order, one chunk per turn', async () => {
+    const f = fanout();
+    const all = await pair();
+    const one = await pair();
+    const bob = await pair();
+    f.add(all.server, spec());
+    f.add(one.server, spec({ containerId: 'c2' }));
+    f.add(bob.server, spec({ userId: 'bob' }));
+    assert.equal(f.size, 3);
+    const a = event();
+    const b = event({ containerId: 'c2' });
+    const c = event({ containerId: 'c2', ownerId: 'bob' });
+    f.publish([a, b, c]);
+    await sleep(50);
+    assert.equal(all.text(), chunk(a.frame + b.frame));
+    assert.equal(one.text(), chunk(b.frame), 'the container filter');
+    assert.equal(bob.text(), chunk(c.frame), "another user's subscriber sees only what bob owns");
+  });
+
+  it('gathers the events of a short while into one write once many streams are open', async () => {
+    const f = fanout({ coalesceMs: 40, coalesceFrom: 2 });
+    const first = await pair();
+    f.add(first.server, spec());
+    const [a, b] = [event(), event()];
+    f.publish([a]);
+    await sleep(15);
+    f.publish([b]);
+    await sleep(60);
+    assert.deepEqual(first.chunks, [chunk(a.frame), chunk(b.frame)], 'one stream: each event goes at once');
+
+    const second = await pair();
+    f.add(second.server, spec());
+    const [c, d] = [event(), event()];
+    f.publish([c]);
+    await sleep(15);
+    assert.equal(second.text(), '', 'held for the window');
+    f.publish([d]);
+    await sleep(60);
+    assert.deepEqual(second.chunks, [chunk(c.frame + d.frame)], 'two streams: one write for both events');
+  });
+
+  it('disconnects a subscriber that does not read once its backlog passes the bound, and keeps serving the others', async () => {
+    const f = fanout({ maxBufferedBytes: 64 * 1024 });
+    const stuck = await pair(false);
+    const reader = await pair();
+    f.add(stuck.server, spec());
+    f.add(reader.server, spec());
+    const big = 'x'.repeat(256 * 1024);
+    for (let i = 0; i < 40 && !stuck.server.destroyed; i++) {
+      f.publish([event({ frame: `data: ${big}\n\n` })]);
+      await sleep(10);
+    }
+    assert.equal(stuck.server.destroyed, true, 'the backlog was bounded');
+    await sleep(50);
+    assert.equal(f.size, 1);
+    const last = event();
+    f.publish([last]);
+    await sleep(100);
+    assert.ok(reader.text().endsWith(chunk(last.frame)), 'the reader still gets events');
+  });
+
+  it('ends every stream with the last chunk when it closes, and refuses new ones after', async () => {
+    const f = fanout();
+    const p = await pair();
+    f.add(p.server, spec());
+    const ended = once(p.client, 'end');
+    f.closeAll();
+    await ended;
+    assert.equal(p.text(), LAST_CHUNK);
+    const late = await pair();
+    f.add(late.server, spec());
+    assert.equal(late.server.destroyed, true);
+    assert.equal(f.size, 0);
+  });
+
+  it('sends heartbeats to idle streams', async () => {
+    const f = fanout({ heartbeatMs: 30 });
+    const p = await pair();
+    f.add(p.server, spec());
+    await sleep(100);
+    assert.ok(p.chunks.length >= 2, `heartbeats: ${p.chunks.length}`);
+    assert.ok(p.chunks.every((c) => c === chunk(': heartbeat\n\n')));
+  });
+});
