@@ -187,7 +187,7 @@ interface Phase {
   answers: Record<string, { op: Op; at: number }[]>;
   rssKb: { before: number; after: number };
   /** CPU time (user + system) used during the phase's operations, ms */
-  cpuMs: { daemon: number; subscribers: number; bench: number };
+  cpuMs: { daemon: number; fanout: number; subscribers: number; bench: number };
 }
 
 const median = (xs: number[]): number => {
@@ -208,6 +208,16 @@ async function cpuMs(pid: number | undefined): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The daemon's event fan-out process (a child running fanout-process.ts), when it has one. */
+async function fanoutPid(daemonPid: number): Promise<number | undefined> {
+  const children = (await readFile(`/proc/${daemonPid}/task/${daemonPid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean);
+  for (const pid of children) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('fanout-process')) return Number(pid);
+  }
+  return undefined;
 }
 
 async function rssKb(pid: number): Promise<number> {
@@ -238,7 +248,8 @@ async function bench(): Promise<void> {
     }
 
     const runRounds = async (phase: Phase | undefined, rounds: number): Promise<void> => {
-      const cpu0 = { daemon: await cpuMs(d.pid), subscribers: await cpuMs(child?.pid), bench: process.cpuUsage() };
+      const fanout = await fanoutPid(d.pid);
+      const cpu0 = { daemon: await cpuMs(d.pid), fanout: await cpuMs(fanout), subscribers: await cpuMs(child?.pid), bench: process.cpuUsage() };
       for (let round = 0; round < rounds; round++) {
         for (const id of ids) {
           for (const op of OPS) {
@@ -255,7 +266,7 @@ async function bench(): Promise<void> {
       }
       if (phase) {
         const bench = process.cpuUsage(cpu0.bench);
-        phase.cpuMs = { daemon: (await cpuMs(d.pid)) - cpu0.daemon, subscribers: (await cpuMs(child?.pid)) - cpu0.subscribers, bench: (bench.user + bench.system) / 1000 };
+        phase.cpuMs = { daemon: (await cpuMs(d.pid)) - cpu0.daemon, fanout: (await cpuMs(fanout)) - cpu0.fanout, subscribers: (await cpuMs(child?.pid)) - cpu0.subscribers, bench: (bench.user + bench.system) / 1000 };
       }
     };
     const logIds = async (id: string): Promise<{ id: string; to_status: string }[]> => {
@@ -266,7 +277,7 @@ async function bench(): Promise<void> {
         if (page >= r.body.data.pagination.totalPages) return out;
       }
     };
-    const newPhase = (name: string, subscribers: number): Phase => ({ name, subscribers, latency: { start: [], pause: [], resume: [], stop: [] }, answers: {}, rssKb: { before: 0, after: 0 }, cpuMs: { daemon: 0, subscribers: 0, bench: 0 } });
+    const newPhase = (name: string, subscribers: number): Phase => ({ name, subscribers, latency: { start: [], pause: [], resume: [], stop: [] }, answers: {}, rssKb: { before: 0, after: 0 }, cpuMs: { daemon: 0, fanout: 0, subscribers: 0, bench: 0 } });
 
     console.log(`daemon pid ${d.pid}; ${K} containers, ${R} rounds of ${OPS.join('→')} per phase, ${N} subscribers in the middle phase`);
     await runRounds(undefined, 1); // warm-up, not measured
@@ -386,7 +397,7 @@ async function bench(): Promise<void> {
     console.log('\nCPU time per lifecycle operation, ms (user + system, during the phase\'s operations)');
     for (const p of [p0, p1, p2]) {
       const n = all(p).length;
-      console.log(`  ${p.name.padEnd(24)} daemon ${f(p.cpuMs.daemon / n)}, subscriber process ${f(p.cpuMs.subscribers / n)}, bench client ${f(p.cpuMs.bench / n)}`);
+      console.log(`  ${p.name.padEnd(24)} daemon ${f(p.cpuMs.daemon / n)}, its fan-out process ${f(p.cpuMs.fanout / n)}, subscriber process ${f(p.cpuMs.subscribers / n)}, bench client ${f(p.cpuMs.bench / n)}`);
     }
     const b0 = median(all(p0).concat(all(p2)));
     const b1 = median(all(p1));
