@@ -3,8 +3,9 @@
  * per controller) and cgroup v2 (one unified tree): usage, limits and the freezer. runc does the rest.
  */
 import { constants } from 'node:fs';
-import { readFile, rmdir, readdir, access, writeFile } from 'node:fs/promises';
+import { readFile, rmdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathExists } from './fs.ts';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -12,7 +13,7 @@ export type CgroupLayout = 'v1' | 'v2';
 
 /** v2 when /sys/fs/cgroup itself is the unified hierarchy; v1 (or hybrid) otherwise. */
 export async function detectCgroupLayout(): Promise<CgroupLayout> {
-  return (await exists(join(ROOT, 'cgroup.controllers'))) ? 'v2' : 'v1';
+  return (await pathExists(join(ROOT, 'cgroup.controllers'))) ? 'v2' : 'v1';
 }
 
 /** Where one container's cgroup lives, per controller, for a cgroupsPath like /hoody-ab12/c0ffee. */
@@ -55,7 +56,7 @@ export class CgroupPaths {
 
   /** True when the container's cgroup has a freezer file this code can drive. */
   async hasFreezer(): Promise<boolean> {
-    return exists(this.freezerFile());
+    return pathExists(this.freezerFile());
   }
 
   /**
@@ -134,7 +135,7 @@ export class CgroupPaths {
   async existingDirs(): Promise<string[]> {
     const candidates = this.layout === 'v2' ? [join(ROOT, this.path)] : (await readdir(ROOT)).map((c) => join(ROOT, c, this.path));
     const found: string[] = [];
-    for (const dir of candidates) if (await exists(dir)) found.push(dir);
+    for (const dir of candidates) if (await pathExists(dir)) found.push(dir);
     return found;
   }
 }
@@ -159,9 +160,3 @@ async function readNumber(file: string): Promise<number> {
   return Number.isFinite(n) ? n : 0;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}

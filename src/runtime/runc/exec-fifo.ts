@@ -11,6 +11,7 @@ import { lstat, open, unlink, type FileHandle } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { RuntimeError } from '../driver.ts';
 import { isRunning } from './proc.ts';
+import { pathExists } from '../fs.ts';
 
 /** How often init's liveness is checked while waiting for it, as runc does. */
 const LIVENESS_CHECK_MS = 100;
@@ -67,7 +68,7 @@ async function readToEnd(fifo: string, handle: FileHandle, initPid: number, opts
         throw new RuntimeError('failed', 'container process is already dead');
       }
       // another reader (a concurrent `runc start`) took the byte and removed the fifo
-      if (received === 0 && !(await exists(fifo))) throw new RuntimeError('failed', 'cannot start an already running container');
+      if (received === 0 && !(await pathExists(fifo))) throw new RuntimeError('failed', 'cannot start an already running container');
     }
     if (opts.signal?.aborted) throw new RuntimeError('failed', 'start was aborted');
     if (now - started > opts.timeoutMs) throw new RuntimeError('failed', `container init did not start within ${opts.timeoutMs} ms`);
@@ -75,12 +76,6 @@ async function readToEnd(fifo: string, handle: FileHandle, initPid: number, opts
     else await new Promise((r) => setTimeout(r, 1));
   }
 }
-
-const exists = (path: string): Promise<boolean> =>
-  lstat(path).then(
-    () => true,
-    () => false,
-  );
 
 /** Bytes read, 0 at end of file (or no writer yet), -1 when the fifo is open but empty. */
 async function readSome(handle: FileHandle, buf: Buffer): Promise<number> {

@@ -9,7 +9,7 @@
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
  */
 import { spawn } from 'node:child_process';
-import { access, mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -32,6 +32,7 @@ import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
 import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
+import { pathExists } from '../fs.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -577,12 +578,6 @@ export class RuncDriver implements RuntimeDriver {
     for (const dir of await cgroup.existingDirs()) await rmdir(dir).catch(() => undefined);
   }
 }
-
-const pathExists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 function assertId(id: string): void {
   if (!ID_PATTERN.test(id)) throw new RuntimeError('not-found', `container id "${id}" is not valid`);
