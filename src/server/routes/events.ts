@@ -49,20 +49,14 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
     reply.hijack();
     const socket = request.raw.socket;
     opening.add(socket);
-    let gone = false;
-    const leave = (): void => {
-      gone = true;
-    };
-    socket.once('close', leave);
     try {
       const spec = { userId: request.actor.userId, containerId: q.container_id, projectId: q.project_id, transitions: types.has('transition'), operations: types.has('operation') };
-      await target.open(socket, spec, since, () => gone || socket.destroyed);
+      await target.open(socket, spec, since, () => socket.destroyed);
     } catch (err) {
       request.log.error(err);
       socket.destroy();
     } finally {
       opening.delete(socket);
-      socket.off('close', leave);
     }
   });
 }
