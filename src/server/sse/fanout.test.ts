@@ -97,6 +97,31 @@ describe('SseFanout', () => {
     assert.equal(bob.text(), chunk(c.frame), "another user's subscriber sees only what bob owns");
   });
 
+  it('encodes the chunk once for the subscribers that get the same events', async () => {
+    const f = fanout();
+    const pairs = [await pair(), await pair(), await pair()];
+    const written: unknown[][] = pairs.map(() => []);
+    pairs.forEach((p, i) => {
+      const write = p.server.write.bind(p.server) as (data: unknown) => boolean;
+      p.server.write = ((data: unknown) => {
+        (written[i] as unknown[]).push(data);
+        return write(data);
+      }) as typeof p.server.write;
+    });
+    f.add((pairs[0] as Pair).server, spec());
+    f.add((pairs[1] as Pair).server, spec());
+    f.add((pairs[2] as Pair).server, spec({ containerId: 'c2' }));
+    const [a, b] = [event(), event({ containerId: 'c2' })];
+    f.publish([a, b]);
+    await sleep(50);
+    const [w0, w1, w2] = written.map((w) => w[0]);
+    assert.ok(Buffer.isBuffer(w0) && w0 === w1, 'the two unfiltered streams were given one and the same chunk');
+    assert.notEqual(w2, w0, 'the filtered stream gets its own');
+    assert.equal((pairs[0] as Pair).text(), chunk(a.frame + b.frame));
+    assert.equal((pairs[1] as Pair).text(), chunk(a.frame + b.frame));
+    assert.equal((pairs[2] as Pair).text(), chunk(b.frame));
+  });
+
   it('gathers the events of a short while into one write once many streams are open', async () => {
     const f = fanout({ coalesceMs: 40, coalesceFrom: 2 });
     const first = await pair();
@@ -117,6 +142,35 @@ describe('SseFanout', () => {
     f.publish([d]);
     await sleep(60);
     assert.deepEqual(second.chunks, [chunk(c.frame + d.frame)], 'two streams: one write for both events');
+  });
+
+  it('paces the writing with many streams: after a long pass, the next waits in proportion', async () => {
+    const f = fanout({ coalesceMs: 10, coalesceFrom: 1, writeShare: 0.5 });
+    const p = await pair();
+    const writes: number[] = [];
+    const write = p.server.write.bind(p.server) as (data: unknown) => boolean;
+    p.server.write = ((data: unknown) => {
+      writes.push(performance.now());
+      if (writes.length === 1) for (const until = performance.now() + 30; performance.now() < until; ); // a pass of 30 ms
+      return write(data);
+    }) as typeof p.server.write;
+    f.add(p.server, spec());
+    const [a, b, c] = [event(), event(), event()];
+    f.publish([a]);
+    await sleep(45); // the first pass ran at about 10 ms and took 30
+    f.publish([b]);
+    await sleep(100);
+    assert.equal(writes.length, 2);
+    const [first, second] = writes as [number, number];
+    // share 0.5: as long a pause as the pass (30 ms) after its end, not the 10 ms window
+    assert.ok(second - first >= 58, `second pass ${(second - first).toFixed(1)} ms after the first`);
+    assert.equal(p.text(), chunk(a.frame) + chunk(b.frame));
+    // a quick pass: back to the plain window
+    const t = performance.now();
+    f.publish([c]);
+    await sleep(40);
+    assert.equal(writes.length, 3);
+    assert.ok((writes[2] as number) - t < 30, `third pass ${((writes[2] as number) - t).toFixed(1)} ms after its event`);
   });
 
   it('disconnects a subscriber that does not read once its backlog passes the bound, and keeps serving the others', async () => {
