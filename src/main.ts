@@ -44,6 +44,8 @@ export interface DaemonConfig {
   heartbeatMs?: number;
   /** Where event streams are written: a child process (default) or the daemon's own process. */
   eventsFanout?: FanoutMode;
+  /** With many event streams, the largest share of one CPU their writing may take (0 < s ≤ 1). */
+  eventsWriteShare?: number;
 }
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
@@ -65,6 +67,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
+    eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
   };
 }
 
@@ -136,6 +139,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     store,
     heartbeatMs: config.heartbeatMs ?? 15_000,
     mode: config.eventsFanout ?? 'process',
+    writeShare: config.eventsWriteShare,
     warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
   });
 
@@ -165,6 +169,13 @@ function fanoutMode(value: string | undefined): FanoutMode | undefined {
   if (value === undefined || value === '') return undefined;
   if (value !== 'process' && value !== 'inline') throw new Error(`HOODY_EVENTS_FANOUT must be "process" or "inline", not "${value}"`);
   return value;
+}
+
+function share(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new Error(`${name} must be a number above 0 and at most 1, not "${value}"`);
+  return n;
 }
 
 function positiveInt(value: string | undefined, name: string): number | undefined {

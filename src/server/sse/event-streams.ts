@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { EventHub, HubEvent, Subscription } from '../../core/event-hub.ts';
 import type { ProjectService } from '../../core/project-service.ts';
 import type { Store } from '../../store/store.ts';
-import { SseFanout } from './fanout.ts';
+import { SseFanout, type FanoutOptions } from './fanout.ts';
 import type { FanoutMessage } from './fanout-process.ts';
 import { chunk, projectOf, streamHead, toStreamEvent, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
 
@@ -28,6 +28,8 @@ export interface EventStreamsOptions {
   store: Store;
   heartbeatMs: number;
   mode: FanoutMode;
+  /** With many streams, the largest share of one CPU their writing may take (see SseFanout). */
+  writeShare?: number;
   /** Niceness of the fan-out process (0 = the daemon's; 19 = the lowest). */
   niceness?: number;
   warn?: (message: string, err?: unknown) => void;
@@ -53,7 +55,7 @@ export class EventStreams {
   ) {}
 
   static async start(opts: EventStreamsOptions): Promise<EventStreams> {
-    const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink(opts.heartbeatMs);
+    const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
     const streams = new EventStreams(opts, sink);
     streams.subscription = await opts.hub.subscribe(undefined, (e) => streams.receive(e));
     return streams;
@@ -142,8 +144,8 @@ export class EventStreams {
   }
 }
 
-function inlineSink(heartbeatMs: number): Sink {
-  const fanout = new SseFanout({ heartbeatMs });
+function inlineSink(opts: FanoutOptions): Sink {
+  const fanout = new SseFanout(opts);
   return {
     publish: (events) => fanout.publish(events),
     add: (socket, spec) => fanout.add(socket, spec),
@@ -207,7 +209,7 @@ class ProcessSink implements Sink {
     const child = fork(fileURLToPath(new URL('./fanout-process.ts', import.meta.url)), [], {
       // the daemon may run TypeScript through tsx's API (bin/hoody.js): give the child its loader
       execArgv: ['--import', import.meta.resolve('tsx')],
-      env: { ...process.env, HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs) },
+      env: { ...process.env, HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs), HOODY_EVENTS_WRITE_SHARE: this.opts.writeShare === undefined ? '' : String(this.opts.writeShare) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;

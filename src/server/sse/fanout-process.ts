@@ -16,7 +16,8 @@ import type { StreamEvent, StreamSpec } from './stream.ts';
 export type FanoutMessage = { t: 'add'; spec: StreamSpec } | { t: 'events'; events: StreamEvent[] } | { t: 'close' };
 
 const heartbeatMs = Number(process.env.HOODY_EVENTS_HEARTBEAT_MS) || 15_000;
-const fanout = new SseFanout({ heartbeatMs });
+const writeShare = Number(process.env.HOODY_EVENTS_WRITE_SHARE) || undefined;
+const fanout = new SseFanout({ heartbeatMs, writeShare });
 
 const shutdown = (): void => {
   fanout.closeAll();

@@ -12,10 +12,10 @@
  * Writing to a thousand sockets takes CPU that lifecycle operations on the same machine then
  * miss (on a small VM even an idle-priority process slows `runc create`), so with many streams
  * the writing is also paced: after a pass that took d ms of CPU, the next waits until
- * d·(1−s)/s ms have passed (s = writeShare, 0.1: at most about a tenth of one CPU; CPU time, not
- * wall time, so that a pass the scheduler interrupted does not count the interruption). The window grows with
- * the number of streams, and so does the delivery lag; after a quiet while, an event still goes
- * out within coalesceMs.
+ * d·(1−s)/s ms have passed (s = writeShare, 0.05: at most about a twentieth of one CPU). CPU
+ * time, not wall time, so that a pass the scheduler interrupted does not count the interruption.
+ * The window grows with the number of streams, and so does the delivery lag; after a quiet
+ * while, an event still goes out within coalesceMs.
  *
  * A subscriber that does not read (more than maxBufferedBytes waiting in its socket) is
  * disconnected: it resumes with Last-Event-ID and catches up from the status log, instead of
@@ -66,7 +66,7 @@ export class SseFanout {
     this.maxBuffered = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.coalesceMs = opts.coalesceMs ?? 50;
     this.coalesceFrom = opts.coalesceFrom ?? 64;
-    this.writeShare = Math.min(1, Math.max(0.01, opts.writeShare ?? 0.1));
+    this.writeShare = Math.min(1, Math.max(0.01, opts.writeShare ?? 0.05));
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
     this.heartbeat.unref();
   }

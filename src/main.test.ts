@@ -1,0 +1,28 @@
+/**
+ * The daemon's settings read from the environment: defaults, and a clear error for a bad value.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { configFromEnv } from './main.ts';
+
+describe('configFromEnv', () => {
+  it('leaves the event settings to their defaults when unset', () => {
+    const c = configFromEnv({}, {});
+    assert.equal(c.eventsFanout, undefined);
+    assert.equal(c.eventsWriteShare, undefined);
+    assert.equal(c.heartbeatMs, 15_000);
+  });
+
+  it('reads HOODY_EVENTS_WRITE_SHARE as a share of one CPU, above 0 and at most 1', () => {
+    assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '0.05' }).eventsWriteShare, 0.05);
+    assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '1' }).eventsWriteShare, 1);
+    for (const bad of ['0', '-0.1', '1.5', 'fast', 'NaN', 'Infinity']) {
+      assert.throws(() => configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: bad }), /HOODY_EVENTS_WRITE_SHARE must be a number above 0 and at most 1/, bad);
+    }
+  });
+
+  it('refuses an unknown HOODY_EVENTS_FANOUT', () => {
+    assert.equal(configFromEnv({}, { HOODY_EVENTS_FANOUT: 'inline' }).eventsFanout, 'inline');
+    assert.throws(() => configFromEnv({}, { HOODY_EVENTS_FANOUT: 'thread' }), /HOODY_EVENTS_FANOUT must be "process" or "inline"/);
+  });
+});
