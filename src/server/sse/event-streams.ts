@@ -22,6 +22,9 @@ import { chunk, projectOf, streamHead, toStreamEvent, visibleTo, type StreamEven
 
 export type FanoutMode = 'process' | 'inline';
 
+/** Niceness of the fan-out process (0 = the daemon's; 19 = the lowest). */
+const FANOUT_NICENESS = 10;
+
 export interface EventStreamsOptions {
   hub: EventHub;
   projects: ProjectService;
@@ -30,8 +33,6 @@ export interface EventStreamsOptions {
   mode: FanoutMode;
   /** With many streams, the largest share of one CPU their writing may take (see SseFanout). */
   writeShare?: number;
-  /** Niceness of the fan-out process (0 = the daemon's; 19 = the lowest). */
-  niceness?: number;
   warn?: (message: string, err?: unknown) => void;
 }
 
@@ -75,9 +76,10 @@ export class EventStreams {
       const rows: HubEvent[] = [];
       const seen = await this.opts.hub.catchUp(from, (e) => rows.push(e));
       let frames = '';
+      const catchingUp = { ...spec, seen: from };
       for (const e of rows) {
         const event = await this.convert(e);
-        if (visibleTo({ ...spec, seen: from }, event)) frames += event.frame;
+        if (visibleTo(catchingUp, event)) frames += event.frame;
       }
       if (frames) written = write(chunk(frames));
       // what was written here must be out before another process writes to the connection
@@ -214,7 +216,7 @@ class ProcessSink implements Sink {
     });
     this.child = child;
     try {
-      if (child.pid !== undefined) setPriority(child.pid, this.opts.niceness ?? 10);
+      if (child.pid !== undefined) setPriority(child.pid, FANOUT_NICENESS);
     } catch (err) {
       this.opts.warn?.('could not lower the fan-out process priority', err);
     }
