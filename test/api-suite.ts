@@ -240,10 +240,15 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('reports runtime info: pid, processes, memory, CPU and listening ports', async () => {
         const id = await containerIn('running', ['sh', '-c', 'nc -l -p 8080 & exec sleep 600']);
-        const info = await eventually('port 8080', () => runtimeInfo(id), (i) => i.listening_ports.includes(8080));
+        // nc may listen before the shell has exec'd sleep: wait for both
+        const info = await eventually(
+          'port 8080 and the sleep process',
+          () => runtimeInfo(id),
+          (i) => i.listening_ports.includes(8080) && i.processes.some((p: any) => p.command === 'sleep 600'),
+        );
         assert.ok(info.pid > 1);
         assert.ok(info.memory_bytes > 0);
-        assert.ok(info.processes.some((p: any) => p.command === 'sleep 600'));
+        assert.ok(info.processes.some((p: any) => p.command.startsWith('nc -l')), JSON.stringify(info.processes));
         assert.ok('terminals' in info && 'displays' in info && 'services' in info);
       });
 

@@ -1,6 +1,8 @@
 /**
  * Turns conmon's exit files (one file per container, named by id, holding the exit code) into
  * events. Works for containers started by an earlier daemon: the files are the source of truth.
+ * conmon writes each file as a temporary `<id>.XXXXXX` renamed into place; a read can catch the
+ * temporary file full before the rename, so only names the caller knows as containers count.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
@@ -14,13 +16,16 @@ export class ExitWatcher {
   /** Ids whose current exit file was already reported (inotify sends several events per write). */
   private readonly reported = new Set<string>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly isContainer: (name: string) => boolean | Promise<boolean> = () => true,
+  ) {}
 
   async open(): Promise<void> {
     if (this.watcher) return;
     await mkdir(this.dir, { recursive: true });
     this.watcher = watch(this.dir, (_event, file) => {
-      if (file) void this.changed(file.toString());
+      if (file) this.changed(file.toString()).catch(() => undefined);
     });
     this.watcher.on('error', () => undefined);
   }
@@ -73,7 +78,7 @@ export class ExitWatcher {
   private async changed(id: string): Promise<void> {
     const code = await this.read(id);
     // reads may finish out of order: an empty read after a full one must not re-arm the report
-    if (code === undefined) return;
+    if (code === undefined || !(await this.isContainer(id))) return;
     for (const wake of [...(this.waiters.get(id) ?? [])]) wake();
     if (this.reported.has(id)) return;
     this.reported.add(id);
