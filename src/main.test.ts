@@ -13,11 +13,12 @@ describe('configFromEnv', () => {
     assert.equal(c.heartbeatMs, 15_000);
   });
 
-  it('reads HOODY_EVENTS_WRITE_SHARE as a share of one CPU, above 0 and at most 1', () => {
+  it('reads HOODY_EVENTS_WRITE_SHARE as a share of one CPU, from 0.01 to 1', () => {
     assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '0.05' }).eventsWriteShare, 0.05);
+    assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '0.01' }).eventsWriteShare, 0.01);
     assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '1' }).eventsWriteShare, 1);
-    for (const bad of ['0', '-0.1', '1.5', 'fast', 'NaN', 'Infinity']) {
-      assert.throws(() => configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: bad }), /HOODY_EVENTS_WRITE_SHARE must be a number above 0 and at most 1/, bad);
+    for (const bad of ['0', '0.005', '-0.1', '1.5', 'fast', 'NaN', 'Infinity']) {
+      assert.throws(() => configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: bad }), /HOODY_EVENTS_WRITE_SHARE must be a number from 0.01 to 1/, bad);
     }
   });
 

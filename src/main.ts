@@ -44,7 +44,7 @@ export interface DaemonConfig {
   heartbeatMs?: number;
   /** Where event streams are written: a child process (default) or the daemon's own process. */
   eventsFanout?: FanoutMode;
-  /** With many event streams, the largest share of one CPU their writing may take (0 < s ≤ 1). */
+  /** With many event streams, the largest share of one CPU their writing may take (0.01 ≤ s ≤ 1). */
   eventsWriteShare?: number;
 }
 
@@ -174,7 +174,7 @@ function fanoutMode(value: string | undefined): FanoutMode | undefined {
 function share(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new Error(`${name} must be a number above 0 and at most 1, not "${value}"`);
+  if (!(n >= 0.01 && n <= 1)) throw new Error(`${name} must be a number from 0.01 to 1, not "${value}"`);
   return n;
 }
 

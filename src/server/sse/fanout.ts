@@ -15,7 +15,9 @@
  * d·(1−s)/s ms have passed (s = writeShare, 0.05: at most about a twentieth of one CPU). CPU
  * time, not wall time, so that a pass the scheduler interrupted does not count the interruption.
  * The window grows with the number of streams, and so does the delivery lag; after a quiet
- * while, an event still goes out within coalesceMs.
+ * while, an event still goes out within coalesceMs. The window never passes maxWindowMs (1 s):
+ * when the writing needs more than its share, it takes more, rather than the lag and the batch
+ * held in memory growing without bound.
  *
  * A subscriber that does not read (more than maxBufferedBytes waiting in its socket) is
  * disconnected: it resumes with Last-Event-ID and catches up from the status log, instead of
@@ -38,8 +40,10 @@ export interface FanoutOptions {
   coalesceMs?: number;
   /** "Many subscribers": at least this many streams open. */
   coalesceFrom?: number;
-  /** With many subscribers, the largest share of the time spent writing (0 < s ≤ 1). */
+  /** With many subscribers, the largest share of the time spent writing (0.01 ≤ s ≤ 1). */
   writeShare?: number;
+  /** The longest the pacing makes events wait, whatever the share. */
+  maxWindowMs?: number;
 }
 
 const HEARTBEAT = chunk(': heartbeat\n\n');
@@ -55,6 +59,7 @@ export class SseFanout {
   private readonly coalesceMs: number;
   private readonly coalesceFrom: number;
   private readonly writeShare: number;
+  private readonly maxWindowMs: number;
   /** when the last write pass ended (performance.now() ms) and the CPU time it took (ms) */
   private lastFlush = { end: 0, took: 0 };
   private count = 0;
@@ -66,7 +71,9 @@ export class SseFanout {
     this.maxBuffered = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.coalesceMs = opts.coalesceMs ?? 50;
     this.coalesceFrom = opts.coalesceFrom ?? 64;
-    this.writeShare = Math.min(1, Math.max(0.01, opts.writeShare ?? 0.05));
+    this.writeShare = opts.writeShare ?? 0.05;
+    if (!(this.writeShare >= 0.01 && this.writeShare <= 1)) throw new RangeError(`writeShare must be between 0.01 and 1, not ${this.writeShare}`);
+    this.maxWindowMs = Math.max(this.coalesceMs, opts.maxWindowMs ?? 1000);
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -138,17 +145,20 @@ export class SseFanout {
     return taken;
   }
 
-  /** How long the events now pending wait: coalesceMs, or longer if the last pass was long. */
+  /** How long the events now pending wait: coalesceMs, or longer if the last pass was long (at most maxWindowMs). */
   private nextWindow(): number {
     const { end, took } = this.lastFlush;
     const rest = (took * (1 - this.writeShare)) / this.writeShare;
-    return Math.max(this.coalesceMs, end + rest - performance.now());
+    return Math.min(this.maxWindowMs, Math.max(this.coalesceMs, end + rest - performance.now()));
   }
 
   private flush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.flushImmediate) clearImmediate(this.flushImmediate);
     this.flushTimer = this.flushImmediate = undefined;
+    // process.cpuUsage counts every thread of the process: in the fan-out child that is this pass
+    // (and its garbage collection); inline, it also counts what the daemon's other threads did
+    // meanwhile, which only makes the pacing more cautious
     const cpu = process.cpuUsage();
     const batch = this.batch;
     const chunks = new Map<string, Buffer>();
