@@ -8,7 +8,12 @@
  * phases taking turns in mirrored order (0, subs, spin | spin, subs, 0 | ...), so that the
  * machine getting faster or slower during the run does not fall on one phase.
  * Run as root: `npm run bench:events -- [containers=10] [rounds=10] [subscribers=1000]`.
- * HOODY_BENCH_BLOCKS (default 5): the number of blocks.
+ * HOODY_BENCH_BLOCKS (default 10, even, at most the rounds): the number of blocks.
+ * Each block ends with one more round that is not timed: the fan-out paces its writing, so the
+ * events of a block's last operations go out a while after their answers; the extra round keeps
+ * that writing inside the block, overlapping operations as it does in steady use. The CPU
+ * figures count every operation of the block, the extra round included, and the fan-out's work
+ * until it has written all of them (the block waits out the longest pacing window, 1 s).
  * HOODY_BENCH_SUBSCRIBERS=quiet: every subscriber follows a container no operation touches
  * (connected, sent nothing but the heartbeat).
  * HOODY_BENCH_SUBSCRIBERS=deferred: the subscribers stop reading once connected and read what
@@ -172,6 +177,7 @@ async function subscriberProcess(): Promise<void> {
       });
       const sub: Sub = { filter, socket, connected: false, bytes: 0, logIds: new Set(), transitions: 0, operations: 0 };
       socket.on('error', (err) => (sub.connected ? undefined : reject(err)));
+      socket.on('close', () => (sub.connected ? undefined : reject(new Error('the connection closed before the stream opened'))));
       socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`);
     });
 
@@ -205,7 +211,8 @@ async function subscriberProcess(): Promise<void> {
       void (async () => {
         const all = Object.values(m.expected).flat();
         const expectedFor = (s: Sub): string[] => (s.filter ? (m.expected[s.filter] ?? []) : all);
-        // nothing was read yet: whatever the daemon could not hand to the kernel is still waiting
+        // nothing was read yet: whatever the daemon could not hand to the kernel is still waiting (the
+        // block waited out the longest pacing window, so no write pass is still due)
         const held = deferred ? await heldBack(apiPort) : null;
         for (const s of subs) s.socket.resume();
         const t0 = now();
@@ -252,8 +259,10 @@ interface Phase {
   latency: Record<Op, number[]>;
   /** daemon VmRSS before and after each block */
   rssKb: number[];
-  /** CPU time (user + system) used during the phase's operations, ms; other: the subscriber process or the busy loop */
+  /** CPU time (user + system) used during the phase's blocks, ms; other: the subscriber process or the busy loop */
   cpuMs: { daemon: number; fanout: number; other: number; bench: number };
+  /** operations run during the phase's blocks, timed or not (what cpuMs is divided by) */
+  cpuOps: number;
 }
 
 const median = (xs: number[]): number => {
@@ -291,11 +300,22 @@ async function rssKb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
 }
 
+function wholeNumber(value: string | undefined, fallback: number, what: string): number {
+  const n = Number(value ?? fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive whole number, not "${value ?? fallback}"`);
+  return n;
+}
+
+/** The longest a paced write pass of the fan-out can be put off (SseFanout's maxWindowMs), plus a margin. */
+const PACING_MAX_MS = 1_100;
+
 async function bench(): Promise<void> {
-  const K = Number(process.argv[2] ?? 10);
-  const R = Number(process.argv[3] ?? 10);
-  const N = Number(process.argv[4] ?? 1000);
-  const B = Math.max(1, Math.min(R, Number(process.env.HOODY_BENCH_BLOCKS ?? 5)));
+  const K = wholeNumber(process.argv[2], 10, 'containers');
+  const R = wholeNumber(process.argv[3], 10, 'rounds');
+  const N = wholeNumber(process.argv[4], 1000, 'subscribers');
+  const B = wholeNumber(process.env.HOODY_BENCH_BLOCKS, Math.min(10, R - (R % 2)), 'HOODY_BENCH_BLOCKS');
+  // mirrored order balances only over pairs of blocks
+  if (B % 2 !== 0 || B > R) throw new Error(`HOODY_BENCH_BLOCKS must be even and at most the rounds (${R}), not ${B}`);
   // quiet: every subscriber follows a container no operation touches (connected, sent nothing)
   const quiet = process.env.HOODY_BENCH_SUBSCRIBERS === 'quiet';
   const deferred = process.env.HOODY_BENCH_SUBSCRIBERS === 'deferred';
@@ -341,25 +361,32 @@ async function bench(): Promise<void> {
         c.send(m);
       });
 
-    /** Runs `rounds` rounds; adds latencies and CPU to the phase; answers per container, in order. */
+    /**
+     * Runs `rounds` timed rounds and, for a phase, one more untimed (see the top of the file);
+     * adds latencies and CPU to the phase; answers per container, in order.
+     */
     const runRounds = async (phase: Phase | undefined, rounds: number, other?: number): Promise<Record<string, { op: Op; at: number }[]>> => {
       const answers: Record<string, { op: Op; at: number }[]> = {};
       const fanout = await fanoutPid(d.pid);
       if (phase) phase.rssKb.push(await rssKb(d.pid));
       const cpu0 = { daemon: await cpuMs(d.pid), fanout: await cpuMs(fanout), other: await cpuMs(other), bench: process.cpuUsage() };
-      for (let round = 0; round < rounds; round++) {
+      const total = phase ? rounds + 1 : rounds;
+      for (let round = 0; round < total; round++) {
         for (const id of ids) {
           for (const op of OPS) {
             const t0 = performance.now();
             const r = await call<{ data: { status: string } }>('POST', `/containers/${id}/${op}`);
             const t1 = performance.now();
             if (r.status !== 200 || r.body.data.status !== RESULT[op]) throw new Error(`${op} ${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
-            phase?.latency[op].push(t1 - t0);
+            if (round < rounds) phase?.latency[op].push(t1 - t0);
             (answers[id] ??= []).push({ op, at: performance.timeOrigin + t1 });
           }
         }
       }
       if (phase) {
+        // the fan-out's last paced pass of the block comes at most PACING_MAX_MS after the last event
+        await new Promise((r) => setTimeout(r, PACING_MAX_MS));
+        phase.cpuOps += total * ids.length * OPS.length;
         const bench = process.cpuUsage(cpu0.bench);
         phase.cpuMs.daemon += (await cpuMs(d.pid)) - cpu0.daemon;
         phase.cpuMs.fanout += (await cpuMs(fanout)) - cpu0.fanout;
@@ -377,7 +404,7 @@ async function bench(): Promise<void> {
         if (page >= r.body.data.pagination.totalPages) return out;
       }
     };
-    const newPhase = (name: string): Phase => ({ name, latency: { start: [], pause: [], resume: [], stop: [] }, rssKb: [], cpuMs: { daemon: 0, fanout: 0, other: 0, bench: 0 } });
+    const newPhase = (name: string): Phase => ({ name, latency: { start: [], pause: [], resume: [], stop: [] }, rssKb: [], cpuMs: { daemon: 0, fanout: 0, other: 0, bench: 0 }, cpuOps: 0 });
     const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 500));
 
     const none = newPhase('0 subscribers');
@@ -497,9 +524,9 @@ async function bench(): Promise<void> {
     const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
     console.log('\nDaemon RSS (VmRSS, before and after each block): min, max');
     for (const p of [none, subs, spin]) console.log(`  ${p.name.padEnd(22)} ${mb(Math.min(...p.rssKb))}, ${mb(Math.max(...p.rssKb))}`);
-    console.log("\nCPU time per lifecycle operation, ms (user + system, during the phase's operations)");
+    console.log("\nCPU time per lifecycle operation, ms (user + system, during the phase's blocks, untimed rounds included)");
     for (const p of [none, subs, spin]) {
-      const n = all(p).length;
+      const n = p.cpuOps;
       const other = p === subs ? `, subscriber process ${f(p.cpuMs.other / n)}` : p === spin ? `, busy loop ${f(p.cpuMs.other / n)}` : '';
       console.log(`  ${p.name.padEnd(22)} daemon ${f(p.cpuMs.daemon / n)}, its fan-out process ${f(p.cpuMs.fanout / n)}${other}, bench client ${f(p.cpuMs.bench / n)}`);
     }
