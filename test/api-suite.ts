@@ -222,8 +222,9 @@ export function apiSuite(backend: Backend, skip?: string): void {
         assert.equal(patched.status, 200);
         assert.deepEqual(patched.body.data.environment_vars, { CONFIG_VERSION: '2.0' });
         assert.equal(patched.body.data.current_operation, null, 'the update released its claim');
-        await admin('POST', `/containers/${id}/start`);
-        assert.ok((await environOf(id)).includes('CONFIG_VERSION=2.0'));
+        assert.equal((await admin('POST', `/containers/${id}/start`)).status, 200);
+        // start answers once init is released; its exec of the container's init (and environment) follows
+        await eventually('the new environment in the process', () => environOf(id), (env) => env.includes('CONFIG_VERSION=2.0'), 3000);
       });
 
       it('a container whose process ends by itself is stopped with its exit code within a second, by "system"', async () => {

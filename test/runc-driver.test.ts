@@ -207,6 +207,30 @@ describe('runc driver specifics', () => {
       await h.cleanup();
     }
   });
+
+  it("reports an exit for containers only, not for conmon's temporary exit files or strangers", async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.05; done']));
+      await h.driver.start(id);
+      const exits: string[] = [];
+      h.driver.onExit((e) => exits.push(`${e.id}:${e.exitCode}`));
+      const dir = join(h.dir, 'runtime', 'exits');
+      // what conmon's write through a temporary file looks like if read before its rename, and a file no container owns
+      await writeFile(join(dir, `${id}.Q7X2KZ`), '0');
+      await writeFile(join(dir, newId()), '0');
+      await sleep(300);
+      assert.deepEqual(exits, []);
+      await h.driver.kill(id, 'SIGTERM');
+      await h.driver.waitExit(id, 3000);
+      await eventually('the exit event', async () => exits.length, (n) => n >= 1);
+      await sleep(200);
+      assert.deepEqual(exits, [`${id}:3`]);
+    } finally {
+      await h.cleanup();
+    }
+  });
 });
 
 /** Logs each runc call to <dir>/runc-calls, then runs runc. */

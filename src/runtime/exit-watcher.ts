@@ -83,6 +83,13 @@ export class ExitWatcher {
     if (this.reported.has(id)) return;
     this.reported.add(id);
     const event: ExitEvent = { id, exitCode: code, at: new Date() };
-    for (const listener of this.listeners) listener(event);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        // one listener's failure must not keep the exit from the others
+        process.emitWarning(`an exit listener failed: ${(err as Error).message}`);
+      }
+    }
   }
 }

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { EventHub, HubEvent, Subscription } from '../../core/event-hub.ts';
 import type { ProjectService } from '../../core/project-service.ts';
 import type { Store } from '../../store/store.ts';
-import { SseFanout, type FanoutOptions } from './fanout.ts';
+import { SseFanout, checkWriteShare, type FanoutOptions } from './fanout.ts';
 import type { FanoutMessage } from './fanout-process.ts';
 import { chunk, projectOf, streamHead, toStreamEvent, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
 
@@ -56,6 +56,8 @@ export class EventStreams {
   ) {}
 
   static async start(opts: EventStreamsOptions): Promise<EventStreams> {
+    // checked here too: a child process that refuses its settings would fail at every restart
+    if (opts.writeShare !== undefined) checkWriteShare(opts.writeShare);
     const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
     const streams = new EventStreams(opts, sink);
     streams.subscription = await opts.hub.subscribe(undefined, (e) => streams.receive(e));
@@ -220,8 +222,11 @@ class ProcessSink implements Sink {
     } catch (err) {
       this.opts.warn?.('could not lower the fan-out process priority', err);
     }
+    let ready = false;
+    child.once('message', () => (ready = true));
     child.on('exit', (code, signal) => {
-      if (this.closing || this.child !== child) return;
+      // a child that never got ready would fail the same way again: its start reports it instead
+      if (this.closing || this.child !== child || !ready) return;
       this.opts.warn?.(`the event fan-out process ended (${code ?? signal}); starting it again`);
       void this.spawn().catch((err: unknown) => this.opts.warn?.('could not start the event fan-out process', err));
     });

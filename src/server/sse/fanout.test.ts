@@ -11,6 +11,11 @@ import { LAST_CHUNK, chunk, visibleTo, type StreamEvent, type StreamSpec } from 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `done()` holds, or `ms` have passed. */
+async function until(done: () => boolean, ms = 2000): Promise<void> {
+  for (const end = performance.now() + ms; !done() && performance.now() < end; ) await sleep(5);
+}
+
 /** Burns `ms` of this process's CPU time (what the pacing counts), however long that takes. */
 function spinCpu(ms: number): void {
   const start = process.cpuUsage();
@@ -172,16 +177,16 @@ describe('SseFanout', () => {
     f.publish([a]);
     await sleep(45); // the first pass ran at about 10 ms and took 30
     f.publish([b]);
-    await sleep(100);
+    await until(() => p.text() === chunk(a.frame) + chunk(b.frame));
+    assert.equal(p.text(), chunk(a.frame) + chunk(b.frame));
     assert.equal(writes.length, 2);
     const second = writes[1] as number;
     // share 0.5: as long a pause as the pass (30 ms) after its end, not the 10 ms window
     assert.ok(second - spunUntil >= 29, `second pass ${(second - spunUntil).toFixed(1)} ms after the first ended`);
-    assert.equal(p.text(), chunk(a.frame) + chunk(b.frame));
     // a quick pass: back to the plain window
     const t = performance.now();
     f.publish([c]);
-    await sleep(40);
+    await until(() => writes.length === 3);
     assert.equal(writes.length, 3);
     assert.ok((writes[2] as number) - t < 30, `third pass ${((writes[2] as number) - t).toFixed(1)} ms after its event`);
   });
@@ -200,13 +205,14 @@ describe('SseFanout', () => {
     const [a, b] = [event(), event()];
     f.publish([a]);
     await sleep(40);
+    const tb = performance.now();
     f.publish([b]);
-    for (const until = performance.now() + 2500; writes.length < 2 && performance.now() < until; ) await sleep(5);
-    const [first, second] = writes as [number, number];
-    assert.ok(second - first < 400, `second pass ${(second - first).toFixed(1)} ms after the first, not ~2 s`);
-    assert.ok(second - first >= 70, `second pass ${(second - first).toFixed(1)} ms after the first: still paced up to the cap`);
-    await sleep(30); // the client's read of the second write
+    await until(() => p.text() === chunk(a.frame) + chunk(b.frame), 2500);
     assert.equal(p.text(), chunk(a.frame) + chunk(b.frame));
+    const second = writes[1] as number;
+    // the window is counted from b's publish: 80 ms, where the share alone would give ~2 s
+    assert.ok(second - tb < 400, `second pass ${(second - tb).toFixed(1)} ms after its event, not ~2 s`);
+    assert.ok(second - tb >= 75, `second pass ${(second - tb).toFixed(1)} ms after its event: still paced up to the cap`);
   });
 
   it('refuses a write share outside 0.01 to 1', () => {

@@ -48,6 +48,12 @@ export interface FanoutOptions {
 
 const HEARTBEAT = chunk(': heartbeat\n\n');
 
+/** Refuses a write share outside 0.01 to 1 (where the pacing rule means something). */
+export function checkWriteShare(share: number): number {
+  if (!(share >= 0.01 && share <= 1)) throw new RangeError(`writeShare must be between 0.01 and 1, not ${share}`);
+  return share;
+}
+
 export class SseFanout {
   private readonly byContainer = new Map<string, Set<Subscriber>>();
   private readonly byUser = new Map<string, Set<Subscriber>>();
@@ -71,8 +77,7 @@ export class SseFanout {
     this.maxBuffered = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.coalesceMs = opts.coalesceMs ?? 50;
     this.coalesceFrom = opts.coalesceFrom ?? 64;
-    this.writeShare = opts.writeShare ?? 0.05;
-    if (!(this.writeShare >= 0.01 && this.writeShare <= 1)) throw new RangeError(`writeShare must be between 0.01 and 1, not ${this.writeShare}`);
+    this.writeShare = checkWriteShare(opts.writeShare ?? 0.05);
     this.maxWindowMs = Math.max(this.coalesceMs, opts.maxWindowMs ?? 1000);
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
     this.heartbeat.unref();
