@@ -19,7 +19,8 @@
  * HOODY_BENCH_SUBSCRIBERS=deferred: the subscribers stop reading once connected and read what
  * they were sent after the block's operations, as clients on other machines would cost this
  * one nothing: what is left is the daemon's own work. Keep blocks small enough for a stream's
- * events to fit the client's socket buffer (one round per block: `HOODY_BENCH_BLOCKS` = rounds);
+ * events to fit the client's socket buffers (one timed round per block, and the untimed one:
+ * `HOODY_BENCH_BLOCKS` = rounds, an even number);
  * the report says whether any stream's bytes were held back on the daemon's side.
  *
  * The subscribers live in a child process (this file, HOODY_BENCH_ROLE=subscribers) on plain
@@ -313,6 +314,7 @@ async function bench(): Promise<void> {
   const K = wholeNumber(process.argv[2], 10, 'containers');
   const R = wholeNumber(process.argv[3], 10, 'rounds');
   const N = wholeNumber(process.argv[4], 1000, 'subscribers');
+  if (R < 2) throw new Error('rounds must be at least 2 (the phases take turns in pairs of blocks)');
   const B = wholeNumber(process.env.HOODY_BENCH_BLOCKS, Math.min(10, R - (R % 2)), 'HOODY_BENCH_BLOCKS');
   // mirrored order balances only over pairs of blocks
   if (B % 2 !== 0 || B > R) throw new Error(`HOODY_BENCH_BLOCKS must be even and at most the rounds (${R}), not ${B}`);
@@ -365,11 +367,11 @@ async function bench(): Promise<void> {
      * Runs `rounds` timed rounds and, for a phase, one more untimed (see the top of the file);
      * adds latencies and CPU to the phase; answers per container, in order.
      */
-    const runRounds = async (phase: Phase | undefined, rounds: number, other?: number): Promise<Record<string, { op: Op; at: number }[]>> => {
+    const runRounds = async (phase: Phase | undefined, rounds: number, other?: { pid: number; untilWritten: boolean }): Promise<Record<string, { op: Op; at: number }[]>> => {
       const answers: Record<string, { op: Op; at: number }[]> = {};
       const fanout = await fanoutPid(d.pid);
       if (phase) phase.rssKb.push(await rssKb(d.pid));
-      const cpu0 = { daemon: await cpuMs(d.pid), fanout: await cpuMs(fanout), other: await cpuMs(other), bench: process.cpuUsage() };
+      const cpu0 = { daemon: await cpuMs(d.pid), fanout: await cpuMs(fanout), other: await cpuMs(other?.pid), bench: process.cpuUsage() };
       const total = phase ? rounds + 1 : rounds;
       for (let round = 0; round < total; round++) {
         for (const id of ids) {
@@ -384,13 +386,23 @@ async function bench(): Promise<void> {
         }
       }
       if (phase) {
-        // the fan-out's last paced pass of the block comes at most PACING_MAX_MS after the last event
+        // a busy loop's CPU counts while operations run; the subscribers' until they have read what is written
+        if (other && !other.untilWritten) phase.cpuMs.other += (await cpuMs(other.pid)) - cpu0.other;
+        // the fan-out's last paced pass of the block comes at most PACING_MAX_MS after the last event;
+        // then its CPU time stops growing (clock ticks of 10 ms: read until two readings agree)
         await new Promise((r) => setTimeout(r, PACING_MAX_MS));
+        let fanoutCpu = await cpuMs(fanout);
+        for (let i = 0; i < 20; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          const again = await cpuMs(fanout);
+          if (again === fanoutCpu) break;
+          fanoutCpu = again;
+        }
         phase.cpuOps += total * ids.length * OPS.length;
         const bench = process.cpuUsage(cpu0.bench);
         phase.cpuMs.daemon += (await cpuMs(d.pid)) - cpu0.daemon;
-        phase.cpuMs.fanout += (await cpuMs(fanout)) - cpu0.fanout;
-        phase.cpuMs.other += (await cpuMs(other)) - cpu0.other;
+        phase.cpuMs.fanout += fanoutCpu - cpu0.fanout;
+        if (other?.untilWritten) phase.cpuMs.other += (await cpuMs(other.pid)) - cpu0.other;
         phase.cpuMs.bench += (bench.user + bench.system) / 1000;
         phase.rssKb.push(await rssKb(d.pid));
       }
@@ -427,7 +439,7 @@ async function bench(): Promise<void> {
       const before = new Map<string, Set<string>>();
       for (const id of ids) before.set(id, new Set((await logIds(id)).map((l) => l.id)));
       await settle();
-      const answers = await runRounds(subs, rounds, child?.pid);
+      const answers = await runRounds(subs, rounds, child?.pid === undefined ? undefined : { pid: child.pid, untilWritten: true });
       // what each subscriber should have seen: the block's new status log rows
       const expected: Record<string, string[]> = {};
       const rowsOf: Record<string, { id: string; to_status: string }[]> = {};
@@ -468,7 +480,7 @@ async function bench(): Promise<void> {
       setPriority(pid, 19);
       try {
         await settle();
-        await runRounds(spin, rounds, pid);
+        await runRounds(spin, rounds, { pid, untilWritten: false });
       } finally {
         spinner.kill('SIGKILL');
         spinner = undefined;
