@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { SseFanout, type FanoutOptions } from './fanout.ts';
+import { EventStreams, type EventStreamsOptions } from './event-streams.ts';
 import { LAST_CHUNK, chunk, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -215,8 +216,11 @@ describe('SseFanout', () => {
     assert.ok(second - tb >= 75, `second pass ${(second - tb).toFixed(1)} ms after its event: still paced up to the cap`);
   });
 
-  it('refuses a write share outside 0.01 to 1', () => {
+  it('refuses a write share outside 0.01 to 1', async () => {
     for (const bad of [0, 0.005, 1.5, Number.NaN]) assert.throws(() => new SseFanout({ heartbeatMs: 60_000, writeShare: bad }), /writeShare must be between 0.01 and 1/);
+    // before forking a fan-out process that would refuse it (the hub, store and projects are never reached)
+    const opts = { mode: 'process', heartbeatMs: 60_000, writeShare: 0.001 } as unknown as EventStreamsOptions;
+    await assert.rejects(EventStreams.start(opts), /writeShare must be between 0.01 and 1/);
   });
 
   it('disconnects a subscriber that does not read once its backlog passes the bound, and keeps serving the others', async () => {
