@@ -405,6 +405,34 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
     assert.ok(cases.length > 0);
   });
 
+  it("forgets a stopped container's runc state (cgroups, state folder) without runc delete, and starts it again", async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; exec sleep 60']));
+      await h.driver.start(id);
+      const cgroup = await h.driver.cgroup(id);
+      assert.ok((await cgroup.existingDirs()).length > 0, 'the running container has cgroups');
+      await h.driver.kill(id, 'SIGKILL');
+      assert.equal((await h.driver.waitExit(id, 3000))?.exitCode, 137);
+      // at once, as a restart does: start forgets the previous run itself
+      await h.driver.start(id);
+      assert.equal(runcStatus(h.dir, id), 'running');
+      await h.driver.kill(id, 'SIGKILL');
+      await h.driver.waitExit(id, 3000);
+      // later, as after any exit: the background clean-up
+      await eventually('runc to forget the stopped container', async () => access(join(h.dir, 'runtime', 'runc', id)).then(() => true, () => false), (present) => !present);
+      assert.deepEqual(await cgroup.existingDirs(), [], 'its cgroups are gone');
+      assert.equal(execFileSync('/usr/sbin/runc', ['--root', join(h.dir, 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
+      assert.equal((await h.driver.state(id))?.status, 'stopped');
+      assert.equal((await h.driver.state(id))?.exitCode, 137);
+      await h.driver.delete(id);
+      assert.deepEqual(await runcCalls(h.dir), ['create', 'create'], 'runc ran only for the two creates (under conmon)');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('pause and resume refuse what runc refuses, with the same errors, and change nothing', async () => {
     const h = await openRunc();
     try {

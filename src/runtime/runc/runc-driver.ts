@@ -394,6 +394,14 @@ export class RuncDriver implements RuntimeDriver {
           throw new RuntimeError('invalid-state', `container "${id}" is already ${current.status}`, { status: current.status });
         }
         if (opts.onlyStopped && current.status !== 'stopped') return;
+        // With its init gone, a container in its own PID namespace has no process left, and what
+        // `runc delete` then does (libcontainer's destroy: no hooks here) is remove its cgroups and
+        // its state folder, in that order: done here without starting a Go process. A cgroup that
+        // cannot go (something still in it) leaves the work to runc, which kills what remains.
+        if (current.status === 'stopped' && (await this.removeCgroup(id))) {
+          await rm(join(this.runcRoot, id), { recursive: true, force: true });
+          return;
+        }
         await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id], signal).catch(async (err: unknown) => {
           if (await this.runcState(id)) throw err;
         });
@@ -573,9 +581,16 @@ export class RuncDriver implements RuntimeDriver {
     return argv[0]?.endsWith('conmon') && argv.includes(bundle) ? pid : 0;
   }
 
-  private async removeCgroup(id: string): Promise<void> {
+  /** Removes the container's cgroup in every hierarchy; false when some of it could not go. */
+  private async removeCgroup(id: string): Promise<boolean> {
     const cgroup = await this.cgroup(id);
-    for (const dir of await cgroup.existingDirs()) await rmdir(dir).catch(() => undefined);
+    let removed = true;
+    for (const dir of await cgroup.existingDirs()) {
+      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') removed = false;
+      });
+    }
+    return removed;
   }
 }
 
