@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startTestDaemon, apiClient, type Backend, type DaemonHandle } from './daemon-harness.ts';
+import { startTestDaemon, apiClient, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
 
 
@@ -138,7 +138,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('stop delivers SIGTERM: a trapping app exits 42, recorded on the container and in its log', async () => {
         const id = await containerIn('running', ['sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']);
-        await sleep(100);
+        await untilProcess(d, id, 'sleep 0.05');
         const r = await admin('POST', `/containers/${id}/stop`, { reason: 'maintenance window' });
         assert.equal(r.status, 200);
         const c = (await admin('GET', `/containers/${id}`)).body.data;
@@ -154,7 +154,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('stop escalates to KILL after the timeout for an app that ignores TERM', async () => {
         const id = await containerIn('running', ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
-        await sleep(100);
+        await untilProcess(d, id, 'sleep 0.05');
         const t0 = Date.now();
         const r = await admin('POST', `/containers/${id}/stop`, { timeout: 1 });
         const took = Date.now() - t0;
@@ -166,7 +166,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('stops a paused container, gracefully', async () => {
         const id = await containerIn('running', ['sh', '-c', 'trap "exit 5" TERM; while :; do sleep 0.05; done']);
-        await sleep(100);
+        await untilProcess(d, id, 'sleep 0.05');
         await admin('POST', `/containers/${id}/pause`);
         const r = await admin('POST', `/containers/${id}/stop`);
         assert.equal(r.body.data.status, 'stopped');
@@ -185,6 +185,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('force-stop cuts short a graceful stop that is waiting out its timeout', async () => {
         const id = await containerIn('running', ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+        await untilProcess(d, id, 'sleep 0.05');
         const t0 = Date.now();
         const stopping = admin('POST', `/containers/${id}/stop`, { timeout: 30 });
         await sleep(300);
@@ -255,6 +256,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
 
       it('two concurrent operations on one container: one succeeds, the other gets 409 OPERATION_IN_PROGRESS', async () => {
         const id = await containerIn('running', ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+        await untilProcess(d, id, 'sleep 0.05');
         const [a, b] = await Promise.all([admin('POST', `/containers/${id}/stop`, { timeout: 1 }), (async () => (await sleep(100), admin('POST', `/containers/${id}/pause`)))()]);
         assert.equal(a.status, 200);
         assert.equal(b.status, 409);
@@ -453,6 +455,7 @@ export function apiSuite(backend: Backend, skip?: string): void {
       it('leaves containers running, adopts them, and records exits that happened while it was down', async () => {
         const keep = await containerIn('running');
         const dies = await containerIn('running', ['sh', '-c', 'trap "exit 9" TERM; while :; do sleep 0.05; done']);
+        await untilProcess(d, dies, 'sleep 0.05');
         const pid = (await runtimeInfo(keep)).pid;
         const diesPid = (await runtimeInfo(dies)).pid;
         await d.stop('SIGKILL');

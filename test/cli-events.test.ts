@@ -7,7 +7,7 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import type { DaemonHandle } from './daemon-harness.ts';
+import { untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { closedPort, daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { eventually } from './eventually.ts';
 import type { HoodyClient } from '../src/sdk/index.ts';
@@ -198,6 +198,7 @@ describe('the hoody CLI: events, wait, bulk and background operations against a 
 
   it('containers manage --no-wait prints the operation id, and operations get follows it to its end', async () => {
     const id = await container('cli-async', { autostart: true, command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
+    await untilProcess(d, id, 'sleep 0.05');
     const out = await ok(['containers', 'manage', 'cli-async', 'stop', '--timeout', '1', '--no-wait']);
     assert.match(out, /^[0-9a-f]{24}\n$/);
     const opId = out.trim();

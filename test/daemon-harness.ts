@@ -143,6 +143,23 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 /** A small HTTP client for tests: JSON in, status and JSON out. */
+/**
+ * Waits until a container runs a process whose command line starts with `command`. Start answers
+ * once init is released; the app's first lines (a shell's `trap`, say) run a moment later, and a
+ * TERM sent before them meets the default action. A test that relies on a trap waits for the
+ * process its loop starts after it.
+ */
+export async function untilProcess(d: DaemonHandle, id: string, command: string): Promise<void> {
+  const call = apiClient(d.api, d.adminToken);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const info = (await call('GET', `/containers/${id}?runtime=true`)).body?.data?.runtime_info;
+    if ((info?.processes ?? []).some((p: { command: string }) => p.command.startsWith(command))) return;
+    if (Date.now() > deadline) throw new Error(`container ${id} never ran "${command}": ${JSON.stringify(info?.processes)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export function apiClient(api: string, token: string | undefined) {
   return async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
     const res = await fetch(`${api}${path}`, {

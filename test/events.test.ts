@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { startTestDaemon, apiClient, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { openSse, type SseEvent } from './sse-reader.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -173,6 +173,7 @@ describe('events, wait, background operations and bulk', () => {
 
   it('?wait=false answers 202 with the operation, which GET /operations/{id} follows to its end', async () => {
     const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
+    await untilProcess(d, c.id, 'sleep 0.05');
     const accepted = await call('POST', `/containers/${c.id}/stop?wait=false`, { timeout: 1 });
     assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
     const op = accepted.body.data.operation;

@@ -9,7 +9,7 @@ import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { startTestDaemon, apiClient, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
 import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
@@ -103,6 +103,7 @@ describe('reliability under injected faults', () => {
     const ops = ['pause', 'stop', 'restart', 'force-stop', 'pause'];
     // one container ignores TERM, so its graceful stop is certainly in flight when the kill comes
     const deaf = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stop_timeout: 30 });
+    await untilProcess(d, deaf.id, 'sleep 0.05');
     const deafStop = call('POST', `/containers/${deaf.id}/stop`);
     await eventually('the deaf container to be claimed by its stop', () => get(deaf.id), (x) => x.current_operation?.operation === 'stop', 3000);
     const requests = Promise.allSettled([deafStop, ...cs.flatMap((c, i) => [call('POST', `/containers/${c.id}/${ops[i % ops.length]}`), call('POST', `/containers/${c.id}/${ops[(i + 2) % ops.length]}`)])]);
@@ -262,6 +263,7 @@ describe('reliability under injected faults', () => {
 
   it('SIGTERM lets an operation in flight finish and record its row before the daemon exits', async () => {
     const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'] });
+    await untilProcess(d, c.id, 'sleep 0.05');
     const stopping = call('POST', `/containers/${c.id}/stop`, { timeout: 1 });
     const waiting = call('GET', `/containers/${c.id}/wait?status=paused&timeout=60`);
     await sleep(200);

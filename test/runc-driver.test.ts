@@ -212,8 +212,9 @@ describe('runc driver specifics', () => {
     const h = await openRunc();
     try {
       const id = newId();
-      await h.driver.create(spec(id, ['sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.05; done']));
+      await h.driver.create(spec(id, ['sh', '-c', 'trap "exit 3" TERM; echo ready; while :; do sleep 0.05; done']));
       await h.driver.start(id);
+      await eventually('the app to be ready', () => h.driver.logs(id), (l) => l.includes('ready'));
       const exits: string[] = [];
       h.driver.onExit((e) => exits.push(`${e.id}:${e.exitCode}`));
       const dir = join(h.dir, 'runtime', 'exits');

@@ -5,7 +5,7 @@
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DaemonHandle } from './daemon-harness.ts';
+import { untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { eventually, sleep } from './eventually.ts';
 import { HoodyApiError, HoodyClient, SseParser, type FetchLike, type HoodyEvent, type OperationInfo, type TransitionEvent } from '../src/sdk/index.ts';
@@ -221,6 +221,7 @@ describe('SDK: events, wait, background operations and bulk against a real daemo
 
   it('manageAsync answers 202 with a running operation that operations.get follows to its end', async () => {
     const id = await container(true, ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+    await untilProcess(d, id, 'sleep 0.05');
     const accepted = await client.api.containers.manageAsync(id, 'stop', { timeout: 1, reason: 'async test' });
     assert.equal(accepted.statusCode, 202);
     assert.equal(accepted.message, 'Operation accepted');

@@ -6,7 +6,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DaemonHandle } from './daemon-harness.ts';
+import { untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { closedPort, daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { LIFECYCLE_OPERATIONS as API_OPERATIONS } from '../src/api/schemas.ts';
 import { HoodyApiError, HoodyClient, LIFECYCLE_OPERATIONS, apiBaseOf, isHoodyApiError, type ContainerStatus, type LifecycleOperation, type RuntimeInfo } from '../src/sdk/index.ts';
@@ -214,6 +214,7 @@ describe('the TypeScript SDK against a real daemon', () => {
 
     // a stop that waits out its timeout holds the container; a pause meanwhile is refused
     const busy = await containerIn('running', ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+    await untilProcess(d, busy, 'sleep 0.05');
     const stopping = client.api.containers.manage(busy, 'stop', { timeout: 1 });
     await new Promise((r) => setTimeout(r, 200));
     const inProgress = await apiError(client.api.containers.manage(busy, 'pause'));
