@@ -142,7 +142,6 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-/** A small HTTP client for tests: JSON in, status and JSON out. */
 /**
  * Waits until a container runs a process whose command line starts with `command`. Start answers
  * once init is released; the app's first lines (a shell's `trap`, say) run a moment later, and a
@@ -160,6 +159,7 @@ export async function untilProcess(d: DaemonHandle, id: string, command: string)
   }
 }
 
+/** A small HTTP client for tests: JSON in, status and JSON out. */
 export function apiClient(api: string, token: string | undefined) {
   return async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
     const res = await fetch(`${api}${path}`, {

@@ -410,7 +410,7 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
     const h = await openRunc(logRuncCalls);
     try {
       const id = newId();
-      await h.driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; exec sleep 60']));
+      await h.driver.create(spec(id, ['sleep', '60']));
       await h.driver.start(id);
       const cgroup = await h.driver.cgroup(id);
       assert.ok((await cgroup.existingDirs()).length > 0, 'the running container has cgroups');
@@ -429,6 +429,27 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       assert.equal((await h.driver.state(id))?.exitCode, 137);
       await h.driver.delete(id);
       assert.deepEqual(await runcCalls(h.dir), ['create', 'create'], 'runc ran only for the two creates (under conmon)');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('leaves a stopped container whose cgroup cannot simply be removed (a sub-cgroup in it) to runc delete', async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '60']));
+      await h.driver.start(id);
+      const cgroup = await h.driver.cgroup(id);
+      const sub = join(cgroup.dir('pids'), 'sub');
+      await mkdir(sub);
+      await h.driver.kill(id, 'SIGKILL');
+      await h.driver.waitExit(id, 3000);
+      await eventually('runc to forget the stopped container', async () => access(join(h.dir, 'runtime', 'runc', id)).then(() => true, () => false), (present) => !present);
+      assert.ok((await runcCalls(h.dir)).includes('delete'), 'runc delete did the clean-up');
+      await assert.rejects(access(sub), 'runc removed the sub-cgroup');
+      assert.deepEqual(await cgroup.existingDirs(), [], 'and the cgroups');
+      assert.equal((await h.driver.state(id))?.status, 'stopped');
     } finally {
       await h.cleanup();
     }

@@ -397,7 +397,8 @@ export class RuncDriver implements RuntimeDriver {
         // With its init gone, a container in its own PID namespace has no process left, and what
         // `runc delete` then does (libcontainer's destroy: no hooks here) is remove its cgroups and
         // its state folder, in that order: done here without starting a Go process. A cgroup that
-        // cannot go (something still in it) leaves the work to runc, which kills what remains.
+        // cannot go (a sub-cgroup in it, say) leaves the work to runc, which removes sub-cgroups
+        // first and retries while the kernel says busy.
         if (current.status === 'stopped' && (await this.removeCgroup(id))) {
           await rm(join(this.runcRoot, id), { recursive: true, force: true });
           return;
