@@ -139,4 +139,21 @@ describe('container service with a scripted runtime', () => {
     const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
     assert.deepEqual([last?.from_status, last?.to_status, last?.metadata.error], ['running', 'running', 'freezer unavailable']);
   });
+
+  it('an exit a sweep notices before its event is logged as the exit; a process gone without an exit code is not', async () => {
+    const lastLog = async (id: string) => (await store.listStatusLogs(id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    const exited = await service.create(actor, { name: 'exited', container_image: 'busybox' });
+    driver.states.set(exited.id, { id: exited.id, status: 'stopped', pid: null, exitCode: 3 });
+    await service.reconcile(exited.id, 'reconcile');
+    const a = await lastLog(exited.id);
+    assert.deepEqual([a?.to_status, a?.triggered_by, a?.metadata.operation, a?.metadata.reason, a?.metadata.exit_code], ['stopped', 'system', 'exit', 'the main process ended', 3]);
+    await service.reconcile(exited.id, 'exit'); // the event, late: nothing more to record
+    assert.equal((await store.listStatusLogs(exited.id, { page: 1, limit: 10, sort_order: 'desc' })).logs.length, 3);
+
+    const vanished = await service.create(actor, { name: 'vanished', container_image: 'busybox' });
+    driver.states.set(vanished.id, { id: vanished.id, status: 'stopped', pid: null, exitCode: null });
+    await service.reconcile(vanished.id, 'reconcile');
+    const b = await lastLog(vanished.id);
+    assert.deepEqual([b?.to_status, b?.metadata.operation, b?.metadata.reason], ['stopped', 'reconcile', 'the runtime shows no process']);
+  });
 });

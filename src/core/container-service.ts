@@ -330,8 +330,10 @@ export class ContainerService {
     const truth = observedStatus(state);
     if ((now.status === 'running' || now.status === 'paused') && truth !== now.status && truth !== undefined) {
       const exit = state?.exitCode ?? null;
-      const reason = truth === 'stopped' ? (operation === 'exit' ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
-      const after = await this.record(now, truth, ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
+      // an exit conmon recorded is an exit, whether its event or a sweep noticed it first
+      const exited = truth === 'stopped' && (operation === 'exit' || exit !== null);
+      const reason = truth === 'stopped' ? (exited ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
+      const after = await this.record(now, truth, exited ? { ...ctx, operation: 'exit' } : ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
       if (after.status === 'stopped') this.applyRestartPolicy(after);
     } else {
       await this.deps.store.finishOperation(id, opId);
