@@ -1,6 +1,6 @@
 /** The one place errors become HTTP: status from the code table, the error envelope, nothing internal leaked. */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from '../api/error-codes.ts';
 import { HoodyError } from '../core/errors.ts';
 
@@ -37,11 +37,47 @@ export function toErrorBody(err: unknown): ErrorBody {
   return errorBody('INTERNAL_ERROR', 'internal server error');
 }
 
+/** How much of a refused body is read and thrown away, and for how long, so that its client gets the answer. */
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 5000;
+
+/**
+ * Reads and discards what is left of a request body. A body refused unread (too large, not
+ * JSON) would otherwise meet a closed connection while its client is still sending it, and the
+ * client would see a reset (EPIPE) instead of the 413 or 415. Past the limit or the timeout the
+ * connection is closed after the answer, as before.
+ */
+function drainBody(raw: IncomingMessage): Promise<void> {
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let read = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('end', done);
+      raw.off('error', done);
+      raw.off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      read += chunk.length;
+      if (read > DRAIN_LIMIT_BYTES) done();
+    };
+    const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
+    raw.on('data', onData);
+    raw.once('end', done);
+    raw.once('error', done);
+    raw.once('close', done);
+    raw.resume();
+  });
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (err, request, reply) => {
     const body = toErrorBody(err);
     if (body.statusCode >= 500) request.log.error({ err }, 'request failed');
     if (body.code === 'INTERNAL_ERROR') console.error(`${request.method} ${request.url}:`, err);
+    if (body.code === 'PAYLOAD_TOO_LARGE' || body.code === 'UNSUPPORTED_MEDIA_TYPE') await drainBody(request.raw);
     return reply.status(body.statusCode).send(body);
   });
   app.setNotFoundHandler(async (request, reply) => {
