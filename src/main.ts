@@ -17,6 +17,7 @@ import { recoverAtStart } from './core/recovery.ts';
 import { Reconciler } from './core/reconciler.ts';
 import { EventHub } from './core/event-hub.ts';
 import { EventStreams, type FanoutMode } from './server/sse/event-streams.ts';
+import { isWriteShare } from './server/sse/fanout.ts';
 import { OperationRegistry } from './core/operation-registry.ts';
 import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
@@ -174,7 +175,7 @@ function fanoutMode(value: string | undefined): FanoutMode | undefined {
 function share(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!(n >= 0.01 && n <= 1)) throw new Error(`${name} must be a number from 0.01 to 1, not "${value}"`);
+  if (!isWriteShare(n)) throw new Error(`${name} must be a number from 0.01 to 1, not "${value}"`);
   return n;
 }
 

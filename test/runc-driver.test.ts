@@ -247,6 +247,16 @@ async function runcCalls(dir: string): Promise<string[]> {
   });
 }
 
+/** The containers runc's CLI lists under a harness's state folder (its own reading, not the driver's). */
+function runcList(dir: string): string {
+  return execFileSync('/usr/sbin/runc', ['--root', join(dir, 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).trim();
+}
+
+/** Waits until runc's state folder for a container is gone. */
+async function untilRuncForgot(dir: string, id: string): Promise<void> {
+  await eventually('runc to forget the stopped container', async () => access(join(dir, 'runtime', 'runc', id)).then(() => true, () => false), (present) => !present);
+}
+
 /** runc's own answer (the CLI, an independent reader of the kernel's state). */
 function runcStatus(dir: string, id: string): string {
   const out = execFileSync('/usr/sbin/runc', ['--root', join(dir, 'runtime', 'runc'), 'state', id], { encoding: 'utf8' });
@@ -282,8 +292,7 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       const id = newId();
       await h.driver.create(spec(id, ['sh', '-c', 'echo should-not-run; exec sleep 60']));
       await assert.rejects(h.driver.start(id), { name: 'RuntimeError', kind: 'failed', message: /cannot start a container that has stopped|container process is already dead/ });
-      const runcRoot = join(h.dir, 'runtime', 'runc');
-      assert.equal(execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
+      assert.equal(runcList(h.dir), '', 'runc holds nothing');
       assert.deepEqual(await (await h.driver.cgroup(id)).pids(), [], 'no process in the cgroup');
       assert.equal((await h.driver.state(id))?.status, 'stopped');
       assert.doesNotMatch(await h.driver.logs(id), /should-not-run/);
@@ -422,9 +431,9 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       await h.driver.kill(id, 'SIGKILL');
       await h.driver.waitExit(id, 3000);
       // later, as after any exit: the background clean-up
-      await eventually('runc to forget the stopped container', async () => access(join(h.dir, 'runtime', 'runc', id)).then(() => true, () => false), (present) => !present);
+      await untilRuncForgot(h.dir, id);
       assert.deepEqual(await cgroup.existingDirs(), [], 'its cgroups are gone');
-      assert.equal(execFileSync('/usr/sbin/runc', ['--root', join(h.dir, 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
+      assert.equal(runcList(h.dir), '', 'runc holds nothing');
       assert.equal((await h.driver.state(id))?.status, 'stopped');
       assert.equal((await h.driver.state(id))?.exitCode, 137);
       await h.driver.delete(id);
@@ -445,7 +454,7 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       await mkdir(sub);
       await h.driver.kill(id, 'SIGKILL');
       await h.driver.waitExit(id, 3000);
-      await eventually('runc to forget the stopped container', async () => access(join(h.dir, 'runtime', 'runc', id)).then(() => true, () => false), (present) => !present);
+      await untilRuncForgot(h.dir, id);
       assert.ok((await runcCalls(h.dir)).includes('delete'), 'runc delete did the clean-up');
       await assert.rejects(access(sub), 'runc removed the sub-cgroup');
       assert.deepEqual(await cgroup.existingDirs(), [], 'and the cgroups');

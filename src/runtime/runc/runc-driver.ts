@@ -92,7 +92,7 @@ export class RuncDriver implements RuntimeDriver {
     this.conmon = opts.conmonBinary ?? '/usr/bin/conmon';
     this.init = opts.initBinary ?? '/usr/bin/catatonit';
     this.runcRoot = join(opts.stateDir, 'runc');
-    this.exits = new ExitWatcher(join(opts.stateDir, 'exits'), (name) => ID_PATTERN.test(name) && pathExists(join(opts.stateDir, 'containers', name)));
+    this.exits = new ExitWatcher(join(opts.stateDir, 'exits'), (name) => ID_PATTERN.test(name) && pathExists(this.bundle(name)));
   }
 
   /** Opens a driver over a state folder, adopting whatever containers it already holds. */

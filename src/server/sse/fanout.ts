@@ -48,9 +48,12 @@ export interface FanoutOptions {
 
 const HEARTBEAT = chunk(': heartbeat\n\n');
 
-/** Refuses a write share outside 0.01 to 1 (where the pacing rule means something). */
+/** A write share the pacing rule means something for: 0.01 to 1. */
+export const isWriteShare = (share: number): boolean => share >= 0.01 && share <= 1;
+
+/** Refuses a write share outside 0.01 to 1. */
 export function checkWriteShare(share: number): number {
-  if (!(share >= 0.01 && share <= 1)) throw new RangeError(`writeShare must be between 0.01 and 1, not ${share}`);
+  if (!isWriteShare(share)) throw new RangeError(`writeShare must be between 0.01 and 1, not ${share}`);
   return share;
 }
 
