@@ -90,6 +90,8 @@ export interface StatusLogsTable {
   duration_ms: number;
   triggered_by: string;
   metadata: string;
+  /** The container's project when the row was written (NULL: older rows whose project is unknown). */
+  project_id: string | null;
 }
 
 /** Every table the store reads and writes. */

@@ -30,6 +30,7 @@ import {
   type ProjectRecord,
   type ServerRecord,
   type StatusLogRecord,
+  type StatusLogScope,
   type Store,
   type TokenRecord,
   type Transition,
@@ -94,6 +95,12 @@ export class KyselyStore implements Store {
     return numDeletedRows > 0n;
   }
 
+  async existingTokenIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.db.selectFrom('tokens').select('id').where('id', 'in', [...ids]).execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
   async createProject(project: ProjectRecord): Promise<void> {
     await this.db.insertInto('projects').values(project).execute();
   }
@@ -138,7 +145,7 @@ export class KyselyStore implements Store {
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('containers').values(containerToRow(container)).execute();
-        if (firstLog) await this.appendLog(trx, container.id, firstLog);
+        if (firstLog) await this.appendLog(trx, container.id, container.project_id, firstLog);
       });
     } catch (err) {
       if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(container.name);
@@ -180,9 +187,9 @@ export class KyselyStore implements Store {
 
   async deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const { numDeletedRows } = await trx.deleteFrom('containers').where('id', '=', id).executeTakeFirst();
-      if (numDeletedRows === 0n) return false;
-      if (finalLog) await this.appendLog(trx, id, finalLog);
+      const gone = await trx.deleteFrom('containers').where('id', '=', id).returning('project_id').executeTakeFirst();
+      if (!gone) return false;
+      if (finalLog) await this.appendLog(trx, id, gone.project_id, finalLog);
       return true;
     });
   }
@@ -234,7 +241,7 @@ export class KyselyStore implements Store {
       if (t.expect_status !== undefined) update = update.where('status', '=', t.expect_status);
       const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined; // gone, or the operation is no longer current: nothing was written
-      await this.appendLog(trx, id, t.log);
+      await this.appendLog(trx, id, row.project_id, t.log);
       return containerFromRow(row);
     });
   }
@@ -284,17 +291,39 @@ export class KyselyStore implements Store {
     return { logs: rows.map(statusLogFromRow), total: Number(count.total) };
   }
 
-  async statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]> {
-    const rows = await this.db.selectFrom('status_logs').selectAll().where('seq', '>', seq).orderBy('seq', 'asc').limit(limit).execute();
+  async statusLogsSince(seq: number, limit: number, scope: StatusLogScope = {}): Promise<StatusLogRecord[]> {
+    const rows = await this.scopedLogs(seq, scope).selectAll().orderBy('seq', 'asc').limit(limit).execute();
     return rows.map(statusLogFromRow);
   }
 
+  async countStatusLogsSince(seq: number, scope: StatusLogScope, atMost: number): Promise<number> {
+    // counts over a LIMIT subquery: the cost stops at `atMost` rows however long the log is
+    const capped = this.scopedLogs(seq, scope).select('seq').limit(atMost).as('capped');
+    const row = await this.db.selectFrom(capped).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async statusLogHead(): Promise<number> {
+    const row = await this.db.selectFrom('status_logs').select((eb) => eb.fn.max('seq').as('head')).executeTakeFirst();
+    return row?.head === null || row?.head === undefined ? 0 : Number(row.head);
+  }
+
+  /** The rows after `seq` in `scope`; the owner's projects are matched through the (project_id, seq) index. */
+  private scopedLogs(seq: number, scope: StatusLogScope) {
+    let q = this.db.selectFrom('status_logs').where('seq', '>', seq);
+    if (scope.through !== undefined) q = q.where('seq', '<=', scope.through);
+    if (scope.container_id !== undefined) q = q.where('container_id', '=', scope.container_id);
+    if (scope.project_id !== undefined) q = q.where('project_id', '=', scope.project_id);
+    if (scope.owner_id !== undefined) q = q.where('project_id', 'in', this.db.selectFrom('projects').select('id').where('owner_id', '=', scope.owner_id));
+    return q;
+  }
+
   /** Inserts a log row inside the caller's transaction. */
-  private async appendLog(trx: KyselyTransaction<Database>, containerId: string, log: NewStatusLog): Promise<void> {
+  private async appendLog(trx: KyselyTransaction<Database>, containerId: string, projectId: string, log: NewStatusLog): Promise<void> {
     // PostgreSQL hands out identity values before commit, so concurrent transactions could commit
     // seq 8 before seq 7 and a reader of statusLogsSince(6) would skip 7 for good. Holding this lock
     // until commit makes seq order commit order. SQLite has one writer at a time already.
     if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(STATUS_LOG_APPEND_LOCK)})`.execute(trx);
-    await trx.insertInto('status_logs').values(statusLogToRow(containerId, log)).execute();
+    await trx.insertInto('status_logs').values(statusLogToRow(containerId, projectId, log)).execute();
   }
 }

@@ -134,14 +134,16 @@ export function statusLogFromRow(row: Selectable<StatusLogsTable>): StatusLogRec
     duration_ms: num(row.duration_ms),
     triggered_by: row.triggered_by,
     metadata: JSON.parse(row.metadata) as StatusLogRecord['metadata'],
+    project_id: row.project_id,
   };
 }
 
-/** A new log entry of a container as a status_logs row (seq is assigned by the database). */
-export function statusLogToRow(containerId: string, log: NewStatusLog): Insertable<StatusLogsTable> {
+/** A new log entry of a container (in a project) as a status_logs row (seq is assigned by the database). */
+export function statusLogToRow(containerId: string, projectId: string, log: NewStatusLog): Insertable<StatusLogsTable> {
   return {
     id: log.id,
     container_id: containerId,
+    project_id: projectId,
     from_status: log.from_status,
     to_status: log.to_status,
     transition_time: log.transition_time,

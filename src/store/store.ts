@@ -57,6 +57,18 @@ export interface StatusLogRecord {
   duration_ms: number;
   triggered_by: string;
   metadata: { operation: string; server_name: string; [key: string]: unknown };
+  /** The container's project when the row was written; null for older rows whose project is unknown. */
+  project_id: string | null;
+}
+
+/** Which status log rows a reader may see and asks for (every field narrows). */
+export interface StatusLogScope {
+  /** Rows of projects owned by this user. */
+  owner_id?: string;
+  project_id?: string;
+  container_id?: string;
+  /** Rows up to this cursor (inclusive). */
+  through?: number;
 }
 
 export interface NewStatusLog {
@@ -147,6 +159,8 @@ export interface Store {
   listTokens(userId?: string): Promise<TokenRecord[]>;
   /** Returns false when no such token existed. */
   deleteToken(id: string): Promise<boolean>;
+  /** Which of these token ids still exist (one query). */
+  existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
 
   createProject(project: ProjectRecord): Promise<void>;
   getProject(id: string): Promise<ProjectRecord | undefined>;
@@ -199,8 +213,12 @@ export interface Store {
     containerId: string,
     q: { page: number; limit: number; sort_order: SortOrder },
   ): Promise<{ logs: StatusLogRecord[]; total: number }>;
-  /** Rows after a cursor, oldest first (for event streams and recovery). */
-  statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]>;
+  /** Rows after a cursor, oldest first (for event streams and recovery); `scope` narrows them in SQL. */
+  statusLogsSince(seq: number, limit: number, scope?: StatusLogScope): Promise<StatusLogRecord[]>;
+  /** How many rows after a cursor are in `scope`, counting no further than `atMost`. */
+  countStatusLogsSince(seq: number, scope: StatusLogScope, atMost: number): Promise<number>;
+  /** The newest row's cursor (0 when the log is empty). */
+  statusLogHead(): Promise<number>;
 }
 
 /** Thrown when a container name is already used in the project. */
