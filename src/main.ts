@@ -19,6 +19,7 @@ import { EventHub } from './core/event-hub.ts';
 import { EventStreams, type FanoutMode } from './server/sse/event-streams.ts';
 import { isWriteShare } from './server/sse/fanout.ts';
 import { OperationRegistry } from './core/operation-registry.ts';
+import { TokenSessions } from './core/token-sessions.ts';
 import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
 import { buildApp } from './server/app.ts';
@@ -47,7 +48,17 @@ export interface DaemonConfig {
   eventsFanout?: FanoutMode;
   /** With many event streams, the largest share of one CPU their writing may take (0.01 ≤ s ≤ 1). */
   eventsWriteShare?: number;
+  /** The most event streams one user may hold open on this daemon. */
+  maxStreamsPerUser?: number;
+  /** The most waits (GET /containers/{id}/wait) one user may hold open on this daemon. */
+  maxWaitsPerUser?: number;
 }
+
+/** Per-user caps on open event streams and waits, unless configured. */
+const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64 } as const;
+
+/** How often the tokens of open event streams and waits are checked, so that a token deleted through another daemon ends them too. */
+const TOKEN_RECHECK_MS = 500;
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
 export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -69,6 +80,8 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
+    maxStreamsPerUser: positiveInt(env.HOODY_MAX_EVENT_STREAMS_PER_USER, 'HOODY_MAX_EVENT_STREAMS_PER_USER') ?? DEFAULT_SESSION_LIMITS.stream,
+    maxWaitsPerUser: positiveInt(env.HOODY_MAX_WAITS_PER_USER, 'HOODY_MAX_WAITS_PER_USER') ?? DEFAULT_SESSION_LIMITS.wait,
   };
 }
 
@@ -144,7 +157,14 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
   });
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, heartbeatMs: config.heartbeatMs });
+  const sessions = new TokenSessions(store, {
+    limits: { stream: config.maxStreamsPerUser ?? DEFAULT_SESSION_LIMITS.stream, wait: config.maxWaitsPerUser ?? DEFAULT_SESSION_LIMITS.wait },
+    recheckMs: TOKEN_RECHECK_MS,
+    warn: (m, err) => log(`warning: ${m}: ${String(err)}`),
+  });
+  sessions.start();
+
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, heartbeatMs: config.heartbeatMs });
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
 
@@ -155,6 +175,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       await app.close();
       // every open event stream ends with its final chunk; the fan-out process exits
       await streams.close();
+      sessions.stop();
       await reconciler.stop();
       await containers.close();
       events.stop();

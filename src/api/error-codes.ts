@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   PRECONDITION_FAILED: { status: 412, description: 'The If-Match ETag is not the container\'s current one: it changed since it was read (`details.version`).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'This Idempotency-Key was used before for a different request (another method, path or body).' },
   NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project.' },
+  TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not JSON.' },
   RUNTIME_ERROR: { status: 500, description: 'The container runtime failed; the container was left in an honest status and the failure is in its status log (`metadata.error`).' },

@@ -321,7 +321,9 @@ export const EventsQuery = Type.Object(
     container_id: Type.Optional(Id),
     project_id: Type.Optional(Id),
     types: Type.Optional(Type.String({ pattern: '^(transition|operation)(,(transition|operation))*$', description: 'comma-separated: transition, operation (default both)' })),
-    since: Type.Optional(Type.Integer({ minimum: 0, description: 'replay transitions after this cursor (the SSE id); Last-Event-ID does the same' })),
+    since: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'replay transitions after this cursor (the SSE id); Last-Event-ID does the same; a cursor above the newest row starts at the newest row' }),
+    ),
   },
   { additionalProperties: false },
 );

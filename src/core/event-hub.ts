@@ -1,11 +1,12 @@
 /**
  * The status log is the event stream. One tailer reads rows past its cursor from the store, once,
  * whenever a transition is recorded here (at once) or on a short poll (rows other daemons wrote),
- * and hands them to every subscriber in cursor order. A subscriber that starts from an older
- * cursor first catches up from the store, then joins the live feed with no gap and no repeat.
- * Operation events (accepted, succeeded, failed) are live only: they are not in the log.
+ * and hands them to every subscriber in cursor order. A reader that starts from an older cursor
+ * first replays its own rows from the store, page by page, then joins the live feed with no gap
+ * and no repeat. Operation events (accepted, succeeded, failed) are live only: not in the log.
  */
-import type { Store, StatusLogRecord } from '../store/store.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Store, StatusLogRecord, StatusLogScope } from '../store/store.ts';
 
 export interface OperationEvent {
   phase: 'accepted' | 'succeeded' | 'failed';
@@ -25,7 +26,14 @@ export interface Subscription {
   close(): void;
 }
 
+/** Rows per read of the store. */
 const PAGE = 500;
+
+/** How many times a replay chases a log that grew meanwhile before it gives up (its reader resumes later). */
+const MAX_REPLAY_ROUNDS = 100;
+
+/** The most rows a reader is replayed; one that missed more is told to resync instead. */
+export const MAX_REPLAY_ROWS = 10_000;
 
 export class EventHub {
   private cursor = 0;
@@ -40,13 +48,9 @@ export class EventHub {
     private readonly pollMs = 500,
   ) {}
 
-  /** Starts from the newest row: what came before is read by subscribers that ask for it. */
+  /** Starts from the newest row (one query, whatever the log's length): readers replay what came before. */
   async start(): Promise<void> {
-    for (;;) {
-      const rows = await this.store.statusLogsSince(this.cursor, PAGE);
-      if (rows.length === 0) break;
-      this.cursor = rows.at(-1)?.seq ?? this.cursor;
-    }
+    this.cursor = await this.store.statusLogHead();
     this.timer = setInterval(() => this.notify(), this.pollMs);
     this.timer.unref();
   }
@@ -58,6 +62,12 @@ export class EventHub {
 
   /** The cursor of the newest row handed out. */
   get position(): number {
+    return this.cursor;
+  }
+
+  /** Reads what the store holds now (rows another daemon wrote included); the cursor of the newest row. */
+  async head(): Promise<number> {
+    await this.settled();
     return this.cursor;
   }
 
@@ -95,37 +105,38 @@ export class EventHub {
       .catch(() => undefined);
   }
 
-  /**
-   * Delivers every row after `since` (undefined: only new ones), then everything live, in order.
-   * `deliver` is called synchronously per event; it must not throw.
-   */
-  async subscribe(since: number | undefined, deliver: (e: HubEvent) => void): Promise<Subscription> {
-    const seen = await this.catchUp(since, deliver);
-    const listener = (e: HubEvent): void => {
-      if (e.type === 'transition' && e.row.seq <= seen) return;
-      deliver(e);
-    };
-    this.subscribers.add(listener);
-    return { close: () => this.subscribers.delete(listener) };
+  /** Delivers everything live from now on, in order. `deliver` is called synchronously per event; it must not throw. */
+  subscribe(deliver: (e: HubEvent) => void): Subscription {
+    this.subscribers.add(deliver);
+    return { close: () => this.subscribers.delete(deliver) };
   }
 
   /**
-   * Delivers every row after `since` from the store up to the tailer's cursor and returns that
-   * cursor. The caller joins the live feed in the same synchronous step (no await in between),
-   * skipping transitions at or below the returned cursor: no gap, no repeat.
+   * Replays the rows of `scope` after `from`, page by page: `page` gets each page and answers
+   * whether to go on (it waits for its reader, which paces the replay). Once every row up to the
+   * tailer's cursor is out, `join(seen)` is called in the same synchronous step as the check, so
+   * a reader that subscribes there and skips transitions up to `seen` misses nothing and gets
+   * nothing twice. Yields to the event loop between pages and rounds, and gives up (false) after
+   * a bounded number of rounds of a log that keeps growing.
    */
-  async catchUp(since: number | undefined, deliver: (e: HubEvent) => void): Promise<number> {
-    let from = since ?? this.cursor;
-    for (;;) {
+  async replay(from: number, scope: StatusLogScope, page: (rows: StatusLogRecord[]) => Promise<boolean>, join: (seen: number) => void): Promise<boolean> {
+    for (let round = 0; round < MAX_REPLAY_ROUNDS; round++) {
+      if (round > 0) await yieldToEventLoop();
       const target = this.cursor;
       while (from < target) {
-        const rows = await this.store.statusLogsSince(from, Math.min(PAGE, target - from));
-        if (rows.length === 0) break;
-        for (const row of rows) if (row.seq <= target) deliver({ type: 'transition', row });
-        from = Math.min(target, rows.at(-1)?.seq ?? target);
+        const rows = await this.store.statusLogsSince(from, PAGE, { ...scope, through: target });
+        if (rows.length > 0 && !(await page(rows))) return false;
+        // a short page is the last one up to the target
+        from = rows.length < PAGE ? target : (rows.at(-1)?.seq ?? target);
+        await yieldToEventLoop();
       }
-      if (this.cursor === target) return from;
+      if (this.cursor === target) {
+        join(target);
+        return true;
+      }
+      from = Math.max(from, target);
     }
+    return false;
   }
 
   private async pull(): Promise<void> {

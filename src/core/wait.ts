@@ -21,7 +21,7 @@ export async function waitForStatus(
   await deps.containers.get(actor, id);
   let wake: () => void = () => undefined;
   const reached = new Promise<void>((resolve) => (wake = resolve));
-  const sub = await deps.events.subscribe(undefined, (e) => {
+  const sub = deps.events.subscribe((e) => {
     if (e.type === 'transition' && e.row.container_id === id && e.row.to_status === status) wake();
   });
   let timer: NodeJS.Timeout | undefined;

@@ -28,6 +28,7 @@ import { operationRoutes } from './routes/operations.ts';
 import type { EventHub } from '../core/event-hub.ts';
 import type { EventStreams } from './sse/event-streams.ts';
 import type { OperationRegistry } from '../core/operation-registry.ts';
+import type { TokenSessions } from '../core/token-sessions.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -45,6 +46,8 @@ export interface AppDeps {
   server: ServerIdentity;
   events: EventHub;
   operations: OperationRegistry;
+  /** Open event streams and waits: per-user caps, ended when their token is deleted. */
+  sessions: TokenSessions;
   /** Who writes event streams; without it, a fan-out in this process is made on first use. */
   streams?: EventStreams;
   /** Interval of the event stream's heartbeat comments. */

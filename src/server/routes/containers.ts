@@ -35,6 +35,7 @@ import type { ContainerRecord } from '../../store/store.ts';
 import { triggeredBy, type Actor } from '../../core/actor.ts';
 import { nowIso } from '../../core/ids.ts';
 import { waitForStatus } from '../../core/wait.ts';
+import { HoodyError } from '../../core/errors.ts';
 import { runBulk } from '../../core/bulk.ts';
 import type { OperationRegistry } from '../../core/operation-registry.ts';
 
@@ -104,10 +105,10 @@ const SCHEMAS = {
   wait: {
     tags,
     summary: 'Wait for a container to reach a status',
-    description: 'Answers as soon as the container has the status (at once if it already has it), or 408 `WAIT_TIMEOUT` after `timeout` seconds.',
+    description: 'Answers as soon as the container has the status (at once if it already has it), or 408 `WAIT_TIMEOUT` after `timeout` seconds, or 401 when its token is deleted meanwhile.',
     params: IdParams,
     querystring: WaitQuery,
-    response: { 200: ContainerEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'WAIT_TIMEOUT') },
+    response: { 200: ContainerEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'WAIT_TIMEOUT', 'TOO_MANY_REQUESTS') },
   },
   bulk: {
     tags,
@@ -273,15 +274,22 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     // a client that leaves, or the daemon closing, ends the wait
     const abort = new AbortController();
     const stop = (): void => abort.abort();
+    // counted while it waits; ended when its token is deleted
+    const session = deps.sessions.open(request.actor, 'wait');
     reply.raw.on('close', stop);
     waiting.add(stop);
     let c: ContainerRecord;
     try {
-      c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000, abort.signal);
+      c = await waitForStatus({ store, containers, events: deps.events }, request.actor, id, q.status, (q.timeout ?? 30) * 1000, AbortSignal.any([abort.signal, session.signal]));
+    } catch (err) {
+      if (session.signal.aborted) throw new HoodyError('UNAUTHORIZED', 'the token of this wait was deleted');
+      throw err;
     } finally {
+      session.close();
       reply.raw.off('close', stop);
       waiting.delete(stop);
     }
+    if (session.signal.aborted) throw new HoodyError('UNAUTHORIZED', 'the token of this wait was deleted');
     const [data] = await wire([c]);
     return ok(`Container is ${q.status}`, data);
   });

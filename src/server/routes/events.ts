@@ -8,6 +8,7 @@ import { EventsQuery } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, errorResponses } from '../../api/responses.ts';
 import type { Socket } from 'node:net';
 import { invalidInput } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
 import type { AppDeps } from '../app.ts';
 import { EventStreams } from '../sse/event-streams.ts';
 
@@ -15,9 +16,9 @@ const schema = {
   tags: ['events'],
   summary: 'Follow transitions and operations (Server-Sent Events)',
   description:
-    'A `text/event-stream`. `transition` events carry the status log row and its cursor as the SSE `id`; reconnect with `Last-Event-ID` (or `?since=`) to receive exactly the missed ones. `operation` events (accepted, succeeded, failed) are live only. A comment line is sent as a heartbeat.',
+    'A `text/event-stream`. `transition` events carry the status log row and its cursor as the SSE `id`; reconnect with `Last-Event-ID` (or `?since=`) to receive exactly the missed ones (a cursor above the newest row starts at the newest row). Past 10,000 missed transitions a `resync` event with the newest cursor comes instead of them. `operation` events (accepted, succeeded, failed) are live only. A comment line is sent as a heartbeat. The stream ends when its token is deleted.',
   querystring: EventsQuery,
-  response: errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT'),
+  response: errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'TOO_MANY_REQUESTS'),
 };
 
 export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -38,20 +39,22 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
     const lastEventId = request.headers['last-event-id'];
     let since = q.since;
     if (typeof lastEventId === 'string' && lastEventId !== '') {
-      if (!/^\d+$/.test(lastEventId)) throw invalidInput('Last-Event-ID must be a cursor (a whole number)');
+      if (!/^\d+$/.test(lastEventId) || !Number.isSafeInteger(Number(lastEventId))) throw invalidInput(`Last-Event-ID "${lastEventId.slice(0, 40)}" must be a cursor (a whole number up to ${Number.MAX_SAFE_INTEGER})`);
       since = Number(lastEventId);
     }
     if (q.project_id) await deps.projects.get(request.actor, q.project_id);
     if (q.container_id) await deps.containers.get(request.actor, q.container_id);
     const types = new Set((q.types ?? 'transition,operation').split(','));
     const target = await streams();
+    // counted from here until the stream ends, wherever it is held; ended when its token is deleted
+    const session = deps.sessions.open(request.actor, 'stream');
 
     reply.hijack();
     const socket = request.raw.socket;
     opening.add(socket);
     try {
-      const spec = { userId: request.actor.userId, containerId: q.container_id, projectId: q.project_id, transitions: types.has('transition'), operations: types.has('operation') };
-      await target.open(socket, spec, since, () => socket.destroyed);
+      const spec = { streamId: newId(), userId: request.actor.userId, containerId: q.container_id, projectId: q.project_id, transitions: types.has('transition'), operations: types.has('operation') };
+      await target.open(socket, spec, since, { signal: session.signal, onGone: () => session.close() });
     } catch (err) {
       request.log.error(err);
       socket.destroy();

@@ -23,11 +23,12 @@ const createSchema = {
 const deleteSchema = {
   tags,
   summary: 'Delete a token',
+  description: 'The token stops working at once: its open event streams end and its waits answer 401.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   response: { 200: TokenDeletedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'NOT_FOUND') },
 };
 
-export async function tokenRoutes(api: FastifyInstance, { auth }: AppDeps): Promise<void> {
+export async function tokenRoutes(api: FastifyInstance, { auth, sessions }: AppDeps): Promise<void> {
   api.get('/tokens', { schema: listSchema }, async (request) => ok('Tokens retrieved successfully', { tokens: (await auth.listTokens(request.actor)).map(tokenWire) }));
   // the answer carries the secret: it is never kept for Idempotency-Key replays
   api.post('/tokens', { schema: createSchema, config: { idempotency: false } }, async (request, reply) => {
@@ -37,6 +38,8 @@ export async function tokenRoutes(api: FastifyInstance, { auth }: AppDeps): Prom
   api.delete('/tokens/:id', { schema: deleteSchema }, async (request) => {
     const { id } = request.params as { id: string };
     await auth.deleteToken(request.actor, id);
+    // its open event streams and waits end now, not when their clients leave
+    sessions.revoke(id);
     return ok('Token deleted successfully', { token_id: id, deleted: true });
   });
 }

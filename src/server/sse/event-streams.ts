@@ -13,12 +13,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { EventHub, HubEvent, Subscription } from '../../core/event-hub.ts';
+import { MAX_REPLAY_ROWS, type EventHub, type HubEvent, type Subscription } from '../../core/event-hub.ts';
 import type { ProjectService } from '../../core/project-service.ts';
-import type { Store } from '../../store/store.ts';
+import type { StatusLogRecord, Store } from '../../store/store.ts';
 import { SseFanout, checkWriteShare, type FanoutOptions } from './fanout.ts';
-import type { FanoutMessage } from './fanout-process.ts';
-import { chunk, projectOf, streamHead, toStreamEvent, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
+import type { FanoutMessage, FanoutReport } from './fanout-process.ts';
+import { LAST_CHUNK, chunk, projectOf, resyncFrame, streamHead, toStreamEvent, type StreamEvent, type StreamSpec } from './stream.ts';
 
 export type FanoutMode = 'process' | 'inline';
 
@@ -36,9 +36,20 @@ export interface EventStreamsOptions {
   warn?: (message: string, err?: unknown) => void;
 }
 
+/** How a stream being opened is ended from outside, and told to its owner when it is over. */
+export interface StreamControl {
+  /** Aborted when the stream must end (its token was deleted). */
+  signal: AbortSignal;
+  /** Called once when the stream is over, whatever ended it. */
+  onGone: () => void;
+}
+
 interface Sink {
   publish(events: StreamEvent[]): void;
-  add(socket: Socket, spec: StreamSpec): void;
+  /** Takes over a stream; `onGone` is called once when it ends. */
+  add(socket: Socket, spec: StreamSpec, onGone: () => void): void;
+  /** Ends streams it holds. */
+  end(streamIds: string[]): void;
   close(): Promise<void>;
 }
 
@@ -60,39 +71,70 @@ export class EventStreams {
     if (opts.writeShare !== undefined) checkWriteShare(opts.writeShare);
     const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
     const streams = new EventStreams(opts, sink);
-    streams.subscription = await opts.hub.subscribe(undefined, (e) => streams.receive(e));
+    streams.subscription = opts.hub.subscribe((e) => streams.receive(e));
     return streams;
   }
 
   /**
-   * Opens a stream on a connection whose request was validated: writes the head, catches up
-   * from `since` and hands the connection to the fan-out with nothing missed or repeated.
-   * `gone()` tells whether the client has left meanwhile.
+   * Opens a stream on a connection whose request was validated: writes the head, replays the
+   * caller's transitions after `since` page by page (each page written before the next is read)
+   * and hands the connection to the fan-out with nothing missed or repeated.
+   *
+   * A cursor above the newest row the tailer has read is first checked against the store (a
+   * daemon whose tailer is a little behind another's must not lose rows), then clamped to the
+   * head. A replay deeper than MAX_REPLAY_ROWS is replaced by a `resync` event at the head.
    */
-  async open(socket: Socket, spec: Omit<StreamSpec, 'seen'>, since: number | undefined, gone: () => boolean): Promise<void> {
-    let from = since ?? this.opts.hub.position;
-    const write = (data: string): Promise<void> => new Promise((resolve) => socket.write(data, () => resolve()));
-    // the starting cursor, so a client that drops before any event can still resume
-    let written = write(streamHead() + chunk(`: connected\n\nid: ${from}\n\n`));
-    for (;;) {
-      const rows: HubEvent[] = [];
-      const seen = await this.opts.hub.catchUp(from, (e) => rows.push(e));
-      let frames = '';
-      const catchingUp = { ...spec, seen: from };
-      for (const e of rows) {
-        const event = await this.convert(e);
-        if (visibleTo(catchingUp, event)) frames += event.frame;
+  async open(socket: Socket, spec: Omit<StreamSpec, 'seen'>, since: number | undefined, control: StreamControl): Promise<void> {
+    let over = false;
+    const gone = (): void => {
+      if (over) return;
+      over = true;
+      control.onGone();
+    };
+    const stopped = (): boolean => over || socket.destroyed || this.closed || control.signal.aborted;
+    // ended while opening: the connection is cut (a write may be waiting for a reader that does not read)
+    const abort = (): void => void socket.destroy();
+    control.signal.addEventListener('abort', abort, { once: true });
+    const write = (data: string): Promise<boolean> => new Promise((resolve) => socket.write(data, (err) => resolve(!err && !stopped())));
+    let handed = false;
+    try {
+      const hub = this.opts.hub;
+      let from = since === undefined || since <= hub.position ? (since ?? hub.position) : Math.min(since, await hub.head());
+      let head = chunk(`: connected\n\nid: ${from}\n\n`);
+      const scope = { owner_id: spec.userId, container_id: spec.containerId, project_id: spec.projectId };
+      if (spec.transitions && from < hub.position) {
+        const through = hub.position;
+        const depth = await this.opts.store.countStatusLogsSince(from, { ...scope, through }, MAX_REPLAY_ROWS + 1);
+        if (depth > MAX_REPLAY_ROWS) {
+          from = through;
+          head = chunk(`: connected\n\n${resyncFrame(from, MAX_REPLAY_ROWS)}`);
+        }
       }
-      if (frames) written = write(chunk(frames));
-      // what was written here must be out before another process writes to the connection
-      await written;
-      if (gone() || this.closed) return;
-      // no await from this check to the hand-over: live events after `seen` all reach the sink after it
-      if (this.opts.hub.position === seen) {
-        this.sink.add(socket, { ...spec, seen });
-        return;
+      // the starting cursor, so a client that drops before any event can still resume
+      if (!(await write(streamHead() + head))) return;
+      const join = (seen: number): void => {
+        // no await from the hub's check to here: live events after `seen` all reach the sink after it
+        if (stopped()) return;
+        control.signal.removeEventListener('abort', abort);
+        this.sink.add(socket, { ...spec, seen }, gone);
+        control.signal.addEventListener('abort', () => this.sink.end([spec.streamId]), { once: true });
+        handed = true;
+      };
+      if (!spec.transitions) return join(hub.position);
+      const page = (rows: StatusLogRecord[]): Promise<boolean> => {
+        if (stopped()) return Promise.resolve(false);
+        let frames = '';
+        for (const row of rows) frames += toStreamEvent({ type: 'transition', row }, row.project_id ?? undefined, spec.userId).frame;
+        return write(chunk(frames));
+      };
+      // a replay that could not catch up with a log that keeps growing ends properly: the client resumes from its last id
+      if (!(await hub.replay(from, scope, page, join)) && !stopped()) socket.end(LAST_CHUNK);
+    } finally {
+      if (!handed) {
+        control.signal.removeEventListener('abort', abort);
+        if (!socket.writableEnded) socket.destroy();
+        gone();
       }
-      from = seen;
     }
   }
 
@@ -152,7 +194,8 @@ function inlineSink(opts: FanoutOptions): Sink {
   const fanout = new SseFanout(opts);
   return {
     publish: (events) => fanout.publish(events),
-    add: (socket, spec) => fanout.add(socket, spec),
+    add: (socket, spec, onGone) => fanout.add(socket, spec, onGone),
+    end: (streamIds) => fanout.end(streamIds),
     close: async () => fanout.closeAll(),
   };
 }
@@ -161,6 +204,8 @@ function inlineSink(opts: FanoutOptions): Sink {
 class ProcessSink implements Sink {
   private child: ChildProcess | undefined;
   private closing = false;
+  /** The streams the child holds, by id: what to call when the child says one is gone. */
+  private readonly held = new Map<string, () => void>();
 
   private constructor(private readonly opts: EventStreamsOptions) {}
 
@@ -174,12 +219,14 @@ class ProcessSink implements Sink {
     if (this.child?.connected) this.post({ t: 'events', events });
   }
 
-  add(socket: Socket, spec: StreamSpec): void {
+  add(socket: Socket, spec: StreamSpec, onGone: () => void): void {
     const child = this.child;
     if (!child?.connected) {
       socket.destroy();
+      onGone();
       return;
     }
+    this.held.set(spec.streamId, onGone);
     // The child gets its own descriptor of the connection; this process then closes its copy
     // (keepOpen, then destroy: the HTTP server counts the connection gone exactly once). Without
     // `server`, Node does not register the child as one of the server's workers: a server with
@@ -187,9 +234,23 @@ class ProcessSink implements Sink {
     // is restarted after a crash, and exits at shutdown) never finishes closing on Node 20.
     Reflect.set(socket, 'server', null);
     child.send({ t: 'add', spec } satisfies FanoutMessage, socket, { keepOpen: true }, (err) => {
-      if (err) this.opts.warn?.('could not hand an event stream to the fan-out process', err);
+      if (err) {
+        this.opts.warn?.('could not hand an event stream to the fan-out process', err);
+        this.release(spec.streamId);
+      }
       socket.destroy();
     });
+  }
+
+  end(streamIds: string[]): void {
+    if (this.child?.connected) this.post({ t: 'end', streamIds });
+  }
+
+  /** A stream the child held is over. */
+  private release(streamId: string): void {
+    const onGone = this.held.get(streamId);
+    this.held.delete(streamId);
+    onGone?.();
   }
 
   async close(): Promise<void> {
@@ -223,8 +284,13 @@ class ProcessSink implements Sink {
       this.opts.warn?.('could not lower the fan-out process priority', err);
     }
     let ready = false;
-    child.once('message', () => (ready = true));
+    child.on('message', (m: FanoutReport) => {
+      if (m.t === 'ready') ready = true;
+      else if (m.t === 'gone' && this.child === child) this.release(m.streamId);
+    });
     child.on('exit', (code, signal) => {
+      // every stream the child held ended with it
+      if (this.child === child) for (const id of [...this.held.keys()]) this.release(id);
       // a child that never got ready would fail the same way again: its start reports it instead
       if (this.closing || this.child !== child || !ready) return;
       this.opts.warn?.(`the event fan-out process ended (${code ?? signal}); starting it again`);

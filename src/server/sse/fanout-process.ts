@@ -7,13 +7,24 @@
  * Messages from the daemon (Node IPC, in order; a connection comes with its handle):
  *   { t: 'add', spec }          + socket   a new subscriber
  *   { t: 'events', events }                 events to fan out, in cursor order
+ *   { t: 'end', streamIds }                 end these streams (their token was deleted)
  *   { t: 'close' }                          end every stream and exit
+ * and to the daemon:
+ *   { t: 'ready' }                          once, when it takes messages
+ *   { t: 'gone', streamId }                 a stream ended (the client left, or it was ended)
  */
 import type { Socket } from 'node:net';
 import { SseFanout } from './fanout.ts';
 import type { StreamEvent, StreamSpec } from './stream.ts';
 
-export type FanoutMessage = { t: 'add'; spec: StreamSpec } | { t: 'events'; events: StreamEvent[] } | { t: 'close' };
+export type FanoutMessage = { t: 'add'; spec: StreamSpec } | { t: 'events'; events: StreamEvent[] } | { t: 'end'; streamIds: string[] } | { t: 'close' };
+
+/** What the fan-out process tells the daemon. */
+export type FanoutReport = { t: 'ready' } | { t: 'gone'; streamId: string };
+
+const report = (m: FanoutReport): void => {
+  if (process.connected) process.send?.(m);
+};
 
 const heartbeatMs = Number(process.env.HOODY_EVENTS_HEARTBEAT_MS) || 15_000;
 const writeShare = Number(process.env.HOODY_EVENTS_WRITE_SHARE) || undefined;
@@ -29,12 +40,15 @@ const shutdown = (): void => {
 process.on('message', (m: FanoutMessage, handle?: Socket) => {
   if (m.t === 'events') fanout.publish(m.events);
   else if (m.t === 'add') {
-    if (handle) fanout.add(handle, m.spec);
-  } else shutdown();
+    const gone = (): void => report({ t: 'gone', streamId: m.spec.streamId });
+    if (handle) fanout.add(handle, m.spec, gone);
+    else gone();
+  } else if (m.t === 'end') fanout.end(m.streamIds);
+  else shutdown();
 });
 // the daemon is gone: nothing more will come, end the streams so clients reconnect elsewhere
 process.on('disconnect', () => {
   fanout.closeAll();
   setTimeout(() => process.exit(0), 200).unref();
 });
-process.send?.({ t: 'ready' });
+report({ t: 'ready' });

@@ -31,7 +31,8 @@ function event(over: Partial<StreamEvent> = {}): StreamEvent {
   const s = ++seq;
   return { kind: 'transition', seq: s, containerId: 'c1', projectId: 'p1', ownerId: 'alice', frame: `id: ${s}\nevent: transition\ndata: {}\n\n`, ...over };
 }
-const spec = (over: Partial<StreamSpec> = {}): StreamSpec => ({ userId: 'alice', transitions: true, operations: true, seen: 0, ...over });
+let streams = 0;
+const spec = (over: Partial<StreamSpec> = {}): StreamSpec => ({ streamId: `stream-${++streams}`, userId: 'alice', transitions: true, operations: true, seen: 0, ...over });
 
 /** A client connection and the fan-out's end of it; `chunks` are the reads as they came. */
 interface Pair {

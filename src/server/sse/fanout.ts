@@ -29,6 +29,8 @@ import { LAST_CHUNK, chunk, visibleTo, type StreamEvent, type StreamSpec } from 
 interface Subscriber {
   socket: Socket;
   spec: StreamSpec;
+  /** Called once when the stream is over, whatever ended it. */
+  onGone: () => void;
   /** positions in SseFanout.batch of the events waiting for the next write */
   pending: number[];
 }
@@ -60,6 +62,7 @@ export function checkWriteShare(share: number): number {
 export class SseFanout {
   private readonly byContainer = new Map<string, Set<Subscriber>>();
   private readonly byUser = new Map<string, Set<Subscriber>>();
+  private readonly byId = new Map<string, Subscriber>();
   private readonly dirty = new Set<Subscriber>();
   /** the events published since the last write */
   private batch: StreamEvent[] = [];
@@ -91,29 +94,38 @@ export class SseFanout {
     return this.count;
   }
 
-  /** Takes over a connection whose response head (and any catch-up) has been written. */
-  add(socket: Socket, spec: StreamSpec): void {
+  /** Takes over a connection whose response head (and any catch-up) has been written; `onGone` is called once when it ends. */
+  add(socket: Socket, spec: StreamSpec, onGone: () => void = () => undefined): void {
     if (this.closed || socket.destroyed) {
       socket.destroy();
+      onGone();
       return;
     }
-    const sub: Subscriber = { socket, spec, pending: [] };
+    const sub: Subscriber = { socket, spec, onGone, pending: [] };
     const index = spec.containerId !== undefined ? this.byContainer : this.byUser;
     const key = spec.containerId ?? spec.userId;
     let set = index.get(key);
     if (!set) index.set(key, (set = new Set()));
     set.add(sub);
+    this.byId.set(spec.streamId, sub);
     this.count++;
     const remove = (): void => {
       if (this.closed || !set.delete(sub)) return;
       this.count--;
       if (set.size === 0 && index.get(key) === set) index.delete(key);
       this.dirty.delete(sub);
+      this.byId.delete(spec.streamId);
+      sub.onGone();
     };
     socket.on('close', remove);
     socket.on('error', () => socket.destroy());
     // the client sends nothing more on this connection; reading keeps 'close' timely
     socket.resume();
+  }
+
+  /** Ends these streams properly (the zero-length chunk), e.g. when their token is deleted. */
+  end(streamIds: readonly string[]): void {
+    for (const id of streamIds) this.byId.get(id)?.socket.end(LAST_CHUNK);
   }
 
   publish(events: readonly StreamEvent[]): void {
@@ -137,6 +149,8 @@ export class SseFanout {
       for (const set of index.values()) for (const sub of set) sub.socket.end(LAST_CHUNK);
       index.clear();
     }
+    for (const sub of this.byId.values()) sub.onGone();
+    this.byId.clear();
     this.count = 0;
   }
 

@@ -20,6 +20,8 @@ export interface StreamEvent {
 
 /** One subscriber's filters and tenancy, fixed when the stream opens. */
 export interface StreamSpec {
+  /** Names the stream, so that the daemon can end it in whichever process holds it. */
+  streamId: string;
   userId: string;
   containerId?: string;
   projectId?: string;
@@ -32,8 +34,14 @@ export interface StreamSpec {
 /** The project a hub event belongs to, when the event itself says it. */
 export function projectOf(e: HubEvent): string | undefined {
   if (e.type === 'operation') return e.event.project_id;
+  if (e.row.project_id !== null) return e.row.project_id;
   const p = e.row.metadata.project_id;
   return typeof p === 'string' ? p : undefined;
+}
+
+/** The event a reader gets instead of a replay deeper than the server keeps: resume from `cursor`. */
+export function resyncFrame(cursor: number, missed: number): string {
+  return `id: ${cursor}\nevent: resync\ndata: ${JSON.stringify({ type: 'resync', cursor, reason: `more than ${missed} transitions were missed: read the current state, then follow from this cursor` })}\n\n`;
 }
 
 export function toStreamEvent(e: HubEvent, projectId: string | undefined, ownerId: string | undefined): StreamEvent {
