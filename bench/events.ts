@@ -322,7 +322,8 @@ async function bench(): Promise<void> {
   const quiet = process.env.HOODY_BENCH_SUBSCRIBERS === 'quiet';
   const deferred = process.env.HOODY_BENCH_SUBSCRIBERS === 'deferred';
 
-  const d = await startTestDaemon('sqlite');
+  // one user holds every subscriber here: lift the per-user cap on open streams
+  const d = await startTestDaemon('sqlite', { HOODY_MAX_EVENT_STREAMS_PER_USER: String(N + 10) });
   let child: ChildProcess | undefined;
   let spinner: ChildProcess | undefined;
   try {

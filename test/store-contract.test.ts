@@ -10,12 +10,33 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
 import { NameTakenError, type ContainerRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
 after(() => Promise.all(backends.map((b) => b.finish())));
+
+/** Runs statements on a store's database behind its back (what an older version left, say). */
+async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<void> {
+  if (options.databaseUrl) {
+    const client = new pg.Client({ connectionString: options.databaseUrl });
+    await client.connect();
+    try {
+      for (const statement of statements) await client.query(statement);
+    } finally {
+      await client.end();
+    }
+    return;
+  }
+  const db = new BetterSqlite3(join(options.dataDir, 'hoody.db'));
+  try {
+    for (const statement of statements) db.exec(statement);
+  } finally {
+    db.close();
+  }
+}
 
 const op = (operation = 'start') => ({ id: newId(), operation, started_at: isoNow() });
 const ids = (records: { id: string }[]): string[] => records.map((r) => r.id).sort();
@@ -233,7 +254,7 @@ for (const backend of backends) {
       assert.equal(total, 2);
       assert.deepEqual(logs.map((l) => l.id), [firstLog.id, log.id]);
       const { seq, ...written } = logs[1]!;
-      assert.deepEqual(written, { ...log, container_id: container.id });
+      assert.deepEqual(written, { ...log, container_id: container.id, project_id: container.project_id });
       assert.equal(typeof seq, 'number');
       assert.ok(seq > logs[0]!.seq);
 
@@ -343,6 +364,98 @@ for (const backend of backends) {
       assert.ok(all.every((l, i) => i === 0 || l.seq > all[i - 1]!.seq), 'seq grows');
       assert.deepEqual((await store.statusLogsSince(all[2]!.seq, 2)).map((l) => l.id), order.slice(3, 5));
       assert.deepEqual(await store.statusLogsSince(all.at(-1)!.seq, 10), []);
+    });
+
+    test('status log rows carry their container\'s project, the row written with a delete included', async () => {
+      const store = await freshStore();
+      const { container, project, server } = await created(store);
+      await store.transition(container.id, { to_status: 'running', log: logEntry('stopped', 'running') });
+      const other = await seed(store, 'bob');
+      const theirs = containerRecord({ name: 'theirs', project_id: other.project.id, server_id: server.id });
+      await store.createContainer(theirs, logEntry('creating', 'stopped'));
+      await store.transition(container.id, { to_status: 'stopped', log: logEntry('running', 'stopped') });
+      assert.equal(await store.deleteContainer(container.id, logEntry('stopped', 'stopped', { operation: 'delete' })), true);
+      const rows = await store.statusLogsSince(0, 100);
+      assert.deepEqual(
+        rows.map((r) => [r.container_id, r.project_id]),
+        [container.id, container.id, theirs.id, container.id, container.id].map((id) => [id, id === theirs.id ? other.project.id : project.id]),
+      );
+    });
+
+    test('statusLogsSince narrows rows to an owner, a project, a container and a last cursor; the count stops at its bound; the head is the newest cursor', async () => {
+      const store = await freshStore();
+      assert.equal(await store.statusLogHead(), 0, 'an empty log');
+      const alice = await created(store);
+      const second = { id: newId(), name: 'second', owner_id: alice.user.id, created_at: isoNow() };
+      await store.createProject(second);
+      const a2 = containerRecord({ name: 'a2', project_id: second.id, server_id: alice.server.id });
+      await store.createContainer(a2, logEntry('creating', 'stopped'));
+      const bob = await seed(store, 'bob');
+      const b1 = containerRecord({ name: 'b1', project_id: bob.project.id, server_id: bob.server.id });
+      await store.createContainer(b1, logEntry('creating', 'stopped'));
+      for (const c of [alice.container, a2, b1, alice.container, b1, a2]) await store.transition(c.id, { to_status: 'stopped', log: logEntry('stopped', 'stopped', { operation: 'reconcile' }) });
+      const all = await store.statusLogsSince(0, 100);
+      assert.equal(all.length, 9);
+      assert.equal(await store.statusLogHead(), all.at(-1)?.seq);
+
+      const seqs = (rows: { seq: number }[]) => rows.map((r) => r.seq);
+      const expect = (pred: (r: (typeof all)[number]) => boolean) => seqs(all.filter(pred));
+      const aliceIds = new Set([alice.container.id, a2.id]);
+      assert.deepEqual(seqs(await store.statusLogsSince(0, 100, { owner_id: alice.user.id })), expect((r) => aliceIds.has(r.container_id)));
+      assert.deepEqual(seqs(await store.statusLogsSince(0, 100, { owner_id: bob.user.id })), expect((r) => r.container_id === b1.id));
+      assert.deepEqual(seqs(await store.statusLogsSince(0, 100, { owner_id: alice.user.id, project_id: second.id })), expect((r) => r.container_id === a2.id));
+      assert.deepEqual(seqs(await store.statusLogsSince(0, 100, { owner_id: alice.user.id, container_id: alice.container.id })), expect((r) => r.container_id === alice.container.id));
+      assert.deepEqual(await store.statusLogsSince(0, 100, { owner_id: bob.user.id, container_id: alice.container.id }), [], 'another owner\'s container: nothing');
+      const third = all[2]?.seq ?? 0;
+      const sixth = all[5]?.seq ?? 0;
+      assert.deepEqual(seqs(await store.statusLogsSince(third, 100, { through: sixth })), seqs(all.slice(3, 6)));
+      assert.deepEqual(seqs(await store.statusLogsSince(0, 2, { owner_id: alice.user.id })), expect((r) => aliceIds.has(r.container_id)).slice(0, 2), 'the limit holds');
+
+      assert.equal(await store.countStatusLogsSince(0, { owner_id: alice.user.id }, 100), 6);
+      assert.equal(await store.countStatusLogsSince(0, { owner_id: alice.user.id }, 4), 4, 'counting stops at the bound');
+      assert.equal(await store.countStatusLogsSince(third, { owner_id: bob.user.id, through: sixth }, 100), expect((r) => r.seq > third && r.seq <= sixth && r.container_id === b1.id).length);
+      assert.equal(await store.countStatusLogsSince(0, { owner_id: 'user_nobody' }, 100), 0);
+    });
+
+    test('existingTokenIds answers which of the ids still exist', async () => {
+      const store = await freshStore();
+      const { user } = await seed(store);
+      const [t1, t2] = [tokenRecord(user.id), tokenRecord(user.id)];
+      for (const t of [t1, t2]) await store.createToken(t);
+      await store.deleteToken(t2.id);
+      assert.deepEqual(await store.existingTokenIds([t1.id, t2.id, newId()]), new Set([t1.id]));
+      assert.deepEqual(await store.existingTokenIds([]), new Set());
+    });
+
+    test('the migration that adds status log projects fills them in for rows written before it', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const { container, project, server } = await created(store);
+      const gone = containerRecord({ name: 'gone', project_id: project.id, server_id: server.id });
+      await store.createContainer(gone, logEntry('creating', 'stopped', { project_id: project.id }));
+      await store.deleteContainer(gone.id, logEntry('stopped', 'stopped', { operation: 'delete', project_id: project.id }));
+      const unknown = containerRecord({ name: 'unknown', project_id: project.id, server_id: server.id });
+      await store.createContainer(unknown, logEntry('creating', 'stopped'));
+      await store.deleteContainer(unknown.id, logEntry('stopped', 'stopped', { operation: 'delete' }));
+      // back to the schema before the migration, as a database made by an older version is
+      await rawSql(place, [
+        'drop index status_logs_project_id_seq',
+        'alter table status_logs drop column project_id',
+        "delete from kysely_migration where name = '0003_status_log_projects'",
+      ]);
+      await store.migrate();
+      const rows = await store.statusLogsSince(0, 100);
+      assert.deepEqual(
+        rows.map((r) => [r.container_id, r.project_id]),
+        [
+          [container.id, project.id], // from its container
+          [gone.id, project.id], // from the row's metadata: the container is gone
+          [gone.id, project.id],
+          [unknown.id, null], // neither: unknown
+          [unknown.id, null],
+        ],
+      );
+      assert.equal(await store.countStatusLogsSince(0, { owner_id: (await store.getProject(project.id))?.owner_id }, 100), 3);
     });
 
     test('tokens are found by their secret hash, listed per user and deleted once', async () => {
