@@ -8,6 +8,9 @@
 import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestDaemon, apiClient, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
@@ -16,8 +19,6 @@ import { ImageStore } from '../src/runtime/image-store.ts';
 import { observedStatus } from '../src/core/container-service.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { newId, nowIso } from '../src/core/ids.ts';
-
-
 
 /** A driver over the daemon's runtime state, to read the truth the way the daemon does. */
 async function runtimeOf(d: DaemonHandle): Promise<RuncDriver> {
@@ -279,5 +280,106 @@ describe('reliability under injected faults', () => {
     assert.equal((await get(c.id)).status, 'stopped');
     assert.equal((await logs(c.id)).at(-1).metadata.operation, 'stop');
     await assertConsistent(d, call);
+  });
+});
+
+/** Pids of every process that belongs to one container: in its cgroup, or its conmon. */
+function processesOf(d: DaemonHandle, id: string): { pid: number; command: string }[] {
+  const cgroup = `/${cgroupPrefixFor(d.dataDir)}/${id}`;
+  const bundle = join(d.dataDir, 'runtime', 'containers', id);
+  const found: { pid: number; command: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const groups = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      if (groups.split('\n').some((l) => l.endsWith(`:${cgroup}`)) || (command.includes('conmon') && command.includes(bundle))) found.push({ pid: Number(entry), command });
+    } catch {
+      /* the process ended while being read */
+    }
+  }
+  return found;
+}
+
+/** A runc that, after each `runc create`, waits a while before conmon may report the container: a start caught mid-way. */
+async function slowCreateRunc(dir: string): Promise<string> {
+  const wrapper = join(dir, 'runc-slow-create');
+  const script = `#!/bin/sh
+/usr/sbin/runc "$@" || exit $?
+for a in "$@"; do [ "$a" = create ] && { touch ${join(dir, 'created')}; sleep 1; }; done
+exit 0
+`;
+  await writeFile(wrapper, script, { mode: 0o755 });
+  return wrapper;
+}
+
+describe('reliability: a start cut by a daemon SIGKILL', () => {
+  let d: DaemonHandle | undefined;
+  let wrapperDir: string | undefined;
+  after(async () => {
+    await d?.cleanup();
+    if (wrapperDir) await rm(wrapperDir, { recursive: true, force: true });
+  });
+
+  it('a start cut between runc create and the release of init leaves no process, no runc state, and an honest status', async () => {
+    wrapperDir = await mkdtemp(join(tmpdir(), 'hoody-runc-wrap-'));
+    d = await startTestDaemon('sqlite', { HOODY_RUNC_BINARY: await slowCreateRunc(wrapperDir), HOODY_RECONCILE_INTERVAL_MS: '2000' });
+    const call = apiClient(d.api, d.adminToken);
+    const made = await call('POST', '/containers', { name: `halfway-${Date.now().toString(36)}`, container_image: 'busybox', autostart: false });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.data.id as string;
+    const starting = call('POST', `/containers/${id}/start`).catch((err: Error) => err);
+    // runc has created the container (its init waits on the exec fifo); the daemon has not released it
+    await eventually('runc create to have run', async () => existsSync(join(wrapperDir as string, 'created')), (x) => x, 10_000);
+    assert.ok(processesOf(d, id).some((p) => /runc init/.test(p.command)), 'runc init waits in the container');
+    await d.stop('SIGKILL');
+    await starting;
+    await d.restart();
+
+    const runcRoot = join(d.dataDir, 'runtime', 'runc');
+    await eventually('no process of the container', async () => processesOf(d as DaemonHandle, id), (ps) => ps.length === 0, 10_000);
+    assert.equal(execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc knows nothing stale');
+    const now = (await call('GET', `/containers/${id}`)).body.data;
+    assert.equal(now.status, 'stopped');
+    assert.equal(now.current_operation, null);
+    assert.equal(now.observed_status, 'stopped');
+    assert.equal(now.in_sync, true);
+    const last = (await call('GET', `/containers/${id}/status-logs?limit=1`)).body.data.logs[0];
+    assert.equal(last.metadata.interrupted_operation, 'start');
+    assert.match(last.metadata.reason, /half-made start .*was removed/);
+    assert.equal(last.triggered_by, 'system');
+  });
+
+  it('a half-made start that appears while the daemon runs is shown out of sync, then removed by the sweep and logged', async () => {
+    assert.ok(d, 'the daemon of the previous case');
+    const call = apiClient(d.api, d.adminToken);
+    const made = await call('POST', '/containers', { name: `stale-${Date.now().toString(36)}`, container_image: 'busybox', autostart: false });
+    const id = made.body.data.id as string;
+    const runcRoot = join(d.dataDir, 'runtime', 'runc');
+    const listed = (): boolean => execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).split('\n').includes(id);
+    let seen: { status: string; observed_status: string; in_sync: boolean } | undefined;
+    for (let attempt = 0; attempt < 5 && !seen; attempt++) {
+      // runc's "created" (an init waiting to be released) behind the daemon's back, the record says stopped
+      execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'create', '--bundle', join(d.dataDir, 'runtime', 'containers', id), id], { stdio: 'ignore' });
+      const got = (await call('GET', `/containers/${id}`)).body.data;
+      // only an answer given while runc still held it counts (the sweep may have come in between)
+      if (listed()) seen = got;
+      else await eventually('the sweep to finish', () => call('GET', `/containers/${id}`), (r) => r.body.data.current_operation === null);
+    }
+    assert.ok(seen, 'runc held the created container while it was read');
+    assert.equal(seen.status, 'stopped');
+    assert.equal(seen.observed_status, 'creating');
+    assert.equal(seen.in_sync, false, 'a waiting init is not what "stopped" means');
+    await eventually('the sweep to remove it', async () => listed(), (x) => !x, 10_000);
+    await eventually('no process of the container', async () => processesOf(d as DaemonHandle, id), (ps) => ps.length === 0, 10_000);
+    const now = (await call('GET', `/containers/${id}`)).body.data;
+    assert.equal(now.in_sync, true);
+    const last = (await call('GET', `/containers/${id}/status-logs?limit=1`)).body.data.logs[0];
+    assert.match(last.metadata.reason, /half-made start/);
+    assert.equal(last.from_status, 'stopped');
+    assert.equal(last.to_status, 'stopped');
+    // and it starts fine afterwards
+    assert.equal((await call('POST', `/containers/${id}/start`)).status, 200);
+    assert.equal((await call('POST', `/containers/${id}/force-stop`)).status, 200);
   });
 });

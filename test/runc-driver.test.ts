@@ -237,14 +237,16 @@ describe('runc driver specifics', () => {
 /** Logs each runc call to <dir>/runc-calls, then runs runc. */
 const logRuncCalls = (dir: string): string => `echo "$*" >> ${join(dir, 'runc-calls')}\nexec /usr/sbin/runc "$@"`;
 
-/** The runc subcommands a logging wrapper saw (create comes from conmon), in order. */
+/** The runc subcommands a logging wrapper saw (create comes from conmon), in order; `--version` (asked once at open) left out. */
 async function runcCalls(dir: string): Promise<string[]> {
   const lines = (await readFile(join(dir, 'runc-calls'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  return lines.map((line) => {
-    const args = line.split(' ');
-    const at = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '--root');
-    return args[at] ?? '';
-  });
+  return lines
+    .map((line) => {
+      const args = line.split(' ');
+      const at = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '--root');
+      return args[at] ?? '';
+    })
+    .filter(Boolean);
 }
 
 /** The containers runc's CLI lists under a harness's state folder (its own reading, not the driver's). */

@@ -61,6 +61,11 @@ class ScriptedDriver implements RuntimeDriver {
   async state(id: string) {
     return this.states.get(id);
   }
+  async abandonStart(id: string) {
+    if (this.states.get(id)?.status !== 'creating') return false;
+    this.states.set(id, { id, status: 'created', pid: null, exitCode: null });
+    return true;
+  }
   async stats() {
     return { memoryBytes: 1, cpuUsageNs: 1, processes: [{ pid: 4242, command: 'stuck-app', state: 'D' }], listeningPorts: [] };
   }
