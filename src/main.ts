@@ -149,7 +149,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, heartbeatMs: config.heartbeatMs });
   const address = await app.listen({ host: config.host, port: config.port });
-  log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
+  log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'})`);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

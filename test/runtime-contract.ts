@@ -148,14 +148,17 @@ export function runtimeContract(name: string, open: () => Promise<DriverHarness>
     it('starts again after a stop, keeping the files the container wrote', async () => {
       const { driver } = await harness();
       const id = newId();
-      await driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; cat /root/runs | wc -l > /root/count; exec sleep 60']));
+      await driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; wc -l < /root/runs > /root/count; echo "wrote $(cat /root/count)"; exec sleep 60']));
+      // start answers once init is released: the shell writes a moment later, so each run is waited for before its KILL
       await driver.start(id);
+      await eventually('the first run to write', () => driver.logs(id), (l) => l.includes('wrote 1'));
       await driver.kill(id, 'SIGKILL', { all: true });
-      await driver.waitExit(id, 3000);
+      assert.equal((await driver.waitExit(id, 3000))?.status, 'stopped');
       await driver.start(id);
+      await eventually('the second run to write', () => driver.logs(id), (l) => l.includes('wrote 2'));
       const logsCmd = spec(id, ['sh', '-c', 'echo "count=$(cat /root/count)"; exec sleep 60']);
       await driver.kill(id, 'SIGKILL', { all: true });
-      await driver.waitExit(id, 3000);
+      assert.equal((await driver.waitExit(id, 3000))?.status, 'stopped');
       await driver.create(logsCmd);
       await driver.start(id);
       const logs = await eventually('the count', () => driver.logs(id), (l) => l.includes('count='));
