@@ -403,6 +403,10 @@ export class ContainerService {
       });
     announce('accepted');
     onClaimed?.(opId);
+    // in flight before the work begins: a check that throws at once still finds its entry to remove
+    let settled: () => void = noop;
+    const entry = { opId, done: new Promise<void>((r) => (settled = r)), ctx };
+    this.inFlight.set(id, entry);
     const done = (async () => {
       try {
         // the status may have changed between the read and the claim (an exit, another daemon)
@@ -421,12 +425,12 @@ export class ContainerService {
       } finally {
         // a transition with finish already cleared it; this covers the paths that changed nothing
         // whatever happens to this write, the container must not stay marked as in flight here
-        this.inFlight.delete(id);
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
         await this.deps.store.finishOperation(id, opId).catch((err) => this.deps.warn?.(`releasing ${action} of ${id}`, err));
         if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
       }
     })();
-    this.inFlight.set(id, { opId, done: done.then(noop, noop), ctx });
+    done.then(settled, settled);
     return done;
   }
 
