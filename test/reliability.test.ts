@@ -281,6 +281,32 @@ describe('reliability under injected faults', () => {
     assert.equal((await logs(c.id)).at(-1).metadata.operation, 'stop');
     await assertConsistent(d, call);
   });
+
+  it('a second SIGTERM exits at once during a long graceful stop; the next start settles the cut stop', async () => {
+    const c = await create({ command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stop_timeout: 120 });
+    await untilProcess(d, c.id, 'sleep 0.05');
+    const stopping = call('POST', `/containers/${c.id}/stop`).catch((err: Error) => err);
+    await eventually('the stop to be claimed', () => get(c.id), (x) => x.current_operation?.operation === 'stop', 3000);
+    const seen = d.output().length;
+    process.kill(d.pid, 'SIGTERM');
+    await eventually('the first SIGTERM to be taken', async () => d.output().slice(seen), (out) => /SIGTERM: finishing in-flight requests/.test(out), 5000);
+    const t0 = Date.now();
+    const exited = d.stop('SIGTERM');
+    const inTime = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+    assert.ok(inTime, 'the daemon exited within 5 s of the second SIGTERM');
+    assert.ok(Date.now() - t0 < 2000, `exited ${Date.now() - t0} ms after the second SIGTERM`);
+    assert.match(d.output().slice(seen), /SIGTERM again: exiting now/);
+    await stopping;
+    await d.restart();
+    const after = await get(c.id);
+    assert.equal(after.current_operation, null);
+    assert.equal(after.status, 'running', 'the container that ignores TERM still runs');
+    const last = (await logs(c.id)).at(-1);
+    assert.equal(last.metadata.interrupted_operation, 'stop');
+    assert.equal(last.triggered_by, 'system');
+    await assertConsistent(d, call);
+    assert.equal((await call('POST', `/containers/${c.id}/force-stop`)).status, 200);
+  });
 });
 
 /** Pids of every process that belongs to one container: in its cgroup, or its conmon. */
