@@ -33,6 +33,8 @@ export interface DaemonConfig {
   databaseUrl?: string;
   /** Cgroup path prefix; derived from the data folder when not given. */
   cgroupPrefix?: string;
+  /** The runc binary containers run under; the driver's default path when not given. */
+  runcBinary?: string;
   /** How many containers start at once after a server reboot. */
   autostartConcurrency?: number;
   /** How often the reconciler compares every container with the runtime. */
@@ -72,6 +74,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     adminToken: flags.adminToken ?? (env.HOODY_ADMIN_TOKEN || undefined),
     databaseUrl: flags.databaseUrl ?? (env.HOODY_DATABASE_URL || undefined),
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
+    runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
     reconcileIntervalMs: positiveInt(env.HOODY_RECONCILE_INTERVAL_MS, 'HOODY_RECONCILE_INTERVAL_MS') ?? 5000,
     orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
@@ -100,7 +103,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const dataDir = await realpath(config.dataDir);
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
   const images = new ImageStore(join(dataDir, 'images'));
-  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir) });
+  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
   const health = await driver.health();
   if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);
 
@@ -166,7 +169,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, heartbeatMs: config.heartbeatMs });
   const address = await app.listen({ host: config.host, port: config.port });
-  log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
+  log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'})`);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

@@ -55,6 +55,7 @@ async function openRunc(runcScript?: (dir: string) => string): Promise<DriverHar
 }
 
 runtimeContract('runc + conmon', () => openRunc());
+runtimeContract('runc + conmon, through the runc CLI (a runc version the direct paths were not verified against)', () => openRunc(otherRuncVersion));
 
 describe('runc driver specifics', () => {
   it('applies CPU, memory and pids limits in the container cgroup', async () => {
@@ -237,14 +238,20 @@ describe('runc driver specifics', () => {
 /** Logs each runc call to <dir>/runc-calls, then runs runc. */
 const logRuncCalls = (dir: string): string => `echo "$*" >> ${join(dir, 'runc-calls')}\nexec /usr/sbin/runc "$@"`;
 
-/** The runc subcommands a logging wrapper saw (create comes from conmon), in order. */
+/** A runc that says it is another version (1.2.9) and logs each call to <dir>/runc-calls, then runs the real one. */
+const otherRuncVersion = (dir: string): string =>
+  `[ "$1" = --version ] && { echo "runc version 1.2.9"; echo "spec: 1.2.0"; exit 0; }\n${logRuncCalls(dir)}`;
+
+/** The runc subcommands a logging wrapper saw (create comes from conmon), in order; `--version` (asked once at open) left out. */
 async function runcCalls(dir: string): Promise<string[]> {
   const lines = (await readFile(join(dir, 'runc-calls'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  return lines.map((line) => {
-    const args = line.split(' ');
-    const at = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '--root');
-    return args[at] ?? '';
-  });
+  return lines
+    .map((line) => {
+      const args = line.split(' ');
+      const at = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '--root');
+      return args[at] ?? '';
+    })
+    .filter(Boolean);
 }
 
 /** The containers runc's CLI lists under a harness's state folder (its own reading, not the driver's). */
@@ -262,6 +269,55 @@ function runcStatus(dir: string, id: string): string {
   const out = execFileSync('/usr/sbin/runc', ['--root', join(dir, 'runtime', 'runc'), 'state', id], { encoding: 'utf8' });
   return (JSON.parse(out) as { status: string }).status;
 }
+
+describe('runc driver: the runc version decides between the direct paths and the CLI', () => {
+  it('with a runc of another version every step goes through the CLI, and the lifecycle still holds', async () => {
+    const h = await openRunc(otherRuncVersion);
+    try {
+      assert.equal(h.driver.mode, 'cli');
+      assert.equal((await h.driver.health()).mode, 'cli');
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'trap "exit 42" TERM; i=0; while :; do i=$((i+1)); echo "n=$i"; sleep 0.02; done']));
+      const { pid } = await h.driver.start(id);
+      assert.equal(runcStatus(h.dir, id), 'running');
+      assert.equal((await h.driver.state(id))?.pid, pid);
+      await eventually('a few counts', () => h.driver.logs(id), (l) => lastCount(l) >= 3);
+      await h.driver.pause(id);
+      assert.equal(runcStatus(h.dir, id), 'paused');
+      assert.equal((await h.driver.state(id))?.status, 'paused');
+      await h.driver.resume(id);
+      assert.equal((await h.driver.state(id))?.status, 'running');
+      await h.driver.kill(id, 'SIGTERM');
+      assert.equal((await h.driver.waitExit(id, 5000))?.exitCode, 42);
+      // the background clean-up after the exit is runc delete
+      await untilRuncForgot(h.dir, id);
+      assert.equal((await h.driver.state(id))?.status, 'stopped');
+      await h.driver.delete(id);
+      const calls = await runcCalls(h.dir);
+      for (const op of ['create', 'start', 'state', 'pause', 'resume', 'kill', 'delete']) assert.ok(calls.includes(op), `runc ${op} ran: ${calls.join(' ')}`);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('with the verified runc (1.1.x) the direct paths are used: no runc start, pause, resume or kill', async () => {
+    const h = await openRunc(logRuncCalls);
+    try {
+      assert.equal(h.driver.mode, 'direct');
+      assert.equal((await h.driver.health()).mode, 'direct');
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '60']));
+      await h.driver.start(id);
+      await h.driver.pause(id);
+      await h.driver.resume(id);
+      await h.driver.kill(id, 'SIGKILL');
+      await h.driver.waitExit(id, 3000);
+      assert.deepEqual(await runcCalls(h.dir), ['create']);
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
 
 describe('runc driver: start, pause, resume and kill without the runc CLI', () => {
   it('start releases init through the exec fifo: the command runs, no fifo is left, runc says running', async () => {

@@ -54,11 +54,9 @@ export function runtimeContract(name: string, open: () => Promise<DriverHarness>
       const id = newId();
       await driver.create(spec(id, ['sh', '-c', 'while :; do :; done']));
       await driver.start(id);
-      await sleep(150);
+      // a busy loop gets CPU time; how fast depends on the machine's load, so the test waits for it
       const running1 = (await driver.stats(id)).cpuUsageNs;
-      await sleep(200);
-      const running2 = (await driver.stats(id)).cpuUsageNs;
-      assert.ok(running2 - running1 > 50e6, `a busy loop uses CPU while running (${running2 - running1} ns in 200 ms)`);
+      await eventually('a busy loop to use CPU while running', async () => (await driver.stats(id)).cpuUsageNs - running1, (ns) => ns > 50e6, 10_000);
 
       await driver.pause(id);
       assert.equal((await driver.state(id))?.status, 'paused');
@@ -69,9 +67,7 @@ export function runtimeContract(name: string, open: () => Promise<DriverHarness>
 
       await driver.resume(id);
       assert.equal((await driver.state(id))?.status, 'running');
-      await sleep(200);
-      const resumed = (await driver.stats(id)).cpuUsageNs;
-      assert.ok(resumed - paused2 > 50e6, `CPU time advances again after resume (${resumed - paused2} ns)`);
+      await eventually('CPU time to advance again after resume', async () => (await driver.stats(id)).cpuUsageNs - paused2, (ns) => ns > 50e6, 10_000);
     });
 
     it('a paused counter keeps its value and continues from it after resume', async () => {
@@ -148,14 +144,17 @@ export function runtimeContract(name: string, open: () => Promise<DriverHarness>
     it('starts again after a stop, keeping the files the container wrote', async () => {
       const { driver } = await harness();
       const id = newId();
-      await driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; cat /root/runs | wc -l > /root/count; exec sleep 60']));
+      await driver.create(spec(id, ['sh', '-c', 'echo run >> /root/runs; wc -l < /root/runs > /root/count; echo "wrote $(cat /root/count)"; exec sleep 60']));
+      // start answers once init is released: the shell writes a moment later, so each run is waited for before its KILL
       await driver.start(id);
+      await eventually('the first run to write', () => driver.logs(id), (l) => l.includes('wrote 1'));
       await driver.kill(id, 'SIGKILL', { all: true });
-      await driver.waitExit(id, 3000);
+      assert.equal((await driver.waitExit(id, 3000))?.status, 'stopped');
       await driver.start(id);
+      await eventually('the second run to write', () => driver.logs(id), (l) => l.includes('wrote 2'));
       const logsCmd = spec(id, ['sh', '-c', 'echo "count=$(cat /root/count)"; exec sleep 60']);
       await driver.kill(id, 'SIGKILL', { all: true });
-      await driver.waitExit(id, 3000);
+      assert.equal((await driver.waitExit(id, 3000))?.status, 'stopped');
       await driver.create(logsCmd);
       await driver.start(id);
       const logs = await eventually('the count', () => driver.logs(id), (l) => l.includes('count='));

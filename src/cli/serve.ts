@@ -1,9 +1,12 @@
-/** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT. */
+/** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT (a second one forces the exit). */
 import { Command } from 'commander';
+
+/** Exit status of a shutdown forced by a second signal (the work in flight was cut). */
+const FORCED_EXIT_CODE = 1;
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('run the Hoody daemon (containers keep running when it stops)')
+    .description('run the Hoody daemon (containers keep running when it stops; a second SIGTERM or SIGINT stops it at once)')
     .option('--host <host>', 'address to listen on (HOODY_HOST)')
     .option('--port <port>', 'TCP port (HOODY_PORT)', (v) => Number(v))
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
@@ -14,9 +17,13 @@ export function serveCommand(): Command {
       const daemon = await startDaemon(configFromEnv(opts));
       let stopping = false;
       const stop = (signal: string): void => {
-        if (stopping) return;
+        if (stopping) {
+          // an operation in flight may take minutes (a long stop_timeout): the operator can cut it
+          console.log(`${signal} again: exiting now; containers keep running, and the next start settles the operations cut here`);
+          process.exit(FORCED_EXIT_CODE);
+        }
         stopping = true;
-        console.log(`${signal}: finishing in-flight requests; containers keep running`);
+        console.log(`${signal}: finishing in-flight requests; containers keep running (send SIGTERM or SIGINT again to exit at once)`);
         daemon.close().then(
           () => process.exit(0),
           (err: unknown) => {

@@ -14,6 +14,7 @@ import { RuntimeError, type ContainerSpec, type RuntimeDriver, type RuntimeState
 import { ContainerService } from './container-service.ts';
 import { ProjectService } from './project-service.ts';
 import type { Actor } from './actor.ts';
+import type { EventHub } from './event-hub.ts';
 import { newId, nowIso } from './ids.ts';
 
 /** A runtime whose processes obey only what the test scripts. */
@@ -61,6 +62,11 @@ class ScriptedDriver implements RuntimeDriver {
   async state(id: string) {
     return this.states.get(id);
   }
+  async abandonStart(id: string) {
+    if (this.states.get(id)?.status !== 'creating') return false;
+    this.states.set(id, { id, status: 'created', pid: null, exitCode: null });
+    return true;
+  }
   async stats() {
     return { memoryBytes: 1, cpuUsageNs: 1, processes: [{ pid: 4242, command: 'stuck-app', state: 'D' }], listeningPorts: [] };
   }
@@ -99,6 +105,17 @@ describe('container service with a scripted runtime', () => {
     await service.close();
     await store.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a claim refused by its precondition (a stale If-Match) leaves nothing marked in flight', async () => {
+    const accepted: string[] = [];
+    const events = { publishOperation: (e: { phase: string; operation_id: string }) => e.phase === 'accepted' && accepted.push(e.operation_id), notify: () => undefined };
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { exists: async () => true }, server, events: events as unknown as EventHub });
+    const c = await service.create(actor, { name: 'etag', container_image: 'busybox', autostart: false });
+    await assert.rejects(service.update(actor, c.id, { autostart: false }, { ifVersion: c.version + 7 }), (err: Error & { code?: string }) => err.code === 'PRECONDITION_FAILED');
+    assert.equal(accepted.length, 1, 'the update was claimed, then refused');
+    assert.equal(service.isInFlight(c.id, accepted[0] as string), false, 'the refused claim is not left in flight');
+    assert.equal((await store.getContainer(c.id))?.current_operation, null);
   });
 
   it('a stop that even SIGKILL of every process cannot finish ends failed, naming the processes that remain', async () => {

@@ -328,7 +328,8 @@ export class ContainerService {
     const now = claim.container;
     const state = await this.deps.driver.state(id).catch(() => undefined);
     const truth = observedStatus(state);
-    if ((now.status === 'running' || now.status === 'paused') && truth !== now.status && truth !== undefined) {
+    // a half-made start is not a status: the sweep ends it (removeHalfStart)
+    if ((now.status === 'running' || now.status === 'paused') && truth !== now.status && truth !== undefined && truth !== 'creating') {
       const exit = state?.exitCode ?? null;
       // an exit conmon recorded is an exit, whether its event or a sweep noticed it first
       const exited = truth === 'stopped' && (operation === 'exit' || exit !== null);
@@ -402,6 +403,10 @@ export class ContainerService {
       });
     announce('accepted');
     onClaimed?.(opId);
+    // in flight before the work begins: a check that throws at once still finds its entry to remove
+    let settled: () => void = noop;
+    const entry = { opId, done: new Promise<void>((r) => (settled = r)), ctx };
+    this.inFlight.set(id, entry);
     const done = (async () => {
       try {
         // the status may have changed between the read and the claim (an exit, another daemon)
@@ -420,12 +425,12 @@ export class ContainerService {
       } finally {
         // a transition with finish already cleared it; this covers the paths that changed nothing
         // whatever happens to this write, the container must not stay marked as in flight here
-        this.inFlight.delete(id);
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
         await this.deps.store.finishOperation(id, opId).catch((err) => this.deps.warn?.(`releasing ${action} of ${id}`, err));
         if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
       }
     })();
-    this.inFlight.set(id, { opId, done: done.then(noop, noop), ctx });
+    done.then(settled, settled);
     return done;
   }
 
@@ -504,8 +509,8 @@ export class ContainerService {
     if (current.current_operation?.id !== ctx.opId) return;
     const state = await this.deps.driver.state(c.id).catch(() => undefined);
     let truth = observedStatus(state) ?? 'failed';
-    // a start that did not get the container running leaves nothing running: failed
-    if ((op === 'start' || op === 'restart') && truth === 'stopped') truth = 'failed';
+    // a start that did not get the container running leaves nothing running: failed (a half-made one is the sweep's to end)
+    if (((op === 'start' || op === 'restart') && truth === 'stopped') || truth === 'creating') truth = 'failed';
     // processes that survive a KILL of the whole cgroup: neither running as asked nor stopped
     const extra = err instanceof StuckContainerError ? { remaining_processes: err.processes } : {};
     if (err instanceof StuckContainerError) truth = 'failed';
@@ -568,10 +573,13 @@ export class StuckContainerError extends Error {
   }
 }
 
-/** What the runtime's state means as a container status (undefined: the runtime does not know it). */
+/**
+ * What the runtime's state means as a container status (undefined: the runtime does not know it).
+ * `creating` is a start begun and not finished: never a status to record, a half-made start to end.
+ */
 export function observedStatus(state: RuntimeState | undefined): ContainerStatus | undefined {
   if (!state) return undefined;
-  if (state.status === 'running' || state.status === 'paused') return state.status;
+  if (state.status === 'running' || state.status === 'paused' || state.status === 'creating') return state.status;
   return 'stopped';
 }
 

@@ -6,7 +6,7 @@
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import type { Store } from '../store/store.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
-import { settle } from './recovery.ts';
+import { removeHalfStart, settle } from './recovery.ts';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -52,18 +52,25 @@ export class Reconciler {
       if (op) {
         const age = Date.now() - Date.parse(op.started_at);
         if (!containers.isInFlight(c.id, op.id) && age > this.opts.orphanedAfterMs) {
-          const state = await driver.state(c.id).catch(() => undefined);
-          const truth = observedStatus(state) ?? 'failed';
-          await settle(store, server, c, truth, state?.exitCode ?? null, {
+          let state = await driver.state(c.id).catch(() => undefined);
+          // a start nobody carries out any more may have left processes waiting: end it first
+          const removed = state?.status === 'creating' && (await driver.abandonStart(c.id).catch((err) => (this.opts.warn?.(`half-made start of ${c.id}`, err), false)));
+          if (removed) state = await driver.state(c.id).catch(() => undefined);
+          const seen = observedStatus(state) ?? 'failed';
+          await settle(store, server, c, seen === 'creating' ? 'failed' : seen, removed ? c.exit_code : (state?.exitCode ?? null), {
             operation: 'reconcile',
             interrupted_operation: op.operation,
-            reason: `watchdog: no one was carrying out "${op.operation}" (claimed ${Math.round(age / 1000)} s ago)`,
+            reason: `watchdog: no one was carrying out "${op.operation}" (claimed ${Math.round(age / 1000)} s ago)${removed ? '; its half-made start was removed' : ''}`,
           });
         }
         continue;
       }
-      if (c.status !== 'running' && c.status !== 'paused') continue;
       const state = await driver.state(c.id).catch(() => undefined);
+      if (state?.status === 'creating') {
+        await removeHalfStart(this.deps, c, 'the reconciler found a half-made start nobody was carrying out (processes waiting to run): removed', this.opts.warn);
+        continue;
+      }
+      if (c.status !== 'running' && c.status !== 'paused') continue;
       if (state && observedStatus(state) !== c.status) await containers.reconcile(c.id, 'reconcile');
     }
     await store.purgeIdempotencyKeys(new Date(Date.now() - this.opts.idempotencyTtlMs).toISOString());

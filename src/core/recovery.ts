@@ -1,7 +1,8 @@
 /**
  * At daemon start: every container of this server gets the status the runtime says is true, no
- * operation interrupted by a crash stays claimed, and after a server reboot the containers meant
- * to run are started again. Each correction is logged (`system` or `autostart`).
+ * operation interrupted by a crash stays claimed, no start cut short leaves processes behind, and
+ * after a server reboot the containers meant to run are started again. Each correction is logged
+ * (`system` or `autostart`).
  */
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
@@ -37,18 +38,23 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
   const report: RecoveryReport = { corrected: 0, interrupted: 0, autostarted: 0, autostartFailed: 0 };
   const toStart: ContainerRecord[] = [];
   for (const c of await store.listContainers({ server_id: server.id })) {
-    const state = await driver.state(c.id).catch(() => undefined);
+    let state = await driver.state(c.id).catch(() => undefined);
     let current: ContainerRecord | undefined = c;
     if (c.current_operation) {
-      // the daemon died during this operation: settle it on what the runtime shows
+      // the daemon died during this operation: a start it cut short is ended, the rest settled on what the runtime shows
+      const removed = await abandonStart(driver, c, opts.warn);
+      if (removed) state = await driver.state(c.id).catch(() => undefined);
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
-      if (c.status === 'creating' && !state) truth = 'failed';
-      current = await settle(store, server, c, truth, state?.exitCode ?? null, {
+      if ((c.status === 'creating' && !state) || truth === 'creating') truth = 'failed';
+      current = await settle(store, server, c, truth, removed ? c.exit_code : (state?.exitCode ?? null), {
         operation: 'reconcile',
         interrupted_operation: c.current_operation.operation,
-        reason: 'the daemon stopped during the operation',
+        reason: removed ? `the daemon stopped during the operation; ${HALF_START_REMOVED}` : 'the daemon stopped during the operation',
       });
       if (current) report.interrupted++;
+    } else if (state?.status === 'creating') {
+      current = await removeHalfStart(deps, c, `a start nobody was carrying out any more; ${HALF_START_REMOVED}`, opts.warn);
+      if (current !== c) report.corrected++;
     } else if ((c.status === 'running' || c.status === 'paused') && observedStatus(state) !== c.status) {
       const truth = observedStatus(state) ?? 'stopped';
       const reason = opts.rebooted ? 'the server restarted: the container no longer runs' : 'the runtime shows it ' + truth;
@@ -76,6 +82,43 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
     }
   });
   return report;
+}
+
+const HALF_START_REMOVED = 'its half-made start (processes waiting to run) was removed';
+
+/**
+ * Ends a half-made start that no operation carries out (the runtime shows "creating" while the
+ * record says otherwise) and logs it as `system`. The container is claimed first, so this never
+ * races a start that is under way. Answers the record after the change, or `c` when nothing changed.
+ */
+export async function removeHalfStart(
+  deps: Pick<RecoveryDeps, 'store' | 'driver' | 'server'>,
+  c: ContainerRecord,
+  reason: string,
+  warn?: (message: string, err?: unknown) => void,
+): Promise<ContainerRecord | undefined> {
+  const { store, driver, server } = deps;
+  const opId = newId();
+  const claim = await store.beginOperation(c.id, { id: opId, operation: 'reconcile', started_at: nowIso() });
+  if (!claim?.claimed) return c;
+  try {
+    const held = claim.container;
+    if (!(await abandonStart(driver, held, warn))) return c;
+    const truth = held.status === 'running' || held.status === 'paused' ? (observedStatus(await driver.state(c.id).catch(() => undefined)) ?? 'stopped') : held.status;
+    return await settle(store, server, held, truth === 'creating' ? 'failed' : truth, held.exit_code, { operation: 'reconcile', reason });
+  } finally {
+    await store.finishOperation(c.id, opId).catch((err) => warn?.(`releasing the reconcile of ${c.id}`, err));
+  }
+}
+
+/** driver.abandonStart, with a failure reported rather than thrown (the next sweep tries again). */
+async function abandonStart(driver: RuntimeDriver, c: ContainerRecord, warn?: (message: string, err?: unknown) => void): Promise<boolean> {
+  try {
+    return await driver.abandonStart(c.id);
+  } catch (err) {
+    warn?.(`removing the half-made start of container "${c.name}"`, err);
+    return false;
+  }
 }
 
 /** Writes the status the runtime shows, over any claim an interrupted operation left; logged as `system`. */

@@ -21,8 +21,12 @@ export interface ContainerSpec {
   };
 }
 
-/** created: prepared, never run since; stopped: the main process has ended. */
-export type RuntimeStatus = 'created' | 'running' | 'paused' | 'stopped';
+/**
+ * created: prepared, never run since; creating: a start has begun and not finished (the runtime
+ * holds processes, such as an init waiting to be released, but the command has not run);
+ * stopped: the main process has ended.
+ */
+export type RuntimeStatus = 'created' | 'creating' | 'running' | 'paused' | 'stopped';
 
 export interface RuntimeState {
   id: string;
@@ -71,6 +75,8 @@ export interface RuntimeHealth {
   ok: boolean;
   runtime: string;
   version: string;
+  /** How the runtime is driven, when it has more than one way (runc: "direct" or "cli"). */
+  mode?: string;
   problems: string[];
 }
 
@@ -96,6 +102,12 @@ export interface RuntimeDriver {
   resume(id: string, signal?: AbortSignal): Promise<void>;
   /** Waits until the main process has ended; resolves its state, or undefined on timeout. */
   waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<RuntimeState | undefined>;
+  /**
+   * Ends a start that was begun and never finished (status "creating": its caller died on the
+   * way): kills what it left and makes the runtime forget it, so the container is as it was
+   * before the start. Only for a container no operation is carrying out. True when there was one.
+   */
+  abandonStart(id: string, signal?: AbortSignal): Promise<boolean>;
   /** Kills whatever still runs and removes every trace: runtime state, mounts, cgroups, files. */
   delete(id: string, signal?: AbortSignal): Promise<void>;
   state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined>;

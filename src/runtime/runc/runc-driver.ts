@@ -32,6 +32,7 @@ import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
 import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
+import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { pathExists } from '../fs.ts';
 
 export interface RuncDriverOptions {
@@ -68,6 +69,8 @@ const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 const FORGET_DELAY_MS = 200;
 /** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
 const START_TIMEOUT_MS = 60_000;
+/** How long the removal of a half-made start waits for the processes it killed to go. */
+const HALF_START_KILL_WAIT_MS = 5000;
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
 export function cgroupPrefixFor(dataDir: string): string {
@@ -86,6 +89,9 @@ export class RuncDriver implements RuntimeDriver {
   private layout: CgroupLayout | undefined;
   private readonly forgetting = new Map<string, Promise<void>>();
   private lost = false;
+  private runcVersion: RuncVersion = { text: 'unknown' };
+  /** direct: the steps after create as runc 1.1 does them, without spawning it; cli: runc's CLI for each. */
+  private runcMode: RuncMode = 'cli';
 
   private constructor(private readonly opts: RuncDriverOptions) {
     this.runc = opts.runcBinary ?? '/usr/sbin/runc';
@@ -98,6 +104,10 @@ export class RuncDriver implements RuntimeDriver {
   /** Opens a driver over a state folder, adopting whatever containers it already holds. */
   static async open(opts: RuncDriverOptions): Promise<RuncDriver> {
     const driver = new RuncDriver(opts);
+    // once: the direct paths are for the runc they were verified against; any other gets its CLI
+    const out = await runCommand(driver.runc, ['--version']).catch(() => undefined);
+    driver.runcVersion = parseRuncVersion(out?.stdout ?? '');
+    driver.runcMode = runcMode(driver.runcVersion);
     await mkdir(join(opts.stateDir, 'containers'), { recursive: true });
     driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
@@ -125,7 +135,12 @@ export class RuncDriver implements RuntimeDriver {
     ] as const) {
       await runCommand(path, ['--version'], signal).catch((err: Error) => problems.push(`${what}: ${err.message}`));
     }
-    return { ok: problems.length === 0, runtime: 'runc+conmon', version, problems };
+    return { ok: problems.length === 0, runtime: 'runc+conmon', version, mode: this.mode, problems };
+  }
+
+  /** Whether start, kill, pause, resume, state and forgetting run directly or through runc's CLI. */
+  get mode(): RuncMode {
+    return this.runcMode;
   }
 
   async create(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
@@ -159,7 +174,7 @@ export class RuncDriver implements RuntimeDriver {
     const pid = await this.spawnConmon(id, signal);
     try {
       // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
-      const released = await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal });
+      const released = this.runcMode === 'direct' && (await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal }));
       if (!released) await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
     } catch (err) {
       await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
@@ -171,7 +186,7 @@ export class RuncDriver implements RuntimeDriver {
   async kill(id: string, sig: NodeJS.Signals, opts: KillOptions = {}, signal?: AbortSignal): Promise<void> {
     assertId(id);
     // runc's kill of init is kill(2) after its status check; --all (freeze, signal each pid, thaw) stays with runc
-    const init = opts.all ? 'unknown' : await this.savedInit(id);
+    const init = opts.all || this.runcMode === 'cli' ? 'unknown' : await this.savedInit(id);
     if (init !== 'unknown') return this.signalInit(id, init, sig, signal);
     const args = ['--root', this.runcRoot, 'kill', ...(opts.all ? ['--all'] : []), id, sig.replace(/^SIG/, '')];
     try {
@@ -183,8 +198,13 @@ export class RuncDriver implements RuntimeDriver {
       throw err;
     }
     // A frozen container cannot act on KILL until thawed; runc 1.1 thaws on KILL, others may not.
+    if (sig !== 'SIGKILL') return;
+    if (this.runcMode === 'cli') {
+      if ((await this.runcState(id, signal))?.status === 'paused') await runCommand(this.runc, ['--root', this.runcRoot, 'resume', id], signal).catch(() => undefined);
+      return;
+    }
     const cgroup = await this.cgroup(id);
-    if (sig === 'SIGKILL' && (await cgroup.isFrozen())) await cgroup.thaw().catch(() => undefined);
+    if (await cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
   }
 
   async pause(id: string, signal?: AbortSignal): Promise<void> {
@@ -239,12 +259,22 @@ export class RuncDriver implements RuntimeDriver {
     if (!stored) return undefined;
     const runc = await this.runcState(id, signal);
     if (runc && runc.status !== 'stopped') {
-      const status = runc.status === 'creating' ? 'created' : runc.status;
+      // runc's created: an init waits on the exec fifo for a start that has not finished
+      const status = runc.status === 'creating' || runc.status === 'created' ? 'creating' : runc.status;
       return { id, status, pid: runc.pid || null, exitCode: null };
     }
     const exitCode = await this.exits.read(id);
     if (runc || exitCode !== undefined) return { id, status: 'stopped', pid: null, exitCode: exitCode ?? null };
+    // no record runc can read, yet its folder or the bundle's conmon is there: a create under way or cut short
+    if ((await pathExists(join(this.runcRoot, id))) || (await this.conmonPid(this.bundle(id))) > 0) return { id, status: 'creating', pid: null, exitCode: null };
     return { id, status: 'created', pid: null, exitCode: null };
+  }
+
+  async abandonStart(id: string, signal?: AbortSignal): Promise<boolean> {
+    assertId(id);
+    if ((await this.state(id, signal))?.status !== 'creating') return false;
+    await this.removeHalfStart(id, signal);
+    return true;
   }
 
   async stats(id: string, signal?: AbortSignal): Promise<RuntimeStats> {
@@ -347,6 +377,7 @@ export class RuncDriver implements RuntimeDriver {
   private async freezeOrThaw(id: string, op: 'pause' | 'resume', signal?: AbortSignal): Promise<void> {
     assertId(id);
     const wanted = op === 'pause' ? 'running' : 'paused';
+    if (this.runcMode === 'cli') return this.runOrExplain(id, op, signal);
     const init = await this.savedInit(id);
     if (init === 'unknown') return this.runOrExplain(id, op, signal);
     const status = init === 'absent' ? 'stopped' : init.status;
@@ -386,20 +417,32 @@ export class RuncDriver implements RuntimeDriver {
     const work = before
       .catch(() => undefined)
       .then(async () => {
-        // runc keeps one state.json per container it knows; no file, nothing to forget (and no spawn)
-        if (!(await pathExists(join(this.runcRoot, id, 'state.json')))) return;
+        // runc keeps one folder (with its state.json) per container it knows; none, nothing to forget (and no spawn)
+        const dir = join(this.runcRoot, id);
+        if (!(await pathExists(this.runcMode === 'direct' ? join(dir, 'state.json') : dir))) {
+          // a folder without state.json is a runc create that was cut short (the caller holds the container)
+          if (!opts.onlyStopped && (await pathExists(dir))) await this.removeHalfStart(id, signal);
+          return;
+        }
         const current = await this.runcState(id, signal);
-        if (!current) return;
+        if (!current) {
+          if (!opts.onlyStopped) await this.removeHalfStart(id, signal);
+          return;
+        }
         if (current.status === 'running' || current.status === 'paused') {
           throw new RuntimeError('invalid-state', `container "${id}" is already ${current.status}`, { status: current.status });
         }
         if (opts.onlyStopped && current.status !== 'stopped') return;
+        if (current.status !== 'stopped') {
+          await this.removeHalfStart(id, signal);
+          return;
+        }
         // With its init gone, a container in its own PID namespace has no process left, and what
         // `runc delete` then does (libcontainer's destroy: no hooks here) is remove its cgroups and
         // its state folder, in that order: done here without starting a Go process. A cgroup that
         // cannot go (a sub-cgroup in it, say) leaves the work to runc, which removes sub-cgroups
         // first and retries while the kernel says busy.
-        if (current.status === 'stopped' && (await this.removeCgroup(id))) {
+        if (this.runcMode === 'direct' && (await this.removeCgroup(id))) {
           await rm(join(this.runcRoot, id), { recursive: true, force: true });
           return;
         }
@@ -412,6 +455,37 @@ export class RuncDriver implements RuntimeDriver {
     });
     this.forgetting.set(id, tracked);
     return tracked;
+  }
+
+  /**
+   * Kills and forgets what a start that never finished left behind: the bundle's conmon, an init
+   * waiting in runc's "created" state (`runc delete --force`), or the folder and processes of a
+   * `runc create` that was itself killed before it wrote state.json (runc no longer knows that
+   * container, so its cgroup's processes are killed and the folder removed here).
+   */
+  private async removeHalfStart(id: string, signal?: AbortSignal): Promise<void> {
+    const bundle = this.bundle(id);
+    // conmon first: gone, it writes no exit code for a run that never happened
+    const conmon = await this.conmonPid(bundle);
+    if (conmon) {
+      process.kill(conmon, 'SIGKILL');
+      await until(() => !isRunning(conmon), HALF_START_KILL_WAIT_MS);
+    }
+    const dir = join(this.runcRoot, id);
+    const runc = await this.runcState(id, signal).catch(() => undefined);
+    if (runc) {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id], signal);
+    } else if (await pathExists(dir)) {
+      const cgroup = await this.cgroup(id);
+      for (const pid of await cgroup.pids()) process.kill(pid, 'SIGKILL');
+      if (!(await until(async () => (await cgroup.pids()).length === 0, HALF_START_KILL_WAIT_MS))) {
+        throw new RuntimeError('failed', `container "${id}": processes of a cut-short create remain after SIGKILL`);
+      }
+      await this.removeCgroup(id);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await rm(this.exits.path(id), { force: true });
+    this.exits.rearm(id);
   }
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
@@ -453,6 +527,10 @@ export class RuncDriver implements RuntimeDriver {
 
   /** runc's view of the container, or undefined when runc holds no such container. */
   private async runcState(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {
+    if (this.runcMode === 'cli') {
+      // runc keeps one folder per container under its root: none, no container (and no spawn)
+      return (await pathExists(join(this.runcRoot, id))) ? this.runcStateViaCli(id, signal) : undefined;
+    }
     const init = await this.savedInit(id);
     if (init === 'absent') return undefined;
     if (init === 'unknown') return this.runcStateViaCli(id, signal);
@@ -592,6 +670,16 @@ export class RuncDriver implements RuntimeDriver {
       });
     }
     return removed;
+  }
+}
+
+/** Polls `done` every 10 ms for up to `timeoutMs`; true once it holds. */
+async function until(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await done()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
