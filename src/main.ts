@@ -125,8 +125,11 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     { store, driver, containers, server },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn: (m, err) => log(`warning: ${m}: ${err instanceof Error ? err.message : String(err)}`) },
   );
-  if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed > 0) {
-    log(`recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart`);
+  if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed + recovered.idempotencyKeysReleased > 0) {
+    log(
+      `recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart, ` +
+        `${recovered.idempotencyKeysReleased} idempotency key(s) of cut requests released`,
+    );
   }
   const reconciler = new Reconciler(
     { store, driver, containers, server },
