@@ -11,9 +11,11 @@ export class AuthService {
 
   /**
    * On first start, creates the admin user and its token (from `adminToken` when given). Returns
-   * the new secret when one was generated. With an `adminToken` on a later start, makes sure it works.
+   * the new secret when one was generated. With an `adminToken` on a later start, makes sure it
+   * works (the environment is the source of truth: a deleted one comes back) and retires the
+   * token an earlier start generated (`generated`, the secret kept in the data folder).
    */
-  async bootstrap(adminToken?: string): Promise<{ generatedSecret?: string }> {
+  async bootstrap(adminToken?: string, generated?: string): Promise<{ generatedSecret?: string; retiredGenerated?: boolean }> {
     const users = await this.store.listUsers();
     let admin = users.find((u) => u.is_admin);
     if (!admin) {
@@ -22,7 +24,11 @@ export class AuthService {
     }
     if (adminToken) {
       if (!(await this.store.findTokenByHash(hashSecret(adminToken)))) await this.storeToken(admin.id, ADMIN_NAME, adminToken, {});
-      return {};
+      if (generated === undefined || generated === adminToken) return {};
+      // two admin secrets where the operator chose one: the one nobody chose stops working
+      const old = await this.store.findTokenByHash(hashSecret(generated));
+      if (old?.user_id === admin.id) await this.store.deleteToken(old.id);
+      return { retiredGenerated: true };
     }
     if ((await this.store.listTokens(admin.id)).length > 0) return {};
     const secret = newTokenSecret();
