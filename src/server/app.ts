@@ -104,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           throw new HoodyError('FORBIDDEN', 'this token is read-only');
         }
       });
-      installIdempotency(api, deps.store, deps.server.id);
+      installIdempotency(api, deps.store, deps.server);
       await containerRoutes(api, deps);
       await projectRoutes(api, deps);
       await serverRoutes(api, deps);

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from '../store/store.ts';
+import type { ServerIdentity } from '../core/container-service.ts';
 import { HoodyError } from '../core/errors.ts';
 import { nowIso } from '../core/ids.ts';
 
@@ -22,10 +23,10 @@ const notCarriedOut = (status: number): boolean => status === 409 || status === 
 
 /**
  * Adds the hooks to a scope whose requests are authenticated (request.actor is set). A key in
- * flight is marked with `serverId`, so that this server, at its next start, can release the keys
- * whose requests a crash cut (and only those: other daemons of the database may be answering theirs).
+ * flight is marked with this server's id, so that at its next start it can release the keys whose
+ * requests a crash cut (and only those: other daemons of the database may be answering theirs).
  */
-export function installIdempotency(api: FastifyInstance, store: Store, serverId: string): void {
+export function installIdempotency(api: FastifyInstance, store: Store, server: ServerIdentity): void {
   api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.headers[HEADER];
     if (request.method !== 'POST' || key === undefined) return;
@@ -40,7 +41,7 @@ export function installIdempotency(api: FastifyInstance, store: Store, serverId:
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest('hex');
-    const claim = await store.claimIdempotencyKey({ scope, key, request_hash: requestHash, status_code: null, response_body: null, server_id: serverId, created_at: nowIso() });
+    const claim = await store.claimIdempotencyKey({ scope, key, request_hash: requestHash, status_code: null, response_body: null, server_id: server.id, created_at: nowIso() });
     if (claim.claimed) {
       request.idempotency = { scope, key };
       return;
