@@ -2,7 +2,7 @@
  * Composition root: config → store → runtime driver → services → reconcile → listen.
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
-import { mkdir, readFile, writeFile, realpath } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +11,8 @@ import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
 import { AuthService } from './core/auth-service.ts';
+import { adminTokenWeakness } from './core/admin-token.ts';
+import { ADMIN_TOKEN_FILE, SERVER_ID_FILE, securePrivateDataDir, writePrivateFile } from './data-dir.ts';
 import { ProjectService } from './core/project-service.ts';
 import { ContainerService, type ServerIdentity } from './core/container-service.ts';
 import { recoverAtStart } from './core/recovery.ts';
@@ -99,8 +101,10 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: DaemonConfig, log: (line: string) => void = console.log): Promise<Daemon> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const dataDir = await realpath(config.dataDir);
+  // before anything is written: a weak token would guard every container from the first request
+  const weakness = config.adminToken === undefined ? undefined : adminTokenWeakness(config.adminToken);
+  if (weakness) throw new Error(`HOODY_ADMIN_TOKEN is too weak: ${weakness}`);
+  const dataDir = await securePrivateDataDir(config.dataDir);
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
   const images = new ImageStore(join(dataDir, 'images'));
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
@@ -127,11 +131,17 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     },
   });
 
-  const { generatedSecret } = await auth.bootstrap(config.adminToken);
+  const tokenFile = join(dataDir, ADMIN_TOKEN_FILE);
+  const previouslyGenerated = (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || undefined;
+  const { generatedSecret, retiredGenerated } = await auth.bootstrap(config.adminToken, previouslyGenerated);
   if (generatedSecret) {
-    const file = join(dataDir, 'admin-token');
-    await writeFile(file, `${generatedSecret}\n`, { mode: 0o600 });
-    log(`admin token (also in ${file}): ${generatedSecret}`);
+    await writePrivateFile(tokenFile, `${generatedSecret}\n`);
+    // the secret itself stays out of the log (journald keeps logs readable to more people)
+    log(`admin token generated: it is in ${tokenFile} (mode 0600); use it as HOODY_TOKEN`);
+  }
+  if (retiredGenerated) {
+    await rm(tokenFile, { force: true });
+    log(`HOODY_ADMIN_TOKEN is set: the generated admin token of ${tokenFile} no longer works and the file is removed`);
   }
 
   containers.watchExits();
@@ -141,8 +151,11 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     { store, driver, containers, server },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn: (m, err) => log(`warning: ${m}: ${err instanceof Error ? err.message : String(err)}`) },
   );
-  if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed > 0) {
-    log(`recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart`);
+  if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed + recovered.idempotencyKeysReleased > 0) {
+    log(
+      `recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart, ` +
+        `${recovered.idempotencyKeysReleased} idempotency key(s) of cut requests released`,
+    );
   }
   const reconciler = new Reconciler(
     { store, driver, containers, server },
@@ -212,11 +225,11 @@ function positiveInt(value: string | undefined, name: string): number | undefine
 
 /** This daemon's server row; its id is kept in the data folder so it survives restarts. */
 async function registerServer(store: Store, dataDir: string, name: string, runtime: string): Promise<ServerIdentity> {
-  const file = join(dataDir, 'server-id');
+  const file = join(dataDir, SERVER_ID_FILE);
   let id = (await readFile(file, 'utf8').catch(() => '')).trim();
   if (!/^[0-9a-f]{24}$/.test(id)) {
     id = newId();
-    await writeFile(file, `${id}\n`);
+    await writePrivateFile(file, `${id}\n`);
   }
   const existing = await store.getServer(id);
   const now = nowIso();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startTestDaemon, apiClient, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
+import { openSse } from './sse-reader.ts';
 
 
 const MESSAGES: Record<string, string> = {
@@ -394,12 +395,60 @@ export function apiSuite(backend: Backend, skip?: string): void {
         assert.equal((await admin('GET', `/containers/${id}`)).body.data.status, 'running');
       });
 
-      it('an automation token signs the log with its name', async () => {
-        const id = await containerIn('running');
-        const tok = await admin('POST', '/tokens', { name: 'automation_script', automation: true });
+      it('an automation token named deployer is recorded in metadata.token; triggered_by stays its user\'s id', async () => {
+        const user = (await admin('POST', '/users', { name: uniqueName('ops') })).body.data;
+        const tok = await admin('POST', '/tokens', { name: 'deployer', user_id: user.id, automation: true });
+        assert.equal(tok.status, 201, JSON.stringify(tok.body));
         const bot = apiClient(d.api, tok.body.data.token);
-        assert.equal((await bot('POST', `/containers/${id}/stop`)).status, 200);
-        assert.equal((await logsOf(id, 'limit=1')).logs[0].triggered_by, 'automation_script');
+        const events = await openSse(`${d.api}/events?types=operation`, tok.body.data.token);
+        try {
+          const created = await bot('POST', '/containers', { name: uniqueName('deployed'), container_image: 'busybox', command: ['sleep', '600'] });
+          assert.equal(created.status, 201, JSON.stringify(created.body));
+          const id = created.body.data.id as string;
+          const stopped = await bot('POST', `/containers/${id}/stop?wait=false`);
+          assert.equal(stopped.status, 202, JSON.stringify(stopped.body));
+          assert.equal(stopped.body.data.operation.triggered_by, user.id);
+          assert.equal(stopped.body.data.operation.token, 'deployer');
+          await events.until((es) => es.some((e) => e.data.operation === 'stop' && e.data.phase === 'succeeded'), 15_000);
+          const rows = (await bot('GET', `/containers/${id}/status-logs?limit=100&sort_order=asc`)).body.data.logs;
+          assert.deepEqual(
+            rows.map((l: any) => [l.metadata.operation, l.triggered_by, l.metadata.token]),
+            [
+              ['create', user.id, 'deployer'],
+              ['start', user.id, 'deployer'],
+              ['stop', user.id, 'deployer'],
+            ],
+          );
+          const ops = events.events.filter((e) => e.event === 'operation').map((e) => e.data);
+          assert.ok(ops.length >= 4, JSON.stringify(ops)); // start and stop: accepted, succeeded
+          for (const op of ops) assert.deepEqual([op.triggered_by, op.token], [user.id, 'deployer'], JSON.stringify(op));
+        } finally {
+          events.close();
+        }
+      });
+
+      it('a user or token named like a system actor is refused: 400 RESERVED_NAME', async () => {
+        const user = (await admin('POST', '/users', { name: uniqueName('tenant') })).body.data;
+        const own = apiClient(d.api, (await admin('POST', '/tokens', { name: 'own', user_id: user.id })).body.data.token);
+        for (const name of ['system', 'Autostart', 'restart-policy', 'RESTART_POLICY', 'admin', `user_${'0'.repeat(16)}`]) {
+          for (const [who, call] of [['admin', admin], ['a tenant', own]] as const) {
+            const t = await call('POST', '/tokens', { name, automation: true });
+            assert.equal(t.status, 400, `${who}: token "${name}": ${JSON.stringify(t.body)}`);
+            assert.equal(t.body.code, 'RESERVED_NAME');
+            assert.match(t.body.message, /^token name ".*" is reserved/);
+          }
+          const u = await admin('POST', '/users', { name });
+          assert.equal(u.status, 400, `user "${name}": ${JSON.stringify(u.body)}`);
+          assert.equal(u.body.code, 'RESERVED_NAME');
+        }
+        const tokens = (await admin('GET', '/tokens')).body.data.tokens as { name: string; user_id: string }[];
+        assert.deepEqual(tokens.filter((t) => t.user_id === user.id).map((t) => t.name), ['own'], 'nothing was created');
+      });
+
+      it('POST /tokens answers the secret with Cache-Control: no-store', async () => {
+        const res = await fetch(`${d.api}/tokens`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: uniqueName('cached') }) });
+        assert.equal(res.status, 201);
+        assert.equal(res.headers.get('cache-control'), 'no-store');
       });
 
       it('a revoked token stops working at once', async () => {

@@ -33,9 +33,17 @@ export const postgresUrl = process.env.HOODY_TEST_POSTGRES_URL;
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
-export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}): Promise<DaemonHandle> {
+/** How a test daemon starts, beyond its backend and environment. */
+export interface TestDaemonOptions {
+  /** null: no HOODY_ADMIN_TOKEN, the daemon generates the admin token (read back from its file). */
+  adminToken?: string | null;
+  /** Runs on the new data folder before the first start (to set it up as a user might have). */
+  beforeStart?: (dataDir: string) => Promise<void>;
+}
+
+export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}, options: TestDaemonOptions = {}): Promise<DaemonHandle> {
   const dataDir = await realpath(await mkdtemp(join(tmpdir(), 'hoody-e2e-')));
-  const adminToken = `hoody_test_${randomBytes(16).toString('hex')}`;
+  let adminToken = options.adminToken === undefined ? `hoody_test_${randomBytes(16).toString('hex')}` : options.adminToken;
   let databaseUrl: string | undefined;
   let dbName: string | undefined;
   if (backend === 'postgres') {
@@ -51,10 +59,18 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   let out = '';
   let url = '';
   let port = 0;
+  const daemonEnv = (): NodeJS.ProcessEnv => {
+    const all: NodeJS.ProcessEnv = { ...process.env, ...env, HOODY_DATABASE_URL: databaseUrl ?? '' };
+    // with no admin token, one in `env` (which a test may set before a restart) still counts
+    if (options.adminToken === null) {
+      if (env.HOODY_ADMIN_TOKEN === undefined) delete all.HOODY_ADMIN_TOKEN;
+    } else all.HOODY_ADMIN_TOKEN = adminToken ?? '';
+    return all;
+  };
   const launch = async (): Promise<void> => {
     child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
       cwd: ROOT,
-      env: { ...process.env, ...env, HOODY_ADMIN_TOKEN: adminToken, HOODY_DATABASE_URL: databaseUrl ?? '' },
+      env: daemonEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const c = child;
@@ -85,7 +101,9 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
       c.kill(signal);
     });
   };
+  await options.beforeStart?.(dataDir);
   await launch();
+  adminToken ??= (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
   return {
     get url() {
       return url;

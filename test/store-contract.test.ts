@@ -512,7 +512,7 @@ for (const backend of backends) {
 
     test('an idempotency key is claimed once, completed with its answer, released and purged', async () => {
       const store = await freshStore();
-      const rec = { scope: 'user_1', key: 'k-1', request_hash: 'h1', status_code: null, response_body: null, created_at: '2025-01-01T00:00:00.000Z' };
+      const rec = { scope: 'user_1', key: 'k-1', request_hash: 'h1', status_code: null, response_body: null, server_id: 'server_a', created_at: '2025-01-01T00:00:00.000Z' };
       assert.deepEqual(await store.claimIdempotencyKey(rec), { claimed: true });
       const again = await Promise.all([store.claimIdempotencyKey(rec), store.claimIdempotencyKey({ ...rec, request_hash: 'h2' })]);
       assert.deepEqual(again, [{ claimed: false, existing: rec }, { claimed: false, existing: rec }]);
@@ -523,6 +523,23 @@ for (const backend of backends) {
       assert.deepEqual(await store.claimIdempotencyKey({ ...rec, created_at: isoNow() }), { claimed: true });
       assert.equal(await store.purgeIdempotencyKeys('2025-06-01T00:00:00.000Z'), 1, 'only the old user_2 key');
       assert.equal((await store.claimIdempotencyKey(rec)).claimed, false);
+    });
+
+    test('a server releases only its own keys still in flight: answered keys and other servers\' stay', async () => {
+      const store = await freshStore();
+      const key = (scope: string, k: string, server_id: string | null) => ({ scope, key: k, request_hash: 'h', status_code: null, response_body: null, server_id, created_at: isoNow() });
+      const cut = key('user_1', 'cut', 'server_a');
+      const answered = key('user_1', 'answered', 'server_a');
+      const elsewhere = key('user_1', 'elsewhere', 'server_b');
+      const legacy = key('user_2', 'legacy', null);
+      for (const rec of [cut, answered, elsewhere, legacy]) assert.deepEqual(await store.claimIdempotencyKey(rec), { claimed: true });
+      await store.completeIdempotencyKey('user_1', 'answered', 201, '{"ok":true}');
+      assert.equal(await store.releaseInFlightIdempotencyKeys('server_a'), 1);
+      assert.deepEqual(await store.claimIdempotencyKey({ ...cut, server_id: 'server_c' }), { claimed: true }, 'the cut key can be claimed again');
+      assert.deepEqual(await store.claimIdempotencyKey(answered), { claimed: false, existing: { ...answered, status_code: 201, response_body: '{"ok":true}' } });
+      assert.deepEqual(await store.claimIdempotencyKey(elsewhere), { claimed: false, existing: elsewhere }, 'another server may still be answering it');
+      assert.deepEqual(await store.claimIdempotencyKey(legacy), { claimed: false, existing: legacy });
+      assert.equal(await store.releaseInFlightIdempotencyKeys('server_a'), 0, 'nothing more to release');
     });
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   INVALID_JSON: { status: 400, description: 'The request body is not valid JSON.' },
   INVALID_TRANSITION: { status: 400, description: 'The operation is not allowed in the container\'s current status; `details` names the status and the allowed operations.' },
   INVALID_STATE: { status: 400, description: 'The container must be stopped or failed for this change (update, delete).' },
+  RESERVED_NAME: { status: 400, description: 'A user or token may not be named like a system actor (`system`, `autostart`, `restart-policy`), `admin`, or like a user id (`user_…`), whatever the case; `details.name` is the name refused.' },
   UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist.' },
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },

@@ -156,11 +156,12 @@ export const StatusLogEntry = Type.Object({
   to_status: ContainerStatusSchema,
   transition_time: Timestamp,
   duration_ms: Type.Integer(),
-  triggered_by: Type.String(),
+  triggered_by: Type.String({ description: 'the user id (`user_…`), or a system actor: `system`, `autostart`, `restart-policy`' }),
   metadata: Type.Object(
     {
       operation: Type.String(),
       server_name: Type.String(),
+      token: Type.Optional(Type.String({ description: 'the automation token the user acted through' })),
       reason: Type.Optional(Type.String()),
       error: Type.Optional(Type.String()),
       exit_code: Type.Optional(Type.Integer()),
@@ -259,7 +260,8 @@ export const OperationInfo = Type.Object({
   container_id: Id,
   operation: Type.String(),
   status: Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
-  triggered_by: Type.String(),
+  triggered_by: Type.String({ description: 'the user id, or a system actor' }),
+  token: Type.Optional(Type.String({ description: 'the automation token the user acted through' })),
   started_at: Timestamp,
   finished_at: Type.Union([Timestamp, Type.Null()]),
   result_status: Type.Union([ContainerStatusSchema, Type.Null()], { description: 'the container status the operation left' }),

@@ -32,9 +32,9 @@ export function tokensCommand(): Command {
   tokens
     .command('create')
     .description('create a token; its secret is printed once')
-    .requiredOption('--name <name>', 'a name to recognise it by (automation tokens sign status logs with it)')
+    .requiredOption('--name <name>', 'a name to recognise it by (an automation token\'s name is kept in status logs; system actor names, admin and user_… are reserved)')
     .option('--read-only', 'may read but not change anything')
-    .option('--automation', 'status logs show the token name as who triggered a change')
+    .option('--automation', 'status logs keep the token name (metadata.token) next to its user\'s id')
     .option('--user <userId>', 'the user it acts for (admin only; default: yourself)')
     .addOption(jsonOption())
     .action(async (opts: { name: string; readOnly?: boolean; automation?: boolean; user?: string; json?: boolean }, cmd: Command) => {

@@ -16,7 +16,7 @@ export function buildProgram(): Command {
     .description('Hoody: run and manage containers on this server')
     .version(version, '-V, --version')
     .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
-    .option('--token <token>', 'bearer token (env HOODY_TOKEN)');
+    .option('--token <token>', 'bearer token (prefer env HOODY_TOKEN: a command-line argument is visible to every local user in ps)');
   for (const command of [containersCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), serveCommand()]) {
     program.addCommand(command);
   }

@@ -4,30 +4,35 @@ import type { Store, TokenRecord, UserRecord } from '../store/store.ts';
 import type { Actor } from './actor.ts';
 import { HoodyError, forbidden, notFound } from './errors.ts';
 import { hashSecret, newId, newTokenSecret, newUserId, nowIso } from './ids.ts';
-
-export const ADMIN_USER_NAME = 'admin';
+import { ADMIN_NAME, assertNameNotReserved } from './reserved-names.ts';
 
 export class AuthService {
   constructor(private readonly store: Store) {}
 
   /**
    * On first start, creates the admin user and its token (from `adminToken` when given). Returns
-   * the new secret when one was generated. With an `adminToken` on a later start, makes sure it works.
+   * the new secret when one was generated. With an `adminToken` on a later start, makes sure it
+   * works (the environment is the source of truth: a deleted one comes back) and retires the
+   * token an earlier start generated (`generated`, the secret kept in the data folder).
    */
-  async bootstrap(adminToken?: string): Promise<{ generatedSecret?: string }> {
+  async bootstrap(adminToken?: string, generated?: string): Promise<{ generatedSecret?: string; retiredGenerated?: boolean }> {
     const users = await this.store.listUsers();
     let admin = users.find((u) => u.is_admin);
     if (!admin) {
-      admin = { id: newUserId(), name: ADMIN_USER_NAME, is_admin: true, created_at: nowIso() };
+      admin = { id: newUserId(), name: ADMIN_NAME, is_admin: true, created_at: nowIso() };
       await this.store.createUser(admin);
     }
     if (adminToken) {
-      if (!(await this.store.findTokenByHash(hashSecret(adminToken)))) await this.storeToken(admin.id, 'admin', adminToken, {});
-      return {};
+      if (!(await this.store.findTokenByHash(hashSecret(adminToken)))) await this.storeToken(admin.id, ADMIN_NAME, adminToken, {});
+      if (generated === undefined || generated === adminToken) return {};
+      // two admin secrets where the operator chose one: the one nobody chose stops working
+      const old = await this.store.findTokenByHash(hashSecret(generated));
+      if (old?.user_id === admin.id) await this.store.deleteToken(old.id);
+      return { retiredGenerated: true };
     }
     if ((await this.store.listTokens(admin.id)).length > 0) return {};
     const secret = newTokenSecret();
-    await this.storeToken(admin.id, 'admin', secret, {});
+    await this.storeToken(admin.id, ADMIN_NAME, secret, {});
     return { generatedSecret: secret };
   }
 
@@ -44,6 +49,7 @@ export class AuthService {
 
   async createUser(actor: Actor, name: string): Promise<UserRecord> {
     requireAdmin(actor);
+    assertNameNotReserved('user', name);
     const user: UserRecord = { id: newUserId(), name, is_admin: false, created_at: nowIso() };
     await this.store.createUser(user);
     return user;
@@ -57,6 +63,7 @@ export class AuthService {
   /** Creates a token and answers its secret, once. Non-admins create tokens for themselves only. */
   async createToken(actor: Actor, body: CreateTokenBody): Promise<{ token: TokenRecord; secret: string }> {
     const userId = body.user_id ?? actor.userId;
+    assertNameNotReserved('token', body.name);
     if (userId !== actor.userId) {
       requireAdmin(actor);
       if (!(await this.store.getUser(userId))) throw notFound('user', userId);

@@ -8,7 +8,7 @@ import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '.
 import { NameTakenError } from '../store/store.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
-import { type Actor, triggeredBy, SYSTEM, RESTART_POLICY } from './actor.ts';
+import { type Actor, type Principal, principalOf, principalMetadata, SYSTEM, RESTART_POLICY } from './actor.ts';
 import { decideRestart, type RestartPolicySettings } from './restart-policy.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
@@ -52,7 +52,7 @@ const noop = (): void => undefined;
 interface OperationContext {
   opId: string;
   operation: string;
-  by: string;
+  by: Principal;
   reason?: string;
   t0: number;
   /** Aborts the operation's runtime calls when its deadline passes. */
@@ -163,7 +163,7 @@ export class ContainerService {
       if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${body.name}" is already used in project "${project.name}"`);
       throw err;
     }
-    const ctx: OperationContext = { opId, operation: 'create', by: triggeredBy(actor), t0: performance.now() };
+    const ctx: OperationContext = { opId, operation: 'create', by: principalOf(actor), t0: performance.now() };
     let created: ContainerRecord;
     // known to the watchdog as carried out here, however long building the image takes
     let finished: () => void = noop;
@@ -183,7 +183,7 @@ export class ContainerService {
 
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
-    const updated = await this.withOperation(visible, 'update', {}, triggeredBy(actor), opts.ifVersion, async (c) => {
+    const updated = await this.withOperation(visible, 'update', {}, principalOf(actor), opts.ifVersion, async (c) => {
       const { resources, ...rest } = patch;
       try {
         const updated = await this.deps.store.updateContainer(id, { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) });
@@ -204,7 +204,7 @@ export class ContainerService {
   /** Removes the container, its runtime state and files; its status logs stay readable. */
   async remove(actor: Actor, id: string): Promise<void> {
     const visible = await this.get(actor, id);
-    await this.withOperation(visible, 'delete', {}, triggeredBy(actor), undefined, async (c, ctx) => {
+    await this.withOperation(visible, 'delete', {}, principalOf(actor), undefined, async (c, ctx) => {
       await this.deps.driver.delete(id).catch((err: unknown) => {
         if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
       });
@@ -230,20 +230,20 @@ export class ContainerService {
   async operate(actor: Actor, id: string, op: LifecycleOperation, body: LifecycleBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
     if (op === 'force-stop' && visible.current_operation?.operation === 'stop') {
-      const forced = await this.forceStopDuringStop(visible, triggeredBy(actor));
+      const forced = await this.forceStopDuringStop(visible, principalOf(actor));
       if (forced) return forced;
     }
-    return this.runLifecycle(visible, op, body, triggeredBy(actor), {}, opts.ifVersion);
+    return this.runLifecycle(visible, op, body, principalOf(actor), {}, opts.ifVersion);
   }
 
   /**
    * A force-stop sent while a graceful stop waits out its timeout: KILL every process now, so the
    * stop finishes at once; its log row says who forced it. Undefined when no such stop runs here.
    */
-  private async forceStopDuringStop(c: ContainerRecord, by: string): Promise<ContainerRecord | undefined> {
+  private async forceStopDuringStop(c: ContainerRecord, by: Principal): Promise<ContainerRecord | undefined> {
     const running = this.inFlight.get(c.id);
     if (!running?.ctx || running.ctx.operation !== 'stop' || running.opId !== c.current_operation?.id) return undefined;
-    running.ctx.extra = { ...running.ctx.extra, forced_by: by };
+    running.ctx.extra = { ...running.ctx.extra, forced_by: by.triggeredBy, ...(by.token === undefined ? {} : { forced_by_token: by.token }) };
     await this.deps.driver.kill(c.id, 'SIGKILL', { all: true }).catch((err: unknown) => {
       throw runtimeFailure('force-stop', c, err);
     });
@@ -268,7 +268,7 @@ export class ContainerService {
     const visible = await this.get(actor, id);
     let onClaimed: (opId: string) => void = noop;
     const claimed = new Promise<string>((resolve) => (onClaimed = resolve));
-    const run = this.runLifecycle(visible, op, body, triggeredBy(actor), {}, undefined, onClaimed);
+    const run = this.runLifecycle(visible, op, body, principalOf(actor), {}, undefined, onClaimed);
     run.then(
       (container) => settled({ ok: true, container }),
       (error: unknown) => settled({ ok: false, error }),
@@ -282,14 +282,14 @@ export class ContainerService {
   async operateAsSystem(id: string, op: LifecycleOperation, by: string, reason: string, extra: Record<string, unknown> = {}): Promise<ContainerRecord | undefined> {
     const c = await this.deps.store.getContainer(id);
     if (!c) return undefined;
-    return this.runLifecycle(c, op, { reason }, by, extra);
+    return this.runLifecycle(c, op, { reason }, { triggeredBy: by }, extra);
   }
 
   private runLifecycle(
     c: ContainerRecord,
     op: LifecycleOperation,
     body: LifecycleBody,
-    by: string,
+    by: Principal,
     extra: Record<string, unknown>,
     ifVersion?: number,
     onClaimed?: (opId: string) => void,
@@ -324,7 +324,7 @@ export class ContainerService {
       this.pendingExits.add(id);
       return;
     }
-    const ctx: OperationContext = { opId, operation, by: SYSTEM, t0: performance.now() };
+    const ctx: OperationContext = { opId, operation, by: { triggeredBy: SYSTEM }, t0: performance.now() };
     const now = claim.container;
     const state = await this.deps.driver.state(id).catch(() => undefined);
     const truth = observedStatus(state);
@@ -373,7 +373,7 @@ export class ContainerService {
     visible: ContainerRecord,
     action: Action,
     body: LifecycleBody,
-    by: string,
+    by: Principal,
     ifVersion: number | undefined,
     work: (c: ContainerRecord, ctx: OperationContext) => Promise<T>,
     onClaimed?: (opId: string) => void,
@@ -397,7 +397,8 @@ export class ContainerService {
         container_id: id,
         project_id: visible.project_id,
         operation: action,
-        triggered_by: by,
+        triggered_by: by.triggeredBy,
+        ...principalMetadata(by),
         at: nowIso(),
         ...extra,
       });
@@ -544,9 +545,10 @@ export class ContainerService {
       to_status: to,
       transition_time: nowIso(),
       duration_ms: Math.max(0, Math.round(performance.now() - ctx.t0)),
-      triggered_by: ctx.by,
+      triggered_by: ctx.by.triggeredBy,
       // project_id is kept for tenancy of events and of deleted containers' logs; the API does not show it
-      metadata: { operation: ctx.operation, server_name: this.deps.server.name, project_id: c.project_id, ...(ctx.reason ? { reason: ctx.reason } : {}), ...ctx.extra, ...extra },
+      // the token's name comes last: nothing else in the row may stand in for it
+      metadata: { operation: ctx.operation, server_name: this.deps.server.name, project_id: c.project_id, ...(ctx.reason ? { reason: ctx.reason } : {}), ...ctx.extra, ...extra, ...principalMetadata(ctx.by) },
     };
   }
 

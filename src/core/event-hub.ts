@@ -14,7 +14,10 @@ export interface OperationEvent {
   container_id: string;
   project_id: string;
   operation: string;
+  /** A user id or a system actor. */
   triggered_by: string;
+  /** The automation token the user acted through. */
+  token?: string;
   status?: string;
   error?: { code: string; message: string };
   at: string;

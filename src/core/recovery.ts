@@ -1,8 +1,8 @@
 /**
  * At daemon start: every container of this server gets the status the runtime says is true, no
- * operation interrupted by a crash stays claimed, no start cut short leaves processes behind, and
- * after a server reboot the containers meant to run are started again. Each correction is logged
- * (`system` or `autostart`).
+ * operation interrupted by a crash stays claimed, no start cut short leaves processes behind, no
+ * Idempotency-Key of a request the crash cut stays "in progress", and after a server reboot the
+ * containers meant to run are started again. Each correction is logged (`system` or `autostart`).
  */
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
@@ -31,11 +31,15 @@ export interface RecoveryReport {
   interrupted: number;
   autostarted: number;
   autostartFailed: number;
+  /** Idempotency-Keys this server held when it stopped, released so that a retry runs. */
+  idempotencyKeysReleased: number;
 }
 
 export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions): Promise<RecoveryReport> {
   const { store, driver, containers, server } = deps;
-  const report: RecoveryReport = { corrected: 0, interrupted: 0, autostarted: 0, autostartFailed: 0 };
+  const report: RecoveryReport = { corrected: 0, interrupted: 0, autostarted: 0, autostartFailed: 0, idempotencyKeysReleased: 0 };
+  // nothing of this daemon answers yet: a key it holds in flight belongs to a request that is gone
+  report.idempotencyKeysReleased = await store.releaseInFlightIdempotencyKeys(server.id);
   const toStart: ContainerRecord[] = [];
   for (const c of await store.listContainers({ server_id: server.id })) {
     let state = await driver.state(c.id).catch(() => undefined);

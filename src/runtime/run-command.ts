@@ -1,5 +1,6 @@
 /** Runs a program with an argv array (never a shell string) and returns its output. */
 import { spawn } from 'node:child_process';
+import { childEnv } from './child-env.ts';
 import { RuntimeError } from './driver.ts';
 
 export interface CommandResult {
@@ -12,7 +13,7 @@ const MAX_OUTPUT = 16 * 1024 * 1024;
 /** Rejects with a RuntimeError carrying the program's stderr when it exits non-zero. */
 export function runCommand(file: string, args: readonly string[], signal?: AbortSignal, timeoutMs = 60_000): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal, timeout: timeoutMs });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(), signal, timeout: timeoutMs });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

@@ -100,7 +100,10 @@ export interface OperationEvent {
   operation_id: string;
   container_id: string;
   operation: string;
+  /** The user id, or a system actor (`system`, `autostart`, `restart-policy`). */
   triggered_by: string;
+  /** The name of the automation token the user acted through. */
+  token?: string;
   status?: ContainerStatus;
   error?: { code: string; message: string };
   at: string;

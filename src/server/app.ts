@@ -107,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           throw new HoodyError('FORBIDDEN', 'this token is read-only');
         }
       });
-      installIdempotency(api, deps.store);
+      installIdempotency(api, deps.store, deps.server);
       await containerRoutes(api, deps);
       await projectRoutes(api, deps);
       await serverRoutes(api, deps);

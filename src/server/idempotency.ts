@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from '../store/store.ts';
+import type { ServerIdentity } from '../core/container-service.ts';
 import { HoodyError } from '../core/errors.ts';
 import { nowIso } from '../core/ids.ts';
 
@@ -20,8 +21,12 @@ declare module 'fastify' {
 /** Answers that say the request was not carried out, so a retry with the same key should run it. */
 const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status >= 503;
 
-/** Adds the hooks to a scope whose requests are authenticated (request.actor is set). */
-export function installIdempotency(api: FastifyInstance, store: Store): void {
+/**
+ * Adds the hooks to a scope whose requests are authenticated (request.actor is set). A key in
+ * flight is marked with this server's id, so that at its next start it can release the keys whose
+ * requests a crash cut (and only those: other daemons of the database may be answering theirs).
+ */
+export function installIdempotency(api: FastifyInstance, store: Store, server: ServerIdentity): void {
   api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.headers[HEADER];
     if (request.method !== 'POST' || key === undefined) return;
@@ -36,7 +41,7 @@ export function installIdempotency(api: FastifyInstance, store: Store): void {
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest('hex');
-    const claim = await store.claimIdempotencyKey({ scope, key, request_hash: requestHash, status_code: null, response_body: null, created_at: nowIso() });
+    const claim = await store.claimIdempotencyKey({ scope, key, request_hash: requestHash, status_code: null, response_body: null, server_id: server.id, created_at: nowIso() });
     if (claim.claimed) {
       request.idempotency = { scope, key };
       return;

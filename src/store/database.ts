@@ -76,6 +76,8 @@ export interface IdempotencyKeysTable {
   request_hash: string;
   status_code: number | null;
   response_body: string | null;
+  /** The server answering the first request (added by migration 0004; NULL on older rows). */
+  server_id: string | null;
   created_at: string;
 }
 

@@ -267,6 +267,11 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
   }
 
+  async releaseInFlightIdempotencyKeys(serverId: string): Promise<number> {
+    const { numDeletedRows } = await this.db.deleteFrom('idempotency_keys').where('server_id', '=', serverId).where('status_code', 'is', null).executeTakeFirst();
+    return Number(numDeletedRows);
+  }
+
   async purgeIdempotencyKeys(createdBefore: string): Promise<number> {
     const { numDeletedRows } = await this.db.deleteFrom('idempotency_keys').where('created_at', '<', createdBefore).executeTakeFirst();
     return Number(numDeletedRows);

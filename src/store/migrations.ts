@@ -18,6 +18,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0001_initial': { up: (db) => createInitialSchema(db, dialect) },
     '0002_versions_and_idempotency': { up: (db) => addVersionsAndIdempotency(db) },
     '0003_status_log_projects': { up: (db) => addStatusLogProjects(db, dialect) },
+    '0004_idempotency_owner': { up: (db) => addIdempotencyOwner(db) },
   };
 }
 
@@ -119,6 +120,13 @@ async function addVersionsAndIdempotency(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['scope', 'key'])
     .execute();
   await db.schema.createIndex('idempotency_keys_created_at').on('idempotency_keys').column('created_at').execute();
+}
+
+/** Which server answers an in-flight key, so that its daemon can release its own after a crash. */
+async function addIdempotencyOwner(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('idempotency_keys').addColumn('server_id', 'text').execute();
+  // the release at start reads one server's in-flight keys
+  await db.schema.createIndex('idempotency_keys_server_id').on('idempotency_keys').columns(['server_id', 'status_code']).execute();
 }
 
 /**

@@ -2,7 +2,7 @@
  * Opens the store a daemon is configured for: the embedded SQLite file in its data dir, or a
  * shared PostgreSQL database when a URL is given. Migrations have run when it returns.
  */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -10,6 +10,10 @@ import pg from 'pg';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
 import type { Store } from './store.ts';
+
+/** The SQLite database in the data dir, and the files SQLite keeps beside it in WAL mode. */
+export const SQLITE_FILE = 'hoody.db';
+export const SQLITE_FILES = [SQLITE_FILE, `${SQLITE_FILE}-wal`, `${SQLITE_FILE}-shm`] as const;
 
 /** Where the store keeps its data. */
 export interface OpenStoreOptions {
@@ -32,8 +36,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 }
 
 async function openSqlite(dataDir: string): Promise<KyselyStore> {
-  await mkdir(dataDir, { recursive: true });
-  const database = new BetterSqlite3(join(dataDir, 'hoody.db'));
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makePrivate(dataDir);
+  const database = new BetterSqlite3(join(dataDir, SQLITE_FILE));
   try {
     // busy_timeout first: the other pragmas may have to wait for a daemon that is writing.
     database.pragma('busy_timeout = 5000');
@@ -45,6 +50,20 @@ async function openSqlite(dataDir: string): Promise<KyselyStore> {
     throw err;
   }
   return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+}
+
+/**
+ * Creates the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database file's mode), and tightens files an older version left readable, before any secret is written.
+ */
+async function makePrivate(dataDir: string): Promise<void> {
+  const file = await open(join(dataDir, SQLITE_FILE), 'a', 0o600);
+  await file.close();
+  for (const name of SQLITE_FILES) {
+    await chmod(join(dataDir, name), 0o600).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
 }
 
 function openPostgres(databaseUrl: string): KyselyStore {

@@ -43,6 +43,8 @@ export interface IdempotencyRecord {
   /** null while the first request with this key is still in flight. */
   status_code: number | null;
   response_body: string | null;
+  /** The server whose daemon answers (or answered) the first request; null for keys older than this column. */
+  server_id: string | null;
   created_at: string;
 }
 
@@ -206,6 +208,11 @@ export interface Store {
   completeIdempotencyKey(scope: string, key: string, statusCode: number, responseBody: string): Promise<void>;
   /** Forgets a key whose request produced no answer worth replaying. */
   releaseIdempotencyKey(scope: string, key: string): Promise<void>;
+  /**
+   * Forgets the keys still in flight on one server (their requests were cut when its daemon
+   * stopped), so that a retry runs; keys of other servers are kept. Returns how many.
+   */
+  releaseInFlightIdempotencyKeys(serverId: string): Promise<number>;
   /** Removes keys created before the given time; returns how many. */
   purgeIdempotencyKeys(createdBefore: string): Promise<number>;
 

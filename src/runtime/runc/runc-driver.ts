@@ -24,6 +24,7 @@ import {
   type RuntimeStats,
 } from '../driver.ts';
 import { runCommand } from '../run-command.ts';
+import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
 import { isMountPoint, mountOverlay, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
@@ -605,7 +606,8 @@ export class RuncDriver implements RuntimeDriver {
     return new Promise((resolve, reject) => {
       const child = spawn(this.conmon, args, {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+        // conmon and the runc it runs live as long as the container: none of the daemon's secrets
+        env: childEnv({ _OCI_SYNCPIPE: '3' }),
         signal,
       });
       const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };

@@ -32,7 +32,7 @@ import {
   errorResponses,
 } from '../../api/responses.ts';
 import type { ContainerRecord } from '../../store/store.ts';
-import { triggeredBy, type Actor } from '../../core/actor.ts';
+import { principalMetadata, principalOf, type Actor } from '../../core/actor.ts';
 import { nowIso } from '../../core/ids.ts';
 import { waitForStatus } from '../../core/wait.ts';
 import { HoodyError } from '../../core/errors.ts';
@@ -254,7 +254,8 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
       container_id: id,
       project_id: container.project_id,
       operation,
-      triggered_by: triggeredBy(actor),
+      triggered_by: principalOf(actor).triggeredBy,
+      ...principalMetadata(principalOf(actor)),
       started_at: nowIso(),
     });
     sink.settle = (o) => deps.operations.settled(operationId, o);

@@ -16,9 +16,12 @@ const listSchema = {
 const createSchema = {
   tags,
   summary: 'Create a token',
-  description: 'Answers the secret once, in `data.token`; only its hash is stored. A non-admin token may create tokens for its own user only.',
+  description:
+    'Answers the secret once, in `data.token` (with `Cache-Control: no-store`); only its hash is stored. A non-admin token may create tokens for its own user only. ' +
+    'Names of system actors (`system`, `autostart`, `restart-policy`), `admin` and `user_…` are reserved (400 `RESERVED_NAME`). ' +
+    'An automation token\'s name is recorded as `metadata.token` in the status log rows of what it does; `triggered_by` is its user\'s id.',
   body: CreateTokenBody,
-  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND') },
+  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'RESERVED_NAME') },
 };
 const deleteSchema = {
   tags,
@@ -33,7 +36,8 @@ export async function tokenRoutes(api: FastifyInstance, { auth, sessions }: AppD
   // the answer carries the secret: it is never kept for Idempotency-Key replays
   api.post('/tokens', { schema: createSchema, config: { idempotency: false } }, async (request, reply) => {
     const { token, secret } = await auth.createToken(request.actor, request.body as typeof CreateTokenBody.static);
-    return reply.status(201).send(ok('Token created successfully', { ...tokenWire(token), token: secret }, 201));
+    // no cache or proxy on the way may keep the secret
+    return reply.status(201).header('cache-control', 'no-store').send(ok('Token created successfully', { ...tokenWire(token), token: secret }, 201));
   });
   api.delete('/tokens/:id', { schema: deleteSchema }, async (request) => {
     const { id } = request.params as { id: string };

@@ -10,10 +10,10 @@ const listSchema = { tags, summary: 'List users', description: 'Admin tokens onl
 const createSchema = {
   tags,
   summary: 'Create a user',
-  description: 'Admin tokens only.',
+  description: 'Admin tokens only. Names of system actors (`system`, `autostart`, `restart-policy`), `admin` and `user_…` are reserved (400 `RESERVED_NAME`).',
   body: CreateUserBody,
   headers: IdempotencyHeaders,
-  response: { 201: UserCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS) },
+  response: { 201: UserCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'RESERVED_NAME') },
 };
 
 export async function userRoutes(api: FastifyInstance, { auth }: AppDeps): Promise<void> {

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_REPLAY_ROWS, type EventHub, type HubEvent, type Subscription } from '../../core/event-hub.ts';
 import type { ProjectService } from '../../core/project-service.ts';
 import type { StatusLogRecord, Store } from '../../store/store.ts';
+import { childEnv } from '../../runtime/child-env.ts';
 import { SseFanout, checkWriteShare, type FanoutOptions } from './fanout.ts';
 import type { FanoutMessage, FanoutReport } from './fanout-process.ts';
 import { LAST_CHUNK, chunk, projectOf, resyncFrame, streamHead, toStreamEvent, type StreamEvent, type StreamSpec } from './stream.ts';
@@ -274,7 +275,8 @@ class ProcessSink implements Sink {
     const child = fork(fileURLToPath(new URL('./fanout-process.ts', import.meta.url)), [], {
       // the daemon may run TypeScript through tsx's API (bin/hoody.js): give the child its loader
       execArgv: ['--import', import.meta.resolve('tsx')],
-      env: { ...process.env, HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs), HOODY_EVENTS_WRITE_SHARE: this.opts.writeShare === undefined ? '' : String(this.opts.writeShare) },
+      // only its settings: the daemon's environment holds secrets the child has no use for
+      env: childEnv({ HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs), HOODY_EVENTS_WRITE_SHARE: this.opts.writeShare === undefined ? '' : String(this.opts.writeShare) }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;
