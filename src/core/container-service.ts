@@ -9,7 +9,8 @@ import { NameTakenError } from '../store/store.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
 import { type Actor, triggeredBy, SYSTEM, RESTART_POLICY } from './actor.ts';
-import { decideRestart, type RestartPolicySettings } from './restart-policy.ts';
+import type { RestartPolicySettings } from './restart-policy.ts';
+import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
@@ -66,12 +67,17 @@ export class ContainerService {
   /** Operations this process is carrying out, by container id. */
   private readonly inFlight = new Map<string, { opId: string; done: Promise<void>; ctx?: OperationContext }>();
   private closing = false;
-  /** Restart-policy state per container: consecutive restarts and when the current run began. */
-  private readonly restarts = new Map<string, { attempts: number; startedAt: number }>();
-  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restarts: RestartScheduler;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly deps: ContainerServiceDeps) {}
+  constructor(private readonly deps: ContainerServiceDeps) {
+    this.restarts = new RestartScheduler({
+      store: deps.store,
+      settings: deps.restartSettings,
+      warn: deps.warn,
+      start: (id, reason, extra) => this.operateAsSystem(id, 'start', RESTART_POLICY, reason, extra),
+    });
+  }
 
   /** Starts following the runtime's exit events. */
   watchExits(): void {
@@ -86,8 +92,7 @@ export class ContainerService {
     this.closing = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    for (const timer of this.restartTimers.values()) clearTimeout(timer);
-    this.restartTimers.clear();
+    this.restarts.close();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
   }
 
@@ -195,8 +200,7 @@ export class ContainerService {
       }
     });
     // a pending restart was decided under the old settings
-    clearTimeout(this.restartTimers.get(id));
-    this.restartTimers.delete(id);
+    this.restarts.cancel(id);
     // read again: the answer must not show the update's own claim, released after the write
     return (await this.deps.store.getContainer(id)) ?? updated;
   }
@@ -334,38 +338,10 @@ export class ContainerService {
       const exited = truth === 'stopped' && (operation === 'exit' || exit !== null);
       const reason = truth === 'stopped' ? (exited ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
       const after = await this.record(now, truth, exited ? { ...ctx, operation: 'exit' } : ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
-      if (after.status === 'stopped') this.applyRestartPolicy(after);
+      if (after.status === 'stopped') this.restarts.exited(after);
     } else {
       await this.deps.store.finishOperation(id, opId);
     }
-  }
-
-  /** After an exit the user did not ask for: schedules a restart when the container's policy says so. */
-  private applyRestartPolicy(c: ContainerRecord): void {
-    const history = this.restarts.get(c.id) ?? { attempts: 0, startedAt: 0 };
-    const ranFor = history.startedAt ? Date.now() - history.startedAt : Number.POSITIVE_INFINITY;
-    const decision = decideRestart(c.restart_policy, c.exit_code, ranFor, history, c.desired_status === 'stopped', this.deps.restartSettings);
-    if (!decision.restart) {
-      this.restarts.delete(c.id);
-      return;
-    }
-    this.restarts.set(c.id, { attempts: decision.attempt, startedAt: 0 });
-    clearTimeout(this.restartTimers.get(c.id));
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(c.id);
-      void this.restartNow(c.id, decision.attempt, c.exit_code).catch((err) => this.deps.warn?.(`restart of ${c.id}`, err));
-    }, decision.delayMs);
-    timer.unref();
-    this.restartTimers.set(c.id, timer);
-  }
-
-  private async restartNow(id: string, attempt: number, exitCode: number | null): Promise<void> {
-    const c = await this.deps.store.getContainer(id);
-    // only while nothing else changed it: still stopped by itself, still meant to run
-    if (!c || c.status !== 'stopped' || c.desired_status === 'stopped' || c.current_operation || this.closing) return;
-    // the policy may have been changed (to "no", say) during the back-off
-    if (decideRestart(c.restart_policy, exitCode, 0, { attempts: attempt - 1 }, false, this.deps.restartSettings).restart === false) return;
-    await this.operateAsSystem(id, 'start', RESTART_POLICY, `restart policy "${c.restart_policy}" after exit code ${exitCode ?? 'unknown'}`, { attempt });
   }
 
   private async withOperation<T>(
@@ -471,8 +447,7 @@ export class ContainerService {
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
     await this.deps.driver.create(this.specOf(c), signal);
     const state = await this.deps.driver.start(c.id, signal);
-    const history = this.restarts.get(c.id);
-    this.restarts.set(c.id, { attempts: history?.attempts ?? 0, startedAt: Date.now() });
+    this.restarts.runStarted(c.id);
     return state;
   }
 
