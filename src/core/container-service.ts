@@ -412,6 +412,7 @@ export class ContainerService {
 
   private async execute(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, ctx: OperationContext): Promise<ContainerRecord> {
     const { driver } = this.deps;
+    if ((op === 'stop' || op === 'force-stop') && c.status === 'stopped') return this.alreadyStopped(c);
     switch (op) {
       case 'start':
         await this.run(c, ctx.signal);
@@ -441,6 +442,16 @@ export class ContainerService {
         await driver.resume(c.id, ctx.signal);
         return this.record(c, 'running', ctx, { finish: true, desired: 'running' });
     }
+  }
+
+  /**
+   * stop or force-stop of a container that is stopped already: nothing to do and no log row, but
+   * the user's wish is kept, so a restart the policy had pending does not undo it.
+   */
+  private async alreadyStopped(c: ContainerRecord): Promise<ContainerRecord> {
+    this.restarts.cancel(c.id);
+    const kept = c.desired_status === 'stopped' ? c : ((await this.deps.store.updateContainer(c.id, { desired_status: 'stopped' })) ?? c);
+    return { ...kept, current_operation: null };
   }
 
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */

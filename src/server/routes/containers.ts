@@ -132,9 +132,9 @@ const OPERATION_DOCS: Record<LifecycleOperation, { summary: string; description:
   start: { summary: 'Start a container', description: 'Creates and starts its runtime container; answers when it runs. Allowed while `stopped` or `failed`.' },
   stop: {
     summary: 'Stop a container',
-    description: 'SIGTERM to its init, then after `timeout` seconds (default: its `stop_timeout`) SIGKILL to every process; answers when stopped. Allowed while `running` or `paused`.',
+    description: 'SIGTERM to its init, then after `timeout` seconds (default: its `stop_timeout`) SIGKILL to every process; answers when stopped. Allowed while `running` or `paused`; on a `stopped` container it changes nothing and answers `stopped` (no log row).',
   },
-  'force-stop': { summary: 'Force-stop a container', description: 'SIGKILL to every process now. Allowed while `running` or `paused`.' },
+  'force-stop': { summary: 'Force-stop a container', description: 'SIGKILL to every process now. Allowed while `running` or `paused`; on a `stopped` container it changes nothing and answers `stopped` (no log row).' },
   restart: { summary: 'Restart a container', description: 'A graceful stop, then a start, in one call (two status-log entries). Allowed while `running` or `stopped`.' },
   pause: { summary: 'Pause a container', description: 'Freezes every process (cgroup freezer): no CPU, memory kept. Allowed while `running`.' },
   resume: { summary: 'Resume a container', description: 'Thaws its processes; they continue where they were. Allowed while `paused`.' },
