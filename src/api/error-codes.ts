@@ -16,10 +16,10 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_IN_PROGRESS: { status: 409, description: 'A request with this Idempotency-Key is still being answered; retry after it finishes.' },
   PRECONDITION_FAILED: { status: 412, description: 'The If-Match ETag is not the container\'s current one: it changed since it was read (`details.version`).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'This Idempotency-Key was used before for a different request (another method, path or body).' },
-  NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project.' },
+  NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project; `details.container_id` and `details.status` name it.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not JSON.' },
-  RUNTIME_ERROR: { status: 500, description: 'The container runtime failed; the container was left in an honest status and the failure is in its status log (`metadata.error`).' },
+  RUNTIME_ERROR: { status: 500, description: 'The container runtime failed; the container was left in an honest status and the failure is in its status log (`metadata.error`). From `POST /containers`, the container exists (its start failed): `details.container_id` and `details.status` (`failed`) say which.' },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected error; nothing internal is disclosed.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down.' },
 } as const satisfies Record<string, { status: number; description: string }>;

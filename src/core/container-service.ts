@@ -165,7 +165,7 @@ export class ContainerService {
     try {
       await this.deps.store.createContainer(record);
     } catch (err) {
-      if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${body.name}" is already used in project "${project.name}"`);
+      if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
       throw err;
     }
     const ctx: OperationContext = { opId, operation: 'create', by: triggeredBy(actor), t0: performance.now() };
@@ -183,7 +183,29 @@ export class ContainerService {
       this.inFlight.delete(record.id);
       finished();
     }
-    return autostart ? this.operate(actor, created.id, 'start', {}) : created;
+    if (!autostart) return created;
+    try {
+      return await this.operate(actor, created.id, 'start', {});
+    } catch (err) {
+      throw await this.startAfterCreateFailed(created, err);
+    }
+  }
+
+  /** NAME_TAKEN, naming the container that has the name, so a retried create can find what the first one made. */
+  private async nameTaken(name: string, project: { id: string; name: string }): Promise<HoodyError> {
+    const [existing] = await this.deps.store.listContainers({ project_id: project.id, name });
+    return new HoodyError('NAME_TAKEN', `container name "${name}" is already used in project "${project.name}"`, existing ? { container_id: existing.id, status: existing.status } : undefined);
+  }
+
+  /** The container exists even though its first start failed: the error says which one it is and how it was left. */
+  private async startAfterCreateFailed(created: ContainerRecord, err: unknown): Promise<unknown> {
+    if (!(err instanceof HoodyError) || err.code !== 'RUNTIME_ERROR') return err;
+    const now = (await this.deps.store.getContainer(created.id)) ?? created;
+    return new HoodyError('RUNTIME_ERROR', err.message, {
+      ...err.details,
+      container_id: created.id,
+      status: now.status,
+    });
   }
 
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {

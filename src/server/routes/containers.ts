@@ -66,7 +66,7 @@ const SCHEMAS = {
   create: {
     tags,
     summary: 'Create a container',
-    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`.',
+    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`. When its start fails it stays, `failed`, and the 500 `RUNTIME_ERROR` names it (`details.container_id`).',
     body: CreateContainerBody,
     headers: IdempotencyHeaders,
     response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'RUNTIME_ERROR') },
