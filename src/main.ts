@@ -3,7 +3,7 @@
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
 import { mkdir, readFile, writeFile, realpath } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { openStore } from './store/open-store.ts';
@@ -47,7 +47,28 @@ export interface DaemonConfig {
   eventsFanout?: FanoutMode;
   /** With many event streams, the largest share of one CPU their writing may take (0.01 ≤ s ≤ 1). */
   eventsWriteShare?: number;
+  /** The most one container may ask for: CPU cores, memory and processes. */
+  maxCpu?: number;
+  maxMemoryMb?: number;
+  maxPids?: number;
+  /** How many containers one user may have. */
+  maxContainersPerUser?: number;
+  /** A request (headers and body) not fully received after this long is answered 408 and closed. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs?: number;
 }
+
+/** The limits a daemon applies when its configuration does not say: sized to the host. */
+export const DEFAULT_LIMITS = {
+  maxCpu: availableParallelism(),
+  maxMemoryMb: Math.floor(totalmem() / 1024 / 1024),
+  // the kernel's default pid_max: one container cannot be allowed more processes than a host has
+  maxPids: 32_768,
+  maxContainersPerUser: 100,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+} as const;
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
 export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -69,6 +90,12 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
+    maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
+    maxMemoryMb: positiveInt(env.HOODY_MAX_MEMORY_MB, 'HOODY_MAX_MEMORY_MB') ?? DEFAULT_LIMITS.maxMemoryMb,
+    maxPids: positiveInt(env.HOODY_MAX_PIDS, 'HOODY_MAX_PIDS') ?? DEFAULT_LIMITS.maxPids,
+    maxContainersPerUser: positiveInt(env.HOODY_MAX_CONTAINERS_PER_USER, 'HOODY_MAX_CONTAINERS_PER_USER') ?? DEFAULT_LIMITS.maxContainersPerUser,
+    requestTimeoutMs: positiveInt(env.HOODY_REQUEST_TIMEOUT_MS, 'HOODY_REQUEST_TIMEOUT_MS') ?? DEFAULT_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: positiveInt(env.HOODY_KEEPALIVE_TIMEOUT_MS, 'HOODY_KEEPALIVE_TIMEOUT_MS') ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
   };
 }
 
@@ -104,6 +131,10 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     server,
     images,
     warn: (message, err) => log(`warning: ${message}: ${err instanceof Error ? err.message : String(err)}`),
+    limits: {
+      maxResources: { cpu: config.maxCpu ?? DEFAULT_LIMITS.maxCpu, memory_mb: config.maxMemoryMb ?? DEFAULT_LIMITS.maxMemoryMb, pids: config.maxPids ?? DEFAULT_LIMITS.maxPids },
+      maxContainersPerUser: config.maxContainersPerUser ?? DEFAULT_LIMITS.maxContainersPerUser,
+    },
     restartSettings: {
       ...DEFAULT_RESTART_SETTINGS,
       initialDelayMs: config.restartBackoffMs ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
@@ -144,7 +175,10 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
   });
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, heartbeatMs: config.heartbeatMs });
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, heartbeatMs: config.heartbeatMs,
+    requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+  });
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version})`);
 
@@ -176,6 +210,13 @@ function share(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
   if (!isWriteShare(n)) throw new Error(`${name} must be a number from 0.01 to 1, not "${value}"`);
+  return n;
+}
+
+function positiveNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${value}"`);
   return n;
 }
 

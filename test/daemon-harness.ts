@@ -54,7 +54,8 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   const launch = async (): Promise<void> => {
     child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
       cwd: ROOT,
-      env: { ...process.env, ...env, HOODY_ADMIN_TOKEN: adminToken, HOODY_DATABASE_URL: databaseUrl ?? '' },
+      // tests make hundreds of containers as one user: the cap is tested where it is set lower
+      env: { ...process.env, HOODY_MAX_CONTAINERS_PER_USER: '10000', ...env, HOODY_ADMIN_TOKEN: adminToken, HOODY_DATABASE_URL: databaseUrl ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const c = child;

@@ -9,6 +9,10 @@ export const ERROR_CODES = {
   INVALID_STATE: { status: 400, description: 'The container must be stopped or failed for this change (update, delete).' },
   UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist.' },
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
+  QUOTA_EXCEEDED: {
+    status: 403,
+    description: 'Past a limit of this server, and nothing was changed: a resource above its maximum (`details.resource`, `details.requested`, `details.max`), or a user\'s container cap (`details.resource` is `containers`, `details.count`, `details.max`).',
+  },
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },
   WAIT_TIMEOUT: { status: 408, description: 'GET /containers/{id}/wait: the status was not reached within the timeout; `details.status` is the status it has.' },
   OPERATION_IN_PROGRESS: { status: 409, description: 'Another operation on this container is in flight (or it is being created or copied); `details.current_operation` says which.' },

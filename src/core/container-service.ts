@@ -5,7 +5,7 @@
  */
 import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
-import { NameTakenError } from '../store/store.ts';
+import { ContainerLimitError, NameTakenError } from '../store/store.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
 import { type Actor, triggeredBy, SYSTEM, RESTART_POLICY } from './actor.ts';
@@ -14,6 +14,7 @@ import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
+import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
 import type { ProjectService } from './project-service.ts';
 
@@ -33,6 +34,8 @@ export interface ContainerServiceDeps {
   images: ImageCatalog;
   server: ServerIdentity;
   restartSettings?: RestartPolicySettings;
+  /** Server maxima and the per-user container cap; none without it. */
+  limits?: Limits;
   /** Where transitions and operation outcomes are announced. */
   events?: EventHub;
   /** How long to wait for the exit after SIGKILL before declaring the container failed. */
@@ -41,7 +44,6 @@ export interface ContainerServiceDeps {
   warn?: (message: string, err?: unknown) => void;
 }
 
-export const DEFAULT_RESOURCES = { cpu: 1, memory_mb: 512, pids: 1024 } as const;
 export const DEFAULT_STOP_TIMEOUT_S = 10;
 /** After SIGKILL of every process, how long to wait for the exit before calling it failed. */
 const KILL_WAIT_MS = 10_000;
@@ -101,8 +103,16 @@ export class ContainerService {
     return this.inFlight.get(containerId)?.opId === opId;
   }
 
+  /** Every container the actor may see (bounded by the per-user cap), for bulk operations. */
   async list(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'> = {}): Promise<ContainerRecord[]> {
     return this.deps.store.listContainers({ ...filter, owner_id: actor.userId });
+  }
+
+  /** One page of the containers the actor may see, and how many there are in all. */
+  async listPage(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'>, page: { page: number; limit: number }): Promise<{ containers: ContainerRecord[]; total: number }> {
+    const mine = { ...filter, owner_id: actor.userId };
+    const [containers, total] = await Promise.all([this.deps.store.listContainers(mine, { limit: page.limit, offset: (page.page - 1) * page.limit }), this.deps.store.countContainers(mine)]);
+    return { containers, total };
   }
 
   /** A container the actor may see; another user's container is not found, not forbidden. */
@@ -124,6 +134,7 @@ export class ContainerService {
     return {
       pid: state?.pid ?? null,
       processes: stats?.processes ?? [],
+      processes_total: stats?.processCount ?? 0,
       memory_bytes: stats?.memoryBytes ?? 0,
       cpu_usage_ns: stats?.cpuUsageNs ?? 0,
       listening_ports: stats?.listeningPorts ?? [],
@@ -135,6 +146,8 @@ export class ContainerService {
 
   async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
+    const limits = this.deps.limits;
+    if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
     if (!(await this.deps.images.exists(body.container_image))) {
       throw invalidInput(`image "${body.container_image}" does not exist on this server`, { container_image: body.container_image });
     }
@@ -153,7 +166,7 @@ export class ContainerService {
       environment_vars: body.environment_vars ?? {},
       autostart,
       hoody_kit: body.hoody_kit ?? false,
-      resources: { ...DEFAULT_RESOURCES, ...body.resources },
+      resources: limits ? resourcesFor(body.resources, limits.maxResources) : { ...DEFAULT_RESOURCES, ...body.resources },
       stop_timeout: body.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S,
       restart_policy: body.restart_policy ?? 'no',
       current_operation: { id: opId, operation: 'create', started_at: now },
@@ -163,9 +176,10 @@ export class ContainerService {
       version: 0,
     };
     try {
-      await this.deps.store.createContainer(record);
+      await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
     } catch (err) {
       if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
+      if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
       throw err;
     }
     const ctx: OperationContext = { opId, operation: 'create', by: triggeredBy(actor), t0: performance.now() };
@@ -210,6 +224,7 @@ export class ContainerService {
 
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
+    if (this.deps.limits && patch.resources) assertWithinMaxima(patch.resources, this.deps.limits.maxResources);
     const updated = await this.withOperation(visible, 'update', {}, triggeredBy(actor), opts.ifVersion, async (c) => {
       const { resources, ...rest } = patch;
       try {

@@ -160,11 +160,15 @@ export interface Store {
   /**
    * Inserts the container (and a first status log row, when given) in one transaction. A container
    * inserted as `creating` gets its first row from the transition that ends its creation.
-   * Throws NameTakenError when (project_id, name) exists.
+   * Throws NameTakenError when (project_id, name) exists, and ContainerLimitError when the owner
+   * already has `opts.ownerLimit.max` containers (counted in the same transaction, so two creates
+   * at once cannot both pass).
    */
-  createContainer(container: ContainerRecord, firstLog?: NewStatusLog): Promise<void>;
+  createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts?: CreateContainerOptions): Promise<void>;
   getContainer(id: string): Promise<ContainerRecord | undefined>;
-  listContainers(filter: ContainerFilter): Promise<ContainerRecord[]>;
+  /** Oldest first (created_at, then id); one page of them when `page` is given. */
+  listContainers(filter: ContainerFilter, page?: { limit: number; offset: number }): Promise<ContainerRecord[]>;
+  countContainers(filter: ContainerFilter): Promise<number>;
   /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
   /** Removes the container row (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
@@ -201,6 +205,23 @@ export interface Store {
   ): Promise<{ logs: StatusLogRecord[]; total: number }>;
   /** Rows after a cursor, oldest first (for event streams and recovery). */
   statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]>;
+}
+
+/** Options of createContainer. */
+export interface CreateContainerOptions {
+  /** Refuse the insert when the owner of projects already has this many containers. */
+  ownerLimit?: { owner_id: string; max: number };
+}
+
+/** Thrown when the owner already has as many containers as allowed. */
+export class ContainerLimitError extends Error {
+  constructor(
+    readonly count: number,
+    readonly max: number,
+  ) {
+    super(`the owner has ${count} containers, the most allowed is ${max}`);
+    this.name = 'ContainerLimitError';
+  }
 }
 
 /** Thrown when a container name is already used in the project. */
