@@ -22,6 +22,7 @@ import {
   type RuntimeHealth,
   type RuntimeState,
   type RuntimeStats,
+  MAX_LISTED_PROCESSES,
 } from '../driver.ts';
 import { runCommand } from '../run-command.ts';
 import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
@@ -30,7 +31,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
+import { isRunning, listeningPorts, listProcesses, processCommand } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { pathExists } from '../fs.ts';
 
@@ -256,8 +257,8 @@ export class RuncDriver implements RuntimeDriver {
       cgroup.pids(),
       state.pid ? listeningPorts(state.pid) : Promise.resolve([]),
     ]);
-    const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid), state: processState(pid) ?? '?' })));
-    return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== ''), listeningPorts: ports };
+    const { processes, total } = await listProcesses(pids, MAX_LISTED_PROCESSES);
+    return { memoryBytes, cpuUsageNs, processes, processCount: total, listeningPorts: ports };
   }
 
   async logs(id: string, opts: { maxBytes?: number } = {}, signal?: AbortSignal): Promise<string> {

@@ -5,6 +5,8 @@ import {
   AsyncQuery,
   BulkBody,
   ContainerListQuery,
+  ContainerPageQuery,
+  CONTAINER_PAGE,
   CreateContainerBody,
   WaitQuery,
   type ContainerStatus,
@@ -53,14 +55,16 @@ const SCHEMAS = {
   list: {
     tags,
     summary: 'List containers',
-    description: 'Every container of the caller\'s projects, optionally filtered.',
+    description: 'The containers of the caller\'s projects, optionally filtered, oldest first, a page at a time (`page`, `limit`: 100 by default, at most 1000).',
     querystring: ContainerListQuery,
     response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT') },
   },
   listOfProject: {
     tags,
     summary: 'List the containers of a project',
+    description: 'Oldest first, a page at a time (`page`, `limit`: 100 by default, at most 1000).',
     params: ProjectParams,
+    querystring: ContainerPageQuery,
     response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
   },
   create: {
@@ -69,7 +73,7 @@ const SCHEMAS = {
     description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`. When its start fails it stays, `failed`, and the 500 `RUNTIME_ERROR` names it (`details.container_id`).',
     body: CreateContainerBody,
     headers: IdempotencyHeaders,
-    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'RUNTIME_ERROR') },
+    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'RUNTIME_ERROR') },
   },
   get: {
     tags,
@@ -88,7 +92,7 @@ const SCHEMAS = {
     headers: IfMatchHeaders,
     response: {
       200: ContainerEnvelope,
-      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'WRONG_SERVER'),
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'QUOTA_EXCEEDED', 'WRONG_SERVER'),
     },
   },
   remove: {
@@ -174,17 +178,23 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     return cs.map((c) => containerWire(c, names.get(c.server_id) ?? 'unknown'));
   };
 
+  /** One page of a container list, with its pagination. */
+  const listAnswer = async (actor: Actor, filter: { status?: ContainerStatus; project_id?: string; name?: string }, q: { page?: number; limit?: number }) => {
+    const page = q.page ?? 1;
+    const limit = q.limit ?? CONTAINER_PAGE.defaultLimit;
+    const { containers: list, total } = await containers.listPage(actor, filter, { page, limit });
+    return ok('Containers retrieved successfully', { containers: await wire(list), pagination: { total, page, limit, totalPages: Math.ceil(total / limit) } });
+  };
+
   api.get('/containers', { schema: SCHEMAS.list }, async (request) => {
-    const q = request.query as typeof ContainerListQuery.static;
-    const list = await containers.list(request.actor, q);
-    return ok('Containers retrieved successfully', { containers: await wire(list) });
+    const { page, limit, ...filter } = request.query as typeof ContainerListQuery.static;
+    return listAnswer(request.actor, filter, { page, limit });
   });
 
   api.get('/projects/:projectId/containers', { schema: SCHEMAS.listOfProject }, async (request) => {
     const { projectId } = request.params as { projectId: string };
     await deps.projects.get(request.actor, projectId);
-    const list = await containers.list(request.actor, { project_id: projectId });
-    return ok('Containers retrieved successfully', { containers: await wire(list) });
+    return listAnswer(request.actor, { project_id: projectId }, request.query as typeof ContainerPageQuery.static);
   });
 
   api.post('/containers', { schema: SCHEMAS.create }, async (request, reply) => {
