@@ -159,6 +159,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed > 0) {
     log(`recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart`);
   }
+  const resumed = await containers.resumeRestarts();
+  if (resumed > 0) log(`restart policy: ${resumed} pending restart(s) scheduled again`);
   const reconciler = new Reconciler(
     { store, driver, containers, server },
     { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn: (m, err) => log(`warning: ${m}: ${String(err)}`) },

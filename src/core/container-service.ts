@@ -70,6 +70,8 @@ export class ContainerService {
   private readonly inFlight = new Map<string, { opId: string; done: Promise<void>; ctx?: OperationContext }>();
   private closing = false;
   private readonly restarts: RestartScheduler;
+  /** Exit events being recorded. */
+  private readonly exitsInHand = new Set<Promise<void>>();
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: ContainerServiceDeps) {
@@ -83,7 +85,12 @@ export class ContainerService {
 
   /** Starts following the runtime's exit events. */
   watchExits(): void {
-    this.unsubscribe ??= this.deps.driver.onExit((e) => void this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err)));
+    this.unsubscribe ??= this.deps.driver.onExit((e) => {
+      // tracked, so a shutdown lets an exit's row and its restart decision be written first
+      const handled = this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err));
+      this.exitsInHand.add(handled);
+      void handled.finally(() => this.exitsInHand.delete(handled));
+    });
   }
 
   /**
@@ -96,6 +103,12 @@ export class ContainerService {
     this.unsubscribe = undefined;
     this.restarts.close();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
+    await Promise.all([...this.exitsInHand]);
+  }
+
+  /** Schedules again the restarts the policy had decided before the daemon last stopped; answers how many. */
+  resumeRestarts(): Promise<number> {
+    return this.restarts.resume(this.deps.server.id);
   }
 
   /** Whether this process is carrying out the operation that holds a container. */
@@ -237,7 +250,7 @@ export class ContainerService {
       }
     });
     // a pending restart was decided under the old settings
-    this.restarts.cancel(id);
+    await this.restarts.cancel(id);
     // read again: the answer must not show the update's own claim, released after the write
     return (await this.deps.store.getContainer(id)) ?? updated;
   }
@@ -375,7 +388,7 @@ export class ContainerService {
       const exited = truth === 'stopped' && (operation === 'exit' || exit !== null);
       const reason = truth === 'stopped' ? (exited ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
       const after = await this.record(now, truth, exited ? { ...ctx, operation: 'exit' } : ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
-      if (after.status === 'stopped') this.restarts.exited(after);
+      if (after.status === 'stopped') await this.restarts.exited(after);
     } else {
       await this.deps.store.finishOperation(id, opId);
     }
@@ -486,7 +499,7 @@ export class ContainerService {
    * the user's wish is kept, so a restart the policy had pending does not undo it.
    */
   private async alreadyStopped(c: ContainerRecord): Promise<ContainerRecord> {
-    this.restarts.cancel(c.id);
+    await this.restarts.cancel(c.id);
     const kept = c.desired_status === 'stopped' ? c : ((await this.deps.store.updateContainer(c.id, { desired_status: 'stopped' })) ?? c);
     return { ...kept, current_operation: null };
   }
@@ -495,7 +508,8 @@ export class ContainerService {
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
     await this.deps.driver.create(this.specOf(c), signal);
     const state = await this.deps.driver.start(c.id, signal);
-    this.restarts.runStarted(c.id);
+    // the container runs: a failed write of its history must not turn the start into a failure
+    await this.restarts.runStarted(c.id).catch((err) => this.deps.warn?.(`restart history of ${c.id}`, err));
     return state;
   }
 

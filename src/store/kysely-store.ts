@@ -30,6 +30,7 @@ import {
   type IdempotencyRecord,
   type NewStatusLog,
   type ProjectRecord,
+  type RestartHistoryRecord,
   type ServerRecord,
   type StatusLogRecord,
   type Store,
@@ -160,6 +161,32 @@ export class KyselyStore implements Store {
       .where('project_id', 'in', trx.selectFrom('projects').select('id').where('owner_id', '=', limit.owner_id))
       .executeTakeFirstOrThrow();
     if (Number(total) >= limit.max) throw new ContainerLimitError(Number(total), limit.max);
+  }
+
+  async getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined> {
+    const row = await this.db.selectFrom('containers').select(['restart_attempts', 'last_started_at', 'restart_due_at']).where('id', '=', id).executeTakeFirst();
+    return row && { attempts: Number(row.restart_attempts), last_started_at: row.last_started_at, restart_due_at: row.restart_due_at };
+  }
+
+  async saveRestartHistory(id: string, history: Partial<RestartHistoryRecord>): Promise<void> {
+    const set = {
+      ...(history.attempts !== undefined ? { restart_attempts: history.attempts } : {}),
+      ...(history.last_started_at !== undefined ? { last_started_at: history.last_started_at } : {}),
+      ...(history.restart_due_at !== undefined ? { restart_due_at: history.restart_due_at } : {}),
+    };
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('containers').set(set).where('id', '=', id).execute();
+  }
+
+  async listPendingRestarts(serverId: string): Promise<{ id: string; attempts: number; restart_due_at: string }[]> {
+    const rows = await this.db
+      .selectFrom('containers')
+      .select(['id', 'restart_attempts', 'restart_due_at'])
+      .where('server_id', '=', serverId)
+      .where('restart_due_at', 'is not', null)
+      .orderBy('restart_due_at')
+      .execute();
+    return rows.map((r) => ({ id: r.id, attempts: Number(r.restart_attempts), restart_due_at: r.restart_due_at as string }));
   }
 
   async getContainer(id: string): Promise<ContainerRecord | undefined> {

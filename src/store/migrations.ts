@@ -17,6 +17,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': { up: (db) => createInitialSchema(db, dialect) },
     '0002_versions_and_idempotency': { up: (db) => addVersionsAndIdempotency(db) },
+    '0005_restart_history': { up: (db) => addRestartHistory(db) },
   };
 }
 
@@ -118,6 +119,13 @@ async function addVersionsAndIdempotency(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['scope', 'key'])
     .execute();
   await db.schema.createIndex('idempotency_keys_created_at').on('idempotency_keys').column('created_at').execute();
+}
+
+/** Each container's restart-policy history (attempts, last start, a pending restart), so it survives a daemon restart. */
+async function addRestartHistory(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('restart_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema.alterTable('containers').addColumn('last_started_at', 'text').execute();
+  await db.schema.alterTable('containers').addColumn('restart_due_at', 'text').execute();
 }
 
 /**

@@ -191,6 +191,13 @@ export interface Store {
    */
   transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
 
+  /** The container's restart-policy history, or undefined when it does not exist. */
+  getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined>;
+  /** Changes the given fields of the history (no version bump, no log row). */
+  saveRestartHistory(id: string, history: Partial<RestartHistoryRecord>): Promise<void>;
+  /** Containers of a server with a restart pending, soonest first. */
+  listPendingRestarts(serverId: string): Promise<{ id: string; attempts: number; restart_due_at: string }[]>;
+
   /** Records a key as in flight; when it exists already, answers the existing record instead. */
   claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }>;
   completeIdempotencyKey(scope: string, key: string, statusCode: number, responseBody: string): Promise<void>;
@@ -205,6 +212,16 @@ export interface Store {
   ): Promise<{ logs: StatusLogRecord[]; total: number }>;
   /** Rows after a cursor, oldest first (for event streams and recovery). */
   statusLogsSince(seq: number, limit: number): Promise<StatusLogRecord[]>;
+}
+
+/** A container's restart-policy history, kept apart from its record: it changes no version and no log. */
+export interface RestartHistoryRecord {
+  /** Consecutive restarts made by the policy since the last run that lasted long enough. */
+  attempts: number;
+  /** When the current (or last) run began. */
+  last_started_at: string | null;
+  /** When a restart the policy decided is due; null when none is pending. */
+  restart_due_at: string | null;
 }
 
 /** Options of createContainer. */
