@@ -3,6 +3,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { availableParallelism, totalmem } from 'node:os';
 import { configFromEnv } from './main.ts';
 
 describe('configFromEnv', () => {
@@ -11,6 +12,19 @@ describe('configFromEnv', () => {
     assert.equal(c.eventsFanout, undefined);
     assert.equal(c.eventsWriteShare, undefined);
     assert.equal(c.heartbeatMs, 15_000);
+  });
+
+  it('sizes the limits to the host by default and reads each from the environment', () => {
+    const c = configFromEnv({}, {});
+    assert.equal(c.maxCpu, availableParallelism());
+    assert.equal(c.maxMemoryMb, Math.floor(totalmem() / 1024 / 1024));
+    assert.equal(c.maxPids, 32_768);
+    assert.equal(c.maxContainersPerUser, 100);
+    assert.equal(c.requestTimeoutMs, 30_000);
+    const set = configFromEnv({}, { HOODY_MAX_CPU: '0.5', HOODY_MAX_MEMORY_MB: '256', HOODY_MAX_PIDS: '64', HOODY_MAX_CONTAINERS_PER_USER: '3', HOODY_REQUEST_TIMEOUT_MS: '500' });
+    assert.deepEqual([set.maxCpu, set.maxMemoryMb, set.maxPids, set.maxContainersPerUser, set.requestTimeoutMs], [0.5, 256, 64, 3, 500]);
+    assert.throws(() => configFromEnv({}, { HOODY_MAX_CPU: '-1' }), /HOODY_MAX_CPU must be a positive number/);
+    assert.throws(() => configFromEnv({}, { HOODY_MAX_CONTAINERS_PER_USER: '1.5' }), /HOODY_MAX_CONTAINERS_PER_USER must be a positive whole number/);
   });
 
   it('reads HOODY_EVENTS_WRITE_SHARE as a share of one CPU, from 0.01 to 1', () => {

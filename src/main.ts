@@ -3,7 +3,7 @@
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { openStore } from './store/open-store.ts';
@@ -56,6 +56,16 @@ export interface DaemonConfig {
   maxStreamsPerUser?: number;
   /** The most waits (GET /containers/{id}/wait) one user may hold open on this daemon. */
   maxWaitsPerUser?: number;
+  /** The most one container may ask for: CPU cores, memory and processes. */
+  maxCpu?: number;
+  maxMemoryMb?: number;
+  maxPids?: number;
+  /** How many containers one user may have. */
+  maxContainersPerUser?: number;
+  /** A request (headers and body) not fully received after this long is answered 408 and closed. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Per-user caps on open event streams and waits, unless configured. */
@@ -63,6 +73,17 @@ const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64 } as const;
 
 /** How often the tokens of open event streams and waits are checked, so that a token deleted through another daemon ends them too. */
 const TOKEN_RECHECK_MS = 500;
+
+/** The limits a daemon applies when its configuration does not say: sized to the host. */
+export const DEFAULT_LIMITS = {
+  maxCpu: availableParallelism(),
+  maxMemoryMb: Math.floor(totalmem() / 1024 / 1024),
+  // the kernel's default pid_max: one container cannot be allowed more processes than a host has
+  maxPids: 32_768,
+  maxContainersPerUser: 100,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+} as const;
 
 /** Reads the daemon's settings from the environment, with flags taking precedence. */
 export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -87,6 +108,12 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
     maxStreamsPerUser: positiveInt(env.HOODY_MAX_EVENT_STREAMS_PER_USER, 'HOODY_MAX_EVENT_STREAMS_PER_USER') ?? DEFAULT_SESSION_LIMITS.stream,
     maxWaitsPerUser: positiveInt(env.HOODY_MAX_WAITS_PER_USER, 'HOODY_MAX_WAITS_PER_USER') ?? DEFAULT_SESSION_LIMITS.wait,
+    maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
+    maxMemoryMb: positiveInt(env.HOODY_MAX_MEMORY_MB, 'HOODY_MAX_MEMORY_MB') ?? DEFAULT_LIMITS.maxMemoryMb,
+    maxPids: positiveInt(env.HOODY_MAX_PIDS, 'HOODY_MAX_PIDS') ?? DEFAULT_LIMITS.maxPids,
+    maxContainersPerUser: positiveInt(env.HOODY_MAX_CONTAINERS_PER_USER, 'HOODY_MAX_CONTAINERS_PER_USER') ?? DEFAULT_LIMITS.maxContainersPerUser,
+    requestTimeoutMs: positiveInt(env.HOODY_REQUEST_TIMEOUT_MS, 'HOODY_REQUEST_TIMEOUT_MS') ?? DEFAULT_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: positiveInt(env.HOODY_KEEPALIVE_TIMEOUT_MS, 'HOODY_KEEPALIVE_TIMEOUT_MS') ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
   };
 }
 
@@ -124,6 +151,10 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     server,
     images,
     warn: (message, err) => log(`warning: ${message}: ${err instanceof Error ? err.message : String(err)}`),
+    limits: {
+      maxResources: { cpu: config.maxCpu ?? DEFAULT_LIMITS.maxCpu, memory_mb: config.maxMemoryMb ?? DEFAULT_LIMITS.maxMemoryMb, pids: config.maxPids ?? DEFAULT_LIMITS.maxPids },
+      maxContainersPerUser: config.maxContainersPerUser ?? DEFAULT_LIMITS.maxContainersPerUser,
+    },
     restartSettings: {
       ...DEFAULT_RESTART_SETTINGS,
       initialDelayMs: config.restartBackoffMs ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
@@ -157,6 +188,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         `${recovered.idempotencyKeysReleased} idempotency key(s) of cut requests released`,
     );
   }
+  const resumed = await containers.resumeRestarts();
+  if (resumed > 0) log(`restart policy: ${resumed} pending restart(s) scheduled again`);
   const reconciler = new Reconciler(
     { store, driver, containers, server },
     { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn: (m, err) => log(`warning: ${m}: ${String(err)}`) },
@@ -180,7 +213,11 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   });
   sessions.start();
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, heartbeatMs: config.heartbeatMs });
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions,
+    heartbeatMs: config.heartbeatMs,
+    requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+  });
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'})`);
 
@@ -213,6 +250,13 @@ function share(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
   if (!isWriteShare(n)) throw new Error(`${name} must be a number from 0.01 to 1, not "${value}"`);
+  return n;
+}
+
+function positiveNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${value}"`);
   return n;
 }
 

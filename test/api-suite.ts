@@ -23,7 +23,7 @@ const MESSAGES: Record<string, string> = {
 const END_STATUS: Record<string, string> = { start: 'running', stop: 'stopped', 'force-stop': 'stopped', restart: 'running', pause: 'paused', resume: 'running' };
 const ALLOWED: Record<string, string[]> = {
   running: ['stop', 'force-stop', 'restart', 'pause'],
-  stopped: ['start', 'restart'],
+  stopped: ['start', 'stop', 'force-stop', 'restart'],
   paused: ['resume', 'stop', 'force-stop'],
   failed: ['start'],
 };
@@ -92,6 +92,8 @@ export function apiSuite(backend: Backend, skip?: string): void {
               assert.deepEqual(r.body, { statusCode: 200, message: MESSAGES[op], data: { operation: op, container_id: id, status: END_STATUS[op] } });
               assert.equal((await admin('GET', `/containers/${id}`)).body.data.status, END_STATUS[op]);
               const info = await runtimeInfo(id);
+              // the state asked for holds already: nothing to do, nothing to log (SPEC §5)
+              if (status === END_STATUS[op] && status === 'stopped') assert.equal((await logsOf(id)).pagination.total, before, 'no log row written');
               if (END_STATUS[op] === 'stopped') assert.deepEqual(info.processes, [], 'no process runs');
               else assert.ok(info.processes.length > 0, 'processes run');
             } else {
@@ -329,7 +331,8 @@ export function apiSuite(backend: Backend, skip?: string): void {
         }
         const results = await Promise.all(ids.map((id) => admin('POST', `/containers/${id}/start`)));
         assert.deepEqual(results.map((r) => r.status), ids.map(() => 200));
-        const list = (await admin('GET', '/containers')).body.data.containers.filter((c: any) => ids.includes(c.id));
+        // more than one default page of containers by now: ask for the largest page
+        const list = (await admin('GET', '/containers?limit=1000')).body.data.containers.filter((c: any) => ids.includes(c.id));
         assert.equal(list.length, 100);
         assert.ok(list.every((c: any) => c.status === 'running' && c.current_operation === null));
         for (const id of ids) {
@@ -497,6 +500,59 @@ export function apiSuite(backend: Backend, skip?: string): void {
         const dup = await admin('POST', '/containers', { name: (await admin('GET', `/containers/${id}`)).body.data.name, container_image: 'busybox', autostart: false });
         assert.equal(dup.status, 409);
         assert.equal(dup.body.code, 'NAME_TAKEN');
+      });
+    });
+
+    describe('a create whose start fails', () => {
+      /** An image the runtime cannot start: its /proc is a file, so runc cannot mount proc there. */
+      async function brokenImage(): Promise<string> {
+        const images = join(d.dataDir, 'images');
+        const name = uniqueName('broken');
+        execFileSync('sh', ['-c', `cp -a ${images}/busybox ${images}/${name} && rm -rf ${images}/${name}/rootfs/proc && : > ${images}/${name}/rootfs/proc`]);
+        return name;
+      }
+
+      it('answers RUNTIME_ERROR naming the container it made (failed, the error in its log); a retry is told its id, and can delete it and create again', async () => {
+        await containerIn('stopped'); // builds the busybox image the broken one is copied from
+        const image = await brokenImage();
+        const name = uniqueName('doomed');
+        const r = await admin('POST', '/containers', { name, container_image: image, command: ['sleep', '600'] });
+        assert.equal(r.status, 500, JSON.stringify(r.body));
+        assert.equal(r.body.code, 'RUNTIME_ERROR');
+        const id = r.body.details.container_id;
+        assert.match(id, /^[0-9a-f]{24}$/, JSON.stringify(r.body));
+        assert.equal(r.body.details.status, 'failed');
+        const got = (await admin('GET', `/containers/${id}`)).body.data;
+        assert.equal(got.name, name);
+        assert.equal(got.status, 'failed');
+        const last = (await logsOf(id, 'limit=1')).logs[0];
+        assert.equal(last.to_status, 'failed');
+        assert.equal(typeof last.metadata.error, 'string');
+
+        const retry = await admin('POST', '/containers', { name, container_image: image, command: ['sleep', '600'] });
+        assert.equal(retry.status, 409);
+        assert.equal(retry.body.code, 'NAME_TAKEN');
+        assert.deepEqual(retry.body.details, { container_id: id, status: 'failed' });
+
+        // the way out: the id in hand, remove what failed and create it again, right this time
+        assert.equal((await admin('DELETE', `/containers/${id}`)).status, 200);
+        const again = await admin('POST', '/containers', { name, container_image: 'busybox', command: ['sleep', '600'] });
+        assert.equal(again.status, 201, JSON.stringify(again.body));
+        assert.equal(again.body.data.status, 'running');
+        assert.equal((await admin('POST', `/containers/${again.body.data.id}/force-stop`)).status, 200);
+      });
+
+      it('with an Idempotency-Key, the retry replays the answer with the container id and makes nothing more', async () => {
+        const image = await brokenImage();
+        const body = { name: uniqueName('doomed'), container_image: image };
+        const key = { 'idempotency-key': uniqueName('key') };
+        const first = await admin('POST', '/containers', body, key);
+        assert.equal(first.status, 500);
+        const again = await admin('POST', '/containers', body, key);
+        assert.equal(again.status, 500);
+        assert.equal(again.body.details.container_id, first.body.details.container_id);
+        const named = (await admin('GET', `/containers?name=${body.name}`)).body.data.containers;
+        assert.deepEqual(named.map((c: any) => c.id), [first.body.details.container_id]);
       });
     });
 

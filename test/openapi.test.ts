@@ -39,7 +39,7 @@ function routerRoutes(app: FastifyInstance): { method: string; url: string }[] {
 /** Deps that fail loudly if building the app used them: only the routes are wanted here. */
 const unusedDeps = new Proxy({} as AppDeps, {
   get: (_target, key) =>
-    key === 'bodyLimit' || key === 'logger'
+    key === 'bodyLimit' || key === 'logger' || key === 'requestTimeoutMs' || key === 'keepAliveTimeoutMs'
       ? undefined
       : new Proxy({}, {
           get: () => {
@@ -139,7 +139,8 @@ describe('the OpenAPI document', () => {
   it('describes the query parameters of the routes that take them', () => {
     const query = (method: string, path: string): string[] =>
       (operations.find((o) => o.method === method && o.path === path)?.op.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name).sort();
-    assert.deepEqual(query('get', '/api/v1/containers'), ['name', 'project_id', 'status']);
+    assert.deepEqual(query('get', '/api/v1/containers'), ['limit', 'name', 'page', 'project_id', 'status']);
+    assert.deepEqual(query('get', '/api/v1/projects/{projectId}/containers'), ['limit', 'page']);
     assert.deepEqual(query('get', '/api/v1/containers/{id}'), ['runtime']);
     assert.deepEqual(query('get', '/api/v1/containers/{id}/status-logs'), ['limit', 'page', 'sort_order']);
     const status = operations.find((o) => o.path === '/api/v1/containers' && o.method === 'get')?.op.parameters.find((p: any) => p.name === 'status');

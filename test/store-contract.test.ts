@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { NameTakenError, type ContainerRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { ContainerLimitError, NameTakenError, type ContainerRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -540,6 +540,59 @@ for (const backend of backends) {
       assert.deepEqual(await store.claimIdempotencyKey(elsewhere), { claimed: false, existing: elsewhere }, 'another server may still be answering it');
       assert.deepEqual(await store.claimIdempotencyKey(legacy), { claimed: false, existing: legacy });
       assert.equal(await store.releaseInFlightIdempotencyKeys('server_a'), 0, 'nothing more to release');
+    });
+
+    test('a create past the owner\'s container cap is refused with ContainerLimitError and inserts nothing, also when creates race', async () => {
+      const store = await freshStore();
+      const { project, server, user } = await created(store);
+      const ownerLimit = { owner_id: user.id, max: 3 };
+      const other = await seed(store, 'bob');
+      await store.createContainer(containerRecord({ name: 'bobs', project_id: other.project.id, server_id: server.id }), undefined, { ownerLimit: { owner_id: other.user.id, max: 1 } });
+      const attempts = await Promise.allSettled(
+        ['a', 'b', 'c', 'd'].map((name) => store.createContainer(containerRecord({ name, project_id: project.id, server_id: server.id }), logEntry('creating', 'stopped'), { ownerLimit })),
+      );
+      assert.equal(attempts.filter((a) => a.status === 'fulfilled').length, 2, 'web plus two more make three');
+      const refused = attempts.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+      assert.equal(refused.length, 2);
+      for (const r of refused) {
+        assert.ok(r.reason instanceof ContainerLimitError, String(r.reason));
+        assert.deepEqual([r.reason.count, r.reason.max], [3, 3]);
+      }
+      assert.equal(await store.countContainers({ owner_id: user.id }), 3);
+      assert.equal(await store.countContainers({ owner_id: other.user.id }), 1, 'another owner is counted apart');
+    });
+
+    test('lists containers a page at a time, oldest first, and counts them with the same filter', async () => {
+      const store = await freshStore();
+      const { project, server, user, container: web } = await created(store, { created_at: '2025-01-01T00:00:00.000Z' });
+      const more = ['b', 'c', 'd', 'e'].map((name, i) => containerRecord({ name, project_id: project.id, server_id: server.id, created_at: `2025-01-0${i + 2}T00:00:00.000Z`, status: i % 2 ? 'running' : 'stopped' }));
+      for (const c of more) await store.createContainer(c);
+      const all = [web, ...more].map((c) => c.id);
+      assert.deepEqual((await store.listContainers({ owner_id: user.id }, { limit: 2, offset: 0 })).map((c) => c.id), all.slice(0, 2));
+      assert.deepEqual((await store.listContainers({ owner_id: user.id }, { limit: 2, offset: 4 })).map((c) => c.id), all.slice(4));
+      assert.deepEqual(await store.listContainers({ owner_id: user.id }, { limit: 2, offset: 6 }), []);
+      assert.equal(await store.countContainers({ owner_id: user.id }), 5);
+      assert.equal(await store.countContainers({ owner_id: user.id, status: 'running' }), 2);
+      assert.equal(await store.countContainers({ owner_id: 'user_nobody' }), 0);
+    });
+
+    test('keeps a container\'s restart history apart from its record: no version bump, pending restarts listed per server', async () => {
+      const store = await freshStore();
+      const { container, server, project } = await created(store);
+      assert.deepEqual(await store.getRestartHistory(container.id), { attempts: 0, last_started_at: null, restart_due_at: null });
+      const before = await store.getContainer(container.id);
+      await store.saveRestartHistory(container.id, { last_started_at: '2025-01-01T00:00:00.000Z' });
+      await store.saveRestartHistory(container.id, { attempts: 2, restart_due_at: '2025-01-01T00:00:05.000Z' });
+      assert.deepEqual(await store.getRestartHistory(container.id), { attempts: 2, last_started_at: '2025-01-01T00:00:00.000Z', restart_due_at: '2025-01-01T00:00:05.000Z' });
+      assert.deepEqual(await store.getContainer(container.id), before, 'the record and its version are unchanged');
+      const elsewhere = containerRecord({ name: 'db', project_id: project.id, server_id: (await seed(store, 'carol')).server.id });
+      await store.createContainer(elsewhere);
+      await store.saveRestartHistory(elsewhere.id, { attempts: 1, restart_due_at: '2025-01-01T00:00:01.000Z' });
+      assert.deepEqual(await store.listPendingRestarts(server.id), [{ id: container.id, attempts: 2, restart_due_at: '2025-01-01T00:00:05.000Z' }]);
+      await store.saveRestartHistory(container.id, { restart_due_at: null });
+      assert.deepEqual(await store.listPendingRestarts(server.id), []);
+      assert.equal((await store.getRestartHistory(container.id))?.attempts, 2, 'only the named field changed');
+      assert.equal(await store.getRestartHistory(newId()), undefined);
     });
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {

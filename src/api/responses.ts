@@ -30,7 +30,7 @@ export const envelope = <T extends TSchema, S extends 200 | 201 | 202 = 200>(dat
 
 export const ContainerEnvelope = envelope(Container);
 export const ContainerCreatedEnvelope = envelope(Container, 201);
-export const ContainerListEnvelope = envelope(Type.Object({ containers: Type.Array(Container) }));
+export const ContainerListEnvelope = envelope(Type.Object({ containers: Type.Array(Container), pagination: Pagination }));
 export const ContainerDeletedEnvelope = envelope(Type.Object({ container_id: Id, deleted: Type.Literal(true) }));
 export const LifecycleEnvelope = envelope(LifecycleResult);
 export const OperationAcceptedEnvelope = envelope(Type.Object({ operation: OperationInfo }), 202);

@@ -60,7 +60,8 @@ export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.Stri
 
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),
-  processes: Type.Array(ProcessInfo),
+  processes: Type.Array(ProcessInfo, { description: 'at most 500, the lowest pids; `processes_total` counts them all' }),
+  processes_total: Type.Integer({ description: 'how many processes the container has' }),
   memory_bytes: Type.Integer(),
   cpu_usage_ns: Type.Integer(),
   listening_ports: Type.Array(Type.Integer()),
@@ -234,14 +235,26 @@ export const CreateTokenBody = Type.Object(
 );
 export type CreateTokenBody = Static<typeof CreateTokenBody>;
 
+/** Page size of container lists when the request does not say, and the largest a request may ask for. */
+export const CONTAINER_PAGE = { defaultLimit: 100, maxLimit: 1000 } as const;
+
+/** `page` and `limit` of a container list. */
+const containerPageFields = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: CONTAINER_PAGE.maxLimit, default: CONTAINER_PAGE.defaultLimit, description: `containers per page (default ${CONTAINER_PAGE.defaultLimit})` })),
+};
+
 export const ContainerListQuery = Type.Object(
   {
     status: Type.Optional(ContainerStatusSchema),
     project_id: Type.Optional(Id),
     name: Type.Optional(Type.String({ maxLength: 63 })),
+    ...containerPageFields,
   },
   { additionalProperties: false },
 );
+
+export const ContainerPageQuery = Type.Object(containerPageFields, { additionalProperties: false });
 export type ContainerListQuery = Static<typeof ContainerListQuery>;
 
 /** Request headers of every POST: a retry with the same key answers the first answer and does nothing again. */

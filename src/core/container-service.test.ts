@@ -68,7 +68,7 @@ class ScriptedDriver implements RuntimeDriver {
     return true;
   }
   async stats() {
-    return { memoryBytes: 1, cpuUsageNs: 1, processes: [{ pid: 4242, command: 'stuck-app', state: 'D' }], listeningPorts: [] };
+    return { memoryBytes: 1, cpuUsageNs: 1, processes: [{ pid: 4242, command: 'stuck-app', state: 'D' }], processCount: 1, listeningPorts: [] };
   }
   async logs() {
     return '';

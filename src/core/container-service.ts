@@ -5,14 +5,16 @@
  */
 import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
-import { NameTakenError } from '../store/store.ts';
+import { ContainerLimitError, NameTakenError } from '../store/store.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
 import { type Actor, type Principal, principalOf, principalMetadata, SYSTEM, RESTART_POLICY } from './actor.ts';
-import { decideRestart, type RestartPolicySettings } from './restart-policy.ts';
+import type { RestartPolicySettings } from './restart-policy.ts';
+import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, notFound, invalidInput } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
+import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
 import type { ProjectService } from './project-service.ts';
 
@@ -32,6 +34,8 @@ export interface ContainerServiceDeps {
   images: ImageCatalog;
   server: ServerIdentity;
   restartSettings?: RestartPolicySettings;
+  /** Server maxima and the per-user container cap; none without it. */
+  limits?: Limits;
   /** Where transitions and operation outcomes are announced. */
   events?: EventHub;
   /** How long to wait for the exit after SIGKILL before declaring the container failed. */
@@ -40,7 +44,6 @@ export interface ContainerServiceDeps {
   warn?: (message: string, err?: unknown) => void;
 }
 
-export const DEFAULT_RESOURCES = { cpu: 1, memory_mb: 512, pids: 1024 } as const;
 export const DEFAULT_STOP_TIMEOUT_S = 10;
 /** After SIGKILL of every process, how long to wait for the exit before calling it failed. */
 const KILL_WAIT_MS = 10_000;
@@ -66,16 +69,28 @@ export class ContainerService {
   /** Operations this process is carrying out, by container id. */
   private readonly inFlight = new Map<string, { opId: string; done: Promise<void>; ctx?: OperationContext }>();
   private closing = false;
-  /** Restart-policy state per container: consecutive restarts and when the current run began. */
-  private readonly restarts = new Map<string, { attempts: number; startedAt: number }>();
-  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restarts: RestartScheduler;
+  /** Exit events being recorded. */
+  private readonly exitsInHand = new Set<Promise<void>>();
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly deps: ContainerServiceDeps) {}
+  constructor(private readonly deps: ContainerServiceDeps) {
+    this.restarts = new RestartScheduler({
+      store: deps.store,
+      settings: deps.restartSettings,
+      warn: deps.warn,
+      start: (id, reason, extra) => this.operateAsSystem(id, 'start', RESTART_POLICY, reason, extra),
+    });
+  }
 
   /** Starts following the runtime's exit events. */
   watchExits(): void {
-    this.unsubscribe ??= this.deps.driver.onExit((e) => void this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err)));
+    this.unsubscribe ??= this.deps.driver.onExit((e) => {
+      // tracked, so a shutdown lets an exit's row and its restart decision be written first
+      const handled = this.reconcile(e.id, 'exit').catch((err) => this.deps.warn?.(`exit of ${e.id}`, err));
+      this.exitsInHand.add(handled);
+      void handled.finally(() => this.exitsInHand.delete(handled));
+    });
   }
 
   /**
@@ -86,9 +101,14 @@ export class ContainerService {
     this.closing = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    for (const timer of this.restartTimers.values()) clearTimeout(timer);
-    this.restartTimers.clear();
+    this.restarts.close();
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
+    await Promise.all([...this.exitsInHand]);
+  }
+
+  /** Schedules again the restarts the policy had decided before the daemon last stopped; answers how many. */
+  resumeRestarts(): Promise<number> {
+    return this.restarts.resume(this.deps.server.id);
   }
 
   /** Whether this process is carrying out the operation that holds a container. */
@@ -96,8 +116,16 @@ export class ContainerService {
     return this.inFlight.get(containerId)?.opId === opId;
   }
 
+  /** Every container the actor may see (bounded by the per-user cap), for bulk operations. */
   async list(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'> = {}): Promise<ContainerRecord[]> {
     return this.deps.store.listContainers({ ...filter, owner_id: actor.userId });
+  }
+
+  /** One page of the containers the actor may see, and how many there are in all. */
+  async listPage(actor: Actor, filter: Omit<ContainerFilter, 'owner_id' | 'server_id'>, page: { page: number; limit: number }): Promise<{ containers: ContainerRecord[]; total: number }> {
+    const mine = { ...filter, owner_id: actor.userId };
+    const [containers, total] = await Promise.all([this.deps.store.listContainers(mine, { limit: page.limit, offset: (page.page - 1) * page.limit }), this.deps.store.countContainers(mine)]);
+    return { containers, total };
   }
 
   /** A container the actor may see; another user's container is not found, not forbidden. */
@@ -119,6 +147,7 @@ export class ContainerService {
     return {
       pid: state?.pid ?? null,
       processes: stats?.processes ?? [],
+      processes_total: stats?.processCount ?? 0,
       memory_bytes: stats?.memoryBytes ?? 0,
       cpu_usage_ns: stats?.cpuUsageNs ?? 0,
       listening_ports: stats?.listeningPorts ?? [],
@@ -130,6 +159,8 @@ export class ContainerService {
 
   async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
+    const limits = this.deps.limits;
+    if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
     if (!(await this.deps.images.exists(body.container_image))) {
       throw invalidInput(`image "${body.container_image}" does not exist on this server`, { container_image: body.container_image });
     }
@@ -148,7 +179,7 @@ export class ContainerService {
       environment_vars: body.environment_vars ?? {},
       autostart,
       hoody_kit: body.hoody_kit ?? false,
-      resources: { ...DEFAULT_RESOURCES, ...body.resources },
+      resources: limits ? resourcesFor(body.resources, limits.maxResources) : { ...DEFAULT_RESOURCES, ...body.resources },
       stop_timeout: body.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S,
       restart_policy: body.restart_policy ?? 'no',
       current_operation: { id: opId, operation: 'create', started_at: now },
@@ -158,9 +189,10 @@ export class ContainerService {
       version: 0,
     };
     try {
-      await this.deps.store.createContainer(record);
+      await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
     } catch (err) {
-      if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${body.name}" is already used in project "${project.name}"`);
+      if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
+      if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
       throw err;
     }
     const ctx: OperationContext = { opId, operation: 'create', by: principalOf(actor), t0: performance.now() };
@@ -178,11 +210,34 @@ export class ContainerService {
       this.inFlight.delete(record.id);
       finished();
     }
-    return autostart ? this.operate(actor, created.id, 'start', {}) : created;
+    if (!autostart) return created;
+    try {
+      return await this.operate(actor, created.id, 'start', {});
+    } catch (err) {
+      throw await this.startAfterCreateFailed(created, err);
+    }
+  }
+
+  /** NAME_TAKEN, naming the container that has the name, so a retried create can find what the first one made. */
+  private async nameTaken(name: string, project: { id: string; name: string }): Promise<HoodyError> {
+    const [existing] = await this.deps.store.listContainers({ project_id: project.id, name });
+    return new HoodyError('NAME_TAKEN', `container name "${name}" is already used in project "${project.name}"`, existing ? { container_id: existing.id, status: existing.status } : undefined);
+  }
+
+  /** The container exists even though its first start failed: the error says which one it is and how it was left. */
+  private async startAfterCreateFailed(created: ContainerRecord, err: unknown): Promise<unknown> {
+    if (!(err instanceof HoodyError) || err.code !== 'RUNTIME_ERROR') return err;
+    const now = (await this.deps.store.getContainer(created.id)) ?? created;
+    return new HoodyError('RUNTIME_ERROR', err.message, {
+      ...err.details,
+      container_id: created.id,
+      status: now.status,
+    });
   }
 
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
+    if (this.deps.limits && patch.resources) assertWithinMaxima(patch.resources, this.deps.limits.maxResources);
     const updated = await this.withOperation(visible, 'update', {}, principalOf(actor), opts.ifVersion, async (c) => {
       const { resources, ...rest } = patch;
       try {
@@ -195,8 +250,7 @@ export class ContainerService {
       }
     });
     // a pending restart was decided under the old settings
-    clearTimeout(this.restartTimers.get(id));
-    this.restartTimers.delete(id);
+    await this.restarts.cancel(id);
     // read again: the answer must not show the update's own claim, released after the write
     return (await this.deps.store.getContainer(id)) ?? updated;
   }
@@ -335,38 +389,10 @@ export class ContainerService {
       const exited = truth === 'stopped' && (operation === 'exit' || exit !== null);
       const reason = truth === 'stopped' ? (exited ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
       const after = await this.record(now, truth, exited ? { ...ctx, operation: 'exit' } : ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
-      if (after.status === 'stopped') this.applyRestartPolicy(after);
+      if (after.status === 'stopped') await this.restarts.exited(after);
     } else {
       await this.deps.store.finishOperation(id, opId);
     }
-  }
-
-  /** After an exit the user did not ask for: schedules a restart when the container's policy says so. */
-  private applyRestartPolicy(c: ContainerRecord): void {
-    const history = this.restarts.get(c.id) ?? { attempts: 0, startedAt: 0 };
-    const ranFor = history.startedAt ? Date.now() - history.startedAt : Number.POSITIVE_INFINITY;
-    const decision = decideRestart(c.restart_policy, c.exit_code, ranFor, history, c.desired_status === 'stopped', this.deps.restartSettings);
-    if (!decision.restart) {
-      this.restarts.delete(c.id);
-      return;
-    }
-    this.restarts.set(c.id, { attempts: decision.attempt, startedAt: 0 });
-    clearTimeout(this.restartTimers.get(c.id));
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(c.id);
-      void this.restartNow(c.id, decision.attempt, c.exit_code).catch((err) => this.deps.warn?.(`restart of ${c.id}`, err));
-    }, decision.delayMs);
-    timer.unref();
-    this.restartTimers.set(c.id, timer);
-  }
-
-  private async restartNow(id: string, attempt: number, exitCode: number | null): Promise<void> {
-    const c = await this.deps.store.getContainer(id);
-    // only while nothing else changed it: still stopped by itself, still meant to run
-    if (!c || c.status !== 'stopped' || c.desired_status === 'stopped' || c.current_operation || this.closing) return;
-    // the policy may have been changed (to "no", say) during the back-off
-    if (decideRestart(c.restart_policy, exitCode, 0, { attempts: attempt - 1 }, false, this.deps.restartSettings).restart === false) return;
-    await this.operateAsSystem(id, 'start', RESTART_POLICY, `restart policy "${c.restart_policy}" after exit code ${exitCode ?? 'unknown'}`, { attempt });
   }
 
   private async withOperation<T>(
@@ -442,6 +468,7 @@ export class ContainerService {
 
   private async execute(c: ContainerRecord, op: LifecycleOperation, body: LifecycleBody, ctx: OperationContext): Promise<ContainerRecord> {
     const { driver } = this.deps;
+    if ((op === 'stop' || op === 'force-stop') && c.status === 'stopped') return this.alreadyStopped(c);
     switch (op) {
       case 'start':
         await this.run(c, ctx.signal);
@@ -473,12 +500,22 @@ export class ContainerService {
     }
   }
 
+  /**
+   * stop or force-stop of a container that is stopped already: nothing to do and no log row, but
+   * the user's wish is kept, so a restart the policy had pending does not undo it.
+   */
+  private async alreadyStopped(c: ContainerRecord): Promise<ContainerRecord> {
+    await this.restarts.cancel(c.id);
+    const kept = c.desired_status === 'stopped' ? c : ((await this.deps.store.updateContainer(c.id, { desired_status: 'stopped' })) ?? c);
+    return { ...kept, current_operation: null };
+  }
+
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
     await this.deps.driver.create(this.specOf(c), signal);
     const state = await this.deps.driver.start(c.id, signal);
-    const history = this.restarts.get(c.id);
-    this.restarts.set(c.id, { attempts: history?.attempts ?? 0, startedAt: Date.now() });
+    // the container runs: a failed write of its history must not turn the start into a failure
+    await this.restarts.runStarted(c.id).catch((err) => this.deps.warn?.(`restart history of ${c.id}`, err));
     return state;
   }
 

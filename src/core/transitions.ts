@@ -5,10 +5,13 @@ import type { ContainerStatus } from '../api/schemas.ts';
 export const ACTIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'delete', 'update'] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** Which actions each status allows. creating and copying allow none: they are in flight. */
+/**
+ * Which actions each status allows. creating and copying allow none: they are in flight.
+ * stop and force-stop of a stopped container succeed and change nothing: the state asked for holds.
+ */
 export const TRANSITION_TABLE: Readonly<Record<ContainerStatus, readonly Action[]>> = {
   running: ['stop', 'force-stop', 'restart', 'pause'],
-  stopped: ['start', 'restart', 'delete', 'update'],
+  stopped: ['start', 'stop', 'force-stop', 'restart', 'delete', 'update'],
   paused: ['resume', 'stop', 'force-stop'],
   failed: ['start', 'delete', 'update'],
   creating: [],

@@ -47,10 +47,16 @@ export interface RuntimeProcess {
 export interface RuntimeStats {
   memoryBytes: number;
   cpuUsageNs: number;
+  /** The container's processes, at most MAX_LISTED_PROCESSES of them (the lowest pids). */
   processes: RuntimeProcess[];
+  /** How many processes the container has in all. */
+  processCount: number;
   /** TCP ports something listens on inside the container's network namespace. */
   listeningPorts: number[];
 }
+
+/** The most processes a driver's stats list; a container may have many more (its pids limit), they are counted. */
+export const MAX_LISTED_PROCESSES = 500;
 
 /** What a driver can do beyond the basics, so callers can say "not supported" honestly. */
 export interface RuntimeCapabilities {

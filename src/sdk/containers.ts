@@ -43,14 +43,21 @@ export interface WaitOptions extends CallOptions {
 export class ContainersApi {
   constructor(private readonly http: Transport) {}
 
-  /** `GET /containers`: every container the token may see; filter by status, project or name. */
+  /**
+   * `GET /containers`: the containers the token may see; filter by status, project or name.
+   * With `page`, that one page (`limit` per page, 100 by default); without it, every page, read in
+   * turn and answered as one (`data.pagination` then counts them all on one page).
+   */
   list(query: ContainerListQuery = {}, options: CallOptions = {}): Promise<ApiResponse<ContainerList>> {
-    return this.http.request('GET', '/containers', { query: { ...query }, ...callOptions(options) });
+    const get = (q: ContainerListQuery) => this.http.request<ContainerList>('GET', '/containers', { query: { ...q }, ...callOptions(options) });
+    return query.page !== undefined ? get(query) : everyPage((page) => get({ ...query, page, limit: query.limit ?? PAGE_WHEN_FOLLOWING }));
   }
 
-  /** `GET /projects/{projectId}/containers`: one project's containers (404 if the project is not visible). */
-  listByProject(projectId: string, options: CallOptions = {}): Promise<ApiResponse<ContainerList>> {
-    return this.http.request('GET', `/projects/${segment(projectId)}/containers`, callOptions(options));
+  /** `GET /projects/{projectId}/containers`: one project's containers (404 if the project is not visible); pages as `list`. */
+  listByProject(projectId: string, options: CallOptions & { page?: number; limit?: number } = {}): Promise<ApiResponse<ContainerList>> {
+    const { page, limit, ...call } = options;
+    const get = (q: { page?: number; limit?: number }) => this.http.request<ContainerList>('GET', `/projects/${segment(projectId)}/containers`, { query: { ...q }, ...callOptions(call) });
+    return page !== undefined ? get({ page, limit }) : everyPage((p) => get({ page: p, limit: limit ?? PAGE_WHEN_FOLLOWING }));
   }
 
   /** `GET /containers/{id}`; with `{ runtime: 'true' }` the answer carries `runtime_info`. */
@@ -148,6 +155,21 @@ export class ContainersApi {
       await sleep(Math.min(intervalMs, left), options.signal);
     }
   }
+}
+
+/** Page size when following every page: the largest the API allows, for the fewest requests. */
+const PAGE_WHEN_FOLLOWING = 1000;
+
+/** Reads page after page until the last, and answers them as one. */
+async function everyPage(get: (page: number) => Promise<ApiResponse<ContainerList>>): Promise<ApiResponse<ContainerList>> {
+  const first = await get(1);
+  const containers = [...first.data.containers];
+  for (let page = 2; page <= first.data.pagination.totalPages; page++) {
+    const next = await get(page);
+    containers.push(...next.data.containers);
+    if (next.data.containers.length === 0) break;
+  }
+  return { ...first, data: { containers, pagination: { total: containers.length, page: 1, limit: Math.max(1, containers.length), totalPages: containers.length ? 1 : 0 } } };
 }
 
 /** No body at all when there is nothing in it (curl and fetch without a body are accepted too). */

@@ -68,6 +68,7 @@ export type CreatedToken = Token & { token: string };
 
 export interface ContainerList {
   containers: Container[];
+  pagination: Pagination;
 }
 export interface StatusLogPage {
   logs: StatusLogEntry[];

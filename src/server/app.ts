@@ -54,6 +54,10 @@ export interface AppDeps {
   heartbeatMs?: number;
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /** A request whose headers and body have not all arrived after this long is answered 408 and closed (none without it). */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs?: number;
   logger?: boolean;
 }
 
@@ -64,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    ...receiveTimeouts(deps),
     // the router's own refusals (an overlong or badly encoded path) answer in the envelope too
     frameworkErrors: (err, _request, reply) => {
       const body = errorBody('INVALID_INPUT', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the request URL is not valid');
@@ -123,4 +128,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const healthSchema: FastifySchema = { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: HealthEnvelope, ...errorResponses('SERVICE_UNAVAILABLE') } };
   app.get('/healthz', { schema: healthSchema }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name } }));
   return app;
+}
+
+/**
+ * Bounds on receiving a request, so a client cannot hold a connection by trickling its headers or
+ * body. Only receiving: once a request is in, its answer may take as long as the operation (a stop
+ * waits out its timeout, /wait and /events stay open), so there is no idle limit on the socket.
+ */
+function receiveTimeouts(deps: AppDeps) {
+  const requestTimeout = deps.requestTimeoutMs;
+  if (requestTimeout === undefined) return { keepAliveTimeout: deps.keepAliveTimeoutMs };
+  return {
+    requestTimeout,
+    keepAliveTimeout: deps.keepAliveTimeoutMs,
+    // Node checks these deadlines on an interval (30 s by default): check often enough to keep them
+    http: { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeout / 4))) },
+  };
 }

@@ -67,6 +67,12 @@ export interface ContainersTable {
   created_at: string;
   updated_at: string;
   version: Generated<number>;
+  /** Restart-policy history, so a daemon restart keeps back-off and retry count: consecutive restarts made by the policy. */
+  restart_attempts: Generated<number>;
+  /** When the container's current (or last) run began. */
+  last_started_at: string | null;
+  /** When a restart the policy decided is due; null when none is pending. */
+  restart_due_at: string | null;
 }
 
 /** The `idempotency_keys` table: one answer per (caller, key). */

@@ -21,13 +21,16 @@ import {
 } from './row-codec.ts';
 import { isUniqueViolation } from './sql-errors.ts';
 import {
+  ContainerLimitError,
   NameTakenError,
   type ContainerFilter,
+  type CreateContainerOptions,
   type ContainerPatch,
   type ContainerRecord,
   type IdempotencyRecord,
   type NewStatusLog,
   type ProjectRecord,
+  type RestartHistoryRecord,
   type ServerRecord,
   type StatusLogRecord,
   type StatusLogScope,
@@ -39,6 +42,8 @@ import {
 
 /** Advisory lock that makes status log rows commit in seq order on PostgreSQL (any constant int8). */
 const STATUS_LOG_APPEND_LOCK = 0x686f6f64795f6c6fn; // "hoody_lo"
+/** First key of the per-owner lock around the container count of a create (the second is the owner's hash). */
+const OWNER_LIMIT_LOCK = 0x686f6f64; // "hood"
 
 /** How often beginOperation re-tries when the holder finished between the claim and the read. */
 const CLAIM_ATTEMPTS = 5;
@@ -141,9 +146,10 @@ export class KyselyStore implements Store {
     return rows.map(serverFromRow);
   }
 
-  async createContainer(container: ContainerRecord, firstLog?: NewStatusLog): Promise<void> {
+  async createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts: CreateContainerOptions = {}): Promise<void> {
     try {
       await this.db.transaction().execute(async (trx) => {
+        if (opts.ownerLimit) await this.assertBelowOwnerLimit(trx, opts.ownerLimit);
         await trx.insertInto('containers').values(containerToRow(container)).execute();
         if (firstLog) await this.appendLog(trx, container.id, container.project_id, firstLog);
       });
@@ -153,13 +159,63 @@ export class KyselyStore implements Store {
     }
   }
 
+  /** Counts the owner's containers inside the creating transaction; PostgreSQL serializes creates per owner with a lock. */
+  private async assertBelowOwnerLimit(trx: KyselyTransaction<Database>, limit: { owner_id: string; max: number }): Promise<void> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(OWNER_LIMIT_LOCK)}, hashtext(${limit.owner_id}))`.execute(trx);
+    const { total } = await trx
+      .selectFrom('containers')
+      .select((eb) => eb.fn.countAll<number | string>().as('total'))
+      .where('project_id', 'in', trx.selectFrom('projects').select('id').where('owner_id', '=', limit.owner_id))
+      .executeTakeFirstOrThrow();
+    if (Number(total) >= limit.max) throw new ContainerLimitError(Number(total), limit.max);
+  }
+
+  async getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined> {
+    const row = await this.db.selectFrom('containers').select(['restart_attempts', 'last_started_at', 'restart_due_at']).where('id', '=', id).executeTakeFirst();
+    return row && { attempts: Number(row.restart_attempts), last_started_at: row.last_started_at, restart_due_at: row.restart_due_at };
+  }
+
+  async saveRestartHistory(id: string, history: Partial<RestartHistoryRecord>): Promise<void> {
+    const set = {
+      ...(history.attempts !== undefined ? { restart_attempts: history.attempts } : {}),
+      ...(history.last_started_at !== undefined ? { last_started_at: history.last_started_at } : {}),
+      ...(history.restart_due_at !== undefined ? { restart_due_at: history.restart_due_at } : {}),
+    };
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('containers').set(set).where('id', '=', id).execute();
+  }
+
+  async listPendingRestarts(serverId: string): Promise<{ id: string; attempts: number; restart_due_at: string }[]> {
+    const rows = await this.db
+      .selectFrom('containers')
+      .select(['id', 'restart_attempts', 'restart_due_at'])
+      .where('server_id', '=', serverId)
+      .where('restart_due_at', 'is not', null)
+      .orderBy('restart_due_at')
+      .execute();
+    return rows.map((r) => ({ id: r.id, attempts: Number(r.restart_attempts), restart_due_at: r.restart_due_at as string }));
+  }
+
   async getContainer(id: string): Promise<ContainerRecord | undefined> {
     const row = await this.db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
     return row && containerFromRow(row);
   }
 
-  async listContainers(filter: ContainerFilter): Promise<ContainerRecord[]> {
-    let q = this.db.selectFrom('containers').selectAll();
+  async listContainers(filter: ContainerFilter, page?: { limit: number; offset: number }): Promise<ContainerRecord[]> {
+    let q = this.filteredContainers(filter).selectAll().orderBy('created_at').orderBy('id');
+    if (page) q = q.limit(page.limit).offset(page.offset);
+    return (await q.execute()).map(containerFromRow);
+  }
+
+  async countContainers(filter: ContainerFilter): Promise<number> {
+    const { total } = await this.filteredContainers(filter)
+      .select((eb) => eb.fn.countAll<number | string>().as('total'))
+      .executeTakeFirstOrThrow();
+    return Number(total);
+  }
+
+  private filteredContainers(filter: ContainerFilter) {
+    let q = this.db.selectFrom('containers');
     if (filter.owner_id !== undefined) {
       q = q.where('project_id', 'in', this.db.selectFrom('projects').select('id').where('owner_id', '=', filter.owner_id));
     }
@@ -167,7 +223,7 @@ export class KyselyStore implements Store {
     if (filter.server_id !== undefined) q = q.where('server_id', '=', filter.server_id);
     if (filter.status !== undefined) q = q.where('status', '=', filter.status);
     if (filter.name !== undefined) q = q.where('name', '=', filter.name);
-    return (await q.orderBy('created_at').orderBy('id').execute()).map(containerFromRow);
+    return q;
   }
 
   async updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined> {

@@ -19,6 +19,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002_versions_and_idempotency': { up: (db) => addVersionsAndIdempotency(db) },
     '0003_status_log_projects': { up: (db) => addStatusLogProjects(db, dialect) },
     '0004_idempotency_owner': { up: (db) => addIdempotencyOwner(db) },
+    '0005_restart_history': { up: (db) => addRestartHistory(db) },
   };
 }
 
@@ -122,13 +123,6 @@ async function addVersionsAndIdempotency(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('idempotency_keys_created_at').on('idempotency_keys').column('created_at').execute();
 }
 
-/** Which server answers an in-flight key, so that its daemon can release its own after a crash. */
-async function addIdempotencyOwner(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('idempotency_keys').addColumn('server_id', 'text').execute();
-  // the release at start reads one server's in-flight keys
-  await db.schema.createIndex('idempotency_keys_server_id').on('idempotency_keys').columns(['server_id', 'status_code']).execute();
-}
-
 /**
  * The project of each status log row, so that a user's rows are read in SQL through an index
  * instead of filtering every tenant's rows afterwards. Existing rows take it from their
@@ -139,6 +133,20 @@ async function addStatusLogProjects(db: Kysely<unknown>, dialect: SqlDialect): P
   const fromMetadata = dialect === 'postgres' ? sql`(status_logs.metadata::jsonb ->> 'project_id')` : sql`json_extract(status_logs.metadata, '$.project_id')`;
   await sql`update status_logs set project_id = coalesce((select c.project_id from containers c where c.id = status_logs.container_id), ${fromMetadata})`.execute(db);
   await db.schema.createIndex('status_logs_project_id_seq').on('status_logs').columns(['project_id', 'seq']).execute();
+}
+
+/** Which server answers an in-flight key, so that its daemon can release its own after a crash. */
+async function addIdempotencyOwner(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('idempotency_keys').addColumn('server_id', 'text').execute();
+  // the release at start reads one server's in-flight keys
+  await db.schema.createIndex('idempotency_keys_server_id').on('idempotency_keys').columns(['server_id', 'status_code']).execute();
+}
+
+/** Each container's restart-policy history (attempts, last start, a pending restart), so it survives a daemon restart. */
+async function addRestartHistory(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('restart_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema.alterTable('containers').addColumn('last_started_at', 'text').execute();
+  await db.schema.alterTable('containers').addColumn('restart_due_at', 'text').execute();
 }
 
 /**

@@ -176,11 +176,15 @@ export interface Store {
   /**
    * Inserts the container (and a first status log row, when given) in one transaction. A container
    * inserted as `creating` gets its first row from the transition that ends its creation.
-   * Throws NameTakenError when (project_id, name) exists.
+   * Throws NameTakenError when (project_id, name) exists, and ContainerLimitError when the owner
+   * already has `opts.ownerLimit.max` containers (counted in the same transaction, so two creates
+   * at once cannot both pass).
    */
-  createContainer(container: ContainerRecord, firstLog?: NewStatusLog): Promise<void>;
+  createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts?: CreateContainerOptions): Promise<void>;
   getContainer(id: string): Promise<ContainerRecord | undefined>;
-  listContainers(filter: ContainerFilter): Promise<ContainerRecord[]>;
+  /** Oldest first (created_at, then id); one page of them when `page` is given. */
+  listContainers(filter: ContainerFilter, page?: { limit: number; offset: number }): Promise<ContainerRecord[]>;
+  countContainers(filter: ContainerFilter): Promise<number>;
   /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
   /** Removes the container row (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
@@ -202,6 +206,13 @@ export interface Store {
    * write, or undefined when the container is gone or `operation_id` is no longer current.
    */
   transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
+
+  /** The container's restart-policy history, or undefined when it does not exist. */
+  getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined>;
+  /** Changes the given fields of the history (no version bump, no log row). */
+  saveRestartHistory(id: string, history: Partial<RestartHistoryRecord>): Promise<void>;
+  /** Containers of a server with a restart pending, soonest first. */
+  listPendingRestarts(serverId: string): Promise<{ id: string; attempts: number; restart_due_at: string }[]>;
 
   /** Records a key as in flight; when it exists already, answers the existing record instead. */
   claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }>;
@@ -226,6 +237,33 @@ export interface Store {
   countStatusLogsSince(seq: number, scope: StatusLogScope, atMost: number): Promise<number>;
   /** The newest row's cursor (0 when the log is empty). */
   statusLogHead(): Promise<number>;
+}
+
+/** A container's restart-policy history, kept apart from its record: it changes no version and no log. */
+export interface RestartHistoryRecord {
+  /** Consecutive restarts made by the policy since the last run that lasted long enough. */
+  attempts: number;
+  /** When the current (or last) run began. */
+  last_started_at: string | null;
+  /** When a restart the policy decided is due; null when none is pending. */
+  restart_due_at: string | null;
+}
+
+/** Options of createContainer. */
+export interface CreateContainerOptions {
+  /** Refuse the insert when the owner of projects already has this many containers. */
+  ownerLimit?: { owner_id: string; max: number };
+}
+
+/** Thrown when the owner already has as many containers as allowed. */
+export class ContainerLimitError extends Error {
+  constructor(
+    readonly count: number,
+    readonly max: number,
+  ) {
+    super(`the owner has ${count} containers, the most allowed is ${max}`);
+    this.name = 'ContainerLimitError';
+  }
 }
 
 /** Thrown when a container name is already used in the project. */

@@ -8,7 +8,37 @@ export async function processCommand(pid: number): Promise<string> {
   return raw.replace(/\0+$/, '').split('\0').join(' ');
 }
 
-/** One-letter scheduler state of a process (R, S, D, T, Z…), or undefined when it is gone. */
+/** One process as a listing shows it; undefined when it is gone (or a kernel thread with no command line). */
+export async function processInfo(pid: number): Promise<{ pid: number; command: string; state: string } | undefined> {
+  const [command, stat] = await Promise.all([processCommand(pid), readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')]);
+  if (command === '') return undefined;
+  return { pid, command, state: stateOf(stat) ?? '?' };
+}
+
+/**
+ * The first `max` processes of a list of pids, read without blocking the event loop (a few files
+ * at a time), and how many pids there were in all.
+ */
+export async function listProcesses(pids: number[], max: number): Promise<{ processes: { pid: number; command: string; state: string }[]; total: number }> {
+  const wanted = [...pids].sort((a, b) => a - b).slice(0, max);
+  const processes: { pid: number; command: string; state: string }[] = [];
+  for (let i = 0; i < wanted.length; i += PROC_READS_AT_ONCE) {
+    const batch = await Promise.all(wanted.slice(i, i + PROC_READS_AT_ONCE).map(processInfo));
+    for (const p of batch) if (p) processes.push(p);
+  }
+  return { processes, total: pids.length };
+}
+
+/** How many processes are read from /proc at once. */
+const PROC_READS_AT_ONCE = 32;
+
+/** The state letter of a /proc/<pid>/stat line: the command name in parentheses may contain spaces, so it follows the last ')'. */
+function stateOf(stat: string): string | undefined {
+  if (stat === '') return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+}
+
+/** One-letter scheduler state of a process (R, S, D, T, Z…), or undefined when it is gone. Synchronous: for one pid at a time. */
 export function processState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

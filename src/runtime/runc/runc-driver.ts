@@ -22,6 +22,7 @@ import {
   type RuntimeHealth,
   type RuntimeState,
   type RuntimeStats,
+  MAX_LISTED_PROCESSES,
 } from '../driver.ts';
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
@@ -31,7 +32,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, listeningPorts, processCommand, processState } from './proc.ts';
+import { isRunning, listeningPorts, listProcesses, processCommand } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { pathExists } from '../fs.ts';
@@ -287,8 +288,8 @@ export class RuncDriver implements RuntimeDriver {
       cgroup.pids(),
       state.pid ? listeningPorts(state.pid) : Promise.resolve([]),
     ]);
-    const processes = await Promise.all(pids.map(async (pid) => ({ pid, command: await processCommand(pid), state: processState(pid) ?? '?' })));
-    return { memoryBytes, cpuUsageNs, processes: processes.filter((p) => p.command !== ''), listeningPorts: ports };
+    const { processes, total } = await listProcesses(pids, MAX_LISTED_PROCESSES);
+    return { memoryBytes, cpuUsageNs, processes, processCount: total, listeningPorts: ports };
   }
 
   async logs(id: string, opts: { maxBytes?: number } = {}, signal?: AbortSignal): Promise<string> {

@@ -5,6 +5,8 @@ import {
   AsyncQuery,
   BulkBody,
   ContainerListQuery,
+  ContainerPageQuery,
+  CONTAINER_PAGE,
   CreateContainerBody,
   WaitQuery,
   type ContainerStatus,
@@ -54,23 +56,25 @@ const SCHEMAS = {
   list: {
     tags,
     summary: 'List containers',
-    description: 'Every container of the caller\'s projects, optionally filtered.',
+    description: 'The containers of the caller\'s projects, optionally filtered, oldest first, a page at a time (`page`, `limit`: 100 by default, at most 1000).',
     querystring: ContainerListQuery,
     response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT') },
   },
   listOfProject: {
     tags,
     summary: 'List the containers of a project',
+    description: 'Oldest first, a page at a time (`page`, `limit`: 100 by default, at most 1000).',
     params: ProjectParams,
+    querystring: ContainerPageQuery,
     response: { 200: ContainerListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
   },
   create: {
     tags,
     summary: 'Create a container',
-    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`.',
+    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`. When its start fails it stays, `failed`, and the 500 `RUNTIME_ERROR` names it (`details.container_id`).',
     body: CreateContainerBody,
     headers: IdempotencyHeaders,
-    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'RUNTIME_ERROR') },
+    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'RUNTIME_ERROR') },
   },
   get: {
     tags,
@@ -89,7 +93,7 @@ const SCHEMAS = {
     headers: IfMatchHeaders,
     response: {
       200: ContainerEnvelope,
-      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'WRONG_SERVER'),
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'QUOTA_EXCEEDED', 'WRONG_SERVER'),
     },
   },
   remove: {
@@ -133,9 +137,9 @@ const OPERATION_DOCS: Record<LifecycleOperation, { summary: string; description:
   start: { summary: 'Start a container', description: 'Creates and starts its runtime container; answers when it runs. Allowed while `stopped` or `failed`.' },
   stop: {
     summary: 'Stop a container',
-    description: 'SIGTERM to its init, then after `timeout` seconds (default: its `stop_timeout`) SIGKILL to every process; answers when stopped. Allowed while `running` or `paused`.',
+    description: 'SIGTERM to its init, then after `timeout` seconds (default: its `stop_timeout`) SIGKILL to every process; answers when stopped. Allowed while `running` or `paused`; on a `stopped` container it changes nothing and answers `stopped` (no log row).',
   },
-  'force-stop': { summary: 'Force-stop a container', description: 'SIGKILL to every process now. Allowed while `running` or `paused`.' },
+  'force-stop': { summary: 'Force-stop a container', description: 'SIGKILL to every process now. Allowed while `running` or `paused`; on a `stopped` container it changes nothing and answers `stopped` (no log row).' },
   restart: { summary: 'Restart a container', description: 'A graceful stop, then a start, in one call (two status-log entries). Allowed while `running` or `stopped`.' },
   pause: { summary: 'Pause a container', description: 'Freezes every process (cgroup freezer): no CPU, memory kept. Allowed while `running`.' },
   resume: { summary: 'Resume a container', description: 'Thaws its processes; they continue where they were. Allowed while `paused`.' },
@@ -175,17 +179,23 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     return cs.map((c) => containerWire(c, names.get(c.server_id) ?? 'unknown'));
   };
 
+  /** One page of a container list, with its pagination. */
+  const listAnswer = async (actor: Actor, filter: { status?: ContainerStatus; project_id?: string; name?: string }, q: { page?: number; limit?: number }) => {
+    const page = q.page ?? 1;
+    const limit = q.limit ?? CONTAINER_PAGE.defaultLimit;
+    const { containers: list, total } = await containers.listPage(actor, filter, { page, limit });
+    return ok('Containers retrieved successfully', { containers: await wire(list), pagination: { total, page, limit, totalPages: Math.ceil(total / limit) } });
+  };
+
   api.get('/containers', { schema: SCHEMAS.list }, async (request) => {
-    const q = request.query as typeof ContainerListQuery.static;
-    const list = await containers.list(request.actor, q);
-    return ok('Containers retrieved successfully', { containers: await wire(list) });
+    const { page, limit, ...filter } = request.query as typeof ContainerListQuery.static;
+    return listAnswer(request.actor, filter, { page, limit });
   });
 
   api.get('/projects/:projectId/containers', { schema: SCHEMAS.listOfProject }, async (request) => {
     const { projectId } = request.params as { projectId: string };
     await deps.projects.get(request.actor, projectId);
-    const list = await containers.list(request.actor, { project_id: projectId });
-    return ok('Containers retrieved successfully', { containers: await wire(list) });
+    return listAnswer(request.actor, { project_id: projectId }, request.query as typeof ContainerPageQuery.static);
   });
 
   api.post('/containers', { schema: SCHEMAS.create }, async (request, reply) => {
