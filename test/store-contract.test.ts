@@ -438,10 +438,16 @@ for (const backend of backends) {
       await store.createContainer(unknown, logEntry('creating', 'stopped'));
       await store.deleteContainer(unknown.id, logEntry('stopped', 'stopped', { operation: 'delete' }));
       // back to the schema before the migration, as a database made by an older version is
+      // (the migrations after it are undone too: Kysely applies migrations only in order)
       await rawSql(place, [
         'drop index status_logs_project_id_seq',
         'alter table status_logs drop column project_id',
-        "delete from kysely_migration where name = '0003_status_log_projects'",
+        'drop index idempotency_keys_server_id',
+        'alter table idempotency_keys drop column server_id',
+        'alter table containers drop column restart_attempts',
+        'alter table containers drop column last_started_at',
+        'alter table containers drop column restart_due_at',
+        "delete from kysely_migration where name >= '0003'",
       ]);
       await store.migrate();
       const rows = await store.statusLogsSince(0, 100);
