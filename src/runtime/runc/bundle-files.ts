@@ -31,16 +31,17 @@ export async function makeGateDir(path: string, ids: IdRange): Promise<void> {
 /**
  * Checks that the container's root (host uid/gid of `ids`) can pass through every folder from `/`
  * to `dir`: runc 1.1 resolves the root filesystem's path inside the user namespace. `dir` itself
- * and `gated` (folders Hoody owns: the runtime folder and the data folder) are given 0710 with the
- * container root's group when they are not passable; any other folder in the way is an error.
+ * and `gated` (folders Hoody owns: the runtime folder and the data folder) get the container root's
+ * group and its search right (nothing more) when they are not passable; any other folder in the way
+ * is an error.
  */
 export async function ensurePassable(dir: string, ids: IdRange, gated: string[]): Promise<void> {
   for (let d = dir; ; d = dirname(d)) {
     const s = await stat(d);
     const passable = s.uid === ids.uid ? (s.mode & 0o100) !== 0 : s.gid === ids.gid ? (s.mode & 0o010) !== 0 : (s.mode & 0o001) !== 0;
     if (!passable) {
-      // never widen a folder someone else shares through its group
-      if (!gated.includes(d) || s.uid !== 0 || (s.mode & 0o070) !== 0) {
+      // a folder of Hoody's (made for another range, say) is set right; any other is the admin's to decide
+      if (!gated.includes(d) || s.uid !== 0) {
         throw new RuntimeError('failed', `folder "${d}" must be passable by container root (host uid ${ids.uid}, gid ${ids.gid}): chmod o+x "${d}", or give it group ${ids.gid} with g+x`);
       }
       await chown(d, 0, ids.gid);
