@@ -227,31 +227,35 @@ describe('files shifted into the id range', () => {
     assert.deepEqual(JSON.parse(await readFile(infoFile, 'utf8')).ids, IDS, 'image.json records the range');
   });
 
-  it('a container made before user namespaces starts confined with its files, owned by its shifted root', async () => {
-    const h = await openDriver();
-    const id = newId();
-    await h.driver.create(spec(id, ['sh', '-c', 'echo "kept=$(cat /data/kept)"; echo more >> /data/kept && echo appended; exec sleep 60']));
-    const bundle = h.bundle(id);
-    // what an older version left: a spec.json without the range, a config.json without a user namespace, root-owned files
-    await mkdir(join(bundle, 'upper', 'data'), { recursive: true });
-    await writeFile(join(bundle, 'upper', 'data', 'kept'), 'from-before\n');
-    execFileSync('chown', ['-R', '0:0', join(bundle, 'upper')]);
-    const stored = JSON.parse(await readFile(join(bundle, 'spec.json'), 'utf8'));
-    await writeFile(join(bundle, 'spec.json'), JSON.stringify({ spec: stored.spec }), { mode: 0o644 });
-    const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
-    delete config.linux.uidMappings;
-    delete config.linux.gidMappings;
-    config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) => n.type !== 'user');
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o644 });
+  for (const via of ['start', 'an update (create again), then start'] as const) {
+    it(`a container made before user namespaces starts confined with its files, owned by its shifted root (${via})`, async () => {
+      const h = await openDriver();
+      const id = newId();
+      const app = spec(id, ['sh', '-c', 'echo "kept=$(cat /data/kept)"; echo more >> /data/kept && echo appended; exec sleep 60']);
+      await h.driver.create(app);
+      const bundle = h.bundle(id);
+      // what an older version left: a spec.json without the range, a config.json without a user namespace, root-owned files
+      await mkdir(join(bundle, 'upper', 'data'), { recursive: true });
+      await writeFile(join(bundle, 'upper', 'data', 'kept'), 'from-before\n');
+      execFileSync('chown', ['-R', '0:0', join(bundle, 'upper')]);
+      const stored = JSON.parse(await readFile(join(bundle, 'spec.json'), 'utf8'));
+      await writeFile(join(bundle, 'spec.json'), JSON.stringify({ spec: stored.spec }), { mode: 0o644 });
+      const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
+      delete config.linux.uidMappings;
+      delete config.linux.gidMappings;
+      config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) => n.type !== 'user');
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o644 });
 
-    const { pid } = await h.driver.start(id);
-    const logs = await eventually('the old file', () => h.driver.logs(id), (l) => l.includes('appended'));
-    assert.match(logs, /^kept=from-before$/m);
-    assert.deepEqual((await readFile(`/proc/${pid}/uid_map`, 'utf8')).trim().split(/\s+/).map(Number), [0, IDS.uid, IDS.size]);
-    assert.equal((await stat(join(bundle, 'upper', 'data', 'kept'))).uid, IDS.uid);
-    assert.equal((await stat(join(bundle, 'spec.json'))).mode & 0o777, 0o600);
-    assert.equal((await stat(join(bundle, 'config.json'))).mode & 0o777, 0o600);
-  });
+      if (via !== 'start') await h.driver.create({ ...app, env: { CHANGED: '1' } });
+      const { pid } = await h.driver.start(id);
+      const logs = await eventually('the old file', () => h.driver.logs(id), (l) => l.includes('appended'));
+      assert.match(logs, /^kept=from-before$/m);
+      assert.deepEqual((await readFile(`/proc/${pid}/uid_map`, 'utf8')).trim().split(/\s+/).map(Number), [0, IDS.uid, IDS.size]);
+      assert.equal((await stat(join(bundle, 'upper', 'data', 'kept'))).uid, IDS.uid);
+      assert.equal((await stat(join(bundle, 'spec.json'))).mode & 0o777, 0o600);
+      assert.equal((await stat(join(bundle, 'config.json'))).mode & 0o777, 0o600);
+    });
+  }
 
   it("an imported tarball keeps its owners, shifted into the range, and runs as the image's user", async () => {
     const h = await openDriver();

@@ -147,6 +147,9 @@ export class RuncDriver implements RuntimeDriver {
     if (current && (current.status === 'running' || current.status === 'paused')) {
       throw new RuntimeError('invalid-state', `container "${spec.id}" is ${current.status}; stop it before changing it`);
     }
+    // a bundle an older version made (or made for another range) keeps its files, moved into the range
+    const before = await this.readSpec(spec.id).catch(() => undefined);
+    if (before) await this.shiftUpper(before);
     await this.writeBundle(spec, signal);
     // mounting now keeps the mount off the start path; start mounts again after a reboot
     await this.mountRootfs(spec, signal);
@@ -444,11 +447,17 @@ export class RuncDriver implements RuntimeDriver {
    */
   private async prepareRootfs(stored: StoredSpec, signal?: AbortSignal): Promise<void> {
     if (!sameIdRange(stored.ids, this.ids)) {
-      const upper = join(this.bundle(stored.spec.id), 'upper');
-      if (await pathExists(upper)) await shiftTree(upper, stored.ids, this.ids);
+      await this.shiftUpper(stored);
       await this.writeBundle(stored.spec, signal);
     }
     await this.mountRootfs(stored.spec, signal);
+  }
+
+  /** Moves the owners of the container's own files into the range, when its bundle was made for another. */
+  private async shiftUpper(stored: StoredSpec): Promise<void> {
+    if (sameIdRange(stored.ids, this.ids)) return;
+    const upper = join(this.bundle(stored.spec.id), 'upper');
+    if (await pathExists(upper)) await shiftTree(upper, stored.ids, this.ids);
   }
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
