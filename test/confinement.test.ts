@@ -5,7 +5,7 @@
  * (images and containers made before user namespaces included). Needs root, runc, conmon,
  * catatonit and busybox-static.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -35,8 +35,8 @@ interface Harness {
 }
 
 const open: Harness[] = [];
-after(async () => {
-  for (const h of open) await h.cleanup().catch(() => undefined);
+afterEach(async () => {
+  for (const h of open.splice(0)) await h.cleanup();
 });
 
 async function openDriver(): Promise<Harness> {
@@ -50,7 +50,6 @@ async function openDriver(): Promise<Harness> {
     dir,
     bundle: (id) => join(dir, 'runtime', 'containers', id),
     cleanup: async () => {
-      open.splice(open.indexOf(h), 1);
       for (const s of await driver.list()) await driver.delete(s.id);
       await driver.close();
       await driver.removeCgroupPrefix();
