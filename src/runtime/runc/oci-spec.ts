@@ -10,8 +10,9 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const MAX_NOFILE = 20_000;
 const CPU_PERIOD_US = 100_000;
 /**
- * The kernel's OOM killer picks tenants' processes before the daemon (0) and conmon (-1000, it
- * protects itself): a container that exhausts the host's memory goes first.
+ * The kernel's OOM killer picks tenants' processes before the daemon and conmon (both at 0, the
+ * daemon's value, as measured with Debian's conmon 2.1.6): a container that exhausts the host's
+ * memory goes first.
  */
 export const CONTAINER_OOM_SCORE_ADJ = 500;
 /** /tmp (a tmpfs, charged to the container's memory) holds at most half the memory limit, or this without one. */
