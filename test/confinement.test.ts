@@ -92,7 +92,7 @@ describe('confinement of a container, from the host', () => {
     }
   });
 
-  it('a probe inside cannot make a user namespace, nor any other namespace, nor a keyring', async () => {
+  it('a probe inside cannot make a user namespace, nor a network or mount namespace', async () => {
     const h = await openDriver();
     const id = newId();
     const probe = [
@@ -271,6 +271,7 @@ describe('files shifted into the id range', () => {
     await h.images.importTarball('owned', tarball, { defaultCommand: ['/bin/busybox', 'sleep', '60'] });
     const note = await stat(join(h.dir, 'images', 'owned', 'rootfs', 'home', 'app', 'note'));
     assert.deepEqual([note.uid, note.gid], [IDS.uid + 1000, IDS.gid + 1000]);
+    assert.equal((await stat(join(h.dir, 'images'))).mode & 0o777, 0o700, "the image store is root's alone, also while an import is not yet shifted");
 
     const id = newId();
     await h.driver.create(spec(id, ['/bin/busybox', 'sh', '-c', '/bin/busybox stat -c "owner=%u:%g" /home/app/note; exec /bin/busybox sleep 60'], { image: 'owned' }));

@@ -102,6 +102,7 @@ export class ImageStore {
   private async buildInto(name: string, source: string, defaultCommand: string[], fill: (rootfs: string) => Promise<void>): Promise<ImageInfo> {
     const tmp = join(this.root, `.build-${name}-${randomBytes(4).toString('hex')}`);
     try {
+      await this.makeRoot();
       await mkdir(join(tmp, 'rootfs'), { recursive: true });
       await fill(join(tmp, 'rootfs'));
       await shiftTree(join(tmp, 'rootfs'), undefined, this.ids);
@@ -139,6 +140,15 @@ export class ImageStore {
     })().finally(() => this.shifting.delete(info.name));
     this.shifting.set(info.name, work);
     return work;
+  }
+
+  /**
+   * The store's folder, root's alone: an image being imported holds the tarball's owners and
+   * setuid bits until they are shifted, and nothing but the overlay mount (as root) reads images.
+   */
+  private async makeRoot(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await chmod(this.root, 0o700);
   }
 
   private async read(name: string): Promise<ImageInfo | undefined> {
