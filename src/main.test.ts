@@ -40,4 +40,10 @@ describe('configFromEnv', () => {
     assert.equal(configFromEnv({}, { HOODY_EVENTS_FANOUT: 'inline' }).eventsFanout, 'inline');
     assert.throws(() => configFromEnv({}, { HOODY_EVENTS_FANOUT: 'thread' }), /HOODY_EVENTS_FANOUT must be "process" or "inline"/);
   });
+
+  it('reads the user namespace range from HOODY_USERNS_RANGE and refuses a bad one', () => {
+    assert.deepEqual(configFromEnv({}, { HOODY_USERNS_RANGE: '2000000:65536' }).idRange, { uid: 2_000_000, gid: 2_000_000, size: 65_536 });
+    assert.throws(() => configFromEnv({}, { HOODY_USERNS_RANGE: '0:65536' }), /HOODY_USERNS_RANGE start "0"/);
+    assert.ok((configFromEnv({}, {}).idRange?.uid ?? 0) >= 65_536, 'a range is chosen without the variable');
+  });
 });

@@ -10,6 +10,7 @@ import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
+import { idRangeFromEnv, type IdRange } from './runtime/id-range.ts';
 import { AuthService } from './core/auth-service.ts';
 import { adminTokenWeakness } from './core/admin-token.ts';
 import { ADMIN_TOKEN_FILE, SERVER_ID_FILE, securePrivateDataDir, writePrivateFile } from './data-dir.ts';
@@ -37,6 +38,11 @@ export interface DaemonConfig {
   cgroupPrefix?: string;
   /** The runc binary containers run under; the driver's default path when not given. */
   runcBinary?: string;
+  /**
+   * Host ids container ids 0… map to (container root is not host root): HOODY_USERNS_RANGE
+   * (`START:SIZE`), else root's range in /etc/subuid and /etc/subgid, else 1000000:65536.
+   */
+  idRange?: IdRange;
   /** How many containers start at once after a server reboot. */
   autostartConcurrency?: number;
   /** How often the reconciler compares every container with the runtime. */
@@ -98,6 +104,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     databaseUrl: flags.databaseUrl ?? (env.HOODY_DATABASE_URL || undefined),
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
     runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
+    idRange: flags.idRange ?? idRangeFromEnv(env),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
     reconcileIntervalMs: positiveInt(env.HOODY_RECONCILE_INTERVAL_MS, 'HOODY_RECONCILE_INTERVAL_MS') ?? 5000,
     orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
@@ -133,7 +140,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   if (weakness) throw new Error(`HOODY_ADMIN_TOKEN is too weak: ${weakness}`);
   const dataDir = await securePrivateDataDir(config.dataDir);
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
-  const images = new ImageStore(join(dataDir, 'images'));
+  const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
   const health = await driver.health();
   if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);

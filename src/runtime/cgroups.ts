@@ -16,6 +16,21 @@ export async function detectCgroupLayout(): Promise<CgroupLayout> {
   return (await pathExists(join(ROOT, 'cgroup.controllers'))) ? 'v2' : 'v1';
 }
 
+/**
+ * Whether the kernel counts swap per cgroup, so that a memory+swap limit can be set: v1 has
+ * memory.memsw.* only with swap accounting on (swapaccount=1); v2 has memory.swap.max in every
+ * non-root cgroup when it is compiled in. runc fails on a swap limit the kernel cannot take.
+ */
+export async function detectSwapAccounting(layout: CgroupLayout): Promise<boolean> {
+  if (layout === 'v1') return pathExists(join(ROOT, 'memory', 'memory.memsw.limit_in_bytes'));
+  const own = /^0::(\/.*)$/m.exec(await readFile('/proc/self/cgroup', 'utf8').catch(() => ''))?.[1];
+  if (own && own !== '/') return pathExists(join(ROOT, own, 'memory.swap.max'));
+  // at the root: any child cgroup tells
+  const children = await readdir(ROOT, { withFileTypes: true }).catch(() => []);
+  for (const c of children) if (c.isDirectory() && (await pathExists(join(ROOT, c.name, 'memory.swap.max')))) return true;
+  return false;
+}
+
 /** Where one container's cgroup lives, per controller, for a cgroupsPath like /hoody-ab12/c0ffee. */
 export class CgroupPaths {
   constructor(

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runCommand } from './run-command.ts';
 import { RuntimeError } from './driver.ts';
+import { DEFAULT_ID_RANGE, sameIdRange, type IdRange } from './id-range.ts';
+import { shiftTree } from './id-shift.ts';
 
 export interface ImageInfo {
   name: string;
@@ -15,6 +17,8 @@ export interface ImageInfo {
   source: string;
   sizeBytes: number;
   createdAt: string;
+  /** The id range its files are owned in; absent for an image made before user namespaces. */
+  ids?: IdRange;
 }
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
@@ -22,9 +26,17 @@ const BUILTIN_BUSYBOX = 'busybox';
 const BUSYBOX_BINARY_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 const ROOTFS_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'run', 'var/tmp'];
 
-/** An image folder: `<root>/<name>/rootfs` plus `<root>/<name>/image.json`. */
+/**
+ * An image folder: `<root>/<name>/rootfs` plus `<root>/<name>/image.json`. Files are owned by
+ * ids shifted into the server's range (`ids`), the owners container processes have.
+ */
 export class ImageStore {
-  constructor(readonly root: string) {}
+  private readonly shifting = new Map<string, Promise<ImageInfo>>();
+
+  constructor(
+    readonly root: string,
+    readonly ids: IdRange = DEFAULT_ID_RANGE,
+  ) {}
 
   /** The read-only root filesystem of an image, building the built-in one if needed. */
   async rootfs(name: string, signal?: AbortSignal): Promise<string> {
@@ -35,7 +47,7 @@ export class ImageStore {
   /** The image's metadata; builds `busybox` on first use; throws not-found for unknown names. */
   async require(name: string, signal?: AbortSignal): Promise<ImageInfo> {
     const info = await this.read(name);
-    if (info) return info;
+    if (info) return sameIdRange(info.ids, this.ids) ? info : this.shiftOnce(info);
     if (name === BUILTIN_BUSYBOX) return this.buildBusybox(signal);
     throw new RuntimeError('not-found', `image "${name}" does not exist`, { image: name });
   }
@@ -62,7 +74,8 @@ export class ImageStore {
     assertName(name);
     if (await this.read(name)) throw new RuntimeError('invalid-state', `image "${name}" already exists`, { image: name });
     return this.buildInto(name, `tarball ${tarball}`, opts.defaultCommand ?? ['/bin/sh'], async (rootfs) => {
-      await runCommand('tar', ['-x', '-f', tarball, '-C', rootfs, '--numeric-owner', '--no-same-owner'], signal);
+      // the tarball's owners are kept, then moved into the server's range by buildInto
+      await runCommand('tar', ['-x', '-f', tarball, '-C', rootfs, '--numeric-owner', '--same-owner', '--same-permissions'], signal);
     });
   }
 
@@ -89,10 +102,12 @@ export class ImageStore {
   private async buildInto(name: string, source: string, defaultCommand: string[], fill: (rootfs: string) => Promise<void>): Promise<ImageInfo> {
     const tmp = join(this.root, `.build-${name}-${randomBytes(4).toString('hex')}`);
     try {
+      await this.makeRoot();
       await mkdir(join(tmp, 'rootfs'), { recursive: true });
       await fill(join(tmp, 'rootfs'));
+      await shiftTree(join(tmp, 'rootfs'), undefined, this.ids);
       const { stdout } = await runCommand('du', ['-sb', join(tmp, 'rootfs')]);
-      const info: ImageInfo = { name, defaultCommand, source, sizeBytes: Number(stdout.split('\t')[0]) || 0, createdAt: new Date().toISOString() };
+      const info: ImageInfo = { name, defaultCommand, source, sizeBytes: Number(stdout.split('\t')[0]) || 0, createdAt: new Date().toISOString(), ids: this.ids };
       await writeFile(join(tmp, 'image.json'), JSON.stringify(info, null, 2));
       try {
         await rename(tmp, join(this.root, name));
@@ -106,6 +121,34 @@ export class ImageStore {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Moves an image made for another range (or before user namespaces) into this one, once: calls
+   * that come meanwhile wait for the same shift; image.json names the new range only when done.
+   */
+  private shiftOnce(info: ImageInfo): Promise<ImageInfo> {
+    const running = this.shifting.get(info.name);
+    if (running) return running;
+    const work = (async () => {
+      await shiftTree(join(this.root, info.name, 'rootfs'), info.ids, this.ids);
+      const shifted: ImageInfo = { ...info, ids: this.ids };
+      const file = join(this.root, info.name, 'image.json');
+      await writeFile(`${file}.tmp`, JSON.stringify(shifted, null, 2));
+      await rename(`${file}.tmp`, file);
+      return shifted;
+    })().finally(() => this.shifting.delete(info.name));
+    this.shifting.set(info.name, work);
+    return work;
+  }
+
+  /**
+   * The store's folder, root's alone: an image being imported holds the tarball's owners and
+   * setuid bits until they are shifted, and nothing but the overlay mount (as root) reads images.
+   */
+  private async makeRoot(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await chmod(this.root, 0o700);
   }
 
   private async read(name: string): Promise<ImageInfo | undefined> {

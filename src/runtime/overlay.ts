@@ -1,5 +1,5 @@
 /** The container's root filesystem: overlayfs with the image read-only below a per-container upper dir. */
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, chown } from 'node:fs/promises';
 import { runCommand } from './run-command.ts';
 import { RuntimeError } from './driver.ts';
 
@@ -8,13 +8,22 @@ export interface OverlayDirs {
   upper: string;
   work: string;
   merged: string;
+  /** Host uid and gid of the container's root: the owner of its `/` (the upper dir's top). */
+  owner: { uid: number; gid: number };
 }
 
-/** Mounts the overlay unless it is already mounted. */
+/**
+ * Mounts the overlay unless it is already mounted. nosuid and nodev: a setuid file or a device
+ * node in the image or the upper dir grants nothing (no new privileges is set in the container
+ * anyway, so setuid never worked there).
+ */
 export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Promise<void> {
   if (await isMountPoint(dirs.merged)) return;
-  await Promise.all([dirs.upper, dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true })));
-  const options = `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
+  // the upper dir's mode is that of the container's `/`; only root uses work and the mount point
+  await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
+  // the top of the upper dir is the container's `/`: its root must own it to write there
+  await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
+  const options = `nosuid,nodev,lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
   await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
 }
 

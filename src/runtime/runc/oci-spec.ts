@@ -1,5 +1,7 @@
 /** Builds the OCI runtime config (config.json) runc runs a Hoody container from. Pure. */
 import type { ContainerSpec } from '../driver.ts';
+import type { IdRange } from '../id-range.ts';
+import { defaultSeccompProfile } from './seccomp-profile.ts';
 
 /** Where catatonit appears inside the container; /dev is a tmpfs, so the image stays untouched. */
 export const INIT_PATH = '/dev/.hoody-init';
@@ -7,24 +9,53 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /** This machine's hard limit without CAP_SYS_RESOURCE (see docs/runtime.md). */
 export const MAX_NOFILE = 20_000;
 const CPU_PERIOD_US = 100_000;
+/**
+ * The kernel's OOM killer picks tenants' processes before the daemon and conmon (both at 0, the
+ * daemon's value, as measured with Debian's conmon 2.1.6): a container that exhausts the host's
+ * memory goes first.
+ */
+export const CONTAINER_OOM_SCORE_ADJ = 500;
+/** /tmp (a tmpfs, charged to the container's memory) holds at most half the memory limit, or this without one. */
+export const DEFAULT_TMP_BYTES = 64 * 1024 * 1024;
+const MIN_TMP_BYTES = 16 * 1024 * 1024;
 
-/** Capabilities granted to the container's processes: the set Docker and Podman grant by default. */
+/**
+ * Capabilities granted to the container's processes: the set Podman grants by default, which is
+ * Docker's without CAP_NET_RAW (raw sockets, packet spoofing), CAP_MKNOD and CAP_AUDIT_WRITE.
+ * All of them act only inside the container's user namespace.
+ */
 export const DEFAULT_CAPABILITIES = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
   'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
+  'CAP_FSETID',
   'CAP_KILL',
-  'CAP_AUDIT_WRITE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SETFCAP',
+  'CAP_SETGID',
+  'CAP_SETPCAP',
+  'CAP_SETUID',
+  'CAP_SYS_CHROOT',
 ] as const;
+
+/** Docker's masked paths (bound over with /dev/null or an empty read-only tmpfs when present). */
+export const MASKED_PATHS = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
+] as const;
+
+/** Docker's read-only paths. */
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;
 
 export interface OciSpecInput {
   spec: ContainerSpec;
@@ -35,10 +66,16 @@ export interface OciSpecInput {
   cgroupsPath: string;
   /** Hard limit for open files, at most MAX_NOFILE. */
   nofile: number;
+  /** The host ids container ids 0… map to (the container gets its own user namespace). */
+  ids: IdRange;
+  /** Whether the host accounts swap per cgroup, so that swap can be limited. */
+  swapAccounting: boolean;
+  /** Node's name of the host architecture, for the seccomp filter. */
+  arch?: string;
 }
 
 /** The config.json object for one container. */
-export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, nofile }: OciSpecInput): Record<string, unknown> {
+export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch }: OciSpecInput): Record<string, unknown> {
   const argv = spec.command && spec.command.length > 0 ? spec.command : defaultCommand;
   const env = { PATH: DEFAULT_PATH, HOSTNAME: spec.hostname, HOME: '/root', ...spec.env };
   const caps = [...DEFAULT_CAPABILITIES];
@@ -54,6 +91,7 @@ export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, no
       capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: limit, soft: Math.min(1024, limit) }],
       noNewPrivileges: true,
+      oomScoreAdj: CONTAINER_OOM_SCORE_ADJ,
     },
     root: { path: 'rootfs', readonly: false },
     hostname: spec.hostname,
@@ -65,31 +103,31 @@ export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, no
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${tmpBytes(spec.resources)}`] },
       { destination: INIT_PATH, type: 'bind', source: initBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
     ],
     linux: {
       cgroupsPath,
-      resources: buildResources(spec.resources),
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
-      maskedPaths: [
-        '/proc/acpi',
-        '/proc/asound',
-        '/proc/kcore',
-        '/proc/keys',
-        '/proc/latency_stats',
-        '/proc/timer_list',
-        '/proc/timer_stats',
-        '/proc/sched_debug',
-        '/sys/firmware',
-        '/proc/scsi',
-      ],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      resources: buildResources(spec.resources, swapAccounting),
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }],
+      uidMappings: [{ containerID: 0, hostID: ids.uid, size: ids.size }],
+      gidMappings: [{ containerID: 0, hostID: ids.gid, size: ids.size }],
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+      seccomp: defaultSeccompProfile(arch),
     },
   };
 }
 
-function buildResources(resources: ContainerSpec['resources']): Record<string, unknown> {
+/** The size of /tmp: half the memory limit (at least 16 MiB), DEFAULT_TMP_BYTES without a limit. */
+function tmpBytes(resources: ContainerSpec['resources']): number {
+  if (resources?.memoryMb === undefined) return DEFAULT_TMP_BYTES;
+  return Math.max(MIN_TMP_BYTES, Math.floor(memoryBytes(resources.memoryMb) / 2 / 4096) * 4096);
+}
+
+const memoryBytes = (mb: number): number => Math.round(mb * 1024 * 1024);
+
+function buildResources(resources: ContainerSpec['resources'], swapAccounting: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {
     devices: [
       { allow: false, access: 'rwm' },
@@ -101,8 +139,9 @@ function buildResources(resources: ContainerSpec['resources']): Record<string, u
     ],
   };
   if (resources?.memoryMb !== undefined) {
-    const bytes = Math.round(resources.memoryMb * 1024 * 1024);
-    out.memory = { limit: bytes };
+    const bytes = memoryBytes(resources.memoryMb);
+    // memory + swap = memory: no swap beyond the limit; runc cannot set it where the kernel does not count swap
+    out.memory = swapAccounting ? { limit: bytes, swap: bytes } : { limit: bytes };
   }
   if (resources?.cpu !== undefined) out.cpu = { period: CPU_PERIOD_US, quota: Math.max(1000, Math.round(resources.cpu * CPU_PERIOD_US)) };
   if (resources?.pids !== undefined) out.pids = { limit: resources.pids };

@@ -7,6 +7,8 @@
  *   runc/                runc's own state (--root)
  *   exits/<id>           conmon's exit files
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
+ *
+ * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
@@ -26,7 +28,7 @@ import {
 } from '../driver.ts';
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
-import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
+import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
 import { isMountPoint, mountOverlay, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
@@ -36,6 +38,9 @@ import { isRunning, listeningPorts, listProcesses, processCommand } from './proc
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { pathExists } from '../fs.ts';
+import { sameIdRange, type IdRange } from '../id-range.ts';
+import { shiftTree } from '../id-shift.ts';
+import { ensurePassable, makeGateDir, writePrivateFile } from './bundle-files.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -51,6 +56,8 @@ export interface RuncDriverOptions {
 
 interface StoredSpec {
   spec: ContainerSpec;
+  /** The id range the bundle was made for; absent in bundles made before user namespaces. */
+  ids?: IdRange;
 }
 
 interface RuncStateJson {
@@ -89,6 +96,7 @@ export class RuncDriver implements RuntimeDriver {
   private readonly runcRoot: string;
   private readonly exits: ExitWatcher;
   private layout: CgroupLayout | undefined;
+  private swapAccounting = false;
   private readonly forgetting = new Map<string, Promise<void>>();
   private lost = false;
   private runcVersion: RuncVersion = { text: 'unknown' };
@@ -110,11 +118,16 @@ export class RuncDriver implements RuntimeDriver {
     const out = await runCommand(driver.runc, ['--version']).catch(() => undefined);
     driver.runcVersion = parseRuncVersion(out?.stdout ?? '');
     driver.runcMode = runcMode(driver.runcVersion);
-    await mkdir(join(opts.stateDir, 'containers'), { recursive: true });
+    const ids = opts.images.ids;
+    // container root walks the path to its bundle: the state folder and the data folder above it let it pass
+    await makeGateDir(opts.stateDir, ids);
+    await makeGateDir(join(opts.stateDir, 'containers'), ids);
+    await ensurePassable(join(opts.stateDir, 'containers'), ids, [opts.stateDir, join(opts.stateDir, '..')]);
     driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
     await driver.exits.open();
     driver.layout = await detectCgroupLayout();
+    driver.swapAccounting = await detectSwapAccounting(driver.layout);
     // clean runc's state (and the cgroup) as soon as a container ends, off the next start's path
     driver.exits.onExit((e) => {
       const timer = setTimeout(() => void driver.forgetFinished(e.id, { onlyStopped: true }).catch(() => undefined), FORGET_DELAY_MS);
@@ -151,28 +164,20 @@ export class RuncDriver implements RuntimeDriver {
     if (current && (current.status === 'running' || current.status === 'paused')) {
       throw new RuntimeError('invalid-state', `container "${spec.id}" is ${current.status}; stop it before changing it`);
     }
-    const image = await this.opts.images.require(spec.image, signal);
-    const bundle = this.bundle(spec.id);
-    await mkdir(bundle, { recursive: true });
-    const config = buildOciSpec({
-      spec,
-      defaultCommand: image.defaultCommand,
-      initBinary: this.init,
-      cgroupsPath: this.cgroupsPath(spec.id),
-      nofile: MAX_NOFILE,
-    });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-    await writeFile(join(bundle, 'spec.json'), JSON.stringify({ spec } satisfies StoredSpec));
+    // a bundle an older version made (or made for another range) keeps its files, moved into the range
+    const before = await this.readSpec(spec.id).catch(() => undefined);
+    if (before) await this.shiftUpper(before);
+    await this.writeBundle(spec, signal);
     // mounting now keeps the mount off the start path; start mounts again after a reboot
     await this.mountRootfs(spec, signal);
   }
 
   async start(id: string, signal?: AbortSignal): Promise<RuntimeState> {
     assertId(id);
-    const [{ spec }] = await Promise.all([this.readSpec(id), this.forgetFinished(id, { onlyStopped: false }, signal)]);
+    const [stored] = await Promise.all([this.readSpec(id), this.forgetFinished(id, { onlyStopped: false }, signal)]);
     await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
-    await this.mountRootfs(spec, signal);
+    await this.prepareRootfs(stored, signal);
     const pid = await this.spawnConmon(id, signal);
     try {
       // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
@@ -490,12 +495,59 @@ export class RuncDriver implements RuntimeDriver {
     this.exits.rearm(id);
   }
 
+  /**
+   * The bundle folder (root only, passable by container root), config.json and spec.json (root
+   * only: they hold the environment), written with those modes from the start.
+   */
+  private async writeBundle(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
+    const image = await this.opts.images.require(spec.image, signal);
+    const bundle = this.bundle(spec.id);
+    await makeGateDir(bundle, this.ids);
+    const config = buildOciSpec({
+      spec,
+      defaultCommand: image.defaultCommand,
+      initBinary: this.init,
+      cgroupsPath: this.cgroupsPath(spec.id),
+      nofile: MAX_NOFILE,
+      ids: this.ids,
+      swapAccounting: this.swapAccounting,
+    });
+    await writePrivateFile(join(bundle, 'config.json'), JSON.stringify(config));
+    await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids } satisfies StoredSpec));
+  }
+
+  /**
+   * Mounts the root filesystem for a start. A bundle made before user namespaces (or for another
+   * id range) is brought up to date first: new config.json, the container's own files shifted
+   * into the range, so that it starts confined with the files it had.
+   */
+  private async prepareRootfs(stored: StoredSpec, signal?: AbortSignal): Promise<void> {
+    if (!sameIdRange(stored.ids, this.ids)) {
+      await this.shiftUpper(stored);
+      await this.writeBundle(stored.spec, signal);
+    }
+    await this.mountRootfs(stored.spec, signal);
+  }
+
+  /** Moves the owners of the container's own files into the range, when its bundle was made for another. */
+  private async shiftUpper(stored: StoredSpec): Promise<void> {
+    if (sameIdRange(stored.ids, this.ids)) return;
+    const upper = join(this.bundle(stored.spec.id), 'upper');
+    if (await pathExists(upper)) await shiftTree(upper, stored.ids, this.ids);
+  }
+
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
     // create mounted it already (start mounts only after a reboot): no image lookup then
     if (await isMountPoint(join(bundle, 'rootfs'))) return;
     const lower = await this.opts.images.rootfs(spec.image, signal);
-    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs') }, signal);
+    const owner = { uid: this.ids.uid, gid: this.ids.gid };
+    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+  }
+
+  /** The host id range container ids map to: the image store's, whose files are owned in it. */
+  private get ids(): IdRange {
+    return this.opts.images.ids;
   }
 
   private cgroupsPath(id: string): string {
