@@ -205,6 +205,39 @@ describe('confinement of a container, from the host', () => {
   });
 });
 
+describe('a data folder container root cannot reach', () => {
+  it("runs containers through an alias when a folder above the data folder is closed (root's 0700 home), and removes it with the container", async () => {
+    // like /root/hoody/data: the folder above the data folder is the admin's, 0700, and stays so
+    const home = await mkdtemp(join(tmpdir(), 'hoody-home-'));
+    const aliasDir = join('/run', `hoody-test-${randomBytes(5).toString('hex')}`);
+    const prefix = `hoody-test-${randomBytes(5).toString('hex')}`;
+    const dataDir = join(home, 'data');
+    const images = new ImageStore(join(dataDir, 'images'), IDS);
+    const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: prefix, aliasDir });
+    try {
+      assert.equal((await stat(home)).mode & 0o777, 0o700, 'the home folder is left as it was');
+      const id = newId();
+      await driver.create(spec(id, ['sh', '-c', 'echo hello > /greeting; echo "wrote=$(cat /greeting)"; exec sleep 60']));
+      const { pid } = await driver.start(id);
+      const logs = await eventually('the greeting', () => driver.logs(id), (l) => l.includes('wrote='));
+      assert.match(logs, /^wrote=hello$/m);
+      assert.deepEqual((await readFile(`/proc/${pid}/uid_map`, 'utf8')).trim().split(/\s+/).map(Number), [0, IDS.uid, IDS.size]);
+      const alias = join(aliasDir, prefix, id);
+      assert.equal(JSON.parse(await readFile(join(dataDir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path, alias);
+      assert.equal((await stat(join(dataDir, 'runtime', 'containers', id, 'upper', 'greeting'))).uid, IDS.uid, 'the files are the bundle\'s own');
+      await driver.delete(id);
+      assert.equal(existsSync(alias), false, 'the alias goes with the container');
+      assert.equal((await readFile('/proc/self/mountinfo', 'utf8')).includes(aliasDir), false, 'nothing stays mounted');
+    } finally {
+      for (const s of await driver.list()) await driver.delete(s.id);
+      await driver.close();
+      await driver.removeCgroupPrefix();
+      await rm(aliasDir, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('files shifted into the id range', () => {
   it('an image made before user namespaces is shifted once when next used, and runs', async () => {
     const h = await openDriver();

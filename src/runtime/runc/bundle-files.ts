@@ -8,7 +8,6 @@ import { chmod, chown, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { IdRange } from '../id-range.ts';
-import { RuntimeError } from '../driver.ts';
 
 /** Writes a file readable by root only, from the start: a new file with mode 0600 renamed into place. */
 export async function writePrivateFile(path: string, text: string): Promise<void> {
@@ -29,24 +28,22 @@ export async function makeGateDir(path: string, ids: IdRange): Promise<void> {
 }
 
 /**
- * Checks that the container's root (host uid/gid of `ids`) can pass through every folder from `/`
- * to `dir`: runc 1.1 resolves the root filesystem's path inside the user namespace. `dir` itself
- * and `gated` (folders Hoody owns: the runtime folder and the data folder) get the container root's
- * group and its search right (nothing more) when they are not passable; any other folder in the way
- * is an error.
+ * Whether the container's root (host uid/gid of `ids`) can pass through every folder from `/` to
+ * `dir`: runc 1.1 resolves the root filesystem's path inside the user namespace. `gated` folders
+ * (Hoody's own: the runtime folder and the data folder) get the container root's group and its
+ * search right (nothing more) when they are not passable; false when any other folder (root's
+ * 0700 home, say) is in the way: that one is the admin's, and is left as it is.
  */
-export async function ensurePassable(dir: string, ids: IdRange, gated: string[]): Promise<void> {
+export async function ensurePassable(dir: string, ids: IdRange, gated: string[]): Promise<boolean> {
   for (let d = dir; ; d = dirname(d)) {
     const s = await stat(d);
     const passable = s.uid === ids.uid ? (s.mode & 0o100) !== 0 : s.gid === ids.gid ? (s.mode & 0o010) !== 0 : (s.mode & 0o001) !== 0;
     if (!passable) {
       // a folder of Hoody's (made for another range, say) is set right; any other is the admin's to decide
-      if (!gated.includes(d) || s.uid !== 0) {
-        throw new RuntimeError('failed', `folder "${d}" must be passable by container root (host uid ${ids.uid}, gid ${ids.gid}): chmod o+x "${d}", or give it group ${ids.gid} with g+x`);
-      }
+      if (!gated.includes(d) || s.uid !== 0) return false;
       await chown(d, 0, ids.gid);
       await chmod(d, (s.mode & 0o7700) | 0o010);
     }
-    if (d === dirname(d)) return;
+    if (d === dirname(d)) return true;
   }
 }

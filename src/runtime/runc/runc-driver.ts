@@ -49,12 +49,19 @@ export interface RuncDriverOptions {
   initBinary?: string;
   /** Cap of each container's log file, in bytes. */
   logSizeMax?: number;
+  /**
+   * Where root filesystems are also mounted when container root cannot pass through the folders
+   * above the state folder (a data folder in root's 0700 home): `<aliasDir>/<cgroupPrefix>/<id>`.
+   */
+  aliasDir?: string;
 }
 
 interface StoredSpec {
   spec: ContainerSpec;
   /** The id range the bundle was made for; absent in bundles made before user namespaces. */
   ids?: IdRange;
+  /** config.json's root path: `rootfs` in the bundle, or its alias outside the data folder. */
+  rootPath?: string;
 }
 
 interface RuncStateJson {
@@ -75,6 +82,8 @@ const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 const FORGET_DELAY_MS = 200;
 /** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
 const START_TIMEOUT_MS = 60_000;
+/** A tmpfs root owns and anyone may pass through: a place container root always reaches. */
+const DEFAULT_ALIAS_DIR = '/run/hoody';
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
 export function cgroupPrefixFor(dataDir: string): string {
@@ -92,6 +101,8 @@ export class RuncDriver implements RuntimeDriver {
   private readonly exits: ExitWatcher;
   private layout: CgroupLayout | undefined;
   private swapAccounting = false;
+  /** Set when root filesystems are reached through an alias (see RuncDriverOptions.aliasDir). */
+  private aliasRoot: string | undefined;
   private readonly forgetting = new Map<string, Promise<void>>();
   private lost = false;
 
@@ -110,7 +121,13 @@ export class RuncDriver implements RuntimeDriver {
     // container root walks the path to its bundle: the state folder and the data folder above it let it pass
     await makeGateDir(opts.stateDir, ids);
     await makeGateDir(join(opts.stateDir, 'containers'), ids);
-    await ensurePassable(join(opts.stateDir, 'containers'), ids, [opts.stateDir, join(opts.stateDir, '..')]);
+    if (!(await ensurePassable(join(opts.stateDir, 'containers'), ids, [opts.stateDir, join(opts.stateDir, '..')]))) {
+      // a folder that is not Hoody's blocks the way: runc gets each root filesystem at a place it reaches
+      const aliasDir = opts.aliasDir ?? DEFAULT_ALIAS_DIR;
+      await mkdir(aliasDir, { recursive: true, mode: 0o711 });
+      driver.aliasRoot = join(aliasDir, opts.cgroupPrefix);
+      await makeGateDir(driver.aliasRoot, ids);
+    }
     driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
     await driver.exits.open();
@@ -231,6 +248,7 @@ export class RuncDriver implements RuntimeDriver {
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
+    await this.removeAlias(id, signal);
     await unmountOverlay(join(bundle, 'rootfs'), signal);
     await rm(bundle, { recursive: true, force: true });
     await rm(this.exits.path(id), { force: true });
@@ -435,9 +453,10 @@ export class RuncDriver implements RuntimeDriver {
       nofile: MAX_NOFILE,
       ids: this.ids,
       swapAccounting: this.swapAccounting,
+      rootPath: this.rootPath(spec.id),
     });
     await writePrivateFile(join(bundle, 'config.json'), JSON.stringify(config));
-    await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids } satisfies StoredSpec));
+    await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids, rootPath: this.rootPath(spec.id) } satisfies StoredSpec));
   }
 
   /**
@@ -446,7 +465,7 @@ export class RuncDriver implements RuntimeDriver {
    * into the range, so that it starts confined with the files it had.
    */
   private async prepareRootfs(stored: StoredSpec, signal?: AbortSignal): Promise<void> {
-    if (!sameIdRange(stored.ids, this.ids)) {
+    if (!sameIdRange(stored.ids, this.ids) || (stored.rootPath ?? 'rootfs') !== this.rootPath(stored.spec.id)) {
       await this.shiftUpper(stored);
       await this.writeBundle(stored.spec, signal);
     }
@@ -463,10 +482,30 @@ export class RuncDriver implements RuntimeDriver {
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
     // create mounted it already (start mounts only after a reboot): no image lookup then
-    if (await isMountPoint(join(bundle, 'rootfs'))) return;
-    const lower = await this.opts.images.rootfs(spec.image, signal);
-    const owner = { uid: this.ids.uid, gid: this.ids.gid };
-    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+    if (!(await isMountPoint(join(bundle, 'rootfs')))) {
+      const lower = await this.opts.images.rootfs(spec.image, signal);
+      const owner = { uid: this.ids.uid, gid: this.ids.gid };
+      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+    }
+    const alias = this.rootPath(spec.id);
+    if (alias !== 'rootfs' && !(await isMountPoint(alias))) {
+      await mkdir(alias, { recursive: true, mode: 0o700 });
+      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
+    }
+  }
+
+  /** config.json's root path: the bundle's `rootfs`, or its alias when the data folder is out of container root's reach. */
+  private rootPath(id: string): string {
+    return this.aliasRoot ? join(this.aliasRoot, id) : 'rootfs';
+  }
+
+  /** Unmounts and removes a container's root filesystem alias, wherever an earlier driver put it. */
+  private async removeAlias(id: string, signal?: AbortSignal): Promise<void> {
+    const stored = await this.readSpec(id).catch(() => undefined);
+    const alias = stored?.rootPath;
+    if (!alias || alias === 'rootfs') return;
+    await unmountOverlay(alias, signal);
+    await rmdir(alias).catch(() => undefined);
   }
 
   /** The host id range container ids map to: the image store's, whose files are owned in it. */
