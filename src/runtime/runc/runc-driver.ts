@@ -7,13 +7,14 @@
  *   runc/                runc's own state (--root)
  *   exits/<id>           conmon's exit files
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
+ * and /run/hoody/<cgroupPrefix>/<id>, a bind mount of rootfs/ that runc reaches from the user namespace.
  *
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   RuntimeError,
   type ContainerSpec,
@@ -37,7 +38,7 @@ import { releaseInit } from './exec-fifo.ts';
 import { pathExists } from '../fs.ts';
 import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
-import { ensurePassable, makeGateDir, writePrivateFile } from './bundle-files.ts';
+import { makeGateDir, makePrivateDir, writePrivateFile } from './bundle-files.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -50,8 +51,8 @@ export interface RuncDriverOptions {
   /** Cap of each container's log file, in bytes. */
   logSizeMax?: number;
   /**
-   * Where root filesystems are also mounted when container root cannot pass through the folders
-   * above the state folder (a data folder in root's 0700 home): `<aliasDir>/<cgroupPrefix>/<id>`.
+   * Where runc finds each root filesystem, a bind mount of the bundle's `rootfs`:
+   * `<aliasDir>/<cgroupPrefix>/<id>` (default /run/hoody).
    */
   aliasDir?: string;
 }
@@ -60,7 +61,7 @@ interface StoredSpec {
   spec: ContainerSpec;
   /** The id range the bundle was made for; absent in bundles made before user namespaces. */
   ids?: IdRange;
-  /** config.json's root path: `rootfs` in the bundle, or its alias outside the data folder. */
+  /** config.json's root path: the alias outside the data folder (`rootfs` in bundles made before it). */
   rootPath?: string;
 }
 
@@ -82,7 +83,7 @@ const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 const FORGET_DELAY_MS = 200;
 /** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
 const START_TIMEOUT_MS = 60_000;
-/** A tmpfs root owns and anyone may pass through: a place container root always reaches. */
+/** On a tmpfs that root owns and anyone may pass through: a place container root always reaches. */
 const DEFAULT_ALIAS_DIR = '/run/hoody';
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
@@ -101,8 +102,8 @@ export class RuncDriver implements RuntimeDriver {
   private readonly exits: ExitWatcher;
   private layout: CgroupLayout | undefined;
   private swapAccounting = false;
-  /** Set when root filesystems are reached through an alias (see RuncDriverOptions.aliasDir). */
-  private aliasRoot: string | undefined;
+  /** Where runc finds root filesystems (see RuncDriverOptions.aliasDir). */
+  private readonly aliasRoot: string;
   private readonly forgetting = new Map<string, Promise<void>>();
   private lost = false;
 
@@ -111,23 +112,15 @@ export class RuncDriver implements RuntimeDriver {
     this.conmon = opts.conmonBinary ?? '/usr/bin/conmon';
     this.init = opts.initBinary ?? '/usr/bin/catatonit';
     this.runcRoot = join(opts.stateDir, 'runc');
+    this.aliasRoot = join(opts.aliasDir ?? DEFAULT_ALIAS_DIR, opts.cgroupPrefix);
     this.exits = new ExitWatcher(join(opts.stateDir, 'exits'), (name) => ID_PATTERN.test(name) && pathExists(this.bundle(name)));
   }
 
   /** Opens a driver over a state folder, adopting whatever containers it already holds. */
   static async open(opts: RuncDriverOptions): Promise<RuncDriver> {
     const driver = new RuncDriver(opts);
-    const ids = opts.images.ids;
-    // container root walks the path to its bundle: the state folder and the data folder above it let it pass
-    await makeGateDir(opts.stateDir, ids);
-    await makeGateDir(join(opts.stateDir, 'containers'), ids);
-    if (!(await ensurePassable(join(opts.stateDir, 'containers'), ids, [opts.stateDir, join(opts.stateDir, '..')]))) {
-      // a folder that is not Hoody's blocks the way: runc gets each root filesystem at a place it reaches
-      const aliasDir = opts.aliasDir ?? DEFAULT_ALIAS_DIR;
-      await mkdir(aliasDir, { recursive: true, mode: 0o711 });
-      driver.aliasRoot = join(aliasDir, opts.cgroupPrefix);
-      await makeGateDir(driver.aliasRoot, ids);
-    }
+    await makePrivateDir(opts.stateDir);
+    await makePrivateDir(join(opts.stateDir, 'containers'));
     driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
     await driver.exits.open();
@@ -444,7 +437,7 @@ export class RuncDriver implements RuntimeDriver {
   private async writeBundle(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const image = await this.opts.images.require(spec.image, signal);
     const bundle = this.bundle(spec.id);
-    await makeGateDir(bundle, this.ids);
+    await makePrivateDir(bundle);
     const config = buildOciSpec({
       spec,
       defaultCommand: image.defaultCommand,
@@ -487,16 +480,20 @@ export class RuncDriver implements RuntimeDriver {
       const owner = { uid: this.ids.uid, gid: this.ids.gid };
       await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
     }
+    // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
+    // 0700 folders (the bundle, the data folder, root's home) are closed: it gets a bind mount it reaches
     const alias = this.rootPath(spec.id);
-    if (alias !== 'rootfs' && !(await isMountPoint(alias))) {
+    if (!(await isMountPoint(alias))) {
+      await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
+      await makeGateDir(this.aliasRoot, this.ids);
       await mkdir(alias, { recursive: true, mode: 0o700 });
       await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
     }
   }
 
-  /** config.json's root path: the bundle's `rootfs`, or its alias when the data folder is out of container root's reach. */
+  /** config.json's root path: the alias of the bundle's `rootfs`. */
   private rootPath(id: string): string {
-    return this.aliasRoot ? join(this.aliasRoot, id) : 'rootfs';
+    return join(this.aliasRoot, id);
   }
 
   /** Unmounts and removes a container's root filesystem alias, wherever an earlier driver put it. */
@@ -506,6 +503,8 @@ export class RuncDriver implements RuntimeDriver {
     if (!alias || alias === 'rootfs') return;
     await unmountOverlay(alias, signal);
     await rmdir(alias).catch(() => undefined);
+    // the last container gone, nothing of this driver stays under /run
+    await rmdir(this.aliasRoot).catch(() => undefined);
   }
 
   /** The host id range container ids map to: the image store's, whose files are owned in it. */
