@@ -1,8 +1,6 @@
 /**
  * The data folder holds the database (token hashes, every container's environment), the admin
  * secret and the containers' files: only the daemon's user may enter it, whoever made it first.
- * (The runtime then lets container root's host group pass through it, and only pass: runc 1.1
- * resolves a container's root filesystem inside its user namespace; see runc/bundle-files.ts.)
  */
 import { chmod, mkdir, open, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -123,7 +123,7 @@ describe('confinement of a container, from the host', () => {
     assert.equal(capEff.toString(16), '800405fb', 'exactly podman\'s 11 capabilities');
   });
 
-  it('a setuid file the container writes is owned by its shifted root on the host, behind folders others cannot enter', async () => {
+  it('a setuid file the container writes is owned by its shifted root on the host, behind folders only root enters', async () => {
     const h = await openDriver();
     const id = newId();
     await h.driver.create(spec(id, ['sh', '-c', 'cp /bin/busybox /suidsh && chmod 4755 /suidsh && echo planted; exec sleep 60']));
@@ -133,12 +133,17 @@ describe('confinement of a container, from the host', () => {
     assert.equal(planted.mode & 0o4000, 0o4000, 'the setuid bit is there');
     assert.equal(planted.uid, IDS.uid, 'owned by container root, an unprivileged host uid');
     assert.notEqual(planted.uid, 0);
-    // and no other local user reaches it: the bundle and the folders above it are root's, passable by the range's root group only
+    // and no other local user reaches it: the bundle and the folders above it are root's alone
     for (const dir of [h.bundle(id), join(h.dir, 'runtime', 'containers'), join(h.dir, 'runtime'), h.dir]) {
       const s = await stat(dir);
-      assert.equal(s.mode & 0o7777, 0o710, `${dir} is 0710`);
-      assert.deepEqual([s.uid, s.gid], [0, IDS.gid], `${dir} is root:${IDS.gid}`);
+      assert.equal(s.mode & 0o7777, 0o700, `${dir} is 0700`);
+      assert.deepEqual([s.uid, s.gid], [0, 0], `${dir} is root's`);
     }
+    // runc reaches the root filesystem through a bind mount that only the range's root group may pass to
+    const config = JSON.parse(await readFile(join(h.bundle(id), 'config.json'), 'utf8'));
+    const aliasRoot = (await stat(join(config.root.path, '..')));
+    assert.equal(aliasRoot.mode & 0o7777, 0o710);
+    assert.deepEqual([aliasRoot.uid, aliasRoot.gid], [0, IDS.gid]);
     const mount = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === join(h.bundle(id), 'rootfs'));
     assert.match(mount ?? '', /\bnosuid\b/, 'the root filesystem is mounted nosuid');
   });
@@ -184,7 +189,7 @@ describe('confinement of a container, from the host', () => {
     assert.match(logs, /^tmp=tmpfs\s+32768\s/m, 'half of 64 MiB');
   });
 
-  it('writes the bundle for root alone: folder 0710, config.json and spec.json 0600, also when made by an older version', async () => {
+  it('writes the bundle for root alone: folder 0700, config.json and spec.json 0600, also when made by an older version', async () => {
     const h = await openDriver();
     const id = newId();
     await h.driver.create(spec(id, ['sleep', '60'], { env: { SECRET: 'hunter2' } }));
@@ -194,7 +199,7 @@ describe('confinement of a container, from the host', () => {
         assert.equal(s.mode & 0o777, 0o600, `${file} is 0600`);
         assert.equal(s.uid, 0);
       }
-      assert.equal((await stat(h.bundle(id))).mode & 0o777, 0o710);
+      assert.equal((await stat(h.bundle(id))).mode & 0o777, 0o700);
     };
     await check();
     // an older version left world-readable files and folder: the next create fixes them
@@ -202,6 +207,39 @@ describe('confinement of a container, from the host', () => {
     for (const file of ['config.json', 'spec.json']) await chmod(join(h.bundle(id), file), 0o644);
     await h.driver.create(spec(id, ['sleep', '60'], { env: { SECRET: 'hunter2' } }));
     await check();
+  });
+});
+
+describe('a data folder in a closed folder', () => {
+  it("runs containers from a data folder in root's 0700 home, through a bind mount runc reaches, removed with the container", async () => {
+    // like /root/hoody/data: the folder above the data folder is the admin's, 0700, and stays so
+    const home = await mkdtemp(join(tmpdir(), 'hoody-home-'));
+    const aliasDir = join('/run', `hoody-test-${randomBytes(5).toString('hex')}`);
+    const prefix = `hoody-test-${randomBytes(5).toString('hex')}`;
+    const dataDir = join(home, 'data');
+    const images = new ImageStore(join(dataDir, 'images'), IDS);
+    const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: prefix, aliasDir });
+    try {
+      assert.equal((await stat(home)).mode & 0o777, 0o700, 'the home folder is left as it was');
+      const id = newId();
+      await driver.create(spec(id, ['sh', '-c', 'echo hello > /greeting; echo "wrote=$(cat /greeting)"; exec sleep 60']));
+      const { pid } = await driver.start(id);
+      const logs = await eventually('the greeting', () => driver.logs(id), (l) => l.includes('wrote='));
+      assert.match(logs, /^wrote=hello$/m);
+      assert.deepEqual((await readFile(`/proc/${pid}/uid_map`, 'utf8')).trim().split(/\s+/).map(Number), [0, IDS.uid, IDS.size]);
+      const alias = join(aliasDir, prefix, id);
+      assert.equal(JSON.parse(await readFile(join(dataDir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path, alias);
+      assert.equal((await stat(join(dataDir, 'runtime', 'containers', id, 'upper', 'greeting'))).uid, IDS.uid, 'the files are the bundle\'s own');
+      await driver.delete(id);
+      assert.equal(existsSync(alias), false, 'the alias goes with the container');
+      assert.equal((await readFile('/proc/self/mountinfo', 'utf8')).includes(aliasDir), false, 'nothing stays mounted');
+    } finally {
+      for (const s of await driver.list()) await driver.delete(s.id);
+      await driver.close();
+      await driver.removeCgroupPrefix();
+      await rm(aliasDir, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 

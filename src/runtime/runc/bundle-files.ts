@@ -1,20 +1,24 @@
 /**
  * File modes of the runtime's folders and bundles. config.json and spec.json hold the
- * container's environment (secrets): root alone reads them. Folders on the way to a container's
- * root filesystem are entered by the container's root (a shifted host id in its user namespace,
- * which has no rights over host root's files), so they give its group search rights and nothing else.
+ * container's environment (secrets): root alone reads them, and root alone enters the folders
+ * that hold them. The one folder container root must pass through (a shifted host id in its user
+ * namespace, which has no rights over host root's files) is where runc finds root filesystems.
  */
-import { chmod, chown, mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chmod, chown, mkdir, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { IdRange } from '../id-range.ts';
-import { RuntimeError } from '../driver.ts';
 
 /** Writes a file readable by root only, from the start: a new file with mode 0600 renamed into place. */
 export async function writePrivateFile(path: string, text: string): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
   await rename(tmp, path);
+}
+
+/** Makes (or fixes) a folder for root alone: 0700, also when an older version made it wider. */
+export async function makePrivateDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  await chmod(path, 0o700);
 }
 
 /**
@@ -26,27 +30,4 @@ export async function makeGateDir(path: string, ids: IdRange): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
   await chown(path, 0, ids.gid);
   await chmod(path, 0o710);
-}
-
-/**
- * Checks that the container's root (host uid/gid of `ids`) can pass through every folder from `/`
- * to `dir`: runc 1.1 resolves the root filesystem's path inside the user namespace. `dir` itself
- * and `gated` (folders Hoody owns: the runtime folder and the data folder) get the container root's
- * group and its search right (nothing more) when they are not passable; any other folder in the way
- * is an error.
- */
-export async function ensurePassable(dir: string, ids: IdRange, gated: string[]): Promise<void> {
-  for (let d = dir; ; d = dirname(d)) {
-    const s = await stat(d);
-    const passable = s.uid === ids.uid ? (s.mode & 0o100) !== 0 : s.gid === ids.gid ? (s.mode & 0o010) !== 0 : (s.mode & 0o001) !== 0;
-    if (!passable) {
-      // a folder of Hoody's (made for another range, say) is set right; any other is the admin's to decide
-      if (!gated.includes(d) || s.uid !== 0) {
-        throw new RuntimeError('failed', `folder "${d}" must be passable by container root (host uid ${ids.uid}, gid ${ids.gid}): chmod o+x "${d}", or give it group ${ids.gid} with g+x`);
-      }
-      await chown(d, 0, ids.gid);
-      await chmod(d, (s.mode & 0o7700) | 0o010);
-    }
-    if (d === dirname(d)) return;
-  }
 }

@@ -72,10 +72,12 @@ export interface OciSpecInput {
   swapAccounting: boolean;
   /** Node's name of the host architecture, for the seccomp filter. */
   arch?: string;
+  /** The root filesystem: relative to the bundle, or absolute. */
+  rootPath?: string;
 }
 
 /** The config.json object for one container. */
-export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch }: OciSpecInput): Record<string, unknown> {
+export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch, rootPath = 'rootfs' }: OciSpecInput): Record<string, unknown> {
   const argv = spec.command && spec.command.length > 0 ? spec.command : defaultCommand;
   const env = { PATH: DEFAULT_PATH, HOSTNAME: spec.hostname, HOME: '/root', ...spec.env };
   const caps = [...DEFAULT_CAPABILITIES];
@@ -93,7 +95,7 @@ export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, no
       noNewPrivileges: true,
       oomScoreAdj: CONTAINER_OOM_SCORE_ADJ,
     },
-    root: { path: 'rootfs', readonly: false },
+    root: { path: rootPath, readonly: false },
     hostname: spec.hostname,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },

@@ -7,13 +7,14 @@
  *   runc/                runc's own state (--root)
  *   exits/<id>           conmon's exit files
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
+ * and /run/hoody/<cgroupPrefix>/<id>, a bind mount of rootfs/ that runc reaches from the user namespace.
  *
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   RuntimeError,
   type ContainerSpec,
@@ -40,7 +41,7 @@ import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './r
 import { pathExists } from '../fs.ts';
 import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
-import { ensurePassable, makeGateDir, writePrivateFile } from './bundle-files.ts';
+import { makeGateDir, makePrivateDir, writePrivateFile } from './bundle-files.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -52,12 +53,19 @@ export interface RuncDriverOptions {
   initBinary?: string;
   /** Cap of each container's log file, in bytes. */
   logSizeMax?: number;
+  /**
+   * Where runc finds each root filesystem, a bind mount of the bundle's `rootfs`:
+   * `<aliasDir>/<cgroupPrefix>/<id>` (default /run/hoody).
+   */
+  aliasDir?: string;
 }
 
 interface StoredSpec {
   spec: ContainerSpec;
   /** The id range the bundle was made for; absent in bundles made before user namespaces. */
   ids?: IdRange;
+  /** config.json's root path: the alias outside the data folder (`rootfs` in bundles made before it). */
+  rootPath?: string;
 }
 
 interface RuncStateJson {
@@ -80,6 +88,8 @@ const FORGET_DELAY_MS = 200;
 const START_TIMEOUT_MS = 60_000;
 /** How long the removal of a half-made start waits for the processes it killed to go. */
 const HALF_START_KILL_WAIT_MS = 5000;
+/** On a tmpfs that root owns and anyone may pass through: a place container root always reaches. */
+const DEFAULT_ALIAS_DIR = '/run/hoody';
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
 export function cgroupPrefixFor(dataDir: string): string {
@@ -97,6 +107,8 @@ export class RuncDriver implements RuntimeDriver {
   private readonly exits: ExitWatcher;
   private layout: CgroupLayout | undefined;
   private swapAccounting = false;
+  /** Where runc finds root filesystems (see RuncDriverOptions.aliasDir). */
+  private readonly aliasRoot: string;
   private readonly forgetting = new Map<string, Promise<void>>();
   private lost = false;
   private runcVersion: RuncVersion = { text: 'unknown' };
@@ -108,6 +120,7 @@ export class RuncDriver implements RuntimeDriver {
     this.conmon = opts.conmonBinary ?? '/usr/bin/conmon';
     this.init = opts.initBinary ?? '/usr/bin/catatonit';
     this.runcRoot = join(opts.stateDir, 'runc');
+    this.aliasRoot = join(opts.aliasDir ?? DEFAULT_ALIAS_DIR, opts.cgroupPrefix);
     this.exits = new ExitWatcher(join(opts.stateDir, 'exits'), (name) => ID_PATTERN.test(name) && pathExists(this.bundle(name)));
   }
 
@@ -118,11 +131,8 @@ export class RuncDriver implements RuntimeDriver {
     const out = await runCommand(driver.runc, ['--version']).catch(() => undefined);
     driver.runcVersion = parseRuncVersion(out?.stdout ?? '');
     driver.runcMode = runcMode(driver.runcVersion);
-    const ids = opts.images.ids;
-    // container root walks the path to its bundle: the state folder and the data folder above it let it pass
-    await makeGateDir(opts.stateDir, ids);
-    await makeGateDir(join(opts.stateDir, 'containers'), ids);
-    await ensurePassable(join(opts.stateDir, 'containers'), ids, [opts.stateDir, join(opts.stateDir, '..')]);
+    await makePrivateDir(opts.stateDir);
+    await makePrivateDir(join(opts.stateDir, 'containers'));
     driver.lost = await driver.detectLostState();
     await mkdir(driver.runcRoot, { recursive: true });
     await driver.exits.open();
@@ -253,6 +263,7 @@ export class RuncDriver implements RuntimeDriver {
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
+    await this.removeAlias(id, signal);
     await unmountOverlay(join(bundle, 'rootfs'), signal);
     await rm(bundle, { recursive: true, force: true });
     await rm(this.exits.path(id), { force: true });
@@ -502,7 +513,7 @@ export class RuncDriver implements RuntimeDriver {
   private async writeBundle(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const image = await this.opts.images.require(spec.image, signal);
     const bundle = this.bundle(spec.id);
-    await makeGateDir(bundle, this.ids);
+    await makePrivateDir(bundle);
     const config = buildOciSpec({
       spec,
       defaultCommand: image.defaultCommand,
@@ -511,9 +522,10 @@ export class RuncDriver implements RuntimeDriver {
       nofile: MAX_NOFILE,
       ids: this.ids,
       swapAccounting: this.swapAccounting,
+      rootPath: this.rootPath(spec.id),
     });
     await writePrivateFile(join(bundle, 'config.json'), JSON.stringify(config));
-    await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids } satisfies StoredSpec));
+    await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids, rootPath: this.rootPath(spec.id) } satisfies StoredSpec));
   }
 
   /**
@@ -522,7 +534,7 @@ export class RuncDriver implements RuntimeDriver {
    * into the range, so that it starts confined with the files it had.
    */
   private async prepareRootfs(stored: StoredSpec, signal?: AbortSignal): Promise<void> {
-    if (!sameIdRange(stored.ids, this.ids)) {
+    if (!sameIdRange(stored.ids, this.ids) || (stored.rootPath ?? 'rootfs') !== this.rootPath(stored.spec.id)) {
       await this.shiftUpper(stored);
       await this.writeBundle(stored.spec, signal);
     }
@@ -539,10 +551,36 @@ export class RuncDriver implements RuntimeDriver {
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
     // create mounted it already (start mounts only after a reboot): no image lookup then
-    if (await isMountPoint(join(bundle, 'rootfs'))) return;
-    const lower = await this.opts.images.rootfs(spec.image, signal);
-    const owner = { uid: this.ids.uid, gid: this.ids.gid };
-    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+    if (!(await isMountPoint(join(bundle, 'rootfs')))) {
+      const lower = await this.opts.images.rootfs(spec.image, signal);
+      const owner = { uid: this.ids.uid, gid: this.ids.gid };
+      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+    }
+    // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
+    // 0700 folders (the bundle, the data folder, root's home) are closed: it gets a bind mount it reaches
+    const alias = this.rootPath(spec.id);
+    if (!(await isMountPoint(alias))) {
+      await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
+      await makeGateDir(this.aliasRoot, this.ids);
+      await mkdir(alias, { recursive: true, mode: 0o700 });
+      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
+    }
+  }
+
+  /** config.json's root path: the alias of the bundle's `rootfs`. */
+  private rootPath(id: string): string {
+    return join(this.aliasRoot, id);
+  }
+
+  /** Unmounts and removes a container's root filesystem alias, wherever an earlier driver put it. */
+  private async removeAlias(id: string, signal?: AbortSignal): Promise<void> {
+    const stored = await this.readSpec(id).catch(() => undefined);
+    const alias = stored?.rootPath;
+    if (!alias || alias === 'rootfs') return;
+    await unmountOverlay(alias, signal);
+    await rmdir(alias).catch(() => undefined);
+    // the last container gone, nothing of this driver stays under /run
+    await rmdir(this.aliasRoot).catch(() => undefined);
   }
 
   /** The host id range container ids map to: the image store's, whose files are owned in it. */
