@@ -47,6 +47,8 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') AS missing \g
 \else
   ALTER ROLE :"role" LOGIN CREATEDB PASSWORD :'password';
 \endif
+-- tests drop their databases WITH (FORCE); that must also end an autovacuum worker busy in one
+GRANT pg_signal_backend TO :"role";
 SQL
 
 echo "postgres://${role}:${password}@127.0.0.1:${port}/postgres"
