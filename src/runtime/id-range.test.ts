@@ -32,6 +32,20 @@ describe('subordinate id range', () => {
     assert.equal(shiftId(100_005, 'uid', { uid: 100_000, gid: 100_000, size: 65_536 }, to), 1_000_005);
     assert.equal(shiftId(1_000_007, 'uid', undefined, to), 1_000_007, 'a shift cut short is finished, not done twice');
   });
+
+  it('moves ids between ranges that start at the same id, and refuses ranges that start apart but overlap', () => {
+    const old = { uid: 1_000_000, gid: 1_000_000, size: 131_072 };
+    const moved = { uid: 1_065_536, gid: 1_065_536, size: 65_536 };
+    // container uid 65536 of the old range is host 1065536: left as it is, it would become container root
+    assert.throws(() => shiftId(1_065_536, 'uid', old, moved), /cannot move files from id range "1000000:131072" to "1065536:65536": the ranges overlap/);
+    assert.throws(() => shiftId(1_000_000, 'gid', moved, old), /the ranges overlap/);
+    assert.throws(() => shiftId(5, 'uid', { ...old, gid: 3_000_000 }, { ...moved, gid: 3_000_000 }), /uids 1000000:131072, gids 3000000:131072/, 'either kind overlapping is refused');
+    const grown = { uid: 1_000_000, gid: 1_000_000, size: 131_072 };
+    const small = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
+    assert.equal(shiftId(1_000_005, 'uid', small, grown), 1_000_005, 'same start: an id means the same container id in both');
+    assert.equal(shiftId(1_070_000, 'uid', grown, small), 1_065_534, 'an id past the smaller range becomes nobody');
+    assert.equal(shiftId(1_000_005, 'uid', small, { uid: 2_000_000, gid: 2_000_000, size: 65_536 }), 2_000_005, 'ranges apart: moved');
+  });
 });
 
 describe('id range held by the server alone', () => {

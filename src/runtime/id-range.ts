@@ -4,6 +4,7 @@
  * one range per server, image files shifted into it).
  */
 import { readFileSync } from 'node:fs';
+import { RuntimeError } from './driver.ts';
 
 /** Host ids of container id 0 (uid and gid) and how many ids follow. */
 export interface IdRange {
@@ -128,9 +129,12 @@ export const formatIdRange = (r: IdRange): string => (r.uid === r.gid ? `${r.uid
 /**
  * The host id a file owned by host id `id` gets when moved from one range to another: ids of
  * `from` (plain host ids when `from` is undefined) keep their offset; ids that do not fit in
- * `to` become its nobody (65534), as the kernel shows an unmapped id. Ids already in `to` stay.
+ * `to` become its nobody (65534), as the kernel shows an unmapped id. Ids already in `to` stay,
+ * so a shift cut short is finished by running it again; that is why `from` and `to` may not
+ * overlap unless they start at the same id (then an id in both means the same container id).
  */
 export function shiftId(id: number, kind: 'uid' | 'gid', from: IdRange | undefined, to: IdRange): number {
+  if (from) assertShiftable(from, to);
   // already in the target range: a shift that was cut short is finished by running it again
   if (id >= to[kind] && id < to[kind] + to.size) return id;
   const fromStart = from ? from[kind] : 0;
@@ -138,6 +142,25 @@ export function shiftId(id: number, kind: 'uid' | 'gid', from: IdRange | undefin
   const inside = from ? offset >= 0 && offset < from.size : true;
   if (inside && offset < to.size) return to[kind] + offset;
   return to[kind] + Math.min(65_534, to.size - 1);
+}
+
+/**
+ * Throws when files cannot be moved from `from` to `to` safely: the ranges start apart but
+ * overlap, so an owner in both cannot be told shifted from not yet shifted (container uid 65536
+ * of 1000000:131072 is host 1065536, container root of 1065536:65536).
+ */
+export function assertShiftable(from: IdRange, to: IdRange): void {
+  for (const kind of ['uid', 'gid'] as const) {
+    const apart = from[kind] !== to[kind];
+    const overlap = from[kind] < to[kind] + to.size && to[kind] < from[kind] + from.size;
+    if (apart && overlap) {
+      throw new RuntimeError(
+        'failed',
+        `cannot move files from id range "${formatIdRange(from)}" to "${formatIdRange(to)}": the ranges overlap; set HOODY_USERNS_RANGE back to "${formatIdRange(from)}" or to a range that does not overlap it`,
+        { from, to },
+      );
+    }
+  }
 }
 
 /** True when two ranges are the same. */
