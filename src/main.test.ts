@@ -46,4 +46,17 @@ describe('configFromEnv', () => {
     assert.throws(() => configFromEnv({}, { HOODY_USERNS_RANGE: '0:65536' }), /HOODY_USERNS_RANGE start "0"/);
     assert.ok((configFromEnv({}, {}).idRange?.uid ?? 0) >= 65_536, 'a range is chosen without the variable');
   });
+
+  it('refuses at start an id range another host user can map, naming the entry and how to fix it', () => {
+    // useradd's defaults: the 14th user gets subordinate ids 951968-1017503, into 1000000:65536
+    const subuid = Array.from({ length: 14 }, (_, i) => `user${i + 1}:${100_000 + i * 65_536}:65536`).join('\n');
+    const hostIds = { subuid, subgid: subuid, passwd: 'root:x:0:0::/root:/bin/sh\n', group: 'root:x:0:\n' };
+    assert.throws(
+      () => configFromEnv({}, {}, hostIds),
+      /the default id range "1000000:65536" is not the server's alone: host uids 1000000-1065535 overlap "user14:951968:65536" in \/etc\/subuid.*usermod --add-subuids 1048576-1114111 --add-subgids 1048576-1114111 root.*HOODY_USERNS_RANGE="1048576:65536"/,
+    );
+    assert.throws(() => configFromEnv({}, { HOODY_USERNS_RANGE: '1000000:65536' }, hostIds), /HOODY_USERNS_RANGE "1000000:65536" is not the server's alone/);
+    assert.throws(() => configFromEnv({ idRange: { uid: 1_000_000, gid: 1_000_000, size: 65_536 } }, {}, hostIds), /id range "1000000:65536" is not the server's alone/, 'a range given as a flag is checked too');
+    assert.deepEqual(configFromEnv({}, { HOODY_USERNS_RANGE: '1048576:65536' }, hostIds).idRange, { uid: 1_048_576, gid: 1_048_576, size: 65_536 });
+  });
 });

@@ -10,7 +10,7 @@ import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
-import { idRangeFromEnv, type IdRange } from './runtime/id-range.ts';
+import { assertIdRangeFree, idRangeFromEnv, readHostIdFiles, type HostIdFiles, type IdRange } from './runtime/id-range.ts';
 import { AuthService } from './core/auth-service.ts';
 import { adminTokenWeakness } from './core/admin-token.ts';
 import { ADMIN_TOKEN_FILE, SERVER_ID_FILE, securePrivateDataDir, writePrivateFile } from './data-dir.ts';
@@ -41,6 +41,7 @@ export interface DaemonConfig {
   /**
    * Host ids container ids 0… map to (container root is not host root): HOODY_USERNS_RANGE
    * (`START:SIZE`), else root's range in /etc/subuid and /etc/subgid, else 1000000:65536.
+   * configFromEnv refuses a range another user or group of the host holds ids of.
    */
   idRange?: IdRange;
   /** How many containers start at once after a server reboot. */
@@ -91,8 +92,11 @@ export const DEFAULT_LIMITS = {
   keepAliveTimeoutMs: 5_000,
 } as const;
 
-/** Reads the daemon's settings from the environment, with flags taking precedence. */
-export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+/**
+ * Reads the daemon's settings from the environment, with flags taking precedence; `hostIds` are
+ * the host's /etc/subuid, /etc/subgid, /etc/passwd and /etc/group, the id range is checked against.
+ */
+export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.ProcessEnv = process.env, hostIds: HostIdFiles = readHostIdFiles()): DaemonConfig {
   const port = flags.port ?? Number(env.HOODY_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port "${env.HOODY_PORT}" is not a valid TCP port`);
   return {
@@ -104,7 +108,8 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     databaseUrl: flags.databaseUrl ?? (env.HOODY_DATABASE_URL || undefined),
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
     runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
-    idRange: flags.idRange ?? idRangeFromEnv(env),
+    // before any container starts: ids another host user can map would make them container root
+    idRange: flags.idRange ? assertIdRangeFree(flags.idRange, hostIds) : idRangeFromEnv(env, hostIds),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
     reconcileIntervalMs: positiveInt(env.HOODY_RECONCILE_INTERVAL_MS, 'HOODY_RECONCILE_INTERVAL_MS') ?? 5000,
     orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
