@@ -18,7 +18,7 @@ describe('configFromEnv', () => {
     const c = configFromEnv({}, {});
     assert.equal(c.maxCpu, availableParallelism());
     assert.equal(c.maxMemoryMb, Math.floor(totalmem() / 1024 / 1024));
-    assert.equal(c.maxPids, 32_768);
+    assert.equal(c.maxPids, 4096);
     assert.equal(c.maxContainersPerUser, 100);
     assert.equal(c.requestTimeoutMs, 30_000);
     const set = configFromEnv({}, { HOODY_MAX_CPU: '0.5', HOODY_MAX_MEMORY_MB: '256', HOODY_MAX_PIDS: '64', HOODY_MAX_CONTAINERS_PER_USER: '3', HOODY_REQUEST_TIMEOUT_MS: '500' });

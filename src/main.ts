@@ -85,8 +85,8 @@ const TOKEN_RECHECK_MS = 500;
 export const DEFAULT_LIMITS = {
   maxCpu: availableParallelism(),
   maxMemoryMb: Math.floor(totalmem() / 1024 / 1024),
-  // the kernel's default pid_max: one container cannot be allowed more processes than a host has
-  maxPids: 32_768,
+  // twice Podman's default pids limit (2048): far below a host's pid_max, so one container cannot take them all
+  maxPids: 4096,
   maxContainersPerUser: 100,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
