@@ -199,6 +199,27 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       for (const id of [few, many]) assert.equal((await gina('POST', `/containers/${id}/force-stop`)).status, 200);
     });
 
+    it('?runtime=true stays small when processes carry megabytes of argv: each command is cut at 4 KiB and marked', async () => {
+      const ivy = await newUser();
+      // five shells, each with 100 arguments of 8 KiB (800 KiB of argv apiece) and a sleep as child
+      const script = 'a=x; i=0; while [ $i -lt 13 ]; do a=$a$a; i=$((i+1)); done; set --; i=0; while [ $i -lt 100 ]; do set -- "$@" "$a"; i=$((i+1)); done; for j in 1 2 3 4 5; do sh -c "sleep 600; :" x "$@" & done; wait';
+      const id = (await ivy('POST', '/containers', { name: uniqueName('argv'), container_image: 'busybox', command: ['sh', '-c', script] })).body.data.id;
+      const huge = (p: any) => p.command.startsWith('sh -c sleep 600; : x xxxx');
+      const answer = await eventually(
+        'the five shells with huge argv to run',
+        async () => (await ivy('GET', `/containers/${id}?runtime=true`)).body,
+        (body) => body.data.runtime_info?.processes.filter(huge).length === 5,
+        15_000,
+      );
+      const bytes = Buffer.byteLength(JSON.stringify(answer));
+      assert.ok(bytes < 64 * 1024, `the answer is ${bytes} bytes`);
+      for (const p of answer.data.runtime_info.processes.filter(huge)) {
+        assert.ok(p.command.length <= 4097, `${p.command.length} characters`);
+        assert.ok(p.command.endsWith('…'), 'a cut command line says so');
+      }
+      assert.equal((await ivy('POST', `/containers/${id}/force-stop`)).status, 200);
+    });
+
     it('a crash-looping container keeps its retry count across a daemon restart: 3 retries in all, not 3 more', async () => {
       const hank = await newUser();
       const id = (await hank('POST', '/containers', { name: uniqueName('loop'), container_image: 'busybox', command: ['sh', '-c', 'exit 1'], restart_policy: 'on-failure' })).body.data.id;
