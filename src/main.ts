@@ -69,6 +69,10 @@ export interface DaemonConfig {
   maxPids?: number;
   /** How many containers one user may have. */
   maxContainersPerUser?: number;
+  /** How many projects one user may have. */
+  maxProjectsPerUser?: number;
+  /** How many tokens one user may have. */
+  maxTokensPerUser?: number;
   /** A request (headers and body) not fully received after this long is answered 408 and closed. */
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long. */
@@ -88,6 +92,8 @@ export const DEFAULT_LIMITS = {
   // twice Podman's default pids limit (2048): far below a host's pid_max, so one container cannot take them all
   maxPids: 4096,
   maxContainersPerUser: 100,
+  maxProjectsPerUser: 100,
+  maxTokensPerUser: 100,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
 } as const;
@@ -124,6 +130,8 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     maxMemoryMb: positiveInt(env.HOODY_MAX_MEMORY_MB, 'HOODY_MAX_MEMORY_MB') ?? DEFAULT_LIMITS.maxMemoryMb,
     maxPids: positiveInt(env.HOODY_MAX_PIDS, 'HOODY_MAX_PIDS') ?? DEFAULT_LIMITS.maxPids,
     maxContainersPerUser: positiveInt(env.HOODY_MAX_CONTAINERS_PER_USER, 'HOODY_MAX_CONTAINERS_PER_USER') ?? DEFAULT_LIMITS.maxContainersPerUser,
+    maxProjectsPerUser: positiveInt(env.HOODY_MAX_PROJECTS_PER_USER, 'HOODY_MAX_PROJECTS_PER_USER') ?? DEFAULT_LIMITS.maxProjectsPerUser,
+    maxTokensPerUser: positiveInt(env.HOODY_MAX_TOKENS_PER_USER, 'HOODY_MAX_TOKENS_PER_USER') ?? DEFAULT_LIMITS.maxTokensPerUser,
     requestTimeoutMs: positiveInt(env.HOODY_REQUEST_TIMEOUT_MS, 'HOODY_REQUEST_TIMEOUT_MS') ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: positiveInt(env.HOODY_KEEPALIVE_TIMEOUT_MS, 'HOODY_KEEPALIVE_TIMEOUT_MS') ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
   };
@@ -151,8 +159,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
-  const auth = new AuthService(store);
-  const projects = new ProjectService(store);
+  const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser });
+  const projects = new ProjectService(store, { maxPerUser: config.maxProjectsPerUser ?? DEFAULT_LIMITS.maxProjectsPerUser });
   const events = new EventHub(store);
   const operations = new OperationRegistry();
   const containers = new ContainerService({

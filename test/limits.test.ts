@@ -25,6 +25,8 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         HOODY_MAX_MEMORY_MB: '256',
         HOODY_MAX_PIDS: '2000',
         HOODY_MAX_CONTAINERS_PER_USER: '3',
+        HOODY_MAX_PROJECTS_PER_USER: '4',
+        HOODY_MAX_TOKENS_PER_USER: '3',
         HOODY_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
         HOODY_RESTART_BACKOFF_MS: '400',
         HOODY_RESTART_MAX_RETRIES: '3',
@@ -88,6 +90,57 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const first = creates.find((r) => r.status === 201)?.body.data.id;
       assert.equal((await carol('DELETE', `/containers/${first}`)).status, 200);
       assert.equal((await carol('POST', '/containers', { name: uniqueName('c'), container_image: 'busybox', autostart: false })).status, 201);
+    });
+
+    it('caps the projects of one user, parallel creates included, and still makes the default project for a container', async () => {
+      const kim = await newUser();
+      const creates = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => kim('POST', '/projects', { name: `p${i}` })));
+      assert.deepEqual(creates.map((r) => r.status).sort(), [201, 201, 201, 201, 403, 403]);
+      const refused = creates.find((r) => r.status === 403);
+      assert.equal(refused?.body.code, 'QUOTA_EXCEEDED');
+      assert.deepEqual(refused?.body.details, { resource: 'projects', count: 4, max: 4 });
+      assert.equal((await kim('GET', '/projects')).body.data.projects.length, 4, 'nothing more was created');
+      // the default project is one per user: a container create is not refused for want of it
+      const c = await kim('POST', '/containers', { name: uniqueName('c'), container_image: 'busybox', autostart: false });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      const other = await newUser();
+      assert.equal((await other('POST', '/projects', { name: 'p' })).status, 201, 'another user is not affected');
+    });
+
+    it('caps the tokens of one user, whoever creates them, parallel creates included; a delete makes room', async () => {
+      const user = (await admin('POST', '/users', { name: uniqueName('u') })).body.data.id;
+      // the admin's own tokens: the bootstrap one and those made here are below the cap of 3
+      const own = await admin('POST', '/tokens', { name: uniqueName('mine') });
+      assert.equal(own.status, 201, JSON.stringify(own.body));
+      const first = await admin('POST', '/tokens', { name: uniqueName('t'), user_id: user });
+      assert.equal(first.status, 201);
+      const lee = apiClient(d.api, first.body.data.token);
+      const creates = await Promise.all([0, 1, 2, 3].map(() => lee('POST', '/tokens', { name: uniqueName('t') })));
+      assert.deepEqual(creates.map((r) => r.status).sort(), [201, 201, 403, 403]);
+      const refused = creates.find((r) => r.status === 403);
+      assert.equal(refused?.body.code, 'QUOTA_EXCEEDED');
+      assert.deepEqual(refused?.body.details, { resource: 'tokens', count: 3, max: 3 });
+      const byAdmin = await admin('POST', '/tokens', { name: uniqueName('t'), user_id: user });
+      assert.equal(byAdmin.status, 403, 'an admin creating for the user meets the same cap');
+      const listed = (await lee('GET', '/tokens')).body.data.tokens as any[];
+      assert.equal(listed.length, 3, 'nothing more was created');
+      const spare = listed.find((t) => t.id !== first.body.data.id);
+      assert.equal((await lee('DELETE', `/tokens/${spare.id}`)).status, 200);
+      assert.equal((await lee('POST', '/tokens', { name: uniqueName('t') })).status, 201, 'a delete makes room');
+      assert.equal((await admin('GET', '/projects')).status, 200, 'the bootstrap token still works');
+    });
+
+    it('a user deletes their own tokens only; another user\'s is not found, and an admin may delete any', async () => {
+      const mia = await newUser();
+      const ned = await newUser();
+      const nedToken = ((await ned('GET', '/tokens')).body.data.tokens as any[])[0].id;
+      const miaToken = ((await mia('GET', '/tokens')).body.data.tokens as any[])[0].id;
+      const r = await mia('DELETE', `/tokens/${nedToken}`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body.code, 'NOT_FOUND');
+      assert.equal((await ned('GET', '/tokens')).status, 200, 'the token still works');
+      assert.equal((await admin('DELETE', `/tokens/${miaToken}`)).status, 200);
+      assert.equal((await mia('GET', '/tokens')).status, 401);
     });
 
     it(`a request whose body trickles in is answered 408 and closed within the request timeout (${REQUEST_TIMEOUT_MS} ms)`, async () => {
@@ -197,6 +250,27 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       assert.equal(crowded.processes.length, 500);
       assert.equal(new Set(crowded.processes.map((p: any) => p.pid)).size, 500);
       for (const id of [few, many]) assert.equal((await gina('POST', `/containers/${id}/force-stop`)).status, 200);
+    });
+
+    it('?runtime=true stays small when processes carry megabytes of argv: each command is cut at 4 KiB and marked', async () => {
+      const ivy = await newUser();
+      // five shells, each with 100 arguments of 8 KiB (800 KiB of argv apiece) and a sleep as child
+      const script = 'a=x; i=0; while [ $i -lt 13 ]; do a=$a$a; i=$((i+1)); done; set --; i=0; while [ $i -lt 100 ]; do set -- "$@" "$a"; i=$((i+1)); done; for j in 1 2 3 4 5; do sh -c "sleep 600; :" x "$@" & done; wait';
+      const id = (await ivy('POST', '/containers', { name: uniqueName('argv'), container_image: 'busybox', command: ['sh', '-c', script] })).body.data.id;
+      const huge = (p: any) => p.command.startsWith('sh -c sleep 600; : x xxxx');
+      const answer = await eventually(
+        'the five shells with huge argv to run',
+        async () => (await ivy('GET', `/containers/${id}?runtime=true`)).body,
+        (body) => body.data.runtime_info?.processes.filter(huge).length === 5,
+        15_000,
+      );
+      const bytes = Buffer.byteLength(JSON.stringify(answer));
+      assert.ok(bytes < 64 * 1024, `the answer is ${bytes} bytes`);
+      for (const p of answer.data.runtime_info.processes.filter(huge)) {
+        assert.ok(p.command.length <= 4097, `${p.command.length} characters`);
+        assert.ok(p.command.endsWith('…'), 'a cut command line says so');
+      }
+      assert.equal((await ivy('POST', `/containers/${id}/force-stop`)).status, 200);
     });
 
     it('a crash-looping container keeps its retry count across a daemon restart: 3 retries in all, not 3 more', async () => {

@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
   QUOTA_EXCEEDED: {
     status: 403,
-    description: 'Past a limit of this server, and nothing was changed: a resource above its maximum (`details.resource`, `details.requested`, `details.max`), or a user\'s container cap (`details.resource` is `containers`, `details.count`, `details.max`).',
+    description: 'Past a limit of this server, and nothing was changed: a resource above its maximum (`details.resource`, `details.requested`, `details.max`), or a user\'s cap on containers, projects or tokens (`details.resource` is `containers`, `projects` or `tokens`, `details.count`, `details.max`).',
   },
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },
   WAIT_TIMEOUT: { status: 408, description: 'GET /containers/{id}/wait: the status was not reached within the timeout; `details.status` is the status it has.' },

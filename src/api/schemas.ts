@@ -56,7 +56,7 @@ export const CurrentOperation = Type.Object({
 });
 export type CurrentOperation = Static<typeof CurrentOperation>;
 
-export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String(), state: Type.Optional(Type.String({ description: 'R running, S sleeping, D uninterruptible, T stopped, Z zombie' })) });
+export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String({ description: 'the first 4 KiB of the command line, ending in "…" when there was more' }), state: Type.Optional(Type.String({ description: 'R running, S sleeping, D uninterruptible, T stopped, Z zombie' })) });
 
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),

@@ -1,13 +1,18 @@
 /** Users and their bearer tokens (SPEC §8). Secrets are shown once; only their hashes are kept. */
 import type { CreateTokenBody } from '../api/schemas.ts';
-import type { Store, TokenRecord, UserRecord } from '../store/store.ts';
+import { OwnerLimitError, type Store, type TokenRecord, type UserRecord } from '../store/store.ts';
 import type { Actor } from './actor.ts';
 import { HoodyError, forbidden, notFound } from './errors.ts';
 import { hashSecret, newId, newTokenSecret, newUserId, nowIso } from './ids.ts';
+import { ownerCapReached } from './limits.ts';
 import { ADMIN_NAME, assertNameNotReserved } from './reserved-names.ts';
 
 export class AuthService {
-  constructor(private readonly store: Store) {}
+  /** `maxTokensPerUser`: how many tokens one user may hold (the admin's own from the bootstrap not refused); no cap when not given. */
+  constructor(
+    private readonly store: Store,
+    private readonly opts: { maxTokensPerUser?: number } = {},
+  ) {}
 
   /**
    * On first start, creates the admin user and its token (from `adminToken` when given). Returns
@@ -60,7 +65,7 @@ export class AuthService {
     return this.store.listUsers();
   }
 
-  /** Creates a token and answers its secret, once. Non-admins create tokens for themselves only. */
+  /** Creates a token and answers its secret, once. Non-admins create tokens for themselves only. QUOTA_EXCEEDED past the per-user cap. */
   async createToken(actor: Actor, body: CreateTokenBody): Promise<{ token: TokenRecord; secret: string }> {
     const userId = body.user_id ?? actor.userId;
     assertNameNotReserved('token', body.name);
@@ -71,7 +76,7 @@ export class AuthService {
     // a read-only token cannot mint a token that may write
     const readOnly = actor.readOnly || (body.read_only ?? false);
     const secret = newTokenSecret();
-    const token = await this.storeToken(userId, body.name, secret, { read_only: readOnly, automation: body.automation ?? false });
+    const token = await this.storeToken(userId, body.name, secret, { read_only: readOnly, automation: body.automation ?? false }, this.opts.maxTokensPerUser);
     return { token, secret };
   }
 
@@ -79,13 +84,15 @@ export class AuthService {
     return this.store.listTokens(actor.isAdmin ? undefined : actor.userId);
   }
 
+  /** Deletes a token the actor may see (any, for an admin); another user's is not found. */
   async deleteToken(actor: Actor, id: string): Promise<void> {
-    const visible = await this.listTokens(actor);
-    if (!visible.some((t) => t.id === id)) throw notFound('token', id);
+    const token = await this.store.getToken(id);
+    if (!token || (!actor.isAdmin && token.user_id !== actor.userId)) throw notFound('token', id);
     await this.store.deleteToken(id);
   }
 
-  private async storeToken(userId: string, name: string, secret: string, flags: { read_only?: boolean; automation?: boolean }): Promise<TokenRecord> {
+  /** Inserts a token; with `max`, refused past that many for the user. */
+  private async storeToken(userId: string, name: string, secret: string, flags: { read_only?: boolean; automation?: boolean }, max?: number): Promise<TokenRecord> {
     const token: TokenRecord = {
       id: newId(),
       name,
@@ -95,7 +102,12 @@ export class AuthService {
       automation: flags.automation ?? false,
       created_at: nowIso(),
     };
-    await this.store.createToken(token);
+    try {
+      await this.store.createToken(token, max);
+    } catch (err) {
+      if (err instanceof OwnerLimitError) throw ownerCapReached('tokens', err.count, err.max);
+      throw err;
+    }
     return token;
   }
 }

@@ -31,6 +31,11 @@ export function assertWithinMaxima(resources: Partial<Resources>, max: Resources
   }
 }
 
+/** The refusal of a project or token past the per-user cap. */
+export function ownerCapReached(resource: 'projects' | 'tokens', count: number, max: number): HoodyError {
+  return new HoodyError('QUOTA_EXCEEDED', `a user may have at most ${max} ${resource}`, { resource, count, max });
+}
+
 /** The refusal of a create past the per-user cap. */
 export function containerCapReached(count: number, max: number): HoodyError {
   return new HoodyError('QUOTA_EXCEEDED', `a user may have at most ${max} containers; delete one first`, { resource: 'containers', count, max });

@@ -1,24 +1,42 @@
 /** Projects group containers and belong to one user; tenancy is decided here. */
-import type { ProjectRecord, Store } from '../store/store.ts';
+import { OwnerLimitError, type ProjectRecord, type Store } from '../store/store.ts';
 import type { Actor } from './actor.ts';
 import { notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
+import { ownerCapReached } from './limits.ts';
 
 export const DEFAULT_PROJECT_NAME = 'default';
 
 export class ProjectService {
-  /** Project owner by id; projects never change owner, so this is safe to keep. */
+  /**
+   * Project owner by id; projects never change owner, so this is safe to keep. It holds at most
+   * every project there is: a few per user, up to the per-user cap.
+   */
   private readonly owners = new Map<string, string>();
 
-  constructor(private readonly store: Store) {}
+  /** `maxPerUser`: how many projects one user may make; no cap when not given. */
+  constructor(
+    private readonly store: Store,
+    private readonly opts: { maxPerUser?: number } = {},
+  ) {}
 
   async list(actor: Actor): Promise<ProjectRecord[]> {
     return this.store.listProjects(actor.userId);
   }
 
+  /** Makes a project; QUOTA_EXCEEDED when the actor already has as many as allowed. */
   async create(actor: Actor, name: string): Promise<ProjectRecord> {
+    return this.insert(actor, name, this.opts.maxPerUser);
+  }
+
+  private async insert(actor: Actor, name: string, max: number | undefined): Promise<ProjectRecord> {
     const project: ProjectRecord = { id: newId(), name, owner_id: actor.userId, created_at: nowIso() };
-    await this.store.createProject(project);
+    try {
+      await this.store.createProject(project, max);
+    } catch (err) {
+      if (err instanceof OwnerLimitError) throw ownerCapReached('projects', err.count, err.max);
+      throw err;
+    }
     this.owners.set(project.id, project.owner_id);
     return project;
   }
@@ -49,9 +67,9 @@ export class ProjectService {
     return this.owners.get(projectId);
   }
 
-  /** The actor's project named "default", made on first use. */
+  /** The actor's project named "default", made on first use (past the cap: it is one per user, and a container create needs it). */
   async defaultFor(actor: Actor): Promise<ProjectRecord> {
     const existing = (await this.store.listProjects(actor.userId)).find((p) => p.name === DEFAULT_PROJECT_NAME);
-    return existing ?? this.create(actor, DEFAULT_PROJECT_NAME);
+    return existing ?? this.insert(actor, DEFAULT_PROJECT_NAME, undefined);
   }
 }

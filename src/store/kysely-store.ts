@@ -23,6 +23,7 @@ import { isUniqueViolation } from './sql-errors.ts';
 import {
   ContainerLimitError,
   NameTakenError,
+  OwnerLimitError,
   type ContainerFilter,
   type CreateContainerOptions,
   type ContainerPatch,
@@ -44,6 +45,9 @@ import {
 const STATUS_LOG_APPEND_LOCK = 0x686f6f64795f6c6fn; // "hoody_lo"
 /** First key of the per-owner lock around the container count of a create (the second is the owner's hash). */
 const OWNER_LIMIT_LOCK = 0x686f6f64; // "hood"
+/** First keys of the per-user locks around the project and token counts of a create. */
+const PROJECT_LIMIT_LOCK = 0x686f6f70; // "hoop"
+const TOKEN_LIMIT_LOCK = 0x686f6f74; // "hoot"
 
 /** How often beginOperation re-tries when the holder finished between the claim and the read. */
 const CLAIM_ATTEMPTS = 5;
@@ -80,8 +84,21 @@ export class KyselyStore implements Store {
     return rows.map(userFromRow);
   }
 
-  async createToken(token: TokenRecord): Promise<void> {
-    await this.db.insertInto('tokens').values(tokenToRow(token)).execute();
+  async createToken(token: TokenRecord, maxPerUser?: number): Promise<void> {
+    if (maxPerUser === undefined) {
+      await this.db.insertInto('tokens').values(tokenToRow(token)).execute();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      const count = await this.countOwned(trx, 'tokens', token.user_id, TOKEN_LIMIT_LOCK);
+      if (count >= maxPerUser) throw new OwnerLimitError('tokens', count, maxPerUser);
+      await trx.insertInto('tokens').values(tokenToRow(token)).execute();
+    });
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && tokenFromRow(row);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
@@ -106,8 +123,27 @@ export class KyselyStore implements Store {
     return new Set(rows.map((r) => r.id));
   }
 
-  async createProject(project: ProjectRecord): Promise<void> {
-    await this.db.insertInto('projects').values(project).execute();
+  async createProject(project: ProjectRecord, maxPerOwner?: number): Promise<void> {
+    if (maxPerOwner === undefined) {
+      await this.db.insertInto('projects').values(project).execute();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      const count = await this.countOwned(trx, 'projects', project.owner_id, PROJECT_LIMIT_LOCK);
+      if (count >= maxPerOwner) throw new OwnerLimitError('projects', count, maxPerOwner);
+      await trx.insertInto('projects').values(project).execute();
+    });
+  }
+
+  /** How many projects or tokens a user has, inside a creating transaction; PostgreSQL serializes creates per user with a lock. */
+  private async countOwned(trx: KyselyTransaction<Database>, table: 'projects' | 'tokens', userId: string, lock: number): Promise<number> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(lock)}, hashtext(${userId}))`.execute(trx);
+    const total = sql<number | string>`count(*)`.as('total');
+    const row =
+      table === 'projects'
+        ? await trx.selectFrom('projects').select(total).where('owner_id', '=', userId).executeTakeFirstOrThrow()
+        : await trx.selectFrom('tokens').select(total).where('user_id', '=', userId).executeTakeFirstOrThrow();
+    return Number(row.total);
   }
 
   async getProject(id: string): Promise<ProjectRecord | undefined> {

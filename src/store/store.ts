@@ -155,8 +155,13 @@ export interface Store {
   getUser(id: string): Promise<UserRecord | undefined>;
   listUsers(): Promise<UserRecord[]>;
 
-  createToken(token: TokenRecord): Promise<void>;
+  /**
+   * Inserts the token. With `maxPerUser`, throws OwnerLimitError when its user already has that
+   * many (counted in the same transaction, so two creates at once cannot both pass).
+   */
+  createToken(token: TokenRecord, maxPerUser?: number): Promise<void>;
   findTokenByHash(secretHash: string): Promise<TokenRecord | undefined>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
   /** All tokens, or those of one user. */
   listTokens(userId?: string): Promise<TokenRecord[]>;
   /** Returns false when no such token existed. */
@@ -164,7 +169,11 @@ export interface Store {
   /** Which of these token ids still exist (one query). */
   existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
 
-  createProject(project: ProjectRecord): Promise<void>;
+  /**
+   * Inserts the project. With `maxPerOwner`, throws OwnerLimitError when its owner already has
+   * that many (counted in the same transaction, so two creates at once cannot both pass).
+   */
+  createProject(project: ProjectRecord, maxPerOwner?: number): Promise<void>;
   getProject(id: string): Promise<ProjectRecord | undefined>;
   listProjects(ownerId?: string): Promise<ProjectRecord[]>;
 
@@ -263,6 +272,18 @@ export class ContainerLimitError extends Error {
   ) {
     super(`the owner has ${count} containers, the most allowed is ${max}`);
     this.name = 'ContainerLimitError';
+  }
+}
+
+/** Thrown when a user already has as many projects or tokens as allowed. */
+export class OwnerLimitError extends Error {
+  constructor(
+    readonly resource: 'projects' | 'tokens',
+    readonly count: number,
+    readonly max: number,
+  ) {
+    super(`the owner has ${count} ${resource}, the most allowed is ${max}`);
+    this.name = 'OwnerLimitError';
   }
 }
 

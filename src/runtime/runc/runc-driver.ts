@@ -35,7 +35,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, listeningPorts, listProcesses, processCommand } from './proc.ts';
+import { isRunning, listeningPorts, listProcesses, processArgs } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { pathExists } from '../fs.ts';
@@ -90,6 +90,8 @@ const START_TIMEOUT_MS = 60_000;
 const HALF_START_KILL_WAIT_MS = 5000;
 /** On a tmpfs that root owns and anyone may pass through: a place container root always reaches. */
 const DEFAULT_ALIAS_DIR = '/run/hoody';
+/** Enough of conmon's argv to reach its bundle (the 14th argument; each path at most PATH_MAX, 4096). */
+const CONMON_ARGV_BYTES = 16 * 4096;
 
 /** A cgroup prefix unique to a data folder, so two daemons never share cgroups. */
 export function cgroupPrefixFor(dataDir: string): string {
@@ -749,8 +751,8 @@ export class RuncDriver implements RuntimeDriver {
   private async conmonPid(bundle: string): Promise<number> {
     const pid = Number((await readFile(join(bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim());
     if (!pid) return 0;
-    const argv = (await processCommand(pid)).split(' ');
-    return argv[0]?.endsWith('conmon') && argv.includes(bundle) ? pid : 0;
+    const { args } = await processArgs(pid, CONMON_ARGV_BYTES);
+    return args[0]?.endsWith('conmon') && args.includes(bundle) ? pid : 0;
   }
 
   /** Removes the container's cgroup in every hierarchy; false when some of it could not go. */

@@ -8,6 +8,7 @@ import { EventsQuery } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, errorResponses } from '../../api/responses.ts';
 import type { Socket } from 'node:net';
 import { invalidInput } from '../../core/errors.ts';
+import { MAX_REPLAY_ROWS } from '../../core/event-hub.ts';
 import { newId } from '../../core/ids.ts';
 import type { AppDeps } from '../app.ts';
 import { EventStreams } from '../sse/event-streams.ts';
@@ -15,8 +16,7 @@ import { EventStreams } from '../sse/event-streams.ts';
 const schema = {
   tags: ['events'],
   summary: 'Follow transitions and operations (Server-Sent Events)',
-  description:
-    'A `text/event-stream`. `transition` events carry the status log row and its cursor as the SSE `id`; reconnect with `Last-Event-ID` (or `?since=`) to receive exactly the missed ones (a cursor above the newest row starts at the newest row). Past 10,000 missed transitions a `resync` event with the newest cursor comes instead of them. `operation` events (accepted, succeeded, failed) are live only. A comment line is sent as a heartbeat. The stream ends when its token is deleted.',
+  description: `A \`text/event-stream\`. \`transition\` events carry the status log row and its cursor as the SSE \`id\`; reconnect with \`Last-Event-ID\` (or \`?since=\`) to receive exactly the missed ones (a cursor above the newest row starts at the newest row). Past ${MAX_REPLAY_ROWS.toLocaleString('en-US')} missed transitions a \`resync\` event with the newest cursor comes instead of them. \`operation\` events (accepted, succeeded, failed) are live only. A comment line is sent as a heartbeat. The stream ends when its token is deleted.`,
   querystring: EventsQuery,
   response: errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'TOO_MANY_REQUESTS'),
 };

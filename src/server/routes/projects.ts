@@ -12,7 +12,7 @@ const createSchema = {
   summary: 'Create a project',
   body: CreateProjectBody,
   headers: IdempotencyHeaders,
-  response: { 201: ProjectCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS) },
+  response: { 201: ProjectCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'QUOTA_EXCEEDED') },
 };
 
 export async function projectRoutes(api: FastifyInstance, { projects }: AppDeps): Promise<void> {

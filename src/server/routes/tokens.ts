@@ -21,7 +21,7 @@ const createSchema = {
     'Names of system actors (`system`, `autostart`, `restart-policy`), `admin` and `user_…` are reserved (400 `RESERVED_NAME`). ' +
     'An automation token\'s name is recorded as `metadata.token` in the status log rows of what it does; `triggered_by` is its user\'s id.',
   body: CreateTokenBody,
-  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'RESERVED_NAME') },
+  response: { 201: TokenCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'RESERVED_NAME', 'QUOTA_EXCEEDED') },
 };
 const deleteSchema = {
   tags,

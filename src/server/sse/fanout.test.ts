@@ -258,6 +258,24 @@ describe('SseFanout', () => {
     assert.equal(f.size, 0);
   });
 
+  it('ends a stream with the last chunk, and destroys its socket after the grace when the client does not read', async () => {
+    const f = fanout({ endGraceMs: 300 });
+    const stuck = await pair(false);
+    const reader = await pair();
+    const stuckSpec = spec();
+    const readerSpec = spec();
+    f.add(stuck.server, stuckSpec);
+    f.add(reader.server, readerSpec);
+    const ended = once(reader.client, 'end');
+    f.end([stuckSpec.streamId, readerSpec.streamId]);
+    await ended;
+    assert.equal(reader.text(), LAST_CHUNK);
+    await until(() => stuck.server.destroyed, 3000);
+    assert.equal(stuck.server.destroyed, true, 'the socket of a client that does not read is not held');
+    await until(() => f.size === 0);
+    assert.equal(f.size, 0);
+  });
+
   it('sends heartbeats to idle streams', async () => {
     const f = fanout({ heartbeatMs: 30 });
     const p = await pair();

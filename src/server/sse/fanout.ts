@@ -46,6 +46,8 @@ export interface FanoutOptions {
   writeShare?: number;
   /** The longest the pacing makes events wait, whatever the share. */
   maxWindowMs?: number;
+  /** How long a stream that was ended may take to close before its socket is destroyed. */
+  endGraceMs?: number;
 }
 
 const HEARTBEAT = chunk(': heartbeat\n\n');
@@ -77,6 +79,7 @@ export class SseFanout {
   private count = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly maxBuffered: number;
+  private readonly endGraceMs: number;
   private closed = false;
 
   constructor(opts: FanoutOptions) {
@@ -85,6 +88,7 @@ export class SseFanout {
     this.coalesceFrom = opts.coalesceFrom ?? 64;
     this.writeShare = checkWriteShare(opts.writeShare ?? 0.05);
     this.maxWindowMs = Math.max(this.coalesceMs, opts.maxWindowMs ?? 1000);
+    this.endGraceMs = opts.endGraceMs ?? 1000;
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -125,7 +129,17 @@ export class SseFanout {
 
   /** Ends these streams properly (the zero-length chunk), e.g. when their token is deleted. */
   end(streamIds: readonly string[]): void {
-    for (const id of streamIds) this.byId.get(id)?.socket.end(LAST_CHUNK);
+    for (const id of streamIds) {
+      const sub = this.byId.get(id);
+      if (sub) this.endSocket(sub.socket);
+    }
+  }
+
+  /** Sends the last chunk, and destroys the socket after endGraceMs if the client has not closed it by then. */
+  private endSocket(socket: Socket): void {
+    socket.end(LAST_CHUNK);
+    // a client that does not read never sees the end and would hold the socket for good
+    setTimeout(() => socket.destroy(), this.endGraceMs).unref();
   }
 
   publish(events: readonly StreamEvent[]): void {
@@ -146,7 +160,7 @@ export class SseFanout {
     clearInterval(this.heartbeat);
     this.flush();
     for (const index of [this.byContainer, this.byUser]) {
-      for (const set of index.values()) for (const sub of set) sub.socket.end(LAST_CHUNK);
+      for (const set of index.values()) for (const sub of set) this.endSocket(sub.socket);
       index.clear();
     }
     for (const sub of this.byId.values()) sub.onGone();
