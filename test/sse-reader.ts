@@ -13,13 +13,15 @@ export interface SseStream {
   until(predicate: (events: SseEvent[]) => boolean, timeoutMs?: number): Promise<SseEvent[]>;
   close(): void;
   status: number;
+  headers: Headers;
   /** Resolves when the stream ends: 'clean' after the body's proper end, 'broken' when it was cut. */
   ended: Promise<'clean' | 'broken'>;
 }
 
+/** Opens a stream as the SDK does: on a connection of its own, never reused once the stream ends. */
 export async function openSse(url: string, token: string, headers: Record<string, string> = {}): Promise<SseStream> {
   const controller = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...headers }, signal: controller.signal });
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', connection: 'close', ...headers }, signal: controller.signal });
   const events: SseEvent[] = [];
   const comments: string[] = [];
   const waiters = new Set<() => void>();
@@ -66,6 +68,7 @@ export async function openSse(url: string, token: string, headers: Record<string
     events,
     comments,
     status: res.status,
+    headers: res.headers,
     ended,
     until: (predicate, timeoutMs = 5000) =>
       new Promise((resolve, reject) => {

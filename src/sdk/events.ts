@@ -141,7 +141,9 @@ export class EventsApi {
     const connect = async (opened: () => void, delivered: () => void): Promise<void> => {
       const controller = new AbortController();
       current = controller;
-      const headers: Record<string, string> = { ...options.headers };
+      // the daemon closes a stream's connection when the stream ends (revocation, shutdown): asking for
+      // that up front keeps the client from sending a later request on it (browsers drop this header)
+      const headers: Record<string, string> = { connection: 'close', ...options.headers };
       if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
       const res = await this.http.open('GET', '/events', { accept: 'text/event-stream', query: query(), headers, signal: controller.signal });
       const type = res.headers.get('content-type') ?? '';
