@@ -2,7 +2,7 @@
  * The data folder holds the database (token hashes, every container's environment), the admin
  * secret and the containers' files: only the daemon's user may enter it, whoever made it first.
  */
-import { chmod, mkdir, open, realpath, stat } from 'node:fs/promises';
+import { chmod, mkdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SQLITE_FILES } from './store/open-store.ts';
 
@@ -38,14 +38,3 @@ export async function securePrivateDataDir(dir: string): Promise<string> {
   return real;
 }
 
-/** Writes a file only the daemon's user may read: 0600 from the moment it exists, before the secret is in it. */
-export async function writePrivateFile(path: string, text: string): Promise<void> {
-  const file = await open(path, 'w', 0o600);
-  try {
-    // an older file keeps its mode through open(): tighten it before writing
-    await file.chmod(0o600);
-    await file.writeFile(text);
-  } finally {
-    await file.close();
-  }
-}

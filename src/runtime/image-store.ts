@@ -9,6 +9,7 @@ import { runCommand } from './run-command.ts';
 import { RuntimeError } from './driver.ts';
 import { DEFAULT_ID_RANGE, sameIdRange, type IdRange } from './id-range.ts';
 import { shiftTree } from './id-shift.ts';
+import { makePrivateDir } from './fs.ts';
 
 export interface ImageInfo {
   name: string;
@@ -147,8 +148,7 @@ export class ImageStore {
    * setuid bits until they are shifted, and nothing but the overlay mount (as root) reads images.
    */
   private async makeRoot(): Promise<void> {
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    await chmod(this.root, 0o700);
+    await makePrivateDir(this.root);
   }
 
   private async read(name: string): Promise<ImageInfo | undefined> {

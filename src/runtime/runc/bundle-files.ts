@@ -1,25 +1,11 @@
 /**
- * File modes of the runtime's folders and bundles. config.json and spec.json hold the
- * container's environment (secrets): root alone reads them, and root alone enters the folders
- * that hold them. The one folder container root must pass through (a shifted host id in its user
- * namespace, which has no rights over host root's files) is where runc finds root filesystems.
+ * The one folder of the runtime that container root must pass through (a shifted host id in its
+ * user namespace, which has no rights over host root's files): where runc finds root
+ * filesystems. Every other folder and bundle file is root's alone (makePrivateDir and
+ * writePrivateFile in ../fs.ts): config.json and spec.json hold the container's environment.
  */
-import { chmod, chown, mkdir, rename, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir } from 'node:fs/promises';
 import type { IdRange } from '../id-range.ts';
-
-/** Writes a file readable by root only, from the start: a new file with mode 0600 renamed into place. */
-export async function writePrivateFile(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-  await rename(tmp, path);
-}
-
-/** Makes (or fixes) a folder for root alone: 0700, also when an older version made it wider. */
-export async function makePrivateDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  await chmod(path, 0o700);
-}
 
 /**
  * Makes (or fixes) a folder that root owns, whose group is the container root's host gid, mode

@@ -38,10 +38,10 @@ import { parseK8sLog } from './k8s-log.ts';
 import { isRunning, listeningPorts, listProcesses, processArgs } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
-import { pathExists } from '../fs.ts';
+import { makePrivateDir, pathExists, writePrivateFile } from '../fs.ts';
 import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
-import { makeGateDir, makePrivateDir, writePrivateFile } from './bundle-files.ts';
+import { makeGateDir } from './bundle-files.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
