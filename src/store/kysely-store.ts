@@ -43,11 +43,8 @@ import {
 
 /** Advisory lock that makes status log rows commit in seq order on PostgreSQL (any constant int8). */
 const STATUS_LOG_APPEND_LOCK = 0x686f6f64795f6c6fn; // "hoody_lo"
-/** First key of the per-owner lock around the container count of a create (the second is the owner's hash). */
-const OWNER_LIMIT_LOCK = 0x686f6f64; // "hood"
-/** First keys of the per-user locks around the project and token counts of a create. */
-const PROJECT_LIMIT_LOCK = 0x686f6f70; // "hoop"
-const TOKEN_LIMIT_LOCK = 0x686f6f74; // "hoot"
+/** First key of the per-user lock around each capped count of a create (the second is the user's hash). */
+const OWNED_COUNT_LOCKS = { containers: 0x686f6f64, projects: 0x686f6f70, tokens: 0x686f6f74 } as const; // "hood", "hoop", "hoot"
 
 /** How often beginOperation re-tries when the holder finished between the claim and the read. */
 const CLAIM_ATTEMPTS = 5;
@@ -90,7 +87,7 @@ export class KyselyStore implements Store {
       return;
     }
     await this.db.transaction().execute(async (trx) => {
-      const count = await this.countOwned(trx, 'tokens', token.user_id, TOKEN_LIMIT_LOCK);
+      const count = await this.countOwned(trx, 'tokens', token.user_id);
       if (count >= maxPerUser) throw new OwnerLimitError('tokens', count, maxPerUser);
       await trx.insertInto('tokens').values(tokenToRow(token)).execute();
     });
@@ -129,20 +126,22 @@ export class KyselyStore implements Store {
       return;
     }
     await this.db.transaction().execute(async (trx) => {
-      const count = await this.countOwned(trx, 'projects', project.owner_id, PROJECT_LIMIT_LOCK);
+      const count = await this.countOwned(trx, 'projects', project.owner_id);
       if (count >= maxPerOwner) throw new OwnerLimitError('projects', count, maxPerOwner);
       await trx.insertInto('projects').values(project).execute();
     });
   }
 
-  /** How many projects or tokens a user has, inside a creating transaction; PostgreSQL serializes creates per user with a lock. */
-  private async countOwned(trx: KyselyTransaction<Database>, table: 'projects' | 'tokens', userId: string, lock: number): Promise<number> {
-    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(lock)}, hashtext(${userId}))`.execute(trx);
+  /** How many containers, projects or tokens a user has, inside a creating transaction; PostgreSQL serializes creates per user with a lock. */
+  private async countOwned(trx: KyselyTransaction<Database>, what: keyof typeof OWNED_COUNT_LOCKS, userId: string): Promise<number> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(OWNED_COUNT_LOCKS[what])}, hashtext(${userId}))`.execute(trx);
     const total = sql<number | string>`count(*)`.as('total');
     const row =
-      table === 'projects'
-        ? await trx.selectFrom('projects').select(total).where('owner_id', '=', userId).executeTakeFirstOrThrow()
-        : await trx.selectFrom('tokens').select(total).where('user_id', '=', userId).executeTakeFirstOrThrow();
+      what === 'containers'
+        ? await trx.selectFrom('containers').select(total).where('project_id', 'in', trx.selectFrom('projects').select('id').where('owner_id', '=', userId)).executeTakeFirstOrThrow()
+        : what === 'projects'
+          ? await trx.selectFrom('projects').select(total).where('owner_id', '=', userId).executeTakeFirstOrThrow()
+          : await trx.selectFrom('tokens').select(total).where('user_id', '=', userId).executeTakeFirstOrThrow();
     return Number(row.total);
   }
 
@@ -185,7 +184,10 @@ export class KyselyStore implements Store {
   async createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts: CreateContainerOptions = {}): Promise<void> {
     try {
       await this.db.transaction().execute(async (trx) => {
-        if (opts.ownerLimit) await this.assertBelowOwnerLimit(trx, opts.ownerLimit);
+        if (opts.ownerLimit) {
+          const count = await this.countOwned(trx, 'containers', opts.ownerLimit.owner_id);
+          if (count >= opts.ownerLimit.max) throw new ContainerLimitError(count, opts.ownerLimit.max);
+        }
         await trx.insertInto('containers').values(containerToRow(container)).execute();
         if (firstLog) await this.appendLog(trx, container.id, container.project_id, firstLog);
       });
@@ -195,16 +197,6 @@ export class KyselyStore implements Store {
     }
   }
 
-  /** Counts the owner's containers inside the creating transaction; PostgreSQL serializes creates per owner with a lock. */
-  private async assertBelowOwnerLimit(trx: KyselyTransaction<Database>, limit: { owner_id: string; max: number }): Promise<void> {
-    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(OWNER_LIMIT_LOCK)}, hashtext(${limit.owner_id}))`.execute(trx);
-    const { total } = await trx
-      .selectFrom('containers')
-      .select((eb) => eb.fn.countAll<number | string>().as('total'))
-      .where('project_id', 'in', trx.selectFrom('projects').select('id').where('owner_id', '=', limit.owner_id))
-      .executeTakeFirstOrThrow();
-    if (Number(total) >= limit.max) throw new ContainerLimitError(Number(total), limit.max);
-  }
 
   async getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined> {
     const row = await this.db.selectFrom('containers').select(['restart_attempts', 'last_started_at', 'restart_due_at']).where('id', '=', id).executeTakeFirst();
