@@ -17,6 +17,7 @@ import { checkAction, type Action } from './transitions.ts';
 import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
 import type { ProjectService } from './project-service.ts';
+import { NO_OBSERVER, type CoreObserver } from './observer.ts';
 
 export interface ServerIdentity {
   id: string;
@@ -42,6 +43,8 @@ export interface ContainerServiceDeps {
   killWaitMs?: number;
   /** Reports problems that have no caller to answer (exit handling). */
   warn?: (message: string, err?: unknown) => void;
+  /** Told the outcome and duration of every claimed operation (metrics). */
+  observer?: CoreObserver;
 }
 
 export const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -71,10 +74,12 @@ export class ContainerService {
   private closing = false;
   private readonly restarts: RestartScheduler;
   /** Exit events being recorded. */
-  private readonly exitsInHand = new Set<Promise<void>>();
+  private readonly exitsInHand = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
+  private readonly observer: CoreObserver;
 
   constructor(private readonly deps: ContainerServiceDeps) {
+    this.observer = deps.observer ?? NO_OBSERVER;
     this.restarts = new RestartScheduler({
       store: deps.store,
       settings: deps.restartSettings,
@@ -203,7 +208,9 @@ export class ContainerService {
     try {
       await this.deps.driver.create(this.specOf(record));
       created = await this.record(record, 'stopped', ctx, { finish: true });
+      this.observer.operationFinished('create', 'ok', (performance.now() - ctx.t0) / 1000);
     } catch (err) {
+      this.observer.operationFinished('create', 'error', (performance.now() - ctx.t0) / 1000);
       await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) });
       throw runtimeFailure('create', record, err);
     } finally {
@@ -361,22 +368,23 @@ export class ContainerService {
 
   /**
    * Brings one container's recorded status in line with the runtime (after an exit event, or
-   * an exit seen while an operation held the container). Logged as `system`.
+   * an exit seen while an operation held the container). Logged as `system`. Answers whether
+   * it recorded a change.
    */
-  async reconcile(id: string, operation: 'exit' | 'reconcile'): Promise<void> {
+  async reconcile(id: string, operation: 'exit' | 'reconcile'): Promise<boolean> {
     const c = await this.deps.store.getContainer(id);
-    if (!c || c.server_id !== this.deps.server.id) return;
+    if (!c || c.server_id !== this.deps.server.id) return false;
     if (c.current_operation) {
       this.pendingExits.add(id);
-      return;
+      return false;
     }
-    if (c.status !== 'running' && c.status !== 'paused') return;
+    if (c.status !== 'running' && c.status !== 'paused') return false;
     const opId = newId();
     const claim = await this.deps.store.beginOperation(id, { id: opId, operation, started_at: nowIso() });
-    if (!claim) return;
+    if (!claim) return false;
     if (!claim.claimed) {
       this.pendingExits.add(id);
-      return;
+      return false;
     }
     const ctx: OperationContext = { opId, operation, by: { triggeredBy: SYSTEM }, t0: performance.now() };
     const now = claim.container;
@@ -390,9 +398,10 @@ export class ContainerService {
       const reason = truth === 'stopped' ? (exited ? 'the main process ended' : 'the runtime shows no process') : `the runtime shows it ${truth}`;
       const after = await this.record(now, truth, exited ? { ...ctx, operation: 'exit' } : ctx, { finish: true, exit_code: truth === 'stopped' ? exit : undefined, extra: { reason, ...exitExtra(truth === 'stopped' ? exit : null) } });
       if (after.status === 'stopped') await this.restarts.exited(after);
-    } else {
-      await this.deps.store.finishOperation(id, opId);
+      return true;
     }
+    await this.deps.store.finishOperation(id, opId);
+    return false;
   }
 
   private async withOperation<T>(
@@ -415,7 +424,8 @@ export class ContainerService {
     if (!claim) throw notFound('container', id);
     if (!claim.claimed) throw inProgress(claim.container);
     const deadline = AbortSignal.timeout(this.operationDeadlineMs(claim.container, body));
-    const ctx: OperationContext = { opId, operation: action, by, reason: body.reason, t0: performance.now(), signal: deadline };
+    const began = performance.now();
+    const ctx: OperationContext = { opId, operation: action, by, reason: body.reason, t0: began, signal: deadline };
     const announce = (phase: OperationEvent['phase'], extra: Partial<OperationEvent> = {}): void =>
       this.deps.events?.publishOperation({
         phase,
@@ -444,9 +454,11 @@ export class ContainerService {
           });
         }
         const result = await work(claim.container, ctx);
+        this.observer.operationFinished(action, 'ok', (performance.now() - began) / 1000);
         announce('succeeded', { status: (result as Partial<ContainerRecord> | undefined)?.status });
         return result;
       } catch (err) {
+        this.observer.operationFinished(action, 'error', (performance.now() - began) / 1000);
         announce('failed', { error: err instanceof HoodyError ? { code: err.code, message: err.message } : { code: 'INTERNAL_ERROR', message: 'internal error' } });
         throw err;
       } finally {

@@ -7,6 +7,7 @@ import type { RuntimeDriver } from '../runtime/driver.ts';
 import type { Store } from '../store/store.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
 import { removeHalfStart, settle } from './recovery.ts';
+import type { CoreObserver } from './observer.ts';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -15,6 +16,8 @@ export interface ReconcilerOptions {
   /** Idempotency keys older than this are forgotten. */
   idempotencyTtlMs: number;
   warn?: (message: string, err?: unknown) => void;
+  /** Told of each correction (metrics). */
+  observer?: CoreObserver;
 }
 
 export class Reconciler {
@@ -57,22 +60,28 @@ export class Reconciler {
           const removed = state?.status === 'creating' && (await driver.abandonStart(c.id).catch((err) => (this.opts.warn?.(`half-made start of ${c.id}`, err), false)));
           if (removed) state = await driver.state(c.id).catch(() => undefined);
           const seen = observedStatus(state) ?? 'failed';
-          await settle(store, server, c, seen === 'creating' ? 'failed' : seen, removed ? c.exit_code : (state?.exitCode ?? null), {
+          const settled = await settle(store, server, c, seen === 'creating' ? 'failed' : seen, removed ? c.exit_code : (state?.exitCode ?? null), {
             operation: 'reconcile',
             interrupted_operation: op.operation,
             reason: `watchdog: no one was carrying out "${op.operation}" (claimed ${Math.round(age / 1000)} s ago)${removed ? '; its half-made start was removed' : ''}`,
           });
+          if (settled) this.corrected();
         }
         continue;
       }
       const state = await driver.state(c.id).catch(() => undefined);
       if (state?.status === 'creating') {
-        await removeHalfStart(this.deps, c, 'the reconciler found a half-made start nobody was carrying out (processes waiting to run): removed', this.opts.warn);
+        const after = await removeHalfStart(this.deps, c, 'the reconciler found a half-made start nobody was carrying out (processes waiting to run): removed', this.opts.warn);
+        if (after !== c) this.corrected();
         continue;
       }
       if (c.status !== 'running' && c.status !== 'paused') continue;
-      if (state && observedStatus(state) !== c.status) await containers.reconcile(c.id, 'reconcile');
+      if (state && observedStatus(state) !== c.status && (await containers.reconcile(c.id, 'reconcile'))) this.corrected();
     }
     await store.purgeIdempotencyKeys(new Date(Date.now() - this.opts.idempotencyTtlMs).toISOString());
+  }
+
+  private corrected(): void {
+    this.opts.observer?.driftCorrected('reconciler');
   }
 }

@@ -10,6 +10,7 @@ import type { ContainerRecord, Store } from '../store/store.ts';
 import { SYSTEM, AUTOSTART } from './actor.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
 import { newId, nowIso } from './ids.ts';
+import type { CoreObserver } from './observer.ts';
 
 export interface RecoveryDeps {
   store: Store;
@@ -24,6 +25,8 @@ export interface RecoveryOptions {
   /** How many containers autostart starts at once. */
   autostartConcurrency: number;
   warn?: (message: string, err?: unknown) => void;
+  /** Told of each correction (metrics). */
+  observer?: CoreObserver;
 }
 
 export interface RecoveryReport {
@@ -55,10 +58,16 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
         interrupted_operation: c.current_operation.operation,
         reason: removed ? `the daemon stopped during the operation; ${HALF_START_REMOVED}` : 'the daemon stopped during the operation',
       });
-      if (current) report.interrupted++;
+      if (current) {
+        report.interrupted++;
+        opts.observer?.driftCorrected('recovery');
+      }
     } else if (state?.status === 'creating') {
       current = await removeHalfStart(deps, c, `a start nobody was carrying out any more; ${HALF_START_REMOVED}`, opts.warn);
-      if (current !== c) report.corrected++;
+      if (current !== c) {
+        report.corrected++;
+        opts.observer?.driftCorrected('recovery');
+      }
     } else if ((c.status === 'running' || c.status === 'paused') && observedStatus(state) !== c.status) {
       const truth = observedStatus(state) ?? 'stopped';
       const reason = opts.rebooted ? 'the server restarted: the container no longer runs' : 'the runtime shows it ' + truth;
@@ -67,7 +76,10 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
         reason,
         ...(opts.rebooted && c.status === 'paused' ? { paused_state_lost: true } : {}),
       });
-      if (current) report.corrected++;
+      if (current) {
+        report.corrected++;
+        opts.observer?.driftCorrected('recovery');
+      }
     }
     // only what the reboot took away: containers recorded running or paused (not ones that had exited)
     const wasLive = c.status === 'running' || c.status === 'paused';

@@ -33,6 +33,7 @@ const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'wai
 export class TokenSessions {
   private readonly byToken = new Map<string, Set<Entry>>();
   private readonly counts = new Map<string, SessionLimits>();
+  private readonly totals: SessionLimits = { stream: 0, wait: 0 };
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
 
@@ -60,6 +61,7 @@ export class TokenSessions {
       throw new HoodyError('TOO_MANY_REQUESTS', `user "${actor.userId}" already has ${limit} open ${NAMES[kind]}, the most this server allows: close one first`, { kind, limit });
     }
     counts[kind]++;
+    this.totals[kind]++;
     this.counts.set(actor.userId, counts);
     const entry: Entry = { userId: actor.userId, kind, abort: new AbortController() };
     let set = this.byToken.get(actor.tokenId);
@@ -85,6 +87,11 @@ export class TokenSessions {
     return entries.length;
   }
 
+  /** Open sessions of every user, by kind. */
+  openTotal(): SessionLimits {
+    return { ...this.totals };
+  }
+
   /** Open sessions of one user, by kind. */
   openBy(userId: string): SessionLimits {
     return { ...(this.counts.get(userId) ?? { stream: 0, wait: 0 }) };
@@ -93,6 +100,7 @@ export class TokenSessions {
   private forget(tokenId: string, entry: Entry): void {
     const set = this.byToken.get(tokenId);
     if (set?.delete(entry) && set.size === 0) this.byToken.delete(tokenId);
+    this.totals[entry.kind]--;
     const counts = this.counts.get(entry.userId);
     if (!counts) return;
     counts[entry.kind]--;

@@ -3,7 +3,7 @@
  * only where the SQL differs (migration locking, the status log's commit order, error codes).
  */
 import { sql, type Kysely, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
-import type { SortOrder } from '../api/schemas.ts';
+import type { ContainerStatus, SortOrder } from '../api/schemas.ts';
 import type { ContainersTable, Database, SqlDialect } from './database.ts';
 import { CONTAINER_NAME_CONSTRAINT, migrateToLatest } from './migrations.ts';
 import {
@@ -240,6 +240,16 @@ export class KyselyStore implements Store {
       .select((eb) => eb.fn.countAll<number | string>().as('total'))
       .executeTakeFirstOrThrow();
     return Number(total);
+  }
+
+  async countContainersByStatus(serverId: string): Promise<Partial<Record<ContainerStatus, number>>> {
+    const rows = await this.db
+      .selectFrom('containers')
+      .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('server_id', '=', serverId)
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
   private filteredContainers(filter: ContainerFilter) {

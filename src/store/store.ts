@@ -194,6 +194,8 @@ export interface Store {
   /** Oldest first (created_at, then id); one page of them when `page` is given. */
   listContainers(filter: ContainerFilter, page?: { limit: number; offset: number }): Promise<ContainerRecord[]>;
   countContainers(filter: ContainerFilter): Promise<number>;
+  /** How many containers of one server are in each status (one grouped count; absent statuses have none). */
+  countContainersByStatus(serverId: string): Promise<Partial<Record<ContainerStatus, number>>>;
   /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
   /** Removes the container row (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
