@@ -6,6 +6,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
@@ -27,6 +28,10 @@ import { TokenSessions } from './core/token-sessions.ts';
 import { DEFAULT_RESTART_SETTINGS } from './core/restart-policy.ts';
 import { newId, nowIso } from './core/ids.ts';
 import { buildApp } from './server/app.ts';
+import { Metrics } from './server/metrics.ts';
+import { listenForMetrics, type MetricsListener } from './server/metrics-listener.ts';
+import { createLogger, warnTo, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
+import { PACKAGE_VERSION } from './version.ts';
 
 export interface DaemonConfig {
   host: string;
@@ -78,6 +83,12 @@ export interface DaemonConfig {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long. */
   keepAliveTimeoutMs?: number;
+  /** The quietest level logged. */
+  logLevel?: LogLevel;
+  /** JSON lines, or text for a person (the default on a terminal). */
+  logFormat?: LogFormat;
+  /** Where GET /metrics is served without a token, apart from the API (off when not given). */
+  metricsListen?: { host: string; port: number };
 }
 
 /** Per-user caps on open event streams and waits, unless configured. */
@@ -97,6 +108,7 @@ export const DEFAULT_LIMITS = {
   maxTokensPerUser: 100,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  logLevel: 'info',
 } as const;
 
 /**
@@ -135,6 +147,10 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     maxTokensPerUser: positiveInt(env.HOODY_MAX_TOKENS_PER_USER, 'HOODY_MAX_TOKENS_PER_USER') ?? DEFAULT_LIMITS.maxTokensPerUser,
     requestTimeoutMs: positiveInt(env.HOODY_REQUEST_TIMEOUT_MS, 'HOODY_REQUEST_TIMEOUT_MS') ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: positiveInt(env.HOODY_KEEPALIVE_TIMEOUT_MS, 'HOODY_KEEPALIVE_TIMEOUT_MS') ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+    logLevel: oneOf(env.HOODY_LOG_LEVEL, LOG_LEVELS, 'HOODY_LOG_LEVEL') ?? DEFAULT_LIMITS.logLevel,
+    // a person at a terminal reads text; anything else (journald, a file, a collector) gets JSON lines
+    logFormat: oneOf(env.HOODY_LOG_FORMAT, LOG_FORMATS, 'HOODY_LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+    metricsListen: hostPort(env.HOODY_METRICS_LISTEN, 'HOODY_METRICS_LISTEN'),
   };
 }
 
@@ -144,11 +160,18 @@ export interface Daemon {
   store: Store;
   driver: RuncDriver;
   server: ServerIdentity;
+  /** The daemon's logger (what `hoody serve` says on a signal goes there too). */
+  log: Logger;
+  /** Where GET /metrics is served without a token, when configured. */
+  metricsUrl?: string;
   /** Stops accepting requests, lets in-flight ones finish, closes the store. Containers keep running. */
   close(): Promise<void>;
 }
 
-export async function startDaemon(config: DaemonConfig, log: (line: string) => void = console.log): Promise<Daemon> {
+/** Starts the daemon; its lines go to `logger`, or to a new one made from the config. */
+export async function startDaemon(config: DaemonConfig, logger?: Logger): Promise<Daemon> {
+  const log = logger ?? createLogger({ level: config.logLevel ?? DEFAULT_LIMITS.logLevel, format: config.logFormat ?? 'json' });
+  const warn = warnTo(log);
   // before anything is written: a weak token would guard every container from the first request
   const weakness = config.adminToken === undefined ? undefined : adminTokenWeakness(config.adminToken);
   if (weakness) throw new Error(`HOODY_ADMIN_TOKEN is too weak: ${weakness}`);
@@ -157,13 +180,20 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
   const health = await driver.health();
-  if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);
+  if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
   const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser });
   const projects = new ProjectService(store, { maxPerUser: config.maxProjectsPerUser ?? DEFAULT_LIMITS.maxProjectsPerUser });
   const events = new EventHub(store);
   const operations = new OperationRegistry();
+  // sessions are made before the metrics that count them, and started with the rest below
+  const sessions = new TokenSessions(store, {
+    limits: { stream: config.maxStreamsPerUser ?? DEFAULT_SESSION_LIMITS.stream, wait: config.maxWaitsPerUser ?? DEFAULT_SESSION_LIMITS.wait },
+    recheckMs: TOKEN_RECHECK_MS,
+    warn,
+  });
+  const metrics = new Metrics({ containersByStatus: () => store.countContainersByStatus(server.id), sessionsOpen: () => sessions.openTotal() });
   const containers = new ContainerService({
     store,
     events,
@@ -171,7 +201,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     projects,
     server,
     images,
-    warn: (message, err) => log(`warning: ${message}: ${err instanceof Error ? err.message : String(err)}`),
+    warn,
+    observer: metrics,
     limits: {
       maxResources: { cpu: config.maxCpu ?? DEFAULT_LIMITS.maxCpu, memory_mb: config.maxMemoryMb ?? DEFAULT_LIMITS.maxMemoryMb, pids: config.maxPids ?? DEFAULT_LIMITS.maxPids },
       maxContainersPerUser: config.maxContainersPerUser ?? DEFAULT_LIMITS.maxContainersPerUser,
@@ -189,31 +220,32 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   if (generatedSecret) {
     await writePrivateFile(tokenFile, `${generatedSecret}\n`);
     // the secret itself stays out of the log (journald keeps logs readable to more people)
-    log(`admin token generated: it is in ${tokenFile} (mode 0600); use it as HOODY_TOKEN`);
+    log.info(`admin token generated: it is in ${tokenFile} (mode 0600); use it as HOODY_TOKEN`);
   }
   if (retiredGenerated) {
     await rm(tokenFile, { force: true });
-    log(`HOODY_ADMIN_TOKEN is set: the generated admin token of ${tokenFile} no longer works and the file is removed`);
+    log.info(`HOODY_ADMIN_TOKEN is set: the generated admin token of ${tokenFile} no longer works and the file is removed`);
   }
 
   containers.watchExits();
   const rebooted = driver.stateLost();
-  if (rebooted) log('the runtime state did not survive since the last start (server reboot): starting autostart containers');
+  if (rebooted) log.info('the runtime state did not survive since the last start (server reboot): starting autostart containers');
   const recovered = await recoverAtStart(
     { store, driver, containers, server },
-    { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn: (m, err) => log(`warning: ${m}: ${err instanceof Error ? err.message : String(err)}`) },
+    { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },
   );
   if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed + recovered.idempotencyKeysReleased > 0) {
-    log(
+    log.info(
+      recovered,
       `recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart, ` +
         `${recovered.idempotencyKeysReleased} idempotency key(s) of cut requests released`,
     );
   }
   const resumed = await containers.resumeRestarts();
-  if (resumed > 0) log(`restart policy: ${resumed} pending restart(s) scheduled again`);
+  if (resumed > 0) log.info(`restart policy: ${resumed} pending restart(s) scheduled again`);
   const reconciler = new Reconciler(
     { store, driver, containers, server },
-    { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn: (m, err) => log(`warning: ${m}: ${String(err)}`) },
+    { intervalMs: config.reconcileIntervalMs ?? 5000, orphanedAfterMs: config.orphanedOperationMs ?? 10_000, idempotencyTtlMs: 24 * 3600_000, warn, observer: metrics },
   );
   reconciler.start();
   await events.start();
@@ -224,13 +256,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     heartbeatMs: config.heartbeatMs ?? 15_000,
     mode: config.eventsFanout ?? 'process',
     writeShare: config.eventsWriteShare,
-    warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
-  });
-
-  const sessions = new TokenSessions(store, {
-    limits: { stream: config.maxStreamsPerUser ?? DEFAULT_SESSION_LIMITS.stream, wait: config.maxWaitsPerUser ?? DEFAULT_SESSION_LIMITS.wait },
-    recheckMs: TOKEN_RECHECK_MS,
-    warn: (m, err) => log(`warning: ${m}: ${String(err)}`),
+    warn,
   });
   sessions.start();
 
@@ -238,14 +264,31 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+    logger: log,
+    metrics,
   });
   const address = await app.listen({ host: config.host, port: config.port });
-  log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'})`);
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (config.metricsListen) metricsListener = await listenForMetrics(metrics, config.metricsListen.host, config.metricsListen.port, warn);
+  } catch (err) {
+    await app.close();
+    throw new Error(`HOODY_METRICS_LISTEN "${config.metricsListen?.host}:${config.metricsListen?.port}": ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // since the process began: what an operator waits for after `systemctl start`
+  const startupMs = Math.round(performance.now());
+  const database = config.databaseUrl ? 'postgresql' : 'sqlite';
+  const runtime = `${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'}`;
+  log.info(
+    { version: PACKAGE_VERSION, url: `${address}/api/v1`, server: server.name, dataDir, database, runtime: health.version, runtimeMode: health.mode, metrics: metricsListener?.url, startupMs },
+    `hoody serving ${address}/api/v1 (hoody ${PACKAGE_VERSION}, server "${server.name}", data ${dataDir}, database ${database}, runtime ${runtime}${metricsListener ? `, metrics ${metricsListener.url}/metrics` : ''}; started in ${startupMs} ms)`,
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       // no new requests; in-flight requests and operations finish (their deadlines bound this)
+      await metricsListener?.close();
       await app.close();
       // every open event stream ends with its final chunk; the fan-out process exits
       await streams.close();
@@ -257,8 +300,24 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       const row = await store.getServer(server.id);
       if (row) await store.upsertServer({ ...row, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);
       await store.close();
+      metrics.close();
     })());
-  return { app, url: address, store, driver, server, close };
+  return { app, url: address, store, driver, server, log, metricsUrl: metricsListener?.url, close };
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${name} must be one of ${allowed.join(', ')}, not "${value}"`);
+  return value as T;
+}
+
+/** `HOST:PORT` (an IPv6 host in brackets: `[::1]:9464`). */
+function hostPort(value: string | undefined, name: string): { host: string; port: number } | undefined {
+  if (value === undefined || value === '') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`${name} must be HOST:PORT (e.g. 127.0.0.1:9464), not "${value}"`);
+  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 function fanoutMode(value: string | undefined): FanoutMode | undefined {

@@ -114,7 +114,8 @@ describe('the OpenAPI document', () => {
   it('asks for the bearer token on every /api/v1 route, as the daemon really does', async () => {
     for (const { method, path, op } of operations) {
       const security = op.security ?? doc.security;
-      const isPublic = path === `${API_PREFIX}/openapi.json` || !path.startsWith(API_PREFIX);
+      // /metrics is outside the API's prefix and still needs a token (an admin's)
+      const isPublic = path === `${API_PREFIX}/openapi.json` || (!path.startsWith(API_PREFIX) && path !== '/metrics');
       assert.deepEqual(security, isPublic ? [] : [{ bearerAuth: [] }], `${method} ${path}`);
       const url = d.url + path.replace(/\{[^}]+\}/g, '0123456789abcdef01234567');
       const res = await fetch(url, { method: method.toUpperCase() });
@@ -180,6 +181,11 @@ describe('the OpenAPI document', () => {
               : ['200'];
       assert.deepEqual(success, expected, where);
       for (const code of expected) {
+        // the metrics are Prometheus text, not a JSON envelope
+        if (path === '/metrics') {
+          assert.deepEqual(Object.keys(op.responses[code].content), ['text/plain'], where);
+          continue;
+        }
         const ok = resolve(op.responses[code].content['application/json'].schema);
         if (path === `${API_PREFIX}/openapi.json`) continue;
         assert.deepEqual(ok.required, ['statusCode', 'message', 'data'], where);

@@ -48,7 +48,7 @@ export const TokenListEnvelope = envelope(Type.Object({ tokens: Type.Array(Token
 export const CreatedToken = Type.Composite([Token, Type.Object({ token: Type.String({ description: 'the secret: shown once, only its hash is stored' }) })]);
 export const TokenCreatedEnvelope = envelope(CreatedToken, 201);
 export const TokenDeletedEnvelope = envelope(Type.Object({ token_id: Id, deleted: Type.Literal(true) }));
-export const HealthEnvelope = envelope(Type.Object({ server: Type.String({ description: 'this server\'s name' }) }));
+export const HealthEnvelope = envelope(Type.Object({ server: Type.String({ description: 'this server\'s name' }), version: Type.String({ description: 'the daemon\'s version (package.json)' }) }));
 
 export type ContainerEnvelope = Static<typeof ContainerEnvelope>;
 export type ContainerListEnvelope = Static<typeof ContainerListEnvelope>;

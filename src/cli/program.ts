@@ -1,5 +1,4 @@
 /** The `hoody` command tree: global API options, the resource commands, and `serve`. */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { projectsCommand, tokensCommand, usersCommand } from './accounts.ts';
 import { containersCommand } from './containers.ts';
@@ -8,13 +7,12 @@ import { eventsCommand } from './events.ts';
 import { operationsCommand } from './operations.ts';
 import { serveCommand } from './serve.ts';
 import { imagesCommand, serversCommand } from './servers.ts';
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { PACKAGE_VERSION } from '../version.ts';
 
 export function buildProgram(): Command {
   const program = new Command('hoody')
     .description('Hoody: run and manage containers on this server')
-    .version(version, '-V, --version')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version of hoody')
     .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
     .option('--token <token>', 'bearer token (prefer env HOODY_TOKEN: a command-line argument is visible to every local user in ps)');
   for (const command of [containersCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), serveCommand()]) {

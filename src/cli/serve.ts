@@ -19,15 +19,18 @@ export function serveCommand(): Command {
       const stop = (signal: string): void => {
         if (stopping) {
           // an operation in flight may take minutes (a long stop_timeout): the operator can cut it
-          console.log(`${signal} again: exiting now; containers keep running, and the next start settles the operations cut here`);
+          daemon.log.warn(`${signal} again: exiting now; containers keep running, and the next start settles the operations cut here`);
           process.exit(FORCED_EXIT_CODE);
         }
         stopping = true;
-        console.log(`${signal}: finishing in-flight requests; containers keep running (send SIGTERM or SIGINT again to exit at once)`);
+        daemon.log.info(`${signal}: finishing in-flight requests; containers keep running (send SIGTERM or SIGINT again to exit at once)`);
         daemon.close().then(
-          () => process.exit(0),
+          () => {
+            daemon.log.info('stopped');
+            process.exit(0);
+          },
           (err: unknown) => {
-            console.error(err);
+            daemon.log.error({ err }, 'closing failed');
             process.exit(1);
           },
         );

@@ -2,7 +2,7 @@
  * The HTTP API: a Fastify app built from its dependencies, without listen(), so tests and the
  * daemon build it the same way. Every route validates with the TypeBox schemas of src/api.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Actor } from '../core/actor.ts';
 import type { AuthService } from '../core/auth-service.ts';
@@ -12,6 +12,7 @@ import type { Store } from '../store/store.ts';
 import type { ImageStore } from '../runtime/image-store.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import { HoodyError } from '../core/errors.ts';
+import { PACKAGE_VERSION } from '../version.ts';
 import { errorBody, installErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
@@ -29,6 +30,9 @@ import type { EventHub } from '../core/event-hub.ts';
 import type { EventStreams } from './sse/event-streams.ts';
 import type { OperationRegistry } from '../core/operation-registry.ts';
 import type { TokenSessions } from '../core/token-sessions.ts';
+import type { Metrics } from './metrics.ts';
+import { metricsRoute } from './routes/metrics.ts';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,7 +62,10 @@ export interface AppDeps {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long. */
   keepAliveTimeoutMs?: number;
-  logger?: boolean;
+  /** Where the app logs (with each request's id); silent without it. */
+  logger?: FastifyBaseLogger;
+  /** Counts requests and serves GET /metrics (admin token) when given. */
+  metrics?: Metrics;
 }
 
 export type App = FastifyInstance & { withTypeProvider(): FastifyInstance };
@@ -66,7 +73,11 @@ export const API_PREFIX = '/api/v1';
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // a line per request would cost throughput at thousands per second: 5xx are logged, the rest at debug
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     ...receiveTimeouts(deps),
     // the router's own refusals (an overlong or badly encoded path) answer in the envelope too
@@ -96,10 +107,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) throw new HoodyError('SERVICE_UNAVAILABLE', 'the daemon is shutting down; try again shortly');
   });
   // while closing, each answer ends its keep-alive connection, so close() need not wait for idle timeouts
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+  const metrics = deps.metrics;
+  const debug = deps.logger?.level === 'debug' || deps.logger?.level === 'trace';
+  if (metrics || debug) {
+    app.addHook('onResponse', async (request, reply) => {
+      metrics?.requestAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+      if (debug) request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+    });
+  }
 
   // before the routes: the document is collected as they are added
   await registerOpenApi(app, { prefix: API_PREFIX });
@@ -126,7 +146,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   const healthSchema: FastifySchema = { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: HealthEnvelope, ...errorResponses('SERVICE_UNAVAILABLE') } };
-  app.get('/healthz', { schema: healthSchema }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name } }));
+  app.get('/healthz', { schema: healthSchema }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name, version: PACKAGE_VERSION } }));
+  if (metrics) await metricsRoute(app, deps.auth, metrics);
   return app;
 }
 

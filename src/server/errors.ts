@@ -75,8 +75,12 @@ function drainBody(raw: IncomingMessage): Promise<void> {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (err, request, reply) => {
     const body = toErrorBody(err);
-    if (body.statusCode >= 500) request.log.error({ err }, 'request failed');
-    if (body.code === 'INTERNAL_ERROR') console.error(`${request.method} ${request.url}:`, err);
+    if (body.statusCode >= 500) {
+      // the request's id is on the line (its child logger): the answer's x-request-id finds it
+      const line = { method: request.method, url: request.url, statusCode: body.statusCode, code: body.code, ...(body.code === 'INTERNAL_ERROR' ? { err } : { error: body.message }) };
+      if (body.code === 'SERVICE_UNAVAILABLE') request.log.warn(line, 'request refused');
+      else request.log.error(line, 'request failed');
+    }
     if (body.code === 'PAYLOAD_TOO_LARGE' || body.code === 'UNSUPPORTED_MEDIA_TYPE') await drainBody(request.raw);
     return reply.status(body.statusCode).send(body);
   });
