@@ -6,6 +6,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import type { DaemonHandle } from './daemon-harness.ts';
 import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import type { HoodyClient } from '../src/sdk/index.ts';
@@ -215,6 +216,15 @@ describe('the hoody CLI against a real daemon', () => {
     assert.match(await fails(['containers', 'list'], 1, { HOODY_API_URL: closed }), new RegExp(`^error: cannot reach ${closed}/api/v1: .* \\(NETWORK_ERROR\\)$`, 'm'));
     const r = await hoody(['containers', 'list', '--api-url', d.url], { HOODY_API_URL: closed });
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('hoody --version and -V print the version in package.json, as the daemon\'s /healthz does', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.equal(await ok(['--version']), `${version}\n`);
+    assert.equal(await ok(['-V']), `${version}\n`);
+    const health = (await (await fetch(`${d.url}/healthz`)).json()) as { data: { version: string } };
+    assert.equal(health.data.version, version);
   });
 
   it('usage errors exit 2 and say what is wrong', async () => {
