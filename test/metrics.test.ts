@@ -4,6 +4,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { apiClient, startTestDaemon, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 import { openSse } from './sse-reader.ts';
@@ -19,7 +21,8 @@ describe('GET /metrics', () => {
   let metricsUrl: string;
   before(async () => {
     // port 0: the start-up line says which port the listener got
-    d = await startTestDaemon('sqlite', { HOODY_METRICS_LISTEN: '127.0.0.1:0' });
+    // a short sweep interval: drift made behind the daemon is found within a second
+    d = await startTestDaemon('sqlite', { HOODY_METRICS_LISTEN: '127.0.0.1:0', HOODY_RECONCILE_INTERVAL_MS: '200' });
     const m = /"metrics":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(d.output());
     assert.ok(m?.[1], `the start-up line names the metrics listener:\n${d.output()}`);
     metricsUrl = `${m[1]}/metrics`;
@@ -110,5 +113,25 @@ describe('GET /metrics', () => {
     assert.ok(text.includes('hoody_operations_total{operation="pause",result="ok"} 1'));
     const other = await fetch(metricsUrl.replace(/\/metrics$/, '/api/v1/containers'));
     assert.equal(other.status, 404, 'the API is not served on the metrics listener');
+  });
+
+  it('counts drift the reconciler corrects (runc pause from outside), and shows an open wait in hoody_waits_open', async () => {
+    const admin = apiClient(d.api, d.adminToken);
+    const created = await admin('POST', '/containers', { name: 'metrics-drift', container_image: 'busybox', command: ['sh', '-c', 'while true; do sleep 1; done'] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.data.id as string;
+    await untilProcess(d, id, 'sleep');
+    const drift = 'hoody_reconcile_drift_total{source="reconciler"}';
+    const before = sample(await scrape(), drift) ?? 0;
+    execFileSync('runc', ['--root', join(d.dataDir, 'runtime', 'runc'), 'pause', id]);
+    await eventually('the sweep to record the pause', async () => (await admin('GET', `/containers/${id}`)).body.data.status, (s) => s === 'paused');
+    assert.equal(sample(await scrape(), drift), before + 1);
+
+    assert.equal(sample(await scrape(), 'hoody_waits_open'), 0);
+    const waiting = admin('GET', `/containers/${id}/wait?status=stopped&timeout=60`);
+    await eventually('the wait counted', async () => sample(await scrape(), 'hoody_waits_open'), (n) => n === 1);
+    assert.equal((await admin('POST', `/containers/${id}/force-stop`)).status, 200);
+    assert.equal((await waiting).status, 200);
+    await eventually('the wait no longer counted', async () => sample(await scrape(), 'hoody_waits_open'), (n) => n === 0);
   });
 });
