@@ -115,9 +115,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics;
   const debug = deps.logger?.level === 'debug' || deps.logger?.level === 'trace';
   if (metrics || debug) {
-    app.addHook('onResponse', async (request, reply) => {
+    // a callback hook, not an async one: no promise per request
+    app.addHook('onResponse', (request, reply, done) => {
       metrics?.requestAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
       if (debug) request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+      done();
     });
   }
 

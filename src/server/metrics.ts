@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { CONTAINER_STATUSES, type ContainerStatus } from '../api/schemas.ts';
 import type { CoreObserver, DriftSource, OperationResult } from '../core/observer.ts';
 import type { SessionLimits } from '../core/token-sessions.ts';
+import { RequestHistogram } from './request-histogram.ts';
 
 /** What the metrics read when scraped. */
 export interface MetricsSources {
@@ -27,9 +28,7 @@ export class Metrics implements CoreObserver {
   private readonly operationDuration: Histogram<'operation' | 'result'>;
   private readonly operations: Counter<'operation' | 'result'>;
   private readonly drift: Counter<'source'>;
-  private readonly requestDuration: Histogram<'method' | 'route' | 'status_code'>;
-  /** Labelled children by key: prom-client hashes a label object on every call otherwise. */
-  private readonly requestChildren = new Map<string, { observe(v: number): void }>();
+  private readonly requestDuration: RequestHistogram;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -38,7 +37,7 @@ export class Metrics implements CoreObserver {
     this.operations = new Counter({ name: 'hoody_operations_total', help: 'Container operations carried out, by outcome', labelNames: ['operation', 'result'], registers });
     this.drift = new Counter({ name: 'hoody_reconcile_drift_total', help: 'Recorded statuses corrected to what the runtime shows', labelNames: ['source'], registers });
     for (const source of ['reconciler', 'recovery'] as const) this.drift.inc({ source }, 0);
-    this.requestDuration = new Histogram({ name: 'hoody_http_request_duration_seconds', help: 'HTTP requests answered, by route and status code', labelNames: ['method', 'route', 'status_code'], buckets: HTTP_BUCKETS, registers });
+    this.requestDuration = new RequestHistogram('hoody_http_request_duration_seconds', 'HTTP requests answered, by route and status code', HTTP_BUCKETS, this.registry);
     new Gauge({
       name: 'hoody_containers',
       help: "This server's containers by status",
@@ -78,10 +77,7 @@ export class Metrics implements CoreObserver {
 
   /** One answered request; `route` is the route's pattern (never the raw URL, which would make a series per id). */
   requestAnswered(method: string, route: string, statusCode: number, seconds: number): void {
-    const key = `${method} ${statusCode} ${route}`;
-    let child = this.requestChildren.get(key);
-    if (!child) this.requestChildren.set(key, (child = this.requestDuration.labels({ method, route, status_code: statusCode })));
-    child.observe(seconds);
+    this.requestDuration.seriesFor(`${method} ${statusCode} ${route}`, { method, route, status_code: statusCode }).observe(seconds);
   }
 
   /** The text exposition and its content type. */
