@@ -582,6 +582,24 @@ for (const backend of backends) {
       assert.equal(await store.countContainers({ owner_id: 'user_nobody' }), 0);
     });
 
+    test('counts one server\'s containers by status in one query, and nothing of another server\'s', async () => {
+      const store = await freshStore();
+      const { project, server } = await created(store, { status: 'running' });
+      const other = { ...server, id: newId(), name: 'node-2' };
+      await store.upsertServer(other);
+      const more: [string, ContainerRecord['status'], string][] = [
+        ['b', 'running', server.id],
+        ['c', 'paused', server.id],
+        ['d', 'stopped', server.id],
+        ['e', 'running', other.id],
+        ['f', 'failed', other.id],
+      ];
+      for (const [name, status, serverId] of more) await store.createContainer(containerRecord({ name, project_id: project.id, server_id: serverId, status }));
+      assert.deepEqual(await store.countContainersByStatus(server.id), { running: 2, paused: 1, stopped: 1 });
+      assert.deepEqual(await store.countContainersByStatus(other.id), { running: 1, failed: 1 });
+      assert.deepEqual(await store.countContainersByStatus(newId()), {}, 'a server with no containers has no statuses');
+    });
+
     test('keeps a container\'s restart history apart from its record: no version bump, pending restarts listed per server', async () => {
       const store = await freshStore();
       const { container, server, project } = await created(store);
