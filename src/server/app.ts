@@ -33,6 +33,7 @@ import type { TokenSessions } from '../core/token-sessions.ts';
 import type { Metrics } from './metrics.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
+import { lazyChildLogger } from './lazy-child-logger.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -73,7 +74,7 @@ export const API_PREFIX = '/api/v1';
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    ...(deps.logger ? { loggerInstance: deps.logger, childLoggerFactory: lazyChildLogger } : { logger: false }),
     // a line per request would cost throughput at thousands per second: 5xx are logged, the rest at debug
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
