@@ -1,8 +1,8 @@
 /**
  * A Prometheus histogram for the one observation every request makes: a labelled series is a
  * plain object found by one Map lookup, and observing is a bucket search and three additions.
- * prom-client's own Histogram validates and hashes the labels on every observe (about 1.4 µs
- * here, against well under 0.1 µs for this); this one is read by the same registry at scrape time.
+ * prom-client's own Histogram validates and hashes the labels on every observe (about 870 ns
+ * against 50 ns for this, bench/obs-micro.ts); this one is read by the same registry at scrape time.
  */
 import type { Metric, Registry } from 'prom-client';
 
