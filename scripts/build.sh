@@ -20,3 +20,5 @@ esbuild dist/sdk/index.js --bundle --format=cjs --platform=neutral --target=es20
 mkdir -p dist/cjs
 echo '{ "type": "commonjs" }' > dist/cjs/package.json
 (cd dist && find sdk api -name '*.d.ts' -exec cp --parents {} cjs/ \;)
+# the time of a finished build, which scripts/ensure-built.sh compares the sources with
+touch dist/.built
