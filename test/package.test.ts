@@ -147,6 +147,21 @@ describe('the packed tarball', () => {
   });
 });
 
+describe('bin/hoody.js', () => {
+  it('says to run `npm run build` when dist/ is missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoody-nobuild-'));
+    try {
+      await mkdir(join(dir, 'bin'));
+      await copyFile(join(ROOT, 'bin/hoody.js'), join(dir, 'bin/hoody.js'));
+      const r = await run(process.execPath, [join(dir, 'bin/hoody.js'), '--version'], { cwd: dir });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /dist\/cli\/main\.js" is missing: run `npm run build`/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 for (const node of nodes) {
   describe(`the installed package under ${node === process.execPath ? `this Node (${process.version})` : node}`, () => {
     let c: Consumer;
