@@ -11,4 +11,4 @@ exec 9<tsconfig.build.json
 flock 9
 # another build may have finished while this one waited for the lock
 stale || exit 0
-bash scripts/build.sh >&2
+HOODY_BUILD_LOCK_HELD=1 bash scripts/build.sh >&2
