@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-// Thin launcher: runs the TypeScript CLI through tsx's loader so no build step is needed.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+// Launcher: runs the built CLI (dist/), which `npm run build` makes from src/.
+import { existsSync } from 'node:fs';
+
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write(`hoody: "${main.pathname}" is missing: run \`npm run build\` in "${new URL('..', import.meta.url).pathname}" first\n`);
+  process.exit(1);
+}
+await import(main.href);

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# the daemon runs the built JavaScript: build it when missing or older than the sources
+bash scripts/ensure-built.sh
 exec node bin/hoody.js serve "$@"

@@ -33,6 +33,17 @@ export const postgresUrl = process.env.HOODY_TEST_POSTGRES_URL;
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
+/** The shipped entry point: the daemon under test is the built one (dist/), as users run it. */
+export const HOODY_BIN = join(ROOT, 'bin/hoody.js');
+
+/** Builds dist/ once per test process when it is missing or older than src/ (a no-op when current). */
+export function ensureBuilt(): void {
+  if (built) return;
+  execFileSync('bash', [join(ROOT, 'scripts/ensure-built.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  built = true;
+}
+let built = false;
+
 /** How a test daemon starts, beyond its backend and environment. */
 export interface TestDaemonOptions {
   /** null: no HOODY_ADMIN_TOKEN, the daemon generates the admin token (read back from its file). */
@@ -69,7 +80,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     return all;
   };
   const launch = async (): Promise<void> => {
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
+    child = spawn(process.execPath, [HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
       cwd: ROOT,
       env: daemonEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,7 +90,8 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
       const timer = setTimeout(() => reject(new Error(`daemon did not start in 30 s:\n${out}`)), 30_000);
       const onData = (d: Buffer): void => {
         out += d.toString();
-        const m = /hoody serving (http:\/\/[^\s/]+)/.exec(out.slice(out.lastIndexOf('hoody serving')));
+        // a plain line or a JSON log line: the address ends at a space, a slash or the string's quote
+        const m = /hoody serving (http:\/\/[^\s/"\\]+)/.exec(out.slice(out.lastIndexOf('hoody serving')));
         if (m?.[1] && out.lastIndexOf('hoody serving') >= 0) {
           clearTimeout(timer);
           resolve(m[1]);
@@ -102,6 +114,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
       c.kill(signal);
     });
   };
+  ensureBuilt();
   await options.beforeStart?.(dataDir);
   await launch();
   adminToken ??= (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiClient, postgresUrl, startTestDaemon, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
+import { HOODY_BIN, apiClient, ensureBuilt, postgresUrl, startTestDaemon, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -161,10 +161,11 @@ describe('a weak admin token', () => {
 
 /** Runs `hoody serve` on a free port and waits for it to exit (it is expected to refuse to start). */
 function serveOnce(dataDir: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  ensureBuilt();
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir],
+      [HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir],
       { cwd: ROOT, env: { ...process.env, HOODY_DATABASE_URL: '', ...env }, timeout: 30_000 },
       (_err, stdout, stderr) => resolve({ code: child.exitCode, output: `${stdout}${stderr}` }),
     );

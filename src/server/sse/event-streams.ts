@@ -272,9 +272,10 @@ class ProcessSink implements Sink {
   }
 
   private spawn(): Promise<void> {
-    const child = fork(fileURLToPath(new URL('./fanout-process.ts', import.meta.url)), [], {
-      // the daemon may run TypeScript through tsx's API (bin/hoody.js): give the child its loader
-      execArgv: ['--import', import.meta.resolve('tsx')],
+    // the child's module sits beside this one: `.js` when built, `.ts` under tsx (which the child then needs too)
+    const fromSources = import.meta.url.endsWith('.ts');
+    const child = fork(fileURLToPath(new URL(`./fanout-process.${fromSources ? 'ts' : 'js'}`, import.meta.url)), [], {
+      execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
       // only its settings: the daemon's environment holds secrets the child has no use for
       env: childEnv({ HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs), HOODY_EVENTS_WRITE_SHARE: this.opts.writeShare === undefined ? '' : String(this.opts.writeShare) }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
