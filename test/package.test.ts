@@ -98,6 +98,14 @@ async function install(node: string, index: number): Promise<Consumer> {
   const npmInstall = (extra: string[]): Promise<Run> => run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...extra, tarball], { cwd: dir, env, timeout: 1_200_000 });
   const cached = NATIVE_CACHE && join(NATIVE_CACHE, `${probe.arch}-abi${probe.abi}-${betterSqliteVersion}`, 'better_sqlite3.node');
   let how = 'built from source';
+  // this very Node's ABI: the project's own install (`npm ci`) built the same addon from source already
+  const own = join(ROOT, ADDON);
+  if (cached && !existsSync(cached) && probe.abi === process.versions.modules && probe.arch === process.arch && existsSync(own)) {
+    // (betterSqliteVersion is the project's own: the same source)
+    await mkdir(dirname(cached), { recursive: true });
+    await copyFile(own, `${cached}.${process.pid}`);
+    await rename(`${cached}.${process.pid}`, cached);
+  }
   if (cached && existsSync(cached)) {
     // better-sqlite3 is the only dependency with an install script: the rest installs as usual
     ok(await npmInstall(['--ignore-scripts']), `npm install --ignore-scripts under ${probe.v}`);
@@ -139,7 +147,7 @@ after(async () => {
 
 describe('the packed tarball', () => {
   it('holds the built JavaScript, declarations, CLI and docs, and no tests, benches or dev scripts', () => {
-    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'docs/sdk.md']) {
+    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'docs/sdk.md', 'packaging/hoody.service']) {
       assert.ok(packedFiles.includes(f), `${f} is in the tarball`);
     }
     const stray = packedFiles.filter((f) => f.endsWith('.test.ts') || /^(test|bench|scripts|\.ci)\//.test(f) || f === 'dist/.built' || f.startsWith('node_modules/'));
