@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { untilProcess, type DaemonHandle } from './daemon-harness.ts';
+import { eventually } from './eventually.ts';
 import { closedPort, daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import { LIFECYCLE_OPERATIONS as API_OPERATIONS } from '../src/api/schemas.ts';
 import { HoodyApiError, HoodyClient, LIFECYCLE_OPERATIONS, apiBaseOf, isHoodyApiError, type ContainerStatus, type LifecycleOperation, type RuntimeInfo } from '../src/sdk/index.ts';
@@ -113,8 +114,8 @@ describe('the TypeScript SDK against a real daemon', () => {
     assert.equal(res.data.stop_timeout, 3);
     await client.api.containers.manage(id, 'start');
     const pid = (await client.api.containers.get(id, { runtime: 'true' })).data.runtime_info.pid;
-    const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
-    assert.ok(environ.includes('CONFIG_VERSION=2.0'), environ.join(' '));
+    // start answers once init is released: its exec of the container's init may be a moment later
+    await eventually('the new environment in the container\'s init', async () => (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0'), (environ) => environ.includes('CONFIG_VERSION=2.0'));
   });
 
   it('statusLogs pages through the audit trail in both orders', async () => {
