@@ -39,6 +39,8 @@ export interface TestDaemonOptions {
   adminToken?: string | null;
   /** Runs on the new data folder before the first start (to set it up as a user might have). */
   beforeStart?: (dataDir: string) => Promise<void>;
+  /** Extra options for the daemon's node (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }
 
 export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}, options: TestDaemonOptions = {}): Promise<DaemonHandle> {
@@ -69,7 +71,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     return all;
   };
   const launch = async (): Promise<void> => {
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
+    child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
       cwd: ROOT,
       env: daemonEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
