@@ -19,6 +19,8 @@ export interface DaemonHandle {
   api: string;
   adminToken: string;
   dataDir: string;
+  /** The daemon's own PostgreSQL database; undefined on SQLite (`<dataDir>/hoody.db`). */
+  databaseUrl?: string;
   pid: number;
   output(): string;
   /** Sends a signal to the daemon and waits for it to exit. */
@@ -116,6 +118,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     },
     adminToken,
     dataDir,
+    databaseUrl,
     get pid() {
       return child?.pid ?? 0;
     },
