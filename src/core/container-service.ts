@@ -265,6 +265,8 @@ export class ContainerService {
         if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
       });
       await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx));
+      // the row and its claim are gone: nothing is left to release
+      ctx.released = true;
       this.deps.events?.notify();
     });
   }
