@@ -8,7 +8,10 @@ import type { SqliteDatabase } from 'kysely';
 /** How many distinct statements are kept; past it the least recently added goes (lists of ids make unbounded variety). */
 const MAX_STATEMENTS = 500;
 
-/** The database as Kysely's SqliteDialect takes it, preparing each distinct SQL text once. */
+/**
+ * The database as Kysely's SqliteDialect takes it, preparing each distinct SQL text once. A kept
+ * statement is run by one query at a time: the store runs every query to completion (no streaming).
+ */
 export function withStatementCache(database: BetterSqlite3Database, max = MAX_STATEMENTS): SqliteDatabase {
   const statements = new Map<string, Statement>();
   return {
