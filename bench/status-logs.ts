@@ -2,21 +2,25 @@
  * A status-log page of a container with a long log: `GET /containers/{id}/status-logs`, first and
  * deep pages in both orders, through the HTTP API, and the SQL of each page alone next to the SQL
  * it replaced (a count of the container's rows and an OFFSET scan), on the same database in the
- * same run. Run as root: `npm run bench:status-logs -- [rows] [samples]` (default 1000000 and 30).
+ * same run. Run as root: `npm run bench:status-logs -- [rows] [samples] [sqlite|postgres]` (default
+ * 1000000, 30, sqlite; postgres needs HOODY_TEST_POSTGRES_URL).
  *
- * The daemon (SQLite) creates the container; while it is stopped, the rows are written straight
- * into its database in one transaction (numbered as the store numbers them), plus 1,000 rows of
- * another container; then the daemon starts again over the same data folder and every page is
- * asked `samples` times, one request at a time, over one keep-alive connection.
+ * The daemon creates the container; while it is stopped, the rows are written straight into its
+ * database in one transaction (numbered as the store numbers them), plus 1,000 rows of another
+ * container; then the daemon starts again and every page is asked `samples` times, one request at
+ * a time, over one keep-alive connection. The SQL columns time the queries alone on a connection
+ * of this process (SQLite: read-only, same file; PostgreSQL: one client, so a network round trip each).
  */
 import http from 'node:http';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { startTestDaemon, type DaemonHandle } from '../test/daemon-harness.ts';
 
 const rows = Number(process.argv[2] ?? 1_000_000);
 const samples = Number(process.argv[3] ?? 30);
+const backend = process.argv[4] === 'postgres' ? 'postgres' : 'sqlite';
 const LIMIT = 10;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -50,12 +54,30 @@ function fill(db: BetterSqlite3.Database, containerId: string, projectId: string
   })();
 }
 
+/** The same rows on PostgreSQL, generated in the server. */
+async function fillPostgres(client: pg.Client, containerId: string, projectId: string, n: number): Promise<void> {
+  const metadata = JSON.stringify({ operation: 'start', server_name: 'test-node', project_id: projectId });
+  await client.query(
+    `insert into status_logs (id, container_id, project_id, from_status, to_status, transition_time, duration_ms, triggered_by, metadata, ordinal)
+     select substr(md5(random()::text || i::text), 1, 24), $1, $2,
+            case when i % 2 = 1 then 'stopped' else 'running' end, case when i % 2 = 1 then 'running' else 'stopped' end,
+            to_char(timestamp '2026-01-01' + i * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 40, 'system', $3,
+            (select coalesce(max(ordinal), 0) from status_logs where container_id = $1) + i
+     from generate_series(1, $4::int) as i`,
+    [containerId, projectId, metadata, n],
+  );
+  await client.query('analyze status_logs');
+}
+
+/** Runs one query and waits for its rows. */
+type Query = (text: string, params: unknown[]) => Promise<unknown>;
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const p90 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(xs.length * 0.9) - 1)] as number;
 
 let daemon: DaemonHandle | undefined;
 try {
-  daemon = await startTestDaemon();
+  daemon = await startTestDaemon(backend);
   const d = daemon;
   const create = async (name: string): Promise<{ id: string; project_id: string }> => {
     const res = await fetch(`${d.api}/containers`, {
@@ -68,15 +90,29 @@ try {
   const big = await create('big-log');
   const small = await create('small-log');
   await d.stop();
-  const file = join(d.dataDir, 'hoody.db');
-  const db = new BetterSqlite3(file);
   const t0 = performance.now();
-  fill(db, big.id, big.project_id, rows);
-  fill(db, small.id, small.project_id, 1000);
-  // as a daemon that has run a while has it: the rows in the database file, not in the WAL
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
-  console.log(`wrote ${rows} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  let query: Query;
+  let closeQuery: () => Promise<void>;
+  if (backend === 'postgres') {
+    const client = new pg.Client({ connectionString: d.databaseUrl });
+    await client.connect();
+    await fillPostgres(client, big.id, big.project_id, rows);
+    await fillPostgres(client, small.id, small.project_id, 1000);
+    query = (text, params) => client.query(text.replace(/\?/g, (() => { let i = 0; return () => `$${++i}`; })()), params).then((r) => r.rows);
+    closeQuery = () => client.end();
+  } else {
+    const file = join(d.dataDir, 'hoody.db');
+    const db = new BetterSqlite3(file);
+    fill(db, big.id, big.project_id, rows);
+    fill(db, small.id, small.project_id, 1000);
+    // as a daemon that has run a while has it: the rows in the database file, not in the WAL
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const ro = new BetterSqlite3(file, { readonly: true });
+    query = (text, params) => Promise.resolve(ro.prepare(text).all(...params));
+    closeQuery = () => Promise.resolve(void ro.close());
+  }
+  console.log(`wrote ${rows} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s (${backend})`);
   await d.restart();
 
   const total = (await get(d, `/containers/${big.id}/status-logs?limit=1`)).text;
@@ -92,21 +128,14 @@ try {
     { label: `last page (${lastPage}), asc`, page: lastPage, order: 'asc' },
     { label: 'past the end, desc', page: lastPage + 5, order: 'desc' },
   ] as const;
-  const ro = new BetterSqlite3(file, { readonly: true });
-  const oldCount = ro.prepare('select count(*) as total from status_logs where container_id = ?');
-  const oldPage = { asc: ro.prepare('select * from status_logs where container_id = ? order by seq asc limit ? offset ?'), desc: ro.prepare('select * from status_logs where container_id = ? order by seq desc limit ? offset ?') };
-  const newHead = ro.prepare('select max(ordinal) as total from status_logs where container_id = ?');
-  const newPage = {
-    asc: ro.prepare('select * from status_logs where container_id = ? and ordinal >= ? and ordinal <= ? order by ordinal asc'),
-    desc: ro.prepare('select * from status_logs where container_id = ? and ordinal >= ? and ordinal <= ? order by ordinal desc'),
-  };
-  const timed = (fn: () => unknown): number => {
+
+  const timed = async (fn: () => Promise<unknown>): Promise<number> => {
     const t = performance.now();
-    fn();
+    await fn();
     return performance.now() - t;
   };
 
-  console.log(`\nStatus-log pages of one container with ${(rows + 1).toLocaleString('en')} rows (SQLite), limit ${LIMIT}, ${samples} samples each, ms: median (p90)\n`);
+  console.log(`\nStatus-log pages of one container with ${(rows + 1).toLocaleString('en')} rows (${backend}), limit ${LIMIT}, ${samples} samples each, ms: median (p90)\n`);
   console.log('| page | HTTP API now | SQL now (total + page) | SQL before (count + OFFSET) | rows answered |');
   console.log('|---|---:|---:|---:|---:|');
   // the HTTP samples first, with nothing else running in this process; then the SQL alone
@@ -130,23 +159,23 @@ try {
     const skip = (p.page - 1) * LIMIT;
     for (let i = 0; i < samples; i++) {
       sqlNow.push(
-        timed(() => {
-          const n = (newHead.get(big.id) as { total: number }).total;
+        await timed(async () => {
+          const n = Number(((await query('select max(ordinal) as total from status_logs where container_id = ?', [big.id])) as { total: number }[])[0]?.total);
           const [from, to] = p.order === 'asc' ? [skip + 1, skip + LIMIT] : [n - skip - LIMIT + 1, n - skip];
-          newPage[p.order].all(big.id, from, to);
+          await query(`select * from status_logs where container_id = ? and ordinal >= ? and ordinal <= ? order by ordinal ${p.order}`, [big.id, from, to]);
         }),
       );
       sqlBefore.push(
-        timed(() => {
-          oldCount.get(big.id);
-          oldPage[p.order].all(big.id, LIMIT, skip);
+        await timed(async () => {
+          await query('select count(*) as total from status_logs where container_id = ?', [big.id]);
+          await query(`select * from status_logs where container_id = ? order by seq ${p.order} limit ? offset ?`, [big.id, LIMIT, skip]);
         }),
       );
     }
     const cell = (xs: number[]): string => `${median(xs).toFixed(2)} (${p90(xs).toFixed(2)})`;
     console.log(`| ${p.label} | ${cell(httpMs.get(p.label) ?? [])} | ${cell(sqlNow)} | ${cell(sqlBefore)} | ${answered.get(p.label)} |`);
   }
-  ro.close();
+  await closeQuery();
 } finally {
   agent.destroy();
   await daemon?.cleanup();
