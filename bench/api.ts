@@ -2,9 +2,9 @@
  * HTTP API latency of Hoody's daemon next to podman's Docker-compatible API, in the same run, for
  * the same container lifecycle. Run as root: `npm run bench:api -- [rounds]` (default 15).
  *
- * Hoody:  a real daemon from test/daemon-harness.ts (own data folder, SQLite), talked to with fetch.
- * podman: `podman system service --time=0 unix://SOCK` with its own containers.conf, storage and
- *         cgroup parent under a temp folder, talked to with node:http over the socket (API v1.41).
+ * Hoody:  a real daemon from test/daemon-harness.ts (own data folder, SQLite), over TCP on loopback.
+ * podman: `podman system service --time=0 unix://SOCK` (bench/podman-service.ts) over its socket (API v1.41).
+ * Both are called with node:http and a keep-alive agent: the same client code on both sides.
  *
  * Both run busybox `sleep 600` under catatonit (Hoody always; podman with `HostConfig.Init`), in a
  * network namespace with loopback only (podman: `NetworkMode: "none"`), on runc with conmon.
@@ -13,13 +13,10 @@
  * `kill` with SIGKILL already waits for the exit (as Docker's does), so the `wait` adds little.
  * After each stop the bench checks that the container's init process is really gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, mkdir, writeFile, readFile, readdir, access, rmdir, copyFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startTestDaemon, type DaemonHandle } from '../test/daemon-harness.ts';
+import { PODMAN_IMAGE, podman, podmanCgroup, podmanFolder, podmanPid, pidsMatching, sleep, startPodman, stopPodman, vmRssKb } from './podman-service.ts';
 
 const rounds = Number(process.argv[2] ?? 15);
 const PARALLEL = 20;
@@ -56,23 +53,6 @@ async function timed<T>(list: number[] | undefined, fn: () => Promise<T>): Promi
   return result;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
-  });
-}
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
-const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
-
 /** After a stop answered: is the container's init (host pid taken before the stop) still there, and not a zombie? */
 async function checkGone(side: Side, op: string, id: string, pid: number): Promise<void> {
   if (!pid) return void oddities.push(`${side}: no pid known for ${id} before ${op}`);
@@ -86,17 +66,37 @@ async function checkGone(side: Side, op: string, id: string, pid: number): Promi
 let hoodyDaemon: DaemonHandle | undefined;
 type HoodyData = Record<string, unknown> & { runtime_info?: { pid: number | null } };
 
-async function hoody(method: string, path: string, body?: unknown): Promise<{ status: number; body: { data?: HoodyData } }> {
+/** Hoody's calls go through node:http with a keep-alive agent, as podman's do: the same client on both sides. */
+const hoodyAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+
+function hoody(method: string, path: string, body?: unknown): Promise<{ status: number; body: { data?: HoodyData } }> {
   const d = hoodyDaemon as DaemonHandle;
-  const res = await fetch(`${d.api}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${d.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const url = new URL(`${d.api}${path}`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        agent: hoodyAgent,
+        method,
+        headers: { authorization: `Bearer ${d.adminToken}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status >= 300) return reject(new Error(`Hoody ${method} ${path} ${payload ?? 'null'} answered ${status}: ${text}`));
+          resolve({ status, body: JSON.parse(text) as { data?: HoodyData } });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await res.text();
-  const parsed = JSON.parse(text) as { data?: HoodyData };
-  if (res.status >= 300) throw new Error(`Hoody ${method} ${path} ${JSON.stringify(body ?? null)} answered ${res.status}: ${text}`);
-  return { status: res.status, body: parsed };
 }
 
 const hoodyOps = {
@@ -115,39 +115,6 @@ const hoodyOps = {
 
 // ---------------------------------------------------------------- podman over its socket
 
-const podmanAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-let podmanSock = '';
-
-function podman(method: string, path: string, body?: unknown, file?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        socketPath: podmanSock,
-        agent: podmanAgent,
-        method,
-        path: `/v1.41${path}`,
-        headers: file ? { 'content-type': 'application/x-tar' } : payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status >= 300) reject(new Error(`podman ${method} ${path} answered ${status}: ${text}`));
-          else resolve({ status, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (file) createReadStream(file).pipe(req);
-    else req.end(payload);
-  });
-}
-
-let podmanCgroupParent = '';
-const PODMAN_IMAGE = 'localhost/bench-busybox:latest';
 
 const podmanOps = {
   create: async (name: string): Promise<string> => {
@@ -155,7 +122,7 @@ const podmanOps = {
       Image: PODMAN_IMAGE,
       Cmd: ['sleep', '600'],
       StopTimeout: STOP_TIMEOUT_S,
-      HostConfig: { NetworkMode: 'none', Init: true, CgroupParent: podmanCgroupParent },
+      HostConfig: { NetworkMode: 'none', Init: true, CgroupParent: podmanCgroup() },
     });
     return (JSON.parse(r.text) as { Id: string }).Id;
   },
@@ -175,141 +142,11 @@ const podmanOps = {
 
 // ---------------------------------------------------------------- memory
 
-async function vmRssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-}
-
-/** Pids of the processes whose command line contains `needle`, by their program name. */
-async function pidsMatching(needle: string, program?: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    const args = argv.split('\0');
-    if (program && !(args[0] ?? '').endsWith(`/${program}`) && args[0] !== program) continue;
-    if (argv.includes(needle) && Number(entry) !== process.pid) pids.push(Number(entry));
-  }
-  return pids;
-}
-
 async function rss(daemonPid: number, folder: string): Promise<Rss> {
   const conmons = await pidsMatching(folder, 'conmon');
   let conmonKb = 0;
   for (const pid of conmons) conmonKb += await vmRssKb(pid).catch(() => 0);
   return { daemonKb: await vmRssKb(daemonPid), conmons: conmons.length, conmonKb };
-}
-
-// ---------------------------------------------------------------- podman set-up and teardown
-
-const podmanDir = await mkdtemp(join(tmpdir(), 'hoody-bench-podman-'));
-podmanSock = join(podmanDir, 'api.sock');
-podmanCgroupParent = `/hoody-bench-podman-${process.pid}`;
-// podman (as root) always writes its blob-info cache and a network run folder in these places
-const SHARED_PODMAN_PATHS = ['/var/lib/containers', '/run/containers'];
-const sharedBefore = new Map<string, boolean>();
-for (const p of SHARED_PODMAN_PATHS) sharedBefore.set(p, await exists(p));
-let podmanService: ChildProcess | undefined;
-let podmanOut = '';
-
-async function startPodman(): Promise<void> {
-  if (!(await exists('/usr/bin/podman'))) {
-    console.log('installing podman (apt-get install -y podman)');
-    await run('apt-get', ['install', '-y', 'podman']).catch(async () => {
-      await run('apt-get', ['update']);
-      await run('apt-get', ['install', '-y', 'podman']);
-    });
-  }
-  const d = podmanDir;
-  for (const sub of ['root', 'runroot', 'tmp', 'networks', 'rootfs/bin']) await mkdir(join(d, sub), { recursive: true });
-  await writeFile(
-    join(d, 'containers.conf'),
-    [
-      '[containers]',
-      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `events_logfile_path = "${d}/events.log"`,
-      'runtime = "runc"',
-      `tmp_dir = "${d}/tmp"`,
-      `image_copy_tmp_dir = "${d}/tmp"`,
-      `volume_path = "${d}/root/volumes"`,
-      `static_dir = "${d}/root/libpod"`,
-      '[network]',
-      `network_config_dir = "${d}/networks"`,
-      '',
-    ].join('\n'),
-  );
-  await writeFile(join(d, 'storage.conf'), ['[storage]', 'driver = "overlay"', `graphroot = "${d}/root"`, `runroot = "${d}/runroot"`, ''].join('\n'));
-  podmanService = spawn('/usr/bin/podman', ['--root', join(d, 'root'), '--runroot', join(d, 'runroot'), 'system', 'service', '--time=0', `unix://${podmanSock}`], {
-    env: { ...process.env, CONTAINERS_CONF: join(d, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(d, 'storage.conf'), TMPDIR: join(d, 'tmp') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  podmanService.stdout?.on('data', (b: Buffer) => (podmanOut += b.toString()));
-  podmanService.stderr?.on('data', (b: Buffer) => (podmanOut += b.toString()));
-  for (let i = 0; ; i++) {
-    if (await podman('GET', '/_ping').then(
-      () => true,
-      () => false,
-    ))
-      break;
-    if (i > 200 || podmanService.exitCode !== null) throw new Error(`podman service did not answer:\n${podmanOut}`);
-    await sleep(50);
-  }
-  // busybox image from Debian's busybox-static, imported with no registry: POST /images/create?fromSrc=-
-  await copyFile('/bin/busybox', join(d, 'rootfs/bin/busybox'));
-  await run('chroot', [join(d, 'rootfs'), '/bin/busybox', '--install', '-s', '/bin']);
-  await run('tar', ['-C', join(d, 'rootfs'), '-cf', join(d, 'busybox.tar'), '.']);
-  await podman('POST', `/images/create?fromSrc=-&repo=localhost/bench-busybox&tag=latest`, undefined, join(d, 'busybox.tar'));
-}
-
-async function stopPodman(): Promise<void> {
-  const svc = podmanService;
-  if (svc && svc.exitCode === null && svc.signalCode === null) {
-    try {
-      const list = JSON.parse((await podman('GET', '/containers/json?all=true')).text) as { Id: string }[];
-      for (const c of list) await podman('DELETE', `/containers/${c.Id}?force=true`).catch((err: unknown) => console.error(String(err)));
-    } catch (err) {
-      console.error(`listing podman's containers failed: ${String(err)}`);
-    }
-    podmanAgent.destroy();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => svc.kill('SIGKILL'), 10_000);
-      svc.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      svc.kill('SIGTERM');
-    });
-  }
-  // what podman started on its own (conmon, `podman container cleanup`): wait for it, then end it by pid
-  for (let i = 0; i < 100 && (await pidsMatching(podmanDir)).length > 0; i++) await sleep(100);
-  for (const pid of await pidsMatching(podmanDir)) {
-    console.error(`ending left-over podman process ${pid}`);
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone already */
-    }
-  }
-  // containers/storage leaves its overlay home bind-mounted; deepest mounts first
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8'))
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(podmanDir))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run('umount', ['-l', m]).catch((err: unknown) => console.error(String(err)));
-  await rm(podmanDir, { recursive: true, force: true });
-  for (const hierarchy of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) await removeCgroupTree(join('/sys/fs/cgroup', hierarchy, podmanCgroupParent));
-  for (const [p, existed] of sharedBefore) if (!existed) await rm(p, { recursive: true, force: true });
-}
-
-async function removeCgroupTree(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
-  if (!entries) return;
-  for (const e of entries) if (e.isDirectory()) await removeCgroupTree(join(dir, e.name));
-  await rmdir(dir).catch((err: unknown) => console.error(`cgroup ${dir}: ${String(err)}`));
 }
 
 // ---------------------------------------------------------------- the run
@@ -367,7 +204,7 @@ async function parallel(side: Side): Promise<void> {
   await wall('create', async () => (ids = await Promise.all(names.map((n) => (ops ? ops.create(n) : podmanOps.create(n))))));
   await wall('start', () => Promise.all(ids.map((id) => (ops ? ops.op(id, 'start', 'running') : podmanOps.start(id)))));
   await sleep(1000);
-  memory[side].running = side === 'hoody' ? await rss(hoodyDaemon?.pid ?? 0, hoodyDaemon?.dataDir ?? '') : await rss(podmanService?.pid ?? 0, podmanDir);
+  memory[side].running = side === 'hoody' ? await rss(hoodyDaemon?.pid ?? 0, hoodyDaemon?.dataDir ?? '') : await rss(podmanPid(), podmanFolder());
   await wall('force-stop', () => Promise.all(ids.map((id) => (ops ? ops.op(id, 'force-stop', 'stopped') : podmanOps.forceStop(id)))));
   await wall('delete', () => Promise.all(ids.map((id) => (ops ? ops.delete(id) : podmanOps.delete(id)))));
 }
@@ -377,7 +214,7 @@ try {
   await startPodman();
   await sleep(1000);
   memory.hoody.idle = await rss(hoodyDaemon.pid, hoodyDaemon.dataDir);
-  memory.podman.idle = await rss(podmanService?.pid ?? 0, podmanDir);
+  memory.podman.idle = await rss(podmanPid(), podmanFolder());
   // warm-up (Hoody builds its busybox image on first use), then rounds alternating the two sides
   await hoodyRound('warmup');
   await podmanRound('warmup');
@@ -389,6 +226,7 @@ try {
   await parallel('podman');
 } finally {
   await stopPodman().catch((err: unknown) => console.error(`podman teardown: ${String(err)}`));
+  hoodyAgent.destroy();
   await hoodyDaemon?.cleanup();
 }
 

@@ -97,6 +97,9 @@ const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64 } as const;
 /** How often the tokens of open event streams and waits are checked, so that a token deleted through another daemon ends them too. */
 const TOKEN_RECHECK_MS = 500;
 
+/** How long a token that authenticated is trusted without a store read: a token deleted through another daemon of the same database stops working within this long. */
+const TOKEN_REMEMBER_MS = 500;
+
 /** The limits a daemon applies when its configuration does not say: sized to the host. */
 export const DEFAULT_LIMITS = {
   maxCpu: availableParallelism(),
@@ -183,7 +186,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
-  const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser });
+  const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser, rememberMs: TOKEN_REMEMBER_MS });
   const projects = new ProjectService(store, { maxPerUser: config.maxProjectsPerUser ?? DEFAULT_LIMITS.maxProjectsPerUser });
   const events = new EventHub(store);
   const operations = new OperationRegistry();

@@ -10,6 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { startTestDaemon, apiClient, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
 import { openSse } from './sse-reader.ts';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 
 
 const MESSAGES: Record<string, string> = {
@@ -461,6 +463,20 @@ export function apiSuite(backend: Backend, skip?: string): void {
         assert.equal((await admin('DELETE', `/tokens/${tok.body.data.id}`)).status, 200);
         assert.equal((await temp('GET', '/containers')).status, 401);
       });
+
+      it('a token deleted through another daemon of the same database stops working within about half a second', async () => {
+        const tok = await admin('POST', '/tokens', { name: uniqueName('shared') });
+        const temp = apiClient(d.api, tok.body.data.token);
+        assert.equal((await temp('GET', '/containers')).status, 200, 'it works, and is remembered');
+        // what another daemon's DELETE /tokens/{id} does to the shared database
+        await deleteTokenBehindTheDaemon(d, tok.body.data.id);
+        const deletedAt = performance.now();
+        const refused = await eventually('the deleted token to be refused', () => temp('GET', '/containers'), (r) => r.status === 401, 5000);
+        const ms = performance.now() - deletedAt;
+        assert.equal(refused.body.code, 'UNAUTHORIZED');
+        assert.ok(ms < 1000, `refused ${ms.toFixed(0)} ms after the delete`);
+        assert.equal((await admin('GET', '/containers')).status, 200, 'other tokens go on');
+      });
     });
 
     describe('bad input changes nothing', () => {
@@ -594,4 +610,24 @@ export function apiSuite(backend: Backend, skip?: string): void {
       assert.deepEqual(listed.body.data.containers.map((c: any) => c.name), ['staging-api']);
     });
   });
+}
+
+/** Deletes a token row in the daemon's database without telling the daemon, as another daemon of the same database would. */
+async function deleteTokenBehindTheDaemon(d: DaemonHandle, tokenId: string): Promise<void> {
+  if (!d.databaseUrl) {
+    const db = new BetterSqlite3(join(d.dataDir, 'hoody.db'));
+    try {
+      db.prepare('delete from tokens where id = ?').run(tokenId);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: d.databaseUrl });
+  await client.connect();
+  try {
+    await client.query('delete from tokens where id = $1', [tokenId]);
+  } finally {
+    await client.end();
+  }
 }

@@ -19,6 +19,8 @@ export interface DaemonHandle {
   api: string;
   adminToken: string;
   dataDir: string;
+  /** The daemon's own PostgreSQL database; undefined on SQLite (`<dataDir>/hoody.db`). */
+  databaseUrl?: string;
   pid: number;
   output(): string;
   /** Sends a signal to the daemon and waits for it to exit. */
@@ -50,6 +52,8 @@ export interface TestDaemonOptions {
   adminToken?: string | null;
   /** Runs on the new data folder before the first start (to set it up as a user might have). */
   beforeStart?: (dataDir: string) => Promise<void>;
+  /** Extra options for the daemon's node (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }
 
 export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}, options: TestDaemonOptions = {}): Promise<DaemonHandle> {
@@ -80,7 +84,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     return all;
   };
   const launch = async (): Promise<void> => {
-    child = spawn(process.execPath, [HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
+    child = spawn(process.execPath, [...(options.nodeArgs ?? []), HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
       cwd: ROOT,
       env: daemonEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -127,6 +131,7 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     },
     adminToken,
     dataDir,
+    databaseUrl,
     get pid() {
       return child?.pid ?? 0;
     },

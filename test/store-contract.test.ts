@@ -346,6 +346,63 @@ for (const backend of backends) {
       await check();
     });
 
+    test('the migration that numbers status log rows per container numbers the rows written before it', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const { container: a, firstLog, project, server } = await created(store);
+      const b = containerRecord({ name: 'b', project_id: project.id, server_id: server.id });
+      const bFirst = logEntry('creating', 'stopped');
+      await store.createContainer(b, bFirst);
+      const written: Record<string, string[]> = { [a.id]: [firstLog.id], [b.id]: [bFirst.id] };
+      for (const c of [a, b, a, a, b, a]) {
+        const log = logEntry('stopped', 'stopped', { operation: 'reconcile' });
+        await store.transition(c.id, { to_status: 'stopped', log });
+        written[c.id]?.push(log.id);
+      }
+      // back to the schema before the migration, as a database made by an older version is
+      await rawSql(place, ['drop index status_logs_container_id_ordinal', 'alter table status_logs drop column ordinal', "delete from kysely_migration where name >= '0006'"]);
+      await store.migrate();
+      const later = logEntry('stopped', 'running');
+      await store.transition(a.id, { to_status: 'running', log: later });
+      written[a.id]?.push(later.id);
+      for (const c of [a, b]) {
+        const all = written[c.id] ?? [];
+        for (const sort_order of ['asc', 'desc'] as const) {
+          const pages = [];
+          for (let n = 1; n <= 3; n++) pages.push((await store.listStatusLogs(c.id, { page: n, limit: 2, sort_order })).logs.map((l) => l.id));
+          const expected = sort_order === 'asc' ? all : [...all].reverse();
+          assert.deepEqual(pages, [expected.slice(0, 2), expected.slice(2, 4), expected.slice(4, 6)], `${c.name}, ${sort_order}`);
+        }
+        assert.equal((await store.listStatusLogs(c.id, { page: 1, limit: 2, sort_order: 'desc' })).total, all.length);
+      }
+    });
+
+    test('log rows of one container written at once (by two daemons on PostgreSQL) are numbered 1..N with no gap or repeat', async () => {
+      const place = await freshPlace();
+      // one SQLite file has one daemon, whose one connection takes the writes in turn; a shared
+      // PostgreSQL has several daemons with several connections each
+      const one = await open(place);
+      const two = backend.name === 'PostgreSQL' ? await open(place) : one;
+      const { container, firstLog } = await created(one);
+      const logs = Array.from({ length: 40 }, () => logEntry('stopped', 'stopped', { operation: 'reconcile' }));
+      const results = await Promise.all(logs.map((log, i) => (i % 2 ? one : two).transition(container.id, { to_status: 'stopped', log })));
+      assert.ok(results.every((r) => r?.status === 'stopped'), 'every transition was written');
+      const expected = new Set([firstLog.id, ...logs.map((l) => l.id)]);
+      for (const sort_order of ['asc', 'desc'] as const) {
+        const seen: string[] = [];
+        for (let n = 1; n <= 6; n++) {
+          const { logs: page, total } = await two.listStatusLogs(container.id, { page: n, limit: 7, sort_order });
+          assert.equal(total, 41);
+          // a gap would leave a page short, a repeat would have failed its insert
+          assert.equal(page.length, n < 6 ? 7 : 6, `page ${n} ${sort_order}`);
+          seen.push(...page.map((l) => l.id));
+        }
+        assert.deepEqual(new Set(seen), expected);
+        const seqs = (await one.listStatusLogs(container.id, { page: 1, limit: 41, sort_order })).logs.map((l) => l.seq);
+        assert.deepEqual(seqs, [...seqs].sort((x, y) => (sort_order === 'asc' ? x - y : y - x)), 'positions follow the log order');
+      }
+    });
+
     test('statusLogsSince returns the rows after a cursor, across containers, oldest first', async () => {
       const store = await freshStore();
       const { container: a, firstLog, project, server } = await created(store);
@@ -440,6 +497,8 @@ for (const backend of backends) {
       // back to the schema before the migration, as a database made by an older version is
       // (the migrations after it are undone too: Kysely applies migrations only in order)
       await rawSql(place, [
+        'drop index status_logs_container_id_ordinal',
+        'alter table status_logs drop column ordinal',
         'drop index status_logs_project_id_seq',
         'alter table status_logs drop column project_id',
         'drop index idempotency_keys_server_id',
@@ -666,16 +725,20 @@ describe('openStore', () => {
     }
   });
 
-  it('pages one container\'s status logs through the (container_id, seq) index on SQLite', async () => {
+  it('reads one container\'s status log total and pages through the (container_id, ordinal) index on SQLite', async () => {
     const dataDir = await tempDir();
     await (await openStore({ dataDir })).close();
     const db = new BetterSqlite3(join(dataDir, 'hoody.db'), { readonly: true });
     try {
-      for (const order of ['asc', 'desc']) {
-        const plan = db.prepare(`explain query plan select * from status_logs where container_id = ? order by seq ${order} limit 10 offset 10`).all('x') as { detail: string }[];
+      const queries = [
+        'select max(ordinal) from status_logs where container_id = ?',
+        ...['asc', 'desc'].map((order) => `select * from status_logs where container_id = ? and ordinal >= 11 and ordinal <= 20 order by ordinal ${order}`),
+      ];
+      for (const query of queries) {
+        const plan = db.prepare(`explain query plan ${query}`).all('x') as { detail: string }[];
         const details = plan.map((p) => p.detail).join('; ');
-        assert.match(details, /USING (COVERING )?INDEX status_logs_container_id_seq/, details);
-        assert.doesNotMatch(details, /TEMP B-TREE/, `no sort step: ${details}`);
+        assert.match(details, /USING (COVERING )?INDEX status_logs_container_id_ordinal/, details);
+        assert.doesNotMatch(details, /TEMP B-TREE|SCAN/, `no sort or scan step: ${details}`);
       }
     } finally {
       db.close();

@@ -7,11 +7,24 @@ import { hashSecret, newId, newTokenSecret, newUserId, nowIso } from './ids.ts';
 import { ownerCapReached } from './limits.ts';
 import { ADMIN_NAME, assertNameNotReserved } from './reserved-names.ts';
 
+/** The most authenticated tokens remembered at once; past it the oldest is forgotten. */
+const MAX_REMEMBERED = 10_000;
+
 export class AuthService {
-  /** `maxTokensPerUser`: how many tokens one user may hold (the admin's own from the bootstrap not refused); no cap when not given. */
+  /** Actors of recently authenticated tokens by secret hash (the secrets themselves are not kept). */
+  private readonly remembered = new Map<string, { actor: Actor; until: number }>();
+  /** Grows with every forget: a lookup that began before a delete must not remember its token. */
+  private forgets = 0;
+
+  /**
+   * `maxTokensPerUser`: how many tokens one user may hold (the admin's own from the bootstrap not
+   * refused); no cap when not given. `rememberMs`: how long a token that authenticated is trusted
+   * without reading the store again. A token deleted through this service stops working at once;
+   * one deleted through another daemon of the same database, within `rememberMs`. 0 reads every time.
+   */
   constructor(
     private readonly store: Store,
-    private readonly opts: { maxTokensPerUser?: number } = {},
+    private readonly opts: { maxTokensPerUser?: number; rememberMs?: number } = {},
   ) {}
 
   /**
@@ -32,7 +45,10 @@ export class AuthService {
       if (generated === undefined || generated === adminToken) return {};
       // two admin secrets where the operator chose one: the one nobody chose stops working
       const old = await this.store.findTokenByHash(hashSecret(generated));
-      if (old?.user_id === admin.id) await this.store.deleteToken(old.id);
+      if (old?.user_id === admin.id) {
+        await this.store.deleteToken(old.id);
+        this.forget(old.id);
+      }
       return { retiredGenerated: true };
     }
     if ((await this.store.listTokens(admin.id)).length > 0) return {};
@@ -45,11 +61,39 @@ export class AuthService {
   async authenticate(header: string | undefined): Promise<Actor> {
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match?.[1]) throw new HoodyError('UNAUTHORIZED', 'missing bearer token: send "Authorization: Bearer <token>"');
-    const token = await this.store.findTokenByHash(hashSecret(match[1]));
-    if (!token) throw new HoodyError('UNAUTHORIZED', 'invalid or revoked token');
+    const hash = hashSecret(match[1]);
+    const now = performance.now();
+    const known = this.remembered.get(hash);
+    if (known && known.until > now) return known.actor;
+    const forgets = this.forgets;
+    const token = await this.store.findTokenByHash(hash);
+    if (!token) {
+      this.remembered.delete(hash);
+      throw new HoodyError('UNAUTHORIZED', 'invalid or revoked token');
+    }
     const user = await this.store.getUser(token.user_id);
     if (!user) throw new HoodyError('UNAUTHORIZED', 'the token\'s user no longer exists');
-    return { userId: user.id, tokenId: token.id, tokenName: token.name, isAdmin: user.is_admin, readOnly: token.read_only, automation: token.automation };
+    const actor: Actor = { userId: user.id, tokenId: token.id, tokenName: token.name, isAdmin: user.is_admin, readOnly: token.read_only, automation: token.automation };
+    if (forgets === this.forgets) this.remember(hash, actor, now);
+    return actor;
+  }
+
+  /** Keeps an authenticated actor for `rememberMs` (re-inserted, so the Map's first entry is the oldest). */
+  private remember(hash: string, actor: Actor, now: number): void {
+    const ms = this.opts.rememberMs ?? 0;
+    if (ms <= 0) return;
+    this.remembered.delete(hash);
+    if (this.remembered.size >= MAX_REMEMBERED) {
+      const oldest = this.remembered.keys().next().value;
+      if (oldest !== undefined) this.remembered.delete(oldest);
+    }
+    this.remembered.set(hash, { actor, until: now + ms });
+  }
+
+  /** Stops trusting a token this process remembered (it was deleted). */
+  private forget(tokenId: string): void {
+    this.forgets++;
+    for (const [hash, { actor }] of this.remembered) if (actor.tokenId === tokenId) this.remembered.delete(hash);
   }
 
   async createUser(actor: Actor, name: string): Promise<UserRecord> {
@@ -89,6 +133,7 @@ export class AuthService {
     const token = await this.store.getToken(id);
     if (!token || (!actor.isAdmin && token.user_id !== actor.userId)) throw notFound('token', id);
     await this.store.deleteToken(id);
+    this.forget(id);
   }
 
   /** Inserts a token; with `max`, refused past that many for the user. */

@@ -65,6 +65,8 @@ interface OperationContext {
   signal?: AbortSignal;
   /** More metadata for the operation's log rows. */
   extra?: Record<string, unknown>;
+  /** Set once a transition released the claim in its own transaction: nothing is left to release. */
+  released?: boolean;
 }
 
 export class ContainerService {
@@ -270,6 +272,8 @@ export class ContainerService {
         if (!(err instanceof RuntimeError && err.kind === 'not-found')) throw runtimeFailure('delete', c, err);
       });
       await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx));
+      // the row and its claim are gone: nothing is left to release
+      ctx.released = true;
       this.deps.events?.notify();
     });
   }
@@ -465,7 +469,7 @@ export class ContainerService {
         // a transition with finish already cleared it; this covers the paths that changed nothing
         // whatever happens to this write, the container must not stay marked as in flight here
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
-        await this.deps.store.finishOperation(id, opId).catch((err) => this.deps.warn?.(`releasing ${action} of ${id}`, err));
+        if (!ctx.released) await this.deps.store.finishOperation(id, opId).catch((err) => this.deps.warn?.(`releasing ${action} of ${id}`, err));
         if (this.pendingExits.delete(id)) await this.reconcile(id, 'exit').catch((err) => this.deps.warn?.(`exit of ${id}`, err));
       }
     })();
@@ -583,6 +587,7 @@ export class ContainerService {
       finish_operation: opts.finish,
     });
     if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the operation lost its claim`);
+    if (opts.finish) ctx.released = true;
     this.deps.events?.notify();
     return updated;
   }

@@ -13,6 +13,8 @@ export class ProjectService {
    * every project there is: a few per user, up to the per-user cap.
    */
   private readonly owners = new Map<string, string>();
+  /** Each user's default project once read back from the store (projects are never renamed or deleted). */
+  private readonly defaults = new Map<string, ProjectRecord>();
 
   /** `maxPerUser`: how many projects one user may make; no cap when not given. */
   constructor(
@@ -69,7 +71,11 @@ export class ProjectService {
 
   /** The actor's project named "default", made on first use (past the cap: it is one per user, and a container create needs it). */
   async defaultFor(actor: Actor): Promise<ProjectRecord> {
+    const known = this.defaults.get(actor.userId);
+    if (known) return known;
     const existing = (await this.store.listProjects(actor.userId)).find((p) => p.name === DEFAULT_PROJECT_NAME);
+    // kept only once read back: of two made at once by two daemons, every daemon then uses the oldest
+    if (existing) this.defaults.set(actor.userId, existing);
     return existing ?? this.insert(actor, DEFAULT_PROJECT_NAME, undefined);
   }
 }

@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { readFile, rmdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathExists } from './fs.ts';
+import { pathExists, readStatusFileIfAny } from './fs.ts';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -64,9 +64,9 @@ export class CgroupPaths {
 
   /** True while the cgroup freezer holds the container's processes. */
   async isFrozen(): Promise<boolean> {
-    if (this.layout === 'v2') return (await readFile(join(this.dir('freezer'), 'cgroup.freeze'), 'utf8').catch(() => '0')).trim() === '1';
-    const state = (await readFile(join(this.dir('freezer'), 'freezer.state'), 'utf8').catch(() => 'THAWED')).trim();
-    return state !== 'THAWED';
+    // read on every status read of a running container: one synchronous read of cgroupfs
+    if (this.layout === 'v2') return (readStatusFileIfAny(join(this.dir('freezer'), 'cgroup.freeze')) ?? '0').trim() === '1';
+    return (readStatusFileIfAny(join(this.dir('freezer'), 'freezer.state')) ?? 'THAWED').trim() !== 'THAWED';
   }
 
   /** True when the container's cgroup has a freezer file this code can drive. */

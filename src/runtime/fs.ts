@@ -1,5 +1,6 @@
 /** File system checks and private files, shared by the runtime and the daemon's data folder. */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { access, chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 
 /** True when something exists at `path` (following symlinks). */
@@ -8,6 +9,22 @@ export const pathExists = (path: string): Promise<boolean> =>
     () => true,
     () => false,
   );
+
+/**
+ * A small status file's text, read synchronously; throws as readFileSync does. For the files read
+ * on every status read (procfs, cgroupfs, runc's state.json in the page cache), where one blocking
+ * read takes a few microseconds and an async readFile four thread-pool round trips.
+ */
+export const readStatusFile = (path: string): string => readFileSync(path, 'utf8');
+
+/** readStatusFile, or undefined when the file cannot be read. */
+export function readStatusFileIfAny(path: string): string | undefined {
+  try {
+    return readStatusFile(path);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Writes a file only its owner reads, from the start: a new file with mode 0600 renamed into

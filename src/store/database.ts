@@ -100,6 +100,8 @@ export interface StatusLogsTable {
   metadata: string;
   /** The container's project when the row was written (NULL: older rows whose project is unknown). */
   project_id: string | null;
+  /** The row's position in its container's log, 1..N without gaps (added by migration 0006). */
+  ordinal: number;
 }
 
 /** Every table the store reads and writes. */

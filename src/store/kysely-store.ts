@@ -372,22 +372,27 @@ export class KyselyStore implements Store {
   }
 
   async listStatusLogs(containerId: string, q: { page: number; limit: number; sort_order: SortOrder }): Promise<{ logs: StatusLogRecord[]; total: number }> {
-    const [rows, count] = await Promise.all([
-      this.db
-        .selectFrom('status_logs')
-        .selectAll()
-        .where('container_id', '=', containerId)
-        .orderBy('seq', q.sort_order)
-        .limit(q.limit)
-        .offset((q.page - 1) * q.limit)
-        .execute(),
-      this.db
-        .selectFrom('status_logs')
-        .select((eb) => eb.fn.countAll<number | string>().as('total'))
-        .where('container_id', '=', containerId)
-        .executeTakeFirstOrThrow(),
-    ]);
-    return { logs: rows.map(statusLogFromRow), total: Number(count.total) };
+    // rows are numbered 1..N per container without gaps: the total is the highest number (one
+    // index seek) and a page is a range of numbers, as cheap a thousand pages deep as on the first
+    const head = await this.db
+      .selectFrom('status_logs')
+      .select((eb) => eb.fn.max('ordinal').as('total'))
+      .where('container_id', '=', containerId)
+      .executeTakeFirst();
+    const total = Number(head?.total ?? 0);
+    const skip = (q.page - 1) * q.limit;
+    // positions [from, to] of the page, counted from the oldest row
+    const [from, to] = q.sort_order === 'asc' ? [skip + 1, skip + q.limit] : [total - skip - q.limit + 1, total - skip];
+    if (to < 1 || from > total) return { logs: [], total };
+    const rows = await this.db
+      .selectFrom('status_logs')
+      .selectAll()
+      .where('container_id', '=', containerId)
+      .where('ordinal', '>=', from)
+      .where('ordinal', '<=', to)
+      .orderBy('ordinal', q.sort_order)
+      .execute();
+    return { logs: rows.map(statusLogFromRow), total };
   }
 
   async statusLogsSince(seq: number, limit: number, scope: StatusLogScope = {}): Promise<StatusLogRecord[]> {
@@ -422,7 +427,13 @@ export class KyselyStore implements Store {
     // PostgreSQL hands out identity values before commit, so concurrent transactions could commit
     // seq 8 before seq 7 and a reader of statusLogsSince(6) would skip 7 for good. Holding this lock
     // until commit makes seq order commit order. SQLite has one writer at a time already.
+    // The same lock (and SQLite's single writer) serializes the appends of one container, so the
+    // next position read here is still free at commit: positions stay 1..N with no gap or repeat.
     if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(STATUS_LOG_APPEND_LOCK)})`.execute(trx);
-    await trx.insertInto('status_logs').values(statusLogToRow(containerId, projectId, log)).execute();
+    const ordinal = sql<number>`(select coalesce(max(ordinal), 0) + 1 from status_logs where container_id = ${containerId})`;
+    await trx
+      .insertInto('status_logs')
+      .values({ ...statusLogToRow(containerId, projectId, log), ordinal })
+      .execute();
   }
 }

@@ -20,6 +20,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_status_log_projects': { up: (db) => addStatusLogProjects(db, dialect) },
     '0004_idempotency_owner': { up: (db) => addIdempotencyOwner(db) },
     '0005_restart_history': { up: (db) => addRestartHistory(db) },
+    '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db) },
   };
 }
 
@@ -147,6 +148,22 @@ async function addRestartHistory(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('containers').addColumn('restart_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   await db.schema.alterTable('containers').addColumn('last_started_at', 'text').execute();
   await db.schema.alterTable('containers').addColumn('restart_due_at', 'text').execute();
+}
+
+/** Name of the unique (container_id, ordinal) index of status_logs: a page of one container's log is a range on it. */
+export const STATUS_LOG_ORDINAL_INDEX = 'status_logs_container_id_ordinal';
+
+/**
+ * Each status log row's position in its container's log (1..N, dense: rows are never deleted), so
+ * that the total is one index seek (the highest position) and any page, however deep, is a range
+ * instead of an OFFSET scan. Existing rows are numbered in seq order, per container.
+ */
+async function addStatusLogOrdinal(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('status_logs').addColumn('ordinal', 'integer').execute();
+  await sql`update status_logs set ordinal = numbered.n
+    from (select seq, row_number() over (partition by container_id order by seq) as n from status_logs) as numbered
+    where numbered.seq = status_logs.seq`.execute(db);
+  await db.schema.createIndex(STATUS_LOG_ORDINAL_INDEX).on('status_logs').columns(['container_id', 'ordinal']).unique().execute();
 }
 
 /**

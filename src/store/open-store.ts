@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
+import { withStatementCache } from './sqlite-statement-cache.ts';
 import type { Store } from './store.ts';
 
 /** The SQLite database in the data dir, and the files SQLite keeps beside it in WAL mode. */
@@ -49,7 +50,7 @@ async function openSqlite(dataDir: string): Promise<KyselyStore> {
     database.close();
     throw err;
   }
-  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
 }
 
 /**

@@ -138,8 +138,8 @@ export function statusLogFromRow(row: Selectable<StatusLogsTable>): StatusLogRec
   };
 }
 
-/** A new log entry of a container (in a project) as a status_logs row (seq is assigned by the database). */
-export function statusLogToRow(containerId: string, projectId: string, log: NewStatusLog): Insertable<StatusLogsTable> {
+/** A new log entry of a container (in a project) as a status_logs row (seq is assigned by the database, ordinal by the insert). */
+export function statusLogToRow(containerId: string, projectId: string, log: NewStatusLog): Omit<Insertable<StatusLogsTable>, 'ordinal'> {
   return {
     id: log.id,
     container_id: containerId,

@@ -12,6 +12,7 @@
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -38,7 +39,7 @@ import { parseK8sLog } from './k8s-log.ts';
 import { isRunning, listeningPorts, listProcesses, processArgs } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
-import { makePrivateDir, pathExists, writePrivateFile } from '../fs.ts';
+import { makePrivateDir, pathExists, readStatusFile, readStatusFileIfAny, writePrivateFile } from '../fs.ts';
 import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
 import { makeGateDir } from './bundle-files.ts';
@@ -112,6 +113,8 @@ export class RuncDriver implements RuntimeDriver {
   /** Where runc finds root filesystems (see RuncDriverOptions.aliasDir). */
   private readonly aliasRoot: string;
   private readonly forgetting = new Map<string, Promise<void>>();
+  /** The init of each state.json read, by container, with the file's identity: runc rewrites it by rename, a new file is read again. */
+  private readonly savedInits = new Map<string, { file: string; pid: number; start: number }>();
   private lost = false;
   private runcVersion: RuncVersion = { text: 'unknown' };
   /** direct: the steps after create as runc 1.1 does them, without spawning it; cli: runc's CLI for each. */
@@ -268,6 +271,7 @@ export class RuncDriver implements RuntimeDriver {
     await this.removeAlias(id, signal);
     await unmountOverlay(join(bundle, 'rootfs'), signal);
     await rm(bundle, { recursive: true, force: true });
+    this.savedInits.delete(id);
     await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
     await this.removeCgroup(id);
@@ -275,8 +279,8 @@ export class RuncDriver implements RuntimeDriver {
 
   async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
     assertId(id);
-    const stored = await this.readSpec(id).catch(() => undefined);
-    if (!stored) return undefined;
+    // every GET of a container reads its state: the status files are read synchronously (see readStatusFile)
+    if (!existsSync(join(this.bundle(id), 'spec.json'))) return undefined;
     const runc = await this.runcState(id, signal);
     if (runc && runc.status !== 'stopped') {
       // runc's created: an init waits on the exec fifo for a start that has not finished
@@ -637,16 +641,26 @@ export class RuncDriver implements RuntimeDriver {
    */
   private async savedInit(id: string): Promise<SavedInit | 'absent' | 'unknown'> {
     const dir = join(this.runcRoot, id);
-    let saved: { init_process_pid?: number; init_process_start?: number | string };
+    const path = join(dir, 'state.json');
+    let saved: { pid: number; start: number };
     try {
-      // runc replaces state.json by rename, so a read never sees half a file
-      saved = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as typeof saved;
+      // runc replaces state.json by rename (a new inode), so a read never sees half a file, and
+      // the same inode, size and time are the same content: its ~30 KB are parsed once per write
+      const st = statSync(path);
+      const file = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      const known = this.savedInits.get(id);
+      if (known?.file === file) saved = known;
+      else {
+        const json = JSON.parse(readStatusFile(path)) as { init_process_pid?: number; init_process_start?: number | string };
+        saved = { pid: Number(json.init_process_pid ?? 0), start: Number(json.init_process_start ?? -1) };
+        this.savedInits.set(id, { file, ...saved });
+      }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await pathExists(dir))) return 'absent';
+      this.savedInits.delete(id);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) return 'absent';
       return 'unknown';
     }
-    const pid = Number(saved.init_process_pid ?? 0);
-    return { pid, status: await this.statusFromSavedState(id, pid, Number(saved.init_process_start ?? -1)) };
+    return { pid: saved.pid, status: await this.statusFromSavedState(id, saved.pid, saved.start) };
   }
 
   /**
@@ -656,12 +670,12 @@ export class RuncDriver implements RuntimeDriver {
    */
   private async statusFromSavedState(id: string, pid: number, startTicks: number): Promise<RuncStateJson['status']> {
     if (!pid) return 'stopped';
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    const stat = readStatusFileIfAny(`/proc/${pid}/stat`);
     if (stat === undefined) return 'stopped';
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // after the command name: field 3 (state) is index 0, field 22 (starttime) is index 19
     if (fields[0] === 'Z' || fields[0] === 'X' || Number(fields[19]) !== startTicks) return 'stopped';
-    if (await pathExists(join(this.runcRoot, id, 'exec.fifo'))) return 'created';
+    if (existsSync(join(this.runcRoot, id, 'exec.fifo'))) return 'created';
     return (await (await this.cgroup(id)).isFrozen()) ? 'paused' : 'running';
   }
 

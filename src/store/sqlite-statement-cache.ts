@@ -1,0 +1,34 @@
+/**
+ * better-sqlite3 behind Kysely with its prepared statements kept: Kysely's SQLite driver prepares
+ * every query anew, and on a hot read (a token, a container) preparing cost more than running.
+ */
+import type { Database as BetterSqlite3Database, Statement } from 'better-sqlite3';
+import type { SqliteDatabase } from 'kysely';
+
+/** How many distinct statements are kept; past it the least recently added goes (lists of ids make unbounded variety). */
+const MAX_STATEMENTS = 500;
+
+/**
+ * The database as Kysely's SqliteDialect takes it, preparing each distinct SQL text once. A kept
+ * statement is run by one query at a time: the store runs every query to completion (no streaming).
+ */
+export function withStatementCache(database: BetterSqlite3Database, max = MAX_STATEMENTS): SqliteDatabase {
+  const statements = new Map<string, Statement>();
+  return {
+    close: () => {
+      statements.clear();
+      database.close();
+    },
+    prepare: (sql: string) => {
+      let statement = statements.get(sql);
+      if (statement) return statement;
+      statement = database.prepare(sql);
+      if (statements.size >= max) {
+        const oldest = statements.keys().next().value;
+        if (oldest !== undefined) statements.delete(oldest);
+      }
+      statements.set(sql, statement);
+      return statement;
+    },
+  };
+}
