@@ -20,7 +20,7 @@ import { ContainerService, type ServerIdentity } from './core/container-service.
 import { recoverAtStart } from './core/recovery.ts';
 import { Reconciler } from './core/reconciler.ts';
 import { EventHub } from './core/event-hub.ts';
-import { EventStreams, type FanoutMode } from './server/sse/event-streams.ts';
+import { EventStreams, FANOUT_IDLE_MS, type FanoutMode } from './server/sse/event-streams.ts';
 import { isWriteShare } from './server/sse/fanout.ts';
 import { OperationRegistry } from './core/operation-registry.ts';
 import { TokenSessions } from './core/token-sessions.ts';
@@ -60,6 +60,8 @@ export interface DaemonConfig {
   eventsFanout?: FanoutMode;
   /** With many event streams, the largest share of one CPU their writing may take (0.01 ≤ s ≤ 1). */
   eventsWriteShare?: number;
+  /** How long the fan-out process stays once its last event stream is gone. */
+  eventsFanoutIdleMs?: number;
   /** The most event streams one user may hold open on this daemon. */
   maxStreamsPerUser?: number;
   /** The most waits (GET /containers/{id}/wait) one user may hold open on this daemon. */
@@ -125,6 +127,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
+    eventsFanoutIdleMs: positiveInt(env.HOODY_EVENTS_FANOUT_IDLE_MS, 'HOODY_EVENTS_FANOUT_IDLE_MS') ?? FANOUT_IDLE_MS,
     maxStreamsPerUser: positiveInt(env.HOODY_MAX_EVENT_STREAMS_PER_USER, 'HOODY_MAX_EVENT_STREAMS_PER_USER') ?? DEFAULT_SESSION_LIMITS.stream,
     maxWaitsPerUser: positiveInt(env.HOODY_MAX_WAITS_PER_USER, 'HOODY_MAX_WAITS_PER_USER') ?? DEFAULT_SESSION_LIMITS.wait,
     maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
@@ -224,6 +227,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     heartbeatMs: config.heartbeatMs ?? 15_000,
     mode: config.eventsFanout ?? 'process',
     writeShare: config.eventsWriteShare,
+    idleMs: config.eventsFanoutIdleMs ?? FANOUT_IDLE_MS,
     warn: (m, err) => log(`warning: ${m}${err === undefined ? '' : `: ${String(err)}`}`),
   });
 
