@@ -159,8 +159,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
   const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
-  const health = await driver.health();
-  if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);
+  // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
+  const checkingHealth = driver.health();
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
   const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser });
@@ -243,6 +243,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
   });
+  const health = await checkingHealth;
+  if (!health.ok) log(`warning: runtime is not healthy: ${health.problems.join('; ')}`);
   const address = await app.listen({ host: config.host, port: config.port });
   log(`hoody serving ${address}/api/v1 (server "${server.name}", data ${dataDir}, runtime ${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'})`);
 
