@@ -36,6 +36,14 @@ describe('configFromEnv', () => {
     }
   });
 
+  it('keeps an idle fan-out process 30 s by default and reads HOODY_EVENTS_FANOUT_IDLE_MS', () => {
+    assert.equal(configFromEnv({}, {}).eventsFanoutIdleMs, 30_000);
+    assert.equal(configFromEnv({}, { HOODY_EVENTS_FANOUT_IDLE_MS: '250' }).eventsFanoutIdleMs, 250);
+    for (const bad of ['0', '-5', '1.5', 'soon']) {
+      assert.throws(() => configFromEnv({}, { HOODY_EVENTS_FANOUT_IDLE_MS: bad }), /HOODY_EVENTS_FANOUT_IDLE_MS must be a positive whole number/, bad);
+    }
+  });
+
   it('refuses an unknown HOODY_EVENTS_FANOUT', () => {
     assert.equal(configFromEnv({}, { HOODY_EVENTS_FANOUT: 'inline' }).eventsFanout, 'inline');
     assert.throws(() => configFromEnv({}, { HOODY_EVENTS_FANOUT: 'thread' }), /HOODY_EVENTS_FANOUT must be "process" or "inline"/);

@@ -21,7 +21,7 @@ import { ContainerService, type ServerIdentity } from './core/container-service.
 import { recoverAtStart } from './core/recovery.ts';
 import { Reconciler } from './core/reconciler.ts';
 import { EventHub } from './core/event-hub.ts';
-import { EventStreams, type FanoutMode } from './server/sse/event-streams.ts';
+import { EventStreams, FANOUT_IDLE_MS, type FanoutMode } from './server/sse/event-streams.ts';
 import { isWriteShare } from './server/sse/fanout.ts';
 import { OperationRegistry } from './core/operation-registry.ts';
 import { TokenSessions } from './core/token-sessions.ts';
@@ -65,6 +65,8 @@ export interface DaemonConfig {
   eventsFanout?: FanoutMode;
   /** With many event streams, the largest share of one CPU their writing may take (0.01 ≤ s ≤ 1). */
   eventsWriteShare?: number;
+  /** How long the fan-out process stays once its last event stream is gone. */
+  eventsFanoutIdleMs?: number;
   /** The most event streams one user may hold open on this daemon. */
   maxStreamsPerUser?: number;
   /** The most waits (GET /containers/{id}/wait) one user may hold open on this daemon. */
@@ -140,6 +142,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
+    eventsFanoutIdleMs: positiveInt(env.HOODY_EVENTS_FANOUT_IDLE_MS, 'HOODY_EVENTS_FANOUT_IDLE_MS') ?? FANOUT_IDLE_MS,
     maxStreamsPerUser: positiveInt(env.HOODY_MAX_EVENT_STREAMS_PER_USER, 'HOODY_MAX_EVENT_STREAMS_PER_USER') ?? DEFAULT_SESSION_LIMITS.stream,
     maxWaitsPerUser: positiveInt(env.HOODY_MAX_WAITS_PER_USER, 'HOODY_MAX_WAITS_PER_USER') ?? DEFAULT_SESSION_LIMITS.wait,
     maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
@@ -182,8 +185,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
   const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
-  const health = await driver.health();
-  if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
+  // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
+  const checkingHealth = driver.health();
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name);
   const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser, rememberMs: TOKEN_REMEMBER_MS });
@@ -259,6 +262,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     heartbeatMs: config.heartbeatMs ?? 15_000,
     mode: config.eventsFanout ?? 'process',
     writeShare: config.eventsWriteShare,
+    idleMs: config.eventsFanoutIdleMs ?? FANOUT_IDLE_MS,
     warn,
   });
   sessions.start();
@@ -270,6 +274,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     logger: log,
     metrics,
   });
+  const health = await checkingHealth;
+  if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
   const address = await app.listen({ host: config.host, port: config.port });
   let metricsListener: MetricsListener | undefined;
   try {

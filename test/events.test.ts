@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { startTestDaemon, apiClient, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { openSse, type SseEvent } from './sse-reader.ts';
+import { eventually } from './eventually.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** The daemon's event fan-out process, found among its children by pid. */
@@ -222,5 +223,54 @@ describe('events, wait, background operations and bulk', () => {
     const both = await call('POST', '/containers/bulk', { operation: 'start', ids: [missing], filter: {} });
     assert.equal(both.status, 400);
     for (const id of ids) assert.equal((await call('DELETE', `/containers/${id}`)).status, 200);
+  });
+});
+
+describe('the event fan-out process runs only while streams are open', () => {
+  const IDLE_MS = 300;
+  let d: DaemonHandle;
+  let call: ReturnType<typeof apiClient>;
+
+  before(async () => {
+    d = await startTestDaemon('sqlite', { HOODY_EVENTS_FANOUT_IDLE_MS: String(IDLE_MS) });
+    call = apiClient(d.api, d.adminToken);
+  });
+  after(async () => {
+    await d?.cleanup();
+  });
+
+  it('starts with the first stream, stays while one is open, exits after the last has gone for the idle time, and starts again', async () => {
+    assert.equal(await fanoutPid(d.pid), undefined, 'an idle daemon has no fan-out process');
+    const c = (await call('POST', '/containers', { name: 'fan-idle', container_image: 'busybox', command: ['sleep', '600'], autostart: false })).body.data;
+    const url = `${d.api}/events?container_id=${c.id}&types=transition`;
+    const first = await openSse(url, d.adminToken);
+    const second = await openSse(url, d.adminToken);
+    assert.equal((await call('POST', `/containers/${c.id}/start`)).status, 200);
+    await first.until((es) => transitions(es).length === 1);
+    await second.until((es) => transitions(es).length === 1);
+    const pid = await fanoutPid(d.pid);
+    assert.ok(pid, 'the first stream started the fan-out process');
+
+    first.close();
+    assert.equal(await first.ended, 'broken');
+    await sleep(IDLE_MS * 3);
+    assert.equal(await fanoutPid(d.pid), pid, 'one stream is still open: the process stays');
+    assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 200);
+    await second.until((es) => transitions(es).length === 2);
+
+    second.close();
+    await eventually('the idle fan-out process to exit', () => fanoutPid(d.pid), (p) => p === undefined);
+    assert.doesNotMatch(d.output(), /fan-out process ended/, 'an idle exit is not reported as a crash');
+
+    const third = await openSse(`${url}&since=0`, d.adminToken);
+    // the replay: created, started, paused
+    await third.until((es) => transitions(es).length === 3);
+    assert.equal((await call('POST', `/containers/${c.id}/resume`)).status, 200);
+    await third.until((es) => transitions(es).length === 4);
+    assert.deepEqual(transitions(third.events).map((e) => e.data.log.to_status), ['stopped', 'running', 'paused', 'running'], 'the replay, then live events through a new process');
+    const again = await fanoutPid(d.pid);
+    assert.ok(again !== undefined && again !== pid, 'a new fan-out process holds the new stream');
+    third.close();
+    assert.equal((await call('POST', `/containers/${c.id}/force-stop`)).status, 200);
   });
 });

@@ -18,6 +18,7 @@ import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
 import { validatorCompiler } from './validation.ts';
+import { buildLazySerializer } from './serialization.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { serverRoutes } from './routes/servers.ts';
@@ -90,6 +91,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // on close, idle keep-alive connections go at once; requests in flight are answered first
     forceCloseConnections: 'idle',
+    // each route's response serializer is built on its first answer, not at start-up
+    schemaController: { compilersFactory: { buildSerializer: buildLazySerializer } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);

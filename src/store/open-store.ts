@@ -4,9 +4,7 @@
  */
 import { chmod, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { withStatementCache } from './sqlite-statement-cache.ts';
@@ -26,7 +24,7 @@ export interface OpenStoreOptions {
 
 /** Opens (and migrates) the SQLite store in dataDir, or the PostgreSQL one at databaseUrl. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
-  const store = options.databaseUrl ? openPostgres(options.databaseUrl) : await openSqlite(options.dataDir);
+  const store = options.databaseUrl ? await openPostgres(options.databaseUrl) : await openSqlite(options.dataDir);
   try {
     await store.migrate();
   } catch (err) {
@@ -39,6 +37,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 async function openSqlite(dataDir: string): Promise<KyselyStore> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await makePrivate(dataDir);
+  // loaded here: a daemon on PostgreSQL needs none of it
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
   const database = new BetterSqlite3(join(dataDir, SQLITE_FILE));
   try {
     // busy_timeout first: the other pragmas may have to wait for a daemon that is writing.
@@ -67,12 +67,14 @@ async function makePrivate(dataDir: string): Promise<void> {
   }
 }
 
-function openPostgres(databaseUrl: string): KyselyStore {
+async function openPostgres(databaseUrl: string): Promise<KyselyStore> {
   if (!/^postgres(ql)?:\/\//i.test(databaseUrl)) {
     // Quote the scheme only: the rest of the URL may hold a password.
     const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(databaseUrl)?.[0];
     throw new Error(`database URL ${scheme ? `scheme "${scheme}"` : 'without a scheme'} is not supported: use postgres:// or postgresql://, or no URL for SQLite`);
   }
+  // loaded here: a daemon on SQLite needs none of the driver (about 20 modules)
+  const { default: pg } = await import('pg');
   // int8 (status log seq, COUNT) as a JS number, for this pool only: our values stay far below 2^53.
   const types = new pg.TypeOverrides();
   types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));

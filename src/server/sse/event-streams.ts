@@ -6,7 +6,8 @@
  * The fan-out runs in its own process by default (`fanout-process.ts`): an open stream's
  * connection is handed over to it after the head and the catch-up are written, so the daemon's
  * event loop serves operations whatever the number of subscribers, and the fan-out runs at a
- * lower CPU priority than the daemon. `inline` keeps the fan-out in this process (one daemon
+ * lower CPU priority than the daemon. That process runs only while streams are open (from the
+ * first, until the last has been gone for a while): an idle daemon is one process. `inline` keeps the fan-out in this process (one daemon
  * without child processes; also what a test app built without the daemon uses).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -26,6 +27,9 @@ export type FanoutMode = 'process' | 'inline';
 /** Niceness of the fan-out process (0 = the daemon's; 19 = the lowest). */
 const FANOUT_NICENESS = 10;
 
+/** How long an idle fan-out process stays: a client that reconnects at once finds it running. */
+export const FANOUT_IDLE_MS = 30_000;
+
 export interface EventStreamsOptions {
   hub: EventHub;
   projects: ProjectService;
@@ -34,6 +38,8 @@ export interface EventStreamsOptions {
   mode: FanoutMode;
   /** With many streams, the largest share of one CPU their writing may take (see SseFanout). */
   writeShare?: number;
+  /** How long the fan-out process stays once its last stream is gone (process mode). */
+  idleMs?: number;
   warn?: (message: string, err?: unknown) => void;
 }
 
@@ -70,7 +76,7 @@ export class EventStreams {
   static async start(opts: EventStreamsOptions): Promise<EventStreams> {
     // checked here too: a child process that refuses its settings would fail at every restart
     if (opts.writeShare !== undefined) checkWriteShare(opts.writeShare);
-    const sink = opts.mode === 'process' ? await ProcessSink.start(opts) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
+    const sink = opts.mode === 'process' ? new ProcessSink({ ...opts, idleMs: opts.idleMs ?? FANOUT_IDLE_MS }) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
     const streams = new EventStreams(opts, sink);
     streams.subscription = opts.hub.subscribe((e) => streams.receive(e));
     return streams;
@@ -201,39 +207,69 @@ function inlineSink(opts: FanoutOptions): Sink {
   };
 }
 
-/** The fan-out in a child process, started again if it ever dies (its clients reconnect). */
+/**
+ * The fan-out in a child process, started with the first stream and ended once the last one has
+ * been gone for `idleMs` (an idle daemon keeps no second Node process), started again if it dies
+ * while it holds streams (their clients reconnect).
+ */
 class ProcessSink implements Sink {
   private child: ChildProcess | undefined;
+  /** Set while a child starts: what must reach it, in order, once it is ready. */
+  private backlog: Array<() => void> | undefined;
+  private starting: Promise<void> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  /** The streams the child holds, by id: what to call when the child says one is gone. */
-  private readonly held = new Map<string, () => void>();
+  /** The streams children hold, by id: which child, and what to call when it says one is gone. */
+  private readonly held = new Map<string, { onGone: () => void; child?: ChildProcess }>();
 
-  private constructor(private readonly opts: EventStreamsOptions) {}
-
-  static async start(opts: EventStreamsOptions): Promise<ProcessSink> {
-    const sink = new ProcessSink(opts);
-    await sink.spawn();
-    return sink;
-  }
+  constructor(private readonly opts: EventStreamsOptions & { idleMs: number }) {}
 
   publish(events: StreamEvent[]): void {
-    if (this.child?.connected) this.post({ t: 'events', events });
+    // no child and none starting: no stream is open, so nobody is owed these events
+    if (this.backlog) this.backlog.push(() => this.publish(events));
+    else if (this.child?.connected) this.post({ t: 'events', events });
   }
 
   add(socket: Socket, spec: StreamSpec, onGone: () => void): void {
-    const child = this.child;
-    if (!child?.connected) {
+    this.cancelIdle();
+    if (this.closing) {
       socket.destroy();
       onGone();
       return;
     }
-    this.held.set(spec.streamId, onGone);
+    this.held.set(spec.streamId, { onGone });
+    if (!this.child?.connected && !this.backlog) this.startChild();
+    if (this.backlog) this.backlog.push(() => this.hand(socket, spec));
+    else this.hand(socket, spec);
+  }
+
+  end(streamIds: string[]): void {
+    if (this.backlog) this.backlog.push(() => this.end(streamIds));
+    else if (this.child?.connected) this.post({ t: 'end', streamIds });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.cancelIdle();
+    await this.starting;
+    await this.retire();
+  }
+
+  private hand(socket: Socket, spec: StreamSpec): void {
+    const child = this.child;
+    if (!child?.connected) {
+      socket.destroy();
+      this.release(spec.streamId);
+      return;
+    }
     // The child gets its own descriptor of the connection; this process then closes its copy
     // (keepOpen, then destroy: the HTTP server counts the connection gone exactly once). Without
     // `server`, Node does not register the child as one of the server's workers: a server with
     // workers waits for their answer when it closes, and one whose worker has exited (the child
     // is restarted after a crash, and exits at shutdown) never finishes closing on Node 20.
     Reflect.set(socket, 'server', null);
+    const entry = this.held.get(spec.streamId);
+    if (entry) entry.child = child;
     child.send({ t: 'add', spec } satisfies FanoutMessage, socket, { keepOpen: true }, (err) => {
       if (err) {
         this.opts.warn?.('could not hand an event stream to the fan-out process', err);
@@ -243,23 +279,60 @@ class ProcessSink implements Sink {
     });
   }
 
-  end(streamIds: string[]): void {
-    if (this.child?.connected) this.post({ t: 'end', streamIds });
-  }
-
   /** A stream the child held is over. */
   private release(streamId: string): void {
-    const onGone = this.held.get(streamId);
+    const entry = this.held.get(streamId);
     this.held.delete(streamId);
-    onGone?.();
+    entry?.onGone();
+    this.idleCheck();
   }
 
-  async close(): Promise<void> {
-    this.closing = true;
+  /** Starts a child; what arrives meanwhile waits in the backlog and goes to it once it is ready. */
+  private startChild(): void {
+    const backlog: Array<() => void> = [];
+    this.backlog = backlog;
+    this.starting = this.spawn().then(
+      () => undefined,
+      (err: unknown) => {
+        this.opts.warn?.('could not start the event fan-out process', err);
+        this.child = undefined;
+      },
+    ).finally(() => {
+      this.backlog = undefined;
+      this.starting = undefined;
+      // without a child, each handing ends its stream at once
+      for (const step of backlog) step();
+      this.idleCheck();
+    });
+  }
+
+  private idleCheck(): void {
+    if (this.held.size > 0 || this.backlog || this.closing || !this.child || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.held.size === 0 && !this.backlog && !this.closing) void this.retire();
+    }, this.opts.idleMs);
+    // an idle fan-out is no reason for the daemon to stay up
+    this.idleTimer.unref();
+  }
+
+  private cancelIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** Asks the child to end every stream and exit, and waits for it (killed if it takes over 2 s). */
+  private async retire(): Promise<void> {
     const child = this.child;
+    // from here on the child is not ours: its exit is not a crash, and a new stream starts another
+    this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (child.connected) this.post({ t: 'close' });
+    if (child.connected) {
+      child.send({ t: 'close' } satisfies FanoutMessage, (err: Error | null) => {
+        if (err && !this.closing) this.opts.warn?.('the fan-out process did not take a message', err);
+      });
+    }
     const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
     await exited;
     clearTimeout(timer);
@@ -289,15 +362,19 @@ class ProcessSink implements Sink {
     let ready = false;
     child.on('message', (m: FanoutReport) => {
       if (m.t === 'ready') ready = true;
-      else if (m.t === 'gone' && this.child === child) this.release(m.streamId);
+      else if (m.t === 'gone' && this.held.get(m.streamId)?.child === child) this.release(m.streamId);
     });
     child.on('exit', (code, signal) => {
       // every stream the child held ended with it
-      if (this.child === child) for (const id of [...this.held.keys()]) this.release(id);
+      const cut = [...this.held].filter(([, e]) => e.child === child).map(([id]) => id);
+      for (const id of cut) this.release(id);
+      if (this.child !== child) return;
+      this.child = undefined;
       // a child that never got ready would fail the same way again: its start reports it instead
-      if (this.closing || this.child !== child || !ready) return;
+      if (this.closing || !ready) return;
       this.opts.warn?.(`the event fan-out process ended (${code ?? signal}); starting it again`);
-      void this.spawn().catch((err: unknown) => this.opts.warn?.('could not start the event fan-out process', err));
+      // ready for the clients it held, which reconnect at once; it ends after the idle time if they do not
+      if (cut.length > 0 && !this.backlog) this.startChild();
     });
     return new Promise((resolve, reject) => {
       child.once('message', () => resolve());
