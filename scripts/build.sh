@@ -13,6 +13,9 @@ fi
 # finding every file, and a failed build leaves the last good one
 out="$(mktemp -d "$PWD/.dist-XXXXXX")"
 trap 'rm -rf "$out"' EXIT
+# the stamp takes the time the build began: a source saved while tsc runs is newer, so the next
+# scripts/ensure-built.sh builds again
+touch "$out/.built"
 tsc -p tsconfig.build.json --outDir "$out"
 # tsc rewrites the `.ts` specifiers in JavaScript only: the declarations get `.js` too, so that any
 # consumer's module resolution finds them
@@ -28,8 +31,6 @@ esbuild "$out/sdk/index.js" --bundle --format=cjs --platform=neutral --target=es
 mkdir -p "$out/cjs"
 echo '{ "type": "commonjs" }' > "$out/cjs/package.json"
 (cd "$out" && find sdk api -name '*.d.ts' -exec cp --parents {} cjs/ \;)
-# the time of a finished build, which scripts/ensure-built.sh compares the sources with
-touch "$out/.built"
 chmod 755 "$out"
 if [ -d dist ]; then mv dist "$out.old"; fi
 mv "$out" dist

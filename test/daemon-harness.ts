@@ -120,7 +120,16 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   };
   ensureBuilt();
   await options.beforeStart?.(dataDir);
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    // a daemon that did not come up leaves nothing behind either
+    await stop('SIGKILL');
+    await removeRuntime(dataDir).catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    if (dbName) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    throw err;
+  }
   adminToken ??= (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
   return {
     get url() {

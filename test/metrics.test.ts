@@ -115,6 +115,15 @@ describe('GET /metrics', () => {
     assert.equal(other.status, 404, 'the API is not served on the metrics listener');
   });
 
+  it('a daemon whose metrics address is taken exits with status 1, rather than run serving nothing', async () => {
+    const taken = new URL(metricsUrl).host;
+    await assert.rejects(startTestDaemon('sqlite', { HOODY_METRICS_LISTEN: taken }), (err: Error) => {
+      assert.match(err.message, /exited with 1 before serving/);
+      assert.match(err.message, /HOODY_METRICS_LISTEN/);
+      return true;
+    });
+  });
+
   it('counts drift the reconciler corrects (runc pause from outside), and shows an open wait in hoody_waits_open', async () => {
     const admin = apiClient(d.api, d.adminToken);
     const created = await admin('POST', '/containers', { name: 'metrics-drift', container_image: 'busybox', command: ['sh', '-c', 'while true; do sleep 1; done'] });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HOODY_BIN, apiClient, ensureBuilt, postgresUrl, startTestDaemon, untilProcess, type Backend, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
+import { openSse } from './sse-reader.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -129,12 +130,18 @@ describe('the daemon\'s environment stays in the daemon', () => {
     const conmon = Number((await readFile(join(d.dataDir, 'runtime', 'containers', id, 'conmon.pid'), 'utf8')).trim());
     const daemonEnv = await environOf(d.pid);
     assert.ok(daemonEnv.some((v) => v.startsWith('HOODY_ADMIN_TOKEN=')), 'the daemon itself has the token: the probe can see it');
-    const fanout = await eventually('the fan-out process', () => fanoutOf(d.pid), (pids) => pids.length === 1, 10_000);
-    for (const pid of [conmon, ...fanout]) {
-      const env = await environOf(pid);
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-      const leaked = env.filter((v) => (v.startsWith('HOODY_') && !v.startsWith('HOODY_EVENTS_')) || v.includes(d.adminToken) || v.includes('canary-0123456789abcdef'));
-      assert.deepEqual(leaked, [], `pid ${pid} (${cmdline})`);
+    // the fan-out process starts with the first event stream
+    const stream = await openSse(`${d.api}/events`, d.adminToken);
+    try {
+      const fanout = await eventually('the fan-out process', () => fanoutOf(d.pid), (pids) => pids.length === 1, 10_000);
+      for (const pid of [conmon, ...fanout]) {
+        const env = await environOf(pid);
+        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+        const leaked = env.filter((v) => (v.startsWith('HOODY_') && !v.startsWith('HOODY_EVENTS_')) || v.includes(d.adminToken) || v.includes('canary-0123456789abcdef'));
+        assert.deepEqual(leaked, [], `pid ${pid} (${cmdline})`);
+      }
+    } finally {
+      stream.close();
     }
   });
 });

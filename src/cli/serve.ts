@@ -1,6 +1,6 @@
 /** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT (a second one forces the exit). */
-import module from 'node:module';
 import { Command } from 'commander';
+import { describeError } from './context.ts';
 
 /** Exit status of a shutdown forced by a second signal (the work in flight was cut). */
 const FORCED_EXIT_CODE = 1;
@@ -13,11 +13,18 @@ export function serveCommand(): Command {
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
     .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
     .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string }) => {
-      // Node 22.1+: the daemon's modules are compiled once and cached on disk (a no-op on Node 20)
-      (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
       // loaded here, not at the top: the client commands need none of the daemon's modules
       const { configFromEnv, startDaemon } = await import('../main.ts');
-      const daemon = await startDaemon(configFromEnv(opts));
+      let daemon: Awaited<ReturnType<typeof startDaemon>>;
+      try {
+        daemon = await startDaemon(configFromEnv(opts));
+      } catch (err) {
+        // what a failed start left open (the exit watcher, the store) would keep the process alive,
+        // serving nothing: a service manager must see it exit and restart it
+        process.stderr.write(`${describeError(err)}\n`);
+        if (process.env.HOODY_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+        process.exit(1);
+      }
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) {

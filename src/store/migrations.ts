@@ -20,7 +20,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_status_log_projects': { up: (db) => addStatusLogProjects(db, dialect) },
     '0004_idempotency_owner': { up: (db) => addIdempotencyOwner(db) },
     '0005_restart_history': { up: (db) => addRestartHistory(db) },
-    '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db) },
+    '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db, dialect) },
   };
 }
 
@@ -158,12 +158,15 @@ export const STATUS_LOG_ORDINAL_INDEX = 'status_logs_container_id_ordinal';
  * that the total is one index seek (the highest position) and any page, however deep, is a range
  * instead of an OFFSET scan. Existing rows are numbered in seq order, per container.
  */
-async function addStatusLogOrdinal(db: Kysely<unknown>): Promise<void> {
+async function addStatusLogOrdinal(db: Kysely<unknown>, dialect: SqlDialect): Promise<void> {
   await db.schema.alterTable('status_logs').addColumn('ordinal', 'integer').execute();
   await sql`update status_logs set ordinal = numbered.n
     from (select seq, row_number() over (partition by container_id order by seq) as n from status_logs) as numbered
     where numbered.seq = status_logs.seq`.execute(db);
   await db.schema.createIndex(STATUS_LOG_ORDINAL_INDEX).on('status_logs').columns(['container_id', 'ordinal']).unique().execute();
+  // several daemons share a PostgreSQL database: one of an older version, still running, must fail
+  // its log writes loudly rather than add rows without a position, which no page would show
+  if (dialect === 'postgres') await sql`alter table status_logs alter column ordinal set not null`.execute(db);
 }
 
 /**
