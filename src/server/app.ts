@@ -18,6 +18,7 @@ import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
 import { validatorCompilerFor } from './validation.ts';
+import { declaredQuery, loggedUrl } from './logged-url.ts';
 import { serializerFactoryFor } from './serialization.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { projectRoutes } from './routes/projects.ts';
@@ -124,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a callback hook, not an async one: no promise per request
     app.addHook('onResponse', (request, reply, done) => {
       metrics?.requestAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-      if (debug) request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+      if (debug) request.log.debug({ method: request.method, url: loggedUrl(request.url, declaredQuery(request.routeOptions.schema)), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
       done();
     });
   }
