@@ -13,8 +13,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** What a log line may never show, wherever a header object ends up logged. */
-const REDACTED = ['req.headers.authorization', 'headers.authorization', 'authorization'];
+/** What a log line may never show, wherever a header object ends up logged (as `req`, `request`, an error's `config`...). */
+const REDACTED = ['authorization', 'headers.authorization', '*.authorization', '*.headers.authorization', '*.*.headers.authorization'];
 
 /** A logger writing to `destination` (stdout when not given). */
 export function createLogger(opts: { level: LogLevel; format: LogFormat; destination?: NodeJS.WritableStream & { fd?: number } }): Logger {

@@ -11,13 +11,22 @@ import { openSse, type SseEvent } from './sse-reader.ts';
 import { eventually } from './eventually.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** The daemon's event fan-out process, found among its children by pid. */
-async function fanoutPid(daemonPid: number): Promise<number | undefined> {
+/** The daemon's event fan-out processes (one at most, unless one is being replaced), found among its children. */
+async function fanoutPids(daemonPid: number): Promise<number[]> {
   const children = (await readFile(`/proc/${daemonPid}/task/${daemonPid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean);
+  const found: number[] = [];
   for (const pid of children) {
-    if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('fanout-process')) return Number(pid);
+    if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('fanout-process')) found.push(Number(pid));
   }
-  return undefined;
+  return found;
+}
+/** The daemon's event fan-out process, found among its children by pid. */
+const fanoutPid = async (daemonPid: number): Promise<number | undefined> => (await fanoutPids(daemonPid))[0];
+/** The event streams the daemon counts open (its metrics gauge). */
+async function streamsOpen(d: DaemonHandle): Promise<number | undefined> {
+  const res = await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${d.adminToken}` } });
+  const m = /^hoody_event_streams_open (\d+)$/m.exec(await res.text());
+  return m ? Number(m[1]) : undefined;
 }
 const transitions = (events: SseEvent[], id?: string) => events.filter((e) => e.event === 'transition' && (!id || e.data.container_id === id));
 
@@ -253,21 +262,33 @@ describe('the event fan-out process runs only while streams are open', () => {
 
     first.close();
     assert.equal(await first.ended, 'broken');
-    await sleep(IDLE_MS * 3);
-    assert.equal(await fanoutPid(d.pid), pid, 'one stream is still open: the process stays');
+    // the daemon has taken the first stream's end: from here, with no stream left, its idle timer would run
+    await eventually('the daemon to count one stream open', () => streamsOpen(d), (n) => n === 1);
+    const released = performance.now();
+    // the idle time passes (at least; a longer wait on a loaded machine only makes the check stricter)...
+    await eventually('the idle time to pass', async () => performance.now() - released, (ms) => ms >= IDLE_MS * 2);
+    // ...and the daemon answers after it, so a timer due by then has run (timers come before I/O in its loop)
     assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 200);
     await second.until((es) => transitions(es).length === 2);
+    // a process retired with a stream open would have been replaced by the next stream's: the same one takes it
+    const extra = await openSse(url, d.adminToken);
+    assert.equal((await call('POST', `/containers/${c.id}/resume`)).status, 200);
+    await extra.until((es) => transitions(es).length === 1);
+    assert.deepEqual(await fanoutPids(d.pid), [pid], 'one stream stayed open: the same process holds the old stream and the new one');
+    extra.close();
+    assert.equal(await extra.ended, 'broken');
+    await eventually('the daemon to count one stream open', () => streamsOpen(d), (n) => n === 1);
 
     second.close();
     await eventually('the idle fan-out process to exit', () => fanoutPid(d.pid), (p) => p === undefined);
     assert.doesNotMatch(d.output(), /fan-out process ended/, 'an idle exit is not reported as a crash');
 
     const third = await openSse(`${url}&since=0`, d.adminToken);
-    // the replay: created, started, paused
-    await third.until((es) => transitions(es).length === 3);
-    assert.equal((await call('POST', `/containers/${c.id}/resume`)).status, 200);
+    // the replay: created, started, paused, resumed
     await third.until((es) => transitions(es).length === 4);
-    assert.deepEqual(transitions(third.events).map((e) => e.data.log.to_status), ['stopped', 'running', 'paused', 'running'], 'the replay, then live events through a new process');
+    assert.equal((await call('POST', `/containers/${c.id}/pause`)).status, 200);
+    await third.until((es) => transitions(es).length === 5);
+    assert.deepEqual(transitions(third.events).map((e) => e.data.log.to_status), ['stopped', 'running', 'paused', 'running', 'paused'], 'the replay, then live events through a new process');
     const again = await fanoutPid(d.pid);
     assert.ok(again !== undefined && again !== pid, 'a new fan-out process holds the new stream');
     third.close();

@@ -126,6 +126,36 @@ describe('the daemon\'s log at the debug level', () => {
     assert.equal(typeof line?.ms, 'number');
     assert.ok(!d.output().includes(d.adminToken), 'the token is in no line');
   });
+
+  it('keeps the token out of every line: sent in the Authorization header and in a query string, on a 2xx, a 4xx and a 5xx', async () => {
+    const secret = d.adminToken;
+    const get = (path: string, id: string) => fetch(`${d.api}${path}`, { headers: { authorization: `Bearer ${secret}`, 'x-request-id': id } });
+    // declared parameters are logged as sent; an unknown one (the API refuses it) carries the token
+    const listed = await get(`/containers?limit=5&access_token=${secret}`, 'leak-400');
+    assert.equal(listed.status, 400);
+    const also = await get(`/containers?limit=5&token=${encodeURIComponent(`Bearer ${secret}`)}`, 'leak-400b');
+    assert.equal(also.status, 400);
+    assert.equal((await get('/containers?limit=5', 'leak-200')).status, 200);
+    // a 5xx: an image whose /proc is a file cannot start, the create fails in the runtime
+    const admin = apiClient(d.api, secret);
+    assert.equal((await admin('POST', '/containers', { name: 'leak-first', container_image: 'busybox', autostart: false })).status, 201);
+    const images = join(d.dataDir, 'images');
+    execFileSync('sh', ['-c', `cp -a ${images}/busybox ${images}/broken && rm -rf ${images}/broken/rootfs/proc && : > ${images}/broken/rootfs/proc`]);
+    const failed = await fetch(`${d.api}/containers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-request-id': 'leak-500' },
+      body: JSON.stringify({ name: 'leak-doomed', container_image: 'broken', command: ['sleep', '600'] }),
+    });
+    assert.equal(failed.status, 500, await failed.text());
+
+    // the lines of those requests are there (this test would pass vacuously without them)
+    const lines = await eventually('the request lines', async () => jsonLines(d), (ls) => ['leak-400', 'leak-400b', 'leak-200', 'leak-500'].every((id) => ls.some((l) => l.reqId === id && l.msg === 'request completed')));
+    const of = (id: string) => lines.filter((l) => l.reqId === id);
+    assert.equal(of('leak-400')[0]?.url, '/api/v1/containers?limit=5&access_token=[redacted]', 'the declared parameter kept, the unknown one redacted');
+    assert.equal(of('leak-200')[0]?.url, '/api/v1/containers?limit=5');
+    assert.ok(of('leak-500').some((l) => l.msg === 'request failed' && l.level === 50), 'the 5xx error line');
+    assert.ok(!d.output().includes(secret), `the token is in no line:\n${d.output().split('\n').filter((l) => l.includes(secret)).join('\n')}`);
+  });
 });
 
 describe('the daemon\'s log with HOODY_LOG_FORMAT=pretty', () => {

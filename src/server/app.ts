@@ -17,8 +17,9 @@ import { errorBody, installErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
-import { validatorCompiler } from './validation.ts';
-import { buildLazySerializer } from './serialization.ts';
+import { validatorCompilerFor } from './validation.ts';
+import { declaredQuery, loggedUrl } from './logged-url.ts';
+import { serializerFactoryFor } from './serialization.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { serverRoutes } from './routes/servers.ts';
@@ -68,6 +69,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
   /** Counts requests and serves GET /metrics (admin token) when given. */
   metrics?: Metrics;
+  /** Compile every route's validators and response serializers while the app starts, not on first use (tests: a bad schema fails there). */
+  eagerSchemas?: boolean;
 }
 
 export type App = FastifyInstance & { withTypeProvider(): FastifyInstance };
@@ -92,11 +95,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // on close, idle keep-alive connections go at once; requests in flight are answered first
     forceCloseConnections: 'idle',
     // each route's response serializer is built on its first answer, not at start-up
-    schemaController: { compilersFactory: { buildSerializer: buildLazySerializer } },
+    schemaController: { compilersFactory: { buildSerializer: serializerFactoryFor(deps.eagerSchemas === true) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(validatorCompilerFor(deps.eagerSchemas === true));
   // an API route that takes no query parameters refuses unknown ones instead of ignoring them
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith(API_PREFIX) || route.schema?.querystring) return;
@@ -122,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a callback hook, not an async one: no promise per request
     app.addHook('onResponse', (request, reply, done) => {
       metrics?.requestAnswered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-      if (debug) request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+      if (debug) request.log.debug({ method: request.method, url: loggedUrl(request.url, declaredQuery(request.routeOptions.schema)), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
       done();
     });
   }

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from '../api/error-codes.ts';
 import { HoodyError } from '../core/errors.ts';
+import { declaredQuery, loggedUrl } from './logged-url.ts';
 
 export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): ErrorBody {
   const statusCode = ERROR_CODES[code].status;
@@ -77,7 +78,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const body = toErrorBody(err);
     if (body.statusCode >= 500) {
       // the request's id is on the line (its child logger): the answer's x-request-id finds it
-      const line = { method: request.method, url: request.url, statusCode: body.statusCode, code: body.code, ...(body.code === 'INTERNAL_ERROR' ? { err } : { error: body.message }) };
+      const line = { method: request.method, url: loggedUrl(request.url, declaredQuery(request.routeOptions.schema)), statusCode: body.statusCode, code: body.code, ...(body.code === 'INTERNAL_ERROR' ? { err } : { error: body.message }) };
       if (body.code === 'SERVICE_UNAVAILABLE') request.log.warn(line, 'request refused');
       else request.log.error(line, 'request failed');
     }

@@ -12,11 +12,17 @@ type SerializerFactory = NonNullable<NonNullable<NonNullable<FastifyServerOption
 const fastifyRequire = createRequire(import.meta.resolve('fastify'));
 const defaultFactory = (fastifyRequire('@fastify/fast-json-stringify-compiler') as { SerializerSelector: () => SerializerFactory }).SerializerSelector();
 
-/** Fastify's `schemaController.compilersFactory.buildSerializer`, building each route's serializer when first used. */
-export const buildLazySerializer: SerializerFactory = (externalSchemas, serializerOpts) => {
-  const compile = defaultFactory(externalSchemas, serializerOpts);
-  return (route) => {
-    let serialize: ((data: unknown) => string) | undefined;
-    return (data) => (serialize ??= compile(route))(data);
+/** Fastify's `schemaController.compilersFactory.buildSerializer`, building each route's serializer when first used (or at once when `eager`, for tests). */
+export const serializerFactoryFor =
+  (eager: boolean): SerializerFactory =>
+  (externalSchemas, serializerOpts) => {
+    const compile = defaultFactory(externalSchemas, serializerOpts);
+    return (route) => {
+      if (eager) return compile(route);
+      let serialize: ((data: unknown) => string) | undefined;
+      return (data) => (serialize ??= compile(route))(data);
+    };
   };
-};
+
+/** The serializer factory the daemon uses: each route's serializer built on its first answer. */
+export const buildLazySerializer: SerializerFactory = serializerFactoryFor(false);

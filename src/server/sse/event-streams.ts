@@ -20,6 +20,8 @@ import type { StatusLogRecord, Store } from '../../store/store.ts';
 import { childEnv } from '../../runtime/child-env.ts';
 import { SseFanout, checkWriteShare, type FanoutOptions } from './fanout.ts';
 import type { FanoutMessage, FanoutReport } from './fanout-process.ts';
+import { FANOUT_PROTOCOL } from './fanout-protocol.ts';
+import { PACKAGE_VERSION } from '../../version.ts';
 import { LAST_CHUNK, chunk, projectOf, resyncFrame, streamHead, toStreamEvent, type StreamEvent, type StreamSpec } from './stream.ts';
 
 export type FanoutMode = 'process' | 'inline';
@@ -29,6 +31,9 @@ const FANOUT_NICENESS = 10;
 
 /** How long an idle fan-out process stays: a client that reconnects at once finds it running. */
 export const FANOUT_IDLE_MS = 30_000;
+
+/** How long a starting fan-out process has to say it is ready before it is killed and its streams refused. */
+export const FANOUT_START_MS = 10_000;
 
 export interface EventStreamsOptions {
   hub: EventHub;
@@ -40,6 +45,10 @@ export interface EventStreamsOptions {
   writeShare?: number;
   /** How long the fan-out process stays once its last stream is gone (process mode). */
   idleMs?: number;
+  /** How long the fan-out process may take to start (process mode; FANOUT_START_MS by default). */
+  startMs?: number;
+  /** The fan-out process's module (tests start stand-ins); the one beside this module by default. */
+  childFile?: string;
   warn?: (message: string, err?: unknown) => void;
 }
 
@@ -76,7 +85,7 @@ export class EventStreams {
   static async start(opts: EventStreamsOptions): Promise<EventStreams> {
     // checked here too: a child process that refuses its settings would fail at every restart
     if (opts.writeShare !== undefined) checkWriteShare(opts.writeShare);
-    const sink = opts.mode === 'process' ? new ProcessSink({ ...opts, idleMs: opts.idleMs ?? FANOUT_IDLE_MS }) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
+    const sink = opts.mode === 'process' ? new ProcessSink({ ...opts, idleMs: opts.idleMs ?? FANOUT_IDLE_MS, startMs: opts.startMs ?? FANOUT_START_MS }) : inlineSink({ heartbeatMs: opts.heartbeatMs, writeShare: opts.writeShare });
     const streams = new EventStreams(opts, sink);
     streams.subscription = opts.hub.subscribe((e) => streams.receive(e));
     return streams;
@@ -222,7 +231,7 @@ class ProcessSink implements Sink {
   /** The streams children hold, by id: which child, and what to call when it says one is gone. */
   private readonly held = new Map<string, { onGone: () => void; child?: ChildProcess }>();
 
-  constructor(private readonly opts: EventStreamsOptions & { idleMs: number }) {}
+  constructor(private readonly opts: EventStreamsOptions & { idleMs: number; startMs: number }) {}
 
   publish(events: StreamEvent[]): void {
     // no child and none starting: no stream is open, so nobody is owed these events
@@ -294,7 +303,8 @@ class ProcessSink implements Sink {
     this.starting = this.spawn().then(
       () => undefined,
       (err: unknown) => {
-        this.opts.warn?.('could not start the event fan-out process', err);
+        // the reason in the line itself: "restart the daemon" must be read, not found in a field
+        this.opts.warn?.(`could not start the event fan-out process: ${err instanceof Error ? err.message : String(err)}`);
         this.child = undefined;
       },
     ).finally(() => {
@@ -347,7 +357,8 @@ class ProcessSink implements Sink {
   private spawn(): Promise<void> {
     // the child's module sits beside this one: `.js` when built, `.ts` under tsx (which the child then needs too)
     const fromSources = import.meta.url.endsWith('.ts');
-    const child = fork(fileURLToPath(new URL(`./fanout-process.${fromSources ? 'ts' : 'js'}`, import.meta.url)), [], {
+    const file = this.opts.childFile ?? fileURLToPath(new URL(`./fanout-process.${fromSources ? 'ts' : 'js'}`, import.meta.url));
+    const child = fork(file, [], {
       execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
       // only its settings: the daemon's environment holds secrets the child has no use for
       env: childEnv({ HOODY_EVENTS_HEARTBEAT_MS: String(this.opts.heartbeatMs), HOODY_EVENTS_WRITE_SHARE: this.opts.writeShare === undefined ? '' : String(this.opts.writeShare) }),
@@ -361,7 +372,7 @@ class ProcessSink implements Sink {
     }
     let ready = false;
     child.on('message', (m: FanoutReport) => {
-      if (m.t === 'ready') ready = true;
+      if (m.t === 'ready') ready = !mismatch(m);
       else if (m.t === 'gone' && this.held.get(m.streamId)?.child === child) this.release(m.streamId);
     });
     child.on('exit', (code, signal) => {
@@ -377,9 +388,31 @@ class ProcessSink implements Sink {
       if (cut.length > 0 && !this.backlog) this.startChild();
     });
     return new Promise((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`the event fan-out process exited with ${code} while starting`)));
+      // a child that hangs while loading would hold new streams and a growing backlog for ever
+      const deadline = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the event fan-out process did not start within ${this.opts.startMs} ms`));
+      }, this.opts.startMs);
+      const settle = (err?: Error): void => {
+        clearTimeout(deadline);
+        if (err) reject(err);
+        else resolve();
+      };
+      child.once('message', (m: FanoutReport) => {
+        const wrong = m.t === 'ready' ? mismatch(m) : `its first message was "${m.t}", not "ready"`;
+        if (!wrong) return settle();
+        // never run mixed: a child from other files may read or send messages differently
+        child.kill('SIGKILL');
+        settle(new Error(`the event fan-out process ${wrong}: restart the daemon: its files changed on disk`));
+      });
+      child.once('error', settle);
+      child.once('exit', (code, signal) => settle(new Error(`the event fan-out process exited with ${code ?? signal} while starting`)));
     });
   }
+}
+
+/** Why a child's `ready` does not match this daemon, or undefined when it does. */
+function mismatch(m: { version?: unknown; protocol?: unknown }): string | undefined {
+  if (m.version === PACKAGE_VERSION && m.protocol === FANOUT_PROTOCOL) return undefined;
+  return `is version "${String(m.version)}" (protocol ${String(m.protocol)}) where this daemon is "${PACKAGE_VERSION}" (protocol ${FANOUT_PROTOCOL})`;
 }

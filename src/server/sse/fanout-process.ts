@@ -10,17 +10,19 @@
  *   { t: 'end', streamIds }                 end these streams (their token was deleted)
  *   { t: 'close' }                          end every stream and exit
  * and to the daemon:
- *   { t: 'ready' }                          once, when it takes messages
+ *   { t: 'ready', version, protocol }       once, when it takes messages (the daemon refuses a mismatch)
  *   { t: 'gone', streamId }                 a stream ended (the client left, or it was ended)
  */
 import type { Socket } from 'node:net';
+import { PACKAGE_VERSION } from '../../version.ts';
 import { SseFanout } from './fanout.ts';
+import { FANOUT_PROTOCOL } from './fanout-protocol.ts';
 import type { StreamEvent, StreamSpec } from './stream.ts';
 
 export type FanoutMessage = { t: 'add'; spec: StreamSpec } | { t: 'events'; events: StreamEvent[] } | { t: 'end'; streamIds: string[] } | { t: 'close' };
 
 /** What the fan-out process tells the daemon. */
-export type FanoutReport = { t: 'ready' } | { t: 'gone'; streamId: string };
+export type FanoutReport = { t: 'ready'; version: string; protocol: number } | { t: 'gone'; streamId: string };
 
 const report = (m: FanoutReport): void => {
   if (process.connected) process.send?.(m);
@@ -51,4 +53,4 @@ process.on('disconnect', () => {
   fanout.closeAll();
   setTimeout(() => process.exit(0), 200).unref();
 });
-report({ t: 'ready' });
+report({ t: 'ready', version: PACKAGE_VERSION, protocol: FANOUT_PROTOCOL });

@@ -2,12 +2,18 @@
  * The fan-out's rules over real loopback connections: who gets which event, how frames are
  * grouped into writes, what happens to a client that does not read, and how streams end.
  */
-import { describe, it, afterEach } from 'node:test';
+import { describe, it, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SseFanout, type FanoutOptions } from './fanout.ts';
 import { EventStreams, type EventStreamsOptions } from './event-streams.ts';
+import { FANOUT_PROTOCOL } from './fanout-protocol.ts';
+import { PACKAGE_VERSION } from '../../version.ts';
 import { LAST_CHUNK, chunk, visibleTo, type StreamEvent, type StreamSpec } from './stream.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -283,5 +289,96 @@ describe('SseFanout', () => {
     await sleep(100);
     assert.ok(p.chunks.length >= 2, `heartbeats: ${p.chunks.length}`);
     assert.ok(p.chunks.every((c) => c === chunk(': heartbeat\n\n')));
+  });
+});
+
+describe('EventStreams in process mode: starting the fan-out process', () => {
+  /** Stand-in fan-out processes, each doing what its body says. */
+  const dir = mkdtempSync(join(tmpdir(), 'hoody-fanout-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const child = (name: string, body: string): string => {
+    const file = join(dir, `${name}.mjs`);
+    writeFileSync(file, `${body}\n`);
+    return file;
+  };
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** The pid of this process's child running `file`, found in /proc (forked at once, whether it ever runs our code or not). */
+  const childRunning = async (file: string): Promise<number | undefined> => {
+    const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean);
+    for (const pid of children) {
+      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(file)) return Number(pid);
+    }
+    return undefined;
+  };
+
+  /** Opens one stream through EventStreams with `childFile` as the fan-out process; reports how it ended. */
+  async function openThrough(childFile: string, startMs: number) {
+    const warnings: string[] = [];
+    const hub = { position: 0, subscribe: () => ({ close: () => undefined }) };
+    const opts = { hub, mode: 'process', heartbeatMs: 60_000, childFile, startMs, warn: (m: string) => warnings.push(m) } as unknown as EventStreamsOptions;
+    const streams = await EventStreams.start(opts);
+    const p = await pair();
+    let gone = 0;
+    const t = performance.now();
+    const opened = streams.open(p.server, spec({ transitions: false }), undefined, { signal: new AbortController().signal, onGone: () => gone++ });
+    let pid: number | undefined;
+    for (const end = performance.now() + 10_000; pid === undefined && gone === 0 && performance.now() < end; await sleep(5)) pid = await childRunning(childFile);
+    assert.ok(pid, 'the fan-out process was started');
+    await opened;
+    await until(() => gone > 0, 20_000);
+    const ms = performance.now() - t;
+    await streams.close();
+    return { warnings, gone, ms, destroyed: p.server.destroyed, pid };
+  }
+
+  it('kills a fan-out process that does not get ready within the start deadline, and refuses the stream', async () => {
+    const r = await openThrough(child('hangs', 'setInterval(() => undefined, 60_000);'), 1000);
+    assert.equal(r.gone, 1, 'the stream waiting for it was ended');
+    assert.equal(r.destroyed, true, 'its connection is cut');
+    assert.ok(r.ms >= 950 && r.ms < 15_000, `refused after the deadline (${r.ms.toFixed(0)} ms)`);
+    assert.ok(r.warnings.some((w) => /did not start within 1000 ms/.test(w)), r.warnings.join('\n'));
+    await until(() => !alive(r.pid), 5000);
+    assert.equal(alive(r.pid), false, 'the hung process was killed');
+  });
+
+  it('refuses a fan-out process of another version or protocol: kills it and says to restart the daemon', async () => {
+    for (const [name, ready] of [
+      ['other-version', `{ t: 'ready', version: '0.0.0-other', protocol: ${FANOUT_PROTOCOL} }`],
+      ['other-protocol', `{ t: 'ready', version: ${JSON.stringify(PACKAGE_VERSION)}, protocol: ${FANOUT_PROTOCOL + 1} }`],
+      ['no-version', `{ t: 'ready' }`],
+    ] as const) {
+      const r = await openThrough(child(name, `process.send(${ready}); setInterval(() => undefined, 60_000);`), 10_000);
+      assert.equal(r.gone, 1, `${name}: the stream was ended`);
+      assert.equal(r.destroyed, true, `${name}: its connection is cut`);
+      assert.ok(r.ms < 8000, `${name}: refused at its ready, not at the deadline (${r.ms.toFixed(0)} ms)`);
+      assert.ok(r.warnings.some((w) => /restart the daemon: its files changed on disk/.test(w)), `${name}: ${r.warnings.join('\n')}`);
+      await until(() => !alive(r.pid), 5000);
+      assert.equal(alive(r.pid), false, `${name}: the mismatched process was killed`);
+    }
+  });
+
+  it('takes a fan-out process of its own version and protocol', async () => {
+    const ready = `{ t: 'ready', version: ${JSON.stringify(PACKAGE_VERSION)}, protocol: ${FANOUT_PROTOCOL} }`;
+    // a stand-in that holds the connection it is handed and reports nothing else
+    const file = child('matches', `const held = []; process.on('message', (m, h) => { if (h) held.push(h); if (m.t === 'close') process.exit(0); }); process.send(${ready});`);
+    const warnings: string[] = [];
+    const hub = { position: 0, subscribe: () => ({ close: () => undefined }) };
+    const streams = await EventStreams.start({ hub, mode: 'process', heartbeatMs: 60_000, childFile: file, warn: (m: string) => warnings.push(m) } as unknown as EventStreamsOptions);
+    const p = await pair();
+    let gone = 0;
+    await streams.open(p.server, spec({ transitions: false }), undefined, { signal: new AbortController().signal, onGone: () => gone++ });
+    await until(() => p.server.destroyed, 10_000);
+    assert.equal(p.server.destroyed, true, "the daemon's copy of the connection is closed once handed over");
+    assert.equal(gone, 0, 'the stream is held by the process');
+    assert.deepEqual(warnings, []);
+    await streams.close();
   });
 });
