@@ -13,7 +13,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { startTestDaemon, type DaemonHandle } from '../test/daemon-harness.ts';
-import { PodmanService } from './podman-instance.ts';
+import { PodmanService } from './podman-service.ts';
 
 const rounds = Number(process.argv[2] ?? 3);
 const N = Number(process.argv[3] ?? 100);

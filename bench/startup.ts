@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { removeRuntime } from '../test/daemon-harness.ts';
-import { PodmanService } from './podman-instance.ts';
+import { PodmanService } from './podman-service.ts';
 
 const rounds = Number(process.argv[2] ?? 10);
 const rows = Number(process.argv[3] ?? 1_000_000);
