@@ -15,16 +15,34 @@ export interface OverlayDirs {
 /**
  * Mounts the overlay unless it is already mounted. nosuid and nodev: a setuid file or a device
  * node in the image or the upper dir grants nothing (no new privileges is set in the container
- * anyway, so setuid never worked there).
+ * anyway, so setuid never worked there). With `bindTo` (an existing folder), the overlay is
+ * also bind-mounted there.
  */
-export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Promise<void> {
+export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal, opts: { bindTo?: string } = {}): Promise<void> {
   if (await isMountPoint(dirs.merged)) return;
   // the upper dir's mode is that of the container's `/`; only root uses work and the mount point
   await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
   // the top of the upper dir is the container's `/`: its root must own it to write there
   await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
   const options = `nosuid,nodev,lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
-  await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
+  if (!opts.bindTo) {
+    await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
+    return;
+  }
+  // both mounts from one process (each process costs more than its mount); paths go as arguments, never into the script
+  await runCommand('/bin/sh', ['-c', 'mount -t overlay overlay -o "$1" "$2" && exec mount --bind "$2" "$3"', 'sh', options, dirs.merged, opts.bindTo], signal);
+}
+
+/**
+ * Unmounts several mount points, in the order given, with one `umount` (a process costs more than
+ * the unmounts); whatever is still mounted after it (a stacked layer, a busy mount) goes through
+ * unmountOverlay, so the outcome is the same as unmounting each in turn.
+ */
+export async function unmountAll(paths: readonly string[], signal?: AbortSignal): Promise<void> {
+  const mounted = await mountPoints();
+  const targets = paths.filter((p) => mounted.has(p));
+  if (targets.length > 1) await runCommand('umount', targets, signal).catch(() => undefined);
+  for (const p of paths) await unmountOverlay(p, signal);
 }
 
 /** Unmounts the overlay (every layer stacked on the mount point); lazily when something still holds it. */
@@ -42,8 +60,13 @@ export async function unmountOverlay(merged: string, signal?: AbortSignal): Prom
 
 /** True when `path` is a mount point in this mount namespace. */
 export async function isMountPoint(path: string): Promise<boolean> {
+  return (await mountPoints()).has(path);
+}
+
+/** Every mount point in this mount namespace. */
+async function mountPoints(): Promise<Set<string>> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
+  return new Set(info.split('\n').map((line) => unescapeMountPath(line.split(' ')[4] ?? '')));
 }
 
 const unescapeMountPath = (p: string): string => p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));

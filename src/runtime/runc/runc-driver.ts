@@ -31,7 +31,7 @@ import {
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { isMountPoint, mountOverlay, unmountOverlay } from '../overlay.ts';
+import { isMountPoint, mountOverlay, unmountAll, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
@@ -268,8 +268,7 @@ export class RuncDriver implements RuntimeDriver {
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
-    await this.removeAlias(id, signal);
-    await unmountOverlay(join(bundle, 'rootfs'), signal);
+    await this.unmountRootfs(id, signal);
     await rm(bundle, { recursive: true, force: true });
     this.savedInits.delete(id);
     await rm(this.exits.path(id), { force: true });
@@ -556,21 +555,23 @@ export class RuncDriver implements RuntimeDriver {
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
-    // create mounted it already (start mounts only after a reboot): no image lookup then
-    if (!(await isMountPoint(join(bundle, 'rootfs')))) {
-      const lower = await this.opts.images.rootfs(spec.image, signal);
-      const owner = { uid: this.ids.uid, gid: this.ids.gid };
-      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
-    }
+    const merged = join(bundle, 'rootfs');
     // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
     // 0700 folders (the bundle, the data folder, root's home) are closed: it gets a bind mount it reaches
     const alias = this.rootPath(spec.id);
-    if (!(await isMountPoint(alias))) {
+    const [overlayMounted, aliasMounted] = await Promise.all([isMountPoint(merged), isMountPoint(alias)]);
+    if (!aliasMounted) {
       await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
       await makeGateDir(this.aliasRoot, this.ids);
       await mkdir(alias, { recursive: true, mode: 0o700 });
-      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
     }
+    // create mounted it already (start mounts only after a reboot): no image lookup then
+    if (!overlayMounted) {
+      const lower = await this.opts.images.rootfs(spec.image, signal);
+      const owner = { uid: this.ids.uid, gid: this.ids.gid };
+      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged, owner }, signal, aliasMounted ? {} : { bindTo: alias });
+    }
+    if (!aliasMounted && !(await isMountPoint(alias))) await runCommand('mount', ['--bind', merged, alias], signal);
   }
 
   /** config.json's root path: the alias of the bundle's `rootfs`. */
@@ -578,12 +579,17 @@ export class RuncDriver implements RuntimeDriver {
     return join(this.aliasRoot, id);
   }
 
-  /** Unmounts and removes a container's root filesystem alias, wherever an earlier driver put it. */
-  private async removeAlias(id: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Unmounts the container's root filesystem alias (wherever an earlier driver put it), then its
+   * overlay, and removes the alias folder.
+   */
+  private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
     const alias = stored?.rootPath;
-    if (!alias || alias === 'rootfs') return;
-    await unmountOverlay(alias, signal);
+    const merged = join(this.bundle(id), 'rootfs');
+    if (!alias || alias === 'rootfs') return unmountOverlay(merged, signal);
+    // the alias is a bind of the overlay: it goes first
+    await unmountAll([alias, merged], signal);
     await rmdir(alias).catch(() => undefined);
     // the last container gone, nothing of this driver stays under /run
     await rmdir(this.aliasRoot).catch(() => undefined);
