@@ -269,11 +269,10 @@ export class RuncDriver implements RuntimeDriver {
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
     await this.unmountRootfs(id, signal);
-    await rm(bundle, { recursive: true, force: true });
+    // independent of each other once nothing runs and nothing is mounted
+    await Promise.all([rm(bundle, { recursive: true, force: true }), rm(this.exits.path(id), { force: true }), this.removeCgroup(id)]);
     this.savedInits.delete(id);
-    await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
-    await this.removeCgroup(id);
   }
 
   async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
@@ -778,13 +777,9 @@ export class RuncDriver implements RuntimeDriver {
   /** Removes the container's cgroup in every hierarchy; false when some of it could not go. */
   private async removeCgroup(id: string): Promise<boolean> {
     const cgroup = await this.cgroup(id);
-    let removed = true;
-    for (const dir of await cgroup.existingDirs()) {
-      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') removed = false;
-      });
-    }
-    return removed;
+    // one folder per hierarchy, none inside another: removed all at once
+    const results = await Promise.all((await cgroup.existingDirs()).map((dir) => rmdir(dir).then(() => true, (err: NodeJS.ErrnoException) => err.code === 'ENOENT')));
+    return results.every(Boolean);
   }
 }
 
