@@ -15,22 +15,16 @@ export interface OverlayDirs {
 /**
  * Mounts the overlay unless it is already mounted. nosuid and nodev: a setuid file or a device
  * node in the image or the upper dir grants nothing (no new privileges is set in the container
- * anyway, so setuid never worked there). With `bindTo` (an existing folder), the overlay is
- * also bind-mounted there.
+ * anyway, so setuid never worked there).
  */
-export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal, opts: { bindTo?: string } = {}): Promise<void> {
+export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Promise<void> {
   if (await isMountPoint(dirs.merged)) return;
   // the upper dir's mode is that of the container's `/`; only root uses work and the mount point
   await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
   // the top of the upper dir is the container's `/`: its root must own it to write there
   await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
   const options = `nosuid,nodev,lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
-  if (!opts.bindTo) {
-    await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
-    return;
-  }
-  // both mounts from one process (each process costs more than its mount); paths go as arguments, never into the script
-  await runCommand('/bin/sh', ['-c', 'mount -t overlay overlay -o "$1" "$2" && exec mount --bind "$2" "$3"', 'sh', options, dirs.merged, opts.bindTo], signal);
+  await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
 }
 
 /**

@@ -554,23 +554,21 @@ export class RuncDriver implements RuntimeDriver {
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
-    const merged = join(bundle, 'rootfs');
+    // create mounted it already (start mounts only after a reboot): no image lookup then
+    if (!(await isMountPoint(join(bundle, 'rootfs')))) {
+      const lower = await this.opts.images.rootfs(spec.image, signal);
+      const owner = { uid: this.ids.uid, gid: this.ids.gid };
+      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
+    }
     // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
     // 0700 folders (the bundle, the data folder, root's home) are closed: it gets a bind mount it reaches
     const alias = this.rootPath(spec.id);
-    const [overlayMounted, aliasMounted] = await Promise.all([isMountPoint(merged), isMountPoint(alias)]);
-    if (!aliasMounted) {
+    if (!(await isMountPoint(alias))) {
       await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
       await makeGateDir(this.aliasRoot, this.ids);
       await mkdir(alias, { recursive: true, mode: 0o700 });
+      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
     }
-    // create mounted it already (start mounts only after a reboot): no image lookup then
-    if (!overlayMounted) {
-      const lower = await this.opts.images.rootfs(spec.image, signal);
-      const owner = { uid: this.ids.uid, gid: this.ids.gid };
-      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged, owner }, signal, aliasMounted ? {} : { bindTo: alias });
-    }
-    if (!aliasMounted && !(await isMountPoint(alias))) await runCommand('mount', ['--bind', merged, alias], signal);
   }
 
   /** config.json's root path: the alias of the bundle's `rootfs`. */
