@@ -149,9 +149,8 @@ export class CgroupPaths {
   /** Every directory this container's cgroup occupies (runc normally removes them on delete). */
   async existingDirs(): Promise<string[]> {
     const candidates = this.layout === 'v2' ? [join(ROOT, this.path)] : (await readdir(ROOT)).map((c) => join(ROOT, c, this.path));
-    const found: string[] = [];
-    for (const dir of candidates) if (await pathExists(dir)) found.push(dir);
-    return found;
+    const exists = await Promise.all(candidates.map((dir) => pathExists(dir)));
+    return candidates.filter((_, i) => exists[i]);
   }
 }
 

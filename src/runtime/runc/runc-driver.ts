@@ -31,7 +31,7 @@ import {
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { isMountPoint, mountOverlay, unmountOverlay } from '../overlay.ts';
+import { isMountPoint, mountOverlay, unmountAll, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
@@ -268,13 +268,11 @@ export class RuncDriver implements RuntimeDriver {
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
-    await this.removeAlias(id, signal);
-    await unmountOverlay(join(bundle, 'rootfs'), signal);
-    await rm(bundle, { recursive: true, force: true });
+    await this.unmountRootfs(id, signal);
+    // independent of each other once nothing runs and nothing is mounted
+    await Promise.all([rm(bundle, { recursive: true, force: true }), rm(this.exits.path(id), { force: true }), this.removeCgroup(id)]);
     this.savedInits.delete(id);
-    await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
-    await this.removeCgroup(id);
   }
 
   async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
@@ -578,12 +576,17 @@ export class RuncDriver implements RuntimeDriver {
     return join(this.aliasRoot, id);
   }
 
-  /** Unmounts and removes a container's root filesystem alias, wherever an earlier driver put it. */
-  private async removeAlias(id: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Unmounts the container's root filesystem alias (wherever an earlier driver put it), then its
+   * overlay, and removes the alias folder.
+   */
+  private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
     const alias = stored?.rootPath;
-    if (!alias || alias === 'rootfs') return;
-    await unmountOverlay(alias, signal);
+    const merged = join(this.bundle(id), 'rootfs');
+    if (!alias || alias === 'rootfs') return unmountOverlay(merged, signal);
+    // the alias is a bind of the overlay: it goes first
+    await unmountAll([alias, merged], signal);
     await rmdir(alias).catch(() => undefined);
     // the last container gone, nothing of this driver stays under /run
     await rmdir(this.aliasRoot).catch(() => undefined);
@@ -772,13 +775,9 @@ export class RuncDriver implements RuntimeDriver {
   /** Removes the container's cgroup in every hierarchy; false when some of it could not go. */
   private async removeCgroup(id: string): Promise<boolean> {
     const cgroup = await this.cgroup(id);
-    let removed = true;
-    for (const dir of await cgroup.existingDirs()) {
-      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') removed = false;
-      });
-    }
-    return removed;
+    // one folder per hierarchy, none inside another: removed all at once
+    const results = await Promise.all((await cgroup.existingDirs()).map((dir) => rmdir(dir).then(() => true, (err: NodeJS.ErrnoException) => err.code === 'ENOENT')));
+    return results.every(Boolean);
   }
 }
 

@@ -1,0 +1,60 @@
+/**
+ * Unmounting several mount points with one `umount`: the outcome must be that of one unmount at a
+ * time. Needs root (mounts).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isMountPoint, mountOverlay, unmountAll } from './overlay.ts';
+import { runCommand } from './run-command.ts';
+
+async function scratch(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hoody-overlay-'));
+  return {
+    dir,
+    cleanup: async () => {
+      // whatever a failed case left mounted under the folder goes before the folder itself
+      const info = await readFile('/proc/self/mountinfo', 'utf8');
+      const left = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
+      for (const p of left.reverse()) await runCommand('umount', ['-l', p]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('overlay mounts', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+  it('unmountAll unmounts the alias and the overlay under it, stacked layers included', async () => {
+    const { dir, cleanup } = await scratch();
+    try {
+      const lower = join(dir, 'lower');
+      const alias = join(dir, 'alias');
+      await Promise.all([mkdir(lower), mkdir(alias)]);
+      const merged = join(dir, 'merged');
+      await mountOverlay({ lower, upper: join(dir, 'upper'), work: join(dir, 'work'), merged, owner: { uid: 0, gid: 0 } });
+      await runCommand('mount', ['--bind', merged, alias]);
+      // a second layer on the overlay's mount point: one umount of each path leaves it behind
+      await runCommand('mount', ['-t', 'tmpfs', 'tmpfs', merged]);
+      await unmountAll([alias, merged]);
+      assert.equal(await isMountPoint(alias), false, 'the alias is unmounted');
+      assert.equal(await isMountPoint(merged), false, 'every layer on the overlay mount point is unmounted');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('unmountAll skips what is not mounted', async () => {
+    const { dir, cleanup } = await scratch();
+    try {
+      const a = join(dir, 'a');
+      const b = join(dir, 'b');
+      await Promise.all([mkdir(a), mkdir(b)]);
+      await runCommand('mount', ['-t', 'tmpfs', 'tmpfs', b]);
+      await unmountAll([a, b]);
+      assert.equal(await isMountPoint(b), false, 'the mounted one is unmounted');
+    } finally {
+      await cleanup();
+    }
+  });
+});
