@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { startTestDaemon, type DaemonHandle } from '../test/daemon-harness.ts';
-import { PODMAN_IMAGE, podman, podmanCgroup, podmanFolder, podmanPid, pidsMatching, sleep, startPodman, stopPodman, vmRssKb } from './podman-service.ts';
+import { PODMAN_IMAGE, httpCall, podman, podmanCgroup, podmanFolder, podmanPid, pidsMatching, sleep, startPodman, stopPodman, vmRssKb } from './podman-service.ts';
 
 const rounds = Number(process.argv[2] ?? 15);
 const PARALLEL = 20;
@@ -61,7 +61,7 @@ async function checkGone(side: Side, op: string, id: string, pid: number): Promi
   if (stat && state !== 'Z' && state !== 'X') oddities.push(`${side}: ${op} of ${id} answered while its init (pid ${pid}) was still in state ${state}`);
 }
 
-// ---------------------------------------------------------------- Hoody over fetch
+// ---------------------------------------------------------------- Hoody over node:http
 
 let hoodyDaemon: DaemonHandle | undefined;
 type HoodyData = Record<string, unknown> & { runtime_info?: { pid: number | null } };
@@ -73,30 +73,18 @@ function hoody(method: string, path: string, body?: unknown): Promise<{ status: 
   const d = hoodyDaemon as DaemonHandle;
   const url = new URL(`${d.api}${path}`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: `${url.pathname}${url.search}`,
-        agent: hoodyAgent,
-        method,
-        headers: { authorization: `Bearer ${d.adminToken}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status >= 300) return reject(new Error(`Hoody ${method} ${path} ${payload ?? 'null'} answered ${status}: ${text}`));
-          resolve({ status, body: JSON.parse(text) as { data?: HoodyData } });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return httpCall(
+    {
+      host: url.hostname,
+      port: url.port,
+      path: `${url.pathname}${url.search}`,
+      agent: hoodyAgent,
+      method,
+      headers: { authorization: `Bearer ${d.adminToken}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+    },
+    `Hoody ${method} ${path} ${payload ?? 'null'}`,
+    (req) => req.end(payload),
+  ).then(({ status, text }) => ({ status, body: JSON.parse(text) as { data?: HoodyData } }));
 }
 
 const hoodyOps = {

@@ -56,6 +56,27 @@ export async function pidsMatching(needle: string, program?: string): Promise<nu
   return pids;
 }
 
+/**
+ * One request over node:http (the same client for Hoody and podman in every bench): `send` writes
+ * the body; the answer's text, or a rejection naming `what` for a status of 300 or more.
+ */
+export function httpCall(options: http.RequestOptions, what: string, send: (req: http.ClientRequest) => unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300) reject(new Error(`${what} answered ${status}: ${text}`));
+        else resolve({ status, text });
+      });
+    });
+    req.on('error', reject);
+    send(req);
+  });
+}
+
 /** One podman service folder: start the service (as often as wanted), call it, clean everything up. */
 export class PodmanService {
   readonly sock: string;
@@ -143,31 +164,18 @@ export class PodmanService {
 
   /** One call on the socket (`/v1.41` prefix); a status of 300 or more rejects. */
   call(method: string, path: string, body?: unknown, file?: string, keepAlive = true): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request(
-        {
-          socketPath: this.sock,
-          agent: keepAlive ? this.agent : false,
-          method,
-          path: path === '/_ping' ? path : `/v1.41${path}`,
-          headers: file ? { 'content-type': 'application/x-tar' } : payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 300) reject(new Error(`podman ${method} ${path} answered ${status}: ${text}`));
-            else resolve({ status, text });
-          });
-        },
-      );
-      req.on('error', reject);
-      if (file) createReadStream(file).pipe(req);
-      else req.end(payload);
-    });
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return httpCall(
+      {
+        socketPath: this.sock,
+        agent: keepAlive ? this.agent : false,
+        method,
+        path: path === '/_ping' ? path : `/v1.41${path}`,
+        headers: file ? { 'content-type': 'application/x-tar' } : payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      `podman ${method} ${path}`,
+      (req) => (file ? createReadStream(file).pipe(req) : req.end(payload)),
+    );
   }
 
   /** Stops the service (its containers keep running, as with Hoody). */

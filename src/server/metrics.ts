@@ -22,7 +22,6 @@ const OPERATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 /** HTTP latency buckets, seconds: a read answers in under a millisecond. */
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30];
 
-
 export class Metrics implements CoreObserver {
   readonly registry = new Registry();
   private readonly operationDuration: Histogram<'operation' | 'result'>;

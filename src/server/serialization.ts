@@ -23,6 +23,3 @@ export const serializerFactoryFor =
       return (data) => (serialize ??= compile(route))(data);
     };
   };
-
-/** The serializer factory the daemon uses: each route's serializer built on its first answer. */
-export const buildLazySerializer: SerializerFactory = serializerFactoryFor(false);

@@ -338,18 +338,15 @@ class ProcessSink implements Sink {
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (child.connected) {
-      child.send({ t: 'close' } satisfies FanoutMessage, (err: Error | null) => {
-        if (err && !this.closing) this.opts.warn?.('the fan-out process did not take a message', err);
-      });
-    }
+    if (child.connected) this.post({ t: 'close' }, child);
     const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
     await exited;
     clearTimeout(timer);
   }
 
-  private post(m: FanoutMessage): void {
-    this.child?.send(m, (err: Error | null) => {
+  /** Sends a message to the current child, or to `to` (a child being retired is no longer current). */
+  private post(m: FanoutMessage, to: ChildProcess | undefined = this.child): void {
+    to?.send(m, (err: Error | null) => {
       if (err && !this.closing) this.opts.warn?.('the fan-out process did not take a message', err);
     });
   }
