@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { ContainerLimitError, NameTakenError, type ContainerRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { ContainerLimitError, NameTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -421,6 +421,35 @@ for (const backend of backends) {
       assert.ok(all.every((l, i) => i === 0 || l.seq > all[i - 1]!.seq), 'seq grows');
       assert.deepEqual((await store.statusLogsSince(all[2]!.seq, 2)).map((l) => l.id), order.slice(3, 5));
       assert.deepEqual(await store.statusLogsSince(all.at(-1)!.seq, 10), []);
+    });
+
+    test('onLogAppended hands over each row written, after its commit, exactly as statusLogsSince reads it', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const reader = await open(place);
+      const handed: StatusLogRecord[] = [];
+      const seenElsewhere: Promise<boolean>[] = [];
+      store.onLogAppended((row) => {
+        handed.push(row);
+        // committed before it is handed over: another connection reads it already
+        seenElsewhere.push(reader.statusLogsSince(row.seq - 1, 1).then((rows) => rows[0]?.id === row.id));
+      });
+      const { container, project, server } = await created(store);
+      const running = await store.transition(container.id, { to_status: 'running', log: logEntry('stopped', 'running', { note: 'x', nested: { a: [1, 2] } }) });
+      assert.ok(running);
+      // a transition that writes nothing hands nothing over
+      assert.equal(await store.transition(container.id, { to_status: 'stopped', operation_id: 'not-current', log: logEntry('running', 'stopped') }), undefined);
+      await store.deleteContainer(container.id, logEntry('running', 'stopped', { operation: 'delete' }));
+      const plain = containerRecord({ name: 'plain', project_id: project.id, server_id: server.id });
+      await store.createContainer(plain);
+      assert.equal(await store.deleteContainer('ffffffffffffffffffffffff', logEntry('stopped', 'stopped')), false);
+      assert.deepEqual(await Promise.all(seenElsewhere), [true, true, true], 'each row was committed when handed over');
+      const all = await store.statusLogsSince(0, 100);
+      assert.equal(all.length, 3, 'the first row, the transition and the delete');
+      assert.deepEqual(handed, all, 'the same rows, fields and seq, in the same order');
+      store.onLogAppended(undefined);
+      await store.transition(plain.id, { to_status: 'stopped', log: logEntry('stopped', 'stopped') });
+      assert.equal(handed.length, 3, 'a removed listener gets nothing');
     });
 
     test('status log rows carry their container\'s project, the row written with a delete included', async () => {

@@ -274,7 +274,6 @@ export class ContainerService {
       await this.deps.store.deleteContainer(id, this.logRow(c, c.status, ctx));
       // the row and its claim are gone: nothing is left to release
       ctx.released = true;
-      this.deps.events?.notify();
     });
   }
 
@@ -588,7 +587,6 @@ export class ContainerService {
     });
     if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the operation lost its claim`);
     if (opts.finish) ctx.released = true;
-    this.deps.events?.notify();
     return updated;
   }
 

@@ -1,9 +1,16 @@
 /**
- * The status log is the event stream. One tailer reads rows past its cursor from the store, once,
- * whenever a transition is recorded here (at once) or on a short poll (rows other daemons wrote),
- * and hands them to every subscriber in cursor order. A reader that starts from an older cursor
+ * The status log is the event stream. The hub hands rows to every subscriber in cursor (seq)
+ * order, one row after the other with no gap: a row this daemon's store commits is given to the
+ * hub at once (`offer`) and goes out then when it is the next one; anything else (rows other
+ * daemons wrote, a row whose predecessor has not been seen) is read from the store past the
+ * cursor, on a short poll or as soon as a gap shows. A reader that starts from an older cursor
  * first replays its own rows from the store, page by page, then joins the live feed with no gap
  * and no repeat. Operation events (accepted, succeeded, failed) are live only: not in the log.
+ *
+ * Why rows are handed over and not read back: a read after every write ran on SQLite's one
+ * connection ahead of the operation's next query. It cannot simply be put off either: `settled()`
+ * and the order of an operation's "succeeded" after its transition rely on the cursor having
+ * passed every row written before.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Store, StatusLogRecord, StatusLogScope } from '../store/store.ts';
@@ -40,6 +47,9 @@ export const MAX_REPLAY_ROWS = 10_000;
 
 export class EventHub {
   private cursor = 0;
+  private started = false;
+  /** Rows offered ahead of a row not yet seen, by seq, until the gap is read from the store. */
+  private readonly ahead = new Map<number, StatusLogRecord>();
   private readonly subscribers = new Set<(e: HubEvent) => void>();
   private pulling: Promise<void> | undefined;
   private again = false;
@@ -54,13 +64,19 @@ export class EventHub {
   /** Starts from the newest row (one query, whatever the log's length): readers replay what came before. */
   async start(): Promise<void> {
     this.cursor = await this.store.statusLogHead();
+    this.started = true;
+    // a row committed between the head's read and here is read with the next gap or poll
+    this.store.onLogAppended((row) => this.offer(row));
     this.timer = setInterval(() => this.notify(), this.pollMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+    this.store.onLogAppended(undefined);
+    this.started = false;
     this.subscribers.clear();
+    this.ahead.clear();
   }
 
   /** The cursor of the newest row handed out. */
@@ -74,7 +90,23 @@ export class EventHub {
     return this.cursor;
   }
 
-  /** Something was written: read it now (coalesced with a read already under way). */
+  /**
+   * A row this daemon just committed: out at once when it is the next after the cursor (then any
+   * offered rows that follow it); one further on waits for the rows before it, which are read from
+   * the store now (committed before it: seq order is commit order). A row already out is ignored.
+   */
+  offer(row: StatusLogRecord): void {
+    if (!this.started || row.seq <= this.cursor) return;
+    if (row.seq !== this.cursor + 1) {
+      this.ahead.set(row.seq, row);
+      this.notify();
+      return;
+    }
+    this.emit(row);
+    this.drainAhead();
+  }
+
+  /** Something was written that was not offered: read it now (coalesced with a read already under way). */
   notify(): void {
     if (this.pulling) {
       this.again = true;
@@ -96,12 +128,21 @@ export class EventHub {
   }
 
   /**
-   * Announces an operation's phase after every row written before it has gone out, so a
+   * Waits until every row this daemon offered has gone out (no read of the store when none waits
+   * behind a gap): rows are offered before the write that made them resolves, so this covers
+   * every row its callers wrote before the call.
+   */
+  private async caughtUp(): Promise<void> {
+    if (this.ahead.size > 0) await this.settled();
+  }
+
+  /**
+   * Announces an operation's phase after every row this daemon wrote before it has gone out, so a
    * subscriber sees a transition before the "succeeded" of the operation that made it.
    */
   publishOperation(event: OperationEvent): void {
     this.operationChain = this.operationChain
-      .then(() => this.settled())
+      .then(() => this.caughtUp())
       .then(() => {
         for (const s of this.subscribers) s({ type: 'operation', event });
       })
@@ -145,12 +186,26 @@ export class EventHub {
   private async pull(): Promise<void> {
     for (;;) {
       const rows = await this.store.statusLogsSince(this.cursor, PAGE).catch(() => []);
-      if (rows.length === 0) return;
-      for (const row of rows) {
-        this.cursor = row.seq;
-        for (const s of this.subscribers) s({ type: 'transition', row });
-      }
+      // rows offered while the read ran went out already
+      for (const row of rows) if (row.seq > this.cursor) this.emit(row);
+      this.drainAhead();
       if (rows.length < PAGE) return;
+    }
+  }
+
+  /** Moves the cursor to the row and hands it out, in one synchronous step (replay's join relies on it). */
+  private emit(row: StatusLogRecord): void {
+    this.cursor = row.seq;
+    for (const s of this.subscribers) s({ type: 'transition', row });
+  }
+
+  /** Hands out offered rows that now follow the cursor; forgets those already out. */
+  private drainAhead(): void {
+    if (this.ahead.size === 0) return;
+    for (const seq of this.ahead.keys()) if (seq <= this.cursor) this.ahead.delete(seq);
+    for (let next = this.ahead.get(this.cursor + 1); next; next = this.ahead.get(this.cursor + 1)) {
+      this.ahead.delete(next.seq);
+      this.emit(next);
     }
   }
 }

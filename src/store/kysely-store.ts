@@ -54,6 +54,8 @@ const now = (): string => new Date().toISOString();
 
 /** The Store implementation for every SQL backend Kysely speaks to. */
 export class KyselyStore implements Store {
+  private logListener: ((row: StatusLogRecord) => void) | undefined;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
@@ -183,14 +185,15 @@ export class KyselyStore implements Store {
 
   async createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts: CreateContainerOptions = {}): Promise<void> {
     try {
-      await this.db.transaction().execute(async (trx) => {
+      const logged = await this.db.transaction().execute(async (trx) => {
         if (opts.ownerLimit) {
           const count = await this.countOwned(trx, 'containers', opts.ownerLimit.owner_id);
           if (count >= opts.ownerLimit.max) throw new ContainerLimitError(count, opts.ownerLimit.max);
         }
         await trx.insertInto('containers').values(containerToRow(container)).execute();
-        if (firstLog) await this.appendLog(trx, container.id, container.project_id, firstLog);
+        return firstLog && (await this.appendLog(trx, container.id, container.project_id, firstLog));
       });
+      if (logged) this.logListener?.(logged);
     } catch (err) {
       if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(container.name);
       throw err;
@@ -280,12 +283,13 @@ export class KyselyStore implements Store {
   }
 
   async deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    const outcome = await this.db.transaction().execute(async (trx) => {
       const gone = await trx.deleteFrom('containers').where('id', '=', id).returning('project_id').executeTakeFirst();
-      if (!gone) return false;
-      if (finalLog) await this.appendLog(trx, id, gone.project_id, finalLog);
-      return true;
+      if (!gone) return { deleted: false };
+      return { deleted: true, logged: finalLog && (await this.appendLog(trx, id, gone.project_id, finalLog)) };
     });
+    if (outcome.logged) this.logListener?.(outcome.logged);
+    return outcome.deleted;
   }
 
   async beginOperation(
@@ -325,7 +329,7 @@ export class KyselyStore implements Store {
     if (t.exit_code !== undefined) set.exit_code = t.exit_code;
     if (t.desired_status !== undefined) set.desired_status = t.desired_status;
     if (t.finish_operation) Object.assign(set, { current_operation_id: null, current_operation: null, current_operation_started_at: null });
-    return this.db.transaction().execute(async (trx) => {
+    const done = await this.db.transaction().execute(async (trx) => {
       let update = trx
         .updateTable('containers')
         .set(set)
@@ -335,9 +339,11 @@ export class KyselyStore implements Store {
       if (t.expect_status !== undefined) update = update.where('status', '=', t.expect_status);
       const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined; // gone, or the operation is no longer current: nothing was written
-      await this.appendLog(trx, id, row.project_id, t.log);
-      return containerFromRow(row);
+      return { container: containerFromRow(row), logged: await this.appendLog(trx, id, row.project_id, t.log) };
     });
+    if (!done) return undefined;
+    this.logListener?.(done.logged);
+    return done.container;
   }
 
   async claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }> {
@@ -407,6 +413,10 @@ export class KyselyStore implements Store {
     return Number(row.n);
   }
 
+  onLogAppended(listener: ((row: StatusLogRecord) => void) | undefined): void {
+    this.logListener = listener;
+  }
+
   async statusLogHead(): Promise<number> {
     const row = await this.db.selectFrom('status_logs').select((eb) => eb.fn.max('seq').as('head')).executeTakeFirst();
     return row?.head === null || row?.head === undefined ? 0 : Number(row.head);
@@ -422,8 +432,8 @@ export class KyselyStore implements Store {
     return q;
   }
 
-  /** Inserts a log row inside the caller's transaction. */
-  private async appendLog(trx: KyselyTransaction<Database>, containerId: string, projectId: string, log: NewStatusLog): Promise<void> {
+  /** Inserts a log row inside the caller's transaction; answers the row as a read of it would (for onLogAppended, after the commit). */
+  private async appendLog(trx: KyselyTransaction<Database>, containerId: string, projectId: string, log: NewStatusLog): Promise<StatusLogRecord> {
     // PostgreSQL hands out identity values before commit, so concurrent transactions could commit
     // seq 8 before seq 7 and a reader of statusLogsSince(6) would skip 7 for good. Holding this lock
     // until commit makes seq order commit order. SQLite has one writer at a time already.
@@ -431,9 +441,13 @@ export class KyselyStore implements Store {
     // next position read here is still free at commit: positions stay 1..N with no gap or repeat.
     if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(STATUS_LOG_APPEND_LOCK)})`.execute(trx);
     const ordinal = sql<number>`(select coalesce(max(ordinal), 0) + 1 from status_logs where container_id = ${containerId})`;
-    await trx
+    const values = statusLogToRow(containerId, projectId, log);
+    const { seq } = await trx
       .insertInto('status_logs')
-      .values({ ...statusLogToRow(containerId, projectId, log), ordinal })
-      .execute();
+      .values({ ...values, ordinal })
+      .returning('seq')
+      .executeTakeFirstOrThrow();
+    // through the same decoding as a read, so a listener gets what statusLogsSince would give
+    return statusLogFromRow({ ...values, project_id: projectId, seq, ordinal: 0 }); // the record has no ordinal
   }
 }

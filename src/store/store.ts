@@ -248,6 +248,12 @@ export interface Store {
   countStatusLogsSince(seq: number, scope: StatusLogScope, atMost: number): Promise<number>;
   /** The newest row's cursor (0 when the log is empty). */
   statusLogHead(): Promise<number>;
+  /**
+   * Hands each status log row this store writes to `listener` once its transaction has committed
+   * (before the write's promise resolves), as statusLogsSince would read it, seq included: a reader
+   * of the log need not read back what this process wrote. One listener; undefined removes it.
+   */
+  onLogAppended(listener: ((row: StatusLogRecord) => void) | undefined): void;
 }
 
 /** A container's restart-policy history, kept apart from its record: it changes no version and no log. */
