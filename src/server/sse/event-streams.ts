@@ -76,6 +76,8 @@ export class EventStreams {
   private sending: NodeJS.Immediate | undefined;
   private subscription: Subscription | undefined;
   private closed = false;
+  /** Streams from the start of their opening until they are gone: with none, no event is owed to anybody. */
+  private streams = 0;
 
   private constructor(
     private readonly opts: EventStreamsOptions,
@@ -102,9 +104,11 @@ export class EventStreams {
    */
   async open(socket: Socket, spec: Omit<StreamSpec, 'seen'>, since: number | undefined, control: StreamControl): Promise<void> {
     let over = false;
+    this.streams++;
     const gone = (): void => {
       if (over) return;
       over = true;
+      this.streams--;
       control.onGone();
     };
     const stopped = (): boolean => over || socket.destroyed || this.closed || control.signal.aborted;
@@ -163,6 +167,8 @@ export class EventStreams {
   }
 
   private receive(e: HubEvent): void {
+    // a stream that opens later starts after this event (its replay reads the log): not worth a frame
+    if (this.streams === 0) return;
     // the common case, owner known: converted at once; otherwise in order, behind the lookups
     if (!this.converting && this.incoming.length === 0) {
       const projectId = projectOf(e);
