@@ -55,6 +55,8 @@ export class EventHub {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private operationChain: Promise<void> = Promise.resolve();
+  /** Announcements waiting in operationChain. */
+  private operationsQueued = 0;
 
   constructor(
     private readonly store: Store,
@@ -138,15 +140,20 @@ export class EventHub {
 
   /**
    * Announces an operation's phase after every row this daemon wrote before it has gone out, so a
-   * subscriber sees a transition before the "succeeded" of the operation that made it.
+   * subscriber sees a transition before the "succeeded" of the operation that made it. At once
+   * when nothing waits (no row behind a gap, no earlier announcement queued), else in turn.
    */
   publishOperation(event: OperationEvent): void {
+    const deliver = (): void => {
+      for (const s of this.subscribers) s({ type: 'operation', event });
+    };
+    if (this.operationsQueued === 0 && this.ahead.size === 0) return deliver();
+    this.operationsQueued++;
     this.operationChain = this.operationChain
       .then(() => this.caughtUp())
-      .then(() => {
-        for (const s of this.subscribers) s({ type: 'operation', event });
-      })
-      .catch(() => undefined);
+      .then(deliver)
+      .catch(() => undefined)
+      .finally(() => this.operationsQueued--);
   }
 
   /** Delivers everything live from now on, in order. `deliver` is called synchronously per event; it must not throw. */
