@@ -452,6 +452,33 @@ for (const backend of backends) {
       assert.equal(handed.length, 3, 'a removed listener gets nothing');
     });
 
+    test('a transition that runs while another write\'s transaction is open is not rolled back with it', async () => {
+      const store = await freshStore();
+      const { container, project, server, user } = await created(store);
+      // refused after its count: a transaction that is open across awaits, then rolled back
+      const refused = store.createContainer(containerRecord({ name: 'over', project_id: project.id, server_id: server.id }), logEntry('creating', 'stopped'), {
+        ownerLimit: { owner_id: user.id, max: 1 },
+      });
+      let settled = false;
+      void refused.catch(() => undefined).finally(() => (settled = true));
+      const written: string[] = [];
+      for (let i = 0; !settled && i < 200; i++) {
+        const [from, to] = i % 2 === 0 ? (['stopped', 'running'] as const) : (['running', 'stopped'] as const);
+        const log = logEntry(from, to);
+        // one microtask apart: some of these land between the other transaction's statements
+        if (await store.transition(container.id, { to_status: to, log })) written.push(log.id);
+      }
+      await assert.rejects(refused, ContainerLimitError);
+      assert.ok(written.length > 0);
+      const rows = await store.statusLogsSince(0, 1000);
+      assert.deepEqual(
+        rows.slice(1).map((r) => r.id),
+        written,
+        'every transition that answered is in the log, in order',
+      );
+      assert.equal((await store.getContainer(container.id))?.version, container.version + written.length);
+    });
+
     test('status log rows carry their container\'s project, the row written with a delete included', async () => {
       const store = await freshStore();
       const { container, project, server } = await created(store);
