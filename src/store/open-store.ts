@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
-import { syncSqlite, withStatementCache } from './sqlite-statement-cache.ts';
+import { withStatementCache } from './sqlite-statement-cache.ts';
 import type { Store } from './store.ts';
 
 /** The SQLite database in the data dir, and the files SQLite keeps beside it in WAL mode. */
@@ -50,8 +50,7 @@ async function openSqlite(dataDir: string): Promise<KyselyStore> {
     database.close();
     throw err;
   }
-  const cached = withStatementCache(database);
-  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) }), 'sqlite', syncSqlite(database, cached));
+  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
 }
 
 /**
