@@ -281,11 +281,12 @@ export class RuncDriver implements RuntimeDriver {
 
   async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
     assertId(id);
-    // every GET of a container reads its state: the status files are read synchronously (see readStatusFile)
-    if (!existsSync(join(this.bundle(id), 'spec.json'))) return undefined;
-    // the same init still alive: running or paused, as the freezer says (two reads; see InitProbes)
+    // the init runc started still alive: running or paused, as the freezer says (two reads; see
+    // InitProbes). Its bundle goes only once it is dead (delete closes the probe with it).
     const probed = this.runcMode === 'direct' ? this.probes.status(id) : undefined;
     if (probed) return { id, status: probed, pid: this.probes.pid(id) ?? null, exitCode: null };
+    // every GET of a container reads its state: the status files are read synchronously (see readStatusFile)
+    if (!existsSync(join(this.bundle(id), 'spec.json'))) return undefined;
     const runc = await this.runcState(id, signal);
     if (runc && runc.status !== 'stopped') {
       // runc's created: an init waits on the exec fifo for a start that has not finished
