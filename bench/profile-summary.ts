@@ -1,7 +1,8 @@
 /**
  * Reads a V8 CPU profile (`node --cpu-prof`) and prints where the time went: self time by package
  * (or by Hoody source file), the idle / GC / program shares, and the inclusive share of every
- * frame whose function name or URL contains one of the given patterns:
+ * frame whose function name or URL contains one of the given patterns, also as a share of the busy
+ * (not idle) samples:
  *
  *   node --import tsx bench/profile-summary.ts PROFILE.cpuprofile [pattern…]
  */
@@ -61,5 +62,6 @@ for (const pattern of patterns) {
       }
     }
   });
-  console.log(`${pct(inclusive)}  ${pattern}`);
+  const idle = special.get('(idle)') ?? 0;
+  console.log(`${pct(inclusive)}  ${((inclusive / (total - idle)) * 100).toFixed(2).padStart(6)}% of busy  ${pattern}`);
 }

@@ -7,6 +7,8 @@ import { hashSecret, newId, newTokenSecret, newUserId, nowIso } from './ids.ts';
 import { ownerCapReached } from './limits.ts';
 import { ADMIN_NAME, assertNameNotReserved } from './reserved-names.ts';
 
+/** An Authorization header carrying a bearer token. */
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
 /** The most authenticated tokens remembered at once; past it the oldest is forgotten. */
 const MAX_REMEMBERED = 10_000;
 
@@ -57,9 +59,17 @@ export class AuthService {
     return { generatedSecret: secret };
   }
 
+  /** The actor of a token that authenticated within `rememberMs`, without reading the store; undefined otherwise. */
+  rememberedActor(header: string | undefined): Actor | undefined {
+    const match = header ? BEARER.exec(header) : null;
+    if (!match?.[1]) return undefined;
+    const known = this.remembered.get(hashSecret(match[1]));
+    return known && known.until > performance.now() ? known.actor : undefined;
+  }
+
   /** The actor behind an Authorization header, or UNAUTHORIZED. */
   async authenticate(header: string | undefined): Promise<Actor> {
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    const match = header ? BEARER.exec(header) : null;
     if (!match?.[1]) throw new HoodyError('UNAUTHORIZED', 'missing bearer token: send "Authorization: Bearer <token>"');
     const hash = hashSecret(match[1]);
     const now = performance.now();

@@ -31,6 +31,12 @@ export async function detectSwapAccounting(layout: CgroupLayout): Promise<boolea
   return false;
 }
 
+/** Whether the freezer file's text (undefined: no such file) says the cgroup is frozen or freezing. */
+export function frozenIn(layout: CgroupLayout, text: string | undefined): boolean {
+  if (layout === 'v2') return (text ?? '0').trim() === '1';
+  return (text ?? 'THAWED').trim() !== 'THAWED';
+}
+
 /** Where one container's cgroup lives, per controller, for a cgroupsPath like /hoody-ab12/c0ffee. */
 export class CgroupPaths {
   constructor(
@@ -65,8 +71,7 @@ export class CgroupPaths {
   /** True while the cgroup freezer holds the container's processes. */
   async isFrozen(): Promise<boolean> {
     // read on every status read of a running container: one synchronous read of cgroupfs
-    if (this.layout === 'v2') return (readStatusFileIfAny(join(this.dir('freezer'), 'cgroup.freeze')) ?? '0').trim() === '1';
-    return (readStatusFileIfAny(join(this.dir('freezer'), 'freezer.state')) ?? 'THAWED').trim() !== 'THAWED';
+    return frozenIn(this.layout, readStatusFileIfAny(this.freezerFile()));
   }
 
   /** True when the container's cgroup has a freezer file this code can drive. */
@@ -137,7 +142,8 @@ export class CgroupPaths {
     }
   }
 
-  private freezerFile(): string {
+  /** The file that tells whether the cgroup is frozen (`freezer.state` on v1, `cgroup.freeze` on v2). */
+  freezerFile(): string {
     return join(this.dir('freezer'), this.layout === 'v2' ? 'cgroup.freeze' : 'freezer.state');
   }
 

@@ -110,14 +110,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new HoodyError('SERVICE_UNAVAILABLE', 'the daemon is shutting down; try again shortly');
+  // callback hooks, not async ones, on every request: no promise each
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? new HoodyError('SERVICE_UNAVAILABLE', 'the daemon is shutting down; try again shortly') : undefined);
   });
   // while closing, each answer ends its keep-alive connection, so close() need not wait for idle timeouts
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   const metrics = deps.metrics;
   const debug = deps.logger?.level === 'debug' || deps.logger?.level === 'trace';
@@ -135,11 +136,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      api.addHook('onRequest', async (request) => {
-        request.actor = await deps.auth.authenticate(request.headers.authorization);
-        if (request.actor.readOnly && request.method !== 'GET' && request.method !== 'HEAD') {
-          throw new HoodyError('FORBIDDEN', 'this token is read-only');
-        }
+      api.addHook('onRequest', (request, _reply, done) => {
+        const admit = (actor: Actor): void => {
+          request.actor = actor;
+          done(actor.readOnly && request.method !== 'GET' && request.method !== 'HEAD' ? new HoodyError('FORBIDDEN', 'this token is read-only') : undefined);
+        };
+        // a token that authenticated a moment ago is answered without a promise
+        const known = deps.auth.rememberedActor(request.headers.authorization);
+        if (known) admit(known);
+        else deps.auth.authenticate(request.headers.authorization).then(admit, done);
       });
       installIdempotency(api, deps.store, deps.server);
       await containerRoutes(api, deps);

@@ -22,12 +22,12 @@ declare module 'fastify' {
 const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status >= 503;
 
 /**
- * Adds the hooks to a scope whose requests are authenticated (request.actor is set). A key in
+ * Adds the hooks to the POST routes of a scope whose requests are authenticated (request.actor is set). A key in
  * flight is marked with this server's id, so that at its next start it can release the keys whose
  * requests a crash cut (and only those: other daemons of the database may be answering theirs).
  */
 export function installIdempotency(api: FastifyInstance, store: Store, server: ServerIdentity): void {
-  api.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.headers[HEADER];
     if (request.method !== 'POST' || key === undefined) return;
     // routes whose answer must not be kept (a token's secret is shown once) opt out
@@ -54,14 +54,24 @@ export function installIdempotency(api: FastifyInstance, store: Store, server: S
       throw new HoodyError('IDEMPOTENCY_KEY_IN_PROGRESS', `the request with Idempotency-Key "${key}" is still in progress`);
     }
     return reply.status(existing.status_code).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(existing.response_body);
-  });
+  };
 
-  api.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+  const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const held = request.idempotency;
     if (!held) return payload;
     request.idempotency = undefined;
     if (notCarriedOut(reply.statusCode) || typeof payload !== 'string') await store.releaseIdempotencyKey(held.scope, held.key);
     else await store.completeIdempotencyKey(held.scope, held.key, reply.statusCode, payload);
     return payload;
+  };
+
+  // on the POST routes alone (the scope's routes are added after this): a read pays for neither hook
+  api.addHook('onRoute', (route) => {
+    if (!(Array.isArray(route.method) ? route.method : [route.method]).includes('POST')) return;
+    route.preHandler = [preHandler, ...hooksOf(route.preHandler)] as typeof route.preHandler;
+    route.onSend = [onSend, ...hooksOf(route.onSend)] as typeof route.onSend;
   });
 }
+
+/** A route's own hooks of one kind as a list (Fastify takes one, a list or none). */
+const hooksOf = (hooks: unknown): unknown[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);

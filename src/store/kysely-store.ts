@@ -2,7 +2,7 @@
  * The Store over Kysely: one implementation for SQLite and PostgreSQL, branching on the dialect
  * only where the SQL differs (migration locking, the status log's commit order, error codes).
  */
-import { sql, type Kysely, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
 import type { ContainerStatus, SortOrder } from '../api/schemas.ts';
 import type { ContainersTable, Database, SqlDialect } from './database.ts';
 import { CONTAINER_NAME_CONSTRAINT, migrateToLatest } from './migrations.ts';
@@ -20,6 +20,7 @@ import {
   userToRow,
 } from './row-codec.ts';
 import { isUniqueViolation } from './sql-errors.ts';
+import { SqliteContainerRows } from './sqlite-container-rows.ts';
 import {
   ContainerLimitError,
   NameTakenError,
@@ -49,17 +50,29 @@ const OWNED_COUNT_LOCKS = { containers: 0x686f6f64, projects: 0x686f6f70, tokens
 /** How often beginOperation re-tries when the holder finished between the claim and the read. */
 const CLAIM_ATTEMPTS = 5;
 
+/** Changes whenever another connection to the SQLite file commits. */
+const DATA_VERSION = CompiledQuery.raw('pragma data_version');
+
 const NAME_UNIQUE = { constraint: CONTAINER_NAME_CONSTRAINT, table: 'containers', columns: ['project_id', 'name'] };
 const now = (): string => new Date().toISOString();
 
 /** The Store implementation for every SQL backend Kysely speaks to. */
 export class KyselyStore implements Store {
   private logListener: ((row: StatusLogRecord) => void) | undefined;
+  /** The read of one container by id, built and compiled once: it runs on every GET of a container, and building it cost more than running it. */
+  private readonly containerById: CompiledQuery<Selectable<ContainersTable>>;
+  /** SQLite only: the rows of that read, reused while the database is proven unchanged (see SqliteContainerRows). */
+  private readonly containerRows: SqliteContainerRows | undefined;
 
+  /** `sqliteWrites`: on SQLite, how many statements that may write the store's one connection has run (see CountingSqliteDatabase). */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
-  ) {}
+    options: { sqliteWrites?: () => number } = {},
+  ) {
+    this.containerById = db.selectFrom('containers').selectAll().where('id', '=', '').compile();
+    this.containerRows = options.sqliteWrites && dialect === 'sqlite' ? new SqliteContainerRows(options.sqliteWrites) : undefined;
+  }
 
   migrate(): Promise<void> {
     return migrateToLatest(this.db, this.dialect);
@@ -228,8 +241,22 @@ export class KyselyStore implements Store {
   }
 
   async getContainer(id: string): Promise<ContainerRecord | undefined> {
-    const row = await this.db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
+    const kept = this.containerRows;
+    if (!kept) {
+      const row = await this.containerRow(id);
+      return row && containerFromRow(row);
+    }
+    const { rows } = await this.db.executeQuery<{ data_version: number }>(DATA_VERSION);
+    // taken before the row is read: a change after this point makes the next read miss
+    const at = kept.now(Number(rows[0]?.data_version));
+    const row = kept.get(id, at) ?? (await this.containerRow(id));
+    kept.set(id, at, row);
     return row && containerFromRow(row);
+  }
+
+  private async containerRow(id: string): Promise<Selectable<ContainersTable> | undefined> {
+    const { rows } = await this.db.executeQuery<Selectable<ContainersTable>>({ ...this.containerById, parameters: [id] });
+    return rows[0];
   }
 
   async listContainers(filter: ContainerFilter, page?: { limit: number; offset: number }): Promise<ContainerRecord[]> {

@@ -50,7 +50,8 @@ async function openSqlite(dataDir: string): Promise<KyselyStore> {
     database.close();
     throw err;
   }
-  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
+  const counted = withStatementCache(database);
+  return new KyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: counted }) }), 'sqlite', { sqliteWrites: counted.writes });
 }
 
 /**

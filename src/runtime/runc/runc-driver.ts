@@ -43,6 +43,7 @@ import { makePrivateDir, pathExists, readStatusFile, readStatusFileIfAny, writeP
 import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
 import { makeGateDir } from './bundle-files.ts';
+import { InitProbes, parseProcStat } from './init-probes.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -115,6 +116,8 @@ export class RuncDriver implements RuntimeDriver {
   private readonly forgetting = new Map<string, Promise<void>>();
   /** The init of each state.json read, by container, with the file's identity: runc rewrites it by rename, a new file is read again. */
   private readonly savedInits = new Map<string, { file: string; pid: number; start: number }>();
+  /** Started inits read through open files (see InitProbes): every GET of a running container reads its state. */
+  private readonly probes = new InitProbes();
   private lost = false;
   private runcVersion: RuncVersion = { text: 'unknown' };
   /** direct: the steps after create as runc 1.1 does them, without spawning it; cli: runc's CLI for each. */
@@ -272,11 +275,16 @@ export class RuncDriver implements RuntimeDriver {
     // independent of each other once nothing runs and nothing is mounted
     await Promise.all([rm(bundle, { recursive: true, force: true }), rm(this.exits.path(id), { force: true }), this.removeCgroup(id)]);
     this.savedInits.delete(id);
+    this.probes.close(id);
     this.exits.rearm(id);
   }
 
   async state(id: string, signal?: AbortSignal): Promise<RuntimeState | undefined> {
     assertId(id);
+    // the init runc started still alive: running or paused, as the freezer says (two reads; see
+    // InitProbes). Its bundle goes only once it is dead (delete closes the probe with it).
+    const probed = this.runcMode === 'direct' ? this.probes.status(id) : undefined;
+    if (probed) return { id, status: probed, pid: this.probes.pid(id) ?? null, exitCode: null };
     // every GET of a container reads its state: the status files are read synchronously (see readStatusFile)
     if (!existsSync(join(this.bundle(id), 'spec.json'))) return undefined;
     const runc = await this.runcState(id, signal);
@@ -358,6 +366,7 @@ export class RuncDriver implements RuntimeDriver {
 
   async close(): Promise<void> {
     this.exits.close();
+    this.probes.closeAll();
   }
 
   /** The cgroup of one container, for callers (and tests) that read limits or usage. */
@@ -660,6 +669,7 @@ export class RuncDriver implements RuntimeDriver {
       }
     } catch (err) {
       this.savedInits.delete(id);
+      this.probes.close(id);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) return 'absent';
       return 'unknown';
     }
@@ -675,11 +685,14 @@ export class RuncDriver implements RuntimeDriver {
     if (!pid) return 'stopped';
     const stat = readStatusFileIfAny(`/proc/${pid}/stat`);
     if (stat === undefined) return 'stopped';
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // after the command name: field 3 (state) is index 0, field 22 (starttime) is index 19
-    if (fields[0] === 'Z' || fields[0] === 'X' || Number(fields[19]) !== startTicks) return 'stopped';
+    const { state, startTicks: started } = parseProcStat(stat);
+    if (state === 'Z' || state === 'X' || started !== startTicks) return 'stopped';
     if (existsSync(join(this.runcRoot, id, 'exec.fifo'))) return 'created';
-    return (await (await this.cgroup(id)).isFrozen()) ? 'paused' : 'running';
+    const cgroup = await this.cgroup(id);
+    const frozen = await cgroup.isFrozen();
+    // a started init: from now on its state is two reads through open files, until it is gone
+    if (this.runcMode === 'direct') this.probes.open(id, pid, startTicks, cgroup.freezerFile(), cgroup.layout);
+    return frozen ? 'paused' : 'running';
   }
 
   private async runcStateViaCli(id: string, signal?: AbortSignal): Promise<RuncStateJson | undefined> {

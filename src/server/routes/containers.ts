@@ -9,6 +9,7 @@ import {
   CONTAINER_PAGE,
   CreateContainerBody,
   WaitQuery,
+  type Container,
   type ContainerStatus,
   IdempotencyHeaders,
   IfMatchHeaders,
@@ -207,16 +208,14 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
   api.get('/containers/:id', { schema: SCHEMAS.get }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const c = await containers.get(request.actor, id);
-    const [data] = await wire([c]);
-    const runtime = (request.query as { runtime?: boolean }).runtime;
     const observed = await containers.observedStatus(c);
+    // one object, filled in place: the answer's field order is the schema's, whatever the order here
+    const data: Container = containerWire(c, c.server_id === server.id ? server.name : ((await serverNames()).get(c.server_id) ?? 'unknown'));
+    data.observed_status = observed;
+    data.in_sync = observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null;
+    if ((request.query as { runtime?: boolean }).runtime) data.runtime_info = await containers.runtimeInfo(c);
     void reply.header('etag', containerEtag(c));
-    return ok('Container retrieved successfully', {
-      ...data,
-      observed_status: observed,
-      in_sync: observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null,
-      ...(runtime ? { runtime_info: await containers.runtimeInfo(c) } : {}),
-    });
+    return ok('Container retrieved successfully', data);
   });
 
   api.patch('/containers/:id', { schema: SCHEMAS.update }, async (request, reply) => {
