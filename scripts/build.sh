@@ -24,6 +24,22 @@ if grep -rlE "['\"]\.\.?/[^'\"]*\.ts['\"]" "$out" --include='*.js' --include='*.
   echo "build: the files above still name a .ts module" >&2
   exit 1
 fi
+# kysely and TypeBox ship as ~460 small ES modules, and Node's loader pays per file (about 200 ms of
+# a start): the daemon's JavaScript imports one bundle of each from dist/vendor/ instead
+mkdir -p "$out/vendor"
+echo "export * from 'kysely';" | esbuild --bundle --format=esm --platform=node --target=node20 \
+  --log-level=warning --legal-comments=inline --outfile="$out/vendor/kysely.js"
+echo "export * from '@sinclair/typebox';" | esbuild --bundle --format=esm --platform=neutral --target=es2022 \
+  --log-level=warning --legal-comments=inline --outfile="$out/vendor/typebox.js"
+find "$out" -path "$out/vendor" -prune -o -name '*.js' -print | while read -r file; do
+  vendor="$(realpath --relative-to="$(dirname "$file")" "$out/vendor")"
+  case "$vendor" in ../*) ;; *) vendor="./$vendor" ;; esac
+  sed -i -E "s#(from |import\()([\"'])kysely\2#\1\2$vendor/kysely.js\2#g; s#(from |import\()([\"'])@sinclair/typebox\2#\1\2$vendor/typebox.js\2#g" "$file"
+done
+if grep -rlE "(from |import\()[\"'](kysely|@sinclair/typebox)[\"'/]" "$out" --include='*.js' --exclude-dir=vendor; then
+  echo "build: the files above still import kysely or TypeBox from node_modules" >&2
+  exit 1
+fi
 # the SDK has no Node built-ins, so one neutral bundle serves Node's require() and CommonJS bundlers
 esbuild "$out/sdk/index.js" --bundle --format=cjs --platform=neutral --target=es2022 \
   --sourcemap --log-level=warning --outfile="$out/sdk/index.cjs"
