@@ -24,22 +24,6 @@ if grep -rlE "['\"]\.\.?/[^'\"]*\.ts['\"]" "$out" --include='*.js' --include='*.
   echo "build: the files above still name a .ts module" >&2
   exit 1
 fi
-# kysely and TypeBox ship as ~460 small ES modules, and Node's loader pays per file (about 200 ms of
-# a start): the daemon's JavaScript imports one bundle of each from dist/vendor/ instead
-mkdir -p "$out/vendor"
-echo "export * from 'kysely';" | esbuild --bundle --format=esm --platform=node --target=node20 \
-  --log-level=warning --legal-comments=inline --outfile="$out/vendor/kysely.js"
-echo "export * from '@sinclair/typebox';" | esbuild --bundle --format=esm --platform=neutral --target=es2022 \
-  --log-level=warning --legal-comments=inline --outfile="$out/vendor/typebox.js"
-find "$out" -path "$out/vendor" -prune -o -name '*.js' -print | while read -r file; do
-  vendor="$(realpath --relative-to="$(dirname "$file")" "$out/vendor")"
-  case "$vendor" in ../*) ;; *) vendor="./$vendor" ;; esac
-  sed -i -E "s#(from |import\()([\"'])kysely\2#\1\2$vendor/kysely.js\2#g; s#(from |import\()([\"'])@sinclair/typebox\2#\1\2$vendor/typebox.js\2#g" "$file"
-done
-if grep -rlE "(from |import\()[\"'](kysely|@sinclair/typebox)[\"'/]" "$out" --include='*.js' --exclude-dir=vendor; then
-  echo "build: the files above still import kysely or TypeBox from node_modules" >&2
-  exit 1
-fi
 # the SDK has no Node built-ins, so one neutral bundle serves Node's require() and CommonJS bundlers
 esbuild "$out/sdk/index.js" --bundle --format=cjs --platform=neutral --target=es2022 \
   --sourcemap --log-level=warning --outfile="$out/sdk/index.cjs"
@@ -47,6 +31,15 @@ esbuild "$out/sdk/index.js" --bundle --format=cjs --platform=neutral --target=es
 mkdir -p "$out/cjs"
 echo '{ "type": "commonjs" }' > "$out/cjs/package.json"
 (cd "$out" && find sdk api -name '*.d.ts' -exec cp --parents {} cjs/ \;)
+# the daemon and the command line: one ES module bundle with the dependencies inside (Node's loader
+# pays per file, and they ship ~1,000: kysely's 263, TypeBox's 200, ajv's 83...), split into chunks
+# so that a client command does not load the daemon. Left outside: native addons, pg (loaded only
+# for a PostgreSQL URL), and packages that read their own files at run time.
+esbuild hoody="$out/cli/main.js" fanout-process="$out/server/sse/fanout-process.js" \
+  --bundle --splitting --format=esm --platform=node --target=node20 --outdir="$out/daemon" \
+  --chunk-names='[name]-[hash]' --sourcemap --log-level=warning \
+  --external:better-sqlite3 --external:pg --external:koffi --external:@fastify/swagger-ui --external:pino-pretty \
+  --banner:js="import { createRequire as __hoodyRequire } from 'node:module'; const require = __hoodyRequire(import.meta.url);"
 chmod 755 "$out"
 if [ -d dist ]; then mv dist "$out.old"; fi
 mv "$out" dist

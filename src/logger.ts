@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
 
 // pino-pretty and its ~30 modules load only for the pretty form: a service writing JSON never needs them
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
 
 /** The levels HOODY_LOG_LEVEL accepts, quietest last. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -26,7 +26,7 @@ export function createLogger(opts: { level: LogLevel; format: LogFormat; destina
   if (opts.format === 'pretty') {
     // sync: a line is written before a crash or process.exit, as the JSON form does
     const out = opts.destination ?? process.stdout;
-    const pretty = require('pino-pretty') as typeof PinoPretty;
+    const pretty = requireHere('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ sync: true, colorize: out === process.stdout && process.stdout.isTTY === true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', destination: out }));
   }
   return pino(options, opts.destination ?? pino.destination({ fd: 1, sync: true }));
