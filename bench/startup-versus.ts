@@ -3,8 +3,11 @@
  * of an earlier commit, built), or next to itself with other Node flags, in the same run, interleaved
  * round by round (the order alternates). Run as root after `npm run build` in both:
  * `npm run bench:startup-versus -- OTHER_ROOT [rounds=10] [settle-ms=3000]`.
- * HOODY_BENCH_NODE (default: this Node) runs both sides; HOODY_BENCH_THIS_ARGS and
- * HOODY_BENCH_OTHER_ARGS add Node flags to one side (space-separated).
+ * HOODY_BENCH_NODE (default: this Node) runs both sides (HOODY_BENCH_THIS_ROOT: another checkout
+ * in place of this one, e.g. one whose native addons are built for that Node); HOODY_BENCH_THIS_ARGS and
+ * HOODY_BENCH_OTHER_ARGS add Node flags to one side (space-separated); HOODY_BENCH_THIS_KEEP=1 or
+ * HOODY_BENCH_OTHER_KEEP=1 restarts that side in one data folder (started once before the rounds,
+ * not counted) instead of a new empty one each time: a restart, as `systemctl restart` does.
  *
  * Each start gets an empty data folder (SQLite) and a free port. Start-up is the time from spawn to
  * the first 200 answer of GET /healthz (polled every 5 ms). Idle memory is read `settle-ms` after
@@ -28,7 +31,7 @@ const flags = (v: string | undefined): string[] => (v ?? '').split(' ').filter(B
 
 const SIDES = {
   other: [...flags(process.env.HOODY_BENCH_OTHER_ARGS), join(other, 'bin/hoody.js')],
-  this: [...flags(process.env.HOODY_BENCH_THIS_ARGS), join(ROOT, 'bin/hoody.js')],
+  this: [...flags(process.env.HOODY_BENCH_THIS_ARGS), join(process.env.HOODY_BENCH_THIS_ROOT || ROOT, 'bin/hoody.js')],
 } as const;
 type Side = keyof typeof SIDES;
 
@@ -69,8 +72,11 @@ async function descendants(pid: number): Promise<number[]> {
   return all;
 }
 
+const keep: Record<Side, boolean> = { other: process.env.HOODY_BENCH_OTHER_KEEP === '1', this: process.env.HOODY_BENCH_THIS_KEEP === '1' };
+const keptDirs: Partial<Record<Side, string>> = {};
+
 async function once(side: Side): Promise<Sample> {
-  const dataDir = await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-')));
+  const dataDir = keptDirs[side] ?? (await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-'))));
   const port = await freePort();
   const env = { ...process.env, HOODY_ADMIN_TOKEN: `hoody_bench_${randomBytes(16).toString('hex')}`, HOODY_DATABASE_URL: '' };
   const started = performance.now();
@@ -98,8 +104,10 @@ async function once(side: Side): Promise<Sample> {
   } finally {
     child.kill('SIGTERM');
     await exited;
-    await removeRuntime(dataDir);
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keptDirs[side]) {
+      await removeRuntime(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -109,12 +117,21 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+for (const side of ['other', 'this'] as const) {
+  if (!keep[side]) continue;
+  keptDirs[side] = await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-kept-')));
+  await once(side);
+}
 for (let r = 0; r < rounds; r++) {
   const order: Side[] = r % 2 ? ['this', 'other'] : ['other', 'this'];
   for (const side of order) samples[side].push(await once(side));
   process.stderr.write('.');
 }
 process.stderr.write('\n');
+for (const dir of Object.values(keptDirs)) {
+  await removeRuntime(dir);
+  await rm(dir, { recursive: true, force: true });
+}
 
 const row = (label: string, f: (s: Sample) => number, unit: string, digits = 0): string => {
   const o = median(samples.other.map(f));
@@ -122,7 +139,7 @@ const row = (label: string, f: (s: Sample) => number, unit: string, digits = 0):
   return `| ${label} | ${o.toFixed(digits)} ${unit} | ${t.toFixed(digits)} ${unit} | ${(t / o).toFixed(2)}x |`;
 };
 console.log(`daemon start-up and idle memory, ${rounds} starts each, interleaved; medians (settle ${settleMs} ms); node ${NODE}`);
-console.log(`other: ${SIDES.other.join(' ')}\nthis:  ${SIDES.this.join(' ')}\n`);
+console.log(`other: ${SIDES.other.join(' ')}${keep.other ? ' (restarts in one data folder)' : ''}\nthis:  ${SIDES.this.join(' ')}${keep.this ? ' (restarts in one data folder)' : ''}\n`);
 console.log('| | other | this | this/other |');
 console.log('|---|---|---|---|');
 console.log(row('spawn to first 200 of GET /healthz', (s) => s.startMs, 'ms'));
