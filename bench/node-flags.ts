@@ -77,7 +77,7 @@ try {
       await sleep(5000);
       results[side].burst.push(await rssMb(d.pid));
       console.log(`${side}: ${burst} more containers running, RSS ${results[side].burst.at(-1)?.toFixed(1)} MB`);
-      for (let i = 0; i < made.length; i += 10) await Promise.all(made.slice(i, i + 10).map((id) => call(d, 'DELETE', `/containers/${id}`)));
+      for (let i = 0; i < made.length; i += 10) await Promise.all(made.slice(i, i + 10).map(async (id) => { await call(d, 'POST', `/containers/${id}/force-stop`); await call(d, 'DELETE', `/containers/${id}`); }));
     }
   }
 } finally {
