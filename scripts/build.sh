@@ -31,6 +31,15 @@ esbuild "$out/sdk/index.js" --bundle --format=cjs --platform=neutral --target=es
 mkdir -p "$out/cjs"
 echo '{ "type": "commonjs" }' > "$out/cjs/package.json"
 (cd "$out" && find sdk api -name '*.d.ts' -exec cp --parents {} cjs/ \;)
+# the daemon and the command line: one ES module bundle with the dependencies inside (Node's loader
+# pays per file, and they ship ~1,000: kysely's 263, TypeBox's 200, ajv's 83...), split into chunks
+# so that a client command does not load the daemon. Left outside: native addons, pg (loaded only
+# for a PostgreSQL URL), and packages that read their own files at run time.
+esbuild hoody="$out/cli/main.js" fanout-process="$out/server/sse/fanout-process.js" \
+  --bundle --splitting --format=esm --platform=node --target=node20 --outdir="$out/daemon" \
+  --chunk-names='[name]-[hash]' --sourcemap --log-level=warning \
+  --external:better-sqlite3 --external:pg --external:koffi --external:@fastify/swagger-ui --external:pino-pretty \
+  --banner:js="import { createRequire as __hoodyRequire } from 'node:module'; const require = __hoodyRequire(import.meta.url);"
 chmod 755 "$out"
 if [ -d dist ]; then mv dist "$out.old"; fi
 mv "$out" dist

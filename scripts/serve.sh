@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 # the daemon runs the built JavaScript: build it when missing or older than the sources
 bash scripts/ensure-built.sh
-exec node bin/hoody.js serve "$@"
+# the V8 flag of packaging/hoody.service: a 2 MB young generation (less memory, same CPU per request)
+exec node --max-semi-space-size=2 bin/hoody.js serve "$@"

@@ -2,8 +2,12 @@
  * The daemon's one logger: pino, JSON lines by default, pretty when stdout is a terminal. The
  * pretty form is an in-process stream, not a transport (a worker thread costs memory).
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty and its ~30 modules load only for the pretty form: a service writing JSON never needs them
+const requireHere = createRequire(import.meta.url);
 
 /** The levels HOODY_LOG_LEVEL accepts, quietest last. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -22,6 +26,7 @@ export function createLogger(opts: { level: LogLevel; format: LogFormat; destina
   if (opts.format === 'pretty') {
     // sync: a line is written before a crash or process.exit, as the JSON form does
     const out = opts.destination ?? process.stdout;
+    const pretty = requireHere('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ sync: true, colorize: out === process.stdout && process.stdout.isTTY === true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', destination: out }));
   }
   return pino(options, opts.destination ?? pino.destination({ fd: 1, sync: true }));

@@ -1,5 +1,5 @@
-/** The package's version, read at run time from package.json (one folder up from src/ and from a built dist/ alike). */
-import { readFileSync } from 'node:fs';
+/** The package's version, from package.json (a bundle of the daemon carries it inlined). */
+import pkg from '../package.json' with { type: 'json' };
 
 /** The version in package.json, e.g. `0.1.0`. */
-export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const PACKAGE_VERSION: string = pkg.version;

@@ -147,7 +147,7 @@ after(async () => {
 
 describe('the packed tarball', () => {
   it('holds the built JavaScript, declarations, CLI and docs, and no tests, benches or dev scripts', () => {
-    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'docs/sdk.md', 'packaging/hoody.service']) {
+    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/daemon/hoody.js', 'dist/daemon/fanout-process.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'docs/sdk.md', 'packaging/hoody.service']) {
       assert.ok(packedFiles.includes(f), `${f} is in the tarball`);
     }
     const stray = packedFiles.filter((f) => f.endsWith('.test.ts') || /^(test|bench|scripts|\.ci)\//.test(f) || f === 'dist/.built' || f.startsWith('node_modules/'));
@@ -163,7 +163,7 @@ describe('bin/hoody.js', () => {
       await copyFile(join(ROOT, 'bin/hoody.js'), join(dir, 'bin/hoody.js'));
       const r = await run(process.execPath, [join(dir, 'bin/hoody.js'), '--version'], { cwd: dir });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /dist\/cli\/main\.js" is missing: run `npm run build`/);
+      assert.match(r.stderr, /dist\/daemon\/hoody\.js" is missing: run `npm run build`/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -341,7 +341,7 @@ console.log(JSON.stringify({ seen, logs: logs.data.pagination.total, transitions
           const cmdlines = await Promise.all(children.map(async (pid) => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')));
           const fanout = cmdlines.find((a) => a.some((x) => x.endsWith('fanout-process.js')));
           assert.ok(fanout, `a child runs the built fan-out: ${JSON.stringify(cmdlines)}`);
-          assert.ok(fanout.includes(join(c.dir, 'node_modules/hoody/dist/server/sse/fanout-process.js')), JSON.stringify(fanout));
+          assert.ok(fanout.includes(join(c.dir, 'node_modules/hoody/dist/daemon/fanout-process.js')), JSON.stringify(fanout));
           assert.ok(!fanout.some((x) => x.includes('tsx')), `no tsx: ${JSON.stringify(fanout)}`);
         } finally {
           stream.abort();

@@ -56,6 +56,18 @@ describe('the systemd unit', () => {
     assert.ok(Number(service.get('LimitNOFILE')?.[0]) >= 65536);
   });
 
+  it("caps V8's young generation through NODE_OPTIONS, a flag Node accepts there and applies", async () => {
+    const options = (service.get('Environment') ?? []).find((e) => e.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length);
+    assert.equal(options, '--max-semi-space-size=2');
+    // garbage enough to grow the young generation to Node's default 16 MB semi-spaces, then its size
+    const script = "let k = []; for (let i = 0; i < 3e6; i++) { k.push({ i, s: 'x' + i }); if (k.length > 2e5) k = []; } process.stdout.write(String(require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size))";
+    const run = (env: NodeJS.ProcessEnv): Promise<number> =>
+      new Promise((resolve, reject) => execFile(process.execPath, ['-e', script], { env }, (err, stdout) => (err ? reject(err) : resolve(Number(stdout)))));
+    const [capped, uncapped] = await Promise.all([run({ PATH: process.env.PATH, NODE_OPTIONS: options }), run({ PATH: process.env.PATH })]);
+    assert.ok(capped <= 4 * 1024 * 1024, `new space ${capped} bytes with ${options}`);
+    assert.ok(uncapped > capped, `without it the new space grows (${uncapped} bytes), so the check above can tell`);
+  });
+
   it('stops only the daemon (KillMode=process), so the conmon monitors and the containers keep running', () => {
     assert.deepEqual(service.get('KillMode'), ['process']);
     assert.ok(!text.includes('KillMode=none'), 'none is deprecated');

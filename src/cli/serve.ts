@@ -1,6 +1,7 @@
 /** `hoody serve`: runs the daemon in the foreground until SIGTERM or SIGINT (a second one forces the exit). */
 import { Command } from 'commander';
 import { describeError } from './context.ts';
+import { enableCompileCacheIn, flushCompileCache } from '../compile-cache.ts';
 
 /** Exit status of a shutdown forced by a second signal (the work in flight was cut). */
 const FORCED_EXIT_CODE = 1;
@@ -13,6 +14,8 @@ export function serveCommand(): Command {
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
     .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
     .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string }) => {
+      // before the daemon's code loads: a restart reads it compiled from the data folder (Node ≥ 22)
+      enableCompileCacheIn(opts.dataDir ?? process.env.HOODY_DATA_DIR ?? './data');
       // loaded here, not at the top: the client commands need none of the daemon's modules
       const { configFromEnv, startDaemon } = await import('../main.ts');
       let daemon: Awaited<ReturnType<typeof startDaemon>>;
@@ -25,6 +28,8 @@ export function serveCommand(): Command {
         if (process.env.HOODY_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
         process.exit(1);
       }
+      // a daemon killed without a chance to exit cleanly still leaves the next start its compiled code
+      flushCompileCache();
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) {

@@ -3,14 +3,13 @@
  * ships with), with each route's serializer built on its first answer instead of at start-up:
  * building all of them took about 0.1 s of every start, for routes an idle daemon may never answer.
  */
-import { createRequire } from 'node:module';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import type { FastifyServerOptions } from 'fastify';
 
 type SerializerFactory = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer']>;
 
-// resolved from Fastify's own folder: the compiler it would use by default, whatever the install layout
-const fastifyRequire = createRequire(import.meta.resolve('fastify'));
-const defaultFactory = (fastifyRequire('@fastify/fast-json-stringify-compiler') as { SerializerSelector: () => SerializerFactory }).SerializerSelector();
+// the compiler Fastify uses by default, imported (not required at run time) so that the daemon's bundle holds it
+const defaultFactory = SerializerSelector() as unknown as SerializerFactory;
 
 /** Fastify's `schemaController.compilersFactory.buildSerializer`, building each route's serializer when first used (or at once when `eager`, for tests). */
 export const serializerFactoryFor =
