@@ -31,7 +31,7 @@ import {
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { isMountPoint, mountOverlay, unmountAll, unmountOverlay } from '../overlay.ts';
+import { bindMount, isMountPoint, mountOverlay, unmountAll, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
@@ -567,7 +567,8 @@ export class RuncDriver implements RuntimeDriver {
       await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
       await makeGateDir(this.aliasRoot, this.ids);
       await mkdir(alias, { recursive: true, mode: 0o700 });
-      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
+      signal?.throwIfAborted();
+      await bindMount(join(bundle, 'rootfs'), alias);
     }
   }
 
