@@ -128,6 +128,17 @@ describe('mount syscalls', { skip: process.getuid?.() !== 0 ? 'needs root' : fal
     }
   });
 
+  it('takes a burst of calls larger than the FFI queue (256): each answers with its own outcome', async () => {
+    const { dir, cleanup } = await scratch();
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 400 }, (_, i) => umount2(join(dir, `not-mounted-${i}`))));
+      const messages = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'fulfilled'));
+      assert.deepEqual(messages, results.map((_, i) => `umount "${join(dir, `not-mounted-${i}`)}": ENOENT`));
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('names errno values', () => {
     assert.equal(errnoName(2), 'ENOENT');
     assert.equal(errnoName(16), 'EBUSY');

@@ -70,12 +70,31 @@ export async function umount2(target: string, flags = 0): Promise<void> {
  * succeeding then is a success, and a failing one costs what a sync call costs, on a rare path.
  */
 async function invoke<A extends unknown[]>(c: Libc, fn: NativeFn<A>, args: A, what: string, details: Record<string, unknown>): Promise<void> {
-  const result = await new Promise<number>((resolve, reject) => fn.async(...args, (err: unknown, r: number) => (err ? reject(err) : resolve(r))));
+  const result = await inTurn(() => new Promise<number>((resolve, reject) => fn.async(...args, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))));
   if (result === 0) return;
   if (fn(...args) === 0) return;
   const errno = c.errno();
   const name = errnoName(errno);
   throw new RuntimeError('failed', `${what}: ${name}`, { ...details, errno: name });
+}
+
+/** koffi throws past 256 queued async calls (a burst of creates can make more): the rest wait here. */
+const MAX_IN_FLIGHT = 32;
+let inFlight = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs `call` once fewer than MAX_IN_FLIGHT calls are on the thread pool, in the order asked. */
+async function inTurn<T>(call: () => Promise<T>): Promise<T> {
+  if (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => waiting.push(resolve));
+  else inFlight++;
+  try {
+    return await call();
+  } finally {
+    // the slot passes straight to the next in line, or is freed
+    const next = waiting.shift();
+    if (next) next();
+    else inFlight--;
+  }
 }
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
