@@ -6,8 +6,8 @@
  *   npm run build && tsx bench/create-delete.ts [rounds] [other-tree…]
  *
  * Each round and tree: create (timed), start, KILL, wait for the exit, delete (timed). The spans
- * wrap the driver's own steps (mountRootfs, writeBundle, unmountRootfs, forgetFinished,
- * removeCgroup); the event loop's longest stall during create and delete is printed too.
+ * wrap the driver's own steps (mountRootfs, writeBundle, waitForConmon, unmountRootfs,
+ * forgetFinished, removeCgroup); the event loop's longest stall during create and delete is printed too.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const rounds = Number(process.argv[2] ?? 15);
 const trees = [resolve('.'), ...process.argv.slice(3).map((t) => resolve(t))];
-const SPANS = ['mountRootfs', 'writeBundle', 'unmountRootfs', 'forgetFinished', 'removeCgroup'] as const;
+const SPANS = ['mountRootfs', 'writeBundle', 'waitForConmon', 'unmountRootfs', 'forgetFinished', 'removeCgroup'] as const;
 
 interface Side {
   tree: string;
@@ -105,6 +105,6 @@ const median = (xs: number[] | undefined): string => {
 
 console.log(`runc driver create and delete, ${rounds} rounds, median ms (stall: the event loop's longest delay during the call)`);
 console.log(['step'.padEnd(28), ...sides.map((s) => s.tree.padStart(24))].join(' '));
-for (const key of ['create', 'mountRootfs', 'writeBundle', 'createStall', 'delete', 'unmountRootfs', 'forgetFinished', 'removeCgroup', 'deleteStall']) {
+for (const key of ['create', 'mountRootfs', 'writeBundle', 'createStall', 'delete', 'waitForConmon', 'unmountRootfs', 'forgetFinished', 'removeCgroup', 'deleteStall']) {
   console.log([key.padEnd(28), ...sides.map((s) => median(s.times[key]).padStart(24))].join(' '));
 }

@@ -23,7 +23,7 @@ export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Pro
   await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
   // the top of the upper dir is the container's `/`: its root must own it to write there
   await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
-  signal?.throwIfAborted();
+  if (signal?.aborted) throw new RuntimeError('failed', `mount of "${dirs.merged}" was aborted`);
   await mount({ source: 'overlay', target: dirs.merged, fstype: 'overlay', flags: MS_NOSUID | MS_NODEV, data: overlayOptions(dirs) });
 }
 
@@ -36,7 +36,8 @@ function overlayOptions(dirs: OverlayDirs): string {
 }
 
 /** Bind-mounts `source` on `target` (`mount --bind`: this mount alone, not those under it). */
-export async function bindMount(source: string, target: string): Promise<void> {
+export async function bindMount(source: string, target: string, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new RuntimeError('failed', `mount of "${target}" was aborted`);
   await mount({ source, target, flags: MS_BIND });
 }
 
@@ -55,7 +56,7 @@ export async function unmountAll(paths: readonly string[], signal?: AbortSignal)
 /** Unmounts the overlay (every layer stacked on the mount point); lazily when something still holds it. */
 export async function unmountOverlay(merged: string, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 8 && (await isMountPoint(merged)); i++) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new RuntimeError('failed', `unmount of "${merged}" was aborted`);
     await umount2(merged).catch(() => umount2(merged, MNT_DETACH));
   }
   // removing the bundle through a live mount would delete the container's files

@@ -567,8 +567,7 @@ export class RuncDriver implements RuntimeDriver {
     if (mounted.has(merged)) {
       // an earlier version mounted the overlay in the bundle: it stays, reached through a bind mount
       await mkdir(root, { recursive: true, mode: 0o700 });
-      signal?.throwIfAborted();
-      return bindMount(merged, root);
+      return bindMount(merged, root, signal);
     }
     const lower = await this.opts.images.rootfs(spec.image, signal);
     const owner = { uid: this.ids.uid, gid: this.ids.gid };
