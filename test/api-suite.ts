@@ -64,13 +64,17 @@ export function apiSuite(backend: Backend, skip?: string): void {
       return id;
     }
 
+    /** Where the container's root filesystem is mounted: config.json's root path. */
+    async function rootfsOf(id: string): Promise<string> {
+      return JSON.parse(await readFile(join(d.dataDir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path as string;
+    }
     /** Replaces the container's rootfs mount point with a file, so the runtime cannot start it. */
     async function breakBundle(id: string): Promise<void> {
-      const rootfs = join(d.dataDir, 'runtime', 'containers', id, 'rootfs');
+      const rootfs = await rootfsOf(id);
       execFileSync('sh', ['-c', `umount ${rootfs} 2>/dev/null; rm -rf ${rootfs}; : > ${rootfs}`]);
     }
     async function repairBundle(id: string): Promise<void> {
-      await rm(join(d.dataDir, 'runtime', 'containers', id, 'rootfs'), { force: true });
+      await rm(await rootfsOf(id), { force: true });
     }
 
 

@@ -139,12 +139,12 @@ describe('confinement of a container, from the host', () => {
       assert.equal(s.mode & 0o7777, 0o700, `${dir} is 0700`);
       assert.deepEqual([s.uid, s.gid], [0, 0], `${dir} is root's`);
     }
-    // runc reaches the root filesystem through a bind mount that only the range's root group may pass to
+    // runc reaches the root filesystem, mounted under a folder that only the range's root group may pass
     const config = JSON.parse(await readFile(join(h.bundle(id), 'config.json'), 'utf8'));
     const aliasRoot = (await stat(join(config.root.path, '..')));
     assert.equal(aliasRoot.mode & 0o7777, 0o710);
     assert.deepEqual([aliasRoot.uid, aliasRoot.gid], [0, IDS.gid]);
-    const mount = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === join(h.bundle(id), 'rootfs'));
+    const mount = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === config.root.path);
     assert.match(mount ?? '', /\bnosuid\b/, 'the root filesystem is mounted nosuid');
   });
 
@@ -211,7 +211,7 @@ describe('confinement of a container, from the host', () => {
 });
 
 describe('a data folder in a closed folder', () => {
-  it("runs containers from a data folder in root's 0700 home, through a bind mount runc reaches, removed with the container", async () => {
+  it("runs containers from a data folder in root's 0700 home, the overlay mounted where runc reaches it, removed with the container", async () => {
     // like /root/hoody/data: the folder above the data folder is the admin's, 0700, and stays so
     const home = await mkdtemp(join(tmpdir(), 'hoody-home-'));
     const aliasDir = join('/run', `hoody-test-${randomBytes(5).toString('hex')}`);

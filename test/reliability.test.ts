@@ -55,7 +55,7 @@ async function assertConsistent(d: DaemonHandle, call: ReturnType<typeof apiClie
 
 /**
  * What a reboot does to a server, done to one daemon's containers only: every container process
- * (thawed first, as frozen ones ignore KILL) and its conmon killed by pid, overlays unmounted,
+ * (thawed first, as frozen ones ignore KILL) and its conmon killed by pid, overlays unmounted (`/run` is a tmpfs),
  * cgroups removed, runc's state and the exit files gone.
  */
 async function simulateReboot(d: DaemonHandle): Promise<void> {
@@ -66,6 +66,7 @@ async function simulateReboot(d: DaemonHandle): Promise<void> {
     for f in ${runtime}/containers/*/conmon.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
     for f in /sys/fs/cgroup/pids/${prefix}/*/cgroup.procs; do [ -f "$f" ] && for p in $(cat "$f"); do kill -9 "$p"; done; done
     sleep 0.5
+    grep -o '/run/hoody/${prefix}/[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l
     grep -o '${runtime}/containers/[^ ]*/rootfs' /proc/self/mountinfo | xargs -r -n1 umount -l
     for dir in /sys/fs/cgroup/*/${prefix}/*; do [ -d "$dir" ] && rmdir "$dir"; done
     rm -rf ${runtime}/runc ${runtime}/exits

@@ -13,7 +13,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
-import { isMountPoint } from '../src/runtime/overlay.ts';
+import { bindMount, isMountPoint, mountOverlay } from '../src/runtime/overlay.ts';
+import { umount2 } from '../src/runtime/mount-syscalls.ts';
 import { CgroupPaths, detectCgroupLayout, type CgroupLayout } from '../src/runtime/cgroups.ts';
 import { runtimeContract, newId, spec, eventually, sleep, type DriverHarness } from './runtime-contract.ts';
 
@@ -53,6 +54,28 @@ async function openRunc(runcScript?: (dir: string) => string): Promise<DriverHar
     },
   };
 }
+
+interface MountLine {
+  point: string;
+  fstype: string;
+  options: string[];
+  superOptions: string[];
+}
+
+/** This mount namespace's mounts, from /proc/self/mountinfo. */
+function mountinfo(): MountLine[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .map((f) => {
+      const dash = f.indexOf('-');
+      return { point: f[4] ?? '', fstype: f[dash + 1] ?? '', options: (f[5] ?? '').split(','), superOptions: (f[dash + 3] ?? '').split(',') };
+    });
+}
+
+/** Mount points at or below `dir`. */
+const mountsUnder = (dir: string): string[] => mountinfo().map((m) => m.point).filter((p) => p === dir || p.startsWith(`${dir}/`));
 
 runtimeContract('runc + conmon', () => openRunc());
 runtimeContract('runc + conmon, through the runc CLI (a runc version the direct paths were not verified against)', () => openRunc(otherRuncVersion));
@@ -133,16 +156,68 @@ describe('runc driver specifics', () => {
       await h.driver.start(id);
       const bundle = join(h.dir, 'runtime', 'containers', id);
       const conmonPid = Number(await readFile(join(bundle, 'conmon.pid'), 'utf8'));
-      assert.ok(await isMountPoint(join(bundle, 'rootfs')));
+      const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+      assert.ok(await isMountPoint(root));
       const cg = await h.driver.cgroup(id);
       assert.ok((await cg.existingDirs()).length > 0);
 
       await h.driver.delete(id);
-      assert.equal(await isMountPoint(join(bundle, 'rootfs')), false, 'overlay unmounted');
+      assert.equal(await isMountPoint(root), false, 'overlay unmounted');
+      assert.deepEqual(mountsUnder(bundle), [], 'nothing mounted in the bundle');
+      await assert.rejects(access(root), 'the mount point removed');
       await assert.rejects(access(bundle), 'bundle removed');
       assert.deepEqual(await cg.existingDirs(), [], 'cgroups removed');
       assert.equal(execFileSync('runc', ['--root', join(h.dir, 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).trim(), '', 'runc holds nothing');
       assert.ok(!conmonAlive(conmonPid), 'conmon has exited');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('mounts the overlay, nosuid and nodev, where config.json points runc: one mount, no bind of it', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '600']));
+      const bundle = join(h.dir, 'runtime', 'containers', id);
+      const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+      const atRoot = mountinfo().filter((m) => m.point === root);
+      assert.equal(atRoot.length, 1, 'one mount at the root path');
+      assert.equal(atRoot[0]?.fstype, 'overlay');
+      for (const opt of ['rw', 'nosuid', 'nodev']) assert.ok(atRoot[0]?.options.includes(opt), `${opt} in ${atRoot[0]?.options.join(',')}`);
+      assert.ok(atRoot[0]?.superOptions.includes(`upperdir=${join(bundle, 'upper')}`), 'the upper dir is the bundle\'s');
+      assert.deepEqual(mountsUnder(bundle), [], 'nothing mounted in the bundle');
+      const { pid } = await h.driver.start(id);
+      assert.ok(pid && pid > 0);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('starts and deletes a container whose overlay an earlier version mounted in the bundle, with or without its bind mount', async () => {
+    const h = await openRunc();
+    try {
+      for (const withBind of [true, false]) {
+        const id = newId();
+        await h.driver.create(spec(id, ['sh', '-c', 'echo up; exec sleep 600']));
+        const bundle = join(h.dir, 'runtime', 'containers', id);
+        const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+        // the earlier layout: the overlay at the bundle's rootfs/, bound to the root path (the bind gone after /run was emptied)
+        await umount2(root);
+        const merged = join(bundle, 'rootfs');
+        const images = new ImageStore(join(h.dir, 'images'));
+        const owner = { uid: images.ids.uid, gid: images.ids.gid };
+        await mountOverlay({ lower: await images.rootfs('busybox'), upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged, owner });
+        if (withBind) await bindMount(merged, root);
+        await h.driver.start(id);
+        await eventually('the output', () => h.driver.logs(id), (l) => l.includes('up'));
+        assert.ok(await isMountPoint(merged), 'the overlay in the bundle is used as it is');
+        assert.equal(mountinfo().filter((m) => m.point === root).length, 1, 'one bind at the root path');
+        await h.driver.delete(id);
+        assert.equal(await isMountPoint(root), false, 'the bind unmounted');
+        assert.equal(await isMountPoint(merged), false, 'the overlay unmounted');
+        await assert.rejects(access(bundle), 'bundle removed');
+      }
     } finally {
       await h.cleanup();
     }

@@ -1,14 +1,16 @@
 /**
- * Unmounting several mount points with one `umount`: the outcome must be that of one unmount at a
- * time. Needs root (mounts).
+ * Unmounting several mount points at once: the outcome must be that of one unmount at a time,
+ * until nothing is mounted. Needs root (mounts).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMountPoint, mountOverlay, unmountAll } from './overlay.ts';
-import { runCommand } from './run-command.ts';
+import { bindMount, isMountPoint, mountOverlay, unmountAll, unmountOverlay } from './overlay.ts';
+import { MNT_DETACH, mount, umount2 } from './mount-syscalls.ts';
+
+const tmpfs = (target: string): Promise<void> => mount({ source: 'tmpfs', target, fstype: 'tmpfs', flags: 0 });
 
 async function scratch(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'hoody-overlay-'));
@@ -18,7 +20,7 @@ async function scratch(): Promise<{ dir: string; cleanup: () => Promise<void> }>
       // whatever a failed case left mounted under the folder goes before the folder itself
       const info = await readFile('/proc/self/mountinfo', 'utf8');
       const left = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
-      for (const p of left.reverse()) await runCommand('umount', ['-l', p]).catch(() => undefined);
+      for (const p of left.reverse()) await umount2(p, MNT_DETACH).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -33,9 +35,9 @@ describe('overlay mounts', { skip: process.getuid?.() !== 0 ? 'needs root' : fal
       await Promise.all([mkdir(lower), mkdir(alias)]);
       const merged = join(dir, 'merged');
       await mountOverlay({ lower, upper: join(dir, 'upper'), work: join(dir, 'work'), merged, owner: { uid: 0, gid: 0 } });
-      await runCommand('mount', ['--bind', merged, alias]);
+      await bindMount(merged, alias);
       // a second layer on the overlay's mount point: one umount of each path leaves it behind
-      await runCommand('mount', ['-t', 'tmpfs', 'tmpfs', merged]);
+      await tmpfs(merged);
       await unmountAll([alias, merged]);
       assert.equal(await isMountPoint(alias), false, 'the alias is unmounted');
       assert.equal(await isMountPoint(merged), false, 'every layer on the overlay mount point is unmounted');
@@ -50,9 +52,29 @@ describe('overlay mounts', { skip: process.getuid?.() !== 0 ? 'needs root' : fal
       const a = join(dir, 'a');
       const b = join(dir, 'b');
       await Promise.all([mkdir(a), mkdir(b)]);
-      await runCommand('mount', ['-t', 'tmpfs', 'tmpfs', b]);
+      await tmpfs(b);
       await unmountAll([a, b]);
       assert.equal(await isMountPoint(b), false, 'the mounted one is unmounted');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('unmountOverlay detaches a mount something still holds, and answers once it is gone', async () => {
+    const { dir, cleanup } = await scratch();
+    try {
+      const lower = join(dir, 'lower');
+      await mkdir(lower);
+      const merged = join(dir, 'merged');
+      await mountOverlay({ lower, upper: join(dir, 'upper'), work: join(dir, 'work'), merged, owner: { uid: 0, gid: 0 } });
+      await writeFile(join(merged, 'held'), '');
+      const held = await open(join(merged, 'held'), 'r');
+      try {
+        await unmountOverlay(merged);
+        assert.equal(await isMountPoint(merged), false, 'the busy overlay is detached');
+      } finally {
+        await held.close();
+      }
     } finally {
       await cleanup();
     }

@@ -1,7 +1,7 @@
 /** The container's root filesystem: overlayfs with the image read-only below a per-container upper dir. */
 import { readFile, mkdir, chown } from 'node:fs/promises';
-import { runCommand } from './run-command.ts';
 import { RuntimeError } from './driver.ts';
+import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOSUID, mount, umount2 } from './mount-syscalls.ts';
 
 export interface OverlayDirs {
   lower: string;
@@ -23,33 +23,44 @@ export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Pro
   await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
   // the top of the upper dir is the container's `/`: its root must own it to write there
   await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
-  const options = `nosuid,nodev,lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
-  await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', options, dirs.merged], signal);
+  if (signal?.aborted) throw new RuntimeError('failed', `mount of "${dirs.merged}" was aborted`);
+  await mount({ source: 'overlay', target: dirs.merged, fstype: 'overlay', flags: MS_NOSUID | MS_NODEV, data: overlayOptions(dirs) });
+}
+
+/** overlay's options; a path with a separator in it would name other folders than the one meant. */
+function overlayOptions(dirs: OverlayDirs): string {
+  for (const p of [dirs.lower, dirs.upper, dirs.work]) {
+    if (/[,:\\]/.test(p)) throw new RuntimeError('failed', `cannot mount an overlay on "${p}": the path holds ',', ':' or '\\'`);
+  }
+  return `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
+}
+
+/** Bind-mounts `source` on `target` (`mount --bind`: this mount alone, not those under it). */
+export async function bindMount(source: string, target: string, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new RuntimeError('failed', `mount of "${target}" was aborted`);
+  await mount({ source, target, flags: MS_BIND });
 }
 
 /**
- * Unmounts several mount points, in the order given, with one `umount` (a process costs more than
- * the unmounts); whatever is still mounted after it (a stacked layer, a busy mount) goes through
- * unmountOverlay, so the outcome is the same as unmounting each in turn.
+ * Unmounts several mount points, in the order given (an alias before the mount it binds), one
+ * umount2 each; whatever is still mounted after that (a stacked layer, a busy mount) goes through
+ * unmountOverlay, so the outcome is the same as unmounting each in turn until nothing is left.
  */
 export async function unmountAll(paths: readonly string[], signal?: AbortSignal): Promise<void> {
   const mounted = await mountPoints();
-  const targets = paths.filter((p) => mounted.has(p));
-  if (targets.length > 1) await runCommand('umount', targets, signal).catch(() => undefined);
-  for (const p of paths) await unmountOverlay(p, signal);
+  for (const p of paths) if (mounted.has(p)) await umount2(p).catch(() => undefined);
+  const left = await mountPoints();
+  for (const p of paths) if (left.has(p)) await unmountOverlay(p, signal);
 }
 
 /** Unmounts the overlay (every layer stacked on the mount point); lazily when something still holds it. */
 export async function unmountOverlay(merged: string, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 8 && (await isMountPoint(merged)); i++) {
-    try {
-      await runCommand('umount', [merged], signal);
-    } catch {
-      await runCommand('umount', ['-l', merged], signal);
-    }
+    if (signal?.aborted) throw new RuntimeError('failed', `unmount of "${merged}" was aborted`);
+    await umount2(merged).catch(() => umount2(merged, MNT_DETACH));
   }
   // removing the bundle through a live mount would delete the container's files
-  if (await isMountPoint(merged)) throw new RuntimeError('failed', `cannot unmount ${merged}`);
+  if (await isMountPoint(merged)) throw new RuntimeError('failed', `cannot unmount "${merged}"`);
 }
 
 /** True when `path` is a mount point in this mount namespace. */
@@ -58,7 +69,7 @@ export async function isMountPoint(path: string): Promise<boolean> {
 }
 
 /** Every mount point in this mount namespace. */
-async function mountPoints(): Promise<Set<string>> {
+export async function mountPoints(): Promise<Set<string>> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   return new Set(info.split('\n').map((line) => unescapeMountPath(line.split(' ')[4] ?? '')));
 }

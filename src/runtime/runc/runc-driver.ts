@@ -6,8 +6,8 @@
  * Layout under stateDir:
  *   runc/                runc's own state (--root)
  *   exits/<id>           conmon's exit files
- *   containers/<id>/     bundle: config.json, spec.json, upper/ work/ rootfs/, ctr.log, pidfile
- * and /run/hoody/<cgroupPrefix>/<id>, a bind mount of rootfs/ that runc reaches from the user namespace.
+ *   containers/<id>/     bundle: config.json, spec.json, upper/ work/, ctr.log, pidfile (rootfs/: the overlay, in bundles of earlier versions)
+ * and /run/hoody/<cgroupPrefix>/<id>, the container's overlay, where runc reaches it from the user namespace.
  *
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
@@ -31,7 +31,7 @@ import {
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { isMountPoint, mountOverlay, unmountAll, unmountOverlay } from '../overlay.ts';
+import { bindMount, mountOverlay, mountPoints, unmountAll, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
@@ -56,7 +56,7 @@ export interface RuncDriverOptions {
   /** Cap of each container's log file, in bytes. */
   logSizeMax?: number;
   /**
-   * Where runc finds each root filesystem, a bind mount of the bundle's `rootfs`:
+   * Where each container's overlay is mounted, for runc to find it:
    * `<aliasDir>/<cgroupPrefix>/<id>` (default /run/hoody).
    */
   aliasDir?: string;
@@ -66,7 +66,7 @@ interface StoredSpec {
   spec: ContainerSpec;
   /** The id range the bundle was made for; absent in bundles made before user namespaces. */
   ids?: IdRange;
-  /** config.json's root path: the alias outside the data folder (`rootfs` in bundles made before it). */
+  /** config.json's root path: where the overlay is mounted, outside the data folder (`rootfs` in bundles made before it). */
   rootPath?: string;
 }
 
@@ -563,40 +563,43 @@ export class RuncDriver implements RuntimeDriver {
 
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
-    // create mounted it already (start mounts only after a reboot): no image lookup then
-    if (!(await isMountPoint(join(bundle, 'rootfs')))) {
-      const lower = await this.opts.images.rootfs(spec.image, signal);
-      const owner = { uid: this.ids.uid, gid: this.ids.gid };
-      await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: join(bundle, 'rootfs'), owner }, signal);
-    }
     // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
-    // 0700 folders (the bundle, the data folder, root's home) are closed: it gets a bind mount it reaches
-    const alias = this.rootPath(spec.id);
-    if (!(await isMountPoint(alias))) {
-      await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
-      await makeGateDir(this.aliasRoot, this.ids);
-      await mkdir(alias, { recursive: true, mode: 0o700 });
-      await runCommand('mount', ['--bind', join(bundle, 'rootfs'), alias], signal);
+    // 0700 folders (the bundle, the data folder, root's home) are closed: the overlay is mounted
+    // where it reaches, under /run (the overlay reads its layers with the mounter's rights)
+    const root = this.rootPath(spec.id);
+    const merged = join(bundle, 'rootfs');
+    const mounted = await mountPoints();
+    // create mounted it already (start mounts only after a reboot): no image lookup then
+    if (mounted.has(root)) return;
+    await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
+    await makeGateDir(this.aliasRoot, this.ids);
+    if (mounted.has(merged)) {
+      // an earlier version mounted the overlay in the bundle: it stays, reached through a bind mount
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      return bindMount(merged, root, signal);
     }
+    const lower = await this.opts.images.rootfs(spec.image, signal);
+    const owner = { uid: this.ids.uid, gid: this.ids.gid };
+    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: root, owner }, signal);
   }
 
-  /** config.json's root path: the alias of the bundle's `rootfs`. */
+  /** config.json's root path: where the overlay is mounted, outside the data folder. */
   private rootPath(id: string): string {
     return join(this.aliasRoot, id);
   }
 
   /**
-   * Unmounts the container's root filesystem alias (wherever an earlier driver put it), then its
-   * overlay, and removes the alias folder.
+   * Unmounts the container's root filesystem: the overlay at its root path, or (mounted by an
+   * earlier version) the bind there and the overlay in the bundle; then removes the folder.
    */
   private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
-    const alias = stored?.rootPath;
+    const root = stored?.rootPath;
     const merged = join(this.bundle(id), 'rootfs');
-    if (!alias || alias === 'rootfs') return unmountOverlay(merged, signal);
-    // the alias is a bind of the overlay: it goes first
-    await unmountAll([alias, merged], signal);
-    await rmdir(alias).catch(() => undefined);
+    if (!root || root === 'rootfs') return unmountOverlay(merged, signal);
+    // a bind of the overlay goes before the overlay; unmountAll skips what is not mounted
+    await unmountAll([root, merged], signal);
+    await rmdir(root).catch(() => undefined);
     // the last container gone, nothing of this driver stays under /run
     await rmdir(this.aliasRoot).catch(() => undefined);
   }
