@@ -135,6 +135,27 @@ describe('runc driver specifics', () => {
     }
   });
 
+  it('makes no session keyring per container: the key quota of the id range\'s root does not limit how many run', async () => {
+    const h = await openRunc();
+    try {
+      const ids = [newId(), newId(), newId()];
+      const pids: number[] = [];
+      for (const id of ids) {
+        await h.driver.create(spec(id, ['sleep', '60']));
+        pids.push((await h.driver.start(id)).pid);
+      }
+      // the host uid the containers' root runs as
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pids[0]}/status`, 'utf8'))?.[1]);
+      assert.ok(uid > 0, 'the container root is an unprivileged host uid');
+      // `<uid>: <usage> <nkeys>/<nikeys> <qnkeys>/<maxkeys> …`; runc's session keyrings would count here
+      const line = readFileSync('/proc/key-users', 'utf8').split('\n').find((l) => l.trim().startsWith(`${uid}:`));
+      const keys = line ? Number(/\s(\d+)\/\d+\s+\d+\/\d+\s/.exec(line)?.[1]) : 0;
+      assert.ok(keys < ids.length, `uid ${uid} holds ${keys} keys with ${ids.length} containers running: ${line}`);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('runs catatonit as PID 1 so that the app is its child', async () => {
     const h = await openRunc();
     try {

@@ -721,6 +721,11 @@ export class RuncDriver implements RuntimeDriver {
       '-n', id,
       '-r', this.runc,
       '--runtime-arg', `--root=${this.runcRoot}`,
+      // no session keyring per container: each would count against the kernel's per-uid key quota
+      // of the id range's root (200 by default: a server could run no more than ~200 containers);
+      // the container cannot use one anyway (keyctl, add_key and request_key are refused by the
+      // seccomp profile, /proc/keys is masked)
+      '--no-new-keyring',
       '-b', bundle,
       '-p', join(bundle, 'pidfile'),
       '-P', join(bundle, 'conmon.pid'),
