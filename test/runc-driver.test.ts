@@ -142,7 +142,9 @@ describe('runc driver specifics', () => {
       const pids: number[] = [];
       for (const id of ids) {
         await h.driver.create(spec(id, ['sleep', '60']));
-        pids.push((await h.driver.start(id)).pid);
+        const { pid } = await h.driver.start(id);
+        assert.ok(pid, 'a started container has a pid');
+        pids.push(pid);
       }
       // the host uid the containers' root runs as
       const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pids[0]}/status`, 'utf8'))?.[1]);
