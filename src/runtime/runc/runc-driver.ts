@@ -89,7 +89,7 @@ const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 const FORGET_DELAY_MS = 200;
 /** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
 const START_TIMEOUT_MS = 60_000;
-/** The longest a signal to a just-started init waits for the init to act on it (catatonit takes microseconds). */
+/** The longest a signal to a just-started init waits for the init to act on it (catatonit took at most 10 ms at load 19). */
 const SIGNAL_READY_WAIT_MS = 1000;
 /** Polls of the init's readiness that follow each other at once before the wait sleeps 1 ms between polls. */
 const FAST_POLLS = 20;
@@ -215,6 +215,7 @@ export class RuncDriver implements RuntimeDriver {
     assertId(id);
     // runc's kill of init is kill(2) after its status check; --all (freeze, signal each pid, thaw) stays with runc
     let known = opts.all ? 'unknown' : await this.savedInit(id);
+    // through runc's CLI too: `runc kill` of init is the same kill(2), with the same gap after a start
     if (sig !== 'SIGKILL' && typeof known === 'object' && (await this.untilInitReceives(known, sig, signal))) known = await this.savedInit(id);
     const init = this.runcMode === 'cli' ? 'unknown' : known;
     if (init !== 'unknown') return this.signalInit(id, init, sig, signal);
@@ -401,7 +402,7 @@ export class RuncDriver implements RuntimeDriver {
 
   /**
    * Waits (at most SIGNAL_READY_WAIT_MS) until a running container's init would act on `sig`: a
-   * start answers once runc's init has exec'd, a few microseconds before catatonit blocks the
+   * start answers once runc's init has exec'd, a moment before catatonit blocks the
    * signals it forwards, and PID 1 of a PID namespace drops a signal it neither blocks nor
    * catches, so a TERM sent in that gap would be lost and the stop would wait out its timeout.
    * True when it had to wait (the caller reads the init's state again); false at once when the
