@@ -466,8 +466,8 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
   });
 
   it('TERM waits for an init that takes long to get ready, then reaches it; one that never gets ready is signalled after the bound', async () => {
-    // an init that, as PID 1, neither blocks nor catches TERM for 300 ms, then becomes the app
-    const h = await openRunc(undefined, '#!/bin/sh\nsleep 0.3\nshift\nexec "$@"\n');
+    // an init that, as PID 1, neither blocks nor catches TERM for 200 ms, then becomes the app
+    const h = await openRunc(undefined, '#!/bin/sh\nsleep 0.2\nshift\nexec "$@"\n');
     try {
       const trapping = newId();
       await h.driver.create(spec(trapping, ['sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']));
