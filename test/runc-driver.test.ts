@@ -5,7 +5,7 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, rmdir, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, rmdir, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +19,16 @@ import { CgroupPaths, detectCgroupLayout, type CgroupLayout } from '../src/runti
 import { runtimeContract, newId, spec, eventually, sleep, type DriverHarness } from './runtime-contract.ts';
 
 const made: { dir: string; prefix: string }[] = [];
+/** Starts each followed at once by TERM: without the wait for the init, about a third of such TERMs were lost. */
+const TERM_RACE_ROUNDS = 20;
+/** A TERM that arrives ends the container in ~15 ms; one that is lost never does. */
+const TERM_RACE_WAIT_MS = 1500;
 
 /**
  * A driver over a fresh state folder with its own cgroup prefix. `runcScript`, given that folder,
  * returns shell lines that run before runc itself: a wrapper that logs or disturbs runc's calls.
  */
-async function openRunc(runcScript?: (dir: string) => string): Promise<DriverHarness & { driver: RuncDriver; dir: string; prefix: string }> {
+async function openRunc(runcScript?: (dir: string) => string, initScript?: string): Promise<DriverHarness & { driver: RuncDriver; dir: string; prefix: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'hoody-runc-'));
   const prefix = `hoody-test-${randomBytes(5).toString('hex')}`;
   made.push({ dir, prefix });
@@ -33,8 +37,15 @@ async function openRunc(runcScript?: (dir: string) => string): Promise<DriverHar
     runcBinary = join(dir, 'runc-wrapper');
     await writeFile(runcBinary, `#!/bin/sh\n${runcScript(dir)}\n`, { mode: 0o755 });
   }
+  let initBinary: string | undefined;
+  if (initScript) {
+    // bind-mounted into the container, where container root (an unprivileged host id) runs it
+    await chmod(dir, 0o755);
+    initBinary = join(dir, 'init-script');
+    await writeFile(initBinary, initScript, { mode: 0o755 });
+  }
   const open = (): Promise<RuncDriver> =>
-    RuncDriver.open({ stateDir: join(dir, 'runtime'), images: new ImageStore(join(dir, 'images')), cgroupPrefix: prefix, ...(runcBinary ? { runcBinary } : {}) });
+    RuncDriver.open({ stateDir: join(dir, 'runtime'), images: new ImageStore(join(dir, 'images')), cgroupPrefix: prefix, ...(runcBinary ? { runcBinary } : {}), ...(initBinary ? { initBinary } : {}) });
   const driver = await open();
   const opened: RuncDriver[] = [driver];
   return {
@@ -524,6 +535,55 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       await h.driver.kill(paused, 'SIGTERM');
       await assert.rejects(h.driver.kill('no-such-container', 'SIGTERM'), { kind: 'not-found' });
       assert.deepEqual(await runcCalls(h.dir), ['create', 'create'], 'kill did not run runc');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('TERM sent the moment start answers reaches the app: each of many starts ends with exit 143 well before a timeout', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '600']));
+      const lost: number[] = [];
+      for (let i = 0; i < TERM_RACE_ROUNDS; i++) {
+        await h.driver.start(id);
+        await h.driver.kill(id, 'SIGTERM');
+        // catatonit passes TERM on at once; a TERM it never saw leaves the container running
+        const ended = await h.driver.waitExit(id, TERM_RACE_WAIT_MS);
+        if (ended?.exitCode !== 143) {
+          lost.push(i);
+          await h.driver.kill(id, 'SIGKILL', { all: true });
+          await h.driver.waitExit(id, 5000);
+        }
+      }
+      assert.deepEqual(lost, [], `TERM was lost in rounds ${lost.join(', ')} of ${TERM_RACE_ROUNDS}`);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('TERM waits for an init that takes long to get ready, then reaches it; one that never gets ready is signalled after the bound', async () => {
+    // an init that, as PID 1, neither blocks nor catches TERM for 200 ms, then becomes the app
+    const h = await openRunc(undefined, '#!/bin/sh\nsleep 0.2\nshift\nexec "$@"\n');
+    try {
+      const trapping = newId();
+      await h.driver.create(spec(trapping, ['sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']));
+      await h.driver.start(trapping);
+      await h.driver.kill(trapping, 'SIGTERM');
+      assert.equal((await h.driver.waitExit(trapping, 5000))?.exitCode, 42, 'the TERM reached the app once it trapped it');
+
+      // sleep as PID 1 never acts on TERM: kill gives up waiting after its bound and the container runs on
+      const deaf = newId();
+      await h.driver.create(spec(deaf, ['sleep', '600']));
+      await h.driver.start(deaf);
+      const t0 = Date.now();
+      await h.driver.kill(deaf, 'SIGTERM');
+      const waited = Date.now() - t0;
+      assert.ok(waited >= 900 && waited < 3000, `kill waited ${waited} ms, about its 1 s bound`);
+      assert.equal((await h.driver.state(deaf))?.status, 'running');
+      await h.driver.kill(deaf, 'SIGKILL', { all: true });
+      assert.equal((await h.driver.waitExit(deaf, 5000))?.exitCode, 137);
     } finally {
       await h.cleanup();
     }

@@ -5,7 +5,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { MAX_COMMAND_BYTES, TRUNCATED_MARK, listeningPorts, processArgs, processCommand } from './proc.ts';
+import { readFile } from 'node:fs/promises';
+import { MAX_COMMAND_BYTES, TRUNCATED_MARK, listeningPorts, processArgs, processCommand, receivesSignal } from './proc.ts';
 
 const started: ChildProcess[] = [];
 after(() => {
@@ -104,5 +105,43 @@ describe('listeningPorts', () => {
     // each line of the table is 150 bytes: the bounded read sees about 1,700 of the 2,500
     assert.ok(ports.length > 1000, `${ports.length} ports`);
     assert.ok(ports.length < count, `${ports.length} ports: the whole table was read`);
+  });
+});
+
+describe('receivesSignal', () => {
+  const TERM = 15;
+
+  /** Polls until `pid` answers `want` (a process takes a moment after exec to set up its signals); fails after 10 s. */
+  async function untilAnswers(pid: number, want: boolean | undefined): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (receivesSignal(pid, TERM) !== want) {
+      if (Date.now() > deadline) assert.fail(`pid ${pid} still answers ${String(receivesSignal(pid, TERM))}, not ${String(want)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  it('is true for a process that blocks TERM (catatonit, reading a signalfd) or catches it (a shell trap)', async () => {
+    const catatonit = spawn('/usr/bin/catatonit', ['--', 'sleep', '600'], { stdio: 'ignore' });
+    started.push(catatonit);
+    await untilAnswers(catatonit.pid as number, true);
+    const plain = await shellWith([]);
+    assert.equal(receivesSignal(plain, TERM), false, 'a shell without a trap neither blocks nor catches TERM');
+    const shell = spawn('sh', ['-c', 'trap "exit 3" TERM; sleep 600 & wait'], { stdio: 'ignore' });
+    started.push(shell);
+    await untilAnswers(shell.pid as number, true);
+  });
+
+  it('is false for a process that ignores TERM, and undefined for one that is gone', async () => {
+    const ignoring = spawn('sh', ['-c', 'trap "" TERM; sleep 600 & wait'], { stdio: 'ignore' });
+    started.push(ignoring);
+    // the shell runs its trap first, then starts sleep: once sleep is its child, the trap is in place
+    await untilAnswers(ignoring.pid as number, false);
+    const deadline = Date.now() + 10_000;
+    while (!(await readFile(`/proc/${ignoring.pid}/task/${ignoring.pid}/children`, 'utf8')).trim()) {
+      if (Date.now() > deadline) assert.fail('the shell did not start sleep');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(receivesSignal(ignoring.pid as number, TERM), false);
+    assert.equal(receivesSignal(2 ** 22 + 1, TERM), undefined);
   });
 });

@@ -1,6 +1,7 @@
 /** Facts about host processes read from /proc, each read bounded whatever the process makes of it. */
 import { readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { readStatusFileIfAny } from '../fs.ts';
 
 /** The most bytes of a command line read for a process listing (a process may carry megabytes of argv). */
 export const MAX_COMMAND_BYTES = 4096;
@@ -149,4 +150,24 @@ async function readListening(path: string, ports: Set<number>): Promise<void> {
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/** runc's own init names itself so until it execs the container's process (runc:[2:INIT]). */
+const RUNC_INIT_NAME = /^runc:\[/;
+
+/**
+ * Whether signal number `signo` sent to `pid` now would be acted on: the process has exec'd
+ * past runc's init and blocks the signal (it is queued, as catatonit's signalfd reads it) or
+ * catches it. PID 1 of a PID namespace drops a signal it does neither, and runc's init (Go's
+ * handlers) loses it across the exec. Undefined when the process is gone.
+ */
+export function receivesSignal(pid: number, signo: number): boolean | undefined {
+  const status = readStatusFileIfAny(`/proc/${pid}/status`);
+  if (status === undefined) return undefined;
+  const field = (name: string): string => new RegExp(`^${name}:\\s*(\\S*)`, 'm').exec(status)?.[1] ?? '';
+  if (RUNC_INIT_NAME.test(field('Name'))) return false;
+  // each mask is 64 bits in hex; signal n is bit n-1
+  const bit = 1n << BigInt(signo - 1);
+  const has = (mask: string): boolean => /^[0-9a-f]+$/i.test(mask) && (BigInt(`0x${mask}`) & bit) !== 0n;
+  return has(field('SigBlk')) || has(field('SigCgt'));
 }

@@ -15,6 +15,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import {
   RuntimeError,
@@ -36,7 +38,7 @@ import { ExitWatcher } from '../exit-watcher.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
-import { isRunning, listeningPorts, listProcesses, processArgs } from './proc.ts';
+import { isRunning, listeningPorts, listProcesses, processArgs, receivesSignal } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { makePrivateDir, pathExists, readStatusFile, readStatusFileIfAny, writePrivateFile } from '../fs.ts';
@@ -88,6 +90,10 @@ const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
 const FORGET_DELAY_MS = 200;
 /** start gives up on an init that never comes after this long (the old `runc start` call's timeout). */
 const START_TIMEOUT_MS = 60_000;
+/** The longest a signal to a just-started init waits for the init to act on it (catatonit took at most 10 ms at load 19). */
+const SIGNAL_READY_WAIT_MS = 1000;
+/** Polls of the init's readiness that follow each other at once before the wait sleeps 1 ms between polls. */
+const FAST_POLLS = 20;
 /** How long the removal of a half-made start waits for the processes it killed to go. */
 const HALF_START_KILL_WAIT_MS = 5000;
 /** On a tmpfs that root owns and anyone may pass through: a place container root always reaches. */
@@ -211,7 +217,10 @@ export class RuncDriver implements RuntimeDriver {
   async kill(id: string, sig: NodeJS.Signals, opts: KillOptions = {}, signal?: AbortSignal): Promise<void> {
     assertId(id);
     // runc's kill of init is kill(2) after its status check; --all (freeze, signal each pid, thaw) stays with runc
-    const init = opts.all || this.runcMode === 'cli' ? 'unknown' : await this.savedInit(id);
+    let known = opts.all ? 'unknown' : await this.savedInit(id);
+    // through runc's CLI too: `runc kill` of init is the same kill(2), with the same gap after a start
+    if (sig !== 'SIGKILL' && typeof known === 'object' && (await this.untilInitReceives(known, sig, signal))) known = await this.savedInit(id);
+    const init = this.runcMode === 'cli' ? 'unknown' : known;
     if (init !== 'unknown') return this.signalInit(id, init, sig, signal);
     const args = ['--root', this.runcRoot, 'kill', ...(opts.all ? ['--all'] : []), id, sig.replace(/^SIG/, '')];
     try {
@@ -398,6 +407,27 @@ export class RuncDriver implements RuntimeDriver {
       throw new RuntimeError('failed', `cannot signal container "${id}": ${(err as Error).message}`);
     }
     if (init.status === 'paused' && sig === 'SIGKILL') await (await this.cgroup(id)).thaw().catch(() => undefined);
+  }
+
+  /**
+   * Waits (at most SIGNAL_READY_WAIT_MS) until a running container's init would act on `sig`: a
+   * start answers once runc's init has exec'd, a moment before catatonit blocks the
+   * signals it forwards, and PID 1 of a PID namespace drops a signal it neither blocks nor
+   * catches, so a TERM sent in that gap would be lost and the stop would wait out its timeout.
+   * True when it had to wait (the caller reads the init's state again); false at once when the
+   * init already receives the signal, is gone, or is not running (a frozen init cannot get ready).
+   */
+  private async untilInitReceives(init: SavedInit, sig: NodeJS.Signals, signal?: AbortSignal): Promise<boolean> {
+    const signo = osConstants.signals[sig];
+    if (init.status !== 'running' || receivesSignal(init.pid, signo) !== false) return false;
+    const deadline = Date.now() + SIGNAL_READY_WAIT_MS;
+    for (let poll = 0; receivesSignal(init.pid, signo) === false; poll++) {
+      // past the bound the signal goes as it would have: a stop still ends with KILL at its timeout
+      if (Date.now() >= deadline || signal?.aborted) break;
+      if (poll < FAST_POLLS) await nextTurn();
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+    return true;
   }
 
   /**
