@@ -3,8 +3,11 @@
 # daemon and the CLI started from bin/hoody.js are the current code. One build at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the daemon's bundle holds its dependencies: an install that changed node_modules makes it stale too
+inputs=(src package.json tsconfig.json tsconfig.build.json scripts/build.sh)
+for f in package-lock.json node_modules/.package-lock.json; do [ -e "$f" ] && inputs+=("$f"); done
 stale() {
-  [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json scripts/build.sh -newer dist/.built ! -name '*.test.ts' -print -quit)" ]
+  [ ! -f dist/.built ] || [ -n "$(find "${inputs[@]}" -newer dist/.built ! -name '*.test.ts' -print -quit)" ]
 }
 stale || exit 0
 exec 9<tsconfig.build.json

@@ -14,7 +14,8 @@ type EnableCompileCache = (dir: string) => { status: number; message?: string; d
 
 /**
  * Enables the compile cache in `<dataDir>/compile-cache` when this Node has one and the folder is
- * the daemon user's alone (0700, its owner); answers the folder, or undefined when not enabled.
+ * the daemon user's alone (0700, its owner); answers the folder Node uses (another one when
+ * NODE_COMPILE_CACHE names it), or undefined when not enabled.
  * Never throws: without the cache a start is only slower, and a bad data folder is refused later.
  */
 export function enableCompileCacheIn(dataDir: string): string | undefined {
@@ -31,7 +32,8 @@ export function enableCompileCacheIn(dataDir: string): string | undefined {
     }
     if ((lstatSync(dir).mode & 0o077) !== 0) return undefined;
     const result = enable(dir);
-    return result.directory === undefined ? undefined : dir;
+    // NODE_COMPILE_CACHE, when the operator set it, wins: say where the cache really is
+    return result.directory;
   } catch {
     return undefined;
   }

@@ -15,10 +15,13 @@ import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { bindMount, isMountPoint, mountOverlay } from '../src/runtime/overlay.ts';
 import { umount2 } from '../src/runtime/mount-syscalls.ts';
+import { sessionKeyringId } from '../src/runtime/session-keyring.ts';
 import { CgroupPaths, detectCgroupLayout, type CgroupLayout } from '../src/runtime/cgroups.ts';
 import { runtimeContract, newId, spec, eventually, sleep, type DriverHarness } from './runtime-contract.ts';
 
 const made: { dir: string; prefix: string }[] = [];
+/** The session keyring this process was started in, before any driver spawned conmon. */
+const startKeyring = await sessionKeyringId();
 /** Starts each followed at once by TERM: without the wait for the init, about a third of such TERMs were lost. */
 const TERM_RACE_ROUNDS = 20;
 /** A TERM that arrives ends the container in ~15 ms; one that is lost never does. */
@@ -164,6 +167,13 @@ describe('runc driver specifics', () => {
       const line = readFileSync('/proc/key-users', 'utf8').split('\n').find((l) => l.trim().startsWith(`${uid}:`));
       const keys = line ? Number(/\s(\d+)\/\d+\s+\d+\/\d+\s/.exec(line)?.[1]) : 0;
       assert.ok(keys < ids.length, `uid ${uid} holds ${keys} keys with ${ids.length} containers running: ${line}`);
+      // what they keep instead: the driver's process left the keyring it was started in for a new
+      // one, which its children (conmon, runc, the container) inherit
+      const own = await sessionKeyringId();
+      assert.ok(own > 0 && own !== startKeyring, `session keyring ${own}, started in ${startKeyring}`);
+      const script = `import koffi from 'koffi'; console.log(koffi.load('libc.so.6').func('long syscall(long, ...)')(${process.arch === 'arm64' ? 219 : 250}, 'int', 0, 'int', -3, 'int', 0))`;
+      const child = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..') }).toString().trim();
+      assert.equal(Number(child), own, 'a child inherits the new keyring');
     } finally {
       await h.cleanup();
     }

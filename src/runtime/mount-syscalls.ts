@@ -78,8 +78,12 @@ async function invoke<A extends unknown[]>(c: Libc, fn: NativeFn<A>, args: A, wh
   throw new RuntimeError('failed', `${what}: ${name}`, { ...details, errno: name });
 }
 
-/** koffi throws past 256 queued async calls (a burst of creates can make more): the rest wait here. */
-const MAX_IN_FLIGHT = 32;
+/**
+ * At most two calls on the thread pool at once, the rest wait here: libuv's pool has four threads
+ * that every fs call and DNS lookup of the daemon shares, and an unmount syncs the upper file
+ * system, seconds on a busy disk (koffi itself throws past 256 queued calls).
+ */
+const MAX_IN_FLIGHT = 2;
 let inFlight = 0;
 const waiting: (() => void)[] = [];
 

@@ -35,6 +35,7 @@ import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
 import { bindMount, mountOverlay, mountPoints, unmountAll, unmountOverlay } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
+import { joinOwnSessionKeyring } from '../session-keyring.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
@@ -624,7 +625,8 @@ export class RuncDriver implements RuntimeDriver {
    */
   private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
-    const root = stored?.rootPath;
+    // an unreadable spec says nothing: both places are tried (unmountAll skips what is not mounted)
+    const root = stored ? stored.rootPath : this.rootPath(id);
     const merged = join(this.bundle(id), 'rootfs');
     if (!root || root === 'rootfs') return unmountOverlay(merged, signal);
     // a bind of the overlay goes before the overlay; unmountAll skips what is not mounted
@@ -742,7 +744,16 @@ export class RuncDriver implements RuntimeDriver {
    * Starts conmon, which runs `runc create` and stays as the container's monitor. conmon reports
    * the container's pid (or runc's error) on the sync pipe, fd 3.
    */
-  private spawnConmon(id: string, signal?: AbortSignal): Promise<number> {
+  private async spawnConmon(id: string, signal?: AbortSignal): Promise<number> {
+    // no session keyring per container: each would count against the kernel's per-uid key quota
+    // of the id range's root (200 by default: a server could run no more than ~200 containers).
+    // Containers then keep the daemon's own keyring, new and empty (joinOwnSessionKeyring), and
+    // cannot use it anyway (keyctl, add_key and request_key are refused by the seccomp profile,
+    // /proc/keys is masked). Should the daemon fail to get its own, runc makes one per container.
+    const ownKeyring = await joinOwnSessionKeyring().then(
+      () => true,
+      () => false,
+    );
     const bundle = this.bundle(id);
     const args = [
       '--api-version', '1',
@@ -751,11 +762,7 @@ export class RuncDriver implements RuntimeDriver {
       '-n', id,
       '-r', this.runc,
       '--runtime-arg', `--root=${this.runcRoot}`,
-      // no session keyring per container: each would count against the kernel's per-uid key quota
-      // of the id range's root (200 by default: a server could run no more than ~200 containers);
-      // the container cannot use one anyway (keyctl, add_key and request_key are refused by the
-      // seccomp profile, /proc/keys is masked)
-      '--no-new-keyring',
+      ...(ownKeyring ? ['--no-new-keyring'] : []),
       '-b', bundle,
       '-p', join(bundle, 'pidfile'),
       '-P', join(bundle, 'conmon.pid'),
