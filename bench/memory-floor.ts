@@ -7,12 +7,12 @@
  * flags to every case (space-separated), e.g. `--max-semi-space-size=1`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
+import { freePort, rssKb } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const settleMs = Number(process.argv[3] ?? 3000);
@@ -38,6 +38,8 @@ const validate = new Ajv().compile(Type.Object({ name: Type.String({ maxLength: 
 if (!validate({ name: 'x' })) throw new Error('ajv');
 `;
 
+const rssMb = async (pid: number): Promise<number> => (await rssKb(pid)) / 1024;
+
 const CASES = {
   'bare node -e': { args: ['-e', 'setInterval(() => {}, 1000)'], http: false },
   'Fastify + better-sqlite3, /healthz': { args: ['--input-type=module', '-e', FASTIFY], http: true },
@@ -45,22 +47,6 @@ const CASES = {
   'hoody serve (built, empty data folder)': { args: [join(ROOT, 'bin/hoody.js'), 'serve', '--host', '127.0.0.1'], http: true },
 } as const;
 type Case = keyof typeof CASES;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
 
 async function once(name: Case): Promise<number> {
   const c = CASES[name];

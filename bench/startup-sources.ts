@@ -11,12 +11,12 @@
  * its esbuild service), from /proc.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
+import { freePort, rssKb, descendants } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 10);
 const settleMs = Number(process.argv[3] ?? 3000);
@@ -35,35 +35,6 @@ interface Sample {
   processes: number;
 }
 const samples: Record<Side, Sample[]> = { tsx: [], dist: [] };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
-/** Every process under pid, children before grandchildren. */
-async function descendants(pid: number): Promise<number[]> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const kids: number[] = [];
-  for (const t of tasks) {
-    const list = await readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '');
-    kids.push(...list.trim().split(/\s+/).filter(Boolean).map(Number));
-  }
-  const all = [...kids];
-  for (const k of kids) all.push(...(await descendants(k)));
-  return all;
-}
 
 async function once(side: Side): Promise<Sample> {
   const dataDir = await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-')));

@@ -14,12 +14,12 @@
  * that: VmRSS of the daemon and of every process under it, from /proc.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
+import { freePort, rssKb, descendants } from './proc-util.ts';
 
 const other = process.argv[2];
 if (!other) throw new Error('usage: bench/startup-versus.ts OTHER_ROOT [rounds] [settle-ms]');
@@ -42,35 +42,6 @@ interface Sample {
   processes: number;
 }
 const samples: Record<Side, Sample[]> = { other: [], this: [] };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
-/** Every process under pid, children before grandchildren. */
-async function descendants(pid: number): Promise<number[]> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const kids: number[] = [];
-  for (const t of tasks) {
-    const list = await readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '');
-    kids.push(...list.trim().split(/\s+/).filter(Boolean).map(Number));
-  }
-  const all = [...kids];
-  for (const k of kids) all.push(...(await descendants(k)));
-  return all;
-}
 
 const keep: Record<Side, boolean> = { other: process.env.HOODY_BENCH_OTHER_KEEP === '1', this: process.env.HOODY_BENCH_THIS_KEEP === '1' };
 const keptDirs: Partial<Record<Side, string>> = {};
