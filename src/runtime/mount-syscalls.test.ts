@@ -4,11 +4,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoName, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOSUID, mount, umount2 } from './mount-syscalls.ts';
 import { RuntimeError } from './driver.ts';
+import { mountScratch } from '../../test/mount-scratch.ts';
 
 interface MountInfo {
   fstype: string;
@@ -30,19 +30,7 @@ async function mountsAt(path: string): Promise<MountInfo[]> {
     });
 }
 
-async function scratch(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoody-mount-'));
-  return {
-    dir,
-    cleanup: async () => {
-      // whatever a failed case left mounted under the folder goes before the folder itself
-      const info = await readFile('/proc/self/mountinfo', 'utf8');
-      const left = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
-      for (const p of left.reverse()) await umount2(p, MNT_DETACH).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+const scratch = (): ReturnType<typeof mountScratch> => mountScratch('hoody-mount-');
 
 describe('mount syscalls', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
   it('mounts an overlay with its flags and options, as mountinfo shows, and unmounts it', async () => {

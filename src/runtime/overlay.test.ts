@@ -4,27 +4,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bindMount, isMountPoint, mountOverlay, unmountAll, unmountOverlay } from './overlay.ts';
-import { MNT_DETACH, mount, umount2 } from './mount-syscalls.ts';
+import { mount } from './mount-syscalls.ts';
+import { mountScratch } from '../../test/mount-scratch.ts';
 
 const tmpfs = (target: string): Promise<void> => mount({ source: 'tmpfs', target, fstype: 'tmpfs', flags: 0 });
 
-async function scratch(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'hoody-overlay-'));
-  return {
-    dir,
-    cleanup: async () => {
-      // whatever a failed case left mounted under the folder goes before the folder itself
-      const info = await readFile('/proc/self/mountinfo', 'utf8');
-      const left = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
-      for (const p of left.reverse()) await umount2(p, MNT_DETACH).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+const scratch = (): ReturnType<typeof mountScratch> => mountScratch('hoody-overlay-');
 
 describe('overlay mounts', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
   it('unmountAll unmounts the alias and the overlay under it, stacked layers included', async () => {
