@@ -184,7 +184,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const dataDir = await securePrivateDataDir(config.dataDir);
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
   const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
-  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}) });
+  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}), warn });
   // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
   const checkingHealth = driver.health();
 

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, rmdir, readFile, readlink, access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { bindMount, isMountPoint, mountOverlay } from '../src/runtime/overlay.ts';
-import { umount2 } from '../src/runtime/mount-syscalls.ts';
+import { makeGateDir } from '../src/runtime/runc/bundle-files.ts';
 import { sessionKeyringId } from '../src/runtime/session-keyring.ts';
 import { CgroupPaths, detectCgroupLayout, type CgroupLayout } from '../src/runtime/cgroups.ts';
 import { runtimeContract, newId, spec, eventually, sleep, type DriverHarness } from './runtime-contract.ts';
@@ -218,21 +218,22 @@ describe('runc driver specifics', () => {
     }
   });
 
-  it('mounts the overlay, nosuid and nodev, where config.json points runc: one mount, no bind of it', async () => {
+  it('mounts the overlay at start, nosuid and nodev, where config.json points runc: one mount, no bind of it', async () => {
     const h = await openRunc();
     try {
       const id = newId();
       await h.driver.create(spec(id, ['sleep', '600']));
       const bundle = join(h.dir, 'runtime', 'containers', id);
       const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+      assert.equal(mountinfo().filter((m) => m.point === root).length, 0, 'create mounts nothing');
+      const { pid } = await h.driver.start(id);
+      assert.ok(pid && pid > 0);
       const atRoot = mountinfo().filter((m) => m.point === root);
       assert.equal(atRoot.length, 1, 'one mount at the root path');
       assert.equal(atRoot[0]?.fstype, 'overlay');
       for (const opt of ['rw', 'nosuid', 'nodev']) assert.ok(atRoot[0]?.options.includes(opt), `${opt} in ${atRoot[0]?.options.join(',')}`);
       assert.ok(atRoot[0]?.superOptions.includes(`upperdir=${join(bundle, 'upper')}`), 'the upper dir is the bundle\'s');
       assert.deepEqual(mountsUnder(bundle), [], 'nothing mounted in the bundle');
-      const { pid } = await h.driver.start(id);
-      assert.ok(pid && pid > 0);
     } finally {
       await h.cleanup();
     }
@@ -246,10 +247,12 @@ describe('runc driver specifics', () => {
         await h.driver.create(spec(id, ['sh', '-c', 'echo up; exec sleep 600']));
         const bundle = join(h.dir, 'runtime', 'containers', id);
         const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
-        // the earlier layout: the overlay at the bundle's rootfs/, bound to the root path (the bind gone after /run was emptied)
-        await umount2(root);
+        // the earlier layout, made at create: the overlay at the bundle's rootfs/, bound to the root path (the bind gone after /run was emptied)
         const merged = join(bundle, 'rootfs');
         const images = new ImageStore(join(h.dir, 'images'));
+        await mkdir(dirname(dirname(root)), { recursive: true, mode: 0o711 });
+        await makeGateDir(dirname(root), images.ids);
+        await mkdir(root, { recursive: true, mode: 0o700 });
         const owner = { uid: images.ids.uid, gid: images.ids.gid };
         await mountOverlay({ lower: await images.rootfs('busybox'), upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged, owner });
         if (withBind) await bindMount(merged, root);
@@ -262,6 +265,103 @@ describe('runc driver specifics', () => {
         assert.equal(await isMountPoint(merged), false, 'the overlay unmounted');
         await assert.rejects(access(bundle), 'bundle removed');
       }
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('a stopped container holds no mount: after a stop, and after its process exits by itself', async () => {
+    const h = await openRunc();
+    try {
+      const stopped = newId();
+      const exiting = newId();
+      await h.driver.create(spec(stopped, ['sleep', '600']));
+      await h.driver.create(spec(exiting, ['sh', '-c', 'echo kept-file > /kept; sleep 1; exit 3']));
+      const rootOf = async (id: string): Promise<string> => JSON.parse(await readFile(join(h.dir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path as string;
+      await h.driver.start(stopped);
+      await h.driver.start(exiting);
+      for (const id of [stopped, exiting]) assert.ok(await isMountPoint(await rootOf(id)), `${id} mounted while it runs`);
+      await h.driver.kill(stopped, 'SIGTERM');
+      assert.equal((await h.driver.waitExit(stopped, 5000))?.status, 'stopped');
+      // nobody waits for this one: the exit file alone tells the driver
+      for (const id of [stopped, exiting]) {
+        const root = await rootOf(id);
+        await eventually(`no mount at ${root}`, async () => mountinfo().filter((m) => m.point === root).length, (n) => n === 0);
+        assert.deepEqual(mountsUnder(join(h.dir, 'runtime', 'containers', id)), [], 'nothing mounted in the bundle');
+      }
+      assert.equal((await h.driver.state(exiting))?.exitCode, 3);
+      // its files outlive the mount: the next start sees what the last run wrote
+      await h.driver.create(spec(exiting, ['sh', '-c', 'cat /kept; exec sleep 600']));
+      await h.driver.start(exiting);
+      await eventually('the kept file', () => h.driver.logs(exiting), (l) => l.includes('kept-file'));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('a start right after a stop mounts again and runs, with the files of the runs before', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sh', '-c', 'echo run >> /runs; echo "runs=$(wc -l < /runs)"; exec sleep 600']));
+      const root = JSON.parse(await readFile(join(h.dir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path as string;
+      const cycles = 12;
+      for (let i = 1; i <= cycles; i++) {
+        await h.driver.start(id);
+        assert.equal(mountinfo().filter((m) => m.point === root).length, 1, `cycle ${i}: one mount while it runs`);
+        await eventually(`cycle ${i}: its output`, () => h.driver.logs(id), (l) => l.includes(`runs=${i}`));
+        assert.equal((await h.driver.state(id))?.status, 'running');
+        // a stop and the next start at once: the unmount the exit queued runs between them, or not at all
+        await h.driver.kill(id, i % 2 ? 'SIGKILL' : 'SIGTERM');
+        assert.equal((await h.driver.waitExit(id, 5000))?.status, 'stopped');
+      }
+      await eventually('no mount once stopped', async () => mountinfo().filter((m) => m.point === root).length, (n) => n === 0);
+      await h.driver.delete(id);
+      assert.equal(mountinfo().filter((m) => m.point === root).length, 0);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('a never-started container holds no mount and its delete unmounts nothing', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '600']));
+      const bundle = join(h.dir, 'runtime', 'containers', id);
+      const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+      const alias = dirname(root);
+      const before = mountinfo().map((m) => m.point);
+      assert.deepEqual(mountsUnder(alias), [], 'nothing mounted for the container');
+      assert.deepEqual(mountsUnder(bundle), [], 'nothing mounted in the bundle');
+      await access(join(bundle, 'upper'));
+      await access(join(bundle, 'work'));
+      assert.equal((await h.driver.state(id))?.status, 'created');
+      await h.driver.delete(id);
+      assert.deepEqual(mountinfo().map((m) => m.point), before, 'the mount table is as it was');
+      await assert.rejects(access(bundle), 'bundle removed');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('a driver opened over a container that stopped while none ran unmounts its overlay', async () => {
+    const h = await openRunc();
+    try {
+      const id = newId();
+      await h.driver.create(spec(id, ['sleep', '600']));
+      const { pid } = await h.driver.start(id);
+      const root = JSON.parse(await readFile(join(h.dir, 'runtime', 'containers', id, 'config.json'), 'utf8')).root.path as string;
+      await h.driver.close();
+      process.kill(pid as number, 'SIGKILL');
+      await eventually('the exit file', () => readFile(join(h.dir, 'runtime', 'exits', id), 'utf8').catch(() => ''), (t) => t.trim() !== '');
+      assert.ok(await isMountPoint(root), 'no driver watched: still mounted');
+      const reopened = await h.reopen();
+      await eventually(`no mount at ${root}`, async () => mountinfo().filter((m) => m.point === root).length, (n) => n === 0);
+      assert.equal((await reopened.state(id))?.status, 'stopped');
+      await reopened.start(id);
+      assert.equal((await reopened.state(id))?.status, 'running');
+      assert.ok(await isMountPoint(root), 'mounted again at start');
     } finally {
       await h.cleanup();
     }

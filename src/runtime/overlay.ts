@@ -19,12 +19,18 @@ export interface OverlayDirs {
  */
 export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Promise<void> {
   if (await isMountPoint(dirs.merged)) return;
-  // the upper dir's mode is that of the container's `/`; only root uses work and the mount point
-  await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...[dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
-  // the top of the upper dir is the container's `/`: its root must own it to write there
-  await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
+  await makeOverlayDirs(dirs);
   if (signal?.aborted) throw new RuntimeError('failed', `mount of "${dirs.merged}" was aborted`);
   await mount({ source: 'overlay', target: dirs.merged, fstype: 'overlay', flags: MS_NOSUID | MS_NODEV, data: overlayOptions(dirs) });
+}
+
+/** Makes the upper and work folders, and the mount point when given (those missing), with their modes and owner. */
+export async function makeOverlayDirs(dirs: Pick<OverlayDirs, 'upper' | 'work' | 'owner'> & { merged?: string }): Promise<void> {
+  // the upper dir's mode is that of the container's `/`; only root uses work and the mount point
+  const privateDirs = dirs.merged === undefined ? [dirs.work] : [dirs.work, dirs.merged];
+  await Promise.all([mkdir(dirs.upper, { recursive: true, mode: 0o755 }), ...privateDirs.map((d) => mkdir(d, { recursive: true, mode: 0o700 }))]);
+  // the top of the upper dir is the container's `/`: its root must own it to write there
+  await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
 }
 
 /** overlay's options; a path with a separator in it would name other folders than the one meant. */

@@ -33,7 +33,7 @@ import {
 import { runCommand } from '../run-command.ts';
 import { childEnv } from '../child-env.ts';
 import { CgroupPaths, detectCgroupLayout, detectSwapAccounting, removeCgroupDirs, type CgroupLayout } from '../cgroups.ts';
-import { bindMount, mountOverlay, mountPoints, unmountAll, unmountOverlay } from '../overlay.ts';
+import { bindMount, makeOverlayDirs, mountOverlay, mountPoints, unmountAll, unmountOverlay, type OverlayDirs } from '../overlay.ts';
 import { ExitWatcher } from '../exit-watcher.ts';
 import { joinOwnSessionKeyring } from '../session-keyring.ts';
 import type { ImageStore } from '../image-store.ts';
@@ -63,6 +63,8 @@ export interface RuncDriverOptions {
    * `<aliasDir>/<cgroupPrefix>/<id>` (default /run/hoody).
    */
   aliasDir?: string;
+  /** Where a failure of background work (an unmount after an exit) is told; silent when absent. */
+  warn?: (message: string, err?: unknown) => void;
 }
 
 interface StoredSpec {
@@ -121,6 +123,12 @@ export class RuncDriver implements RuntimeDriver {
   /** Where runc finds root filesystems (see RuncDriverOptions.aliasDir). */
   private readonly aliasRoot: string;
   private readonly forgetting = new Map<string, Promise<void>>();
+  /** Per container, the mount work (start's mount, the unmount after an exit, delete's unmount), one after the other. */
+  private readonly rootfsQueue = new Map<string, Promise<void>>();
+  /** Containers whose unmount after an exit is queued and has not begun: one is enough. */
+  private readonly unmountQueued = new Set<string>();
+  /** Starts under way, by container: an unmount queued behind a start's mount must not undo it. */
+  private readonly starting = new Map<string, number>();
   /** The init of each state.json read, by container, with the file's identity: runc rewrites it by rename, a new file is read again. */
   private readonly savedInits = new Map<string, { file: string; pid: number; start: number }>();
   /** Started inits read through open files (see InitProbes): every GET of a running container reads its state. */
@@ -155,9 +163,13 @@ export class RuncDriver implements RuntimeDriver {
     driver.swapAccounting = await detectSwapAccounting(driver.layout);
     // clean runc's state (and the cgroup) as soon as a container ends, off the next start's path
     driver.exits.onExit((e) => {
+      // the overlay goes at once, as with podman: a stopped container holds no mount, its delete unmounts nothing
+      driver.unmountWhenStopped(e.id);
       const timer = setTimeout(() => void driver.forgetFinished(e.id, { onlyStopped: true }).catch(() => undefined), FORGET_DELAY_MS);
       timer.unref();
     });
+    // containers that stopped while no daemon ran (or mounted at create by an earlier version) let go of their overlay
+    void driver.unmountStoppedOnOpen().catch((err: unknown) => driver.opts.warn?.('cannot look for the mounts of stopped containers', err));
     return driver;
   }
 
@@ -191,18 +203,39 @@ export class RuncDriver implements RuntimeDriver {
     }
     // a bundle an older version made (or made for another range) keeps its files, moved into the range
     const before = await this.readSpec(spec.id).catch(() => undefined);
-    if (before) await this.shiftUpper(before);
+    if (before) {
+      // a stopped container changed: its next start mounts the overlay of the new spec
+      await this.serially(spec.id, () => this.unmountRootfs(spec.id, signal, { keepAliasRoot: true }));
+      await this.shiftUpper(before);
+    }
     await this.writeBundle(spec, signal);
-    // mounting now keeps the mount off the start path; start mounts again after a reboot
-    await this.mountRootfs(spec, signal);
+    // the upper and work dirs now, the mount at start: a container that does not run holds no mount
+    const { upper, work, owner } = this.overlayDirs(spec.id, '');
+    await makeOverlayDirs({ upper, work, owner });
   }
 
   async start(id: string, signal?: AbortSignal): Promise<RuntimeState> {
     assertId(id);
+    this.starting.set(id, (this.starting.get(id) ?? 0) + 1);
+    try {
+      return await this.startOnce(id, signal);
+    } catch (err) {
+      // a start that failed runs nothing: its mount goes as after an exit
+      this.unmountWhenStopped(id);
+      throw err;
+    } finally {
+      const left = (this.starting.get(id) ?? 1) - 1;
+      if (left > 0) this.starting.set(id, left);
+      else this.starting.delete(id);
+    }
+  }
+
+  private async startOnce(id: string, signal?: AbortSignal): Promise<RuntimeState> {
     const [stored] = await Promise.all([this.readSpec(id), this.forgetFinished(id, { onlyStopped: false }, signal)]);
     await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
-    await this.prepareRootfs(stored, signal);
+    // after an unmount under way (the previous run's), never at the same time as one
+    await this.serially(id, () => this.prepareRootfs(stored, signal));
     const pid = await this.spawnConmon(id, signal);
     try {
       // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
@@ -258,6 +291,8 @@ export class RuncDriver implements RuntimeDriver {
       // runc may see the process gone a moment before conmon has written its exit code
       const codePending = state.status === 'stopped' && state.exitCode === null && (await this.conmonAlive(id));
       if (state.status === 'stopped' && !codePending) {
+        // the exit file's event queues this too; should that event be lost, this one counts
+        this.unmountWhenStopped(id);
         // conmon writes the exit file before it exits: it may have done both since the state was read
         return state.exitCode === null ? { ...state, exitCode: (await this.exits.read(id)) ?? null } : state;
       }
@@ -281,7 +316,8 @@ export class RuncDriver implements RuntimeDriver {
     await this.forgetFinished(id, { onlyStopped: false }, signal);
     const bundle = this.bundle(id);
     await this.waitForConmon(bundle);
-    await this.unmountRootfs(id, signal);
+    // after the unmount queued by the exit, if any: then nothing is left to unmount here
+    await this.serially(id, () => this.unmountRootfs(id, signal));
     // independent of each other once nothing runs and nothing is mounted
     await Promise.all([rm(bundle, { recursive: true, force: true }), rm(this.exits.path(id), { force: true }), this.removeCgroup(id)]);
     this.savedInits.delete(id);
@@ -600,7 +636,7 @@ export class RuncDriver implements RuntimeDriver {
     const root = this.rootPath(spec.id);
     const merged = join(bundle, 'rootfs');
     const mounted = await mountPoints();
-    // create mounted it already (start mounts only after a reboot): no image lookup then
+    // still mounted (a start right after a stop, a failed unmount): no image lookup then
     if (mounted.has(root)) return;
     await mkdir(dirname(this.aliasRoot), { recursive: true, mode: 0o711 });
     await makeGateDir(this.aliasRoot, this.ids);
@@ -610,8 +646,7 @@ export class RuncDriver implements RuntimeDriver {
       return bindMount(merged, root, signal);
     }
     const lower = await this.opts.images.rootfs(spec.image, signal);
-    const owner = { uid: this.ids.uid, gid: this.ids.gid };
-    await mountOverlay({ lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: root, owner }, signal);
+    await mountOverlay(this.overlayDirs(spec.id, lower), signal);
   }
 
   /** config.json's root path: where the overlay is mounted, outside the data folder. */
@@ -623,7 +658,7 @@ export class RuncDriver implements RuntimeDriver {
    * Unmounts the container's root filesystem: the overlay at its root path, or (mounted by an
    * earlier version) the bind there and the overlay in the bundle; then removes the folder.
    */
-  private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
+  private async unmountRootfs(id: string, signal?: AbortSignal, opts: { keepAliasRoot?: boolean } = {}): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
     // an unreadable spec says nothing: both places are tried (unmountAll skips what is not mounted)
     const root = stored ? stored.rootPath : this.rootPath(id);
@@ -632,8 +667,56 @@ export class RuncDriver implements RuntimeDriver {
     // a bind of the overlay goes before the overlay; unmountAll skips what is not mounted
     await unmountAll([root, merged], signal);
     await rmdir(root).catch(() => undefined);
+    // another container's start may be making its mount point in it: only delete removes it
+    if (opts.keepAliasRoot) return;
     // the last container gone, nothing of this driver stays under /run
     await rmdir(this.aliasRoot).catch(() => undefined);
+  }
+
+  /** Runs `work` after every earlier mount or unmount of the container has finished. */
+  private serially<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.rootfsQueue.get(id) ?? Promise.resolve()).then(work);
+    const tracked = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.rootfsQueue.set(id, tracked);
+    void tracked.then(() => {
+      if (this.rootfsQueue.get(id) === tracked) this.rootfsQueue.delete(id);
+    });
+    return run;
+  }
+
+  /**
+   * Unmounts the overlay of a container whose init has ended, in the background, in turn with its
+   * start and delete. Nothing is lost when it fails: the next start uses the mount, delete unmounts it.
+   */
+  private unmountWhenStopped(id: string): void {
+    if (this.unmountQueued.has(id)) return;
+    this.unmountQueued.add(id);
+    this.serially(id, async () => {
+      this.unmountQueued.delete(id);
+      // a start under way has mounted, or will: its container is about to run
+      if (this.starting.has(id)) return;
+      const state = await this.state(id).catch(() => undefined);
+      // created: never started (or its start failed); creating: a start cut short, delete cleans it
+      if (!state || (state.status !== 'stopped' && state.status !== 'created')) return;
+      await this.unmountRootfs(id, undefined, { keepAliasRoot: true });
+    }).catch((err: unknown) => this.opts.warn?.(`cannot unmount the root filesystem of stopped container "${id}"; its next start or delete tries again`, err));
+  }
+
+  /** Queues the unmount of every mounted root filesystem whose container may not run (see unmountWhenStopped). */
+  private async unmountStoppedOnOpen(): Promise<void> {
+    const ids = (await readdir(join(this.opts.stateDir, 'containers')).catch(() => [] as string[])).filter((id) => ID_PATTERN.test(id));
+    if (ids.length === 0) return;
+    const mounted = await mountPoints();
+    for (const id of ids) if (mounted.has(this.rootPath(id)) || mounted.has(join(this.bundle(id), 'rootfs'))) this.unmountWhenStopped(id);
+  }
+
+  /** The overlay's folders for a container (`merged`: its mount point). */
+  private overlayDirs(id: string, lower: string): OverlayDirs {
+    const bundle = this.bundle(id);
+    return { lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: this.rootPath(id), owner: { uid: this.ids.uid, gid: this.ids.gid } };
   }
 
   /** The host id range container ids map to: the image store's, whose files are owned in it. */
