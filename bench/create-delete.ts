@@ -5,7 +5,8 @@
  *
  *   npm run build && tsx bench/create-delete.ts [rounds] [other-tree…]
  *
- * Each round and tree: create (timed), start, KILL, wait for the exit, delete (timed). The spans
+ * Each round and tree: create (timed), start (timed), KILL, wait for the exit, SETTLE_MS (env,
+ * default 0: a delete right after the exit), delete (timed). The spans
  * wrap the driver's own steps (mountRootfs, writeBundle, waitForConmon, unmountRootfs,
  * forgetFinished, removeCgroup); the event loop's longest stall during create and delete is printed too.
  */
@@ -16,6 +17,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const rounds = Number(process.argv[2] ?? 15);
 const trees = [resolve('.'), ...process.argv.slice(3).map((t) => resolve(t))];
+/** How long a stopped container waits before its delete, as one stopped a while ago would. */
+const settleMs = Number(process.env.SETTLE_MS ?? 0);
 const SPANS = ['mountRootfs', 'writeBundle', 'waitForConmon', 'unmountRootfs', 'forgetFinished', 'removeCgroup'] as const;
 
 interface Side {
@@ -34,12 +37,14 @@ interface Side {
   times: Record<string, number[]>;
 }
 
+/** The timed call under way: a span is counted under it too (`start.mountRootfs`), else under `other` (background work). */
+let current = 'other';
 const dirs: string[] = [];
 const sides: Side[] = [];
 for (const [i, tree] of trees.entries()) {
   const { RuncDriver } = await import(join(tree, 'dist/runtime/runc/runc-driver.js'));
   const { ImageStore } = await import(join(tree, 'dist/runtime/image-store.js'));
-  const times: Record<string, number[]> = { create: [], delete: [], createStall: [], deleteStall: [] };
+  const times: Record<string, number[]> = { create: [], start: [], delete: [], createStall: [], startStall: [], deleteStall: [] };
   // each tree's class is its own: wrapping its prototype's steps times that tree only
   for (const name of SPANS) {
     const proto = RuncDriver.prototype as Record<string, (...a: unknown[]) => Promise<unknown>>;
@@ -48,10 +53,13 @@ for (const [i, tree] of trees.entries()) {
     times[name] = [];
     proto[name] = async function (this: unknown, ...args: unknown[]) {
       const t0 = performance.now();
+      const op = current;
       try {
         return await orig.apply(this, args);
       } finally {
-        times[name]?.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        times[name]?.push(ms);
+        (times[`${op}.${name}`] ??= []).push(ms);
       }
     };
   }
@@ -67,7 +75,8 @@ async function timed(side: Side, name: string, fn: () => Promise<unknown>): Prom
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const t0 = performance.now();
-  await fn();
+  current = name;
+  await fn().finally(() => (current = 'other'));
   side.times[name]?.push(performance.now() - t0);
   h.disable();
   side.times[`${name}Stall`]?.push(h.max / 1e6);
@@ -75,9 +84,10 @@ async function timed(side: Side, name: string, fn: () => Promise<unknown>): Prom
 
 async function round(side: Side, id: string): Promise<void> {
   await timed(side, 'create', () => side.driver.create({ id, image: 'busybox', command: ['sleep', '600'], env: {}, hostname: id }));
-  await side.driver.start(id);
+  await timed(side, 'start', () => side.driver.start(id));
   await side.driver.kill(id, 'SIGKILL');
   await side.driver.waitExit(id, 10_000);
+  if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
   await timed(side, 'delete', () => side.driver.delete(id));
 }
 
@@ -103,8 +113,8 @@ const median = (xs: number[] | undefined): string => {
   return (s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2).toFixed(2);
 };
 
-console.log(`runc driver create and delete, ${rounds} rounds, median ms (stall: the event loop's longest delay during the call)`);
+console.log(`runc driver create, start and delete (${settleMs} ms after the exit), ${rounds} rounds, median ms (stall: the event loop's longest delay during the call)`);
 console.log(['step'.padEnd(28), ...sides.map((s) => s.tree.padStart(24))].join(' '));
-for (const key of ['create', 'mountRootfs', 'writeBundle', 'createStall', 'delete', 'waitForConmon', 'unmountRootfs', 'forgetFinished', 'removeCgroup', 'deleteStall']) {
+for (const key of ['create', 'create.mountRootfs', 'create.writeBundle', 'createStall', 'start', 'start.mountRootfs', 'startStall', 'delete', 'delete.waitForConmon', 'delete.unmountRootfs', 'delete.forgetFinished', 'delete.removeCgroup', 'deleteStall', 'other.unmountRootfs']) {
   console.log([key.padEnd(28), ...sides.map((s) => median(s.times[key]).padStart(24))].join(' '));
 }

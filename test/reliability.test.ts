@@ -9,14 +9,16 @@ import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startTestDaemon, apiClient, untilProcess, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, sleep } from './eventually.ts';
 import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { observedStatus } from '../src/core/container-service.ts';
+import { mountOverlay } from '../src/runtime/overlay.ts';
+import { makeGateDir } from '../src/runtime/runc/bundle-files.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { newId, nowIso } from '../src/core/ids.ts';
 
@@ -72,6 +74,17 @@ async function simulateReboot(d: DaemonHandle): Promise<void> {
     rm -rf ${runtime}/runc ${runtime}/exits
     true`;
   execFileSync('sh', ['-c', script]);
+}
+
+/** Mounts a created container's overlay where its config.json points runc, as the daemon's start does before `runc create`. */
+async function mountAsAStartWould(dataDir: string, id: string): Promise<void> {
+  const bundle = join(dataDir, 'runtime', 'containers', id);
+  const root = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')).root.path as string;
+  const upper = join(bundle, 'upper');
+  const { uid, gid } = await stat(upper);
+  await mkdir(dirname(dirname(root)), { recursive: true, mode: 0o711 });
+  await makeGateDir(dirname(root), { uid, gid, size: 65536 });
+  await mountOverlay({ lower: join(dataDir, 'images', 'busybox', 'rootfs'), upper, work: join(bundle, 'work'), merged: root, owner: { uid, gid } });
 }
 
 describe('reliability under injected faults', () => {
@@ -393,7 +406,9 @@ describe('reliability: a start cut by a daemon SIGKILL', () => {
     const listed = (): boolean => execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).split('\n').includes(id);
     let seen: { status: string; observed_status: string; in_sync: boolean } | undefined;
     for (let attempt = 0; attempt < 5 && !seen; attempt++) {
-      // runc's "created" (an init waiting to be released) behind the daemon's back, the record says stopped
+      // runc's "created" (an init waiting to be released) behind the daemon's back, the record says stopped;
+      // its root filesystem mounted first, as a start does (a stopped container holds none)
+      await mountAsAStartWould(d.dataDir, id);
       execFileSync('/usr/sbin/runc', ['--root', runcRoot, 'create', '--bundle', join(d.dataDir, 'runtime', 'containers', id), id], { stdio: 'ignore' });
       const got = (await call('GET', `/containers/${id}`)).body.data;
       // only an answer given while runc still held it counts (the sweep may have come in between)

@@ -350,6 +350,8 @@ export class RuncDriver implements RuntimeDriver {
     assertId(id);
     if ((await this.state(id, signal))?.status !== 'creating') return false;
     await this.removeHalfStart(id, signal);
+    // what that start mounted goes too, as after an exit
+    this.unmountWhenStopped(id);
     return true;
   }
 
