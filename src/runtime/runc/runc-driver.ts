@@ -703,6 +703,8 @@ export class RuncDriver implements RuntimeDriver {
       const state = await this.state(id).catch(() => undefined);
       // created: never started (or its start failed); creating: a start cut short, delete cleans it
       if (!state || (state.status !== 'stopped' && state.status !== 'created')) return;
+      // a start (a restart's, say) that came while the state was read keeps the mount it would make again
+      if (this.starting.has(id)) return;
       await this.unmountRootfs(id, undefined, { keepAliasRoot: true });
     }).catch((err: unknown) => this.opts.warn?.(`cannot unmount the root filesystem of stopped container "${id}"; its next start or delete tries again`, err));
   }
