@@ -12,6 +12,8 @@
  * is done. The force-stop row times podman's `kill` + `wait?condition=not-running`; podman's compat
  * `kill` with SIGKILL already waits for the exit (as Docker's does), so the `wait` adds little.
  * After each stop the bench checks that the container's init process is really gone.
+ * SETTLE_MS (env, default 0) is how long a force-stopped container waits before its timed delete
+ * on both sides: 0 is a delete right after the stop, 1000 that of a container stopped a while ago.
  */
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -20,6 +22,7 @@ import { PODMAN_IMAGE, httpCall, podman, podmanCgroup, podmanFolder, podmanPid, 
 
 const rounds = Number(process.argv[2] ?? 15);
 const PARALLEL = 20;
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 0);
 const STOP_TIMEOUT_S = 10;
 const OPS = ['create', 'start', 'pause', 'resume', 'stop', 'force-stop', 'restart', 'delete'] as const;
 type Op = (typeof OPS)[number];
@@ -157,6 +160,7 @@ async function hoodyRound(name: string, t?: Record<Op, number[]>): Promise<void>
   await hoodyOps.op(id, 'start', 'running');
   await timed(t?.restart, () => hoodyOps.op(id, 'restart', 'running'));
   await hoodyOps.op(id, 'force-stop', 'stopped');
+  if (SETTLE_MS > 0) await sleep(SETTLE_MS);
   await timed(t?.delete, () => hoodyOps.delete(id));
 }
 
@@ -177,6 +181,7 @@ async function podmanRound(name: string, t?: Record<Op, number[]>): Promise<void
   await podmanOps.start(id);
   await timed(t?.restart, () => podmanOps.restart(id));
   await podmanOps.forceStop(id);
+  if (SETTLE_MS > 0) await sleep(SETTLE_MS);
   await timed(t?.delete, () => podmanOps.delete(id));
 }
 
@@ -239,7 +244,7 @@ const LABEL: Record<Op, string> = {
   stop: `stop (graceful; exit ${codes(exitCodes.hoody.stop)} vs ${codes(exitCodes.podman.stop)})`,
   'force-stop': `force-stop / kill + wait (exit ${codes(exitCodes.hoody.kill)} vs ${codes(exitCodes.podman.kill)})`,
   restart: 'restart (running: TERM, then start)',
-  delete: 'delete (stopped)',
+  delete: SETTLE_MS > 0 ? `delete (stopped ${SETTLE_MS} ms before)` : 'delete (stopped)',
 };
 
 console.log(`\nHoody API vs podman 4.3 Docker-compatible API, ${rounds} rounds (+1 warm-up), ms, same run, same machine\n`);
