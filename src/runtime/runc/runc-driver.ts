@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, writeFile, open, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, stat, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -732,6 +732,9 @@ export class RuncDriver implements RuntimeDriver {
       if (!state || (state.status !== 'stopped' && state.status !== 'created')) return;
       // a start (a restart's, say) that came while the state was read keeps the mount it would make again
       if (this.starting.has(id)) return;
+      // an exit's event can come after the next start: the exit file says when this run ended
+      const ended = await stat(this.exits.path(id)).then((st) => st.mtimeMs, () => 0);
+      if (Date.now() - ended < UNMOUNT_DELAY_MS) return this.unmountSoon(id);
       await this.unmountRootfs(id, undefined, { keepAliasRoot: true });
     }).catch((err: unknown) => this.opts.warn?.(`cannot unmount the root filesystem of stopped container "${id}"; its next start or delete tries again`, err));
   }
