@@ -212,7 +212,7 @@ export class RuncDriver implements RuntimeDriver {
     const before = await this.readSpec(spec.id).catch(() => undefined);
     if (before) {
       // a stopped container changed: its next start mounts the overlay of the new spec
-      await this.serially(spec.id, () => this.unmountRootfs(spec.id, signal, { keepAliasRoot: true }));
+      await this.serially(spec.id, () => this.unmountRootfs(spec.id, signal));
       await this.shiftUpper(before);
     }
     await this.writeBundle(spec, signal);
@@ -436,6 +436,8 @@ export class RuncDriver implements RuntimeDriver {
   /** Removes the cgroup prefix directories once no container uses them (daemon shutdown, tests). */
   async removeCgroupPrefix(): Promise<void> {
     await removeCgroupDirs(`/${this.opts.cgroupPrefix}`);
+    // and the (empty) folder of its containers' mount points
+    await rmdir(this.aliasRoot).catch(() => undefined);
   }
 
   /**
@@ -670,7 +672,7 @@ export class RuncDriver implements RuntimeDriver {
    * Unmounts the container's root filesystem: the overlay at its root path, or (mounted by an
    * earlier version) the bind there and the overlay in the bundle; then removes the folder.
    */
-  private async unmountRootfs(id: string, signal?: AbortSignal, opts: { keepAliasRoot?: boolean } = {}): Promise<void> {
+  private async unmountRootfs(id: string, signal?: AbortSignal): Promise<void> {
     const stored = await this.readSpec(id).catch(() => undefined);
     // an unreadable spec says nothing: both places are tried (unmountAll skips what is not mounted)
     const root = stored ? stored.rootPath : this.rootPath(id);
@@ -679,10 +681,8 @@ export class RuncDriver implements RuntimeDriver {
     // a bind of the overlay goes before the overlay; unmountAll skips what is not mounted
     await unmountAll([root, merged], signal);
     await rmdir(root).catch(() => undefined);
-    // another container's start may be making its mount point in it: only delete removes it
-    if (opts.keepAliasRoot) return;
-    // the last container gone, nothing of this driver stays under /run
-    await rmdir(this.aliasRoot).catch(() => undefined);
+    // the folder of all mount points (/run/hoody/<prefix>) stays, even empty: another container's
+    // start may be between making it and mounting in it (removeCgroupPrefix takes it away)
   }
 
   /** Runs `work` after every earlier mount or unmount of the container has finished. */
@@ -735,7 +735,7 @@ export class RuncDriver implements RuntimeDriver {
       // an exit's event can come after the next start: the exit file says when this run ended
       const ended = await stat(this.exits.path(id)).then((st) => st.mtimeMs, () => 0);
       if (Date.now() - ended < UNMOUNT_DELAY_MS) return this.unmountSoon(id);
-      await this.unmountRootfs(id, undefined, { keepAliasRoot: true });
+      await this.unmountRootfs(id, undefined);
     }).catch((err: unknown) => this.opts.warn?.(`cannot unmount the root filesystem of stopped container "${id}"; its next start or delete tries again`, err));
   }
 
