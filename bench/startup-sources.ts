@@ -10,13 +10,11 @@
  * that: VmRSS of the daemon and of every process under it (the event fan-out child, and under tsx
  * its esbuild service), from /proc.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
-import { freePort, rssKb, descendants } from './proc-util.ts';
+import { median, startAndMeasure, type StartSample } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 10);
 const settleMs = Number(process.argv[3] ?? 3000);
@@ -28,53 +26,18 @@ const SIDES = {
 } as const;
 type Side = keyof typeof SIDES;
 
-interface Sample {
-  startMs: number;
-  daemonKb: number;
-  childrenKb: number;
-  processes: number;
-}
+type Sample = StartSample;
 const samples: Record<Side, Sample[]> = { tsx: [], dist: [] };
 
 async function once(side: Side): Promise<Sample> {
   const dataDir = await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-')));
-  const port = await freePort();
-  const env = { ...process.env, HOODY_ADMIN_TOKEN: `hoody_bench_${randomBytes(16).toString('hex')}`, HOODY_DATABASE_URL: '' };
-  const started = performance.now();
-  const child = spawn(process.execPath, [...SIDES[side], 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    let startMs = 0;
-    for (const deadline = started + 30_000; ; ) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) {
-        startMs = performance.now() - started;
-        break;
-      }
-      if (child.exitCode !== null || performance.now() > deadline) throw new Error(`${side}: the daemon did not serve /healthz`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await new Promise((r) => setTimeout(r, settleMs));
-    const pid = child.pid!;
-    const kids = await descendants(pid);
-    const childrenKb = (await Promise.all(kids.map(rssKb))).reduce((a, b) => a + b, 0);
-    return { startMs, daemonKb: await rssKb(pid), childrenKb, processes: 1 + kids.length };
+    return await startAndMeasure({ node: process.execPath, args: [...SIDES[side]], cwd: ROOT, dataDir, settleMs, label: side });
   } finally {
-    child.kill('SIGTERM');
-    await exited;
     await removeRuntime(dataDir);
     await rm(dataDir, { recursive: true, force: true });
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 for (let r = 0; r < rounds; r++) {
   const order: Side[] = r % 2 ? ['dist', 'tsx'] : ['tsx', 'dist'];

@@ -13,13 +13,11 @@
  * the first 200 answer of GET /healthz (polled every 5 ms). Idle memory is read `settle-ms` after
  * that: VmRSS of the daemon and of every process under it, from /proc.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
-import { freePort, rssKb, descendants } from './proc-util.ts';
+import { median, startAndMeasure, type StartSample } from './proc-util.ts';
 
 const other = process.argv[2];
 if (!other) throw new Error('usage: bench/startup-versus.ts OTHER_ROOT [rounds] [settle-ms]');
@@ -35,12 +33,7 @@ const SIDES = {
 } as const;
 type Side = keyof typeof SIDES;
 
-interface Sample {
-  startMs: number;
-  daemonKb: number;
-  childrenKb: number;
-  processes: number;
-}
+type Sample = StartSample;
 const samples: Record<Side, Sample[]> = { other: [], this: [] };
 
 const keep: Record<Side, boolean> = { other: process.env.HOODY_BENCH_OTHER_KEEP === '1', this: process.env.HOODY_BENCH_THIS_KEEP === '1' };
@@ -48,45 +41,15 @@ const keptDirs: Partial<Record<Side, string>> = {};
 
 async function once(side: Side): Promise<Sample> {
   const dataDir = keptDirs[side] ?? (await realpath(await mkdtemp(join(tmpdir(), 'hoody-bench-startup-'))));
-  const port = await freePort();
-  const env = { ...process.env, HOODY_ADMIN_TOKEN: `hoody_bench_${randomBytes(16).toString('hex')}`, HOODY_DATABASE_URL: '' };
-  const started = performance.now();
-  const child = spawn(NODE, [...SIDES[side], 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    let startMs = 0;
-    for (const deadline = started + 30_000; ; ) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) {
-        startMs = performance.now() - started;
-        break;
-      }
-      if (child.exitCode !== null || performance.now() > deadline) throw new Error(`${side}: the daemon did not serve /healthz`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await new Promise((r) => setTimeout(r, settleMs));
-    const pid = child.pid!;
-    const kids = await descendants(pid);
-    const childrenKb = (await Promise.all(kids.map(rssKb))).reduce((a, b) => a + b, 0);
-    return { startMs, daemonKb: await rssKb(pid), childrenKb, processes: 1 + kids.length };
+    return await startAndMeasure({ node: NODE, args: [...SIDES[side]], cwd: ROOT, dataDir, settleMs, label: side });
   } finally {
-    child.kill('SIGTERM');
-    await exited;
     if (!keptDirs[side]) {
       await removeRuntime(dataDir);
       await rm(dataDir, { recursive: true, force: true });
     }
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 for (const side of ['other', 'this'] as const) {
   if (!keep[side]) continue;
