@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { removeRuntime } from '../test/daemon-harness.ts';
+import { servingUrl } from './proc-util.ts';
 
 interface CannonResult {
   requests: { average: number };
@@ -56,21 +57,7 @@ async function startSide(name: string, root: string): Promise<Side> {
     env: { ...process.env, HOODY_ADMIN_TOKEN: token, HOODY_DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${name} did not start:\n${out}`)), 60_000);
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      const m = /hoody serving (http:\/\/[^\s/]+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    };
-    child.stdout?.on('data', seen);
-    child.stderr?.on('data', seen);
-    child.once('exit', (code) => fail(new Error(`${name} exited with ${code}:\n${out}`)));
-  });
+  const url = await servingUrl(child, name);
   const res = await fetch(`${url}/api/v1/containers`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

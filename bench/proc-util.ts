@@ -1,5 +1,5 @@
 /** What the start-up and memory benches share: a free port, a process's RSS and descendants, one measured daemon start, a median. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -85,3 +85,23 @@ export const median = (xs: number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/** The URL a starting daemon logs in its "hoody serving" line (on stdout or stderr, piped); rejects if it exits or is silent for `timeoutMs`. */
+export function servingUrl(child: ChildProcess, name: string, timeoutMs = 60_000): Promise<string> {
+  let out = '';
+  return new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${name} did not start:\n${out}`)), timeoutMs);
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      // the line is JSON or pretty text: the URL ends at a space, a slash or a quote
+      const m = /hoody serving (http:\/\/[^\s/"\\]+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    };
+    child.stdout?.on('data', seen);
+    child.stderr?.on('data', seen);
+    child.once('exit', (code) => fail(new Error(`${name} exited with ${code}:\n${out}`)));
+  });
+}
