@@ -36,7 +36,7 @@ async function prepare(v: Variant): Promise<void> {
   await chown(join(b, 'upper'), ids.uid, ids.gid);
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(b, 'upper')},workdir=${join(b, 'work')}`, join(b, 'rootfs')]);
   const spec = { id: v, image: 'busybox', command: ['sleep', '60'], env: {}, hostname: v };
-  const config = buildOciSpec({ spec, defaultCommand: [], initBinary: '/usr/bin/catatonit', cgroupsPath: `/${cgroupParent}/${v}`, nofile: 1024, ids, swapAccounting: false }) as {
+  const config = buildOciSpec({ spec, run: { entrypoint: [], cmd: [], env: [], workingDir: '/' }, initBinary: '/usr/bin/catatonit', cgroupsPath: `/${cgroupParent}/${v}`, nofile: 1024, ids, swapAccounting: false }) as {
     linux: { seccomp?: unknown; uidMappings?: unknown; gidMappings?: unknown; namespaces: { type: string }[] };
   };
   if (v === 'neither' || v === 'userns') delete config.linux.seccomp;

@@ -254,7 +254,7 @@ describe('files shifted into the id range', () => {
     const { ids: _ids, ...old } = JSON.parse(await readFile(infoFile, 'utf8'));
     await writeFile(infoFile, JSON.stringify(old));
     const fresh = new ImageStore(join(h.dir, 'images'), IDS);
-    const [a, b] = await Promise.all([fresh.require('busybox'), fresh.require('busybox')]);
+    const [a, b] = await Promise.all([fresh.folders.require('busybox'), fresh.folders.require('busybox')]);
     assert.deepEqual(a.ids, IDS);
     assert.deepEqual(b.ids, IDS);
     for (const path of ['.', 'bin', 'bin/busybox', 'etc/passwd']) {

@@ -360,7 +360,7 @@ for (const backend of backends) {
         written[c.id]?.push(log.id);
       }
       // back to the schema before the migration, as a database made by an older version is
-      await rawSql(place, ['drop index status_logs_container_id_ordinal', 'alter table status_logs drop column ordinal', "delete from kysely_migration where name >= '0006'"]);
+      await rawSql(place, ['drop index status_logs_container_id_ordinal', 'alter table status_logs drop column ordinal', 'alter table containers drop column image_id', "delete from kysely_migration where name >= '0006'"]);
       await store.migrate();
       const later = logEntry('stopped', 'running');
       await store.transition(a.id, { to_status: 'running', log: later });
@@ -562,6 +562,7 @@ for (const backend of backends) {
         'alter table containers drop column restart_attempts',
         'alter table containers drop column last_started_at',
         'alter table containers drop column restart_due_at',
+        'alter table containers drop column image_id',
         "delete from kysely_migration where name >= '0003'",
       ]);
       await store.migrate();

@@ -7,8 +7,10 @@
 /** What a runtime needs to run a container. */
 export interface ContainerSpec {
   id: string;
-  /** Name of an image in the image store. */
+  /** The image as the container names it (a reference, or `busybox`). */
   image: string;
+  /** The image's id when the container was created: it keeps running that image when the name moves. */
+  imageId?: string;
   /** argv of the main process; the image's default command when null. */
   command: string[] | null;
   env: Record<string, string>;

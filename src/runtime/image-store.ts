@@ -1,177 +1,348 @@
 /**
- * Images are plain root filesystems kept under the data folder, used read-only as the lower
- * layer of each container's overlay. `busybox` is built on demand from the host's static busybox.
+ * Every image this server can run a container from, behind one facade: the folder images (the
+ * built-in `busybox`, rootfs tarballs) and the layered images of the content store (pulled from
+ * registries or imported from `docker save`/`oci-archive` tarballs).
+ *
+ * The bare name `busybox` means the built-in image, not Docker's `docker.io/library/busybox:latest`
+ * (a deliberate deviation from Docker's normalisation, so that existing containers keep their
+ * image): write `busybox:1.36` or `docker.io/library/busybox` to pull it. Every other name is an
+ * image reference, resolved in the content store.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile, copyFile, chmod, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { runCommand } from './run-command.ts';
-import { RuntimeError } from './driver.ts';
-import { DEFAULT_ID_RANGE, sameIdRange, type IdRange } from './id-range.ts';
-import { shiftTree } from './id-shift.ts';
-import { makePrivateDir } from './fs.ts';
+import type { ArchiveImporter, ContentStore, ImagePuller, ImageProgress, Platform, ResolvedUser, StoredImage } from '../images/types.ts';
+import { InvalidReferenceError, parseReference } from '../images/reference.ts';
+import { DEFAULT_ID_RANGE, type IdRange } from './id-range.ts';
+import { BUILTIN_BUSYBOX, RootfsImages, type ImageInfo } from './rootfs-images.ts';
+import { ImageError, registryErrorKind } from './image-error.ts';
+import { imageProcess } from './runc/oci-spec.ts';
 
-export interface ImageInfo {
-  name: string;
-  /** argv run when a container gives no command. */
-  defaultCommand: string[];
-  source: string;
-  sizeBytes: number;
-  createdAt: string;
-  /** The id range its files are owned in; absent for an image made before user namespaces. */
-  ids?: IdRange;
+export { ImageError } from './image-error.ts';
+export type { ImageInfo } from './rootfs-images.ts';
+
+/** How the image says its process runs (its config, with the user resolved). */
+export interface ImageRun {
+  entrypoint: string[];
+  cmd: string[];
+  /** `KEY=value`, as in the image config. */
+  env: string[];
+  workingDir: string;
+  user?: ResolvedUser;
+  /** Why the image's User cannot be resolved; a container of it cannot be created. */
+  userError?: string;
 }
 
-const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
-const BUILTIN_BUSYBOX = 'busybox';
-const BUSYBOX_BINARY_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
-const ROOTFS_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'run', 'var/tmp'];
+/** What the runtime needs to run a container of an image. */
+export interface RunnableImage {
+  id: string;
+  name: string;
+  /** The overlay's lower folders, topmost first. */
+  lowers: string[];
+  run: ImageRun;
+  builtin: boolean;
+}
 
-/**
- * An image folder: `<root>/<name>/rootfs` plus `<root>/<name>/image.json`. Files are owned by
- * ids shifted into the server's range (`ids`), the owners container processes have.
- */
+/** One image as the API shows it. */
+export interface ImageSummary {
+  /** `sha256:<hex>` (the config digest), or `builtin:busybox` / `rootfs:<name>` for folder images. */
+  id: string;
+  name: string;
+  names: string[];
+  repoDigests: string[];
+  sizeBytes: number;
+  layers: number;
+  createdAt: string;
+  storedAt: string;
+  source: string;
+  builtin: boolean;
+  config: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir: string; user: string; exposedPorts: string[]; labels: Record<string, string> };
+  history: { created?: string; createdBy?: string; comment?: string; emptyLayer?: boolean }[];
+}
+
+/** When a container's image is pulled: when missing here (default), every time, or never. */
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/** The parts that store and fetch layered images; without them only folder images exist. */
+export interface ImageParts {
+  content?: ContentStore;
+  puller?: ImagePuller;
+  importer?: ArchiveImporter;
+}
+
+const FOLDER_ID = /^(builtin|rootfs):([a-z0-9][a-z0-9._-]{0,127})$/;
+const FOLDER_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+const SHORT_ID = /^(sha256:)?[a-f0-9]{12,64}$/;
+const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, additionalGids: [], home: '/root' };
+
+/** The facade the driver, the core and the API use; keeps the id range of folder images. */
 export class ImageStore {
-  private readonly shifting = new Map<string, Promise<ImageInfo>>();
+  readonly folders: RootfsImages;
 
   constructor(
     readonly root: string,
     readonly ids: IdRange = DEFAULT_ID_RANGE,
-  ) {}
-
-  /** The read-only root filesystem of an image, building the built-in one if needed. */
-  async rootfs(name: string, signal?: AbortSignal): Promise<string> {
-    await this.require(name, signal);
-    return join(this.root, name, 'rootfs');
+    private readonly parts: ImageParts = {},
+  ) {
+    this.folders = new RootfsImages(root, ids);
   }
 
-  /** The image's metadata; builds `busybox` on first use; throws not-found for unknown names. */
-  async require(name: string, signal?: AbortSignal): Promise<ImageInfo> {
-    const info = await this.read(name);
-    if (info) return sameIdRange(info.ids, this.ids) ? info : this.shiftOnce(info);
-    if (name === BUILTIN_BUSYBOX) return this.buildBusybox(signal);
-    throw new RuntimeError('not-found', `image "${name}" does not exist`, { image: name });
+  /** Whether layered images can be stored here (a content store is wired). */
+  get layered(): boolean {
+    return this.parts.content !== undefined;
   }
 
-  /** Whether the image can be run here: stored, or the built-in one while busybox-static is installed. */
-  async exists(name: string): Promise<boolean> {
-    if (await this.read(name)) return true;
-    return name === BUILTIN_BUSYBOX && (await findBusybox()) !== undefined;
+  /** The read-only root filesystem of a folder image, building the built-in one if needed. */
+  rootfs(name: string, signal?: AbortSignal): Promise<string> {
+    return this.folders.rootfs(name, signal);
   }
 
-  async list(): Promise<ImageInfo[]> {
-    await mkdir(this.root, { recursive: true });
-    const names = (await readdir(this.root)).filter((n) => NAME_PATTERN.test(n)).sort();
-    const found = await Promise.all(names.map((n) => this.read(n)));
-    const images = found.filter((i): i is ImageInfo => i !== undefined);
-    if (!images.some((i) => i.name === BUILTIN_BUSYBOX) && (await findBusybox())) {
-      images.unshift({ name: BUILTIN_BUSYBOX, defaultCommand: BUSYBOX_COMMAND, source: 'built-in (built on first use)', sizeBytes: 0, createdAt: new Date(0).toISOString() });
+  /** Imports a rootfs tarball (e.g. `docker export` output) as a folder image. */
+  importTarball(name: string, tarball: string, opts: { defaultCommand?: string[] } = {}, signal?: AbortSignal): Promise<ImageInfo> {
+    return this.folders.importTarball(name, tarball, opts, signal);
+  }
+
+  /** What a container of the image (name or id) runs from; builds `busybox` on first use; throws not-found. */
+  async require(nameOrId: string, signal?: AbortSignal): Promise<RunnableImage> {
+    const folder = await this.folderName(nameOrId);
+    if (folder !== undefined) {
+      const info = await this.folders.require(folder, signal);
+      return { id: folderId(folder), name: folder, lowers: [await this.folders.rootfs(folder, signal)], run: folderRun(info), builtin: folder === BUILTIN_BUSYBOX };
     }
-    return images;
+    const stored = await this.findStored(nameOrId);
+    if (!stored || !this.parts.content) throw notFound(nameOrId);
+    return { id: stored.id, name: stored.names[0] ?? stored.id, lowers: await this.parts.content.lowerDirs(stored), run: storedRun(stored), builtin: false };
   }
 
-  /** Imports a rootfs tarball (e.g. `docker export` output) under a name. */
-  async importTarball(name: string, tarball: string, opts: { defaultCommand?: string[] } = {}, signal?: AbortSignal): Promise<ImageInfo> {
-    assertName(name);
-    if (await this.read(name)) throw new RuntimeError('invalid-state', `image "${name}" already exists`, { image: name });
-    return this.buildInto(name, `tarball ${tarball}`, opts.defaultCommand ?? ['/bin/sh'], async (rootfs) => {
-      // the tarball's owners are kept, then moved into the server's range by buildInto
-      await runCommand('tar', ['-x', '-f', tarball, '-C', rootfs, '--numeric-owner', '--same-owner', '--same-permissions'], signal);
-    });
+  /** Whether the image is here (or is the built-in one while busybox-static is installed). */
+  async exists(nameOrId: string): Promise<boolean> {
+    return (await this.resolve(nameOrId).catch(() => undefined)) !== undefined;
   }
 
-  async remove(name: string): Promise<void> {
-    assertName(name);
-    await rm(join(this.root, name), { recursive: true, force: true });
+  /** The image's id, or undefined when it is not here; throws invalid-reference for a bad name. */
+  async resolve(text: string): Promise<string | undefined> {
+    const folder = await this.folderName(text);
+    if (folder !== undefined) return (await this.folders.exists(folder)) ? folderId(folder) : undefined;
+    return (await this.findStored(text))?.id;
   }
 
-  private buildBusybox(signal?: AbortSignal): Promise<ImageInfo> {
-    return this.buildInto(BUILTIN_BUSYBOX, 'host busybox-static', BUSYBOX_COMMAND, async (rootfs) => {
-      const binary = await findBusybox();
-      if (!binary) throw new RuntimeError('failed', 'busybox is not installed on this server (apt-get install busybox-static)');
-      for (const dir of ROOTFS_DIRS) await mkdir(join(rootfs, dir), { recursive: true });
-      await copyFile(binary, join(rootfs, 'bin/busybox'));
-      await chmod(join(rootfs, 'bin/busybox'), 0o755);
-      await chmod(join(rootfs, 'tmp'), 0o1777);
-      await runCommand('chroot', [rootfs, '/bin/busybox', '--install', '-s'], signal);
-      await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-      await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\nnobody:x:65534:\n');
-    });
+  /** Every image: the folder images (busybox always) and the stored ones. */
+  async list(): Promise<ImageSummary[]> {
+    const folders = (await this.folders.list()).map(folderSummary);
+    const stored = this.parts.content ? (await this.parts.content.list()).map(storedSummary) : [];
+    return [...folders, ...stored];
   }
 
-  /** Builds in a temporary folder and renames it into place, so a half-built image is never seen. */
-  private async buildInto(name: string, source: string, defaultCommand: string[], fill: (rootfs: string) => Promise<void>): Promise<ImageInfo> {
-    const tmp = join(this.root, `.build-${name}-${randomBytes(4).toString('hex')}`);
+  /** One image by name or id; throws not-found. */
+  async get(nameOrId: string): Promise<ImageSummary> {
+    const folder = await this.folderName(nameOrId);
+    if (folder !== undefined) {
+      const info = (await this.folders.list()).find((i) => i.name === folder);
+      if (!info) throw notFound(nameOrId);
+      return folderSummary(info);
+    }
+    const stored = await this.findStored(nameOrId);
+    if (!stored) throw notFound(nameOrId);
+    return storedSummary(stored);
+  }
+
+  /** Pulls from the reference's registry (always: a bare `busybox` here means Docker Hub's). */
+  async pull(reference: string, opts: { platform?: Platform; signal?: AbortSignal; onProgress?: (p: ImageProgress) => void } = {}): Promise<ImageSummary> {
+    const ref = parse(reference);
+    const puller = this.parts.puller;
+    if (!puller) throw new ImageError('unavailable', 'this server cannot pull images: no image store is configured');
     try {
-      await this.makeRoot();
-      await mkdir(join(tmp, 'rootfs'), { recursive: true });
-      await fill(join(tmp, 'rootfs'));
-      await shiftTree(join(tmp, 'rootfs'), undefined, this.ids);
-      const { stdout } = await runCommand('du', ['-sb', join(tmp, 'rootfs')]);
-      const info: ImageInfo = { name, defaultCommand, source, sizeBytes: Number(stdout.split('\t')[0]) || 0, createdAt: new Date().toISOString(), ids: this.ids };
-      await writeFile(join(tmp, 'image.json'), JSON.stringify(info, null, 2));
-      try {
-        await rename(tmp, join(this.root, name));
-      } catch (err) {
-        // another build of the same image won the race; use it
-        const existing = await this.read(name);
-        if (existing) return existing;
-        throw err;
-      }
-      return info;
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
+      return storedSummary(await puller.pull(ref.canonical, opts));
+    } catch (err) {
+      if (err instanceof ImageError) throw err;
+      if (err instanceof InvalidReferenceError) throw new ImageError('invalid-reference', err.message, { reference });
+      const kind = registryErrorKind(err);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ImageError('pull-failed', `cannot pull "${reference}": ${message}`, { reference, kind, registry_message: message });
     }
   }
 
   /**
-   * Moves an image made for another range (or before user namespaces) into this one, once: calls
-   * that come meanwhile wait for the same shift; image.json names the new range only when done.
+   * Makes the image of a new container available as the policy says and checks that a container
+   * with this command can run from it; answers the image's id (what the container is pinned to).
    */
-  private shiftOnce(info: ImageInfo): Promise<ImageInfo> {
-    const running = this.shifting.get(info.name);
-    if (running) return running;
-    const work = (async () => {
-      await shiftTree(join(this.root, info.name, 'rootfs'), info.ids, this.ids);
-      const shifted: ImageInfo = { ...info, ids: this.ids };
-      const file = join(this.root, info.name, 'image.json');
-      await writeFile(`${file}.tmp`, JSON.stringify(shifted, null, 2));
-      await rename(`${file}.tmp`, file);
-      return shifted;
-    })().finally(() => this.shifting.delete(info.name));
-    this.shifting.set(info.name, work);
-    return work;
-  }
-
-  /**
-   * The store's folder, root's alone: an image being imported holds the tarball's owners and
-   * setuid bits until they are shifted, and nothing but the overlay mount (as root) reads images.
-   */
-  private async makeRoot(): Promise<void> {
-    await makePrivateDir(this.root);
-  }
-
-  private async read(name: string): Promise<ImageInfo | undefined> {
-    if (!NAME_PATTERN.test(name)) return undefined;
-    try {
-      return JSON.parse(await readFile(join(this.root, name, 'image.json'), 'utf8')) as ImageInfo;
-    } catch {
-      return undefined;
+  async ensure(reference: string, opts: { pull?: PullPolicy; command?: string[] | null; platform?: Platform; signal?: AbortSignal } = {}): Promise<string> {
+    const policy = opts.pull ?? 'missing';
+    const folder = await this.folderName(reference);
+    if (folder !== undefined) {
+      const info = (await this.folders.read(folder)) ?? (await this.folders.list()).find((i) => i.name === folder);
+      if (!info) throw notFound(reference);
+      checkRunnable(reference, folderRun(info), opts.command ?? null);
+      return folderId(folder);
     }
+    let stored = policy === 'always' ? undefined : await this.findStored(reference);
+    if (!stored) {
+      if (policy === 'never') throw notFound(reference);
+      const pulled = await this.pull(reference, { ...(opts.platform ? { platform: opts.platform } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+      stored = await this.findStored(pulled.id);
+      if (!stored) throw notFound(reference);
+    }
+    checkRunnable(reference, storedRun(stored), opts.command ?? null);
+    return stored.id;
+  }
+
+  /** Imports a `docker save`, `podman save` or `oci-archive` tarball. */
+  async importArchive(input: NodeJS.ReadableStream | string, opts: { signal?: AbortSignal; source?: string; onProgress?: (p: ImageProgress) => void } = {}): Promise<ImageSummary[]> {
+    if (!this.parts.importer) throw new ImageError('unavailable', 'this server cannot import images: no image store is configured');
+    return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
+  }
+
+  /** Removes a name, or an image with all its names (its unused layers go with it). */
+  async remove(nameOrId: string): Promise<{ removed: string[]; untagged: string[] }> {
+    if ((await this.folderName(nameOrId)) === BUILTIN_BUSYBOX) throw builtin(nameOrId);
+    const folder = await this.folderName(nameOrId);
+    if (folder !== undefined) {
+      if (!(await this.folders.read(folder))) throw notFound(nameOrId);
+      await this.folders.remove(folder);
+      return { removed: [folderId(folder)], untagged: [folder] };
+    }
+    const stored = await this.findStored(nameOrId);
+    if (!stored || !this.parts.content) throw notFound(nameOrId);
+    // a name removes that name alone; an id removes the image
+    const target = stored.names.includes(nameOrId) || stored.id === nameOrId ? nameOrId : (normalised(nameOrId) ?? stored.id);
+    return this.parts.content.remove(target);
+  }
+
+  /** Gives a stored image one more name (moved from any image that had it). */
+  async tag(nameOrId: string, name: string): Promise<ImageSummary> {
+    const folder = await this.folderName(nameOrId);
+    if (folder !== undefined) throw builtin(nameOrId);
+    const ref = parse(name);
+    if (ref.name === BUILTIN_BUSYBOX || name === BUILTIN_BUSYBOX) throw builtin(name);
+    const stored = await this.findStored(nameOrId);
+    if (!stored || !this.parts.content) throw notFound(nameOrId);
+    return storedSummary(await this.parts.content.tag(stored.id, ref.name));
+  }
+
+  /** Removes stored images no container uses (`keep`: ids in use) and layers no image uses. */
+  async prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }> {
+    if (!this.parts.content) return { removed: [], reclaimedBytes: 0 };
+    return this.parts.content.prune(keep);
+  }
+
+  /** Removes temp leftovers of interrupted writes (at start-up). */
+  async sweep(): Promise<void> {
+    await this.parts.content?.sweep();
+  }
+
+  /** The folder image a text names: `busybox` always, another bare name with a folder, or a `builtin:`/`rootfs:` id. */
+  private async folderName(text: string): Promise<string | undefined> {
+    const id = FOLDER_ID.exec(text);
+    if (id) return id[2];
+    if (text === BUILTIN_BUSYBOX) return text;
+    if (FOLDER_NAME.test(text) && (await this.folders.read(text))) return text;
+    return undefined;
+  }
+
+  /** A stored image by id (full or 12+ hex), repo digest or reference; throws invalid-reference for a bad text. */
+  private async findStored(text: string): Promise<StoredImage | undefined> {
+    const content = this.parts.content;
+    if (SHORT_ID.test(text)) {
+      const byId = content ? await content.find(text) : undefined;
+      if (byId || text.startsWith('sha256:')) return byId;
+    }
+    const ref = parse(text);
+    if (!content) return undefined;
+    if (ref.digest) return (await content.find(`${ref.domain}/${ref.repository}@${ref.digest}`)) ?? (await content.find(ref.name));
+    return content.find(ref.name);
   }
 }
 
-/** Runs until told to stop; SIGTERM (forwarded by catatonit) ends it with 143. */
-const BUSYBOX_COMMAND = ['sleep', 'infinity'];
-
-async function findBusybox(): Promise<string | undefined> {
-  for (const candidate of BUSYBOX_BINARY_CANDIDATES) {
-    const s = await stat(candidate).catch(() => undefined);
-    if (s?.isFile()) return candidate;
+function parse(text: string): ReturnType<typeof parseReference> {
+  try {
+    return parseReference(text);
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) throw new ImageError('invalid-reference', err.message, { reference: text });
+    throw err;
   }
-  return undefined;
 }
 
-function assertName(name: string): void {
-  if (!NAME_PATTERN.test(name)) throw new RuntimeError('invalid-state', `image name "${name}" is not valid: use lowercase letters, digits, ".", "_" and "-"`);
+const normalised = (text: string): string | undefined => {
+  try {
+    return parseReference(text).name;
+  } catch {
+    return undefined;
+  }
+};
+
+const notFound = (text: string): ImageError => new ImageError('not-found', `image "${text}" does not exist on this server`, { container_image: text });
+const builtin = (text: string): ImageError => new ImageError('builtin', `image "${text}" is built in: it cannot be removed or tagged`, { image: text });
+const folderId = (name: string): string => (name === BUILTIN_BUSYBOX ? `builtin:${name}` : `rootfs:${name}`);
+
+/** Throws when a container with this command could not run from the image. */
+function checkRunnable(reference: string, run: ImageRun, command: string[] | null): void {
+  try {
+    imageProcess({ image: reference, command, env: {}, hostname: 'x' }, run);
+  } catch (err) {
+    throw new ImageError('not-runnable', (err as Error).message, { container_image: reference });
+  }
+}
+
+function folderRun(info: ImageInfo): ImageRun {
+  return { entrypoint: [], cmd: info.defaultCommand, env: [], workingDir: '/', user: ROOT_USER };
+}
+
+/** The run settings of a stored image's config. */
+export function storedRun(image: StoredImage): ImageRun {
+  const c = image.config.config ?? {};
+  const user = image.user ?? (c.User ? undefined : { uid: 0, gid: 0, additionalGids: [], home: '/' });
+  return {
+    entrypoint: c.Entrypoint ?? [],
+    cmd: c.Cmd ?? [],
+    env: c.Env ?? [],
+    workingDir: c.WorkingDir ?? '',
+    ...(user ? { user } : {}),
+    ...(image.userError !== undefined ? { userError: image.userError } : c.User && !image.user ? { userError: `image user "${c.User}" cannot be resolved` } : {}),
+  };
+}
+
+function folderSummary(info: ImageInfo): ImageSummary {
+  return {
+    id: folderId(info.name),
+    name: info.name,
+    names: [info.name],
+    repoDigests: [],
+    sizeBytes: info.sizeBytes,
+    layers: 1,
+    createdAt: info.createdAt,
+    storedAt: info.createdAt,
+    source: info.source,
+    builtin: info.name === BUILTIN_BUSYBOX,
+    config: { entrypoint: [], cmd: info.defaultCommand, env: [], workingDir: '/', user: '', exposedPorts: [], labels: {} },
+    history: [],
+  };
+}
+
+/** The API's view of a stored image. */
+export function storedSummary(image: StoredImage): ImageSummary {
+  const c = image.config.config ?? {};
+  return {
+    id: image.id,
+    name: image.names[0] ?? image.id,
+    names: image.names,
+    repoDigests: image.repoDigests,
+    sizeBytes: image.sizeBytes,
+    layers: image.diffIds.length,
+    createdAt: image.config.created ?? image.storedAt,
+    storedAt: image.storedAt,
+    source: image.source,
+    builtin: false,
+    config: {
+      entrypoint: c.Entrypoint ?? [],
+      cmd: c.Cmd ?? [],
+      env: c.Env ?? [],
+      workingDir: c.WorkingDir ?? '',
+      user: c.User ?? '',
+      exposedPorts: Object.keys(c.ExposedPorts ?? {}),
+      labels: c.Labels ?? {},
+    },
+    history: (image.config.history ?? []).map((h) => ({
+      ...(h.created !== undefined ? { created: h.created } : {}),
+      ...(h.created_by !== undefined ? { createdBy: h.created_by } : {}),
+      ...(h.comment !== undefined ? { comment: h.comment } : {}),
+      ...(h.empty_layer !== undefined ? { emptyLayer: h.empty_layer } : {}),
+    })),
+  };
 }

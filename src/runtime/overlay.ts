@@ -1,10 +1,11 @@
-/** The container's root filesystem: overlayfs with the image read-only below a per-container upper dir. */
+/** The container's root filesystem: overlayfs with the image's layers read-only below a per-container upper dir. */
 import { readFile, mkdir, chown } from 'node:fs/promises';
 import { RuntimeError } from './driver.ts';
 import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOSUID, mount, umount2 } from './mount-syscalls.ts';
 
 export interface OverlayDirs {
-  lower: string;
+  /** The read-only layers: one folder, or several with the topmost first (overlay's `lowerdir=a:b:c` order). */
+  lower: string | readonly string[];
   upper: string;
   work: string;
   merged: string;
@@ -33,12 +34,22 @@ export async function makeOverlayDirs(dirs: Pick<OverlayDirs, 'upper' | 'work' |
   await chown(dirs.upper, dirs.owner.uid, dirs.owner.gid);
 }
 
+/** mount(2) copies its option string into one page, NUL included: a longer one fails with a misleading error. */
+export const MAX_MOUNT_OPTIONS_BYTES = 4096;
+
 /** overlay's options; a path with a separator in it would name other folders than the one meant. */
-function overlayOptions(dirs: OverlayDirs): string {
-  for (const p of [dirs.lower, dirs.upper, dirs.work]) {
+export function overlayOptions(dirs: Pick<OverlayDirs, 'lower' | 'upper' | 'work'>): string {
+  const lowers = typeof dirs.lower === 'string' ? [dirs.lower] : [...dirs.lower];
+  if (lowers.length === 0) throw new RuntimeError('failed', 'cannot mount an overlay without a lower layer');
+  for (const p of [...lowers, dirs.upper, dirs.work]) {
     if (/[,:\\]/.test(p)) throw new RuntimeError('failed', `cannot mount an overlay on "${p}": the path holds ',', ':' or '\\'`);
   }
-  return `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`;
+  const options = `lowerdir=${lowers.join(':')},upperdir=${dirs.upper},workdir=${dirs.work}`;
+  const bytes = Buffer.byteLength(options) + 1;
+  if (bytes > MAX_MOUNT_OPTIONS_BYTES) {
+    throw new RuntimeError('failed', `cannot mount an overlay of ${lowers.length} layers: its options take ${bytes} bytes, more than one page (${MAX_MOUNT_OPTIONS_BYTES})`, { layers: lowers.length, bytes });
+  }
+  return options;
 }
 
 /** Bind-mounts `source` on `target` (`mount --bind`: this mount alone, not those under it). */

@@ -53,6 +53,8 @@ export interface ContainersTable {
   status: string;
   desired_status: string;
   container_image: string;
+  /** The id of the image the container was created from; null for containers older than image ids. */
+  image_id: string | null;
   command: string | null;
   environment_vars: string;
   autostart: BoolInt;

@@ -21,6 +21,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0004_idempotency_owner': { up: (db) => addIdempotencyOwner(db) },
     '0005_restart_history': { up: (db) => addRestartHistory(db) },
     '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db, dialect) },
+    '0007_container_image_id': { up: (db) => addContainerImageId(db) },
   };
 }
 
@@ -167,6 +168,15 @@ async function addStatusLogOrdinal(db: Kysely<unknown>, dialect: SqlDialect): Pr
   // several daemons share a PostgreSQL database: one of an older version, still running, must fail
   // its log writes loudly rather than add rows without a position, which no page would show
   if (dialect === 'postgres') await sql`alter table status_logs alter column ordinal set not null`.execute(db);
+}
+
+/**
+ * The id of the image a container was created from (`sha256:…`, or `builtin:busybox`), so it
+ * keeps running that image when its name is pulled again to another one; null for containers
+ * made before images had ids (they run the image their name names).
+ */
+async function addContainerImageId(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('image_id', 'text').execute();
 }
 
 /**

@@ -20,6 +20,8 @@ export interface ContainerRecord {
   /** What the user last asked for; the reconciler drives `status` towards it. */
   desired_status: 'running' | 'stopped' | 'paused';
   container_image: string;
+  /** The id of the image it was created from (it keeps running that one); null or absent for containers older than image ids. */
+  image_id?: string | null;
   command: string[] | null;
   environment_vars: Record<string, string>;
   autostart: boolean;

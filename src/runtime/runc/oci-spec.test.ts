@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildOciSpec, CONTAINER_OOM_SCORE_ADJ, DEFAULT_TMP_BYTES, INIT_PATH, MAX_NOFILE } from './oci-spec.ts';
+import { buildOciSpec, CONTAINER_OOM_SCORE_ADJ, DEFAULT_PATH, DEFAULT_TMP_BYTES, imageProcess, INIT_PATH, MAX_NOFILE } from './oci-spec.ts';
+import type { ImageRun } from '../image-store.ts';
 import { CLONE_NAMESPACE_FLAGS, type SeccompProfile } from './seccomp-profile.ts';
 
 const ids = { uid: 1_000_000, gid: 2_000_000, size: 65_536 };
-const base = { defaultCommand: ['sleep', 'infinity'], initBinary: '/usr/bin/catatonit', cgroupsPath: '/hoody-x/c1', nofile: 1_000_000, ids, swapAccounting: true, arch: 'x64' };
+const busyboxRun: ImageRun = { entrypoint: [], cmd: ['sleep', 'infinity'], env: [], workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [], home: '/root' } };
+const base = { run: busyboxRun, initBinary: '/usr/bin/catatonit', cgroupsPath: '/hoody-x/c1', nofile: 1_000_000, ids, swapAccounting: true, arch: 'x64' };
 type Spec = {
   process: { args: string[]; env: string[]; rlimits: { hard: number; soft: number }[] };
   linux: { cgroupsPath: string; resources: Record<string, unknown>; namespaces: { type: string }[] };
@@ -123,5 +125,57 @@ describe('OCI spec builder: confinement', () => {
     assert.ok(tmp(secured()).includes(`size=${DEFAULT_TMP_BYTES}`), 'the default without a memory limit');
     assert.ok(tmp(secured({}, { memoryMb: 4 })).includes(`size=${16 * 1024 * 1024}`), 'never below 16 MiB');
     assert.ok(tmp(limited).includes('nosuid') && tmp(limited).includes('nodev'));
+  });
+});
+
+describe('the process from the image config', () => {
+  const spec = { image: 'example.com/app:1', hostname: 'web', env: {} as Record<string, string>, command: null as string[] | null };
+  const run: ImageRun = {
+    entrypoint: ['/bin/sh', '-c'],
+    cmd: ['echo hi'],
+    env: ['PATH=/opt/bin:/bin', 'GREETING=hi', 'EMPTY'],
+    workingDir: '/home/app',
+    user: { uid: 1000, gid: 1000, additionalGids: [10, 20], home: '/home/app' },
+  };
+
+  it('runs Entrypoint + Cmd, and a container command replaces Cmd but keeps Entrypoint (Docker\'s rule)', () => {
+    assert.deepEqual(imageProcess(spec, run).args, ['/bin/sh', '-c', 'echo hi']);
+    assert.deepEqual(imageProcess({ ...spec, command: ['id'] }, run).args, ['/bin/sh', '-c', 'id']);
+    assert.deepEqual(imageProcess({ ...spec, command: ['id'] }, { ...run, entrypoint: [] }).args, ['id']);
+  });
+
+  it('refuses an image with nothing to run, naming it', () => {
+    assert.throws(() => imageProcess(spec, { ...run, entrypoint: [], cmd: [] }), /image "example.com\/app:1" has no Entrypoint or Cmd/);
+    assert.deepEqual(imageProcess({ ...spec, command: ['sh'] }, { ...run, entrypoint: [], cmd: [] }).args, ['sh']);
+  });
+
+  it('merges Env: the image\'s, then the container\'s over it; PATH from the image; HOME the user\'s', () => {
+    const env = imageProcess({ ...spec, env: { GREETING: 'hello', EXTRA: '1' } }, run).env;
+    assert.ok(env.includes('PATH=/opt/bin:/bin'));
+    assert.ok(env.includes('GREETING=hello'));
+    assert.ok(env.includes('EXTRA=1'));
+    assert.ok(env.includes('EMPTY='));
+    assert.ok(env.includes('HOSTNAME=web'));
+    assert.ok(env.includes('HOME=/home/app'));
+    assert.equal(new Set(env.map((e) => e.split('=')[0])).size, env.length, 'each key once');
+    const bare = imageProcess(spec, { ...run, env: [], user: undefined }).env;
+    assert.ok(bare.includes(`PATH=${DEFAULT_PATH}`));
+    assert.ok(bare.includes('HOME=/root'));
+    assert.ok(imageProcess(spec, { ...run, env: ['HOME=/data'] }).env.includes('HOME=/data'));
+  });
+
+  it('takes the working dir and the resolved user; an unresolvable user fails', () => {
+    const p = imageProcess(spec, run);
+    assert.equal(p.cwd, '/home/app');
+    assert.deepEqual(p.user, { uid: 1000, gid: 1000, additionalGids: [10, 20] });
+    assert.equal(imageProcess(spec, { ...run, workingDir: '' }).cwd, '/');
+    assert.throws(() => imageProcess(spec, { ...run, user: undefined, userError: 'user "app" is not in the image\'s /etc/passwd' }), /user "app" is not in/);
+  });
+
+  it('writes them into config.json', () => {
+    const s = buildOciSpec({ ...base, run, spec: { id: 'c1', ...spec } }) as unknown as { process: { args: string[]; cwd: string; user: unknown } };
+    assert.deepEqual(s.process.args, [INIT_PATH, '--', '/bin/sh', '-c', 'echo hi']);
+    assert.equal(s.process.cwd, '/home/app');
+    assert.deepEqual(s.process.user, { uid: 1000, gid: 1000, additionalGids: [10, 20] });
   });
 });

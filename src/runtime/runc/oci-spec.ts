@@ -1,7 +1,9 @@
 /** Builds the OCI runtime config (config.json) runc runs a Hoody container from. Pure. */
 import type { ContainerSpec } from '../driver.ts';
 import type { IdRange } from '../id-range.ts';
+import type { ImageRun } from '../image-store.ts';
 import { defaultSeccompProfile } from './seccomp-profile.ts';
+import { RuntimeError } from '../driver.ts';
 
 /** Where catatonit appears inside the container; /dev is a tmpfs, so the image stays untouched. */
 export const INIT_PATH = '/dev/.hoody-init';
@@ -59,8 +61,8 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 
 export interface OciSpecInput {
   spec: ContainerSpec;
-  /** argv to run when the spec has no command. */
-  defaultCommand: string[];
+  /** How the image says to run it: Entrypoint, Cmd, Env, WorkingDir, User. */
+  run: ImageRun;
   /** Host path of the catatonit binary. */
   initBinary: string;
   cgroupsPath: string;
@@ -77,19 +79,18 @@ export interface OciSpecInput {
 }
 
 /** The config.json object for one container. */
-export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch, rootPath = 'rootfs' }: OciSpecInput): Record<string, unknown> {
-  const argv = spec.command && spec.command.length > 0 ? spec.command : defaultCommand;
-  const env = { PATH: DEFAULT_PATH, HOSTNAME: spec.hostname, HOME: '/root', ...spec.env };
+export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch, rootPath = 'rootfs' }: OciSpecInput): Record<string, unknown> {
+  const { args: argv, env, cwd, user } = imageProcess(spec, run);
   const caps = [...DEFAULT_CAPABILITIES];
   const limit = Math.min(nofile, MAX_NOFILE);
   return {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
+      user,
       args: [INIT_PATH, '--', ...argv],
-      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      cwd: '/',
+      env,
+      cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: limit, soft: Math.min(1024, limit) }],
       noNewPrivileges: true,
@@ -118,6 +119,47 @@ export function buildOciSpec({ spec, defaultCommand, initBinary, cgroupsPath, no
       readonlyPaths: [...READONLY_PATHS],
       seccomp: defaultSeccompProfile(arch),
     },
+  };
+}
+
+/** The container's process as the image's config and the container's own settings make it. */
+export interface ImageProcess {
+  args: string[];
+  /** `KEY=value`, each key once. */
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids?: number[] };
+}
+
+/**
+ * Docker's rules: argv = Entrypoint + (the container's command ?? Cmd); Env = the image's, then
+ * the container's over it (PATH from the image or DEFAULT_PATH, HOSTNAME, HOME the user's home
+ * unless set); cwd = WorkingDir or `/`; the user resolved through the image's /etc/passwd.
+ * Throws when nothing is left to run or the image's user cannot be resolved.
+ */
+export function imageProcess(spec: Pick<ContainerSpec, 'command' | 'env' | 'hostname' | 'image'>, run: ImageRun): ImageProcess {
+  const command = spec.command && spec.command.length > 0 ? spec.command : run.cmd;
+  const args = [...run.entrypoint, ...command];
+  if (args.length === 0) throw new RuntimeError('invalid-state', `image "${spec.image}" has no Entrypoint or Cmd: give the container a command`, { image: spec.image });
+  if (run.userError !== undefined) throw new RuntimeError('invalid-state', run.userError, { image: spec.image });
+  const user = run.user ?? { uid: 0, gid: 0, additionalGids: [], home: '/root' };
+  const env = new Map<string, string>([
+    ['PATH', DEFAULT_PATH],
+    ['HOSTNAME', spec.hostname],
+    ['HOME', user.home],
+  ]);
+  for (const entry of run.env) {
+    const eq = entry.indexOf('=');
+    // `KEY` alone in a Docker config means an empty value
+    if (eq === -1) env.set(entry, '');
+    else if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  for (const [k, v] of Object.entries(spec.env)) env.set(k, v);
+  return {
+    args,
+    env: [...env].map(([k, v]) => `${k}=${v}`),
+    cwd: run.workingDir || '/',
+    user: user.additionalGids.length > 0 ? { uid: user.uid, gid: user.gid, additionalGids: [...user.additionalGids] } : { uid: user.uid, gid: user.gid },
   };
 }
 

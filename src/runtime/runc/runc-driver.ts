@@ -605,12 +605,13 @@ export class RuncDriver implements RuntimeDriver {
    * only: they hold the environment), written with those modes from the start.
    */
   private async writeBundle(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
-    const image = await this.opts.images.require(spec.image, signal);
+    // pinned by id: a re-pulled name does not change what an existing container runs
+    const image = await this.opts.images.require(spec.imageId ?? spec.image, signal);
     const bundle = this.bundle(spec.id);
     await makePrivateDir(bundle);
     const config = buildOciSpec({
       spec,
-      defaultCommand: image.defaultCommand,
+      run: image.run,
       initBinary: this.init,
       cgroupsPath: this.cgroupsPath(spec.id),
       nofile: MAX_NOFILE,
@@ -659,8 +660,8 @@ export class RuncDriver implements RuntimeDriver {
       await mkdir(root, { recursive: true, mode: 0o700 });
       return bindMount(merged, root, signal);
     }
-    const lower = await this.opts.images.rootfs(spec.image, signal);
-    await mountOverlay(this.overlayDirs(spec.id, lower), signal);
+    const image = await this.opts.images.require(spec.imageId ?? spec.image, signal);
+    await mountOverlay(this.overlayDirs(spec.id, image.lowers), signal);
   }
 
   /** config.json's root path: where the overlay is mounted, outside the data folder. */
@@ -748,7 +749,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   /** The overlay's folders for a container (`merged`: its mount point). */
-  private overlayDirs(id: string, lower: string): OverlayDirs {
+  private overlayDirs(id: string, lower: string | string[]): OverlayDirs {
     const bundle = this.bundle(id);
     return { lower, upper: join(bundle, 'upper'), work: join(bundle, 'work'), merged: this.rootPath(id), owner: { uid: this.ids.uid, gid: this.ids.gid } };
   }
