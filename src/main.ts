@@ -3,7 +3,7 @@
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { availableParallelism, hostname, totalmem } from 'node:os';
+import { availableParallelism, homedir, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -11,6 +11,8 @@ import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
+import { openImageParts } from './image-parts.ts';
+import { imageCatalog } from './server/image-errors.ts';
 import { assertIdRangeFree, idRangeFromEnv, readHostIdFiles, type HostIdFiles, type IdRange } from './runtime/id-range.ts';
 import { AuthService } from './core/auth-service.ts';
 import { adminTokenWeakness } from './core/admin-token.ts';
@@ -56,6 +58,8 @@ export interface DaemonConfig {
   reconcileIntervalMs?: number;
   /** A claimed operation nobody carries out is released after this long. */
   orphanedOperationMs?: number;
+  /** Registries (`host[:port]`) images may be pulled from over plain HTTP besides loopback ones: HOODY_INSECURE_REGISTRIES, a comma list. */
+  insecureRegistries?: string[];
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
@@ -132,6 +136,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     databaseUrl: flags.databaseUrl ?? (env.HOODY_DATABASE_URL || undefined),
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
     runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
+    insecureRegistries: flags.insecureRegistries ?? registryList(env.HOODY_INSECURE_REGISTRIES),
     // before any container starts: ids another host user can map would make them container root
     idRange: flags.idRange ? assertIdRangeFree(flags.idRange, hostIds) : idRangeFromEnv(env, hostIds),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
@@ -183,7 +188,17 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (weakness) throw new Error(`HOODY_ADMIN_TOKEN is too weak: ${weakness}`);
   const dataDir = await securePrivateDataDir(config.dataDir);
   const store = await openStore({ dataDir, databaseUrl: config.databaseUrl });
-  const images = new ImageStore(join(dataDir, 'images'), config.idRange ?? idRangeFromEnv());
+  const ids = config.idRange ?? idRangeFromEnv();
+  const imageParts = await openImageParts({
+    root: join(dataDir, 'images'),
+    ids,
+    insecureRegistries: config.insecureRegistries ?? [],
+    authFiles: [join(dataDir, 'images', 'auth.json'), join(homedir(), '.docker', 'config.json')],
+    warn,
+  });
+  const images = new ImageStore(join(dataDir, 'images'), ids, imageParts);
+  // what an interrupted pull or import left behind
+  await images.sweep().catch((err: unknown) => warn('sweeping the image store', err));
   const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}), warn });
   // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
   const checkingHealth = driver.health();
@@ -206,7 +221,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     driver,
     projects,
     server,
-    images,
+    images: imageCatalog(images),
     warn,
     observer: metrics,
     limits: {
@@ -347,6 +362,14 @@ function positiveNumber(value: string | undefined, name: string): number | undef
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${value}"`);
   return n;
+}
+
+/** A comma list of registries (`host[:port]`), blanks dropped. */
+function registryList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
 }
 
 function positiveInt(value: string | undefined, name: string): number | undefined {

@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
-import { BulkResult, Container, Id, Image, LifecycleResult, OperationInfo, Pagination, Project, Server, StatusLogEntry, Token, User } from './schemas.ts';
+import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, Server, StatusLogEntry, Token, User } from './schemas.ts';
 
 /** Every `code` an error can carry: the keys of the error table, as an enum. */
 export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({
@@ -41,6 +41,9 @@ export const ProjectCreatedEnvelope = envelope(Project, 201);
 export const ServerListEnvelope = envelope(Type.Object({ servers: Type.Array(Server) }));
 export const ServerEnvelope = envelope(Server);
 export const ImageListEnvelope = envelope(Type.Object({ images: Type.Array(Image) }));
+export const ImageEnvelope = envelope(Type.Object({ image: ImageDetail }));
+export const ImageRemovedEnvelope = envelope(ImageRemoved);
+export const ImagesPrunedEnvelope = envelope(ImagesPruned);
 export const UserListEnvelope = envelope(Type.Object({ users: Type.Array(User) }));
 export const UserCreatedEnvelope = envelope(User, 201);
 export const TokenListEnvelope = envelope(Type.Object({ tokens: Type.Array(Token) }));

@@ -79,6 +79,7 @@ export const Container = Type.Object({
   server_name: Type.String(),
   status: ContainerStatusSchema,
   container_image: Type.String(),
+  image_id: Type.Union([Type.String(), Type.Null()], { description: 'the id of the image it was created from (it keeps running that image when its name is pulled again); null for containers older than image ids' }),
   command: Type.Union([Command, Type.Null()]),
   environment_vars: Type.Record(Type.String(), Type.String()),
   autostart: Type.Boolean(),
@@ -102,12 +103,17 @@ export type Container = Static<typeof Container>;
 /** Names are DNS-label-like so they can appear in URLs and hostnames. */
 export const ContainerName = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: 'lowercase letters, digits and dashes; 1-63 characters' });
 export const ImageName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' });
+/** An image reference as Docker writes it (`nginx:1.27`, `ghcr.io/acme/api@sha256:…`), or `busybox` (the built-in image). */
+export const ImageReferenceText = Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'an image reference (`nginx:1.27`, `ghcr.io/acme/api@sha256:…`); the bare `busybox` is the built-in image' });
+export const PULL_POLICIES = ['missing', 'always', 'never'] as const;
+export const PullPolicySchema = Type.Unsafe<(typeof PULL_POLICIES)[number]>({ type: 'string', enum: [...PULL_POLICIES], description: 'when to pull the image: when it is not on this server (default), every time, or never (IMAGE_NOT_FOUND when missing)' });
 
 export const CreateContainerBody = Type.Object(
   {
     name: ContainerName,
     project_id: Type.Optional(Id),
-    container_image: ImageName,
+    container_image: ImageReferenceText,
+    pull: Type.Optional(PullPolicySchema),
     command: Type.Optional(Type.Union([Command, Type.Null()])),
     environment_vars: Type.Optional(EnvironmentVars),
     autostart: Type.Optional(Type.Boolean()),
@@ -208,8 +214,54 @@ export const Server = Type.Object({
 });
 export type Server = Static<typeof Server>;
 
-export const Image = Type.Object({ name: Type.String(), size_bytes: Type.Integer(), created_at: Timestamp, source: Type.String() });
+export const Image = Type.Object({
+  id: Type.String({ description: 'the config digest (`sha256:…`); `builtin:busybox` for the built-in image' }),
+  name: Type.String({ description: 'the first of `names` (the id when it has none)' }),
+  names: Type.Array(Type.String(), { description: 'the normalised references it is known by (`docker.io/library/nginx:1.27`)' }),
+  repo_digests: Type.Array(Type.String(), { description: '`domain/repository@sha256:…` of each manifest it was pulled by' }),
+  size_bytes: Type.Integer({ description: 'the unpacked size of its layers' }),
+  layers: Type.Integer(),
+  created_at: Type.String({ description: 'when the image was built (its config\'s `created`), or stored when unknown' }),
+  stored_at: Type.String({ description: 'when it was stored on this server' }),
+  source: Type.String({ description: 'how it got here: `pull <reference>`, `import <file>`, `host busybox-static`' }),
+  builtin: Type.Boolean({ description: 'the built-in busybox: it cannot be deleted or tagged' }),
+  used_by: Type.Array(Id, { description: 'the containers of this server created from it' }),
+});
 export type Image = Static<typeof Image>;
+
+export const ImageConfigView = Type.Object({
+  entrypoint: Type.Array(Type.String()),
+  cmd: Type.Array(Type.String()),
+  env: Type.Array(Type.String()),
+  working_dir: Type.String(),
+  user: Type.String(),
+  exposed_ports: Type.Array(Type.String(), { description: '`8080/tcp`…: recorded, not published' }),
+  labels: Type.Record(Type.String(), Type.String()),
+});
+
+export const ImageDetail = Type.Composite([
+  Image,
+  Type.Object({
+    config: ImageConfigView,
+    history: Type.Array(Type.Object({ created: Type.Optional(Type.String()), created_by: Type.Optional(Type.String()), comment: Type.Optional(Type.String()), empty_layer: Type.Optional(Type.Boolean()) })),
+  }),
+]);
+export type ImageDetail = Static<typeof ImageDetail>;
+
+export const PullImageBody = Type.Object(
+  {
+    reference: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'an image reference; here `busybox` means Docker Hub\'s `docker.io/library/busybox:latest`' }),
+    platform: Type.Optional(Type.String({ pattern: '^[a-z0-9_-]+/[a-z0-9_-]+(/[a-z0-9_-]+)?$', description: '`os/architecture[/variant]`, e.g. `linux/arm64/v8`; the host\'s by default' })),
+  },
+  { additionalProperties: false },
+);
+export type PullImageBody = Static<typeof PullImageBody>;
+
+export const TagImageBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'the new name, a reference (`registry.example.com/app:v2`)' }) }, { additionalProperties: false });
+export const ImageParams = Type.Object({ image: Type.String({ minLength: 1, maxLength: 512, description: 'a name (URL-encoded) or id' }) }, { additionalProperties: false });
+export const ImageDeleteQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'delete even while containers use it (they cannot start again)' })) }, { additionalProperties: false });
+export const ImageRemoved = Type.Object({ removed: Type.Array(Type.String(), { description: 'ids of the images removed' }), untagged: Type.Array(Type.String(), { description: 'names removed' }) });
+export const ImagesPruned = Type.Object({ removed: Type.Array(Type.String()), reclaimed_bytes: Type.Integer() });
 
 export const User = Type.Object({ id: Type.String(), name: Type.String(), is_admin: Type.Boolean(), created_at: Timestamp });
 export type User = Static<typeof User>;

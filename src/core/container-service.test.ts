@@ -99,7 +99,7 @@ describe('container service with a scripted runtime', () => {
     await store.createUser({ id: actor.userId, name: 'test', is_admin: true, created_at: nowIso() });
     await store.upsertServer({ id: server.id, name: server.name, status: 'ready', runtime: 'scripted', last_seen_at: nowIso(), created_at: nowIso() });
     driver = new ScriptedDriver();
-    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { exists: async () => true }, server, killWaitMs: 50 });
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => 'builtin:busybox' }, server, killWaitMs: 50 });
   });
   afterEach(async () => {
     await service.close();
@@ -110,7 +110,7 @@ describe('container service with a scripted runtime', () => {
   it('a claim refused by its precondition (a stale If-Match) leaves nothing marked in flight', async () => {
     const accepted: string[] = [];
     const events = { publishOperation: (e: { phase: string; operation_id: string }) => e.phase === 'accepted' && accepted.push(e.operation_id), notify: () => undefined };
-    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { exists: async () => true }, server, events: events as unknown as EventHub });
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => 'builtin:busybox' }, server, events: events as unknown as EventHub });
     const c = await service.create(actor, { name: 'etag', container_image: 'busybox', autostart: false });
     await assert.rejects(service.update(actor, c.id, { autostart: false }, { ifVersion: c.version + 7 }), (err: Error & { code?: string }) => err.code === 'PRECONDITION_FAILED');
     assert.equal(accepted.length, 1, 'the update was claimed, then refused');

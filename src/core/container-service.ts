@@ -12,7 +12,7 @@ import { type Actor, type Principal, principalOf, principalMetadata, SYSTEM, RES
 import type { RestartPolicySettings } from './restart-policy.ts';
 import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
-import { HoodyError, notFound, invalidInput } from './errors.ts';
+import { HoodyError, notFound } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
 import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
@@ -24,8 +24,17 @@ export interface ServerIdentity {
   name: string;
 }
 
+/** When a new container's image is pulled: when missing here (the default), every time, or never. */
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/** The images containers run from, as the core needs them. */
 export interface ImageCatalog {
-  exists(name: string): Promise<boolean>;
+  /**
+   * Makes a new container's image available as the policy says (pulling it when missing) and
+   * checks that a container with this command can run from it; answers the image's id. Throws a
+   * HoodyError: IMAGE_NOT_FOUND, IMAGE_PULL_FAILED or INVALID_INPUT.
+   */
+  ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<string>;
 }
 
 export interface ContainerServiceDeps {
@@ -168,9 +177,8 @@ export class ContainerService {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
     const limits = this.deps.limits;
     if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
-    if (!(await this.deps.images.exists(body.container_image))) {
-      throw invalidInput(`image "${body.container_image}" does not exist on this server`, { container_image: body.container_image });
-    }
+    // pulled before the row is written: a failed pull creates nothing
+    const imageId = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null });
     const now = nowIso();
     const opId = newId();
     const autostart = body.autostart ?? true;
@@ -182,6 +190,7 @@ export class ContainerService {
       status: 'creating',
       desired_status: autostart ? 'running' : 'stopped',
       container_image: body.container_image,
+      image_id: imageId,
       command: body.command ?? null,
       environment_vars: body.environment_vars ?? {},
       autostart,
@@ -608,6 +617,7 @@ export class ContainerService {
     return {
       id: c.id,
       image: c.container_image,
+      ...(c.image_id ? { imageId: c.image_id } : {}),
       command: c.command,
       env: c.environment_vars,
       hostname: c.name,

@@ -14,6 +14,7 @@ import {
   CreateContainerBody,
   CurrentOperation,
   Image,
+  ImageDetail,
   LifecycleBody,
   LifecycleResult,
   Pagination,
@@ -51,6 +52,7 @@ const COMPONENTS: Record<string, TSchema> = {
   Project,
   Server,
   Image,
+  ImageDetail,
   User,
   Token,
   CreatedToken,
@@ -129,6 +131,18 @@ function markOptionalBodies(doc: Doc): void {
   }
 }
 
+type LooseOperation = { requestBody?: unknown; responses?: Record<string, { content?: Record<string, unknown> }> };
+
+/** Routes that do not speak JSON alone: the archive upload takes a tarball, a pull may stream its progress. */
+function describeRawBodies(doc: Doc, prefix: string): void {
+  const paths = doc.paths as Record<string, Record<string, LooseOperation> | undefined> | undefined;
+  const binary = { schema: { type: 'string', format: 'binary' } };
+  const upload = paths?.[`${prefix}/images/import`]?.post;
+  if (upload) upload.requestBody = { required: true, description: 'a `docker save`, `podman save` or `oci-archive` tarball', content: { 'application/x-tar': binary, 'application/octet-stream': binary } };
+  const ok = paths?.[`${prefix}/images/pull`]?.post?.responses?.['200'];
+  if (ok?.content) ok.content['application/x-ndjson'] = { schema: { type: 'string', description: 'with `Accept: application/x-ndjson`: one JSON object per line, progress events then `done` or `error`' } };
+}
+
 export interface OpenApiOptions {
   /** Where the authenticated API lives; the document is served at `<prefix>/openapi.json`. */
   prefix: string;
@@ -164,6 +178,7 @@ export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiO
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject;
       markOptionalBodies(document.openapiObject as Doc);
+      describeRawBodies(document.openapiObject as Doc, prefix);
       return document.openapiObject;
     },
   });

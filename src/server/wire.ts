@@ -1,7 +1,7 @@
 /** Store records as the API shows them, and the success envelope. */
-import type { Container, Image, Project, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
+import type { Container, Image, ImageDetail, Project, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
 import type { ContainerRecord, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from '../store/store.ts';
-import type { ImageInfo } from '../runtime/image-store.ts';
+import type { ImageSummary } from '../runtime/image-store.ts';
 
 export interface Envelope<T> {
   statusCode: number;
@@ -20,6 +20,7 @@ export function containerWire(c: ContainerRecord, serverName: string): Container
     server_name: serverName,
     status: c.status,
     container_image: c.container_image,
+    image_id: c.image_id ?? null,
     command: c.command,
     environment_vars: c.environment_vars,
     autostart: c.autostart,
@@ -63,4 +64,29 @@ export const projectWire = (p: ProjectRecord): Project => ({ id: p.id, name: p.n
 export const serverWire = (s: ServerRecord): Server => ({ id: s.id, name: s.name, status: s.status, runtime: s.runtime, last_seen_at: s.last_seen_at, created_at: s.created_at });
 export const userWire = (u: UserRecord): User => ({ id: u.id, name: u.name, is_admin: u.is_admin, created_at: u.created_at });
 export const tokenWire = (t: TokenRecord): Token => ({ id: t.id, name: t.name, user_id: t.user_id, read_only: t.read_only, automation: t.automation, created_at: t.created_at });
-export const imageWire = (i: ImageInfo): Image => ({ name: i.name, size_bytes: i.sizeBytes, created_at: i.createdAt, source: i.source });
+/** An image as listed; `usedBy`: the containers of this server created from it. */
+export const imageWire = (i: ImageSummary, usedBy: string[] = []): Image => ({
+  id: i.id,
+  name: i.name,
+  names: i.names,
+  repo_digests: i.repoDigests,
+  size_bytes: i.sizeBytes,
+  layers: i.layers,
+  created_at: i.createdAt,
+  stored_at: i.storedAt,
+  source: i.source,
+  builtin: i.builtin,
+  used_by: usedBy,
+});
+
+/** An image with its config and history. */
+export const imageDetailWire = (i: ImageSummary, usedBy: string[] = []): ImageDetail => ({
+  ...imageWire(i, usedBy),
+  config: { entrypoint: i.config.entrypoint, cmd: i.config.cmd, env: i.config.env, working_dir: i.config.workingDir, user: i.config.user, exposed_ports: i.config.exposedPorts, labels: i.config.labels },
+  history: i.history.map((h) => ({
+    ...(h.created !== undefined ? { created: h.created } : {}),
+    ...(h.createdBy !== undefined ? { created_by: h.createdBy } : {}),
+    ...(h.comment !== undefined ? { comment: h.comment } : {}),
+    ...(h.emptyLayer !== undefined ? { empty_layer: h.emptyLayer } : {}),
+  })),
+});

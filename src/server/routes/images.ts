@@ -1,16 +1,188 @@
-/** /images: what this server can run. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * /images: what this server can run. Images are per server, shared by every project on it:
+ * every token may list and read them; tokens that may create containers (not read-only) may
+ * pull and import; only admin tokens may delete, tag and prune.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { PassThrough } from 'node:stream';
+import { ImageDeleteQuery, ImageParams, PullImageBody, TagImageBody } from '../../api/schemas.ts';
+import { AUTHENTICATED_ERRORS, BODY_ERRORS, ImageEnvelope, ImageListEnvelope, ImageRemovedEnvelope, ImagesPrunedEnvelope, errorResponses } from '../../api/responses.ts';
 import type { AppDeps } from '../app.ts';
-import { imageWire, ok } from '../wire.ts';
-import { AUTHENTICATED_ERRORS, ImageListEnvelope, errorResponses } from '../../api/responses.ts';
+import type { Actor } from '../../core/actor.ts';
+import { HoodyError } from '../../core/errors.ts';
+import type { Platform } from '../../images/types.ts';
+import { imageDetailWire, imageWire, ok } from '../wire.ts';
+import { imageFailure, mappingImageErrors } from '../image-errors.ts';
+import { toErrorBody } from '../errors.ts';
 
-const listSchema = {
-  tags: ['images'],
-  summary: 'List images',
-  description: 'The images this server can run a container from (at least `busybox`).',
-  response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS) },
+const tags = ['images'];
+const NDJSON = 'application/x-ndjson';
+const ADMIN_ERRORS = ['FORBIDDEN'] as const;
+
+const SCHEMAS = {
+  list: {
+    tags,
+    summary: 'List images',
+    description: 'The images this server can run a container from: the built-in `busybox` always, and every pulled or imported image, with the containers of this server that use each.',
+    response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS) },
+  },
+  get: {
+    tags,
+    summary: 'Get an image',
+    description: 'One image by name (URL-encoded: `docker.io%2Flibrary%2Fnginx%3A1.27`) or id (`sha256:…`, or 12+ hex characters of it), with its config and history.',
+    params: ImageParams,
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND') },
+  },
+  pull: {
+    tags,
+    summary: 'Pull an image',
+    description:
+      'Pulls from the reference\'s registry (here `busybox` means Docker Hub\'s) and answers the image once it is stored. With `Accept: application/x-ndjson` the answer streams one JSON object per line instead: the progress events (`resolved`, `layer-exists`, `download`, `downloaded`, `extracting`, `extracted`), then `{"kind":"done","image":{…}}` or `{"kind":"error","error":{"code","message","details"}}`. Tokens that may create containers (not read-only).',
+    body: PullImageBody,
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_PULL_FAILED') },
+  },
+  import: {
+    tags,
+    summary: 'Import an image archive',
+    description:
+      'The request body is a `docker save` (legacy or Docker 25+), `podman save` or `oci-archive` tarball, sent as `application/x-tar` or `application/octet-stream` and streamed to the store (no size limit). Answers the images it held. Tokens that may create containers (not read-only).',
+    response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'UNSUPPORTED_MEDIA_TYPE') },
+  },
+  remove: {
+    tags,
+    summary: 'Delete an image or one of its names',
+    description: 'By name: removes that name (and the image when it was its last). By id: removes the image with all its names. Refused with `IMAGE_IN_USE` while containers of this server use it, unless `force=true`. The built-in `busybox` cannot be deleted. Admin tokens only.',
+    params: ImageParams,
+    querystring: ImageDeleteQuery,
+    response: { 200: ImageRemovedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...ADMIN_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND', 'IMAGE_IN_USE') },
+  },
+  tag: {
+    tags,
+    summary: 'Name an image',
+    description: 'Gives the image one more name (moved from any image that had it). Admin tokens only.',
+    params: ImageParams,
+    body: TagImageBody,
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_NOT_FOUND') },
+  },
+  prune: {
+    tags,
+    summary: 'Remove unused images',
+    description: 'Removes every stored image no container of this server uses, and the layers no image uses. Admin tokens only.',
+    response: { 200: ImagesPrunedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...ADMIN_ERRORS) },
+  },
 };
 
-export async function imageRoutes(api: FastifyInstance, { images }: AppDeps): Promise<void> {
-  api.get('/images', { schema: listSchema }, async () => ok('Images retrieved successfully', { images: (await images.list()).map(imageWire) }));
+export async function imageRoutes(api: FastifyInstance, { images, store, server }: AppDeps): Promise<void> {
+  /** Image id → the containers of this server created from it (containers older than image ids: by their image's name). */
+  const usage = async (): Promise<Map<string, string[]>> => {
+    const byImage = new Map<string, string[]>();
+    const resolved = new Map<string, string | undefined>();
+    for (const c of await store.listContainers({ server_id: server.id })) {
+      let id = c.image_id ?? undefined;
+      if (!id) {
+        if (!resolved.has(c.container_image)) resolved.set(c.container_image, await images.resolve(c.container_image).catch(() => undefined));
+        id = resolved.get(c.container_image);
+      }
+      if (id) byImage.set(id, [...(byImage.get(id) ?? []), c.id]);
+    }
+    return byImage;
+  };
+
+  api.get('/images', { schema: SCHEMAS.list }, async () => {
+    const [list, used] = await Promise.all([images.list(), usage()]);
+    return ok('Images retrieved successfully', { images: list.map((i) => imageWire(i, used.get(i.id) ?? [])) });
+  });
+
+  api.get('/images/:image', { schema: SCHEMAS.get }, async (request) => {
+    const { image } = request.params as { image: string };
+    const found = await mappingImageErrors(() => images.get(image));
+    return ok('Image retrieved successfully', { image: imageDetailWire(found, (await usage()).get(found.id) ?? []) });
+  });
+
+  api.post('/images/pull', { schema: SCHEMAS.pull }, async (request, reply) => {
+    const body = request.body as PullImageBody;
+    const platform = body.platform ? parsePlatform(body.platform) : undefined;
+    const signal = abortOnHangUp(reply);
+    const opts = { ...(platform ? { platform } : {}), signal };
+    if (!acceptsNdjson(request.headers.accept)) {
+      const pulled = await mappingImageErrors(() => images.pull(body.reference, opts));
+      return ok('Image pulled successfully', { image: imageDetailWire(pulled, (await usage()).get(pulled.id) ?? []) });
+    }
+    const out = new PassThrough();
+    const line = (value: unknown): void => void out.write(`${JSON.stringify(value)}\n`);
+    void images
+      .pull(body.reference, { ...opts, onProgress: line })
+      .then(async (pulled) => line({ kind: 'done', image: imageDetailWire(pulled, (await usage()).get(pulled.id) ?? []) }))
+      .catch((err: unknown) => {
+        const { code, message, details } = toErrorBody(imageFailure(err));
+        line({ kind: 'error', error: { code, message, ...(details ? { details } : {}) } });
+      })
+      .finally(() => out.end());
+    return reply.type(NDJSON).send(out);
+  });
+
+  // its own context: only this route takes tarballs, handed over as the request stream (no size limit)
+  await api.register(async (tarRoutes) => {
+    tarRoutes.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
+    tarRoutes.post('/images/import', { schema: SCHEMAS.import }, async (request, reply) => {
+      const stream = request.body as NodeJS.ReadableStream | undefined;
+      if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HoodyError('UNSUPPORTED_MEDIA_TYPE', 'send the archive as application/x-tar or application/octet-stream');
+      const imported = await mappingImageErrors(() => images.importArchive(stream, { signal: abortOnHangUp(reply), source: 'import (upload)' }));
+      const used = await usage();
+      return ok('Images imported successfully', { images: imported.map((i) => imageWire(i, used.get(i.id) ?? [])) });
+    });
+  });
+
+  api.delete('/images/:image', { schema: SCHEMAS.remove }, async (request) => {
+    requireAdmin(request.actor, 'delete images');
+    const { image } = request.params as { image: string };
+    const { force } = request.query as { force?: boolean };
+    const found = await mappingImageErrors(() => images.get(image));
+    if (found.builtin) throw new HoodyError('INVALID_INPUT', `image "${image}" is built in: it cannot be deleted`, { image });
+    // removing one of several names leaves the image: nothing that uses it is touched
+    const onlyAName = found.names.length > 1 && image !== found.id && !/^(sha256:)?[a-f0-9]{12,64}$/.test(image);
+    const users = (await usage()).get(found.id) ?? [];
+    if (!onlyAName && users.length > 0 && !force) {
+      throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${users.length} container(s) of this server`, { container_ids: users });
+    }
+    return ok('Image deleted successfully', await mappingImageErrors(() => images.remove(image)));
+  });
+
+  api.post('/images/:image/tag', { schema: SCHEMAS.tag }, async (request) => {
+    requireAdmin(request.actor, 'tag images');
+    const { image } = request.params as { image: string };
+    const { name } = request.body as { name: string };
+    const tagged = await mappingImageErrors(() => images.tag(image, name));
+    return ok('Image tagged successfully', { image: imageDetailWire(tagged, (await usage()).get(tagged.id) ?? []) });
+  });
+
+  api.post('/images/prune', { schema: SCHEMAS.prune }, async (request) => {
+    requireAdmin(request.actor, 'prune images');
+    const used = await usage();
+    const pruned = await mappingImageErrors(() => images.prune(new Set(used.keys())));
+    return ok('Images pruned successfully', { removed: pruned.removed, reclaimed_bytes: pruned.reclaimedBytes });
+  });
+}
+
+/** Images are shared by every project of the server: changing what others run is for admins. */
+function requireAdmin(actor: Actor, what: string): void {
+  if (!actor.isAdmin) throw new HoodyError('FORBIDDEN', `only an admin token may ${what}`);
+}
+
+const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
+
+/** `os/architecture[/variant]`. */
+function parsePlatform(text: string): Platform {
+  const [os, architecture, variant] = text.split('/');
+  if (!os || !architecture) throw new HoodyError('INVALID_INPUT', `platform "${text}" is not valid: write os/architecture[/variant]`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+/** Aborted when the client goes away before its answer was sent. */
+function abortOnHangUp(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
+  });
+  return controller.signal;
 }
