@@ -16,6 +16,7 @@ import { ProjectService } from './project-service.ts';
 import type { Actor } from './actor.ts';
 import type { EventHub } from './event-hub.ts';
 import { newId, nowIso } from './ids.ts';
+import { HoodyError } from './errors.ts';
 
 /** A runtime whose processes obey only what the test scripts. */
 class ScriptedDriver implements RuntimeDriver {
@@ -116,6 +117,38 @@ describe('container service with a scripted runtime', () => {
     assert.equal(accepted.length, 1, 'the update was claimed, then refused');
     assert.equal(service.isInFlight(c.id, accepted[0] as string), false, 'the refused claim is not left in flight');
     assert.equal((await store.getContainer(c.id))?.current_operation, null);
+  });
+
+  it('pulls a missing image before the container exists: a failed pull creates nothing; the image id is recorded and pinned in the spec', async () => {
+    const asked: { reference: string; pull: string }[] = [];
+    const specs: ContainerSpec[] = [];
+    const create = driver.create.bind(driver);
+    driver.create = async (spec: ContainerSpec) => {
+      specs.push(spec);
+      await create(spec);
+    };
+    service = new ContainerService({
+      store,
+      driver,
+      projects: new ProjectService(store),
+      images: {
+        ensure: async (reference, opts) => {
+          asked.push({ reference, pull: opts.pull });
+          if (reference.startsWith('denied')) throw new HoodyError('IMAGE_PULL_FAILED', `cannot pull "${reference}": unauthorized`, { kind: 'unauthorized' });
+          return 'sha256:' + 'a'.repeat(64);
+        },
+      },
+      server,
+    });
+    await assert.rejects(service.create(actor, { name: 'nope', container_image: 'denied.example.com/app:1' }), (err: HoodyError) => err.code === 'IMAGE_PULL_FAILED' && err.details?.kind === 'unauthorized');
+    assert.equal((await store.listContainers({})).length, 0, 'a failed pull creates nothing');
+    const c = await service.create(actor, { name: 'app', container_image: 'example.com/app:1', pull: 'always', autostart: false });
+    assert.deepEqual(asked.at(-1), { reference: 'example.com/app:1', pull: 'always' });
+    assert.equal(c.image_id, 'sha256:' + 'a'.repeat(64));
+    assert.equal((await store.getContainer(c.id))?.image_id, 'sha256:' + 'a'.repeat(64), 'stored');
+    assert.equal(specs.at(-1)?.imageId, 'sha256:' + 'a'.repeat(64), 'the runtime runs the image by id');
+    await service.create(actor, { name: 'dflt', container_image: 'busybox', autostart: false });
+    assert.equal(asked.at(-1)?.pull, 'missing', 'pull: missing by default');
   });
 
   it('a stop that even SIGKILL of every process cannot finish ends failed, naming the processes that remain', async () => {
