@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { ImageError, ImageStore } from './image-store.ts';
+import { ImageStore, type ImageError } from './image-store.ts';
 import { parseReference } from '../images/reference.ts';
 import type { ContentStore, ImageConfig, ImagePuller, StoredImage } from '../images/types.ts';
 
