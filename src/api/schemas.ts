@@ -257,6 +257,17 @@ export const PullImageBody = Type.Object(
 );
 export type PullImageBody = Static<typeof PullImageBody>;
 
+/** One line of `POST /images/pull` with `Accept: application/x-ndjson`: progress, then `done` or `error`. */
+export type ImagePullEvent =
+  | { kind: 'resolved'; reference: string; manifestDigest: string; layers: { digest: string; size: number }[] }
+  | { kind: 'layer-exists'; digest: string; diffId: string }
+  | { kind: 'download'; digest: string; downloaded: number; total: number }
+  | { kind: 'downloaded'; digest: string }
+  | { kind: 'extracting'; diffId: string }
+  | { kind: 'extracted'; diffId: string; sizeBytes: number }
+  | { kind: 'done'; image: ImageDetail }
+  | { kind: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
+
 export const TagImageBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'the new name, a reference (`registry.example.com/app:v2`)' }) }, { additionalProperties: false });
 export const ImageParams = Type.Object({ image: Type.String({ minLength: 1, maxLength: 512, description: 'a name (URL-encoded) or id' }) }, { additionalProperties: false });
 export const ImageDeleteQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'delete even while containers use it (they cannot start again)' })) }, { additionalProperties: false });

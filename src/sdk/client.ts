@@ -3,7 +3,8 @@ import { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
 import { ContainersApi } from './containers.ts';
 import { EventsApi } from './events.ts';
 import { OperationsApi } from './operations.ts';
-import { ImagesApi, ServersApi } from './servers.ts';
+import { ServersApi } from './servers.ts';
+import { ImagesApi } from './images.ts';
 import { Transport, type FetchLike } from './transport.ts';
 
 export interface HoodyClientOptions {

@@ -14,6 +14,7 @@ export { ContainersApi, LIFECYCLE_OPERATIONS, type GetContainerQuery, type WaitF
 export { EventsApi, SseParser, type EventHandler, type EventSubscription, type SseMessage, type SubscribeOptions } from './events.ts';
 export { OperationsApi } from './operations.ts';
 export { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
-export { ServersApi, ImagesApi } from './servers.ts';
+export { ServersApi } from './servers.ts';
+export { ImagesApi, type PullOptions } from './images.ts';
 export { apiBaseOf, API_PATH, type CallOptions, type FetchLike } from './transport.ts';
 export type * from './types.ts';

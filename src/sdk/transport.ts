@@ -18,6 +18,8 @@ export interface CallOptions {
 export interface RequestSpec extends CallOptions {
   query?: Record<string, QueryValue>;
   body?: unknown;
+  /** A body sent as it is (an archive upload), with its content type. */
+  raw?: { body: Blob | ReadableStream<Uint8Array> | Uint8Array; contentType: string };
 }
 
 export const API_PATH = '/api/v1';
@@ -97,14 +99,18 @@ export class Transport {
     const headers: Record<string, string> = { accept, ...spec.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (spec.body !== undefined) headers['content-type'] = 'application/json';
+    if (spec.raw) headers['content-type'] = spec.raw.contentType;
     const what = `${method} ${url.pathname}`;
+    const body = spec.raw ? (spec.raw.body as BodyInit) : spec.body === undefined ? undefined : JSON.stringify(spec.body);
     try {
       const res = await this.fetchImpl(url.toString(), {
         method,
         headers,
-        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+        body,
         signal: spec.signal,
-      });
+        // a stream is sent as it is read (fetch wants this said)
+        ...(typeof ReadableStream !== 'undefined' && spec.raw?.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
       return { res, what };
     } catch (err) {
       throw this.fetchFailure(err, spec.signal, what);

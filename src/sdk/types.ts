@@ -9,6 +9,9 @@ import type {
   CreateContainerBody as CreateContainerBodySchema,
   CreateTokenBody as CreateTokenBodySchema,
   Image as ImageSchema,
+  ImageDetail as ImageDetailSchema,
+  ImagesPruned as ImagesPrunedSchema,
+  ImageRemoved as ImageRemovedSchema,
   LifecycleBody as LifecycleBodySchema,
   LifecycleResult as LifecycleResultSchema,
   OperationInfo as OperationInfoSchema,
@@ -24,7 +27,7 @@ import type {
   ContainerStatus,
 } from '../api/schemas.ts';
 
-export type { ContainerStatus, LifecycleOperation, RestartPolicy, ServerStatus, SortOrder } from '../api/schemas.ts';
+export type { ContainerStatus, ImagePullEvent, LifecycleOperation, RestartPolicy, ServerStatus, SortOrder } from '../api/schemas.ts';
 export type { ErrorBody, ErrorCode } from '../api/error-codes.ts';
 
 /** Every success: `{ statusCode, message, data }`. */
@@ -59,6 +62,10 @@ export type Pagination = Static<typeof PaginationSchema>;
 export type Project = Static<typeof ProjectSchema>;
 export type Server = Static<typeof ServerSchema>;
 export type Image = Static<typeof ImageSchema>;
+/** An image with its config (entrypoint, cmd, env, working dir, user, exposed ports, labels) and history. */
+export type ImageDetail = Static<typeof ImageDetailSchema>;
+export type ImagesPruned = Static<typeof ImagesPrunedSchema>;
+export type ImageRemoved = Static<typeof ImageRemovedSchema>;
 export type User = Static<typeof UserSchema>;
 export type Token = Static<typeof TokenSchema>;
 export type CreateTokenBody = Static<typeof CreateTokenBodySchema>;
