@@ -1,6 +1,6 @@
 /** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait and status-logs, over the SDK. */
 import { Argument, Command, Option } from 'commander';
-import { CONTAINER_STATUSES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
+import { CONTAINER_STATUSES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
 import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
 import { boolean, collect, integer, keyValue, numberIn, positiveNumber } from './args.ts';
 import { clientFor } from './context.ts';
@@ -107,7 +107,8 @@ export function containersCommand(): Command {
       .command('create')
     .description('create a container; it starts unless --no-autostart (command words may follow --)')
     .requiredOption('--name <name>', 'lowercase letters, digits and dashes')
-    .requiredOption('--image <image>', 'image to run (see `hoody images list`), e.g. busybox')
+    .requiredOption('--image <image>', 'image to run: a reference (nginx:1.27, ghcr.io/acme/api@sha256:…) or busybox (the built-in image)')
+    .addOption(new Option('--pull <policy>', 'pull the image when missing (default), always, or never').choices(PULL_POLICIES))
     .argument('[command...]', 'command and arguments (after --), instead of the image default')
     .option('--command <word...>', 'command and arguments, instead of the image default', collect)
     .option('--env <KEY=VALUE...>', 'environment variables', keyValue)
@@ -121,6 +122,7 @@ export function containersCommand(): Command {
       const spec: CreateContainerBody = {
         name: opts.name,
         container_image: opts.image,
+        ...(opts.pull ? { pull: opts.pull } : {}),
         ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
         ...(words.length || opts.command ? { command: words.length ? words : opts.command } : {}),
         ...(opts.env ? { environment_vars: opts.env } : {}),
@@ -255,6 +257,7 @@ interface ResourceOptions {
 interface CreateOptions extends ResourceOptions {
   name: string;
   image: string;
+  pull?: (typeof PULL_POLICIES)[number];
   command?: string[];
   env?: Record<string, string>;
   project?: string;

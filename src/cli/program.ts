@@ -6,7 +6,8 @@ import { DEFAULT_API_URL } from './context.ts';
 import { eventsCommand } from './events.ts';
 import { operationsCommand } from './operations.ts';
 import { serveCommand } from './serve.ts';
-import { imagesCommand, serversCommand } from './servers.ts';
+import { serversCommand } from './servers.ts';
+import { imagesCommand } from './images.ts';
 import { PACKAGE_VERSION } from '../version.ts';
 
 export function buildProgram(): Command {

@@ -1,8 +1,8 @@
-/** `hoody servers …` and `hoody images list`: the daemons behind the API and what they can run. */
+/** `hoody servers …`: the daemons behind the API. */
 import { Command } from 'commander';
-import type { Image, Server } from '../sdk/index.ts';
+import type { Server } from '../sdk/index.ts';
 import { clientFor } from './context.ts';
-import { formatBytes, jsonOption, print, printJson, renderFields, renderTable, statusText, type Column } from './output.ts';
+import { jsonOption, print, printJson, renderFields, renderTable, statusText, type Column } from './output.ts';
 import { withSpinner } from './spinner.ts';
 
 const SERVER_COLUMNS: Column<Server>[] = [
@@ -11,12 +11,6 @@ const SERVER_COLUMNS: Column<Server>[] = [
   { header: 'STATUS', value: (s) => s.status, paint: statusText },
   { header: 'RUNTIME', value: (s) => s.runtime },
   { header: 'LAST SEEN', value: (s) => s.last_seen_at },
-];
-const IMAGE_COLUMNS: Column<Image>[] = [
-  { header: 'NAME', value: (i) => i.name },
-  { header: 'SIZE', value: (i) => formatBytes(i.size_bytes) },
-  { header: 'SOURCE', value: (i) => i.source },
-  { header: 'CREATED', value: (i) => i.created_at },
 ];
 
 export function serversCommand(): Command {
@@ -46,19 +40,4 @@ export function serversCommand(): Command {
     });
 
   return servers;
-}
-
-export function imagesCommand(): Command {
-  const images = new Command('images').alias('image').description('images this server can run');
-  images
-    .command('list')
-    .alias('ls')
-    .description('list images')
-    .addOption(jsonOption())
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const res = await withSpinner('listing images', clientFor(cmd).api.images.list());
-      if (opts.json) return printJson(res.data);
-      print(renderTable(res.data.images, IMAGE_COLUMNS));
-    });
-  return images;
 }
