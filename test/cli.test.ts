@@ -316,8 +316,49 @@ describe('the hoody CLI against a real daemon', () => {
     assert.match(await ok(['servers', 'list']), /^[0-9a-f]{24}\s+test-node\s+ready\s+runc/m);
     const server = JSON.parse(await ok(['servers', 'list', '--json'])).servers[0];
     assert.match(await ok(['servers', 'get', server.id]), /^name:\s+test-node$/m);
-    assert.match(await ok(['images', 'list']), /^busybox\s+\d/m);
+    assert.match(await ok(['images', 'list']), /^busybox\s+builtin:busybox\s+\d/m);
     assert.match(await ok(['users', 'list']), /^user_[0-9a-f]+\s+admin\s+yes/m);
+  });
+});
+
+describe('hoody images without a registry', () => {
+  let d: DaemonHandle;
+  function hoody(args: string[]): Promise<Run> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken })) if (v !== undefined) env[k] = v;
+    return new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    });
+  }
+  daemonWithClient((daemon) => {
+    d = daemon;
+  });
+
+  it('inspect shows the built-in busybox with its command; --json parses', async () => {
+    const r = await hoody(['images', 'inspect', 'busybox']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^id:\s+builtin:busybox$/m);
+    assert.match(r.stdout, /^cmd:\s+sleep infinity$/m);
+    const json = JSON.parse((await hoody(['images', 'inspect', 'builtin:busybox', '--json'])).stdout);
+    assert.equal(json.image.builtin, true);
+    assert.deepEqual(json.image.config.cmd, ['sleep', 'infinity']);
+  });
+
+  it('errors: an unknown image is IMAGE_NOT_FOUND, a bad reference INVALID_INPUT, busybox cannot be removed; create --pull never of a missing image creates nothing', async () => {
+    const unknown = await hoody(['images', 'inspect', 'example.com/none:1']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /image "example.com\/none:1" does not exist on this server \(IMAGE_NOT_FOUND\)/);
+    const bad = await hoody(['images', 'pull', 'library/NGINX']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /is not valid.*\(INVALID_INPUT\)/);
+    const rm = await hoody(['images', 'rm', 'busybox']);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /built in.*\(INVALID_INPUT\)/);
+    const never = await hoody(['containers', 'create', '--name', 'never-pulled', '--image', 'example.com/none:1', '--pull', 'never']);
+    assert.equal(never.code, 1);
+    assert.match(never.stderr, /\(IMAGE_NOT_FOUND\)/);
+    const list = await hoody(['containers', 'list', '--name', 'never-pulled', '--json']);
+    assert.deepEqual(JSON.parse(list.stdout).containers, [], 'nothing was created');
   });
 });
 
