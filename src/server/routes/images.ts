@@ -99,7 +99,8 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
     return ok('Image retrieved successfully', { image: imageDetailWire(found, (await usage()).get(found.id) ?? []) });
   });
 
-  api.post('/images/pull', { schema: SCHEMAS.pull }, async (request, reply) => {
+  // an answer that may be a stream is not kept for Idempotency-Key replays
+  api.post('/images/pull', { schema: SCHEMAS.pull, config: { idempotency: false } }, async (request, reply) => {
     const body = request.body as PullImageBody;
     const platform = body.platform ? parsePlatform(body.platform) : undefined;
     const signal = abortOnHangUp(reply);
@@ -124,7 +125,7 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
   // its own context: only this route takes tarballs, handed over as the request stream (no size limit)
   await api.register(async (tarRoutes) => {
     tarRoutes.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
-    tarRoutes.post('/images/import', { schema: SCHEMAS.import }, async (request, reply) => {
+    tarRoutes.post('/images/import', { schema: SCHEMAS.import, config: { idempotency: false } }, async (request, reply) => {
       const stream = request.body as NodeJS.ReadableStream | undefined;
       if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HoodyError('UNSUPPORTED_MEDIA_TYPE', 'send the archive as application/x-tar or application/octet-stream');
       const imported = await mappingImageErrors(() => images.importArchive(stream, { signal: abortOnHangUp(reply), source: 'import (upload)' }));
