@@ -489,7 +489,10 @@ export function apiSuite(backend: Backend, skip?: string): void {
         const cases: [string, string, unknown, number, string][] = [
           ['POST', '/containers', { name: 'x', container_image: 'busybox', surprise: 1 }, 400, 'INVALID_INPUT'],
           ['POST', '/containers', { name: 'Bad Name!', container_image: 'busybox' }, 400, 'INVALID_INPUT'],
-          ['POST', '/containers', { name: 'ok-name', container_image: 'no-such-image' }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok-name', container_image: 'no-such-image:' }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok-name', container_image: 'no such image' }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok-name', container_image: 'no-such-image', pull: 'never' }, 404, 'IMAGE_NOT_FOUND'],
+          ['POST', '/containers', { name: 'ok-name', container_image: 'busybox', pull: 'sometimes' }, 400, 'INVALID_INPUT'],
           ['POST', '/containers', '{"name": "x", ', 400, 'INVALID_JSON'],
           ['POST', '/containers', { name: 'ok', container_image: 'busybox', resources: { memory_mb: -1 } }, 400, 'INVALID_INPUT'],
           ['PATCH', `/containers/${id}`, { environment_vars: { 'BAD-KEY': 'x' } }, 400, 'INVALID_INPUT'],

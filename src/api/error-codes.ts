@@ -33,7 +33,7 @@ export const ERROR_CODES = {
     description: 'The image could not be pulled: `details.kind` is the registry\'s error kind (`unauthorized`, `denied`, `not-found`, `digest-mismatch`, `unreachable`, `platform`, `too-large`, `unsupported`, or `failed`), `details.registry_message` its text, `details.reference` the reference. Nothing was created.',
   },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected error; nothing internal is disclosed.' },
-  SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down.' },
+  SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down (or, for a pull or an import, has no image store).' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
