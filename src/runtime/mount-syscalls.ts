@@ -33,6 +33,11 @@ interface NativeFn<A extends unknown[]> {
 interface Libc {
   mount: NativeFn<[string, string, string | null, number, string | null]>;
   umount2: NativeFn<[string, number]>;
+  fsopen: NativeFn<[string, number]>;
+  fsconfig: NativeFn<[number, number, string | null, string | null, number]>;
+  fsmount: NativeFn<[number, number, number]>;
+  move_mount: NativeFn<[number, string, number, string, number]>;
+  close: NativeFn<[number]>;
   errno: () => number;
 }
 
@@ -45,6 +50,11 @@ function loadLibc(): Promise<Libc> {
     return {
       mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as unknown as Libc['mount'],
       umount2: lib.func('int umount2(const char *target, int flags)') as unknown as Libc['umount2'],
+      fsopen: lib.func('int fsopen(const char *fsname, unsigned int flags)') as unknown as Libc['fsopen'],
+      fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)') as unknown as Libc['fsconfig'],
+      fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attr_flags)') as unknown as Libc['fsmount'],
+      move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)') as unknown as Libc['move_mount'],
+      close: lib.func('int close(int fd)') as unknown as Libc['close'],
       errno: () => koffi.errno(),
     };
   });
@@ -62,6 +72,44 @@ export async function mount(call: MountCall): Promise<void> {
 export async function umount2(target: string, flags = 0): Promise<void> {
   const c = await loadLibc();
   await invoke(c, c.umount2, [target, flags], `umount "${target}"`, { flags });
+}
+
+const FSCONFIG_SET_STRING = 1;
+const FSCONFIG_CMD_CREATE = 6;
+const FSMOUNT_CLOEXEC = 1;
+const MOUNT_ATTR_NOSUID = 0x2;
+const MOUNT_ATTR_NODEV = 0x4;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+const AT_FDCWD = -100;
+
+/**
+ * Mounts an overlay through the new mount API (fsopen, fsconfig, fsmount, move_mount; Linux 6.8+
+ * for `lowerdir+`): one lower per call, so no page limit on the options. nosuid and nodev.
+ * Synchronous calls (a few system calls, as fast as mount(2)); rejects naming the step and errno.
+ */
+export async function mountOverlayLayers(call: { lowers: readonly string[]; upper: string; work: string; target: string }): Promise<void> {
+  const c = await loadLibc();
+  const fail = (step: string): never => {
+    const name = errnoName(c.errno());
+    throw new RuntimeError('failed', `mount "${call.target}": ${step}: ${name}`, { errno: name, layers: call.lowers.length });
+  };
+  const fs = c.fsopen('overlay', 0);
+  if (fs < 0) fail('fsopen');
+  try {
+    for (const lower of call.lowers) if (c.fsconfig(fs, FSCONFIG_SET_STRING, 'lowerdir+', lower, 0) !== 0) fail(`lowerdir+ "${lower}"`);
+    if (c.fsconfig(fs, FSCONFIG_SET_STRING, 'upperdir', call.upper, 0) !== 0) fail('upperdir');
+    if (c.fsconfig(fs, FSCONFIG_SET_STRING, 'workdir', call.work, 0) !== 0) fail('workdir');
+    if (c.fsconfig(fs, FSCONFIG_CMD_CREATE, null, null, 0) !== 0) fail('create');
+    const mnt = c.fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (mnt < 0) fail('fsmount');
+    try {
+      if (c.move_mount(mnt, '', AT_FDCWD, call.target, MOVE_MOUNT_F_EMPTY_PATH) !== 0) fail('move_mount');
+    } finally {
+      c.close(mnt);
+    }
+  } finally {
+    c.close(fs);
+  }
 }
 
 /**

@@ -69,6 +69,32 @@ describe('overlay mounts', { skip: process.getuid?.() !== 0 ? 'needs root' : fal
     }
   });
 
+  it('mounts more layers than one page of mount options holds, through the new mount API, nosuid and nodev', async () => {
+    const { dir, cleanup } = await scratch();
+    try {
+      const lowers: string[] = [];
+      // long folder names: 150 of them are far past 4096 bytes of lowerdir=
+      for (let i = 0; i < 150; i++) {
+        const layer = join(dir, `layer-${String(i).padStart(3, '0')}-${'x'.repeat(40)}`);
+        await mkdir(layer);
+        await writeFile(join(layer, `f${i}`), String(i));
+        await writeFile(join(layer, 'top'), String(i));
+        lowers.push(layer);
+      }
+      assert.throws(() => overlayOptions({ lower: lowers, upper: join(dir, 'upper'), work: join(dir, 'work') }), /150 layers/);
+      const merged = join(dir, 'merged');
+      await mountOverlay({ lower: lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged, owner: { uid: 0, gid: 0 } });
+      assert.equal(await readFile(join(merged, 'top'), 'utf8'), '0', 'the first lower is the topmost');
+      assert.equal(await readFile(join(merged, 'f149'), 'utf8'), '149', 'the lowest layer is there');
+      const line = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === merged) ?? '';
+      assert.match(line.split(' ')[5] ?? '', /nosuid/);
+      assert.match(line.split(' ')[5] ?? '', /nodev/);
+      await unmountOverlay(merged);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('unmountAll skips what is not mounted', async () => {
     const { dir, cleanup } = await scratch();
     try {

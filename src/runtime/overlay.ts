@@ -1,7 +1,7 @@
 /** The container's root filesystem: overlayfs with the image's layers read-only below a per-container upper dir. */
 import { readFile, mkdir, chown } from 'node:fs/promises';
 import { RuntimeError } from './driver.ts';
-import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOSUID, mount, umount2 } from './mount-syscalls.ts';
+import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOSUID, mount, mountOverlayLayers, umount2 } from './mount-syscalls.ts';
 
 export interface OverlayDirs {
   /** The read-only layers: one folder, or several with the topmost first (overlay's `lowerdir=a:b:c` order). */
@@ -22,7 +22,18 @@ export async function mountOverlay(dirs: OverlayDirs, signal?: AbortSignal): Pro
   if (await isMountPoint(dirs.merged)) return;
   await makeOverlayDirs(dirs);
   if (signal?.aborted) throw new RuntimeError('failed', `mount of "${dirs.merged}" was aborted`);
-  await mount({ source: 'overlay', target: dirs.merged, fstype: 'overlay', flags: MS_NOSUID | MS_NODEV, data: overlayOptions(dirs) });
+  let options: string;
+  try {
+    options = overlayOptions(dirs);
+  } catch (err) {
+    // too many layers for one page of mount(2) options: the new mount API takes them one by one
+    if (!(err instanceof RuntimeError) || err.details.bytes === undefined || typeof dirs.lower === 'string') throw err;
+    await mountOverlayLayers({ lowers: dirs.lower, upper: dirs.upper, work: dirs.work, target: dirs.merged }).catch((fsErr: Error) => {
+      throw new RuntimeError('failed', `${err.message}; the new mount API failed too: ${fsErr.message}`, err.details);
+    });
+    return;
+  }
+  await mount({ source: 'overlay', target: dirs.merged, fstype: 'overlay', flags: MS_NOSUID | MS_NODEV, data: options });
 }
 
 /** Makes the upper and work folders, and the mount point when given (those missing), with their modes and owner. */
