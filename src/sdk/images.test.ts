@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HoodyClient } from './client.ts';
-import { HoodyApiError } from './errors.ts';
+import type { HoodyApiError } from './errors.ts';
 
 interface Seen {
   url: string;
