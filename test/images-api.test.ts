@@ -211,6 +211,12 @@ describe('the images API', () => {
     assert.equal(refused.statusCode, 409);
     assert.equal(refused.json().code, 'IMAGE_IN_USE');
     assert.deepEqual(refused.json().details.container_ids, [c.id]);
+    const runner = containerRecord({ name: 'busy-runner', project_id: projectId, server_id: serverId, container_image: 'example.com/busy:1', image_id: pulled.id, status: 'running', desired_status: 'running' });
+    await store.createContainer(runner);
+    const running = await call('DELETE', `/images/${encodeURIComponent('example.com/busy:1')}?force=true`, admin);
+    assert.equal(running.statusCode, 409, 'not even force while a container of it runs');
+    assert.deepEqual(running.json().details, { container_ids: [runner.id], running: true });
+    await store.deleteContainer(runner.id);
     const forced = await call('DELETE', `/images/${encodeURIComponent('example.com/busy:1')}?force=true`, admin);
     assert.equal(forced.statusCode, 200, forced.body);
     assert.deepEqual(forced.json().data.removed, [pulled.id]);

@@ -191,8 +191,8 @@ export class ImageStore {
 
   /** Removes a name, or an image with all its names (its unused layers go with it). */
   async remove(nameOrId: string): Promise<{ removed: string[]; untagged: string[] }> {
-    if ((await this.folderName(nameOrId)) === BUILTIN_BUSYBOX) throw builtin(nameOrId);
     const folder = await this.folderName(nameOrId);
+    if (folder === BUILTIN_BUSYBOX) throw builtin(nameOrId);
     if (folder !== undefined) {
       if (!(await this.folders.read(folder))) throw notFound(nameOrId);
       await this.folders.remove(folder);
@@ -200,9 +200,9 @@ export class ImageStore {
     }
     const stored = await this.findStored(nameOrId);
     if (!stored || !this.parts.content) throw notFound(nameOrId);
-    // a name removes that name alone; an id removes the image
-    const target = stored.names.includes(nameOrId) || stored.id === nameOrId ? nameOrId : (normalised(nameOrId) ?? stored.id);
-    return this.parts.content.remove(target);
+    // a name (as written or normalised) removes that name alone; an id, full or short, removes the image
+    const name = stored.names.includes(nameOrId) ? nameOrId : normalised(nameOrId);
+    return this.parts.content.remove(name !== undefined && stored.names.includes(name) ? name : stored.id);
   }
 
   /** Gives a stored image one more name (moved from any image that had it). */

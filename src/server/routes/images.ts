@@ -51,7 +51,7 @@ const SCHEMAS = {
   remove: {
     tags,
     summary: 'Delete an image or one of its names',
-    description: 'By name: removes that name (and the image when it was its last). By id: removes the image with all its names. Refused with `IMAGE_IN_USE` while containers of this server use it, unless `force=true`. The built-in `busybox` cannot be deleted. Admin tokens only.',
+    description: 'By name: removes that name (and the image when it was its last). By id: removes the image with all its names. Refused with `IMAGE_IN_USE` while containers of this server use it, unless `force=true` (never while one of them runs). The built-in `busybox` cannot be deleted. Admin tokens only.',
     params: ImageParams,
     querystring: ImageDeleteQuery,
     response: { 200: ImageRemovedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...ADMIN_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND', 'IMAGE_IN_USE') },
@@ -86,6 +86,12 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
       if (id) byImage.set(id, [...(byImage.get(id) ?? []), c.id]);
     }
     return byImage;
+  };
+
+  /** Those of `ids` that run (or are paused, or starting): their overlays hold the image's layers. */
+  const runningAmong = async (ids: string[]): Promise<string[]> => {
+    const records = await Promise.all(ids.map((id) => store.getContainer(id)));
+    return records.filter((c) => c && (c.status === 'running' || c.status === 'paused' || c.status === 'creating')).map((c) => c?.id as string);
   };
 
   api.get('/images', { schema: SCHEMAS.list }, async () => {
@@ -145,6 +151,11 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
     const users = (await usage()).get(found.id) ?? [];
     if (!onlyAName && users.length > 0 && !force) {
       throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${users.length} container(s) of this server`, { container_ids: users });
+    }
+    // its layers are the running containers' root filesystems: not even force removes them
+    const running = onlyAName ? [] : await runningAmong(users);
+    if (running.length > 0) {
+      throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${running.length} running container(s): stop them first`, { container_ids: running, running: true });
     }
     return ok('Image deleted successfully', await mappingImageErrors(() => images.remove(image)));
   });
