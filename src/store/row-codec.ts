@@ -67,7 +67,8 @@ export function containerFromRow(row: Selectable<ContainersTable>): ContainerRec
     status: row.status as ContainerStatus,
     desired_status: row.desired_status as ContainerRecord['desired_status'],
     container_image: row.container_image,
-    image_id: row.image_id ?? null,
+    // absent, not null, for containers older than image ids: a record reads back as it was written
+    ...(row.image_id ? { image_id: row.image_id } : {}),
     command: row.command === null ? null : (JSON.parse(row.command) as string[]),
     environment_vars: JSON.parse(row.environment_vars) as Record<string, string>,
     autostart: row.autostart === 1,
