@@ -1,8 +1,8 @@
 /** The SDK's image calls over a scripted fetch: the NDJSON pull stream, the raw upload, the query and paths. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HoodyClient } from './client.ts';
-import type { HoodyApiError } from './errors.ts';
+import { HoodyClient } from '../src/sdk/client.ts';
+import type { HoodyApiError } from '../src/sdk/errors.ts';
 
 interface Seen {
   url: string;
