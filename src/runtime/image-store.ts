@@ -75,6 +75,8 @@ const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, additionalGids: [], home: '/ro
 /** The facade the driver, the core and the API use; keeps the id range of folder images. */
 export class ImageStore {
   readonly folders: RootfsImages;
+  /** Stored images by full id, as a container's create and start ask for them: an id's content never changes. */
+  private readonly runnable = new Map<string, RunnableImage>();
 
   constructor(
     readonly root: string,
@@ -106,9 +108,13 @@ export class ImageStore {
       const info = await this.folders.require(folder, signal);
       return { id: folderId(folder), name: folder, lowers: [await this.folders.rootfs(folder, signal)], run: folderRun(info), builtin: folder === BUILTIN_BUSYBOX };
     }
+    const known = this.runnable.get(nameOrId);
+    if (known) return known;
     const stored = await this.findStored(nameOrId);
     if (!stored || !this.parts.content) throw notFound(nameOrId);
-    return { id: stored.id, name: stored.names[0] ?? stored.id, lowers: await this.parts.content.lowerDirs(stored), run: storedRun(stored), builtin: false };
+    const image: RunnableImage = { id: stored.id, name: stored.names[0] ?? stored.id, lowers: await this.parts.content.lowerDirs(stored), run: storedRun(stored), builtin: false };
+    if (nameOrId === stored.id) this.runnable.set(stored.id, image);
+    return image;
   }
 
   /** Whether the image is here (or is the built-in one while busybox-static is installed). */
@@ -202,7 +208,9 @@ export class ImageStore {
     if (!stored || !this.parts.content) throw notFound(nameOrId);
     // a name (as written or normalised) removes that name alone; an id, full or short, removes the image
     const name = stored.names.includes(nameOrId) ? nameOrId : normalised(nameOrId);
-    return this.parts.content.remove(name !== undefined && stored.names.includes(name) ? name : stored.id);
+    const removed = await this.parts.content.remove(name !== undefined && stored.names.includes(name) ? name : stored.id);
+    for (const id of removed.removed) this.runnable.delete(id);
+    return removed;
   }
 
   /** Gives a stored image one more name (moved from any image that had it). */
@@ -219,7 +227,9 @@ export class ImageStore {
   /** Removes stored images no container uses (`keep`: ids in use) and layers no image uses. */
   async prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }> {
     if (!this.parts.content) return { removed: [], reclaimedBytes: 0 };
-    return this.parts.content.prune(keep);
+    const pruned = await this.parts.content.prune(keep);
+    for (const id of pruned.removed) this.runnable.delete(id);
+    return pruned;
   }
 
   /** Removes temp leftovers of interrupted writes (at start-up). */
