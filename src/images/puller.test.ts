@@ -1,0 +1,253 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StubRegistry, indexOf, sha256, tinyImage } from '../../test/stub-registry.ts';
+import { eventually } from '../../test/eventually.ts';
+import { Puller } from './puller.ts';
+import { RegistryClient } from './registry-client.ts';
+import { RegistryError } from './registry-error.ts';
+import type { ContentStore, ImageProgress, StoredImage } from './types.ts';
+
+/** A content store in a temp folder: real blob files, layers only recorded. */
+class FakeStore implements ContentStore {
+  readonly layers = new Set<string>();
+  readonly applied: { blobPath: string; diffId: string }[] = [];
+  readonly committed: Parameters<ContentStore['commitImage']>[0][] = [];
+  readonly committedBlobs: string[] = [];
+  constructor(readonly dir: string) {}
+  private path(digest: string) {
+    return join(this.dir, 'blobs', digest.slice(7));
+  }
+  async blob(digest: string) {
+    return stat(this.path(digest)).then(
+      () => this.path(digest),
+      () => undefined,
+    );
+  }
+  blobTempPath(digest: string) {
+    return join(this.dir, 'tmp', `${digest.slice(7)}.partial`);
+  }
+  async commitBlob(tempPath: string, digest: string) {
+    const got = sha256(await readFile(tempPath));
+    if (got !== digest) {
+      await rm(tempPath, { force: true });
+      throw new Error(`blob "${digest}" hashes to ${got}`);
+    }
+    await rename(tempPath, this.path(digest));
+    this.committedBlobs.push(digest);
+    return this.path(digest);
+  }
+  async putBlob(digest: string, bytes: Uint8Array) {
+    await writeFile(this.path(digest), bytes);
+    return this.path(digest);
+  }
+  async hasLayer(diffId: string) {
+    return this.layers.has(diffId);
+  }
+  async applyLayer(blobPath: string, diffId: string) {
+    this.applied.push({ blobPath, diffId });
+    this.layers.add(diffId);
+    return { sizeBytes: 10 };
+  }
+  async commitImage(input: Parameters<ContentStore['commitImage']>[0]): Promise<StoredImage> {
+    this.committed.push(input);
+    const config = JSON.parse(Buffer.from(input.configBytes).toString());
+    const id = `sha256:${createHash('sha256').update(input.configBytes).digest('hex')}`;
+    return { id, names: input.names, manifestDigest: input.manifestDigest, repoDigests: [], diffIds: config.rootfs.diff_ids, config, sizeBytes: 20, storedAt: new Date().toISOString(), source: input.source };
+  }
+  find = async () => undefined;
+  list = async () => [];
+  lowerDirs = async () => [];
+  tag = async (): Promise<StoredImage> => assert.fail('not used');
+  remove = async () => ({ removed: [], untagged: [] });
+  prune = async () => ({ removed: [], reclaimedBytes: 0 });
+  sweep = async () => {};
+}
+
+async function setup(fn: (reg: StubRegistry, store: FakeStore, puller: Puller) => Promise<void>, clientOpts: ConstructorParameters<typeof RegistryClient>[0] = {}) {
+  const reg = await new StubRegistry().start();
+  const dir = await mkdtemp(join(tmpdir(), 'hoody-pull-'));
+  await mkdir(join(dir, 'blobs'));
+  await mkdir(join(dir, 'tmp'));
+  const store = new FakeStore(dir);
+  try {
+    await fn(reg, store, new Puller({ client: new RegistryClient({ retryDelayMs: 1, ...clientOpts }), store, platform: { os: 'linux', architecture: 'amd64' } }));
+  } finally {
+    await reg.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a pull resolves, downloads, unpacks each layer and records the image under its name', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage();
+    const b = tinyImage({ architecture: 'arm64' });
+    reg.putImage('test/app', a);
+    reg.putImage('test/app', b);
+    reg.putIndex('test/app', indexOf([b, a]), ['1.0']);
+    const events: ImageProgress[] = [];
+    const image = await puller.pull(`${reg.host}/test/app:1.0`, { onProgress: (p) => events.push(p) });
+    assert.equal(image.names[0], `${reg.host}/test/app:1.0`);
+    assert.deepEqual(store.committed, [{ configBytes: a.config, manifestDigest: a.manifestDigest, repository: `${reg.host}/test/app`, names: [`${reg.host}/test/app:1.0`], source: `pull ${reg.host}/test/app:1.0` }]);
+    assert.deepEqual(new Set(store.applied.map((x) => x.diffId)), new Set(a.layers.map((l) => l.diffId)));
+    assert.deepEqual(new Set(store.committedBlobs), new Set(a.layers.map((l) => l.digest)));
+    assert.equal(events[0]!.kind, 'resolved');
+    assert.deepEqual((events[0] as Extract<ImageProgress, { kind: 'resolved' }>).layers, a.layers.map((l) => ({ digest: l.digest, size: l.gz.length })));
+    for (const l of a.layers) {
+      const kinds = events.filter((e) => ('digest' in e && e.digest === l.digest) || ('diffId' in e && e.diffId === l.diffId)).map((e) => e.kind);
+      assert.deepEqual(kinds.filter((k) => k !== 'download'), ['downloaded', 'extracting', 'extracted']);
+      assert.ok(kinds.includes('download'));
+    }
+    // the arm64 layers were never fetched
+    for (const l of b.layers) assert.equal(reg.blobRequests(l.digest).length, 0);
+  });
+});
+
+test('layers the store has are not fetched; a stored blob is unpacked without a download', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage({ layerCount: 3 });
+    reg.putImage('t/a', a, ['1']);
+    store.layers.add(a.layers[0]!.diffId);
+    await writeFile(join(store.dir, 'blobs', a.layers[1]!.digest.slice(7)), a.layers[1]!.gz);
+    const events: ImageProgress[] = [];
+    await puller.pull(`${reg.host}/t/a:1`, { onProgress: (p) => events.push(p) });
+    assert.equal(reg.blobRequests(a.layers[0]!.digest).length, 0);
+    assert.equal(reg.blobRequests(a.layers[1]!.digest).length, 0);
+    assert.equal(reg.blobRequests(a.layers[2]!.digest).length, 1);
+    assert.deepEqual(events.filter((e) => e.kind === 'layer-exists'), [{ kind: 'layer-exists', digest: a.layers[0]!.digest, diffId: a.layers[0]!.diffId }]);
+    assert.deepEqual(store.applied.map((x) => x.diffId).sort(), [a.layers[1]!.diffId, a.layers[2]!.diffId].sort());
+  });
+});
+
+test('a pull by digest records the digest name; a tampered blob fails with digest-mismatch and commits nothing', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    const img = await puller.pull(`${reg.host}/t/a@${a.manifestDigest}`);
+    assert.deepEqual(img.names, [`${reg.host}/t/a@${a.manifestDigest}`]);
+    const b = tinyImage({ seed: 'b' });
+    reg.putImage('t/b', b, ['1']);
+    const bad = Buffer.from(b.layers[1]!.gz);
+    bad[20]! ^= 0xff;
+    reg.blobs.set(b.layers[1]!.digest, bad);
+    const committed = store.committed.length;
+    await assert.rejects(puller.pull(`${reg.host}/t/b:1`), (err: unknown) => err instanceof RegistryError && err.code === 'digest-mismatch' && err.message.includes(`"${reg.host}/t/b:1"`));
+    assert.equal(store.committed.length, committed);
+    assert.ok(!store.committedBlobs.includes(b.layers[1]!.digest));
+    assert.ok(!store.applied.some((x) => x.diffId === b.layers[1]!.diffId));
+    await assert.rejects(stat(store.blobTempPath(b.layers[1]!.digest)), { code: 'ENOENT' });
+  });
+});
+
+test('concurrent pulls of one reference make one set of requests; a late caller gets progress from then on', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage({ layerBytes: 50_000 });
+    reg.putImage('t/a', a, ['1']);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inner = reg.hook;
+    let held = false;
+    reg.hook = (req, res, path) => {
+      // hold the first blob until the second caller has joined
+      if (path.includes('/blobs/') && path.endsWith(a.layers[0]!.digest) && !held) {
+        held = true;
+        void gate.then(() => {
+          reg.hook = inner;
+          res.writeHead(200, { 'content-length': a.layers[0]!.gz.length }).end(a.layers[0]!.gz);
+        });
+        return true;
+      }
+      return false;
+    };
+    const first: ImageProgress[] = [];
+    const late: ImageProgress[] = [];
+    const p1 = puller.pull(`${reg.host}/t/a:1`, { onProgress: (e) => first.push(e) });
+    await eventually('the first blob requested', async () => held, (v) => v);
+    const p2 = puller.pull(`${reg.host}/t/a:1`, { onProgress: (e) => late.push(e) });
+    release();
+    const [i1, i2] = await Promise.all([p1, p2]);
+    assert.equal(i1.id, i2.id);
+    assert.equal(reg.requests.filter((r) => r.path.includes('/manifests/')).length, 1);
+    for (const l of a.layers) assert.equal(reg.blobRequests(l.digest).length, 1);
+    assert.equal(store.committed.length, 1);
+    assert.equal(late[0]!.kind, 'resolved', 'the late caller is told what is being pulled');
+    assert.ok(late.some((e) => e.kind === 'extracted'));
+  });
+});
+
+test('a pull aborted by its only caller stops downloading and keeps the partial file for a resume', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage({ layerBytes: 300_000, layerCount: 1 });
+    reg.putImage('t/a', a, ['1']);
+    const layer = a.layers[0]!;
+    const half = Math.floor(layer.gz.length / 2);
+    let stalled = false;
+    reg.hook = (req, res, path) => {
+      if (!path.endsWith(layer.digest) || req.headers.range) return false;
+      // half the blob, then nothing more
+      res.writeHead(200, { 'content-length': layer.gz.length });
+      res.write(layer.gz.subarray(0, half), () => (stalled = true));
+      return true;
+    };
+    const ac = new AbortController();
+    const p = puller.pull(`${reg.host}/t/a:1`, { signal: ac.signal });
+    const temp = store.blobTempPath(layer.digest);
+    await eventually('half the blob on disk', () => stat(temp).then((s) => s.size, () => 0), (n) => stalled && n === half);
+    ac.abort();
+    await assert.rejects(p, { name: 'AbortError' });
+    assert.equal(store.committed.length, 0);
+    assert.equal((await stat(temp)).size, half);
+    const img = await puller.pull(`${reg.host}/t/a:1`);
+    assert.equal(img.id, a.configDigest);
+    assert.equal(reg.blobRequests(layer.digest).at(-1)!.headers.range, `bytes=${half}-`);
+  });
+});
+
+test('a caller that aborts leaves the pull running for the others', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    reg.hook = (_req, res, path) => {
+      if (!path.includes('/manifests/') || held) return false;
+      held = true;
+      void gate.then(() => res.writeHead(200, { 'content-type': a.mediaType }).end(a.manifest));
+      return true;
+    };
+    const ac = new AbortController();
+    const p1 = puller.pull(`${reg.host}/t/a:1`, { signal: ac.signal });
+    const p2 = puller.pull(`${reg.host}/t/a:1`);
+    await eventually('the manifest requested', async () => held, (v) => v);
+    ac.abort();
+    await assert.rejects(p1, { name: 'AbortError' });
+    release();
+    assert.equal((await p2).id, a.configDigest);
+    assert.equal(store.committed.length, 1);
+  });
+});
+
+test('two images sharing a layer download it once when pulled together', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage({ layerCount: 1, seed: 'base' });
+    const b = tinyImage({ layerCount: 1, seed: 'base', architecture: 'amd64' });
+    const m = JSON.parse(b.manifest.toString());
+    const extra = tinyImage({ layerCount: 1, seed: 'top' }).layers[0]!;
+    m.layers.push({ mediaType: m.layers[0].mediaType, digest: extra.digest, size: extra.gz.length });
+    const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [a.layers[0]!.diffId, extra.diffId] } }));
+    m.config = { mediaType: m.config.mediaType, digest: sha256(cfg), size: cfg.length };
+    const mb = Buffer.from(JSON.stringify(m));
+    reg.putImage('t/a', a, ['1']);
+    reg.blobs.set(sha256(cfg), cfg);
+    reg.blobs.set(extra.digest, extra.gz);
+    reg.manifests.set('t/b:1', { bytes: mb, mediaType: a.mediaType });
+    await Promise.all([puller.pull(`${reg.host}/t/a:1`), puller.pull(`${reg.host}/t/b:1`)]);
+    assert.equal(reg.blobRequests(a.layers[0]!.digest).length, 1);
+    assert.equal(store.applied.filter((x) => x.diffId === a.layers[0]!.diffId).length, 1);
+    assert.equal(store.committed.length, 2);
+  });
+});
