@@ -251,3 +251,37 @@ test('two images sharing a layer download it once when pulled together', async (
     assert.equal(store.committed.length, 2);
   });
 });
+
+test('a bad reference rejects; download progress comes at most about ten times a second per layer', async () => {
+  await setup(async (reg, _store, puller) => {
+    await assert.rejects(puller.pull('Bad/Name'), /"Bad\/Name"/);
+    const a = tinyImage({ layerCount: 1, layerBytes: 400_000 });
+    reg.putImage('t/a', a, ['1']);
+    const layer = a.layers[0]!;
+    reg.hook = (_req, res, path) => {
+      if (!path.endsWith(layer.digest)) return false;
+      // 40 small writes over about 400 ms
+      res.writeHead(200, { 'content-length': layer.gz.length });
+      const step = Math.ceil(layer.gz.length / 40);
+      let at = 0;
+      const timer = setInterval(() => {
+        res.write(layer.gz.subarray(at, at + step));
+        at += step;
+        if (at >= layer.gz.length) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 10);
+      return true;
+    };
+    const times: number[] = [];
+    const events: ImageProgress[] = [];
+    const started = Date.now();
+    await puller.pull(`${reg.host}/t/a:1`, { onProgress: (e) => (events.push(e), e.kind === 'download' && times.push(Date.now())) });
+    const took = Date.now() - started;
+    const downloads = events.filter((e) => e.kind === 'download') as Extract<ImageProgress, { kind: 'download' }>[];
+    assert.ok(downloads.length >= 2, `${downloads.length} events`);
+    assert.ok(downloads.length <= Math.ceil(took / 100) + 2, `${downloads.length} events in ${took} ms`);
+    assert.deepEqual(downloads.at(-1), { kind: 'download', digest: layer.digest, downloaded: layer.gz.length, total: layer.gz.length });
+  });
+});

@@ -40,7 +40,12 @@ export class Puller implements ImagePuller {
 
   /** Pulls `reference` (joining a pull of it already running); rejects when the caller's signal aborts. */
   pull(reference: string, opts: PullOptions = {}): Promise<StoredImage> {
-    const ref = parseReference(reference);
+    let ref: ImageReference;
+    try {
+      ref = parseReference(reference);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const platform = opts.platform ?? this.platform;
     const key = `${ref.canonical} ${formatPlatform(platform)}`;
     let job = this.jobs.get(key);
