@@ -1,78 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FakeStore } from '../../test/fake-content-store.ts';
 import { StubRegistry, indexOf, sha256, tinyImage } from '../../test/stub-registry.ts';
 import { eventually } from '../../test/eventually.ts';
 import { Puller } from './puller.ts';
 import { RegistryClient } from './registry-client.ts';
 import { RegistryError } from './registry-error.ts';
-import type { ContentStore, ImageProgress, StoredImage } from './types.ts';
-
-/** A content store in a temp folder: real blob files, layers only recorded. */
-class FakeStore implements ContentStore {
-  readonly layers = new Set<string>();
-  readonly applied: { blobPath: string; diffId: string }[] = [];
-  readonly committed: Parameters<ContentStore['commitImage']>[0][] = [];
-  readonly committedBlobs: string[] = [];
-  constructor(readonly dir: string) {}
-  private path(digest: string) {
-    return join(this.dir, 'blobs', digest.slice(7));
-  }
-  async blob(digest: string) {
-    return stat(this.path(digest)).then(
-      () => this.path(digest),
-      () => undefined,
-    );
-  }
-  blobTempPath(digest: string) {
-    return join(this.dir, 'tmp', `${digest.slice(7)}.partial`);
-  }
-  async commitBlob(tempPath: string, digest: string) {
-    const got = sha256(await readFile(tempPath));
-    if (got !== digest) {
-      await rm(tempPath, { force: true });
-      throw new Error(`blob "${digest}" hashes to ${got}`);
-    }
-    await rename(tempPath, this.path(digest));
-    this.committedBlobs.push(digest);
-    return this.path(digest);
-  }
-  async putBlob(digest: string, bytes: Uint8Array) {
-    await writeFile(this.path(digest), bytes);
-    return this.path(digest);
-  }
-  async hasLayer(diffId: string) {
-    return this.layers.has(diffId);
-  }
-  async applyLayer(blobPath: string, diffId: string) {
-    this.applied.push({ blobPath, diffId });
-    this.layers.add(diffId);
-    return { sizeBytes: 10 };
-  }
-  async commitImage(input: Parameters<ContentStore['commitImage']>[0]): Promise<StoredImage> {
-    this.committed.push(input);
-    const config = JSON.parse(Buffer.from(input.configBytes).toString());
-    const id = `sha256:${createHash('sha256').update(input.configBytes).digest('hex')}`;
-    return { id, names: input.names, manifestDigest: input.manifestDigest, repoDigests: [], diffIds: config.rootfs.diff_ids, config, sizeBytes: 20, storedAt: new Date().toISOString(), source: input.source };
-  }
-  find = async () => undefined;
-  list = async () => [];
-  lowerDirs = async () => [];
-  tag = async (): Promise<StoredImage> => assert.fail('not used');
-  remove = async () => ({ removed: [], untagged: [] });
-  prune = async () => ({ removed: [], reclaimedBytes: 0 });
-  sweep = async () => {};
-}
+import type { ImageProgress } from './types.ts';
 
 async function setup(fn: (reg: StubRegistry, store: FakeStore, puller: Puller) => Promise<void>, clientOpts: ConstructorParameters<typeof RegistryClient>[0] = {}) {
   const reg = await new StubRegistry().start();
   const dir = await mkdtemp(join(tmpdir(), 'hoody-pull-'));
-  await mkdir(join(dir, 'blobs'));
-  await mkdir(join(dir, 'tmp'));
-  const store = new FakeStore(dir);
+  const store = await FakeStore.create(dir);
   try {
     await fn(reg, store, new Puller({ client: new RegistryClient({ retryDelayMs: 1, ...clientOpts }), store, platform: { os: 'linux', architecture: 'amd64' } }));
   } finally {
