@@ -142,6 +142,7 @@ test('a pull aborted by its only caller stops downloading and keeps the partial 
     await assert.rejects(p, { name: 'AbortError' });
     assert.equal(store.committed.length, 0);
     assert.equal((await stat(temp)).size, half);
+    // pulled again at once: a new job, which waits for the old download to stop, then resumes
     const img = await puller.pull(`${reg.host}/t/a:1`);
     assert.equal(img.id, a.configDigest);
     assert.equal(reg.blobRequests(layer.digest).at(-1)!.headers.range, `bytes=${half}-`);

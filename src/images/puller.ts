@@ -63,15 +63,19 @@ export class Puller implements ImagePuller {
           }
         }
       };
-      created.promise = this.run(ref, platform, emit, controller.signal).finally(() => this.jobs.delete(key));
+      created.promise = this.run(ref, platform, emit, controller.signal).finally(() => this.forget(key, created));
       created.promise.catch(() => {});
       this.jobs.set(key, created);
       job = created;
     }
-    return this.join(job, opts);
+    return this.join(key, job, opts);
   }
 
-  private join(job: Job, opts: PullOptions): Promise<StoredImage> {
+  private forget(key: string, job: Job): void {
+    if (this.jobs.get(key) === job) this.jobs.delete(key);
+  }
+
+  private join(key: string, job: Job, opts: PullOptions): Promise<StoredImage> {
     const { signal, onProgress } = opts;
     if (signal?.aborted) return Promise.reject(signal.reason);
     job.callers++;
@@ -88,7 +92,11 @@ export class Puller implements ImagePuller {
       const onAbort = () => {
         leave();
         // the last caller gone: stop downloading (partial files stay for a resume)
-        if (job.callers === 0) job.controller.abort(signal?.reason);
+        if (job.callers === 0) {
+          // a new caller starts afresh instead of joining a job being torn down
+          this.forget(key, job);
+          job.controller.abort(signal?.reason);
+        }
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -305,3 +305,20 @@ test('an unreachable registry and an aborted signal end the call', async () => {
     await assert.rejects(p, { name: 'AbortError' });
   });
 });
+
+test('a kept partial file with wrong bytes is dropped and the blob fetched again from the start', async () => {
+  await withStub(async (reg, dir) => {
+    const a = tinyImage({ layerBytes: 5000 });
+    reg.putImage('t/a', a, ['1']);
+    const layer = a.layers[0]!;
+    const file = join(dir, 'blob.tmp');
+    await writeFile(file, Buffer.alloc(100, 7));
+    await new RegistryClient().downloadBlob(parseReference(`${reg.host}/t/a:1`), { digest: layer.digest, size: layer.gz.length }, file);
+    assert.deepEqual(reg.blobRequests(layer.digest).map((r) => r.headers.range), ['bytes=100-', undefined]);
+    assert.deepEqual(await readFile(file), layer.gz);
+    // a complete file from an earlier run is only hashed
+    const before = reg.requests.length;
+    await new RegistryClient().downloadBlob(parseReference(`${reg.host}/t/a:1`), { digest: layer.digest, size: layer.gz.length }, file);
+    assert.equal(reg.requests.length, before);
+  });
+});

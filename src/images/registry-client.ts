@@ -128,29 +128,35 @@ export class RegistryClient {
     const { signal, onProgress } = opts;
     const what = `image "${ref.canonical}" blob ${layer.digest}`;
     if (!DIGEST.test(layer.digest)) throw new RegistryError('unsupported', `${what}: only sha256 digests are supported`);
-    let actual: string;
+    // a bad result built on bytes kept from an earlier run gets one fresh try from byte 0
+    for (let fresh = false; ; fresh = true) {
+      const kept = await this.fetchWithResume(ref, layer, destTempPath, what, onProgress, signal);
+      const final = await sizeOf(destTempPath);
+      if (final === layer.size && kept.digest === layer.digest) return;
+      await rm(destTempPath, { force: true });
+      if (kept.resumed && !fresh) continue;
+      if (final !== layer.size) throw new RegistryError('digest-mismatch', `${what}: got ${final} bytes, the manifest says ${layer.size}`);
+      throw new RegistryError('digest-mismatch', `${what}: the content hashes to ${kept.digest}`);
+    }
+  }
+
+  /** Fills the temp file, resuming from its size and again after each cut within the retry budget; returns its sha256 and whether earlier bytes were kept. */
+  private async fetchWithResume(ref: ImageReference, layer: Pick<LayerSource, 'digest' | 'size'>, path: string, what: string, onProgress: DownloadOptions['onProgress'], signal?: AbortSignal): Promise<{ digest: string; resumed: boolean }> {
+    let resumed = false;
     for (let attempt = 0; ; attempt++) {
-      let have = await sizeOf(destTempPath);
+      let have = await sizeOf(path);
       if (have > layer.size) {
-        await rm(destTempPath, { force: true });
+        await rm(path, { force: true });
         have = 0;
       }
+      if (have > 0) resumed = true;
       try {
         // a complete temp file from an earlier run only needs its hash checked
-        actual = have === layer.size && have > 0 ? await hashFile(destTempPath, have, signal) : await this.fetchInto(ref, layer, destTempPath, have, what, onProgress, signal);
-        break;
+        const digest = have === layer.size && have > 0 ? await hashFile(path, have, signal) : await this.fetchInto(ref, layer, path, have, what, onProgress, signal);
+        return { digest, resumed };
       } catch (err) {
         if (isAbortError(err) || signal?.aborted || !(err instanceof RegistryError) || err.code !== 'unreachable' || attempt >= this.retry.retries) throw err;
       }
-    }
-    const final = await sizeOf(destTempPath);
-    if (final !== layer.size) {
-      await rm(destTempPath, { force: true });
-      throw new RegistryError('digest-mismatch', `${what}: got ${final} bytes, the manifest says ${layer.size}`);
-    }
-    if (actual !== layer.digest) {
-      await rm(destTempPath, { force: true });
-      throw new RegistryError('digest-mismatch', `${what}: the content hashes to ${actual}`);
     }
   }
 
