@@ -6,8 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, sign } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { gunzipSync } from 'node:zlib';
 import { eventually } from './eventually.ts';
 import { FakeStore } from './fake-content-store.ts';
 import { tarOf } from './stub-registry.ts';
+import { StaticCredentials } from '../src/images/credentials.ts';
 import { Puller } from '../src/images/puller.ts';
 import { parseReference } from '../src/images/reference.ts';
 import { RegistryClient } from '../src/images/registry-client.ts';
@@ -129,7 +130,7 @@ test('manifests, configs and layers resolve as skopeo sees them (OCI, Docker sch
   await assert.rejects(c.resolve(parseReference(`${host}/test/nothere:1`), amd64), (err: unknown) => err instanceof RegistryError && err.code === 'not-found');
 });
 
-test('a pull from the real registry stores verified blobs whose layers gunzip to the pushed tars; a second pull fetches nothing', async () => {
+test('a pull from the real registry stores verified blobs whose layers gunzip to their diff_ids and hold the pushed files; a second pull fetches nothing', async () => {
   const store = await FakeStore.create(join(dir, 'store'));
   const puller = new Puller({ client: new RegistryClient(), store, platform: amd64 });
   const events: ImageProgress[] = [];
@@ -151,6 +152,66 @@ test('a pull from the real registry stores verified blobs whose layers gunzip to
   await puller.pull(`${host}/test/bbx:1.0-v2s2`, { onProgress: (e) => again.push(e) });
   assert.deepEqual(again.filter((e) => e.kind !== 'resolved').map((e) => e.kind), ['layer-exists', 'layer-exists']);
   assert.equal(store.applied.length, 2);
+});
+
+/** A JWT for docker-registry's token auth: RS256, the certificate in x5c, the access asked for in the scope. */
+function registryToken(key: string, certPem: string, service: string, scope: string | null, subject: string): string {
+  const b64 = (v: object | Buffer) => (Buffer.isBuffer(v) ? v : Buffer.from(JSON.stringify(v))).toString('base64url');
+  const der = certPem.replace(/-----[^-]+-----|\s/g, '');
+  const access = (scope ?? '').split(' ').filter(Boolean).map((sc) => {
+    const [type, ...rest] = sc.split(':');
+    const actions = (rest.pop() ?? '').split(',');
+    return { type, name: rest.join(':'), actions };
+  });
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: 'RS256', typ: 'JWT', x5c: [der] })}.${b64({ iss: 'hoody-test', sub: subject, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access })}`;
+  return `${body}.${b64(sign('sha256', Buffer.from(body), key))}`;
+}
+
+test('Bearer token auth of a real registry: anonymous refused, the pull with credentials gets one token per scope', async () => {
+  const tdir = join(dir, 'token');
+  await mkdir(tdir);
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tdir, 'key.pem'), '-out', join(tdir, 'cert.pem'), '-days', '2', '-subj', '/CN=hoody-test'], { timeout: 30_000 });
+  const [key, cert] = await Promise.all([readFile(join(tdir, 'key.pem'), 'utf8'), readFile(join(tdir, 'cert.pem'), 'utf8')]);
+  const tokenRequests: { scope: string | null; authorization?: string }[] = [];
+  const tokens = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    tokenRequests.push({ scope: url.searchParams.get('scope'), authorization: req.headers.authorization });
+    if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret').toString('base64')}`) return void res.writeHead(401).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: registryToken(key, cert, url.searchParams.get('service') ?? '', url.searchParams.get('scope'), 'alice'), expires_in: 300 }));
+  });
+  await new Promise<void>((resolve) => tokens.listen(0, '127.0.0.1', resolve));
+  const tokenPort = (tokens.address() as AddressInfo).port;
+  const port = await freePort();
+  const thost = `127.0.0.1:${port}`;
+  await writeFile(
+    join(tdir, 'config.yml'),
+    `version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: ${tdir}/regdata}}\nhttp: {addr: ${thost}}\n` +
+      `auth: {token: {realm: "http://127.0.0.1:${tokenPort}/token", service: "hoody-test-registry", issuer: "hoody-test", rootcertbundle: "${tdir}/cert.pem"}}\n`,
+  );
+  const reg2 = spawn('docker-registry', ['serve', join(tdir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    await eventually('the token registry answering /v2/', () => fetch(`http://${thost}/v2/`).then((r) => r.status, () => 0), (st) => st === 401, 10_000);
+    await skopeo('copy', '--dest-tls-verify=false', '--dest-creds', 'alice:s3cret', `oci:${join(dir, 'L')}:1.0`, `docker://${thost}/secure/bbx:1.0`);
+    tokenRequests.length = 0;
+    const ref = `${thost}/secure/bbx:1.0`;
+    await assert.rejects(new RegistryClient().resolve(parseReference(ref), amd64), (err: unknown) => err instanceof RegistryError && err.code === 'unauthorized' && err.message.includes(`"${ref}"`));
+    const store = await FakeStore.create(join(tdir, 'store'));
+    const creds = new StaticCredentials({ [thost]: { username: 'alice', password: 's3cret' } });
+    const image = await new Puller({ client: new RegistryClient({ credentials: creds }), store, platform: amd64 }).pull(ref);
+    assert.deepEqual(image.diffIds, await oracleDiffIds('1.0'));
+    assert.equal(store.applied.length, 2);
+    // one anonymous attempt refused, then one token for the manifest, the config and both layers
+    assert.deepEqual(tokenRequests.map((t) => t.scope), ['repository:secure/bbx:pull', 'repository:secure/bbx:pull']);
+    assert.equal(tokenRequests[0]!.authorization, undefined);
+    assert.ok(tokenRequests[1]!.authorization?.startsWith('Basic '));
+  } finally {
+    const exited = new Promise((resolve) => reg2.once('exit', resolve));
+    if (reg2.pid && reg2.exitCode === null) process.kill(reg2.pid, 'SIGTERM');
+    await exited;
+    tokens.closeAllConnections();
+    await new Promise<void>((resolve) => tokens.close(() => resolve()));
+  }
 });
 
 test('a blob altered in the registry storage fails the download with digest-mismatch', async () => {
