@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CredentialsFileError, FileCredentials, StaticCredentials, defaultCredentialFiles, normaliseRegistryKey } from './credentials.ts';
+import { CredentialsFileError, FileCredentials, StaticCredentials, defaultCredentialFiles, normaliseRegistryKey, serverCredentials } from './credentials.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -32,7 +32,8 @@ test('the data folder file wins, Docker config is the fallback, all three entry 
     await writeFile(join(dockerDir, 'config.json'), JSON.stringify({ credsStore: 'desktop', auths: { 'https://index.docker.io/v1/': { auth: b64('hub:secret') }, 'ghcr.io': { auth: b64('bob:x') }, 'quay.io': { identitytoken: 'rt-1' }, 'empty.io': {} } }));
     const files = defaultCredentialFiles(dataDir, { DOCKER_CONFIG: dockerDir });
     assert.deepEqual(files, [join(dataDir, 'images', 'auth.json'), join(dockerDir, 'config.json')]);
-    const creds = new FileCredentials(files);
+    const creds = serverCredentials(dataDir, { DOCKER_CONFIG: dockerDir });
+    assert.deepEqual(creds.files, files);
     assert.deepEqual(await creds.get('ghcr.io'), { username: 'alice', password: 'pa:ss' });
     assert.deepEqual(await creds.get('127.0.0.1:5000'), { username: 'u', password: 'p' });
     assert.deepEqual(await creds.get('docker.io'), { username: 'hub', password: 'secret' });

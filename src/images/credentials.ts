@@ -46,6 +46,11 @@ export function defaultCredentialFiles(dataDir: string, env: NodeJS.ProcessEnv =
   return [join(dataDir, 'images', 'auth.json'), join(dockerDir, 'config.json')];
 }
 
+/** The server's credentials: `<dataDir>/images/auth.json`, then Docker's config. */
+export function serverCredentials(dataDir: string, env: NodeJS.ProcessEnv = process.env): FileCredentials {
+  return new FileCredentials(defaultCredentialFiles(dataDir, env));
+}
+
 /** Credentials read from Docker-style config files, in order; re-read on each lookup so edits apply without a restart. */
 export class FileCredentials implements CredentialSource {
   constructor(readonly files: string[]) {}

@@ -322,3 +322,25 @@ test('a kept partial file with wrong bytes is dropped and the blob fetched again
     assert.equal(reg.requests.length, before);
   });
 });
+
+test('a manifest without mediaType is typed by Content-Type or shape; a body cut short is unreachable', async () => {
+  await withStub(async (reg) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a);
+    const m = JSON.parse(a.manifest.toString());
+    delete m.mediaType;
+    const bytes = Buffer.from(JSON.stringify(m));
+    reg.manifests.set('t/a:bare', { bytes, mediaType: 'application/json' });
+    const c = new RegistryClient({ retries: 0 });
+    const r = await c.resolve(parseReference(`${reg.host}/t/a:bare`), amd64);
+    assert.equal(r.manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(r.manifestDigest, sha256(bytes));
+    reg.hook = (_req, res, path) => {
+      if (!path.endsWith('/manifests/cut')) return false;
+      res.writeHead(200, { 'content-length': 1000, 'content-type': a.mediaType });
+      res.write(a.manifest.subarray(0, 10), () => res.destroy());
+      return true;
+    };
+    await assert.rejects(c.resolve(parseReference(`${reg.host}/t/a:cut`), amd64), isCode('unreachable'));
+  });
+});

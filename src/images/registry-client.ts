@@ -232,7 +232,7 @@ export class RegistryClient {
     if (doc.schemaVersion === 1 || contentType.startsWith('application/vnd.docker.distribution.manifest.v1')) {
       throw new RegistryError('unsupported', `${what}: Docker schema 1 manifests are not supported (push it again with a current client)`);
     }
-    const mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : Array.isArray(doc.manifests) ? MEDIA_TYPES.ociIndex : contentType || MEDIA_TYPES.ociManifest;
+    const mediaType = typeof doc.mediaType === 'string' && doc.mediaType ? doc.mediaType : inferMediaType(doc, contentType);
     return { digest, mediaType, bytes, doc };
   }
 
@@ -271,6 +271,14 @@ export class RegistryClient {
       await this.auth.challenge(res.headers.get('www-authenticate'), origin, ref.domain, scope, what, signal);
     }
   }
+}
+
+/** The type of a manifest without a mediaType field (optional in OCI): the Content-Type when it names one, else its shape. */
+function inferMediaType(doc: Record<string, unknown>, contentType: string): string {
+  if (INDEX_TYPES.has(contentType) || MANIFEST_TYPES.has(contentType)) return contentType;
+  if (Array.isArray(doc.manifests)) return MEDIA_TYPES.ociIndex;
+  if (Array.isArray(doc.layers)) return MEDIA_TYPES.ociManifest;
+  return contentType || 'unknown';
 }
 
 function retryable(status: number): boolean {

@@ -104,13 +104,15 @@ export async function readCapped(res: Response, max: number, what: string): Prom
   const chunks: Buffer[] = [];
   let total = 0;
   if (res.body) {
-    for await (const chunk of res.body) {
-      total += chunk.byteLength;
-      if (total > max) {
-        await res.body.cancel().catch(() => {});
-        throw new RegistryError('too-large', `${what} is more than the ${max} bytes allowed`);
+    try {
+      for await (const chunk of res.body) {
+        total += chunk.byteLength;
+        if (total > max) throw new RegistryError('too-large', `${what} is more than the ${max} bytes allowed`);
+        chunks.push(Buffer.from(chunk));
       }
-      chunks.push(Buffer.from(chunk));
+    } catch (err) {
+      if (err instanceof RegistryError || isAbortError(err)) throw err;
+      throw new RegistryError('unreachable', `${what}: the answer was cut: ${describeNetworkError(err)}`, { cause: err });
     }
   }
   return Buffer.concat(chunks, total);
