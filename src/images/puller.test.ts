@@ -228,3 +228,12 @@ test('a bad reference rejects; download progress comes at most about ten times a
     assert.deepEqual(downloads.at(-1), { kind: 'download', digest: layer.digest, downloaded: layer.gz.length, total: layer.gz.length });
   });
 });
+
+test('a caller whose signal is already aborted starts nothing', async () => {
+  await setup(async (reg, _store, puller) => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(puller.pull(`${reg.host}/t/a:1`, { signal: ac.signal }), { name: 'AbortError' });
+    assert.equal(reg.requests.length, 0);
+  });
+});

@@ -46,6 +46,8 @@ export class Puller implements ImagePuller {
     } catch (err) {
       return Promise.reject(err);
     }
+    // an already-aborted caller must not start a job nobody would stop
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
     const platform = opts.platform ?? this.platform;
     const key = `${ref.canonical} ${formatPlatform(platform)}`;
     let job = this.jobs.get(key);

@@ -8,20 +8,18 @@ import { type Hash, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import type { CredentialSource } from './credentials.ts';
+import { INDEX_TYPES, type ImageManifest, MANIFEST_ACCEPT, MANIFEST_TYPES, checkManifest, parseManifest } from './manifest.ts';
 import { PlatformNotFoundError, selectManifest } from './platform.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import { RegistryError, isAbortError } from './registry-error.ts';
 import { DEFAULT_RETRY, type RetryPolicy, describeNetworkError, fetchWithRetry, readCapped, registryBaseUrl } from './registry-http.ts';
-import { MEDIA_TYPES, type Descriptor, type ImageConfig, type ImageReference, type LayerSource, type Platform } from './types.ts';
+import type { Descriptor, ImageConfig, ImageReference, LayerSource, Platform } from './types.ts';
 
 /** The largest manifest or index accepted. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** The largest image config accepted. */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
-const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerList].join(', ');
-const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList]);
-const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** Options of a RegistryClient. */
@@ -42,7 +40,7 @@ export interface RegistryClientOptions {
 export interface ResolvedImage {
   /** Digest of the platform manifest (the child when the reference named an index). */
   manifestDigest: string;
-  manifest: { mediaType: string; config: Descriptor; layers: Descriptor[] };
+  manifest: ImageManifest;
   manifestBytes: Buffer;
   configDigest: string;
   configBytes: Buffer;
@@ -102,7 +100,7 @@ export class RegistryClient {
       ({ digest: manifestDigest, doc, mediaType, bytes } = sub);
     }
     if (!MANIFEST_TYPES.has(mediaType)) throw new RegistryError('unsupported', `image "${ref.canonical}": manifest type "${mediaType}" is not supported`);
-    const manifest = checkManifest(ref, doc, mediaType);
+    const manifest = checkManifest(doc, mediaType, `image "${ref.canonical}"`);
     const configBytes = await this.fetchSmallBlob(ref, manifest.config, MAX_CONFIG_BYTES, signal);
     let config: ImageConfig;
     try {
@@ -221,18 +219,7 @@ export class RegistryClient {
     if (tagOrDigest.startsWith('sha256:') && digest !== tagOrDigest) throw new RegistryError('digest-mismatch', `${what}: manifest ${tagOrDigest} hashes to ${digest}`);
     const announced = res.headers.get('docker-content-digest');
     if (announced?.startsWith('sha256:') && announced !== digest) throw new RegistryError('digest-mismatch', `${what}: the manifest hashes to ${digest} but the registry says ${announced}`);
-    let doc: Record<string, unknown>;
-    try {
-      doc = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new RegistryError('unsupported', `${what}: the manifest is not JSON`);
-    }
-    if (!doc || typeof doc !== 'object') throw new RegistryError('unsupported', `${what}: the manifest is not a JSON object`);
-    const contentType = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
-    if (doc.schemaVersion === 1 || contentType.startsWith('application/vnd.docker.distribution.manifest.v1')) {
-      throw new RegistryError('unsupported', `${what}: Docker schema 1 manifests are not supported (push it again with a current client)`);
-    }
-    const mediaType = typeof doc.mediaType === 'string' && doc.mediaType ? doc.mediaType : inferMediaType(doc, contentType);
+    const { mediaType, doc } = parseManifest(bytes, res.headers.get('content-type'), what);
     return { digest, mediaType, bytes, doc };
   }
 
@@ -273,14 +260,6 @@ export class RegistryClient {
   }
 }
 
-/** The type of a manifest without a mediaType field (optional in OCI): the Content-Type when it names one, else its shape. */
-function inferMediaType(doc: Record<string, unknown>, contentType: string): string {
-  if (INDEX_TYPES.has(contentType) || MANIFEST_TYPES.has(contentType)) return contentType;
-  if (Array.isArray(doc.manifests)) return MEDIA_TYPES.ociIndex;
-  if (Array.isArray(doc.layers)) return MEDIA_TYPES.ociManifest;
-  return contentType || 'unknown';
-}
-
 function retryable(status: number): boolean {
   return status === 429 || status >= 500;
 }
@@ -290,17 +269,6 @@ function statusError(status: number, what: string, thing = 'blob'): RegistryErro
   if (status === 403) return new RegistryError('denied', `${what}: access denied`, { status });
   if (status === 401) return new RegistryError('unauthorized', `${what}: authentication required`, { status });
   return new RegistryError('unreachable', `${what}: the registry answered ${status}`, { status });
-}
-
-function checkManifest(ref: ImageReference, doc: Record<string, unknown>, mediaType: string): ResolvedImage['manifest'] {
-  const config = doc.config as Descriptor | undefined;
-  const layers = doc.layers as Descriptor[] | undefined;
-  const valid = (d: Descriptor | undefined) => !!d && typeof d.digest === 'string' && DIGEST.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0 && typeof d.mediaType === 'string';
-  if (!valid(config) || !Array.isArray(layers) || !layers.every(valid)) throw new RegistryError('unsupported', `image "${ref.canonical}": the manifest lacks a valid config or layers (sha256 digests, sizes, media types)`);
-  for (const l of layers) {
-    if (!/tar(\+gzip|\+zstd|\.gzip)?$/.test(l.mediaType)) throw new RegistryError('unsupported', `image "${ref.canonical}": layer media type "${l.mediaType}" is not supported`);
-  }
-  return { mediaType, config: config as Descriptor, layers };
 }
 
 async function sizeOf(path: string): Promise<number> {
