@@ -95,6 +95,8 @@ export interface SeenRequest {
   method: string;
   path: string;
   headers: IncomingMessage['headers'];
+  /** The body of a POST to the token endpoint. */
+  body?: string;
 }
 
 type Hook = (req: IncomingMessage, res: ServerResponse, path: string) => boolean | void;
@@ -182,6 +184,20 @@ export class StubRegistry {
 
   private token(req: IncomingMessage, res: ServerResponse, seen: SeenRequest): void {
     this.tokenRequests.push(seen);
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant: answers with access_token
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.body = body;
+        const form = new URLSearchParams(body);
+        if (form.get('grant_type') !== 'refresh_token' || !form.get('refresh_token')) return void res.writeHead(400).end();
+        const token = `tok-${++this.tokenCount}`;
+        this.validTokens.add(token);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token }));
+      });
+      return;
+    }
     const a = this.auth;
     if (a?.kind === 'bearer' && a.user && req.headers.authorization !== `Basic ${Buffer.from(`${a.user}:${a.password}`).toString('base64')}`) return void res.writeHead(401).end();
     const token = `tok-${++this.tokenCount}`;

@@ -344,3 +344,19 @@ test('a manifest without mediaType is typed by Content-Type or shape; a body cut
     await assert.rejects(c.resolve(parseReference(`${reg.host}/t/a:cut`), amd64), isCode('unreachable'));
   });
 });
+
+test('an identity token is exchanged at the realm as an OAuth2 refresh token', async () => {
+  await withStub(async (reg) => {
+    reg.auth = { kind: 'bearer' };
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    const c = new RegistryClient({ credentials: new StaticCredentials({ [reg.host]: { identityToken: 'refresh-1' } }) });
+    assert.equal((await c.resolve(parseReference(`${reg.host}/t/a:1`), amd64)).manifestDigest, a.manifestDigest);
+    assert.equal(reg.tokenRequests.length, 1);
+    assert.equal(reg.tokenRequests[0]!.method, 'POST');
+    const form = new URLSearchParams(reg.tokenRequests[0]!.body);
+    assert.equal(form.get('refresh_token'), 'refresh-1');
+    assert.equal(form.get('scope'), 'repository:t/a:pull');
+    assert.equal(form.get('service'), 'stub,registry');
+  });
+});
