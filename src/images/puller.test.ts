@@ -237,3 +237,33 @@ test('a caller whose signal is already aborted starts nothing', async () => {
     assert.equal(reg.requests.length, 0);
   });
 });
+
+test('at most three blobs download at once; a tampered manifest commits nothing', async () => {
+  await setup(async (reg, store, puller) => {
+    const a = tinyImage({ layerCount: 6 });
+    reg.putImage('t/a', a, ['1']);
+    let inflight = 0;
+    let most = 0;
+    reg.hook = (req, res, path) => {
+      const layer = a.layers.find((l) => path.endsWith(l.digest));
+      if (!layer) return false;
+      inflight++;
+      most = Math.max(most, inflight);
+      // each answer waits a little so that downloads overlap
+      setTimeout(() => {
+        inflight--;
+        res.writeHead(200, { 'content-length': layer.gz.length }).end(layer.gz);
+      }, 30);
+      return true;
+    };
+    await puller.pull(`${reg.host}/t/a:1`);
+    assert.equal(most, 3);
+    assert.equal(store.applied.length, 6);
+    const b = tinyImage({ seed: 'b' });
+    reg.putImage('t/b', b);
+    reg.manifests.set(`t/b:${b.manifestDigest}`, { bytes: Buffer.from(b.manifest.toString().replace('"schemaVersion":2', '"schemaVersion":2 ')), mediaType: b.mediaType });
+    await assert.rejects(puller.pull(`${reg.host}/t/b@${b.manifestDigest}`), (err: unknown) => err instanceof RegistryError && err.code === 'digest-mismatch');
+    assert.equal(store.committed.length, 1);
+    assert.equal(reg.blobRequests(b.configDigest).length, 0);
+  });
+});
