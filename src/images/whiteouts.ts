@@ -1,0 +1,62 @@
+/**
+ * OCI whiteouts turned into overlayfs form in an unpacked layer folder, as host root:
+ * `.wh..wh..opq` makes its folder opaque (xattr `trusted.overlay.opaque=y`), `.wh.NAME` becomes
+ * a character device 0:0 named NAME. Other `.wh..wh.*` markers (aufs bookkeeping) are dropped.
+ */
+import { lchown, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { runCommand } from '../runtime/run-command.ts';
+import { errnoName } from '../runtime/mount-syscalls.ts';
+import type { IdRange } from '../runtime/id-range.ts';
+
+const PREFIX = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const S_IFCHR = 0o020000;
+
+interface Libc {
+  mknod: (path: string, mode: number, dev: number) => number;
+  lsetxattr: (path: string, name: string, value: string, size: number, flags: number) => number;
+  errno: () => number;
+}
+let libc: Promise<Libc> | undefined;
+
+/** koffi and libc, loaded on first use (as mount-syscalls.ts does). */
+function loadLibc(): Promise<Libc> {
+  libc ??= import('koffi').then(({ default: koffi }) => {
+    const lib = koffi.load('libc.so.6');
+    return {
+      mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Libc['mknod'],
+      lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const char *value, size_t size, int flags)') as unknown as Libc['lsetxattr'],
+      errno: () => koffi.errno(),
+    };
+  });
+  return libc;
+}
+
+/** Converts every whiteout under `dir`; returns how many there were. Paths come from find, which never follows symlinks. */
+export async function convertWhiteouts(dir: string, ids: IdRange, signal?: AbortSignal): Promise<number> {
+  const { stdout } = await runCommand('find', [dir, '-name', `${PREFIX}*`, '-print0'], signal, 600_000);
+  const found = stdout.split('\0').filter((p) => p !== '');
+  if (found.length === 0) return 0;
+  const c = await loadLibc();
+  for (const path of found) {
+    const name = basename(path);
+    const parent = dirname(path);
+    await rm(path, { recursive: true, force: true });
+    if (name === OPAQUE) {
+      // the folder hides whatever lower layers hold under the same path
+      check(c, c.lsetxattr(parent, 'trusted.overlay.opaque', 'y', 1, 0), `setxattr "${parent}"`);
+    } else if (!name.startsWith(`${PREFIX}${PREFIX}`) && name.length > PREFIX.length) {
+      const target = join(parent, name.slice(PREFIX.length));
+      // the layer may also carry the name itself; the whiteout wins, as in containers/storage
+      await rm(target, { recursive: true, force: true });
+      check(c, c.mknod(target, S_IFCHR | 0o000, 0), `mknod "${target}"`);
+      await lchown(target, ids.uid, ids.gid);
+    }
+  }
+  return found.length;
+}
+
+function check(c: Libc, result: number, what: string): void {
+  if (result !== 0) throw new Error(`${what}: ${errnoName(c.errno())}`);
+}
