@@ -16,6 +16,7 @@ const S_IFCHR = 0o020000;
 interface Libc {
   mknod: (path: string, mode: number, dev: number) => number;
   lsetxattr: (path: string, name: string, value: string, size: number, flags: number) => number;
+  lgetxattr: (path: string, name: string, value: Buffer, size: number) => number;
   errno: () => number;
 }
 let libc: Promise<Libc> | undefined;
@@ -27,6 +28,7 @@ function loadLibc(): Promise<Libc> {
     return {
       mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Libc['mknod'],
       lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const char *value, size_t size, int flags)') as unknown as Libc['lsetxattr'],
+      lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as unknown as Libc['lgetxattr'],
       errno: () => koffi.errno(),
     };
   });
@@ -59,4 +61,12 @@ export async function convertWhiteouts(dir: string, ids: IdRange, signal?: Abort
 
 function check(c: Libc, result: number, what: string): void {
   if (result !== 0) throw new Error(`${what}: ${errnoName(c.errno())}`);
+}
+
+/** An xattr's value as text (symlinks not followed), or undefined when the file has none by that name. */
+export async function lgetxattr(path: string, name: string): Promise<string | undefined> {
+  const c = await loadLibc();
+  const buf = Buffer.alloc(256);
+  const n = c.lgetxattr(path, name, buf, buf.length);
+  return n < 0 ? undefined : buf.subarray(0, n).toString('utf8');
 }
