@@ -7,7 +7,7 @@
  * `.tmp` name first and is renamed into place; `sweep` removes leftovers.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IdRange } from '../runtime/id-range.ts';
@@ -43,6 +43,7 @@ const DIGEST = /^sha256:([0-9a-f]{64})$/;
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{12,64})$/;
 /** Blobs and layers not yet part of an image are kept this long, for the pull that is storing them. */
 const FRESH_MS = 60 * 60 * 1000;
+const STORE_DIRS = ['blobs/sha256', 'layers', 'l', 'images'];
 const LINK_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /** The `<hex>` of a `sha256:<hex>` digest; throws on anything else. */
@@ -72,6 +73,7 @@ export class LayerContentStore implements ContentStore {
   /** digest or diff_id → when it was stored, until an image uses it. */
   private readonly fresh = new Map<string, number>();
   private ready: Promise<void> | undefined;
+  private madeSync = false;
 
   constructor(private readonly opts: LayerContentStoreOptions) {
     this.base = join(opts.root, '.oci');
@@ -89,6 +91,7 @@ export class LayerContentStore implements ContentStore {
   }
 
   blobTempPath(digest: string): string {
+    this.initSync();
     return `${this.blobPath(digest)}.tmp`;
   }
 
@@ -136,10 +139,12 @@ export class LayerContentStore implements ContentStore {
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (!Array.isArray(diffIds)) throw new Error(`image config "${id}" has no rootfs.diff_ids`);
     let sizeBytes = 0;
+    const layerBlobs: string[] = [];
     for (const d of diffIds) {
       const meta = await this.layerMeta(d);
       if (!meta || !(await this.hasLayer(d))) throw new Error(`layer "${d}" of image "${id}" is not stored`);
       sizeBytes += meta.sizeBytes;
+      layerBlobs.push(...meta.blobs);
     }
     await this.putBlob(id, input.configBytes);
     const layers = diffIds.map((d) => this.layerPath(d)).reverse();
@@ -169,7 +174,7 @@ export class LayerContentStore implements ContentStore {
       if (image.manifestDigest === undefined) delete image.manifestDigest;
       await this.writeRecord(image);
       await this.claimNames(image, input.names);
-      for (const d of [id, ...diffIds, ...(input.manifestDigest ? [input.manifestDigest] : [])]) this.fresh.delete(d);
+      for (const d of [id, ...diffIds, ...layerBlobs, ...(input.manifestDigest ? [input.manifestDigest] : [])]) this.fresh.delete(d);
       return image;
     });
   }
@@ -365,9 +370,20 @@ export class LayerContentStore implements ContentStore {
     this.ready ??= (async () => {
       await makePrivateDir(this.opts.root);
       await makePrivateDir(this.base);
-      for (const d of ['blobs/sha256', 'layers', 'l', 'images']) await mkdir(join(this.base, d), { recursive: true, mode: 0o700 });
+      for (const d of STORE_DIRS) await mkdir(join(this.base, d), { recursive: true, mode: 0o700 });
     })();
     return this.ready;
+  }
+
+  /** init for blobTempPath, which must answer at once: a few mkdir calls, once per store. */
+  private initSync(): void {
+    if (this.madeSync) return;
+    for (const d of [this.opts.root, this.base]) {
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+      chmodSync(d, 0o700);
+    }
+    for (const d of STORE_DIRS) mkdirSync(join(this.base, d), { recursive: true, mode: 0o700 });
+    this.madeSync = true;
   }
 
   private blobPath(digest: string): string {

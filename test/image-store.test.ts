@@ -1,0 +1,281 @@
+/**
+ * The image store against umoci as the oracle: layers made by hand (whiteouts, an opaque folder,
+ * setuid, hard links, FIFOs, long and unicode names, a file capability, a truncated tar), put in
+ * an OCI layout with umoci, unpacked per layer by the store, mounted as one overlay and compared
+ * entry by entry with `umoci raw unpack`; a hostile layer fails and leaves the host untouched;
+ * layers are shared and collected; archives from skopeo and a Docker 25 style one import to the
+ * same tree. Needs root, umoci, skopeo, python3, setcap.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { mountScratch } from './mount-scratch.ts';
+import { diffTrees, treeSummary } from './tree-compare.ts';
+import { baseLayer, buildLayout, capLayer, edgeLayer, evilLayer, ingestLayout, readLayoutImage, run, truncatedLayer, whiteoutLayer } from './image-store-fixtures.ts';
+import { LayerContentStore } from '../src/images/store.ts';
+import { ArchiveImport } from '../src/images/archive.ts';
+import { mount } from '../src/runtime/mount-syscalls.ts';
+import { unmountOverlay } from '../src/runtime/overlay.ts';
+import type { StoredImage } from '../src/images/types.ts';
+
+const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
+const skip = process.getuid?.() !== 0 ? 'needs root' : false;
+
+describe('image store', { skip }, () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = async () => undefined;
+  let layout = '';
+  const oracles = new Map<string, string>();
+
+  /** A fresh store in its own data folder. */
+  const newStore = async (name: string): Promise<LayerContentStore> => {
+    const root = join(dir, name, 'images');
+    await mkdir(root, { recursive: true });
+    return new LayerContentStore({ root, ids: IDS });
+  };
+
+  /** The image's overlay mounted (all its layers as lowers), compared with umoci's unpack of `tag`. */
+  const assertSameTree = async (store: LayerContentStore, image: StoredImage, tag: string): Promise<void> => {
+    const m = join(dir, `m-${randomBytes(4).toString('hex')}`);
+    await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(m, d), { recursive: true })));
+    const lowers = await store.lowerDirs(image);
+    await mount({ source: 'overlay', target: join(m, 'merged'), fstype: 'overlay', flags: 0, data: `lowerdir=${lowers.join(':')},upperdir=${join(m, 'upper')},workdir=${join(m, 'work')}` });
+    try {
+      const got = await treeSummary(join(m, 'merged'), { uidOffset: IDS.uid, gidOffset: IDS.gid, skipRoot: true });
+      const want = await treeSummary(await oracle(tag), { skipRoot: true });
+      assert.deepEqual(diffTrees(got, want), [], `the merged tree of "${tag}" equals umoci's`);
+    } finally {
+      await unmountOverlay(join(m, 'merged'));
+      await rm(m, { recursive: true, force: true });
+    }
+  };
+
+  /** `umoci raw unpack` of a tag, made once. */
+  const oracle = async (tag: string): Promise<string> => {
+    const known = oracles.get(tag);
+    if (known) return known;
+    const out = join(dir, `oracle-${tag}`);
+    await run('umoci', ['raw', 'unpack', '--image', `${layout}:${tag}`, out]);
+    oracles.set(tag, out);
+    return out;
+  };
+
+  before(async () => {
+    ({ dir, cleanup } = await mountScratch('hoody-image-store-'));
+    const tars = join(dir, 'tars');
+    await mkdir(tars);
+    await baseLayer(tars, join(tars, 'base.tar'));
+    await whiteoutLayer(tars, join(tars, 'wh.tar'));
+    await edgeLayer(tars, join(tars, 'edge.tar'));
+    await capLayer(tars, join(tars, 'cap.tar'));
+    await truncatedLayer(tars, join(tars, 'trunc.tar'));
+    layout = join(dir, 'layout');
+    await buildLayout(
+      layout,
+      [
+        { tag: 'l1', from: 'base', tar: join(tars, 'base.tar') },
+        { tag: 'l2', from: 'l1', tar: join(tars, 'wh.tar') },
+        { tag: 'edge', from: 'l2', tar: join(tars, 'edge.tar') },
+        { tag: 'cap', from: 'l2', tar: join(tars, 'cap.tar') },
+        { tag: 'trunc', from: 'l1', tar: join(tars, 'trunc.tar') },
+      ],
+      { tag: 'app', from: 'edge', args: ['--config.user', 'app', '--config.workingdir', '/home/app', '--config.env', 'GREETING=hi'] },
+    );
+  });
+
+  after(async () => {
+    await cleanup();
+  });
+
+  it('unpacks whiteouts, an opaque folder (marker after a sibling) and edge cases to the tree umoci makes', async () => {
+    const store = await newStore('edge');
+    const image = await ingestLayout(store, layout, 'edge', 'test/bbx:edge');
+    assert.equal(image.diffIds.length, 3);
+    await assertSameTree(store, image, 'edge');
+    // the whiteout layer's folder holds overlay's forms, not the OCI markers
+    const whLayer = join(store.base, 'layers', (image.diffIds[1] as string).slice(7));
+    const motd = await stat(join(whLayer, 'etc/motd'));
+    assert.equal(motd.isCharacterDevice() && motd.rdev === 0, true, 'etc/motd is a whiteout device');
+    assert.equal((await run('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', join(whLayer, 'opt/data')])).trim(), 'y');
+    assert.deepEqual((await readdir(whLayer, { recursive: true })).filter((p) => String(p).includes('.wh.')), []);
+  });
+
+  it('keeps a file capability, owned by the range root', async () => {
+    const store = await newStore('cap');
+    const image = await ingestLayout(store, layout, 'cap', 'test/bbx:cap');
+    await assertSameTree(store, image, 'cap');
+    const layer = join(store.base, 'layers', (image.diffIds[2] as string).slice(7));
+    assert.match(await run('getcap', [join(layer, 'bin/ping')]), /cap_net_raw[=+]ep/);
+    const raw = /security\.capability=(0x[0-9a-f]+)/.exec(await run('getfattr', ['-e', 'hex', '-n', 'security.capability', join(layer, 'bin/ping')]))?.[1] ?? '';
+    // a v3 capability whose root is the range's first host uid: it works for the container's root only
+    assert.equal(raw.slice(0, 10), '0x01000003', 'a namespaced (v3) capability');
+    assert.equal(Buffer.from(raw.slice(-8), 'hex').readUInt32LE(0), IDS.uid);
+  });
+
+  it('unpacks a layer cut before its end-of-archive blocks', async () => {
+    const store = await newStore('trunc');
+    const image = await ingestLayout(store, layout, 'trunc', 'test/bbx:trunc');
+    await assertSameTree(store, image, 'trunc');
+  });
+
+  it('resolves the config user through the image files', async () => {
+    const store = await newStore('user');
+    const image = await ingestLayout(store, layout, 'app', 'test/bbx:app');
+    assert.deepEqual(image.user, { uid: 1000, gid: 1000, additionalGids: [50], home: '/home/app' });
+    assert.equal(image.userError, undefined);
+    assert.equal(image.config.config?.WorkingDir, '/home/app');
+  });
+
+  it('fails a hostile layer and leaves the host untouched', async () => {
+    const store = await newStore('evil');
+    const outside = join(dir, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'keep'), 'keep\n');
+    const absName = `/hoody-evil-${randomBytes(4).toString('hex')}`;
+    const tar = join(dir, 'evil.tar');
+    await evilLayer(dir, tar, outside, absName);
+    const passwd = await readFile('/etc/passwd', 'utf8');
+    const digest = `sha256:${createHash('sha256').update(await readFile(tar)).digest('hex')}`;
+    const tmp = store.blobTempPath(digest);
+    await copyFile(tar, tmp);
+    const blob = await store.commitBlob(tmp, digest);
+    await assert.rejects(store.applyLayer(blob, digest), /layer tar/);
+    assert.deepEqual(await readdir(outside), ['keep'], 'nothing was written through the symlinks');
+    assert.equal(await stat(absName).catch(() => undefined), undefined, 'no absolute path was written');
+    assert.equal(await stat(join(dir, 'evil', 'x-escaped')).catch(() => undefined), undefined);
+    assert.equal(await stat(join(store.base, 'layers', 'x-escaped')).catch(() => undefined), undefined);
+    assert.equal(await readFile('/etc/passwd', 'utf8'), passwd);
+    assert.equal(await store.hasLayer(digest), false);
+    assert.deepEqual(await readdir(join(store.base, 'layers')), [], 'the half-unpacked folder was removed');
+  });
+
+  it('shares a base layer between two images and collects only unused layers', async () => {
+    const store = await newStore('share');
+    const edge = await ingestLayout(store, layout, 'edge', 'test/bbx:edge');
+    const cap = await ingestLayout(store, layout, 'cap', 'test/bbx:cap');
+    const layerDirs = async (): Promise<string[]> => (await readdir(join(store.base, 'layers'))).filter((f) => /^[0-9a-f]{64}$/.test(f)).sort();
+    assert.equal((await layerDirs()).length, 4, '3 + 3 layers with 2 shared are 4 folders');
+    assert.deepEqual((await store.lowerDirs(cap)).slice(1), (await store.lowerDirs(edge)).slice(1), 'the same lower folders');
+    assert.ok((await store.lowerDirs(edge)).every((p) => p.length <= store.linkDir.length + 9), 'short link paths');
+    assert.equal((await store.find('test/bbx:edge'))?.id, edge.id);
+    assert.equal((await store.find(edge.id.slice(7, 19)))?.id, edge.id, 'a 12-character id prefix');
+    assert.equal((await store.find(`test/bbx@${edge.manifestDigest}`))?.id, edge.id, 'a repo digest');
+    await store.tag(edge.id, 'other:1');
+    assert.deepEqual(await store.remove('other:1'), { removed: [], untagged: ['other:1'] });
+    assert.equal((await layerDirs()).length, 4);
+    const removed = await store.remove('test/bbx:edge');
+    assert.deepEqual(removed, { removed: [edge.id], untagged: ['test/bbx:edge'] });
+    // layers stay for an hour after they were stored unless an image took them: edge's own layer is used by none now
+    assert.deepEqual(await layerDirs(), [...cap.diffIds].map((d) => d.slice(7)).sort());
+    assert.equal(await store.find('test/bbx:edge'), undefined);
+    const pruned = await store.prune(new Set());
+    assert.deepEqual(pruned.removed, [cap.id]);
+    assert.ok(pruned.reclaimedBytes > 1_000_000, 'busybox and its copy were freed');
+    assert.deepEqual(await layerDirs(), []);
+    assert.deepEqual(await readdir(join(store.base, 'blobs', 'sha256')), []);
+    assert.deepEqual(await readdir(store.linkDir), []);
+  });
+
+  it('sweep removes temp leftovers and dangling links', async () => {
+    const store = await newStore('sweep');
+    await ingestLayout(store, layout, 'l1', 'test/bbx:l1');
+    await mkdir(join(store.base, 'layers', `${'a'.repeat(64)}.tmp`, 'etc'), { recursive: true });
+    await writeFile(join(store.base, 'blobs', 'sha256', `${'b'.repeat(64)}.tmp`), 'partial');
+    await writeFile(join(store.base, 'images', `${'c'.repeat(64)}.json.1234.tmp`), '{');
+    await run('ln', ['-s', '../layers/nothing', join(store.linkDir, 'dangling')]);
+    await store.sweep();
+    const left = [...(await readdir(join(store.base, 'layers'))), ...(await readdir(join(store.base, 'blobs', 'sha256'))), ...(await readdir(join(store.base, 'images'))), ...(await readdir(store.linkDir))];
+    assert.deepEqual(left.filter((f) => f.endsWith('.tmp') || f === 'dangling'), []);
+    assert.equal((await store.list()).length, 1);
+  });
+
+  it('unpacks one layer once when two callers ask at the same time', async () => {
+    const store = await newStore('concurrent');
+    const { manifest, configBytes } = await readLayoutImage(layout, 'l1');
+    const diffId = (JSON.parse(configBytes.toString('utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids[0] as string;
+    const layer = manifest.layers[0]!;
+    const tmp = store.blobTempPath(layer.digest);
+    await copyFile(join(layout, 'blobs', 'sha256', layer.digest.slice(7)), tmp);
+    const blob = await store.commitBlob(tmp, layer.digest);
+    const [a, b] = await Promise.all([store.applyLayer(blob, diffId), store.applyLayer(blob, diffId)]);
+    assert.deepEqual(a, b);
+    assert.equal(await store.hasLayer(diffId), true);
+    await assert.rejects(store.applyLayer(blob, `sha256:${'0'.repeat(64)}`), /unpacked to diff_id/);
+  });
+
+  describe('archives', () => {
+    const importInto = async (name: string, archive: string): Promise<{ store: LayerContentStore; images: StoredImage[] }> => {
+      const store = await newStore(name);
+      const importer = new ArchiveImport(store, { tempDir: store.base });
+      await store.sweep();
+      return { store, images: await importer.importArchive(archive) };
+    };
+
+    it('imports a docker-archive made by skopeo', async () => {
+      const archive = join(dir, 'docker-archive.tar');
+      await run('skopeo', ['copy', `oci:${layout}:edge`, `docker-archive:${archive}:test/bbx:edge`]);
+      const { store, images } = await importInto('docker-archive', archive);
+      assert.equal(images.length, 1);
+      assert.deepEqual(images[0]?.names, ['docker.io/test/bbx:edge']);
+      await assertSameTree(store, images[0]!, 'edge');
+      assert.deepEqual((await readdir(store.base)).filter((f) => f.endsWith('.tmp')), [], 'the unpacked archive is gone');
+    });
+
+    it('imports an oci-archive made by skopeo, as a stream', async () => {
+      const archive = join(dir, 'oci-archive.tar');
+      await run('skopeo', ['copy', `oci:${layout}:cap`, `oci-archive:${archive}:test/bbx:cap`]);
+      const store = await newStore('oci-archive');
+      const { createReadStream } = await import('node:fs');
+      const images = await new ArchiveImport(store, { tempDir: store.base }).importArchive(createReadStream(archive));
+      assert.deepEqual(images[0]?.names, ['test/bbx:cap']);
+      assert.ok(images[0]?.manifestDigest);
+      await assertSameTree(store, images[0]!, 'cap');
+    });
+
+    it('imports a Docker 25 style archive (OCI layout plus manifest.json, plain tar layers)', async () => {
+      const archive = await docker25Archive(join(dir, 'docker25'), layout, 'edge', 'docker.io/test/bbx:edge');
+      const { store, images } = await importInto('docker25', archive);
+      assert.deepEqual(images[0]?.names, ['docker.io/test/bbx:edge']);
+      await assertSameTree(store, images[0]!, 'edge');
+    });
+
+    it('refuses an archive holding a hard link, a device or a path climbing out', async () => {
+      const bad = join(dir, 'bad-archive');
+      await mkdir(join(bad, 'in'), { recursive: true });
+      await writeFile(join(bad, 'in', 'manifest.json'), '[]');
+      await run('ln', [join(bad, 'in', 'manifest.json'), join(bad, 'in', 'hard')]);
+      await run('tar', ['-C', join(bad, 'in'), '-cf', join(bad, 'hard.tar'), '.']);
+      const store = await newStore('bad-archive');
+      const importer = new ArchiveImport(store, { tempDir: store.base });
+      await assert.rejects(importer.importArchive(join(bad, 'hard.tar')), /not a file, folder or symlink/);
+      await run('tar', ['-C', bad, '-cf', join(bad, 'dotdot.tar'), '-P', '--transform=s,^in,../in,', 'in/manifest.json']);
+      await assert.rejects(importer.importArchive(join(bad, 'dotdot.tar')), /climbs out/);
+    });
+  });
+});
+
+/** An archive as Docker 25 saves it: an OCI layout with uncompressed layers, plus manifest.json naming the blobs. */
+async function docker25Archive(out: string, layout: string, tag: string, name: string): Promise<string> {
+  const { manifest, configBytes } = await readLayoutImage(layout, tag);
+  const blobs = join(out, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (bytes: Buffer): Promise<{ digest: string; size: number }> => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(join(blobs, hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const layers = [];
+  for (const l of manifest.layers) layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...(await put(gunzipSync(await readFile(join(layout, 'blobs', 'sha256', l.digest.slice(7)))))) });
+  const config = await put(configBytes);
+  const m = await put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers })));
+  const refTag = name.slice(name.lastIndexOf(':') + 1);
+  await writeFile(join(out, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': refTag } }] }));
+  await writeFile(join(out, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(out, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${config.digest.slice(7)}`, RepoTags: [name], Layers: layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) }]));
+  const archive = `${out}.tar`;
+  await run('tar', ['-C', out, '-cf', archive, '.']);
+  return archive;
+}
