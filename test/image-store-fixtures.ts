@@ -167,3 +167,31 @@ export async function ingestLayout(store: LayerContentStore, layout: string, tag
   }
   return store.commitImage({ configBytes, manifestDigest: desc.digest, repository: name.replace(/:[^/:]+$/, ''), names: [name], source: `test ${layout}:${tag}` });
 }
+
+const PY_HOSTILE = String.raw`
+import sys, tarfile, io, os
+dir, outside = sys.argv[1], sys.argv[2]
+R, S, L, C, B = tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE
+def layer(name, members):
+    t = tarfile.open(os.path.join(dir, name + '.tar'), 'w', format=tarfile.PAX_FORMAT)
+    for n, type, data, link in members:
+        i = tarfile.TarInfo(n); i.type = type; i.linkname = link; i.mode = 0o644
+        if type in (C, B): i.devmajor, i.devminor = (1, 3) if type == C else (8, 0)
+        i.size = len(data) if type == R else 0
+        t.addfile(i, io.BytesIO(data) if type == R else None)
+    t.close()
+layer('dotdot', [('../x-escaped', R, b'p', '')])
+layer('abssym', [('evil', S, b'', outside), ('evil/pwned', R, b'p', '')])
+layer('upsym', [('up', S, b'', '../../../../../../../..' + outside), ('up/pwned', R, b'p', '')])
+layer('hardlink', [('hl', L, b'', '/etc/passwd')])
+layer('hardlinksym', [('s', S, b'', '/etc'), ('hl', L, b'', 's/passwd')])
+layer('abs', [(outside + '/abs-pwned', R, b'p', '')])
+layer('devices', [('ok', R, b'fine', ''), ('null', C, b'', ''), ('sda', B, b'', ''), ('after', R, b'more', '')])
+`;
+
+/** One tar per hostile trick (`<name>.tar` in `dir`), plus `devices.tar` with a char and a block device between two files. */
+export async function hostileLayers(dir: string, outside: string): Promise<string[]> {
+  await writeFile(join(dir, 'hostile.py'), PY_HOSTILE);
+  await run('python3', [join(dir, 'hostile.py'), dir, outside]);
+  return ['dotdot', 'abssym', 'upsym', 'hardlink', 'hardlinksym', 'abs', 'devices'];
+}

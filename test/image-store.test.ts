@@ -14,7 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { mountScratch } from './mount-scratch.ts';
 import { diffTrees, treeSummary } from './tree-compare.ts';
-import { baseLayer, buildLayout, capLayer, edgeLayer, evilLayer, ingestLayout, readLayoutImage, run, truncatedLayer, whiteoutLayer } from './image-store-fixtures.ts';
+import { baseLayer, buildLayout, capLayer, edgeLayer, evilLayer, hostileLayers, ingestLayout, readLayoutImage, run, truncatedLayer, whiteoutLayer } from './image-store-fixtures.ts';
 import { LayerContentStore } from '../src/images/store.ts';
 import { ArchiveImport } from '../src/images/archive.ts';
 import { mount } from '../src/runtime/mount-syscalls.ts';
@@ -152,6 +152,39 @@ describe('image store', { skip }, () => {
     assert.deepEqual(await readdir(join(store.base, 'layers')), [], 'the half-unpacked folder was removed');
   });
 
+  it('fails each hostile trick alone, or keeps it inside the layer; leaves device nodes out with a log line', async () => {
+    const logs: string[] = [];
+    const root = join(dir, 'hostile', 'images');
+    await mkdir(root, { recursive: true });
+    const store = new LayerContentStore({ root, ids: IDS, log: (line) => logs.push(line) });
+    const outside = join(dir, 'outside-each');
+    await mkdir(outside);
+    const tars = join(dir, 'hostile-tars');
+    await mkdir(tars);
+    const put = async (name: string): Promise<{ blob: string; digest: string }> => {
+      const bytes = await readFile(join(tars, `${name}.tar`));
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      return { blob: await store.putBlob(digest, bytes), digest };
+    };
+    for (const name of await hostileLayers(tars, outside)) {
+      const { blob, digest } = await put(name);
+      if (name === 'abs' || name === 'devices') {
+        await store.applyLayer(blob, digest);
+        continue;
+      }
+      await assert.rejects(store.applyLayer(blob, digest), /layer tar "exit 2"/, name);
+      assert.equal(await store.hasLayer(digest), false, name);
+    }
+    assert.deepEqual(await readdir(outside), [], 'nothing was written outside');
+    assert.equal(await stat(join(dir, 'x-escaped')).catch(() => undefined), undefined);
+    const abs = join(store.base, 'layers', createHash('sha256').update(await readFile(join(tars, 'abs.tar'))).digest('hex'));
+    assert.equal((await readFile(join(abs, outside.slice(1), 'abs-pwned'), 'utf8')), 'p', 'an absolute path lands inside the layer');
+    const dev = join(store.base, 'layers', createHash('sha256').update(await readFile(join(tars, 'devices.tar'))).digest('hex'));
+    assert.deepEqual((await readdir(dev)).sort(), ['after', 'ok'], 'the files around the devices are there, the devices are not');
+    assert.equal(logs.length, 1);
+    assert.match(logs[0] as string, /2 device node\(s\) left out/);
+  });
+
   it('shares a base layer between two images and collects only unused layers', async () => {
     const store = await newStore('share');
     const edge = await ingestLayout(store, layout, 'edge', 'test/bbx:edge');
@@ -253,6 +286,11 @@ describe('image store', { skip }, () => {
       await assert.rejects(importer.importArchive(join(bad, 'hard.tar')), /not a file, folder or symlink/);
       await run('tar', ['-C', bad, '-cf', join(bad, 'dotdot.tar'), '-P', '--transform=s,^in,../in,', 'in/manifest.json']);
       await assert.rejects(importer.importArchive(join(bad, 'dotdot.tar')), /climbs out/);
+      await mkdir(join(bad, 'dev'));
+      await run('mknod', [join(bad, 'dev', 'null'), 'c', '1', '3']);
+      await run('tar', ['-C', join(bad, 'dev'), '-cf', join(bad, 'dev.tar'), '.']);
+      await assert.rejects(importer.importArchive(join(bad, 'dev.tar')), /not a file, folder or symlink/);
+      assert.deepEqual((await readdir(store.base)).filter((f) => f.endsWith('.tmp')), [], 'no import folder is left');
     });
   });
 });
