@@ -212,6 +212,39 @@ describe('image store', { skip }, () => {
     assert.deepEqual(await readdir(store.linkDir), []);
   });
 
+  it('mounts an image of 120 layers through short relative links', async () => {
+    const store = await newStore('many');
+    const src = join(dir, 'many-src');
+    const diffIds: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const layerDir = join(src, String(i));
+      await mkdir(join(layerDir, 'layers'), { recursive: true });
+      await writeFile(join(layerDir, 'layers', `f${i}`), `${i}\n`);
+      const tar = join(src, `${i}.tar`);
+      await run('tar', ['--numeric-owner', '-C', layerDir, '-cf', tar, 'layers']);
+      const bytes = await readFile(tar);
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      await store.applyLayer(await store.putBlob(digest, bytes), digest);
+      diffIds.push(digest);
+    }
+    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }));
+    const image = await store.commitImage({ configBytes, names: ['many:1'], source: 'test' });
+    const lowers = await store.relativeLowerDirs(image);
+    assert.ok(lowers.join(':').length <= 120 * 11, `the lower option is short (${lowers.join(':').length} bytes)`);
+    const m = join(dir, 'many-mount');
+    await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(m, d), { recursive: true })));
+    // the mount resolves relative lower dirs from its working folder: the store's base
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) =>
+      execFile('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${join(m, 'upper')},workdir=${join(m, 'work')}`, join(m, 'merged')], { cwd: store.base }, (err) => (err ? reject(err) : resolve())),
+    );
+    try {
+      assert.equal((await readdir(join(m, 'merged', 'layers'))).length, 120);
+    } finally {
+      await unmountOverlay(join(m, 'merged'));
+    }
+  });
+
   it('sweep removes temp leftovers and dangling links', async () => {
     const store = await newStore('sweep');
     await ingestLayout(store, layout, 'l1', 'test/bbx:l1');

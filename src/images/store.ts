@@ -211,6 +211,15 @@ export class LayerContentStore implements ContentStore {
     return dirs;
   }
 
+  /**
+   * The lower dirs as `l/<short>` relative to `base`, topmost first: for a mount made with `base`
+   * as its working folder when the absolute paths would not fit in one page (about 4096 bytes
+   * of options; 9 bytes a layer here against `base.length + 12` absolute).
+   */
+  async relativeLowerDirs(image: StoredImage): Promise<string[]> {
+    return (await this.lowerDirs(image)).map((p) => p.slice(this.base.length + 1));
+  }
+
   async tag(id: string, name: string): Promise<StoredImage> {
     const image = await this.find(id);
     if (!image) throw new Error(`image "${id}" does not exist`);
