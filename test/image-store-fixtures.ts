@@ -186,6 +186,7 @@ layer('upsym', [('up', S, b'', '../../../../../../../..' + outside), ('up/pwned'
 layer('hardlink', [('hl', L, b'', '/etc/passwd')])
 layer('hardlinksym', [('s', S, b'', '/etc'), ('hl', L, b'', 's/passwd')])
 layer('abs', [(outside + '/abs-pwned', R, b'p', '')])
+layer('dotwhiteout', [('d', tarfile.DIRTYPE, b'', ''), ('d/keep', R, b'k', ''), ('d/.wh..', R, b'', ''), ('d/.wh...', R, b'', ''), ('.wh..', R, b'', ''), ('.wh.d2', R, b'', ''), ('d2', tarfile.DIRTYPE, b'', ''), ('d2/.wh.gone', R, b'', '')])
 layer('devices', [('ok', R, b'fine', ''), ('null', C, b'', ''), ('sda', B, b'', ''), ('after', R, b'more', '')])
 `;
 
@@ -193,5 +194,5 @@ layer('devices', [('ok', R, b'fine', ''), ('null', C, b'', ''), ('sda', B, b'', 
 export async function hostileLayers(dir: string, outside: string): Promise<string[]> {
   await writeFile(join(dir, 'hostile.py'), PY_HOSTILE);
   await run('python3', [join(dir, 'hostile.py'), dir, outside]);
-  return ['dotdot', 'abssym', 'upsym', 'hardlink', 'hardlinksym', 'abs', 'devices'];
+  return ['dotdot', 'abssym', 'upsym', 'hardlink', 'hardlinksym', 'abs', 'dotwhiteout', 'devices'];
 }

@@ -168,7 +168,7 @@ describe('image store', { skip }, () => {
     };
     for (const name of await hostileLayers(tars, outside)) {
       const { blob, digest } = await put(name);
-      if (name === 'abs' || name === 'devices') {
+      if (name === 'abs' || name === 'devices' || name === 'dotwhiteout') {
         await store.applyLayer(blob, digest);
         continue;
       }
@@ -179,6 +179,11 @@ describe('image store', { skip }, () => {
     assert.equal(await stat(join(dir, 'x-escaped')).catch(() => undefined), undefined);
     const abs = join(store.base, 'layers', createHash('sha256').update(await readFile(join(tars, 'abs.tar'))).digest('hex'));
     assert.equal((await readFile(join(abs, outside.slice(1), 'abs-pwned'), 'utf8')), 'p', 'an absolute path lands inside the layer');
+    const dots = join(store.base, 'layers', createHash('sha256').update(await readFile(join(tars, 'dotwhiteout.tar'))).digest('hex'));
+    assert.deepEqual((await readdir(dots)).sort(), ['d', 'd2'], '`.wh..` and `.wh...` removed nothing but themselves');
+    assert.deepEqual(await readdir(join(dots, 'd')), ['keep']);
+    assert.equal((await stat(join(dots, 'd2'))).isCharacterDevice(), true, 'a folder whited out after a whiteout inside it');
+    assert.ok((await readdir(join(store.base, 'layers'))).length >= 3, 'the other layers are still there');
     const dev = join(store.base, 'layers', createHash('sha256').update(await readFile(join(tars, 'devices.tar'))).digest('hex'));
     assert.deepEqual((await readdir(dev)).sort(), ['after', 'ok'], 'the files around the devices are there, the devices are not');
     assert.equal(logs.length, 1);

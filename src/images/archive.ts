@@ -119,8 +119,8 @@ export class ArchiveImport implements ArchiveImporter {
     }
     let blob = await this.store.blob(digest);
     if (!blob) {
-      const tmp = this.store.blobTempPath(digest);
-      await rm(tmp, { force: true });
+      // a name of its own: a download of the same blob may be writing the store's usual temp path
+      const tmp = `${this.store.blobTempPath(digest)}.${randomBytes(4).toString('hex')}.tmp`;
       // a hard link when the archive's folder is on the store's file system; a layer two images share stays for the second
       await link(path, tmp).catch(() => copyFile(path, tmp));
       blob = await this.store.commitBlob(tmp, digest);

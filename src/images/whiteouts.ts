@@ -38,18 +38,24 @@ function loadLibc(): Promise<Libc> {
 /** Converts every whiteout under `dir`; returns how many there were. Paths come from find, which never follows symlinks. */
 export async function convertWhiteouts(dir: string, ids: IdRange, signal?: AbortSignal): Promise<number> {
   const { stdout } = await runCommand('find', [dir, '-name', `${PREFIX}*`, '-print0'], signal, 600_000);
-  const found = stdout.split('\0').filter((p) => p !== '');
+  // deepest first: a whiteout inside a folder that another whiteout replaces is done before the folder goes
+  const found = stdout
+    .split('\0')
+    .filter((p) => p !== '')
+    .sort((a, b) => b.split('/').length - a.split('/').length);
   if (found.length === 0) return 0;
   const c = await loadLibc();
   for (const path of found) {
     const name = basename(path);
     const parent = dirname(path);
+    const hidden = name.slice(PREFIX.length);
     await rm(path, { recursive: true, force: true });
     if (name === OPAQUE) {
       // the folder hides whatever lower layers hold under the same path
       check(c, c.lsetxattr(parent, 'trusted.overlay.opaque', 'y', 1, 0), `setxattr "${parent}"`);
-    } else if (!name.startsWith(`${PREFIX}${PREFIX}`) && name.length > PREFIX.length) {
-      const target = join(parent, name.slice(PREFIX.length));
+    } else if (!name.startsWith(`${PREFIX}${PREFIX}`) && hidden !== '' && hidden !== '.' && hidden !== '..') {
+      // `.wh..` and `.wh...` would name the folder itself or its parent: they are only removed
+      const target = join(parent, hidden);
       // the layer may also carry the name itself; the whiteout wins, as in containers/storage
       await rm(target, { recursive: true, force: true });
       check(c, c.mknod(target, S_IFCHR | 0o000, 0), `mknod "${target}"`);
