@@ -17,6 +17,7 @@ import { diffTrees, treeSummary } from './tree-compare.ts';
 import { baseLayer, buildLayout, capLayer, edgeLayer, evilLayer, hostileLayers, ingestLayout, readLayoutImage, run, truncatedLayer, whiteoutLayer } from './image-store-fixtures.ts';
 import { LayerContentStore } from '../src/images/store.ts';
 import { ArchiveImport } from '../src/images/archive.ts';
+import { readMergedFile } from '../src/images/image-user.ts';
 import { mount } from '../src/runtime/mount-syscalls.ts';
 import { unmountOverlay } from '../src/runtime/overlay.ts';
 import type { StoredImage } from '../src/images/types.ts';
@@ -127,6 +128,29 @@ describe('image store', { skip }, () => {
     assert.deepEqual(image.user, { uid: 1000, gid: 1000, additionalGids: [50], home: '/home/app' });
     assert.equal(image.userError, undefined);
     assert.equal(image.config.config?.WorkingDir, '/home/app');
+    // the same layers with a user the image does not have: recorded, with the reason
+    const ghost = { ...image.config, config: { ...image.config.config, User: 'ghost' } };
+    const other = await store.commitImage({ configBytes: Buffer.from(JSON.stringify(ghost)), names: ['test/bbx:ghost'], source: 'test' });
+    assert.equal(other.user, undefined);
+    assert.equal(other.userError, 'user "ghost" is not in the image\'s /etc/passwd');
+  });
+
+  it('reads /etc/passwd from the topmost layer holding it, respecting whiteouts and opaque folders', async () => {
+    const base = join(dir, 'merged-read');
+    const [l1, l2, l3] = ['l1', 'l2', 'l3'].map((l) => join(base, l));
+    for (const l of [l1, l2, l3]) await mkdir(join(l as string, 'etc'), { recursive: true });
+    await writeFile(join(l1 as string, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    await writeFile(join(l1 as string, 'etc/group'), 'root:x:0:\n');
+    await writeFile(join(l2 as string, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n');
+    await run('mknod', [join(l2 as string, 'etc/group'), 'c', '0', '0']);
+    const top = [l2 as string, l1 as string];
+    assert.match((await readMergedFile(top, '/etc/passwd')) ?? '', /^web:/m, 'the upper layer wins');
+    assert.equal(await readMergedFile(top, '/etc/group'), undefined, 'a whiteout hides the lower file');
+    await run('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(l3 as string, 'etc')]);
+    assert.equal(await readMergedFile([l3 as string, ...top], '/etc/passwd'), undefined, 'an opaque /etc hides every lower file in it');
+    await rm(join(l3 as string, 'etc'), { recursive: true });
+    await run('mknod', [join(l3 as string, 'etc'), 'c', '0', '0']);
+    assert.equal(await readMergedFile([l3 as string, ...top], '/etc/passwd'), undefined, 'a whited-out /etc hides it too');
   });
 
   it('fails a hostile layer and leaves the host untouched', async () => {
