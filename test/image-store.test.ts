@@ -301,6 +301,18 @@ describe('image store', { skip }, () => {
     await assert.rejects(store.applyLayer(blob, `sha256:${'0'.repeat(64)}`), /unpacked to diff_id/);
   });
 
+  it('unpacks a zstd layer to the same folder as its gzip twin', async () => {
+    const store = await newStore('zstd');
+    const tar = join(dir, 'tars', 'base.tar');
+    const diffId = `sha256:${createHash('sha256').update(await readFile(tar)).digest('hex')}`;
+    await run('zstd', ['-q', '-f', tar, '-o', `${tar}.zst`]);
+    const bytes = await readFile(`${tar}.zst`);
+    const blob = await store.putBlob(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, bytes);
+    await store.applyLayer(blob, diffId);
+    const image = await store.commitImage({ configBytes: Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [diffId] } })), names: [], source: 'test' });
+    await assertSameTree(store, image, 'l1');
+  });
+
   describe('archives', () => {
     const importInto = async (name: string, archive: string): Promise<{ store: LayerContentStore; images: StoredImage[] }> => {
       const store = await newStore(name);
