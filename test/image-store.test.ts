@@ -13,6 +13,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { mountScratch } from './mount-scratch.ts';
+import { eventually } from './eventually.ts';
 import { diffTrees, treeSummary } from './tree-compare.ts';
 import { baseLayer, buildLayout, capLayer, edgeLayer, evilLayer, hostileLayers, ingestLayout, readLayoutImage, run, truncatedLayer, whiteoutLayer } from './image-store-fixtures.ts';
 import { LayerContentStore } from '../src/images/store.ts';
@@ -299,6 +300,30 @@ describe('image store', { skip }, () => {
     assert.deepEqual(a, b);
     assert.equal(await store.hasLayer(diffId), true);
     await assert.rejects(store.applyLayer(blob, `sha256:${'0'.repeat(64)}`), /unpacked to diff_id/);
+  });
+
+  it('goes on with a shared extraction when one caller aborts, and stops it when the only one does', async () => {
+    const store = await newStore('abort');
+    const tar = join(dir, 'tars', 'base.tar');
+    const bytes = await readFile(tar);
+    const diffId = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const blob = await store.putBlob(diffId, bytes);
+    const quitter = new AbortController();
+    const first = store.applyLayer(blob, diffId, quitter.signal);
+    const second = store.applyLayer(blob, diffId, new AbortController().signal);
+    quitter.abort(new Error('caller gave up'));
+    await assert.rejects(first, /caller gave up/);
+    assert.ok((await second).sizeBytes > 1_000_000);
+    assert.equal(await store.hasLayer(diffId), true);
+
+    const alone = await newStore('abort-alone');
+    const blob2 = await alone.putBlob(diffId, bytes);
+    const only = new AbortController();
+    const work = alone.applyLayer(blob2, diffId, only.signal);
+    only.abort(new Error('stop'));
+    await assert.rejects(work, /stop/);
+    await eventually('the aborted extraction to clean up', async () => (await readdir(join(alone.base, 'layers'))).length, (n) => n === 0);
+    assert.equal(await alone.hasLayer(diffId), false);
   });
 
   it('unpacks a zstd layer to the same folder as its gzip twin', async () => {

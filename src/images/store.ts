@@ -69,7 +69,7 @@ export class LayerContentStore implements ContentStore {
   readonly base: string;
   private readonly mutex = new Mutex();
   private readonly limiter: Limiter;
-  private readonly extracting = new Map<string, Promise<{ sizeBytes: number }>>();
+  private readonly extracting = new Map<string, SharedExtraction>();
   /** digest or diff_id → when it was stored, until an image uses it. */
   private readonly fresh = new Map<string, number>();
   private ready: Promise<void> | undefined;
@@ -124,12 +124,20 @@ export class LayerContentStore implements ContentStore {
     return (await this.layerMeta(diffId)) !== undefined && (await stat(this.layerPath(diffId)).catch(() => undefined))?.isDirectory() === true;
   }
 
+  /**
+   * Callers of one diff_id share one extraction; it is aborted only when every caller waiting
+   * for it has aborted, and a caller that aborts stops waiting at once.
+   */
   applyLayer(blobPath: string, diffId: string, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
-    const running = this.extracting.get(diffId);
-    if (running) return running;
-    const work = this.extract(blobPath, diffId, signal).finally(() => this.extracting.delete(diffId));
-    this.extracting.set(diffId, work);
-    return work;
+    let shared = this.extracting.get(diffId);
+    if (!shared) {
+      const controller = new AbortController();
+      const entry: SharedExtraction = { controller, waiters: 0, work: Promise.resolve({ sizeBytes: 0 }) };
+      entry.work = this.extract(blobPath, diffId, controller.signal).finally(() => this.extracting.delete(diffId));
+      this.extracting.set(diffId, entry);
+      shared = entry;
+    }
+    return waitShared(shared, signal);
   }
 
   async commitImage(input: { configBytes: Uint8Array; manifestDigest?: string; repository?: string; names: string[]; source: string }): Promise<StoredImage> {
@@ -426,6 +434,27 @@ export class LayerContentStore implements ContentStore {
   private writeNames(names: Record<string, string>): Promise<void> {
     return atomicWrite(join(this.base, 'names.json'), JSON.stringify(names, null, 2));
   }
+}
+
+/** One extraction and how many callers still wait for it. */
+interface SharedExtraction {
+  controller: AbortController;
+  waiters: number;
+  work: Promise<{ sizeBytes: number }>;
+}
+
+/** The shared work's result for one caller; its abort ends its wait and, when it was the last waiter, the work. */
+function waitShared(shared: SharedExtraction, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+  if (signal?.aborted) return Promise.reject(signal.reason as Error);
+  shared.waiters++;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      if (--shared.waiters === 0) shared.controller.abort(signal?.reason);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    shared.work.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
+  });
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
