@@ -19,6 +19,7 @@ import { FakeStore } from './fake-content-store.ts';
 import { tarOf } from './stub-registry.ts';
 import { StaticCredentials } from '../src/images/credentials.ts';
 import { Puller } from '../src/images/puller.ts';
+import { LayerContentStore } from '../src/images/store.ts';
 import { parseReference } from '../src/images/reference.ts';
 import { RegistryClient } from '../src/images/registry-client.ts';
 import { RegistryError } from '../src/images/registry-error.ts';
@@ -58,6 +59,7 @@ before(async () => {
   // two layers from hand-written tars (umoci raw add-layer gzips them), a second platform by config
   await writeFile(join(dir, 'l1.tar'), tarOf([{ name: 'etc/os-release', content: 'ID=test\n' }]));
   await writeFile(join(dir, 'l2.tar'), tarOf([{ name: 'hello.txt', content: 'hello from layer 2\n' }]));
+  await writeFile(join(dir, 'l3.tar'), tarOf([{ name: 'app/v1.1', content: 'the new layer of 1.1\n' }]));
   const L = join(dir, 'L');
   for (const args of [
     ['init', '--layout', L],
@@ -66,11 +68,13 @@ before(async () => {
     ['raw', 'add-layer', '--image', `${L}:l1`, '--tag', '1.0', join(dir, 'l2.tar')],
     ['config', '--image', `${L}:1.0`, '--tag', '1.0', '--config.cmd', '/bin/sh', '--config.env', 'GREETING=hi'],
     ['config', '--image', `${L}:1.0`, '--tag', '1.0-arm64', '--architecture', 'arm64', '--no-history'],
+    ['raw', 'add-layer', '--image', `${L}:1.0`, '--tag', '1.1', join(dir, 'l3.tar')],
   ]) {
     await run('umoci', args, { timeout: 30_000 });
   }
   await skopeo('copy', '--dest-tls-verify=false', `oci:${L}:1.0`, `docker://${host}/test/bbx:1.0`);
   await skopeo('copy', '--dest-tls-verify=false', `oci:${L}:1.0-arm64`, `docker://${host}/test/bbx:1.0-arm64`);
+  await skopeo('copy', '--dest-tls-verify=false', `oci:${L}:1.1`, `docker://${host}/test/bbx:1.1`);
   await skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${L}:1.0`, `docker://${host}/test/bbx:1.0-v2s2`);
   // an OCI index over both platforms, arm64 first
   const entry = async (tag: string, architecture: string) => {
@@ -212,6 +216,33 @@ test('Bearer token auth of a real registry: anonymous refused, the pull with cre
     tokens.closeAllConnections();
     await new Promise<void>((resolve) => tokens.close(() => resolve()));
   }
+});
+
+test('a pull into the content store: the image recorded with its repo digest; an image on the same base fetches only its new layer', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+  const root = join(dir, 'images');
+  await mkdir(root);
+  const store = new LayerContentStore({ root, ids: { uid: 1_000_000, gid: 1_000_000, size: 65_536 } });
+  await store.sweep();
+  const blobGets: string[] = [];
+  const counting: typeof fetch = (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (url.includes('/blobs/')) blobGets.push(url.slice(url.lastIndexOf('/') + 1));
+    return fetch(input, init);
+  };
+  const puller = new Puller({ client: new RegistryClient({ fetchImpl: counting }), store, platform: amd64 });
+  const first = await puller.pull(`${host}/test/bbx:multi`);
+  const digest = await oracleDigest('multi', 'amd64');
+  assert.deepEqual(first.repoDigests, [`${host}/test/bbx@${digest}`]);
+  assert.equal((await store.find(`${host}/test/bbx:multi`))?.id, first.id);
+  assert.equal((await store.lowerDirs(first)).length, 2);
+  const base = blobGets.length;
+  const second = await puller.pull(`${host}/test/bbx:1.1`);
+  assert.equal(second.diffIds.length, 3);
+  assert.deepEqual(second.diffIds.slice(0, 2), first.diffIds);
+  // the config and the one new layer; the two shared layers were already unpacked
+  const r = await new RegistryClient().resolve(parseReference(`${host}/test/bbx:1.1`), amd64);
+  assert.deepEqual(blobGets.slice(base).sort(), [r.configDigest, r.layers[2]!.digest].sort());
+  assert.equal((await store.list()).length, 2);
 });
 
 test('a blob altered in the registry storage fails the download with digest-mismatch', async () => {
