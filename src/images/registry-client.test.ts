@@ -180,6 +180,8 @@ test('Basic: credentials sent when asked; none configured is unauthorized', asyn
     assert.equal((await c.resolve(ref, amd64)).manifestDigest, a.manifestDigest);
     assert.equal(reg.requests.at(-1)!.headers.authorization, `Basic ${Buffer.from('bob:pw').toString('base64')}`);
     await assert.rejects(new RegistryClient().resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /none is configured/.test((err as Error).message));
+    // a plain map of host to credential works as well
+    assert.equal((await new RegistryClient({ credentials: { [reg.host]: { username: 'bob', password: 'pw' } } }).resolve(ref, amd64)).manifestDigest, a.manifestDigest);
   });
 });
 

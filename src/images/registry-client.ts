@@ -7,7 +7,7 @@
 import { type Hash, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
-import type { CredentialSource } from './credentials.ts';
+import { type CredentialSource, type RegistryCredential, StaticCredentials } from './credentials.ts';
 import { INDEX_TYPES, type ImageManifest, MANIFEST_ACCEPT, MANIFEST_TYPES, checkManifest, parseManifest } from './manifest.ts';
 import { PlatformNotFoundError, selectManifest } from './platform.ts';
 import { RegistryAuth } from './registry-auth.ts';
@@ -24,7 +24,8 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** Options of a RegistryClient. */
 export interface RegistryClientOptions {
-  credentials?: CredentialSource;
+  /** A source (FileCredentials for the server), or a plain map of `host[:port]` to credential. */
+  credentials?: CredentialSource | Record<string, RegistryCredential>;
   /** `host[:port]` of registries reached over plain http (loopback always is). */
   insecureRegistries?: string[];
   /** Further attempts after a network error, 429 or 5xx (default 3). */
@@ -69,7 +70,7 @@ export class RegistryClient {
     this.fetchImpl = opts.fetchImpl ?? fetch;
     this.insecure = opts.insecureRegistries ?? [];
     this.retry = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { retries: opts.retries } : {}), ...(opts.retryDelayMs !== undefined ? { baseDelayMs: opts.retryDelayMs } : {}) };
-    this.auth = new RegistryAuth({ credentials: opts.credentials, fetchImpl: this.fetchImpl, retry: this.retry, insecureRegistries: this.insecure, ...(opts.now ? { now: opts.now } : {}) });
+    this.auth = new RegistryAuth({ credentials: credentialSource(opts.credentials), fetchImpl: this.fetchImpl, retry: this.retry, insecureRegistries: this.insecure, ...(opts.now ? { now: opts.now } : {}) });
   }
 
   /** The URL of an API path of the reference's registry (`https://` unless loopback or listed insecure). */
@@ -258,6 +259,11 @@ export class RegistryClient {
       await this.auth.challenge(res.headers.get('www-authenticate'), origin, ref.domain, scope, what, signal);
     }
   }
+}
+
+function credentialSource(c: RegistryClientOptions['credentials']): CredentialSource | undefined {
+  if (!c) return undefined;
+  return typeof (c as CredentialSource).get === 'function' ? (c as CredentialSource) : new StaticCredentials(c as Record<string, RegistryCredential>);
 }
 
 function retryable(status: number): boolean {
