@@ -116,6 +116,11 @@ export class RegistryAuth {
     throw new RegistryError('unauthorized', `${what}: the registry refused access without a usable authentication challenge`, { status: 401 });
   }
 
+  /** Whether any credential is configured for the registry. */
+  async hasCredential(domain: string): Promise<boolean> {
+    return (await this.credential(domain)) !== undefined;
+  }
+
   private async credential(domain: string): Promise<RegistryCredential | undefined> {
     return this.opts.credentials?.get(domain);
   }
@@ -159,7 +164,8 @@ export class RegistryAuth {
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel().catch(() => {});
-      throw new RegistryError('unauthorized', `${what}: the token server refused ${cred ? `the credentials for "${domain}"` : 'an anonymous token'} (${res.status})`, { status: res.status });
+      const reason = cred ? `the token server refused the credentials for "${domain}"` : `the token server refused an anonymous token: the repository needs credentials (none configured for "${domain}")`;
+      throw new RegistryError('unauthorized', `${what}: ${reason} (${res.status})`, { status: res.status });
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});

@@ -161,8 +161,12 @@ test('Bearer: one token for the manifest, the config and both blobs; a new one a
     assert.equal(reg.tokenRequests.length, 3);
     // a token the registry never accepts: one re-auth, then unauthorized
     reg.hook = (req, res) => (req.url?.includes('/manifests/') ? (res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${reg.host}/token",service="s"` }).end(), true) : false);
-    await assert.rejects(c.resolve(ref, amd64), isCode('unauthorized'));
+    await assert.rejects(c.resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && (err as Error).message.includes(`refused the credentials for "${reg.host}"`));
     assert.equal(reg.tokenRequests.length, 4);
+    // anonymous, as Docker Hub answers for a repository that does not exist: a token, then 401 again
+    reg.auth = { kind: 'bearer' };
+    await assert.rejects(new RegistryClient().resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /does not exist or needs credentials \(none configured/.test((err as Error).message));
+    reg.auth = { kind: 'bearer', user: 'alice', password: 's3cret', expiresIn: 60 };
     // wrong password at the token endpoint
     reg.hook = undefined;
     const wrong = new RegistryClient({ credentials: new StaticCredentials({ [reg.host]: { username: 'alice', password: 'x' } }) });

@@ -255,7 +255,11 @@ export class RegistryClient {
         return res;
       }
       await res.body?.cancel().catch(() => {});
-      if (challenged) throw new RegistryError('unauthorized', `${what}: the registry refused the credentials (401)`, { status: 401 });
+      if (challenged) {
+        // Docker Hub answers a missing repository like a private one
+        const reason = (await this.auth.hasCredential(ref.domain)) ? `the registry refused the credentials for "${ref.domain}"` : `access denied: the repository does not exist or needs credentials (none configured for "${ref.domain}")`;
+        throw new RegistryError('unauthorized', `${what}: ${reason}`, { status: 401 });
+      }
       await this.auth.challenge(res.headers.get('www-authenticate'), origin, ref.domain, scope, what, signal);
     }
   }
