@@ -46,6 +46,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/** Three retries from a quarter second, doubling, none longer than ten seconds. */
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 250, maxDelayMs: 10_000 };
 
 /** Whether a status is worth another try: 429 and 5xx. */
