@@ -7,6 +7,7 @@
 import { type Hash, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type CredentialSource, type RegistryCredential, StaticCredentials } from './credentials.ts';
 import { INDEX_TYPES, type ImageManifest, MANIFEST_ACCEPT, MANIFEST_TYPES, checkManifest, parseManifest } from './manifest.ts';
 import { PlatformNotFoundError, selectManifest } from './platform.ts';
@@ -155,6 +156,7 @@ export class RegistryClient {
         return { digest, resumed };
       } catch (err) {
         if (isAbortError(err) || signal?.aborted || !(err instanceof RegistryError) || err.code !== 'unreachable' || attempt >= this.retry.retries) throw err;
+        await sleep(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt), undefined, { signal });
       }
     }
   }
