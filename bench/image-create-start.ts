@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { DEFAULT_ID_RANGE } from '../src/runtime/id-range.ts';
-import { openBenchContentStore } from './image-content.ts';
+import { LayerContentStore } from '../src/images/store.ts';
 
 const rounds = Number(process.argv[2] ?? 20);
 const layerCount = Number(process.argv[3] ?? 8);
@@ -44,7 +44,7 @@ const layers = [
 ];
 for (let i = 1; i < layerCount; i++) layers.push(await layer(`l${i}`, async (root) => writeFile(join(root, `layer-${i}.txt`), `layer ${i}\n`)));
 
-const content = await openBenchContentStore(join(dir, 'images'), DEFAULT_ID_RANGE);
+const content = new LayerContentStore({ root: join(dir, 'images'), ids: DEFAULT_ID_RANGE });
 const images = new ImageStore(join(dir, 'images'), DEFAULT_ID_RANGE, { content });
 for (const l of layers) await content.applyLayer(l.path, l.diffId);
 const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sleep', '600'], Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }));

@@ -3,7 +3,7 @@
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { availableParallelism, homedir, hostname, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,6 +12,7 @@ import type { Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
 import { openImageParts } from './image-parts.ts';
+import { defaultCredentialFiles } from './images/credentials.ts';
 import { imageCatalog } from './server/image-errors.ts';
 import { assertIdRangeFree, idRangeFromEnv, readHostIdFiles, type HostIdFiles, type IdRange } from './runtime/id-range.ts';
 import { AuthService } from './core/auth-service.ts';
@@ -193,7 +194,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     root: join(dataDir, 'images'),
     ids,
     insecureRegistries: config.insecureRegistries ?? [],
-    authFiles: [join(dataDir, 'images', 'auth.json'), join(homedir(), '.docker', 'config.json')],
+    authFiles: defaultCredentialFiles(dataDir),
     warn,
   });
   const images = new ImageStore(join(dataDir, 'images'), ids, imageParts);

@@ -2,7 +2,7 @@
  * Containers from layered images through the runc driver: the overlay of the image's layers, the
  * process from its config (user, working dir, environment), and a container pinned to the image
  * it was created from when its name moves to another. Needs root, runc, conmon, catatonit and
- * busybox-static. The layers are plain tars built here and unpacked by the content store.
+ * busybox-static. The layers are plain tars built here and unpacked by the product's content store.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { DEFAULT_ID_RANGE } from '../src/runtime/id-range.ts';
 import type { ContentStore, ImageConfig } from '../src/images/types.ts';
-import { openTestContentStore } from './image-content-store.ts';
+import { LayerContentStore } from '../src/images/store.ts';
 import { eventually, newId, spec } from './runtime-contract.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
@@ -81,7 +81,7 @@ describe('containers from layered images', { skip }, () => {
       await mkdir(join(root, 'etc'), { recursive: true });
       await writeFile(join(root, 'etc/motd'), 'motd from the app layer\n');
     });
-    content = await openTestContentStore(join(dir, 'images'), DEFAULT_ID_RANGE);
+    content = new LayerContentStore({ root: join(dir, 'images'), ids: DEFAULT_ID_RANGE });
     images = new ImageStore(join(dir, 'images'), DEFAULT_ID_RANGE, { content });
     driver = await RuncDriver.open({ stateDir: join(dir, 'runtime'), images, cgroupPrefix: prefix });
   });
