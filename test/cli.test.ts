@@ -2,11 +2,14 @@
  * The `hoody` CLI as a user runs it: `node bin/hoody.js …` in a child process, configured by
  * HOODY_API_URL and HOODY_TOKEN, against a real daemon. Checks stdout, stderr and exit codes.
  */
-import { describe, it, afterEach } from 'node:test';
+import { describe, it, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from './eventually.ts';
 import type { DaemonHandle } from './daemon-harness.ts';
 import { daemonWithClient, removeContainers } from './sdk-fixture.ts';
 import type { HoodyClient } from '../src/sdk/index.ts';
@@ -361,6 +364,96 @@ describe('hoody images without a registry', () => {
     assert.deepEqual(JSON.parse(list.stdout).containers, [], 'nothing was created');
   });
 });
+
+/** An image archive as `docker save` writes it, built offline: a busybox layer, a config that says who runs what where. */
+async function imageArchive(dir: string, name: string): Promise<string> {
+  const layout = join(dir, 'layout');
+  const bundle = join(dir, 'bundle');
+  const sh = (cmd: string, args: string[]): void => void execFileSync(cmd, args, { stdio: 'ignore' });
+  sh('umoci', ['init', '--layout', layout]);
+  sh('umoci', ['new', '--image', `${layout}:base`]);
+  sh('umoci', ['unpack', '--image', `${layout}:base`, bundle]);
+  const root = join(bundle, 'rootfs');
+  for (const d of ['bin', 'etc', 'home/app', 'tmp']) await mkdir(join(root, d), { recursive: true });
+  await copyFile('/bin/busybox', join(root, 'bin/busybox'));
+  await symlink('busybox', join(root, 'bin/sh'));
+  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  await writeFile(join(root, 'etc/group'), 'root:x:0:\napp:x:1000:\n');
+  await chown(join(root, 'home/app'), 1000, 1000);
+  sh('umoci', ['repack', '--image', `${layout}:l1`, bundle]);
+  sh('umoci', ['config', '--image', `${layout}:l1`, '--tag', '1.0', '--config.entrypoint', '/bin/sh', '--config.entrypoint', '-c', '--config.cmd', 'echo "uid=$(/bin/busybox id -u) cwd=$(pwd) greeting=$GREETING"; exec /bin/busybox sleep 600', '--config.env', 'PATH=/bin', '--config.env', 'GREETING=hi', '--config.workingdir', '/home/app', '--config.user', 'app']);
+  const archive = join(dir, 'image.tar');
+  sh('skopeo', ['copy', `oci:${layout}:1.0`, `docker-archive:${archive}:${name}`]);
+  return archive;
+}
+
+describe('hoody images with an archive and an unreachable registry', () => {
+  let d: DaemonHandle;
+  let client: HoodyClient;
+  let dir: string;
+  const made: string[] = [];
+  function hoody(args: string[]): Promise<Run> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken })) if (v !== undefined) env[k] = v;
+    return new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    });
+  }
+  daemonWithClient((daemon, c) => {
+    d = daemon;
+    client = c;
+  });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hoody-cli-images-'));
+  });
+  after(async () => {
+    await removeContainers(client, made);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('import streams a docker save archive; a container of it runs as its config says; rm is refused while it is used', async () => {
+    const archive = await imageArchive(dir, 'example.com/cli/app:1.0');
+    const imported = await hoody(['images', 'import', archive]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /^imported example\.com\/cli\/app:1\.0 \([0-9a-f]{12}, 1 layers, /m);
+    const created = await hoody(['containers', 'create', '--name', 'cli-imported', '--image', 'example.com/cli/app:1.0', '--pull', 'never', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const c = JSON.parse(created.stdout);
+    made.push(c.id);
+    assert.match(c.image_id, /^sha256:[0-9a-f]{64}$/);
+    const log = join(d.dataDir, 'runtime', 'containers', c.id, 'ctr.log');
+    await eventually('the container\'s line', () => readFile(log, 'utf8').catch(() => ''), (text) => text.includes('greeting='));
+    assert.match(await readFile(log, 'utf8'), /uid=1000 cwd=\/home\/app greeting=hi/);
+    const rm = await hoody(['images', 'rm', c.image_id]);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /\(IMAGE_IN_USE\)/);
+    const inspect = JSON.parse((await hoody(['images', 'inspect', 'example.com/cli/app:1.0', '--json'])).stdout);
+    assert.deepEqual(inspect.image.used_by, [c.id]);
+  });
+
+  it('a pull from a registry that does not answer is IMAGE_PULL_FAILED, and creates nothing', async () => {
+    const port = await closedPort();
+    const pull = await hoody(['images', 'pull', `127.0.0.1:${port}/nothing:1`]);
+    assert.equal(pull.code, 1);
+    assert.match(pull.stderr, /cannot pull "127\.0\.0\.1:\d+\/nothing:1".*\(IMAGE_PULL_FAILED\)/);
+    const create = await hoody(['containers', 'create', '--name', 'cli-unpulled', '--image', `127.0.0.1:${port}/nothing:1`]);
+    assert.equal(create.code, 1);
+    assert.match(create.stderr, /\(IMAGE_PULL_FAILED\)/);
+    assert.deepEqual((await client.api.containers.list({ name: 'cli-unpulled' })).data.containers, []);
+  });
+});
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
 
 describe('the CLI spinner', () => {
   /** A stand-in for stderr that records what is drawn. */
