@@ -184,6 +184,9 @@ describe('the images API', () => {
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().code, 'INVALID_INPUT');
     assert.equal((await call('POST', '/images/pull', userToken, { reference: 'a b' })).statusCode, 400);
+    const platform = await call('POST', '/images/pull', userToken, { reference: 'example.com/app:1', platform: 'linux' });
+    assert.equal(platform.statusCode, 400);
+    assert.match(platform.json().message, /platform "linux" is not valid/);
   });
 
   it('lists busybox first and every stored image with the containers that use it; gets one by URL-encoded name or id', async () => {

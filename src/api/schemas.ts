@@ -251,7 +251,7 @@ export type ImageDetail = Static<typeof ImageDetail>;
 export const PullImageBody = Type.Object(
   {
     reference: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'an image reference; here `busybox` means Docker Hub\'s `docker.io/library/busybox:latest`' }),
-    platform: Type.Optional(Type.String({ pattern: '^[a-z0-9_-]+/[a-z0-9_-]+(/[a-z0-9_-]+)?$', description: '`os/architecture[/variant]`, e.g. `linux/arm64/v8`; the host\'s by default' })),
+    platform: Type.Optional(Type.String({ minLength: 3, maxLength: 100, description: '`os/architecture[/variant]`, e.g. `linux/arm64/v8`; the host\'s by default' })),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import type { AppDeps } from '../app.ts';
 import type { Actor } from '../../core/actor.ts';
 import { HoodyError } from '../../core/errors.ts';
 import type { Platform } from '../../images/types.ts';
+import { InvalidPlatformError, parsePlatform } from '../../images/platform.ts';
 import { imageDetailWire, imageWire, ok } from '../wire.ts';
 import { imageFailure, mappingImageErrors } from '../image-errors.ts';
 import { toErrorBody } from '../errors.ts';
@@ -108,7 +109,7 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
   // an answer that may be a stream is not kept for Idempotency-Key replays
   api.post('/images/pull', { schema: SCHEMAS.pull, config: { idempotency: false } }, async (request, reply) => {
     const body = request.body as PullImageBody;
-    const platform = body.platform ? parsePlatform(body.platform) : undefined;
+    const platform = body.platform ? platformOf(body.platform) : undefined;
     const signal = abortOnHangUp(reply);
     const opts = { ...(platform ? { platform } : {}), signal };
     if (!acceptsNdjson(request.headers.accept)) {
@@ -183,11 +184,14 @@ function requireAdmin(actor: Actor, what: string): void {
 
 const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
 
-/** `os/architecture[/variant]`. */
-function parsePlatform(text: string): Platform {
-  const [os, architecture, variant] = text.split('/');
-  if (!os || !architecture) throw new HoodyError('INVALID_INPUT', `platform "${text}" is not valid: write os/architecture[/variant]`);
-  return { os, architecture, ...(variant ? { variant } : {}) };
+/** `os/architecture[/variant]`, with the common aliases (`x86_64`, `aarch64`) normalised. */
+function platformOf(text: string): Platform {
+  try {
+    return parsePlatform(text);
+  } catch (err) {
+    if (err instanceof InvalidPlatformError) throw new HoodyError('INVALID_INPUT', err.message, { platform: text });
+    throw err;
+  }
 }
 
 /** Aborted when the client goes away before its answer was sent. */
