@@ -86,11 +86,6 @@ export class ImageStore {
     this.folders = new RootfsImages(root, ids);
   }
 
-  /** Whether layered images can be stored here (a content store is wired). */
-  get layered(): boolean {
-    return this.parts.content !== undefined;
-  }
-
   /** The read-only root filesystem of a folder image, building the built-in one if needed. */
   rootfs(name: string, signal?: AbortSignal): Promise<string> {
     return this.folders.rootfs(name, signal);
