@@ -184,6 +184,8 @@ describe('the images API', () => {
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().code, 'INVALID_INPUT');
     assert.equal((await call('POST', '/images/pull', userToken, { reference: 'a b' })).statusCode, 400);
+    const streamedBad = await call('POST', '/images/pull', userToken, { reference: 'library/NGINX' }, { accept: 'application/x-ndjson' });
+    assert.equal(streamedBad.statusCode, 400, 'a bad reference is refused before any stream starts');
     const platform = await call('POST', '/images/pull', userToken, { reference: 'example.com/app:1', platform: 'linux' });
     assert.equal(platform.statusCode, 400);
     assert.match(platform.json().message, /platform "linux" is not valid/);

@@ -12,6 +12,7 @@ import type { Actor } from '../../core/actor.ts';
 import { HoodyError } from '../../core/errors.ts';
 import type { Platform } from '../../images/types.ts';
 import { InvalidPlatformError, parsePlatform } from '../../images/platform.ts';
+import { InvalidReferenceError, parseReference } from '../../images/reference.ts';
 import { imageDetailWire, imageWire, ok } from '../wire.ts';
 import { imageFailure, mappingImageErrors } from '../image-errors.ts';
 import { toErrorBody } from '../errors.ts';
@@ -109,6 +110,8 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
   // an answer that may be a stream is not kept for Idempotency-Key replays
   api.post('/images/pull', { schema: SCHEMAS.pull, config: { idempotency: false } }, async (request, reply) => {
     const body = request.body as PullImageBody;
+    // a bad reference is a 400 before any stream starts
+    referenceOf(body.reference);
     const platform = body.platform ? platformOf(body.platform) : undefined;
     const signal = abortOnHangUp(reply);
     const opts = { ...(platform ? { platform } : {}), signal };
@@ -183,6 +186,16 @@ function requireAdmin(actor: Actor, what: string): void {
 }
 
 const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
+
+/** Checks a reference's text, as the pull will read it. */
+function referenceOf(text: string): void {
+  try {
+    parseReference(text);
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) throw new HoodyError('INVALID_INPUT', err.message, { reference: text });
+    throw err;
+  }
+}
 
 /** `os/architecture[/variant]`, with the common aliases (`x86_64`, `aarch64`) normalised. */
 function platformOf(text: string): Platform {
