@@ -102,7 +102,6 @@ export type Container = Static<typeof Container>;
 
 /** Names are DNS-label-like so they can appear in URLs and hostnames. */
 export const ContainerName = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: 'lowercase letters, digits and dashes; 1-63 characters' });
-export const ImageName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' });
 /** An image reference as Docker writes it (`nginx:1.27`, `ghcr.io/acme/api@sha256:…`), or `busybox` (the built-in image). */
 export const ImageReferenceText = Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'an image reference (`nginx:1.27`, `ghcr.io/acme/api@sha256:…`); the bare `busybox` is the built-in image' });
 export const PULL_POLICIES = ['missing', 'always', 'never'] as const;
