@@ -1,0 +1,240 @@
+/**
+ * Real images end to end: fixture images built in the test, pushed to a real local registry
+ * (docker-registry on loopback), pulled by the puller into a content store, mounted as an
+ * overlay of their layers and compared with what umoci unpacks from the same image; archives
+ * imported; a container run from one through the daemon.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildFixtureLayout, layoutConfig, LAYERED_CONFIG, type FixtureLayout } from './image-fixtures.ts';
+import { pushFixtures, pushImage, type PushedFixtures } from './fixture-push.ts';
+import { makeArchive, type ArchiveKind } from './image-archives.ts';
+import { startRegistry, type TestRegistry } from './registry-harness.ts';
+import { diffTrees, oracleUnpack, treeSum, whiteouts, type TreeEntry } from './tree-compare.ts';
+import { imageKit, missingModule, mountImage, type ImageKit } from './image-subsystem.ts';
+import { mountScratch } from './mount-scratch.ts';
+import { MNT_DETACH, umount2 } from '../src/runtime/mount-syscalls.ts';
+import { apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { eventually } from './eventually.ts';
+import type { StoredImage } from '../src/images/types.ts';
+
+const execFileP = promisify(execFile);
+const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
+const missing = missingModule();
+const skip = process.getuid?.() !== 0 ? 'needs root (mounts, umoci, chown)' : missing ? `src/images/${missing} is not there yet` : false;
+
+describe('real images through a local registry', { skip }, () => {
+  let scratch: { dir: string; cleanup: () => Promise<void> };
+  let fx: FixtureLayout;
+  let reg: TestRegistry;
+  let pushed: PushedFixtures;
+  const oracles = new Map<string, TreeEntry[]>();
+  let n = 0;
+
+  before(async () => {
+    scratch = await mountScratch('hoody-images-e2e-');
+    fx = await buildFixtureLayout(join(scratch.dir, 'fixtures'));
+    reg = await startRegistry();
+    pushed = await pushFixtures(reg, fx.layout);
+  });
+  after(async () => {
+    await reg?.stop();
+    await scratch?.cleanup();
+  });
+
+  const freshKit = async (creds?: { host: string; username: string; password: string }): Promise<ImageKit> => {
+    const root = join(scratch.dir, `store-${++n}`);
+    await mkdir(root, { recursive: true });
+    return imageKit(root, IDS, creds);
+  };
+  const oracle = async (tag: string): Promise<TreeEntry[]> => {
+    if (!oracles.has(tag)) oracles.set(tag, normalise(await treeSum(await oracleUnpack(fx.layout, tag, join(scratch.dir, `oracle-${tag}`)), { xattrs: true })));
+    return oracles.get(tag)!;
+  };
+  /** The image's merged tree, owners shifted back out of the id range. */
+  const merged = async (kit: ImageKit, image: StoredImage): Promise<TreeEntry[]> => {
+    const dir = join(scratch.dir, `mnt-${++n}`);
+    const path = await mountImage(kit, image, dir);
+    try {
+      return normalise(await treeSum(path, { uidOffset: IDS.uid, gidOffset: IDS.gid, xattrs: true }));
+    } finally {
+      await umount2(path, MNT_DETACH);
+    }
+  };
+  const assertSameTree = async (kit: ImageKit, image: StoredImage, tag: string): Promise<void> => {
+    const tree = await merged(kit, image);
+    assert.deepEqual(whiteouts(tree), [], 'no whiteout device shows in the merged view');
+    assert.deepEqual(diffTrees(tree, await oracle(tag)), [], `the pulled ${tag} differs from umoci's`);
+  };
+
+  for (const [key, tag] of [
+    ['base', 'base'],
+    ['layered', 'layered'],
+    ['layeredV2s2', 'layered'],
+    ['edge', 'edge'],
+    ['xattr', 'xattr'],
+    ['insertbug', 'insertbug'],
+  ] as const) {
+    it(`pulls ${key} and its layers mount to the tree umoci unpacks`, async () => {
+      const kit = await freshKit();
+      const image = await kit.puller.pull(pushed[key].reference);
+      assert.equal(image.diffIds.length, (await layoutConfig(fx.layout, tag)).config.rootfs.diff_ids.length);
+      await assertSameTree(kit, image, tag);
+    });
+  }
+
+  it('keeps the file capability and the user xattr of the xattr image', async () => {
+    const kit = await freshKit();
+    const image = await kit.puller.pull(pushed.xattr.reference);
+    const dir = join(scratch.dir, `mnt-${++n}`);
+    const path = await mountImage(kit, image, dir);
+    try {
+      const { stdout } = await execFileP('getcap', [join(path, 'bin/ping')]);
+      assert.match(stdout, /cap_net_raw[=+]ep/);
+      const { stdout: user } = await execFileP('getfattr', ['--only-values', '-n', 'user.test', join(path, 'bin/ping')]);
+      assert.equal(user, 'hoody');
+    } finally {
+      await umount2(path, MNT_DETACH);
+    }
+  });
+
+  it('records the config of layered as it was built', async () => {
+    const kit = await freshKit();
+    const image = await kit.puller.pull(pushed.layered.reference);
+    const c = image.config.config!;
+    assert.deepEqual(c.Entrypoint, LAYERED_CONFIG.entrypoint);
+    assert.deepEqual(c.Cmd, LAYERED_CONFIG.cmd);
+    assert.deepEqual(c.Env, LAYERED_CONFIG.env);
+    assert.equal(c.WorkingDir, LAYERED_CONFIG.workingDir);
+    assert.equal(c.User, LAYERED_CONFIG.user);
+    assert.deepEqual(Object.keys(c.ExposedPorts ?? {}), LAYERED_CONFIG.exposedPorts);
+    assert.equal(image.user?.uid, LAYERED_CONFIG.resolved.uid);
+    assert.equal(image.user?.gid, LAYERED_CONFIG.resolved.gid);
+    assert.equal(image.user?.home, LAYERED_CONFIG.resolved.home);
+    assert.equal(image.manifestDigest, pushed.layered.manifestDigest);
+    assert.ok(image.names.includes(pushed.layered.reference), JSON.stringify(image.names));
+  });
+
+  for (const [key, what] of [
+    ['index', 'an OCI index'],
+    ['list', 'a Docker manifest list'],
+  ] as const) {
+    it(`picks amd64 from ${what} listing arm64 first, and arm64 when asked`, async () => {
+      const kit = await freshKit();
+      const host = await kit.puller.pull(pushed[key].reference);
+      assert.equal(host.config.architecture, 'amd64');
+      assert.equal(host.manifestDigest, key === 'index' ? pushed.amd64.manifestDigest : pushed.amd64V2s2.manifestDigest);
+      const arm = await kit.puller.pull(pushed[key].reference, { platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+      assert.equal(arm.config.architecture, 'arm64');
+      assert.notEqual(arm.id, host.id);
+      assert.deepEqual(arm.diffIds, host.diffIds, 'both platforms share the layers here');
+    });
+  }
+
+  it('refuses the hostile image and leaves the host untouched', async () => {
+    const kit = await freshKit();
+    await assert.rejects(kit.puller.pull(pushed.evil.reference));
+    assert.deepEqual((await readdir(fx.hostTarget)).sort(), ['secret', 'victim']);
+    assert.equal(await readFile(join(fx.hostTarget, 'victim'), 'utf8'), 'victim\n');
+    assert.equal(await readFile(join(fx.hostTarget, 'secret'), 'utf8'), 'secret\n');
+    for (let d = kit.root, i = 0; i < 4; d = dirname(d), i++) assert.ok(!existsSync(join(d, 'hoody-evil-dotdot')), `nothing written at ${d}`);
+    assert.ok(!existsSync('/hoody-evil-absolute'));
+    assert.equal(await kit.store.find(pushed.evil.reference), undefined);
+  });
+
+  it('downloads only the new layer for a second image on the same base', async () => {
+    const kit = await freshKit();
+    const base = await kit.puller.pull(pushed.base.reference);
+    const before = (await reg.blobGets()).length;
+    const layered = await kit.puller.pull(pushed.layered.reference);
+    const fetched = (await reg.blobGets()).slice(before);
+    const { manifest } = await layoutConfig(fx.layout, 'layered');
+    const layers = (manifest.layers as { digest: string }[]).map((l) => l.digest);
+    assert.deepEqual(
+      fetched.filter((d) => d !== manifest.config.digest),
+      [layers.at(-1)],
+      'only the top layer is downloaded',
+    );
+    assert.deepEqual(layered.diffIds.slice(0, 1), base.diffIds);
+    const lowers = await kit.store.lowerDirs(layered);
+    assert.equal(lowers.length, 2);
+    assert.equal(lowers[1], (await kit.store.lowerDirs(base))[0], 'the base layer is one folder for both');
+  });
+
+  it('pulls through token auth and reuses the token', async () => {
+    const treg = await startRegistry({ auth: 'token' });
+    try {
+      await pushImage(treg, fx.layout, 'layered', 'test/private', { destTag: '1.0' });
+      await pushImage(treg, fx.layout, 'edge', 'test/private', { destTag: 'edge' });
+      const kit = await freshKit({ host: treg.host, ...treg.creds! });
+      const before = treg.tokenRequests();
+      const image = await kit.puller.pull(`${treg.host}/test/private:1.0`);
+      const first = treg.tokenRequests() - before;
+      assert.ok(first >= 1 && first <= 2, `one token for the repository (asked ${first} times)`);
+      await assertSameTree(kit, image, 'layered');
+      await kit.puller.pull(`${treg.host}/test/private:edge`);
+      assert.equal(treg.tokenRequests() - before, first, 'the cached token served the second pull');
+      const anonymous = await freshKit();
+      await assert.rejects(anonymous.puller.pull(`${treg.host}/test/private:1.0`));
+    } finally {
+      await treg.stop();
+    }
+  });
+
+  for (const kind of ['docker-archive', 'oci-archive', 'docker25'] as ArchiveKind[]) {
+    it(`imports a ${kind} of edge to the same tree`, async () => {
+      const kit = await freshKit();
+      const file = await makeArchive(fx.layout, 'edge', kind, join(scratch.dir, `edge-${kind}.tar`), 'test/edge:1.0');
+      const images = await kit.importer.importArchive(file);
+      assert.equal(images.length, 1);
+      await assertSameTree(kit, images[0]!, 'edge');
+    });
+  }
+
+  it('shares layers between a pulled and an imported copy of one image', async () => {
+    const kit = await freshKit();
+    const pulledImage = await kit.puller.pull(pushed.edge.reference);
+    const file = await makeArchive(fx.layout, 'edge', 'docker25', join(scratch.dir, 'edge-shared.tar'), 'test/edge:1.0');
+    const [imported] = await kit.importer.importArchive(file);
+    assert.equal(imported!.id, pulledImage.id);
+    assert.deepEqual(await kit.store.lowerDirs(imported!), await kit.store.lowerDirs(pulledImage));
+  });
+
+  describe('through the daemon', () => {
+    let d: DaemonHandle;
+    before(async () => {
+      d = await startTestDaemon();
+    });
+    after(async () => {
+      await d?.cleanup();
+    });
+
+    it('pulls layered and runs it as its config says: user, working dir, environment', async () => {
+      const call = apiClient(d.api, d.adminToken);
+      const pulled = await call('POST', '/images/pull', { reference: pushed.layered.reference });
+      assert.equal(pulled.status, 200, JSON.stringify(pulled.body));
+      const listed = await call('GET', '/images');
+      assert.ok(JSON.stringify(listed.body).includes('test/layered'), JSON.stringify(listed.body));
+      assert.ok(JSON.stringify(listed.body).includes('busybox'), 'the built-in busybox is still listed');
+      const created = await call('POST', '/containers', { name: 'layered-e2e', container_image: pushed.layered.reference, autostart: true });
+      assert.ok(created.status === 201 || created.status === 200, JSON.stringify(created.body));
+      const id = created.body.data.id as string;
+      const log = join(d.dataDir, 'runtime', 'containers', id, 'ctr.log');
+      const text = await eventually('the container printed its line', () => readFile(log, 'utf8').catch(() => ''), (t) => t.includes('user='), 20_000);
+      assert.ok(text.includes(LAYERED_CONFIG.output), text);
+    });
+  });
+});
+
+/** security.capability as v2 (a v3 value names the namespace's root uid, which differs by store). */
+function normalise(entries: TreeEntry[]): TreeEntry[] {
+  for (const e of entries) {
+    if (e.xattrs) e.xattrs = e.xattrs.map((x) => (x.startsWith('security.capability=0x01000003') ? `security.capability=0x01000002${x.slice('security.capability=0x01000003'.length, -8)}` : x));
+  }
+  return entries;
+}
