@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { buildFixtureLayout, layoutConfig, run } from '../test/image-fixtures.ts';
 import { pushImage } from '../test/fixture-push.ts';
 import { startRegistry } from '../test/registry-harness.ts';
-import { imageKit, missingModule } from '../test/image-subsystem.ts';
+import { imageKit, missingPullModule } from '../test/image-subsystem.ts';
 import { median } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 3);
@@ -111,7 +111,7 @@ try {
   const pushed = await pushImage(reg, layout, 'big', 'bench/big', { destTag: '1.0' });
   const big = JSON.parse(await readFile(join(CACHE, 'big.json'), 'utf8')) as { tarBytes: number; files: number };
   console.log(`image ${pushed.reference}: ${manifest.layers.length} layers, ${(gz / 1e6).toFixed(0)} MB compressed, ${(big.tarBytes / 1e6).toFixed(0)} MB of layer tars (${big.files} files) on a 2 MB busybox base; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const missing = missingModule();
+  const missing = missingPullModule();
   const sides: Side[] = missing ? ['skopeo+umoci', 'podman'] : ['hoody', 'skopeo+umoci', 'podman'];
   if (missing) console.log(`hoody side skipped: src/images/${missing} is not there`);
   for (let r = 0; r < rounds; r++) {
