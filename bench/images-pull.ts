@@ -2,7 +2,8 @@
  * Pull + unpack of a ~400 MB, 4-layer image from one local registry, three ways in one run,
  * interleaved round by round (the order rotates): Hoody's puller into a fresh content store;
  * `skopeo copy docker://… oci:` + `umoci raw unpack` (what Incus does); `podman pull` into a
- * fresh `--root`. Run as root: `npm run bench:images-pull -- [rounds=3]`.
+ * fresh `--root`; and `skopeo copy` + Hoody's content store fed from that layout (its unpack
+ * alone, next to umoci's). Run as root: `npm run bench:images-pull -- [rounds=3]`.
  *
  * The image (a busybox base plus 4 layers of random and compressible files) is built once and
  * kept in /var/tmp/hoody-bench-images (HOODY_BENCH_IMAGES_DIR), so later runs start at once.
@@ -11,7 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { LayerContentStore } from '../src/images/store.ts';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFixtureLayout, layoutConfig, run } from '../test/image-fixtures.ts';
@@ -76,8 +78,25 @@ async function cpuSeconds(): Promise<number> {
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
 }
 
-type Side = 'hoody' | 'skopeo+umoci' | 'podman';
-const samples: Record<Side, { wall: number; cpu: number }[]> = { hoody: [], 'skopeo+umoci': [], podman: [] };
+type Side = 'hoody' | 'skopeo+store' | 'skopeo+umoci' | 'podman';
+const samples: Record<Side, { wall: number; cpu: number }[]> = { hoody: [], 'skopeo+store': [], 'skopeo+umoci': [], podman: [] };
+
+/** Feeds Hoody's store from an OCI layout as a pull would (blob copied in, verified, unpacked; layers in parallel). */
+async function ingestLayout(store: LayerContentStore, layout: string, tag: string): Promise<void> {
+  const { manifest, manifestDigest } = await layoutConfig(layout, tag);
+  const blob = (d: string): string => join(layout, 'blobs/sha256', d.slice('sha256:'.length));
+  const configBytes = await readFile(blob(manifest.config.digest));
+  await store.putBlob(manifest.config.digest, configBytes);
+  const diffIds = (JSON.parse(configBytes.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+  await Promise.all(
+    (manifest.layers as { digest: string; size: number }[]).map(async (l, i) => {
+      const temp = store.blobTempPath(l.digest);
+      await copyFile(blob(l.digest), temp);
+      await store.applyLayer(await store.commitBlob(temp, l.digest, l.size), diffIds[i]!);
+    }),
+  );
+  await store.commitImage({ configBytes, manifestDigest, names: ['bench/big:1.0'], source: 'bench' });
+}
 
 async function once(side: Side, reference: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hoody-bench-pull-'));
@@ -87,6 +106,9 @@ async function once(side: Side, reference: string): Promise<void> {
     if (side === 'hoody') {
       const kit = await imageKit(join(dir, 'images'), IDS);
       await kit.puller.pull(reference);
+    } else if (side === 'skopeo+store') {
+      await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reference}`, `oci:${join(dir, 'oci')}:t`]);
+      await ingestLayout(new LayerContentStore({ root: join(dir, 'images'), ids: IDS }), join(dir, 'oci'), 't');
     } else if (side === 'skopeo+umoci') {
       await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reference}`, `oci:${join(dir, 'oci')}:t`]);
       await run('umoci', ['raw', 'unpack', '--image', `${join(dir, 'oci')}:t`, join(dir, 'rootfs')]);
@@ -95,7 +117,7 @@ async function once(side: Side, reference: string): Promise<void> {
     }
     const wall = (performance.now() - t0) / 1000;
     samples[side].push({ wall, cpu: (await cpuSeconds()) - cpu0 });
-    console.log(`${side.padEnd(13)} wall ${wall.toFixed(2)} s  cpu ${samples[side].at(-1)!.cpu.toFixed(2)} s  load ${loadavg()[0]!.toFixed(2)}`);
+    console.log(`${side.padEnd(14)} wall ${wall.toFixed(2)} s  cpu ${samples[side].at(-1)!.cpu.toFixed(2)} s  load ${loadavg()[0]!.toFixed(2)}`);
   } finally {
     if (side === 'podman') await run('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'overlay', 'rmi', '--all', '--force']).catch(() => undefined);
     await run('umount', ['-R', join(dir, 'root', 'overlay')]).catch(() => undefined);
@@ -112,7 +134,7 @@ try {
   const big = JSON.parse(await readFile(join(CACHE, 'big.json'), 'utf8')) as { tarBytes: number; files: number };
   console.log(`image ${pushed.reference}: ${manifest.layers.length} layers, ${(gz / 1e6).toFixed(0)} MB compressed, ${(big.tarBytes / 1e6).toFixed(0)} MB of layer tars (${big.files} files) on a 2 MB busybox base; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const missing = missingPullModule();
-  const sides: Side[] = missing ? ['skopeo+umoci', 'podman'] : ['hoody', 'skopeo+umoci', 'podman'];
+  const sides: Side[] = missing ? ['skopeo+store', 'skopeo+umoci', 'podman'] : ['hoody', 'skopeo+store', 'skopeo+umoci', 'podman'];
   if (missing) console.log(`hoody side skipped: src/images/${missing} is not there`);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sides.length; i++) await once(sides[(i + r) % sides.length]!, pushed.reference);
@@ -120,7 +142,7 @@ try {
   console.log('\nmedians');
   for (const side of sides) {
     const s = samples[side];
-    console.log(`${side.padEnd(13)} wall ${median(s.map((x) => x.wall)).toFixed(2)} s  cpu ${median(s.map((x) => x.cpu)).toFixed(2)} s  (${s.length} runs)`);
+    console.log(`${side.padEnd(14)} wall ${median(s.map((x) => x.wall)).toFixed(2)} s  cpu ${median(s.map((x) => x.cpu)).toFixed(2)} s  (${s.length} runs)`);
   }
   console.log(`load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 } finally {
