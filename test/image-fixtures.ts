@@ -172,7 +172,7 @@ async function pythonLayer(dir: string, layout: string, tag: string, script: str
   await run('umoci', ['raw', 'add-layer', '--image', `${layout}:base`, '--tag', tag, out], o);
 }
 
-// the tar ends right after the last member's data: no EOF blocks, no record padding (what umoci 0.4.7's insert writes)
+// the tar ends right after the last member's padded data: no end-of-archive blocks, no record padding (what umoci 0.4.7's insert writes; Go's reader needs the data padded)
 const INSERTBUG_PY = `
 import io, sys, tarfile
 buf = io.BytesIO()
@@ -231,3 +231,21 @@ export async function layoutConfig(layout: string, tag: string): Promise<{ confi
 }
 
 export type { TestRegistry };
+
+/** Adds `count` one-file layers on `base` as tag `many` (an image deeper than absolute lower paths fit in one mount). */
+export async function buildManyLayers(layout: string, dir: string, count: number, signal?: AbortSignal): Promise<string> {
+  let from = 'base';
+  for (let i = 0; i < count; i++) {
+    const s = join(dir, `stage-many-${i}`);
+    await mkdir(join(s, 'layers'), { recursive: true });
+    await chmod(join(s, 'layers'), 0o755);
+    await writeFile(join(s, 'layers', `l${i}.txt`), `layer ${i}\n`);
+    // every tenth layer replaces the file of the one before, so the order of the lowers shows
+    if (i % 10 === 9) await writeFile(join(s, 'layers', `l${i - 1}.txt`), `layer ${i - 1} replaced by ${i}\n`);
+    await run('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', s, '-cf', `${s}.tar`, 'layers'], { signal });
+    const tag = i === count - 1 ? 'many' : `many-${i}`;
+    await run('umoci', ['raw', 'add-layer', '--no-history', '--image', `${layout}:${from}`, '--tag', tag, `${s}.tar`], { signal });
+    from = tag;
+  }
+  return 'many';
+}

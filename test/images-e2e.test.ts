@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildFixtureLayout, layoutConfig, LAYERED_CONFIG, type FixtureLayout } from './image-fixtures.ts';
+import { buildFixtureLayout, buildManyLayers, layoutConfig, LAYERED_CONFIG, type FixtureLayout } from './image-fixtures.ts';
 import { pushFixtures, pushImage, type PushedFixtures } from './fixture-push.ts';
 import { makeArchive, type ArchiveKind } from './image-archives.ts';
 import { startRegistry, type TestRegistry } from './registry-harness.ts';
@@ -228,6 +228,15 @@ describe('real images through a local registry', { skip }, () => {
     for (let d = kit.root, i = 0; i < 4; d = dirname(d), i++) assert.ok(!existsSync(join(d, 'hoody-evil-dotdot')), `nothing written at ${d}`);
     assert.ok(!existsSync('/hoody-evil-absolute'));
     assert.deepEqual(await kit.store.list(), []);
+  });
+
+  it('imports an image of 61 layers and mounts them all from short lower paths', async () => {
+    const tag = await buildManyLayers(fx.layout, fx.dir, 60);
+    const kit = await freshKit();
+    const [image] = await kit.importer.importArchive(await makeArchive(fx.layout, tag, 'docker-archive', join(scratch.dir, 'many.tar'), 'test/many:1.0'));
+    assert.equal(image!.diffIds.length, 61);
+    await assertSameTree(kit, image!, tag);
+    assert.ok((await kit.store.relativeLowerDirs(image!)).join(':').length < 1024, 'short lower paths: 61 layers take under 1 kB of options');
   });
 
   it('shares layers between a pulled and an imported copy of one image', { skip: pullSkip }, async () => {
