@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { buildFixtureLayout, layoutConfig, run } from '../test/image-fixtures.ts';
 import { pushImage } from '../test/fixture-push.ts';
 import { startRegistry } from '../test/registry-harness.ts';
-import { imageKit, missingPullModule } from '../test/image-subsystem.ts';
+import { imageKit } from '../test/image-subsystem.ts';
 import { median } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 3);
@@ -104,7 +104,7 @@ async function once(side: Side, reference: string): Promise<void> {
   const t0 = performance.now();
   try {
     if (side === 'hoody') {
-      const kit = await imageKit(join(dir, 'images'), IDS);
+      const kit = imageKit(join(dir, 'images'), IDS);
       await kit.puller.pull(reference);
     } else if (side === 'skopeo+store') {
       await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reference}`, `oci:${join(dir, 'oci')}:t`]);
@@ -133,9 +133,7 @@ try {
   const pushed = await pushImage(reg, layout, 'big', 'bench/big', { destTag: '1.0' });
   const big = JSON.parse(await readFile(join(CACHE, 'big.json'), 'utf8')) as { tarBytes: number; files: number };
   console.log(`image ${pushed.reference}: ${manifest.layers.length} layers, ${(gz / 1e6).toFixed(0)} MB compressed, ${(big.tarBytes / 1e6).toFixed(0)} MB of layer tars (${big.files} files) on a 2 MB busybox base; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const missing = missingPullModule();
-  const sides: Side[] = missing ? ['skopeo+store', 'skopeo+umoci', 'podman'] : ['hoody', 'skopeo+store', 'skopeo+umoci', 'podman'];
-  if (missing) console.log(`hoody side skipped: src/images/${missing} is not there`);
+  const sides: Side[] = ['hoody', 'skopeo+store', 'skopeo+umoci', 'podman'];
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sides.length; i++) await once(sides[(i + r) % sides.length]!, pushed.reference);
   }

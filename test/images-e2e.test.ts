@@ -16,7 +16,7 @@ import { pushFixtures, pushImage, type PushedFixtures } from './fixture-push.ts'
 import { makeArchive, type ArchiveKind } from './image-archives.ts';
 import { startRegistry, type TestRegistry } from './registry-harness.ts';
 import { diffTrees, oracleUnpack, treeSum, whiteouts, type TreeEntry } from './tree-compare.ts';
-import { imageKit, missingPullModule, mountImage, type ImageKit } from './image-subsystem.ts';
+import { imageKit, mountImage, type ImageKit } from './image-subsystem.ts';
 import { mountScratch } from './mount-scratch.ts';
 import { MNT_DETACH, umount2 } from '../src/runtime/mount-syscalls.ts';
 import { apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
@@ -26,10 +26,8 @@ import type { StoredImage } from '../src/images/types.ts';
 const execFileP = promisify(execFile);
 const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
 const skip = process.getuid?.() !== 0 ? 'needs root (mounts, umoci, chown)' : false;
-const missingPull = missingPullModule();
-const pullSkip = missingPull ? `src/images/${missingPull} is not there yet` : false;
 const ROUTES = new URL('../src/server/routes/images.ts', import.meta.url).pathname;
-const daemonSkip = pullSkip || (existsSync(ROUTES) && readFileSync(ROUTES, 'utf8').includes("'/images/pull'") ? false : 'the daemon has no POST /images/pull yet');
+const daemonSkip = existsSync(ROUTES) && readFileSync(ROUTES, 'utf8').includes("'/images/pull'") ? false : 'the daemon has no POST /images/pull yet';
 
 describe('real images through a local registry', { skip }, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
@@ -83,7 +81,7 @@ describe('real images through a local registry', { skip }, () => {
     ['xattr', 'xattr'],
     ['insertbug', 'insertbug'],
   ] as const) {
-    it(`pulls ${key} and its layers mount to the tree umoci unpacks`, { skip: pullSkip }, async () => {
+    it(`pulls ${key} and its layers mount to the tree umoci unpacks`, async () => {
       const kit = await freshKit();
       const image = await kit.puller.pull(pushed[key].reference);
       assert.equal(image.diffIds.length, (await layoutConfig(fx.layout, tag)).config.rootfs.diff_ids.length);
@@ -91,7 +89,7 @@ describe('real images through a local registry', { skip }, () => {
     });
   }
 
-  it('keeps the file capability and the user xattr of the xattr image', { skip: pullSkip }, async () => {
+  it('keeps the file capability and the user xattr of the xattr image', async () => {
     const kit = await freshKit();
     const image = await kit.puller.pull(pushed.xattr.reference);
     const dir = join(scratch.dir, `mnt-${++n}`);
@@ -106,7 +104,7 @@ describe('real images through a local registry', { skip }, () => {
     }
   });
 
-  it('records the config of layered as it was built', { skip: pullSkip }, async () => {
+  it('records the config of layered as it was built', async () => {
     const kit = await freshKit();
     const image = await kit.puller.pull(pushed.layered.reference);
     const c = image.config.config!;
@@ -127,7 +125,7 @@ describe('real images through a local registry', { skip }, () => {
     ['index', 'an OCI index'],
     ['list', 'a Docker manifest list'],
   ] as const) {
-    it(`picks amd64 from ${what} listing arm64 first, and arm64 when asked`, { skip: pullSkip }, async () => {
+    it(`picks amd64 from ${what} listing arm64 first, and arm64 when asked`, async () => {
       const kit = await freshKit();
       const host = await kit.puller.pull(pushed[key].reference);
       assert.equal(host.config.architecture, 'amd64');
@@ -139,7 +137,7 @@ describe('real images through a local registry', { skip }, () => {
     });
   }
 
-  it('refuses the hostile image and leaves the host untouched', { skip: pullSkip }, async () => {
+  it('refuses the hostile image and leaves the host untouched', async () => {
     const kit = await freshKit();
     await assert.rejects(kit.puller.pull(pushed.evil.reference));
     assert.deepEqual((await readdir(fx.hostTarget)).sort(), ['secret', 'victim']);
@@ -150,7 +148,7 @@ describe('real images through a local registry', { skip }, () => {
     assert.equal(await kit.store.find(pushed.evil.reference), undefined);
   });
 
-  it('downloads only the new layer for a second image on the same base', { skip: pullSkip }, async () => {
+  it('downloads only the new layer for a second image on the same base', async () => {
     const kit = await freshKit();
     const base = await kit.puller.pull(pushed.base.reference);
     const before = (await reg.blobGets()).length;
@@ -169,7 +167,7 @@ describe('real images through a local registry', { skip }, () => {
     assert.equal(lowers[1], (await kit.store.lowerDirs(base))[0], 'the base layer is one folder for both');
   });
 
-  it('pulls through token auth and reuses the token', { skip: pullSkip }, async () => {
+  it('pulls through token auth and reuses the token', async () => {
     const treg = await startRegistry({ auth: 'token' });
     try {
       await pushImage(treg, fx.layout, 'layered', 'test/private', { destTag: '1.0' });
@@ -239,7 +237,7 @@ describe('real images through a local registry', { skip }, () => {
     assert.ok((await kit.store.relativeLowerDirs(image!)).join(':').length < 1024, 'short lower paths: 61 layers take under 1 kB of options');
   });
 
-  it('shares layers between a pulled and an imported copy of one image', { skip: pullSkip }, async () => {
+  it('shares layers between a pulled and an imported copy of one image', async () => {
     const kit = await freshKit();
     const pulledImage = await kit.puller.pull(pushed.edge.reference);
     const file = await makeArchive(fx.layout, 'edge', 'docker25', join(scratch.dir, 'edge-shared.tar'), 'test/edge:1.0');
