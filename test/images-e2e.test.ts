@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildFixtureLayout, buildManyLayers, layoutConfig, LAYERED_CONFIG, type FixtureLayout } from './image-fixtures.ts';
@@ -21,7 +21,7 @@ import { mountScratch } from './mount-scratch.ts';
 import { MNT_DETACH, umount2 } from '../src/runtime/mount-syscalls.ts';
 import { apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
-import type { StoredImage } from '../src/images/types.ts';
+import type { ImageProgress, StoredImage } from '../src/images/types.ts';
 
 const execFileP = promisify(execFile);
 const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
@@ -165,6 +165,36 @@ describe('real images through a local registry', { skip }, () => {
     const lowers = await kit.store.lowerDirs(layered);
     assert.equal(lowers.length, 2);
     assert.equal(lowers[1], (await kit.store.lowerDirs(base))[0], 'the base layer is one folder for both');
+  });
+
+  it('fails a pull whose layer the registry serves altered, and commits nothing of it', async () => {
+    const own = await startRegistry();
+    try {
+      const image = await pushImage(own, fx.layout, 'insertbug', 'test/tampered', { destTag: '1.0' });
+      const { manifest, config } = await layoutConfig(fx.layout, 'insertbug');
+      const top = (manifest.layers as { digest: string }[]).at(-1)!.digest.slice('sha256:'.length);
+      const data = join(own.root, 'data/docker/registry/v2/blobs/sha256', top.slice(0, 2), top, 'data');
+      const bytes = await readFile(data);
+      bytes[bytes.length - 10]! ^= 0xff;
+      await writeFile(data, bytes);
+      const kit = await freshKit();
+      await assert.rejects(kit.puller.pull(image.reference), (err: Error & { code?: string }) => err.code === 'digest-mismatch' && err.message.includes(top));
+      assert.equal(await kit.store.find(image.reference), undefined);
+      assert.equal(await kit.store.hasLayer(config.rootfs.diff_ids.at(-1)), false);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('reports progress: resolved, each new layer downloaded and extracted, the shared one found', async () => {
+    const kit = await freshKit();
+    await kit.puller.pull(pushed.base.reference);
+    const seen: ImageProgress[] = [];
+    await kit.puller.pull(pushed.layered.reference, { onProgress: (p) => seen.push(p) });
+    const kinds = new Set(seen.map((p) => p.kind));
+    for (const k of ['resolved', 'layer-exists', 'downloaded', 'extracting', 'extracted'] as const) assert.ok(kinds.has(k), `a "${k}" event in ${[...kinds].join(', ')}`);
+    assert.equal(seen[0]!.kind, 'resolved');
+    assert.equal(seen.filter((p) => p.kind === 'extracted').length, 1, 'one new layer');
   });
 
   it('pulls through token auth and reuses the token', async () => {
