@@ -278,27 +278,46 @@ describe('real images through a local registry', { skip }, () => {
 
   describe('through the daemon', { skip: daemonSkip }, () => {
     let d: DaemonHandle;
+    let call: ReturnType<typeof apiClient>;
     before(async () => {
       d = await startTestDaemon();
+      call = apiClient(d.api, d.adminToken);
     });
     after(async () => {
       await d?.cleanup();
     });
 
-    it('pulls layered and runs it as its config says: user, working dir, environment', async () => {
-      const call = apiClient(d.api, d.adminToken);
-      const pulled = await call('POST', '/images/pull', { reference: pushed.layered.reference });
-      assert.equal(pulled.status, 200, JSON.stringify(pulled.body));
-      const listed = await call('GET', '/images');
-      assert.ok(JSON.stringify(listed.body).includes('test/layered'), JSON.stringify(listed.body));
-      assert.ok(JSON.stringify(listed.body).includes('busybox'), 'the built-in busybox is still listed');
-      const created = await call('POST', '/containers', { name: 'layered-e2e', container_image: pushed.layered.reference, autostart: true });
+    /** Creates and starts a container, and waits for its first line of output. */
+    const runOnce = async (name: string, body: Record<string, unknown>): Promise<string> => {
+      const created = await call('POST', '/containers', { name, autostart: true, ...body });
       assert.ok(created.status === 201 || created.status === 200, JSON.stringify(created.body));
       const id = created.body.data.id as string;
       const log = join(d.dataDir, 'runtime', 'containers', id, 'ctr.log');
-      const text = await eventually('the container printed its line', () => readFile(log, 'utf8').catch(() => ''), (t) => t.includes('user='), 20_000);
+      return eventually(`output of ${name}`, () => readFile(log, 'utf8').catch(() => ''), (t) => t.includes('user='), 20_000);
+    };
+
+    it('pulls layered, lists it beside busybox, and runs it as its config says: user, working dir, environment', async () => {
+      const pulled = await call('POST', '/images/pull', { reference: pushed.layered.reference });
+      assert.equal(pulled.status, 200, JSON.stringify(pulled.body));
+      assert.ok(JSON.stringify(pulled.body.data).includes(pushed.layered.reference), JSON.stringify(pulled.body));
+      const listed = JSON.stringify((await call('GET', '/images')).body);
+      assert.ok(listed.includes('test/layered'), listed);
+      assert.ok(listed.includes('busybox'), 'the built-in busybox is still listed');
+      const text = await runOnce('layered-e2e', { container_image: pushed.layered.reference });
       assert.ok(text.includes(LAYERED_CONFIG.output), text);
     });
+
+    it('keeps the image entrypoint and replaces its Cmd with the container command', async () => {
+      const text = await runOnce('layered-cmd', { container_image: pushed.layered.reference, command: ['echo "user=$(id -un) greeting=$GREETING"'] });
+      assert.ok(text.includes('user=app greeting=hi'), text);
+    });
+
+    for (const key of ['edge', 'xattr', 'insertbug'] as const) {
+      it(`runs ${key}, pulled on create, as root in / with the image's PATH`, async () => {
+        const text = await runOnce(`${key}-e2e`, { container_image: pushed[key].reference, command: ['sh', '-c', 'echo "user=$(id -u):$(id -g) cwd=$(pwd) home=$HOME path=$PATH"'] });
+        assert.ok(text.includes(`user=0:0 cwd=/ home=/root path=${LAYERED_CONFIG.env[0].slice('PATH='.length)}`), text);
+      });
+    }
   });
 });
 
