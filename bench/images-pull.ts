@@ -8,7 +8,8 @@
  * The image (a busybox base plus 4 layers of random and compressible files) is built once and
  * kept in /var/tmp/hoody-bench-images (HOODY_BENCH_IMAGES_DIR), so later runs start at once.
  * Wall time and the CPU (user + sys) of this process and every child it waited for (from
- * /proc/self/stat) are printed per round and as medians, with the load average.
+ * /proc/self/stat; this process's own share apart) are printed per round and as medians, with
+ * the load average. SIDES=hoody,podman runs only those sides.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -70,16 +71,16 @@ async function buildBig(): Promise<string> {
   return layout;
 }
 
-/** CPU seconds (user + sys) of this process and its waited-for children so far. */
-async function cpuSeconds(): Promise<number> {
+/** CPU seconds (user + sys) of this process (`own`) and of its waited-for children so far. */
+async function cpuSeconds(): Promise<{ own: number; children: number }> {
   const stat = await readFile('/proc/self/stat', 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields 14-17 (utime, stime, cutime, cstime) are 11-14 after the command name and state
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  return { own: (Number(f[11]) + Number(f[12])) / 100, children: (Number(f[13]) + Number(f[14])) / 100 };
 }
 
 type Side = 'hoody' | 'skopeo+store' | 'skopeo+umoci' | 'podman';
-const samples: Record<Side, { wall: number; cpu: number }[]> = { hoody: [], 'skopeo+store': [], 'skopeo+umoci': [], podman: [] };
+const samples: Record<Side, { wall: number; cpu: number; own: number }[]> = { hoody: [], 'skopeo+store': [], 'skopeo+umoci': [], podman: [] };
 
 /** Feeds Hoody's store from an OCI layout as a pull would (blob copied in, verified, unpacked; layers in parallel). */
 async function ingestLayout(store: LayerContentStore, layout: string, tag: string): Promise<void> {
@@ -116,8 +117,10 @@ async function once(side: Side, reference: string): Promise<void> {
       await run('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'overlay', 'pull', '--quiet', '--tls-verify=false', reference]);
     }
     const wall = (performance.now() - t0) / 1000;
-    samples[side].push({ wall, cpu: (await cpuSeconds()) - cpu0 });
-    console.log(`${side.padEnd(14)} wall ${wall.toFixed(2)} s  cpu ${samples[side].at(-1)!.cpu.toFixed(2)} s  load ${loadavg()[0]!.toFixed(2)}`);
+    const cpu1 = await cpuSeconds();
+    const own = cpu1.own - cpu0.own;
+    samples[side].push({ wall, cpu: own + cpu1.children - cpu0.children, own });
+    console.log(`${side.padEnd(14)} wall ${wall.toFixed(2)} s  cpu ${samples[side].at(-1)!.cpu.toFixed(2)} s (this process ${own.toFixed(2)})  load ${loadavg()[0]!.toFixed(2)}`);
   } finally {
     if (side === 'podman') await run('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'overlay', 'rmi', '--all', '--force']).catch(() => undefined);
     await run('umount', ['-R', join(dir, 'root', 'overlay')]).catch(() => undefined);
@@ -133,14 +136,15 @@ try {
   const pushed = await pushImage(reg, layout, 'big', 'bench/big', { destTag: '1.0' });
   const big = JSON.parse(await readFile(join(CACHE, 'big.json'), 'utf8')) as { tarBytes: number; files: number };
   console.log(`image ${pushed.reference}: ${manifest.layers.length} layers, ${(gz / 1e6).toFixed(0)} MB compressed, ${(big.tarBytes / 1e6).toFixed(0)} MB of layer tars (${big.files} files) on a 2 MB busybox base; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const sides: Side[] = ['hoody', 'skopeo+store', 'skopeo+umoci', 'podman'];
+  // SIDES=hoody,podman runs some of them only
+  const sides = (process.env.SIDES?.split(',') ?? ['hoody', 'skopeo+store', 'skopeo+umoci', 'podman']) as Side[];
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sides.length; i++) await once(sides[(i + r) % sides.length]!, pushed.reference);
   }
   console.log('\nmedians');
   for (const side of sides) {
     const s = samples[side];
-    console.log(`${side.padEnd(14)} wall ${median(s.map((x) => x.wall)).toFixed(2)} s  cpu ${median(s.map((x) => x.cpu)).toFixed(2)} s  (${s.length} runs)`);
+    console.log(`${side.padEnd(14)} wall ${median(s.map((x) => x.wall)).toFixed(2)} s  cpu ${median(s.map((x) => x.cpu)).toFixed(2)} s (this process ${median(s.map((x) => x.own)).toFixed(2)})  (${s.length} runs)`);
   }
   console.log(`load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 } finally {
