@@ -245,15 +245,15 @@ describe('the images API', () => {
 
   it('import streams the tarball body to the importer, whatever its size limit, and answers the images it held', async () => {
     const tarball = Buffer.alloc(3 * 1024 * 1024, 7);
-    const res = await call('POST', '/images/import', userToken, tarball, { 'content-type': 'application/x-tar' });
+    const res = await call('POST', '/images/import', admin, tarball, { 'content-type': 'application/x-tar' });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json().data.images[0].name, 'docker.io/library/imported:1');
     assert.equal(imported.at(-1)?.length, tarball.length, 'every byte reached the importer (above the 1 MiB JSON limit)');
-    const json = await call('POST', '/images/import', userToken, { a: 1 });
+    const json = await call('POST', '/images/import', admin, { a: 1 });
     assert.equal(json.statusCode, 415);
   });
 
-  it('who may do what: every token lists; read-only tokens cannot pull or import; only admins delete, tag and prune', async () => {
+  it('who may do what: every token lists; read-only tokens cannot pull; only admins import, delete, tag and prune', async () => {
     assert.equal((await call('GET', '/images', readOnly)).statusCode, 200);
     assert.equal((await call('POST', '/images/pull', readOnly, { reference: 'example.com/app:1' })).statusCode, 403);
     assert.equal((await call('POST', '/images/import', readOnly, Buffer.alloc(10), { 'content-type': 'application/x-tar' })).statusCode, 403);
@@ -261,8 +261,9 @@ describe('the images API', () => {
       ['DELETE', `/images/${encodeURIComponent('example.com/app:1')}`, undefined],
       ['POST', `/images/${encodeURIComponent('example.com/app:1')}/tag`, { name: 'example.com/app:2' }],
       ['POST', '/images/prune', undefined],
+      ['POST', '/images/import', Buffer.alloc(10)],
     ] as const) {
-      const res = await call(method, url, userToken, body);
+      const res = await call(method, url, userToken, body, Buffer.isBuffer(body) ? { 'content-type': 'application/x-tar' } : {});
       assert.equal(res.statusCode, 403, `${method} ${url}`);
       assert.match(res.json().message, /only an admin token/);
     }

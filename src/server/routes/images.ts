@@ -136,6 +136,8 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
   await api.register(async (tarRoutes) => {
     tarRoutes.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
     tarRoutes.post('/images/import', { schema: SCHEMAS.import, config: { idempotency: false } }, async (request, reply) => {
+      // an archive names its images itself (RepoTags): it could move a name every project uses to other files
+      requireAdmin(request.actor, 'import images');
       const stream = request.body as NodeJS.ReadableStream | undefined;
       if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HoodyError('UNSUPPORTED_MEDIA_TYPE', 'send the archive as application/x-tar or application/octet-stream');
       const imported = await mappingImageErrors(() => images.importArchive(stream, { signal: abortOnHangUp(reply), source: 'import (upload)' }));
