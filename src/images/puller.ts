@@ -8,6 +8,7 @@ import { parseReference } from './reference.ts';
 import { isAbortError } from './registry-error.ts';
 import type { RegistryClient, ResolvedImage } from './registry-client.ts';
 import type { ContentStore, ImageProgress, ImagePuller, ImageReference, LayerSource, Platform, PullOptions, StoredImage } from './types.ts';
+import { Limiter } from './store-locks.ts';
 
 /** Parallel blob downloads per pull. */
 export const PULL_DOWNLOAD_CONCURRENCY = 3;
@@ -194,25 +195,4 @@ export class Puller implements ImagePuller {
 function uniqueLayers(resolved: ResolvedImage): LayerSource[] {
   const seen = new Set<string>();
   return resolved.layers.filter((l) => !seen.has(l.diffId) && !!seen.add(l.diffId));
-}
-
-/** Runs at most `max` tasks at once, in order of arrival. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly max: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    // a finished task hands its slot straight to the next waiter, so no newcomer slips in between
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
 }
