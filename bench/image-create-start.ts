@@ -17,6 +17,7 @@ import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { DEFAULT_ID_RANGE } from '../src/runtime/id-range.ts';
 import { LayerContentStore } from '../src/images/store.ts';
+import { median } from './proc-util.ts';
 
 const rounds = Number(process.argv[2] ?? 20);
 const layerCount = Number(process.argv[3] ?? 8);
@@ -77,11 +78,6 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 console.log(`create + start through the runc driver, ${rounds} rounds interleaved, median ms (min-max)`);
 for (const [kind, xs] of Object.entries(times)) console.log(`${kind.padEnd(10)} ${median(xs).toFixed(1).padStart(7)}  (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`);
 console.log(`layered image: ${layerCount} layers; difference of medians ${(median(times.layered ?? []) - median(times.busybox ?? [])).toFixed(1)} ms`);

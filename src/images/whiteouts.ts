@@ -8,29 +8,26 @@ import { basename, dirname, join } from 'node:path';
 import { runCommand } from '../runtime/run-command.ts';
 import { errnoName } from '../runtime/mount-syscalls.ts';
 import type { IdRange } from '../runtime/id-range.ts';
+import { libcFunctions, type LibcFunctions } from '../runtime/libc.ts';
 
 const PREFIX = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const S_IFCHR = 0o020000;
 
-interface Libc {
+interface XattrFns {
   mknod: (path: string, mode: number, dev: number) => number;
   lsetxattr: (path: string, name: string, value: string, size: number, flags: number) => number;
   lgetxattr: (path: string, name: string, value: Buffer, size: number) => number;
-  errno: () => number;
 }
+type Libc = LibcFunctions<XattrFns>;
 let libc: Promise<Libc> | undefined;
 
-/** koffi and libc, loaded on first use (as mount-syscalls.ts does). */
+/** libc's mknod and xattr calls, loaded on first use. */
 function loadLibc(): Promise<Libc> {
-  libc ??= import('koffi').then(({ default: koffi }) => {
-    const lib = koffi.load('libc.so.6');
-    return {
-      mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Libc['mknod'],
-      lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const char *value, size_t size, int flags)') as unknown as Libc['lsetxattr'],
-      lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as unknown as Libc['lgetxattr'],
-      errno: () => koffi.errno(),
-    };
+  libc ??= libcFunctions<XattrFns>({
+    mknod: 'int mknod(const char *path, uint32_t mode, uint64_t dev)',
+    lsetxattr: 'int lsetxattr(const char *path, const char *name, const char *value, size_t size, int flags)',
+    lgetxattr: 'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
   });
   return libc;
 }

@@ -5,6 +5,7 @@
  */
 import { constants } from 'node:os';
 import { RuntimeError } from './driver.ts';
+import { libcFunctions, type LibcFunctions } from './libc.ts';
 
 /** mount(2) flags (linux/mount.h). */
 export const MS_NOSUID = 0x2;
@@ -30,7 +31,7 @@ interface NativeFn<A extends unknown[]> {
   (...args: A): number;
   async: (...args: [...A, Callback]) => void;
 }
-interface Libc {
+interface MountFns {
   mount: NativeFn<[string, string, string | null, number, string | null]>;
   umount2: NativeFn<[string, number]>;
   fsopen: NativeFn<[string, number]>;
@@ -38,25 +39,21 @@ interface Libc {
   fsmount: NativeFn<[number, number, number]>;
   move_mount: NativeFn<[number, string, number, string, number]>;
   close: NativeFn<[number]>;
-  errno: () => number;
 }
+type Libc = LibcFunctions<MountFns>;
 
 let libc: Promise<Libc> | undefined;
 
-/** koffi and libc, loaded on the first mount (loading costs ~11 ms and ~5 MB, so not at start-up). */
+/** libc's mount calls, loaded on the first mount. */
 function loadLibc(): Promise<Libc> {
-  libc ??= import('koffi').then(({ default: koffi }) => {
-    const lib = koffi.load('libc.so.6');
-    return {
-      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as unknown as Libc['mount'],
-      umount2: lib.func('int umount2(const char *target, int flags)') as unknown as Libc['umount2'],
-      fsopen: lib.func('int fsopen(const char *fsname, unsigned int flags)') as unknown as Libc['fsopen'],
-      fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)') as unknown as Libc['fsconfig'],
-      fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attr_flags)') as unknown as Libc['fsmount'],
-      move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)') as unknown as Libc['move_mount'],
-      close: lib.func('int close(int fd)') as unknown as Libc['close'],
-      errno: () => koffi.errno(),
-    };
+  libc ??= libcFunctions<MountFns>({
+    mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    umount2: 'int umount2(const char *target, int flags)',
+    fsopen: 'int fsopen(const char *fsname, unsigned int flags)',
+    fsconfig: 'int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)',
+    fsmount: 'int fsmount(int fd, unsigned int flags, unsigned int attr_flags)',
+    move_mount: 'int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)',
+    close: 'int close(int fd)',
   });
   return libc;
 }
