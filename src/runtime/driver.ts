@@ -3,6 +3,7 @@
  * of containerd's Task. Everything above it speaks of containers by id; everything below it is
  * one runtime's business (runc + conmon today).
  */
+import type { ContainerNetworkSpec } from '../network/types.ts';
 
 /** What a runtime needs to run a container. */
 export interface ContainerSpec {
@@ -15,6 +16,8 @@ export interface ContainerSpec {
   command: string[] | null;
   env: Record<string, string>;
   hostname: string;
+  /** The container's network on the server's bridge; absent: its own namespace with loopback only. */
+  network?: ContainerNetworkSpec;
   resources?: {
     /** CPU cores, fractions allowed. */
     cpu?: number;
