@@ -99,6 +99,8 @@ describe('container networking through the daemon', () => {
 
   after(async () => {
     await d?.cleanup();
+    // namespaces a failed case left, by this run's bridge name only
+    for (const n of readdirSyncSafe('/run/netns').filter((n) => n.startsWith(`${bridge}-`))) spawnSync('ip', ['netns', 'del', n]);
     // the bridge and the table are the only things meant to outlive the containers: removed by their own names
     spawnSync('ip', ['link', 'del', bridge]);
     for (const family of ['ip', 'bridge', 'inet']) spawnSync('nft', ['delete', 'table', family, table]);
