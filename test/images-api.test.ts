@@ -75,8 +75,10 @@ class MemoryStore implements Partial<ContentStore> {
     return { removed: [image.id], untagged: image.names };
   }
   async prune(keep: ReadonlySet<string>) {
-    const removed = [...this.images.keys()].filter((id) => !keep.has(id));
-    for (const id of removed) this.images.delete(id);
+    return this.removeImages([...this.images.keys()].filter((id) => !keep.has(id)));
+  }
+  async removeImages(ids: readonly string[]) {
+    const removed = ids.filter((id) => this.images.delete(id));
     return { removed, reclaimedBytes: removed.length * 1234 };
   }
   async sweep() {}

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   PRECONDITION_FAILED: { status: 412, description: 'The If-Match ETag is not the container\'s current one: it changed since it was read (`details.version`).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'This Idempotency-Key was used before for a different request (another method, path or body).' },
   IMAGE_IN_USE: { status: 409, description: 'The image is used by containers of this server (`details.container_ids`); delete them first, or pass `force=true` (refused even then while one of them runs: `details.running`).' },
+  IMAGE_AMBIGUOUS: { status: 409, description: 'An image id prefix (12+ hex digits) that the ids of several images begin with; `details.matches` lists their ids. Give more of the id, or the full id.' },
   NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project; `details.container_id` and `details.status` name it.' },
   TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },

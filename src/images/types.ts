@@ -178,6 +178,8 @@ export interface ContentStore {
   remove(nameOrId: string): Promise<{ removed: string[]; untagged: string[] }>;
   /** Removes images not in `keep` (ids) and layers no image uses. */
   prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }>;
+  /** Removes these images (ids; those already gone are skipped) with all their names, then the layers and blobs no image uses. */
+  removeImages(ids: readonly string[]): Promise<{ removed: string[]; reclaimedBytes: number }>;
   /** Removes temp leftovers of interrupted writes (call at start-up). */
   sweep(): Promise<void>;
 }

@@ -660,8 +660,8 @@ export class RuncDriver implements RuntimeDriver {
       await mkdir(root, { recursive: true, mode: 0o700 });
       return bindMount(merged, root, signal);
     }
-    const image = await this.opts.images.require(spec.imageId ?? spec.image, signal);
-    await mountOverlay(this.overlayDirs(spec.id, image.lowers), signal);
+    // held while its layers are mounted: an image delete waits, then sees the start (and refuses)
+    await this.opts.images.using(spec.imageId ?? spec.image, (image) => mountOverlay(this.overlayDirs(spec.id, image.lowers), signal), signal);
   }
 
   /** config.json's root path: where the overlay is mounted, outside the data folder. */
