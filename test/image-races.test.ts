@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -175,6 +175,24 @@ describe('image delete and prune against containers taking the image up', { skip
       }
       await clearContainers();
       if (imageThere) await images.remove(name);
+    }
+  });
+
+  it('a layer found by an image on its way is not collected when the last image using it is deleted meanwhile', async () => {
+    for (let round = 0; round < 10; round++) {
+      await storeImage();
+      // as a pull or an import does: the layer is here, so only the image is recorded
+      assert.ok(await content.hasLayer(layer.diffId));
+      const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/busybox', 'true'], Env: [`ROUND=${round}`] }, rootfs: { type: 'layers', diff_ids: [layer.diffId] } }));
+      // the record comes a little later each round, so that it lands before, during and after the delete's collection
+      const commit = sleep(round).then(() => content.commitImage({ configBytes, names: [`other-${suffix}.example/app:${round}`], source: 'test' }));
+      const [removed, committed] = await Promise.allSettled([images.remove(name), commit]);
+      assert.equal(removed.status, 'fulfilled');
+      assert.equal(committed.status, 'fulfilled', 'the second image is recorded');
+      const other = (committed as PromiseFulfilledResult<Awaited<ReturnType<LayerContentStore['commitImage']>>>).value;
+      assert.ok(await content.hasLayer(layer.diffId), 'the layer the second image names is still stored');
+      for (const lower of await content.lowerDirs(other)) assert.ok((await stat(join(lower, 'bin/busybox')).catch(() => undefined))?.isFile(), `${lower} holds the layer's files`);
+      await images.remove(other.id);
     }
   });
 

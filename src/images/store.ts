@@ -121,7 +121,10 @@ export class LayerContentStore implements ContentStore {
   }
 
   async hasLayer(diffId: string): Promise<boolean> {
-    return (await this.layerMeta(diffId)) !== undefined && (await stat(this.layerPath(diffId)).catch(() => undefined))?.isDirectory() === true;
+    const here = (await this.layerMeta(diffId)) !== undefined && (await stat(this.layerPath(diffId)).catch(() => undefined))?.isDirectory() === true;
+    // found by a pull or an import that will name it: kept for that image even if the last image using it goes meanwhile
+    if (here) this.fresh.set(diffId, Date.now());
+    return here;
   }
 
   /**

@@ -5,7 +5,7 @@
  * On the host, for a bridge `hoody0`:
  *   /run/netns/hoody0-<id>        the container's namespace (runc joins it by path)
  *   v<14 hex>                     the host end of its veth, on the bridge, hairpin on
- *   table ip|bridge <table>       published ports, masquerade, isolation of groups (nft-table.ts)
+ *   table ip <table>              published ports, masquerade, isolation of groups (nft-table.ts)
  *   <runDir>/<id>/                hosts, resolv.conf, hostname (bind-mounted), network.json (what was attached)
  *
  * Every mutation runs under one queue, one at a time. Teardown steps treat "not there" as done.
@@ -14,7 +14,7 @@
  * read back from the kernel and the change tried again.
  */
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { gatewayOf, ipv4InSubnet, parseIpv4, parseIpv4Cidr, type Ipv4Subnet } from './ipv4.ts';
@@ -93,7 +93,7 @@ export class NetworkManager implements ContainerNetwork {
 
   files(id: string): NetworkFiles {
     const dir = this.dir(id);
-    return { hosts: join(dir, 'hosts'), resolv: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
+    return { hosts: join(dir, 'hosts'), resolv: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname'), sysfs: join(dir, 'sys') };
   }
 
   attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal): Promise<void> {
@@ -198,13 +198,17 @@ export class NetworkManager implements ContainerNetwork {
       let changed = false;
       if (fresh && !how.keepMissing) {
         await this.hostBatch(this.vethLines(id, true), signal);
-        await Promise.all([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal)]);
+        await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal), this.mountSysfs(id, signal)]);
         changed = true;
       } else if (!fresh) {
+        if (!(await this.sysfsMounted(id))) {
+          await this.mountSysfs(id, signal);
+          changed = true;
+        }
         if (!existsSync(`/sys/class/net/${veth}`)) {
           // the veth was removed from under a namespace that is still there: a new pair into it
           await this.hostBatch(this.vethLines(id, false), signal);
-          await Promise.all([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal)]);
+          await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal)]);
           changed = true;
         } else {
           if (masterOf(veth) !== this.opts.bridge || (how.deep && !isUp(veth))) {
@@ -259,6 +263,19 @@ export class NetworkManager implements ContainerNetwork {
     return runTool('nsenter', [`--net=${this.netnsPath(id)}`, '--', 'sysctl', '-q', '-w', ...INNER_SYSCTLS], { signal });
   }
 
+  /** Mounts a sysfs of the container's namespace (see NetworkFiles.sysfs). */
+  private async mountSysfs(id: string, signal?: AbortSignal): Promise<void> {
+    const path = this.files(id).sysfs!;
+    await mkdir(path, { recursive: true, mode: 0o755 });
+    await runTool('nsenter', [`--net=${this.netnsPath(id)}`, '--', 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', path], { signal });
+  }
+
+  /** Whether the container's sysfs is mounted (its folder on another device than the container's folder). */
+  private async sysfsMounted(id: string): Promise<boolean> {
+    const [dir, mount] = await Promise.all([stat(this.dir(id)).catch(() => undefined), stat(this.files(id).sysfs!).catch(() => undefined)]);
+    return dir !== undefined && mount !== undefined && dir.dev !== mount.dev;
+  }
+
   /** Whether eth0 inside is up with exactly the spec's address. */
   private async innerLooksRight(id: string, spec: ContainerNetworkSpec): Promise<boolean> {
     const out = await runTool('ip', ['-n', this.netnsName(id), '-j', 'addr', 'show', 'dev', INNER_IF]).catch(() => '[]');
@@ -284,7 +301,10 @@ export class NetworkManager implements ContainerNetwork {
         // one of its own it no longer needs, or a key it needs with another value (whoever held it)
         if (wanted ? wanted.value !== e.value : mine) remove.push(e);
       }
-      const add = [...desired.values()].filter((e) => this.elements.get(elementId(e))?.value !== e.value);
+      const add = [...desired.values()].filter((e) => {
+        const held = this.elements.get(elementId(e));
+        return held === undefined || held.value !== e.value;
+      });
       const chain = groupChain(spec.group);
       const addChains = this.chains.has(chain) ? [] : [chain];
       return { add, remove, addChains, removeChains: this.emptiedChains(remove, add) };
@@ -358,6 +378,8 @@ export class NetworkManager implements ContainerNetwork {
     // an address another attached container holds now is that container's
     const heldByOther = [...this.records].some(([other, r]) => other !== id && r.spec.ipv4.address === address);
     if (address && !heldByOther) await this.removeElementsOf(address, signal);
+    // the sysfs holds the namespace: it goes first, and before its folder is removed
+    if (await this.sysfsMounted(id)) await runTool('umount', [this.files(id).sysfs!], { signal });
     const veth = this.vethName(id);
     const lines: string[] = [];
     if (existsSync(`/sys/class/net/${veth}`)) lines.push(`link del ${veth}`);
@@ -420,6 +442,8 @@ export class NetworkManager implements ContainerNetwork {
     if (!exists) lines.push(`link add ${bridge} type bridge`);
     if (!own) lines.push(...(inet.length > 0 ? [`addr flush dev ${bridge}`] : []), `addr add ${this.gateway}/${this.subnet.prefixLength} dev ${bridge}`);
     if (!link?.flags?.includes('UP')) lines.push(`link set ${bridge} up`);
+    // traffic bridged between two containers passes the ip forward hook (the isolation of groups), whatever the host-wide setting
+    if (!exists || readFileSync(`/sys/class/net/${bridge}/bridge/nf_call_iptables`, 'utf8').trim() !== '1') lines.push(`link set ${bridge} type bridge nf_call_iptables 1`);
     if (lines.length > 0) await this.hostBatch(lines);
   }
 
@@ -449,21 +473,15 @@ export class NetworkManager implements ContainerNetwork {
 
   /** Reads the model back from the kernel (no table yet: empty). */
   private async readTables(): Promise<void> {
-    const listings = await Promise.all(
-      (['ip', 'bridge'] as const).map(async (family) => {
-        const json = await runTool('nft', ['-j', 'list', 'table', family, this.opts.table]).catch((err: unknown) => {
-          if (err instanceof ToolError && /No such file or directory/.test(err.stderr)) return '';
-          throw err;
-        });
-        return json ? parseListing(family, json) : { elements: [], chains: [] };
-      }),
-    );
+    const json = await runTool('nft', ['-j', 'list', 'table', 'ip', this.opts.table]).catch((err: unknown) => {
+      if (err instanceof ToolError && /No such file or directory/.test(err.stderr)) return '';
+      throw err;
+    });
+    const listing = json ? parseListing('ip', json) : { elements: [], chains: [] };
     this.elements.clear();
     this.chains.clear();
-    for (const l of listings) {
-      for (const e of l.elements) this.elements.set(elementId(e), e);
-      for (const c of l.chains) this.chains.add(c);
-    }
+    for (const e of listing.elements) this.elements.set(elementId(e), e);
+    for (const c of listing.chains) this.chains.add(c);
   }
 
   private async record(id: string): Promise<AttachedRecord | undefined> {
@@ -484,6 +502,13 @@ export class NetworkManager implements ContainerNetwork {
     await writeFile(join(this.dir(id), 'network.json'), JSON.stringify(record), { mode: 0o600 });
     this.records.set(id, record);
   }
+}
+
+/** Waits for every step (a clean-up must not race one still running), then throws the first failure. */
+async function settled(steps: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The bridge a host interface is enslaved to, if any. */

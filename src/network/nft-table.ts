@@ -1,14 +1,15 @@
 /**
- * The daemon's own nftables tables, as scripts for one `nft -f` each (one kernel transaction):
+ * The daemon's own nftables table, `table ip <name>`, as scripts for one `nft -f` each (one
+ * kernel transaction):
  *
- * - `table ip <name>`: published ports (maps from host port, or host address and port, to the
- *   container's address and port; DNAT in prerouting and output for local destinations), the
- *   masquerade of containers' outbound traffic, and of loopback-sourced and hairpin traffic
- *   DNAT'ed back out of the bridge.
- * - `table bridge <name>`: isolation of groups. Each container's address maps to a jump to its
- *   group's chain, which drops traffic to a container outside the group. In the bridge family it
- *   sees every frame bridged between two containers, whatever the host's br_netfilter setting.
- *   Routed traffic (to the gateway, to a published port) never passes the bridge forward hook.
+ * - published ports: maps from host port (or host address and port) to the container's address
+ *   and port; DNAT in prerouting and output for local destinations;
+ * - masquerade of containers' outbound traffic, and of loopback-sourced and hairpin traffic
+ *   DNAT'ed back out of the bridge;
+ * - isolation of groups in the forward hook: each container's address maps to a jump to its
+ *   group's chain, which drops new traffic to a container outside the group. Traffic bridged
+ *   between two containers passes this hook through br_netfilter (which the manager turns on
+ *   for its bridge); replies and traffic to a published port (DNAT'ed) are accepted first.
  *
  * Elements are kept as nft text (`28500`, `10.1.0.2 . 80`, `jump g_1a2b`) so that what the kernel
  * lists and what the daemon adds compare as strings. Pure: no process is run here.
@@ -16,7 +17,8 @@
 import { createHash } from 'node:crypto';
 import type { PublishedPort } from './types.ts';
 
-export type TableFamily = 'ip' | 'bridge';
+/** Every element lives in the ip family table; the family is kept so a listing names it. */
+export type TableFamily = 'ip';
 
 /** One element of one of the daemon's sets or maps. */
 export interface TableElement {
@@ -61,9 +63,9 @@ export const elementId = (e: TableElement): string => `${e.family} ${e.set} ${e.
 export function containerElements({ address, group, ports }: ContainerEntries): TableElement[] {
   const chain = groupChain(group);
   const out: TableElement[] = [
-    { family: 'bridge', set: 'containers', key: address },
-    { family: 'bridge', set: memberSet(chain), key: address },
-    { family: 'bridge', set: 'groups', key: address, value: `jump ${chain}` },
+    { family: 'ip', set: 'containers', key: address },
+    { family: 'ip', set: memberSet(chain), key: address },
+    { family: 'ip', set: 'groups', key: address, value: `jump ${chain}` },
   ];
   for (const p of ports) {
     const any = p.host_ip === '0.0.0.0' || p.host_ip === '';
@@ -79,18 +81,18 @@ export function containerElements({ address, group, ports }: ContainerEntries): 
 
 /** Whether the element is there for the container at `address`. */
 export function ownedBy(e: TableElement, address: string): boolean {
-  if (e.family === 'bridge') return e.key === address;
+  if (e.set === 'containers' || e.set === 'groups' || e.set.startsWith(MEMBER_PREFIX)) return e.key === address;
   return e.value !== undefined && e.value.split(' . ')[0] === address;
 }
 
 /** The group chains (`g_…`) the elements jump to. */
 export function groupChains(elements: Iterable<TableElement>): Set<string> {
   const out = new Set<string>();
-  for (const e of elements) if (e.family === 'bridge' && e.set === 'groups' && e.value?.startsWith('jump ')) out.add(e.value.slice(5));
+  for (const e of elements) if (e.set === 'groups' && e.value?.startsWith('jump ')) out.add(e.value.slice(5));
   return out;
 }
 
-/** The fixed part of both tables, with `chains` group chains, replacing whatever was there. */
+/** The fixed part of the table, with `chains` group chains and `elements`, replacing whatever was there. */
 export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements: Iterable<TableElement>): string {
   const { table, bridge, subnet } = cfg;
   const dnat = [
@@ -103,13 +105,13 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
     // add + delete: the table goes whether or not it was there, in the same transaction as the new one
     `add table ip ${table}`,
     `delete table ip ${table}`,
-    `add table bridge ${table}`,
-    `delete table bridge ${table}`,
     `table ip ${table} {`,
     `  map tcp_ports { type inet_service : ipv4_addr . inet_service; }`,
     `  map udp_ports { type inet_service : ipv4_addr . inet_service; }`,
     `  map tcp_addr_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`,
     `  map udp_addr_ports { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`,
+    `  set containers { type ipv4_addr; }`,
+    `  map groups { type ipv4_addr : verdict; }`,
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
     ...dnat,
@@ -124,12 +126,11 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
     `    oifname "${bridge}" ct status dnat ip saddr 127.0.0.0/8 masquerade`,
     `    oifname "${bridge}" ct status dnat ip saddr ${subnet} masquerade`,
     `  }`,
-    `}`,
-    `table bridge ${table} {`,
-    `  set containers { type ipv4_addr; }`,
-    `  map groups { type ipv4_addr : verdict; }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
+    `    ct state established,related accept`,
+    // a published port is public: reached through the host, from any group
+    `    ct status dnat accept`,
     `    ip saddr vmap @groups`,
     `  }`,
     `}`,
@@ -141,9 +142,9 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
 
 function groupLines(table: string, chain: string): string[] {
   return [
-    `add set bridge ${table} ${memberSet(chain)} { type ipv4_addr; }`,
-    `add chain bridge ${table} ${chain}`,
-    `add rule bridge ${table} ${chain} ip daddr @containers ip daddr != @${memberSet(chain)} drop`,
+    `add set ip ${table} ${memberSet(chain)} { type ipv4_addr; }`,
+    `add chain ip ${table} ${chain}`,
+    `add rule ip ${table} ${chain} ip daddr @containers ip daddr != @${memberSet(chain)} drop`,
   ];
 }
 
@@ -164,7 +165,7 @@ export function changeScript(
   const lines: string[] = [];
   // removals first: a key that changes its value is removed and added again
   lines.push(...elementLines('delete', table, change.remove ?? []));
-  for (const chain of change.removeChains ?? []) lines.push(`delete chain bridge ${table} ${chain}`, `delete set bridge ${table} ${memberSet(chain)}`);
+  for (const chain of change.removeChains ?? []) lines.push(`delete chain ip ${table} ${chain}`, `delete set ip ${table} ${memberSet(chain)}`);
   for (const chain of change.addChains ?? []) lines.push(...groupLines(table, chain));
   lines.push(...elementLines('add', table, change.add ?? []));
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
@@ -178,7 +179,7 @@ export function parseListing(family: TableFamily, json: string): { elements: Tab
   for (const item of doc.nftables ?? []) {
     if (item.chain?.name?.startsWith(GROUP_PREFIX)) chains.push(item.chain.name);
     const set = item.set ?? item.map;
-    if (!set?.name || !known(family, set.name)) continue;
+    if (!set?.name || !known(set.name)) continue;
     for (const elem of set.elem ?? []) {
       if (item.map && Array.isArray(elem)) elements.push({ family, set: set.name, key: nftText(elem[0]), value: nftText(elem[1]) });
       else elements.push({ family, set: set.name, key: nftText(elem) });
@@ -187,9 +188,8 @@ export function parseListing(family: TableFamily, json: string): { elements: Tab
   return { elements, chains };
 }
 
-function known(family: TableFamily, set: string): boolean {
-  if (family === 'ip') return (PORT_MAPS as readonly string[]).includes(set);
-  return set === 'containers' || set === 'groups' || set.startsWith(MEMBER_PREFIX);
+function known(set: string): boolean {
+  return (PORT_MAPS as readonly string[]).includes(set) || set === 'containers' || set === 'groups' || set.startsWith(MEMBER_PREFIX);
 }
 
 /** nft's JSON for a key or value, written as nft text. */

@@ -391,7 +391,7 @@ export class ImageStore {
     const hex = prefix[1] as string;
     const hits = (await content.list()).filter((i) => i.id.startsWith(`sha256:${hex}`));
     if (hits.length > 1) {
-      throw new ImageError('ambiguous', `image id prefix "${text}" matches ${hits.length} images: give more of the id, or the full id`, { image: text, matches: hits.map((i) => i.id) });
+      throw new ImageError('ambiguous', `image id prefix "${text}" matches ${hits.length} images: give more of the id, or the full id`, { image: text, matches: hits.map((i) => i.id).sort() });
     }
     return hits[0] ? { image: hits[0], by: 'prefix' } : undefined;
   }
