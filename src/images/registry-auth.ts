@@ -90,6 +90,8 @@ export class RegistryAuth {
   private readonly schemes = new Map<string, AuthChallenge>();
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
+  /** Registry → the realm host its credentials were last withheld from. */
+  private readonly withheldFrom = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -137,6 +139,11 @@ export class RegistryAuth {
     throw new RegistryError('unauthorized', `${what}: the registry refused access without a usable authentication challenge`, { status: 401 });
   }
 
+  /** The token realm host the registry's credentials were last withheld from (not its own host, not listed), if they were. */
+  withheld(domain: string): string | undefined {
+    return this.withheldFrom.get(domain);
+  }
+
   /** Whether any credential is configured for the registry. */
   async hasCredential(domain: string): Promise<boolean> {
     return (await this.credential(domain)) !== undefined;
@@ -174,6 +181,8 @@ export class RegistryAuth {
     const trusted = realmTrusted(url, domain, this.opts.authHosts ?? []);
     const configured = await this.credential(domain);
     const cred = trusted ? configured : undefined;
+    if (configured && !trusted) this.withheldFrom.set(domain, url.hostname);
+    else this.withheldFrom.delete(domain);
     const started = this.now();
     // the credentials go to the realm's origin only, not to where it redirects
     const follow = { credentialOrigin: url.origin, insecure: this.opts.insecureRegistries };

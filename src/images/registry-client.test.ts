@@ -466,7 +466,9 @@ test('a token realm on another host gets no credentials (an anonymous token requ
     reg.putImage('t/a', a, ['1']);
     let n = 0;
     // another host of the loopback network, as a hostile registry could name any server
-    const realm = await sideServer('127.0.0.2', (_req, res) => {
+    let refuse = false;
+    const realm = await sideServer('127.0.0.2', (req, res) => {
+      if (refuse && !req.headers.authorization) return void res.writeHead(401).end();
       const token = `foreign-${++n}`;
       reg.validTokens.add(token);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
@@ -500,6 +502,17 @@ test('a token realm on another host gets no credentials (an anonymous token requ
       assert.equal(realm.seen[2]!.authorization, basic);
       await new RegistryClient({ credentials: creds, authHosts: [new URL(realm.url).host] }).resolve(ref, amd64);
       assert.equal(realm.seen[3]!.authorization, basic, 'a host:port entry works too');
+      // a realm that wants credentials says why none came, and how to trust it
+      refuse = true;
+      await assert.rejects(new RegistryClient({ credentials: creds }).resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /were not sent: the token realm's host "127\.0\.0\.2" is not the registry's; list it in HOODY_REGISTRY_AUTH_HOSTS/.test((err as Error).message));
+      refuse = false;
+      // an anonymous token the registry does not accept: the error says the credentials were withheld
+      reg.hook = (req, res) => {
+        if ((req.headers.authorization ?? '').startsWith('Bearer own-')) return false;
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${realmUrl}",service="reg"` }).end();
+        return true;
+      };
+      await assert.rejects(new RegistryClient({ credentials: creds }).resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /were not sent to its token realm "127\.0\.0\.2".*HOODY_REGISTRY_AUTH_HOSTS/.test((err as Error).message));
       // a token server on the registry's own host (another port) is the registry's
       realmUrl = `${own.url}/token`;
       await new RegistryClient({ credentials: creds }).resolve(ref, amd64);

@@ -264,7 +264,12 @@ export class RegistryClient {
       await res.body?.cancel().catch(() => {});
       if (challenged) {
         // Docker Hub answers a missing repository like a private one
-        const reason = (await this.auth.hasCredential(ref.domain)) ? `the registry refused the credentials for "${ref.domain}"` : `access denied: the repository does not exist or needs credentials (none configured for "${ref.domain}")`;
+        const withheld = this.auth.withheld(ref.domain);
+        const reason = withheld
+          ? `access denied: the credentials for "${ref.domain}" were not sent to its token realm "${withheld}", which is not the registry's host (list it in HOODY_REGISTRY_AUTH_HOSTS to trust it)`
+          : (await this.auth.hasCredential(ref.domain))
+            ? `the registry refused the credentials for "${ref.domain}"`
+            : `access denied: the repository does not exist or needs credentials (none configured for "${ref.domain}")`;
         throw new RegistryError('unauthorized', `${what}: ${reason}`, { status: 401 });
       }
       await this.auth.challenge(res.headers.get('www-authenticate'), origin, ref.domain, scope, what, signal);

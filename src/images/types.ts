@@ -73,8 +73,9 @@ export type ImageProgress =
   | { kind: 'layer-exists'; digest: string; diffId: string }
   | { kind: 'download'; digest: string; downloaded: number; total: number }
   | { kind: 'downloaded'; digest: string }
-  | { kind: 'extracting'; diffId: string }
-  | { kind: 'extracted'; diffId: string; sizeBytes: number };
+  /** `digest`: the layer's blob (as in `resolved` and `download`), when it came from a registry. */
+  | { kind: 'extracting'; diffId: string; digest?: string }
+  | { kind: 'extracted'; diffId: string; sizeBytes: number; digest?: string };
 
 /** The user a container's process runs as, resolved through the image's /etc/passwd and /etc/group. */
 export interface ResolvedUser {

@@ -22,6 +22,8 @@ import { changeScript, containerElements, elementId, groupChain, groupChains, ow
 import { hostnameFile, hostsFile, resolvFile, rewriteInPlace } from './host-files.ts';
 import { subnetCollision } from './subnet-check.ts';
 import { runTool, ToolError } from './run-tool.ts';
+import { openNftRunner, type NftRunner } from './nft-runner.ts';
+import { openNetnsEntry, type NetnsEntry } from './netns-enter.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkFiles, NetworkReconcileReport, NetworkSettings } from './types.ts';
 
 export interface NetworkManagerOptions extends NetworkSettings {
@@ -29,6 +31,8 @@ export interface NetworkManagerOptions extends NetworkSettings {
   runDir: string;
   /** Where failures of clean-up steps are told; silent when absent. */
   warn?: (message: string, err?: unknown) => void;
+  /** Spawn `nft` and `nsenter` rather than calling libnftables and setns in-process (the fallback when those cannot load). */
+  spawnTools?: boolean;
 }
 
 /** What was attached for a container, kept beside its files: detach and reconcile read it after a daemon restart. */
@@ -61,6 +65,8 @@ export class NetworkManager implements ContainerNetwork {
   /** The group chains the bridge table holds. */
   private readonly chains = new Set<string>();
   private readonly records = new Map<string, AttachedRecord>();
+  private nft!: NftRunner;
+  private netns!: NetnsEntry;
 
   private constructor(private readonly opts: NetworkManagerOptions) {
     const subnet = parseIpv4Cidr(opts.subnet);
@@ -76,6 +82,7 @@ export class NetworkManager implements ContainerNetwork {
    */
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
+    [m.nft, m.netns] = await Promise.all([openNftRunner(opts.spawnTools), openNetnsEntry(opts.spawnTools)]);
     const [routes, addrs] = await Promise.all([runTool('ip', ['-j', 'route']), runTool('ip', ['-j', 'addr'])]);
     const collision = subnetCollision(m.subnet, opts.bridge, routes, addrs);
     if (collision) throw new Error(`network subnet ${m.subnet.cidr} of bridge "${opts.bridge}" overlaps ${collision}: choose another HOODY_NETWORK_SUBNET`);
@@ -259,15 +266,15 @@ export class NetworkManager implements ContainerNetwork {
     return runTool('ip', ['-n', this.netnsName(id), '-b', '-'], { input: `${lines.join('\n')}\n`, signal });
   }
 
-  private innerSysctls(id: string, signal?: AbortSignal): Promise<string> {
-    return runTool('nsenter', [`--net=${this.netnsPath(id)}`, '--', 'sysctl', '-q', '-w', ...INNER_SYSCTLS], { signal });
+  private innerSysctls(id: string, signal?: AbortSignal): Promise<void> {
+    return this.netns.sysctls(this.netnsPath(id), INNER_SYSCTLS, signal);
   }
 
   /** Mounts a sysfs of the container's namespace (see NetworkFiles.sysfs). */
   private async mountSysfs(id: string, signal?: AbortSignal): Promise<void> {
     const path = this.files(id).sysfs!;
     await mkdir(path, { recursive: true, mode: 0o755 });
-    await runTool('nsenter', [`--net=${this.netnsPath(id)}`, '--', 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', path], { signal });
+    await this.netns.mountSysfs(this.netnsPath(id), path, signal);
   }
 
   /** Whether the container's sysfs is mounted (its folder on another device than the container's folder). */
@@ -339,7 +346,7 @@ export class NetworkManager implements ContainerNetwork {
       const script = changeScript(this.opts.table, change);
       if (!script) return false;
       try {
-        await runTool('nft', ['-f', '-'], { input: script, signal });
+        await this.nft.run(script, { signal });
       } catch (err) {
         if (attempt > 0 || signal?.aborted) throw err;
         await this.readTables();
@@ -458,11 +465,11 @@ export class NetworkManager implements ContainerNetwork {
     const kept = [...this.elements.values()];
     const chains = groupChains(kept);
     try {
-      await runTool('nft', ['-f', '-'], { input: tableScript(cfg, chains, kept) });
+      await this.nft.run(tableScript(cfg, chains, kept));
     } catch (err) {
       if (kept.length === 0) throw err;
       this.opts.warn?.(`cannot keep the ${kept.length} elements of table "${this.opts.table}"; loading it empty`, err);
-      await runTool('nft', ['-f', '-'], { input: tableScript(cfg, [], []) });
+      await this.nft.run(tableScript(cfg, [], []));
       this.elements.clear();
       this.chains.clear();
       return;
@@ -473,7 +480,7 @@ export class NetworkManager implements ContainerNetwork {
 
   /** Reads the model back from the kernel (no table yet: empty). */
   private async readTables(): Promise<void> {
-    const json = await runTool('nft', ['-j', 'list', 'table', 'ip', this.opts.table]).catch((err: unknown) => {
+    const json = await this.nft.run(`list table ip ${this.opts.table}\n`, { json: true }).catch((err: unknown) => {
       if (err instanceof ToolError && /No such file or directory/.test(err.stderr)) return '';
       throw err;
     });
