@@ -261,6 +261,10 @@ export function apiSuite(backend: Backend, skip?: string): void {
         assert.ok(info.pid > 1);
         assert.ok(info.memory_bytes > 0);
         assert.ok('terminals' in info && 'displays' in info && 'services' in info);
+        // without a bridge: loopback only, no address and nothing published
+        assert.deepEqual([info.addresses, info.ports], [[], []]);
+        const c = (await admin('GET', `/containers/${id}`)).body.data;
+        assert.deepEqual([c.network, c.ip_address, c.ports], ['none', null, []]);
       });
 
       it('two concurrent operations on one container: one succeeds, the other gets 409 OPERATION_IN_PROGRESS', async () => {
@@ -498,6 +502,15 @@ export function apiSuite(backend: Backend, skip?: string): void {
           ['PATCH', `/containers/${id}`, { environment_vars: { 'BAD-KEY': 'x' } }, 400, 'INVALID_INPUT'],
           ['PATCH', `/containers/${id}`, { environment_vars: 'nope' }, 400, 'INVALID_INPUT'],
           ['PATCH', `/containers/${id}`, {}, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', network: 'host' }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', network: 'bridge', ports: [{ container_port: 0 }] }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', network: 'bridge', ports: [{ container_port: 80, host_ip: 'localhost' }] }, 400, 'INVALID_INPUT'],
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', network: 'bridge', ports: [{ container_port: 80, protocol: 'sctp' }] }, 400, 'INVALID_INPUT'],
+          // this daemon has no bridge (HOODY_NETWORK=none)
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', network: 'bridge' }, 400, 'NETWORK_DISABLED'],
+          ['POST', '/containers', { name: 'ok', container_image: 'busybox', ports: [{ container_port: 80 }] }, 400, 'NETWORK_DISABLED'],
+          ['PATCH', `/containers/${id}`, { network: 'bridge' }, 400, 'NETWORK_DISABLED'],
+          ['PATCH', `/containers/${id}`, { ports: [{ container_port: 80, surprise: 1 }] }, 400, 'INVALID_INPUT'],
           ['POST', `/containers/${id}/start`, { timeout: 'soon' }, 400, 'INVALID_INPUT'],
           ['POST', `/containers/${id}/explode`, undefined, 404, 'NOT_FOUND'],
           ['GET', '/containers/not-an-id', undefined, 400, 'INVALID_INPUT'],

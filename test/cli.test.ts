@@ -241,6 +241,9 @@ describe('the hoody CLI against a real daemon', () => {
       [['containers', 'update', id, '--environment-vars', 'NOEQUALS'], /expected KEY=VALUE/],
       [['containers', 'create', '--image', 'busybox'], /required option '--name <name>'/],
       [['containers', 'list', '--status', 'sleeping'], /Allowed choices are creating, running, stopped, paused, failed, copying/],
+      [['containers', 'create', '--name', 'cli-pub', '--image', 'busybox', '--publish', '8080:80/sctp'], /expected tcp or udp/],
+      [['containers', 'create', '--name', 'cli-pub', '--image', 'busybox', '--network', 'host'], /Allowed choices are bridge, none/],
+      [['containers', 'update', id, '--publish', '80', '--unpublish-all'], /either --publish or --unpublish-all/],
       [['tokens', 'create'], /required option '--name <name>'/],
     ];
     for (const [args, message] of cases) assert.match(await fails(args, 2), message, args.join(' '));
@@ -248,6 +251,22 @@ describe('the hoody CLI against a real daemon', () => {
     const help = await hoody(['containers', 'manage', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Usage: hoody containers manage \[options\] <container> <operation>/);
+  });
+
+  it('on a server without a bridge, --publish and --network bridge exit 1 with NETWORK_DISABLED; get shows network none and no address', async () => {
+    assert.match(await fails(['containers', 'create', '--name', 'cli-net', '--image', 'busybox', '--publish', '8080:80'], 1), /NETWORK_DISABLED/);
+    assert.match(await fails(['containers', 'create', '--name', 'cli-net', '--image', 'busybox', '--network', 'bridge'], 1), /NETWORK_DISABLED/);
+    assert.equal((await client.api.containers.list({ name: 'cli-net' })).data.containers.length, 0, 'nothing was created');
+    const created = JSON.parse(await ok(['containers', 'create', '--name', 'cli-net', '--image', 'busybox', '--network', 'none', '--no-autostart', '--json']));
+    made.push(created.id);
+    assert.deepEqual([created.network, created.ip_address, created.ports], ['none', null, []]);
+    const shown = await ok(['containers', 'get', 'cli-net']);
+    assert.match(shown, /^network:\s+none$/m);
+    assert.match(shown, /^address:\s+-$/m);
+    assert.match(shown, /^ports:\s+-$/m);
+    assert.match(await fails(['containers', 'update', 'cli-net', '--publish', '80'], 1), /INVALID_INPUT|NETWORK_DISABLED/);
+    // --unpublish-all on a container that publishes nothing is no change to refuse
+    assert.equal(JSON.parse(await ok(['containers', 'update', 'cli-net', '--unpublish-all', '--json'])).ports.length, 0);
   });
 
   it('containers delete removes a stopped container; a running one exits 1 with INVALID_STATE; an unknown name is NOT_FOUND', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { ContainerLimitError, NameTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -37,6 +37,15 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
     db.close();
   }
 }
+
+/** Statements that take a database back to before migration 0008 (container networks). */
+const UNDO_NETWORK = [
+  'drop table published_ports',
+  'drop index containers_server_id_ipv4_address_unique',
+  'alter table containers drop column network_mode',
+  'alter table containers drop column ipv4_address',
+  'alter table containers drop column ports',
+];
 
 const op = (operation = 'start') => ({ id: newId(), operation, started_at: isoNow() });
 const ids = (records: { id: string }[]): string[] => records.map((r) => r.id).sort();
@@ -360,7 +369,7 @@ for (const backend of backends) {
         written[c.id]?.push(log.id);
       }
       // back to the schema before the migration, as a database made by an older version is
-      await rawSql(place, ['drop index status_logs_container_id_ordinal', 'alter table status_logs drop column ordinal', 'alter table containers drop column image_id', "delete from kysely_migration where name >= '0006'"]);
+      await rawSql(place, [...UNDO_NETWORK, 'drop index status_logs_container_id_ordinal', 'alter table status_logs drop column ordinal', 'alter table containers drop column image_id', "delete from kysely_migration where name >= '0006'"]);
       await store.migrate();
       const later = logEntry('stopped', 'running');
       await store.transition(a.id, { to_status: 'running', log: later });
@@ -553,6 +562,7 @@ for (const backend of backends) {
       // back to the schema before the migration, as a database made by an older version is
       // (the migrations after it are undone too: Kysely applies migrations only in order)
       await rawSql(place, [
+        ...UNDO_NETWORK,
         'drop index status_logs_container_id_ordinal',
         'alter table status_logs drop column ordinal',
         'drop index status_logs_project_id_seq',
@@ -733,6 +743,119 @@ for (const backend of backends) {
       assert.deepEqual(await store.listPendingRestarts(server.id), []);
       assert.equal((await store.getRestartHistory(container.id))?.attempts, 2, 'only the named field changed');
       assert.equal(await store.getRestartHistory(newId()), undefined);
+    });
+
+    test('a container\'s network reads back as written: mode, address and published ports', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const ports = [
+        { container_port: 80, host_port: 20080, protocol: 'tcp' as const, host_ip: '0.0.0.0' },
+        { container_port: 53, host_port: 20053, protocol: 'udp' as const, host_ip: '127.0.0.1' },
+      ];
+      const web = containerRecord({ name: 'web', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports });
+      await store.createContainer(web, logEntry('creating', 'stopped'));
+      assert.deepEqual(await store.getContainer(web.id), web);
+      assert.deepEqual(await store.takenAddresses(s.server.id), ['10.210.0.2']);
+      assert.deepEqual(await store.takenHostPorts(s.server.id), [
+        { protocol: 'tcp', host_port: 20080, container_id: web.id },
+        { protocol: 'udp', host_port: 20053, container_id: web.id },
+      ]);
+      // another server's containers hold their own addresses and ports
+      assert.deepEqual(await store.takenAddresses(newId()), []);
+      assert.deepEqual(await store.takenHostPorts(newId()), []);
+    });
+
+    test('an address or a host port another container of the server holds is refused and nothing of the new container is written', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const port = { container_port: 80, host_port: 20080, protocol: 'tcp' as const, host_ip: '0.0.0.0' };
+      const web = containerRecord({ name: 'web', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports: [port] });
+      await store.createContainer(web, logEntry('creating', 'stopped'));
+      const sameAddress = containerRecord({ name: 'twin', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2' });
+      await assert.rejects(store.createContainer(sameAddress, logEntry('creating', 'stopped')), (err: unknown) => err instanceof AddressTakenError && err.address === '10.210.0.2');
+      const samePort = containerRecord({ name: 'thief', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.3', ports: [{ ...port, container_port: 8080, host_ip: '127.0.0.1' }] });
+      await assert.rejects(store.createContainer(samePort, logEntry('creating', 'stopped')), (err: unknown) => err instanceof PortTakenError && err.hostPort === 20080 && err.protocol === 'tcp');
+      assert.equal(await store.getContainer(sameAddress.id), undefined);
+      assert.equal(await store.getContainer(samePort.id), undefined);
+      assert.equal((await store.listStatusLogs(samePort.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 0);
+      assert.deepEqual(await store.takenAddresses(s.server.id), ['10.210.0.2']);
+      assert.deepEqual((await store.takenHostPorts(s.server.id)).map((p) => p.container_id), [web.id]);
+      // the same port number with the other protocol, and the same address and port on another server, are free
+      const udp = containerRecord({ name: 'dns', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.3', ports: [{ ...port, protocol: 'udp' }] });
+      await store.createContainer(udp, logEntry('creating', 'stopped'));
+      const other = await seed(store, 'bob');
+      const elsewhere = containerRecord({ name: 'web', project_id: other.project.id, server_id: other.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports: [port] });
+      await store.createContainer(elsewhere, logEntry('creating', 'stopped'));
+      // containers without an address do not clash with each other
+      for (const name of ['lone-1', 'lone-2']) await store.createContainer(containerRecord({ name, project_id: s.project.id, server_id: s.server.id }), logEntry('creating', 'stopped'));
+    });
+
+    test('of concurrent creates asking for one address and one host port, exactly one wins each', async () => {
+      const place = await freshPlace();
+      // two daemons on PostgreSQL; on SQLite one store (two in one process would wait on each other's write lock in a blocking busy handler)
+      const a = await open(place);
+      const b = backend.name === 'PostgreSQL' ? await open(place) : a;
+      const s = await seed(a);
+      const port = { container_port: 80, host_port: 20080, protocol: 'tcp' as const, host_ip: '0.0.0.0' };
+      const attempts = Array.from({ length: 8 }, (_, i) =>
+        (i % 2 ? a : b).createContainer(
+          containerRecord({ name: `web-${i}`, project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: i < 4 ? '10.210.0.2' : `10.210.0.${10 + i}`, ports: i < 4 ? [] : [port] }),
+          logEntry('creating', 'stopped'),
+        ),
+      );
+      const outcomes = await Promise.allSettled(attempts);
+      const addressRace = outcomes.slice(0, 4);
+      const portRace = outcomes.slice(4);
+      assert.equal(addressRace.filter((o) => o.status === 'fulfilled').length, 1);
+      assert.ok(addressRace.every((o) => o.status === 'fulfilled' || o.reason instanceof AddressTakenError));
+      assert.equal(portRace.filter((o) => o.status === 'fulfilled').length, 1);
+      assert.ok(portRace.every((o) => o.status === 'fulfilled' || o.reason instanceof PortTakenError));
+      assert.equal((await a.takenHostPorts(s.server.id)).length, 1);
+      assert.equal((await a.takenAddresses(s.server.id)).length, 2);
+    });
+
+    test('updating ports replaces the container\'s host ports in one transaction; a clash changes nothing; delete frees them', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const p = (host_port: number, container_port = 80) => ({ container_port, host_port, protocol: 'tcp' as const, host_ip: '0.0.0.0' });
+      const web = containerRecord({ name: 'web', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports: [p(20080)] });
+      const api = containerRecord({ name: 'api', project_id: s.project.id, server_id: s.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.3', ports: [p(20090)] });
+      await store.createContainer(web, logEntry('creating', 'stopped'));
+      await store.createContainer(api, logEntry('creating', 'stopped'));
+      const moved = await store.updateContainer(web.id, { ports: [p(20081), p(20082, 443)] });
+      assert.deepEqual(moved?.ports, [p(20081), p(20082, 443)]);
+      // the port it gave up is free for another container now
+      await store.updateContainer(api.id, { ports: [p(20090), p(20080)] });
+      await assert.rejects(store.updateContainer(web.id, { ports: [p(20090)], name: 'renamed' }), PortTakenError);
+      const kept = await store.getContainer(web.id);
+      assert.equal(kept?.name, 'web');
+      assert.deepEqual(kept?.ports, [p(20081), p(20082, 443)]);
+      assert.deepEqual((await store.takenHostPorts(s.server.id)).map((r) => `${r.host_port}:${r.container_id === web.id ? 'web' : 'api'}`), ['20080:api', '20081:web', '20082:web', '20090:api']);
+      // an address another container has is refused on update too
+      await assert.rejects(store.updateContainer(web.id, { ipv4_address: '10.210.0.3' }), AddressTakenError);
+      // to network none: no address, no ports
+      const none = await store.updateContainer(web.id, { network_mode: 'none', ipv4_address: null, ports: [] });
+      assert.equal(none?.network_mode, 'none');
+      assert.equal(none?.ipv4_address, null);
+      assert.deepEqual(await store.takenAddresses(s.server.id), ['10.210.0.3']);
+      await store.deleteContainer(api.id);
+      assert.deepEqual(await store.takenHostPorts(s.server.id), []);
+      assert.deepEqual(await store.takenAddresses(s.server.id), []);
+    });
+
+    test('containers written before networks existed read as network none with no address and no ports', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const { container } = await created(store);
+      await rawSql(place, [
+        ...UNDO_NETWORK,
+        "delete from kysely_migration where name >= '0008'",
+      ]);
+      await store.migrate();
+      const read = await store.getContainer(container.id);
+      assert.equal(read?.network_mode, 'none');
+      assert.equal(read?.ipv4_address, null);
+      assert.deepEqual(read?.ports, []);
     });
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {

@@ -102,6 +102,9 @@ export function containerRecord(fields: Pick<ContainerRecord, 'name' | 'project_
     exit_code: null,
     created_at: isoNow(),
     updated_at: isoNow(),
+    network_mode: 'none',
+    ipv4_address: null,
+    ports: [],
     ...fields,
   };
 }

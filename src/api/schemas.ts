@@ -58,6 +58,43 @@ export type CurrentOperation = Static<typeof CurrentOperation>;
 
 export const ProcessInfo = Type.Object({ pid: Type.Integer(), command: Type.String({ description: 'the first 4 KiB of the command line, ending in "…" when there was more' }), state: Type.Optional(Type.String({ description: 'R running, S sleeping, D uninterruptible, T stopped, Z zombie' })) });
 
+export const NETWORK_MODES = ['bridge', 'none'] as const;
+export const NetworkModeSchema = Type.Unsafe<(typeof NETWORK_MODES)[number]>({
+  type: 'string',
+  enum: [...NETWORK_MODES],
+  description: '`bridge`: an address on the server\'s bridge, outbound traffic, published ports and the names of the project\'s other containers; `none`: loopback only',
+});
+export const PORT_PROTOCOLS = ['tcp', 'udp'] as const;
+export const PortProtocolSchema = Type.Unsafe<(typeof PORT_PROTOCOLS)[number]>({ type: 'string', enum: [...PORT_PROTOCOLS] });
+
+/** A published port as shown: every field filled in. */
+export const PublishedPortSchema = Type.Object({
+  container_port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  host_port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  protocol: PortProtocolSchema,
+  host_ip: Type.String({ description: 'the host address it is reached on; `0.0.0.0` for every address of the host' }),
+});
+
+/** A published port as a request asks for it. */
+export const PortRequestSchema = Type.Object(
+  {
+    container_port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    host_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'a free one from 20000-32767 is chosen when absent' })),
+    protocol: Type.Optional(Type.Unsafe<(typeof PORT_PROTOCOLS)[number]>({ type: 'string', enum: [...PORT_PROTOCOLS], description: 'tcp (default) or udp' })),
+    host_ip: Type.Optional(Type.String({ format: 'ipv4', description: 'an IPv4 address of the host; `0.0.0.0` (default) for every address' })),
+  },
+  { additionalProperties: false },
+);
+export type PortRequest = Static<typeof PortRequestSchema>;
+export const PortRequests = Type.Array(PortRequestSchema, { maxItems: 100, description: 'only with network `bridge`' });
+
+export const ContainerAddressSchema = Type.Object({
+  family: Type.Union([Type.Literal('ipv4'), Type.Literal('ipv6')]),
+  address: Type.String(),
+  prefix_length: Type.Integer(),
+  gateway: Type.String(),
+});
+
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),
   processes: Type.Array(ProcessInfo, { description: 'at most 500, the lowest pids; `processes_total` counts them all' }),
@@ -65,6 +102,8 @@ export const RuntimeInfo = Type.Object({
   memory_bytes: Type.Integer(),
   cpu_usage_ns: Type.Integer(),
   listening_ports: Type.Array(Type.Integer()),
+  addresses: Type.Array(ContainerAddressSchema, { description: 'the container\'s addresses as its network namespace has them now (empty when it does not run, or with network `none`)' }),
+  ports: Type.Array(PublishedPortSchema, { description: 'the ports it publishes' }),
   services: Type.Array(Type.Unknown()),
   terminals: Type.Array(Type.Unknown()),
   displays: Type.Object({ connected_clients: Type.Array(Type.Unknown()) }),
@@ -94,6 +133,9 @@ export const Container = Type.Object({
   desired_status: Type.Union([Type.Literal('running'), Type.Literal('stopped'), Type.Literal('paused')], {
     description: 'what the user last asked for; the daemon drives `status` towards it and restarts or autostarts accordingly',
   }),
+  network: NetworkModeSchema,
+  ip_address: Type.Union([Type.String(), Type.Null()], { description: 'its IPv4 address on the server\'s bridge, kept across restarts; null with network `none`' }),
+  ports: Type.Array(PublishedPortSchema),
   observed_status: Type.Optional(Type.Union([ContainerStatusSchema, Type.Null()], { description: 'GET one container only: what the runtime shows right now (null: it knows no such container)' })),
   in_sync: Type.Optional(Type.Boolean({ description: 'GET one container only: whether `status` is what the runtime shows' })),
   runtime_info: Type.Optional(RuntimeInfo),
@@ -120,6 +162,8 @@ export const CreateContainerBody = Type.Object(
     resources: Type.Optional(Type.Partial(Resources)),
     stop_timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
     restart_policy: Type.Optional(RestartPolicySchema),
+    network: Type.Optional(NetworkModeSchema),
+    ports: Type.Optional(PortRequests),
   },
   { additionalProperties: false },
 );
@@ -134,6 +178,8 @@ export const UpdateContainerBody = Type.Object(
     resources: Type.Optional(Type.Partial(Resources)),
     stop_timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
     restart_policy: Type.Optional(RestartPolicySchema),
+    network: Type.Optional(NetworkModeSchema),
+    ports: Type.Optional(Type.Array(PortRequestSchema, { maxItems: 100, description: 'replaces every published port; only with network `bridge`' })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

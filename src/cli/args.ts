@@ -53,3 +53,48 @@ export const oneOrMoreOf =
     if (words.length === 0 || bad.length) throw new InvalidArgumentError(`expected a comma-separated list of ${allowed.join(', ')}, got "${word}"`);
     return [...new Set(words)] as T[];
   };
+
+/** A published port as `--publish` gives it, docker's `-p` forms. */
+export interface PublishSpec {
+  container_port: number;
+  host_port?: number;
+  protocol?: 'tcp' | 'udp';
+  host_ip?: string;
+}
+
+const PORT_WORD = /^\d{1,5}$/;
+const IPV4_WORD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function portOf(word: string, what: string, whole: string): number {
+  const n = Number(word);
+  if (!PORT_WORD.test(word) || n < 1 || n > 65535) throw new InvalidArgumentError(`expected ${what} from 1 to 65535 in "${whole}"`);
+  return n;
+}
+
+/**
+ * One `--publish` value: `80` (a free host port is chosen), `8080:80`, `8080:80/udp`,
+ * `127.0.0.1:8080:80` or `127.0.0.1::80` (a free host port on that address).
+ */
+export function parsePublish(word: string): PublishSpec {
+  const w = word.trim();
+  const slash = w.lastIndexOf('/');
+  const [ports, protocol] = slash >= 0 ? [w.slice(0, slash), w.slice(slash + 1)] : [w, undefined];
+  if (protocol !== undefined && protocol !== 'tcp' && protocol !== 'udp') throw new InvalidArgumentError(`expected tcp or udp after "/" in "${word}"`);
+  const parts = ports.split(':');
+  if (parts.length > 3 || parts.some((p, i) => p === '' && !(parts.length === 3 && i === 1))) {
+    throw new InvalidArgumentError(`expected CONTAINER_PORT, HOST_PORT:CONTAINER_PORT or HOST_IP:HOST_PORT:CONTAINER_PORT (with /tcp or /udp), got "${word}"`);
+  }
+  const spec: PublishSpec = { container_port: portOf(parts[parts.length - 1] as string, 'a container port', word) };
+  if (parts.length >= 2 && parts[parts.length - 2] !== '') spec.host_port = portOf(parts[parts.length - 2] as string, 'a host port', word);
+  if (parts.length === 3) {
+    const ip = parts[0] as string;
+    const m = IPV4_WORD.exec(ip);
+    if (!m || m.slice(1).some((o) => Number(o) > 255)) throw new InvalidArgumentError(`expected an IPv4 address before the host port in "${word}"`);
+    spec.host_ip = ip;
+  }
+  if (protocol) spec.protocol = protocol;
+  return spec;
+}
+
+/** Collects repeated `--publish` values. */
+export const collectPublish = (word: string, previous: PublishSpec[] | undefined): PublishSpec[] => [...(previous ?? []), parsePublish(word)];

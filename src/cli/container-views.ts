@@ -1,5 +1,5 @@
 /** How containers and their status logs look in a terminal. */
-import type { Container, RuntimeInfo, StatusLogEntry } from '../sdk/index.ts';
+import type { Container, PublishedPort, RuntimeInfo, StatusLogEntry } from '../sdk/index.ts';
 import { dash, formatBytes, renderFields, renderTable, shellJoin, statusText, yesNo, type Column } from './output.ts';
 
 export const CONTAINER_COLUMNS: Column<Container>[] = [
@@ -27,6 +27,9 @@ function logNote(l: StatusLogEntry): string {
   return [m.reason && `reason: ${m.reason}`, m.exit_code !== undefined && `exit ${m.exit_code}`, m.error && `error: ${m.error}`].filter(Boolean).join('; ');
 }
 
+/** Published ports as docker shows them: `0.0.0.0:28080->80/tcp, 127.0.0.1:5353->53/udp`. */
+export const portsText = (ports: readonly PublishedPort[]): string => (ports.length ? ports.map((p) => `${p.host_ip}:${p.host_port}->${p.container_port}/${p.protocol}`).join(', ') : '-');
+
 export function containerFields(c: Container): string {
   const env = Object.entries(c.environment_vars).map(([k, v]) => `${k}=${v}`);
   const r = c.resources;
@@ -43,6 +46,9 @@ export function containerFields(c: Container): string {
     ['restart policy', c.restart_policy],
     ['stop timeout', `${c.stop_timeout} s`],
     ['resources', `${r.cpu} cpu, ${r.memory_mb} MB memory, ${r.pids} pids`],
+    ['network', c.network],
+    ['address', dash(c.ip_address)],
+    ['ports', portsText(c.ports)],
     ['operation', c.current_operation ? `${c.current_operation.operation} since ${c.current_operation.started_at}` : '-'],
     ['exit code', dash(c.exit_code)],
     ['created', c.created_at],
@@ -57,6 +63,7 @@ export function runtimeFields(info: RuntimeInfo): string {
     ['memory', formatBytes(info.memory_bytes)],
     ['cpu time', `${(info.cpu_usage_ns / 1e9).toFixed(2)} s`],
     ['listening ports', info.listening_ports.length ? info.listening_ports.join(', ') : '-'],
+    ['addresses', info.addresses.length ? info.addresses.map((a) => `${a.address}/${a.prefix_length} via ${a.gateway}`).join(', ') : '-'],
   ]);
   const processes = info.processes.length
     ? renderTable(info.processes, [

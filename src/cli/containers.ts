@@ -1,8 +1,8 @@
 /** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait and status-logs, over the SDK. */
 import { Argument, Command, Option } from 'commander';
-import { CONTAINER_STATUSES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
+import { CONTAINER_STATUSES, NETWORK_MODES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
 import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
-import { boolean, collect, integer, keyValue, numberIn, positiveNumber } from './args.ts';
+import { boolean, collect, collectPublish, integer, keyValue, numberIn, positiveNumber, type PublishSpec } from './args.ts';
 import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
 import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
@@ -115,6 +115,7 @@ export function containersCommand(): Command {
     .option('--project <project>', 'project id or name (default: your default project)')
       .option('--no-autostart', 'create it stopped (and do not start it on server boot)'),
   )
+    .option('--publish <[ip:][host_port:]port[/udp]>', 'publish a port on the host: 80, 8080:80, 8080:80/udp, 127.0.0.1:8080:80 (repeatable; a free host port is chosen when none is given)', collectPublish)
     .addOption(jsonOption())
     .action(async (words: string[], opts: CreateOptions, cmd: Command) => {
       if (words.length && opts.command) cmd.error('error: give the command either with --command or after --, not both', { exitCode: 2, code: 'hoody.usage' });
@@ -130,6 +131,8 @@ export function containersCommand(): Command {
         ...(opts.stopTimeout !== undefined ? { stop_timeout: opts.stopTimeout } : {}),
         ...(opts.restartPolicy ? { restart_policy: opts.restartPolicy } : {}),
         ...resourcesOf(opts),
+        ...(opts.network ? { network: opts.network } : {}),
+        ...(opts.publish ? { ports: opts.publish } : {}),
       };
       const res = await withSpinner(`creating ${opts.name}`, client.api.containers.create(spec));
       if (opts.json) return printJson(res.data);
@@ -148,6 +151,8 @@ export function containersCommand(): Command {
     .option('--command <word...>', 'new command and arguments', collect)
       .option('--default-command', 'go back to the image default command'),
   )
+    .option('--publish <[ip:][host_port:]port[/udp]>', 'publish these ports instead of those it publishes now (repeatable; forms as for create)', collectPublish)
+    .option('--unpublish-all', 'publish no port')
     .addOption(jsonOption())
     .action(async (ref: string, opts: UpdateOptions, cmd: Command) => {
       const patch: UpdateContainerBody = {
@@ -158,7 +163,10 @@ export function containersCommand(): Command {
         ...(opts.stopTimeout !== undefined ? { stop_timeout: opts.stopTimeout } : {}),
         ...(opts.restartPolicy ? { restart_policy: opts.restartPolicy } : {}),
         ...resourcesOf(opts),
+        ...(opts.network ? { network: opts.network } : {}),
+        ...(opts.publish ? { ports: opts.publish } : opts.unpublishAll ? { ports: [] } : {}),
       };
+      if (opts.publish && opts.unpublishAll) usage(cmd, 'give either --publish or --unpublish-all, not both');
       if (Object.keys(patch).length === 0) cmd.error('error: nothing to update: give at least one option (see --help)', { exitCode: 2, code: 'hoody.usage' });
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
@@ -264,6 +272,8 @@ interface CreateOptions extends ResourceOptions {
   autostart: boolean;
   stopTimeout?: number;
   restartPolicy?: RestartPolicy;
+  network?: (typeof NETWORK_MODES)[number];
+  publish?: PublishSpec[];
   json?: boolean;
 }
 interface UpdateOptions extends ResourceOptions {
@@ -274,6 +284,9 @@ interface UpdateOptions extends ResourceOptions {
   defaultCommand?: boolean;
   stopTimeout?: number;
   restartPolicy?: RestartPolicy;
+  network?: (typeof NETWORK_MODES)[number];
+  publish?: PublishSpec[];
+  unpublishAll?: boolean;
   json?: boolean;
 }
 
@@ -293,5 +306,6 @@ function withSpecOptions(cmd: Command): Command {
     .addOption(new Option('--restart-policy <policy>', 'what to do when its process exits').choices(RESTART_POLICIES))
     .option('--cpu <cores>', 'CPU cores (fractions allowed)', positiveNumber)
     .option('--memory-mb <mb>', 'memory limit in MB', integer(4, 4_194_304))
-    .option('--pids <n>', 'process limit', integer(1, 4_194_304));
+    .option('--pids <n>', 'process limit', integer(1, 4_194_304))
+    .addOption(new Option('--network <mode>', 'bridge: an address, published ports, the project\'s names; none: loopback only (default: the server\'s)').choices(NETWORK_MODES));
 }

@@ -210,3 +210,168 @@ describe('container service with a scripted runtime', () => {
     assert.deepEqual([b?.to_status, b?.metadata.operation, b?.metadata.reason], ['stopped', 'reconcile', 'the runtime shows no process']);
   });
 });
+
+describe('container networks in the control plane (scripted runtime, fake host layer)', () => {
+  let dir: string;
+  let store: Store;
+  let driver: ScriptedDriver;
+  const actor: Actor = { userId: 'user_net', tokenId: 't', tokenName: 'cli', isAdmin: true, readOnly: false, automation: false };
+  const server = { id: newId(), name: 'node-net' };
+  const specs: ContainerSpec[] = [];
+  const hostsUpdates: { id: string; names: string[] }[] = [];
+  let boundOnHost: Set<number>;
+  const hostLayer = {
+    updateHosts: async (id: string, hosts: { name: string; address: string }[]) => {
+      hostsUpdates.push({ id, names: hosts.map((h) => `${h.name}=${h.address}`).sort() });
+    },
+    addresses: async (id: string) => [{ family: 'ipv4' as const, address: `addr-of-${id}`, prefix_length: 29, gateway: '10.99.0.1' }],
+  };
+  const bridged = (subnet = '10.99.0.0/29') =>
+    new ContainerService({
+      store,
+      driver,
+      projects: new ProjectService(store),
+      images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) },
+      server,
+      killWaitMs: 50,
+      network: { mode: 'bridge', subnet, isHostPortFree: async (port) => !boundOnHost.has(port), host: hostLayer },
+    });
+  let service: ContainerService;
+  const code = (c: string) => (err: unknown) => err instanceof HoodyError && err.code === c;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hoody-core-net-'));
+    store = await openStore({ dataDir: dir });
+    await store.createUser({ id: actor.userId, name: 'net', is_admin: true, created_at: nowIso() });
+    await store.upsertServer({ id: server.id, name: server.name, status: 'ready', runtime: 'scripted', last_seen_at: nowIso(), created_at: nowIso() });
+    driver = new ScriptedDriver();
+    const create = driver.create.bind(driver);
+    driver.create = async (spec: ContainerSpec) => {
+      specs.push(spec);
+      await create(spec);
+    };
+    specs.length = 0;
+    hostsUpdates.length = 0;
+    boundOnHost = new Set();
+    service = bridged();
+  });
+  afterEach(async () => {
+    await service.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('without a bridge every container is none, and a bridge or ports are refused with NETWORK_DISABLED', async () => {
+    for (const network of [undefined, { mode: 'none' as const, subnet: '10.99.0.0/29' }]) {
+      await service.close();
+      service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) }, server, ...(network ? { network } : {}) });
+      await assert.rejects(service.create(actor, { name: 'br', container_image: 'busybox', network: 'bridge' }), code('NETWORK_DISABLED'));
+      await assert.rejects(service.create(actor, { name: 'br', container_image: 'busybox', ports: [{ container_port: 80 }] }), code('NETWORK_DISABLED'));
+      assert.equal((await store.listContainers({ name: 'br' })).length, 0, 'nothing was created');
+    }
+    const c = await service.create(actor, { name: 'lone', container_image: 'busybox', network: 'none' });
+    assert.deepEqual([c.network_mode, c.ipv4_address, c.ports], ['none', null, []]);
+    assert.equal(specs.at(-1)?.network, undefined, 'the runtime gets no network');
+    await service.operate(actor, c.id, 'stop', { timeout: 0 });
+    await assert.rejects(service.update(actor, c.id, { network: 'bridge' }), code('NETWORK_DISABLED'));
+    assert.deepEqual((await service.runtimeInfo(c)).addresses, []);
+  });
+
+  it('gives bridge containers the lowest free addresses and the runtime their network: group, gateway, ports, names of the project', async () => {
+    const project = await new ProjectService(store).defaultFor(actor);
+    const web = await service.create(actor, { name: 'web', container_image: 'busybox', ports: [{ container_port: 80 }, { container_port: 53, protocol: 'udp', host_port: 5353, host_ip: '127.0.0.1' }] });
+    assert.equal(web.network_mode, 'bridge', 'the server\'s mode is the default');
+    assert.equal(web.ipv4_address, '10.99.0.2', 'the first address after the gateway');
+    const [tcp, udp] = web.ports;
+    assert.ok(tcp && tcp.host_port >= 20000 && tcp.host_port <= 32767, `a host port from the pool: ${tcp?.host_port}`);
+    assert.deepEqual(tcp && { ...tcp, host_port: 0 }, { container_port: 80, host_port: 0, protocol: 'tcp', host_ip: '0.0.0.0' });
+    assert.deepEqual(udp, { container_port: 53, host_port: 5353, protocol: 'udp', host_ip: '127.0.0.1' });
+    const api = await service.create(actor, { name: 'api', container_image: 'busybox' });
+    assert.equal(api.ipv4_address, '10.99.0.3');
+    const spec = specs.at(-1);
+    assert.deepEqual(spec?.network, { group: project.id, ipv4: { address: '10.99.0.3', prefixLength: 29, gateway: '10.99.0.1' }, ports: [], hostname: 'api', hosts: [{ name: 'web', address: '10.99.0.2' }] });
+    // the running web container was told the new name
+    assert.deepEqual(hostsUpdates.filter((u) => u.id === web.id).at(-1)?.names, ['api=10.99.0.3']);
+    // another project's containers are neither named nor told
+    const other = await new ProjectService(store).create(actor, 'other');
+    hostsUpdates.length = 0;
+    const stranger = await service.create(actor, { name: 'stranger', container_image: 'busybox', project_id: other.id });
+    assert.deepEqual(specs.at(-1)?.network?.hosts, []);
+    assert.deepEqual(hostsUpdates.map((u) => u.id), [stranger.id]);
+    const info = await service.runtimeInfo(web);
+    assert.deepEqual(info.ports, web.ports);
+    assert.deepEqual(info.addresses.map((a) => a.address), [`addr-of-${web.id}`]);
+    // what a reconcile at start attaches: the containers that run
+    await service.operate(actor, api.id, 'stop', { timeout: 0 });
+    const live = await service.networkSpecs();
+    assert.deepEqual([...live.keys()].sort(), [web.id, stranger.id].sort());
+    assert.deepEqual(live.get(web.id)?.hosts, [{ name: 'api', address: '10.99.0.3' }], 'a stopped container keeps its address and its name');
+  });
+
+  it('refuses a host port another container holds or a host process binds, bad port lists, and ports without a bridge; nothing is created', async () => {
+    const web = await service.create(actor, { name: 'web', container_image: 'busybox', ports: [{ container_port: 80, host_port: 28080 }] });
+    await assert.rejects(service.create(actor, { name: 'thief', container_image: 'busybox', ports: [{ container_port: 80, host_port: 28080 }] }), (err: unknown) => code('PORT_IN_USE')(err) && (err as HoodyError).details?.held_by === 'container');
+    boundOnHost.add(28081);
+    await assert.rejects(service.create(actor, { name: 'thief', container_image: 'busybox', ports: [{ container_port: 80, host_port: 28081 }] }), (err: unknown) => code('PORT_IN_USE')(err) && (err as HoodyError).details?.held_by === 'host');
+    // the same host port with udp is another port
+    await service.create(actor, { name: 'dns', container_image: 'busybox', ports: [{ container_port: 53, host_port: 28080, protocol: 'udp' }] });
+    await assert.rejects(service.create(actor, { name: 'dup', container_image: 'busybox', ports: [{ container_port: 80, host_port: 9000 }, { container_port: 81, host_port: 9000 }] }), code('INVALID_INPUT'));
+    await assert.rejects(service.create(actor, { name: 'dup', container_image: 'busybox', ports: [{ container_port: 80 }, { container_port: 80 }] }), code('INVALID_INPUT'));
+    await assert.rejects(service.create(actor, { name: 'dup', container_image: 'busybox', ports: [{ container_port: 0 }] }), code('INVALID_INPUT'));
+    await assert.rejects(service.create(actor, { name: 'dup', container_image: 'busybox', network: 'none', ports: [{ container_port: 80 }] }), code('INVALID_INPUT'));
+    assert.deepEqual((await store.listContainers({})).map((c) => c.name).sort(), ['dns', 'web']);
+    assert.deepEqual((await store.takenHostPorts(server.id)).map((p) => `${p.host_port}/${p.protocol}`), ['28080/tcp', '28080/udp']);
+    assert.equal(web.ports[0]?.host_port, 28080);
+  });
+
+  it('answers ADDRESS_POOL_EXHAUSTED when the subnet is full and PORT_POOL_EXHAUSTED when no host port is free', async () => {
+    // a /29: the gateway .1, containers .2 to .6
+    for (let i = 0; i < 5; i++) await service.create(actor, { name: `c${i}`, container_image: 'busybox', autostart: false });
+    assert.deepEqual((await store.takenAddresses(server.id)).sort(), ['10.99.0.2', '10.99.0.3', '10.99.0.4', '10.99.0.5', '10.99.0.6']);
+    await assert.rejects(service.create(actor, { name: 'full', container_image: 'busybox' }), code('ADDRESS_POOL_EXHAUSTED'));
+    // a freed address is given again
+    await service.remove(actor, (await store.listContainers({ name: 'c2' }))[0]?.id ?? '');
+    assert.equal((await service.create(actor, { name: 'again', container_image: 'busybox', autostart: false })).ipv4_address, '10.99.0.4');
+    await service.close();
+    service = bridged('10.98.0.0/24');
+    for (let p = 20000; p <= 32767; p++) boundOnHost.add(p);
+    await assert.rejects(service.create(actor, { name: 'noport', container_image: 'busybox', ports: [{ container_port: 80 }] }), code('PORT_POOL_EXHAUSTED'));
+    assert.equal((await store.listContainers({ name: 'noport' })).length, 0);
+  });
+
+  it('changes ports and network only while stopped; none releases the address and ports, bridge takes a new address; names follow', async () => {
+    const web = await service.create(actor, { name: 'web', container_image: 'busybox', ports: [{ container_port: 80, host_port: 28080 }] });
+    const db = await service.create(actor, { name: 'db', container_image: 'busybox' });
+    await assert.rejects(service.update(actor, web.id, { ports: [] }), code('INVALID_STATE'));
+    await service.operate(actor, web.id, 'stop', { timeout: 0 });
+    // the port it holds stays its own: no probe refuses it (a host process may not hold it, but the container's own rules do)
+    boundOnHost.add(28080);
+    const patched = await service.update(actor, web.id, { ports: [{ container_port: 80, host_port: 28080 }, { container_port: 443 }] });
+    assert.equal(patched.ports.length, 2);
+    assert.equal(patched.ports[0]?.host_port, 28080);
+    assert.equal(patched.ipv4_address, '10.99.0.2', 'the address is kept');
+    hostsUpdates.length = 0;
+    const renamed = await service.update(actor, web.id, { name: 'www' });
+    assert.equal(renamed.name, 'www');
+    assert.deepEqual(hostsUpdates, [{ id: db.id, names: ['www=10.99.0.2'] }], 'the running db learns the new name');
+    await assert.rejects(service.update(actor, web.id, { network: 'none', ports: [{ container_port: 80 }] }), code('INVALID_INPUT'));
+    hostsUpdates.length = 0;
+    const none = await service.update(actor, web.id, { network: 'none' });
+    assert.deepEqual([none.network_mode, none.ipv4_address, none.ports], ['none', null, []]);
+    assert.deepEqual(await store.takenHostPorts(server.id), []);
+    assert.deepEqual(hostsUpdates, [{ id: db.id, names: [] }], 'the db no longer resolves it');
+    await assert.rejects(service.update(actor, web.id, { ports: [{ container_port: 80 }] }), code('INVALID_INPUT'));
+    const back = await service.update(actor, web.id, { network: 'bridge', ports: [{ container_port: 80, host_port: 28090 }] });
+    assert.deepEqual([back.network_mode, back.ipv4_address, back.ports.map((p) => p.host_port)], ['bridge', '10.99.0.2', [28090]]);
+    hostsUpdates.length = 0;
+    await service.remove(actor, web.id);
+    assert.deepEqual(hostsUpdates, [{ id: db.id, names: [] }], 'a deleted container\'s name goes');
+    assert.deepEqual(await store.takenHostPorts(server.id), []);
+  });
+
+  it('of concurrent creates in one project, each gets its own address and host port', async () => {
+    const made = await Promise.all(Array.from({ length: 5 }, (_, i) => service.create(actor, { name: `p${i}`, container_image: 'busybox', autostart: false, ports: [{ container_port: 80 }] })));
+    assert.equal(new Set(made.map((c) => c.ipv4_address)).size, 5);
+    assert.equal(new Set(made.map((c) => c.ports[0]?.host_port)).size, 5);
+  });
+});

@@ -3,16 +3,20 @@
  * each claimed in the store (one operation per container, across daemons), carried out on the
  * runtime, and recorded with its status log row in one transaction.
  */
-import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
+import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
-import { ContainerLimitError, NameTakenError } from '../store/store.ts';
+import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError } from '../store/store.ts';
+import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
+import { gatewayOf, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
+import { isHostPortFree } from '../network/port-probe.ts';
+import { checkPortRequests, chooseAddress, choosePorts, HOST_PORT_POOL, type CheckedPortRequest, type HostPortProbe } from './network-plan.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
 import { type Actor, type Principal, principalOf, principalMetadata, SYSTEM, RESTART_POLICY } from './actor.ts';
 import type { RestartPolicySettings } from './restart-policy.ts';
 import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
-import { HoodyError, notFound } from './errors.ts';
+import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
 import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
@@ -38,6 +42,17 @@ export interface ImageCatalog {
   ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<{ id: string; release(): void }>;
 }
 
+/** The server's network as the control plane needs it (absent, or mode `none`: no bridge, every container `none`). */
+export interface ContainerServiceNetwork {
+  mode: NetworkMode;
+  /** The bridge's IPv4 subnet in CIDR form; containers' addresses are allocated from it. */
+  subnet: string;
+  /** Whether nothing on the host binds a port; the default tries to bind it. */
+  isHostPortFree?: HostPortProbe;
+  /** The host-side layer: rewrites running containers' /etc/hosts, reads their addresses. */
+  host?: Pick<ContainerNetwork, 'updateHosts' | 'addresses'>;
+}
+
 export interface ContainerServiceDeps {
   store: Store;
   driver: RuntimeDriver;
@@ -55,7 +70,12 @@ export interface ContainerServiceDeps {
   warn?: (message: string, err?: unknown) => void;
   /** Told the outcome and duration of every claimed operation (metrics). */
   observer?: CoreObserver;
+  /** The server's bridge network; without it (or with mode `none`) every container has loopback only. */
+  network?: ContainerServiceNetwork;
 }
+
+/** How often a create or update picks again after another container took the address or host port it picked. */
+const NETWORK_PICK_ATTEMPTS = 8;
 
 export const DEFAULT_STOP_TIMEOUT_S = 10;
 /** After SIGKILL of every process, how long to wait for the exit before calling it failed. */
@@ -89,9 +109,15 @@ export class ContainerService {
   private readonly exitsInHand = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
   private readonly observer: CoreObserver;
+  /** The server's bridge subnet; undefined when the server has no bridge. */
+  private readonly subnet: Ipv4Subnet | undefined;
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.observer = deps.observer ?? NO_OBSERVER;
+    if (deps.network?.mode === 'bridge') {
+      this.subnet = parseIpv4Cidr(deps.network.subnet);
+      if (!this.subnet) throw new Error(`network subnet "${deps.network.subnet}" is not an IPv4 subnet in CIDR form`);
+    }
     this.restarts = new RestartScheduler({
       store: deps.store,
       settings: deps.restartSettings,
@@ -168,6 +194,8 @@ export class ContainerService {
       memory_bytes: stats?.memoryBytes ?? 0,
       cpu_usage_ns: stats?.cpuUsageNs ?? 0,
       listening_ports: stats?.listeningPorts ?? [],
+      addresses: await this.addressesOf(c),
+      ports: c.ports,
       services: [],
       terminals: [],
       displays: { connected_clients: [] },
@@ -178,13 +206,15 @@ export class ContainerService {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
     const limits = this.deps.limits;
     if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
+    const networkMode = body.network ?? (this.subnet ? 'bridge' : 'none');
+    const portRequests = this.checkNetworkRequest(networkMode, body.network !== undefined, body.ports);
     // pulled before the row is written: a failed pull creates nothing
     const image = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null });
     const imageId = image.id;
     const now = nowIso();
     const opId = newId();
     const autostart = body.autostart ?? true;
-    const record: ContainerRecord = {
+    const base: ContainerRecord = {
       id: newId(),
       name: body.name,
       project_id: project.id,
@@ -205,13 +235,26 @@ export class ContainerService {
       created_at: now,
       updated_at: now,
       version: 0,
+      network_mode: networkMode,
+      ipv4_address: null,
+      ports: [],
     };
+    let record = base;
     try {
-      await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
+      // an address or host port picked here may be taken by a create of the same moment: pick again
+      for (let attempt = 1; ; attempt++) {
+        if (networkMode === 'bridge') record = { ...base, ...(await this.pickNetwork(portRequests, { id: base.id })) };
+        try {
+          await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
+          break;
+        } catch (err) {
+          if (!this.pickAgain(err, portRequests, attempt)) throw err;
+        }
+      }
     } catch (err) {
       if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
       if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
-      throw err;
+      throw networkClash(err);
     } finally {
       // the row (if written) now tells an image delete that the image is in use
       image.release();
@@ -222,7 +265,7 @@ export class ContainerService {
     let finished: () => void = noop;
     this.inFlight.set(record.id, { opId, done: new Promise<void>((r) => (finished = r)) });
     try {
-      await this.deps.driver.create(this.specOf(record));
+      await this.deps.driver.create(await this.specOf(record));
       created = await this.record(record, 'stopped', ctx, { finish: true });
       this.observer.operationFinished('create', 'ok', (performance.now() - ctx.t0) / 1000);
     } catch (err) {
@@ -233,12 +276,130 @@ export class ContainerService {
       this.inFlight.delete(record.id);
       finished();
     }
-    if (!autostart) return created;
     try {
-      return await this.operate(actor, created.id, 'start', {});
-    } catch (err) {
-      throw await this.startAfterCreateFailed(created, err);
+      if (!autostart) return created;
+      try {
+        return await this.operate(actor, created.id, 'start', {});
+      } catch (err) {
+        throw await this.startAfterCreateFailed(created, err);
+      }
+    } finally {
+      // the project's running containers learn the new name, whether or not it started
+      if (record.ipv4_address) await this.refreshProjectHosts(record.project_id);
     }
+  }
+
+  /**
+   * Refuses what this server cannot give (NETWORK_DISABLED: a bridge, or ports, without one) and
+   * ports without network `bridge` (INVALID_INPUT); answers the port requests checked, defaults filled in.
+   */
+  private checkNetworkRequest(mode: NetworkMode, modeAsked: boolean, ports: readonly PortRequestBody[] | undefined): CheckedPortRequest[] {
+    if (!this.subnet && ((modeAsked && mode === 'bridge') || (ports && ports.length > 0))) {
+      throw new HoodyError('NETWORK_DISABLED', 'this server runs without a bridge network (HOODY_NETWORK=none): containers have loopback only and publish no ports');
+    }
+    if (mode === 'none' && ports && ports.length > 0) throw invalidInput('published ports need network "bridge"; this container\'s network is "none"', { field: 'ports' });
+    return checkPortRequests(ports ?? []);
+  }
+
+  /**
+   * An address (the one it has, or the lowest free one) and host ports for a bridge container,
+   * from what the store shows taken on this server now (the container's own ports excepted).
+   */
+  private async pickNetwork(requests: readonly CheckedPortRequest[], c: { id: string; ipv4_address?: string | null; ports?: readonly PublishedPort[] }): Promise<{ ipv4_address: string; ports: PublishedPort[] }> {
+    const subnet = this.subnet as Ipv4Subnet;
+    const serverId = this.deps.server.id;
+    let address = c.ipv4_address ?? undefined;
+    if (!address) {
+      address = chooseAddress(subnet, new Set(await this.deps.store.takenAddresses(serverId)));
+      if (!address) throw new HoodyError('ADDRESS_POOL_EXHAUSTED', `every address of the subnet ${subnet.cidr} is given to a container`, { subnet: subnet.cidr });
+    }
+    if (requests.length === 0) return { ipv4_address: address, ports: [] };
+    const held = await this.deps.store.takenHostPorts(serverId);
+    const taken = new Set(held.filter((p) => p.container_id !== c.id).map((p) => `${p.protocol}/${p.host_port}`));
+    const own = new Set((c.ports ?? []).map((p) => `${p.protocol}/${p.host_port}`));
+    const start = HOST_PORT_POOL.first + Math.floor(Math.random() * (HOST_PORT_POOL.last - HOST_PORT_POOL.first + 1));
+    const chosen = await choosePorts(requests, { taken, own, probe: this.deps.network?.isHostPortFree ?? isHostPortFree, start });
+    if (chosen.ok) return { ipv4_address: address, ports: chosen.ports };
+    const f = chosen.failure;
+    if (f.kind === 'pool-exhausted') {
+      throw new HoodyError('PORT_POOL_EXHAUSTED', `no free ${f.protocol} host port is left in ${HOST_PORT_POOL.first}-${HOST_PORT_POOL.last}`, { protocol: f.protocol });
+    }
+    throw portInUse(f.protocol, f.host_port, f.held_by);
+  }
+
+  /** After a clash at the write: whether to pick again (an address, or a host port that was chosen, not asked for). */
+  private pickAgain(err: unknown, requests: readonly CheckedPortRequest[], attempt: number): boolean {
+    if (attempt >= NETWORK_PICK_ATTEMPTS) return false;
+    if (err instanceof AddressTakenError) return true;
+    if (err instanceof PortTakenError) return !requests.some((r) => r.host_port === err.hostPort && r.protocol === err.protocol);
+    return false;
+  }
+
+  /** The names a bridge container resolves: the other containers of its project on this server that have an address. */
+  private static hostsOf(c: ContainerRecord, peers: readonly ContainerRecord[]): HostEntry[] {
+    return peers.filter((p) => p.id !== c.id && p.network_mode === 'bridge' && p.ipv4_address).map((p) => ({ name: p.name, address: p.ipv4_address as string }));
+  }
+
+  /** The network a container is attached with, or undefined (loopback only). */
+  private networkSpecOf(c: ContainerRecord, peers: readonly ContainerRecord[]): ContainerNetworkSpec | undefined {
+    const subnet = this.subnet;
+    if (!subnet || c.network_mode !== 'bridge' || !c.ipv4_address) return undefined;
+    return {
+      group: c.project_id,
+      ipv4: { address: c.ipv4_address, prefixLength: subnet.prefixLength, gateway: gatewayOf(subnet) },
+      ports: c.ports,
+      hostname: c.name,
+      hosts: ContainerService.hostsOf(c, peers),
+    };
+  }
+
+  /** The containers of a project on this server. */
+  private projectPeers(projectId: string): Promise<ContainerRecord[]> {
+    return this.deps.store.listContainers({ project_id: projectId, server_id: this.deps.server.id });
+  }
+
+  /**
+   * Rewrites /etc/hosts of the project's running bridge containers on this server (after a create,
+   * rename, delete or network change); a failure is only warned: the next change or start repairs it.
+   */
+  private async refreshProjectHosts(projectId: string): Promise<void> {
+    const host = this.deps.network?.host;
+    if (!this.subnet || !host) return;
+    try {
+      const peers = await this.projectPeers(projectId);
+      for (const c of peers) {
+        if ((c.status !== 'running' && c.status !== 'paused') || c.network_mode !== 'bridge' || !c.ipv4_address) continue;
+        await host.updateHosts(c.id, ContainerService.hostsOf(c, peers)).catch((err: unknown) => this.deps.warn?.(`names of ${c.id}`, err));
+      }
+    } catch (err) {
+      this.deps.warn?.(`names of project ${projectId}`, err);
+    }
+  }
+
+  /**
+   * The network of every container of this server whose runtime state is running or paused, for
+   * the host layer's reconcile at start (it removes what none of them owns, restores what they need).
+   */
+  async networkSpecs(): Promise<Map<string, ContainerNetworkSpec>> {
+    const specs = new Map<string, ContainerNetworkSpec>();
+    if (!this.subnet) return specs;
+    const live = new Set((await this.deps.driver.list()).filter((s) => s.status === 'running' || s.status === 'paused').map((s) => s.id));
+    const all = await this.deps.store.listContainers({ server_id: this.deps.server.id });
+    const byProject = new Map<string, ContainerRecord[]>();
+    for (const c of all) byProject.set(c.project_id, [...(byProject.get(c.project_id) ?? []), c]);
+    for (const c of all) {
+      if (!live.has(c.id)) continue;
+      const spec = this.networkSpecOf(c, byProject.get(c.project_id) ?? []);
+      if (spec) specs.set(c.id, spec);
+    }
+    return specs;
+  }
+
+  /** The container's addresses as its namespace has them now ([] without a host layer, or with network none). */
+  private async addressesOf(c: ContainerRecord): Promise<ContainerAddress[]> {
+    const host = this.deps.network?.host;
+    if (!host || c.network_mode !== 'bridge' || c.server_id !== this.deps.server.id) return [];
+    return host.addresses(c.id).catch(() => []);
   }
 
   /** NAME_TAKEN, naming the container that has the name, so a retried create can find what the first one made. */
@@ -261,19 +422,38 @@ export class ContainerService {
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
     if (this.deps.limits && patch.resources) assertWithinMaxima(patch.resources, this.deps.limits.maxResources);
+    const { resources, network, ports, ...rest } = patch;
+    // refused before the claim when the request alone is wrong; the container's own mode is checked on the claimed record
+    this.checkNetworkRequest(network ?? visible.network_mode, network !== undefined, ports);
+    let before: ContainerRecord | undefined;
     const updated = await this.withOperation(visible, 'update', {}, principalOf(actor), opts.ifVersion, async (c) => {
-      const { resources, ...rest } = patch;
-      try {
-        const updated = await this.deps.store.updateContainer(id, { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) });
-        if (!updated) throw notFound('container', id);
-        return updated;
-      } catch (err) {
-        if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${patch.name}" is already used in this project`);
-        throw err;
+      before = c;
+      const mode = network ?? c.network_mode;
+      const requests = this.checkNetworkRequest(mode, network !== undefined, ports);
+      const changes = { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) };
+      for (let attempt = 1; ; attempt++) {
+        let net: Partial<ContainerRecord> = {};
+        if (mode === 'none' && (network !== undefined || ports !== undefined) && (c.network_mode !== 'none' || c.ports.length > 0)) {
+          net = { network_mode: 'none', ipv4_address: null, ports: [] };
+        } else if (mode === 'bridge' && (c.network_mode !== 'bridge' || !c.ipv4_address || ports !== undefined)) {
+          const picked = await this.pickNetwork(ports !== undefined ? requests : [], c);
+          net = { network_mode: 'bridge', ipv4_address: picked.ipv4_address, ...(ports !== undefined ? { ports: picked.ports } : {}) };
+        }
+        try {
+          const updated = await this.deps.store.updateContainer(id, { ...changes, ...net });
+          if (!updated) throw notFound('container', id);
+          return updated;
+        } catch (err) {
+          if (this.pickAgain(err, requests, attempt)) continue;
+          if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${patch.name}" is already used in this project`);
+          throw networkClash(err);
+        }
       }
     });
     // a pending restart was decided under the old settings
     await this.restarts.cancel(id);
+    // the names the project's running containers resolve changed
+    if (before && (before.name !== updated.name || before.ipv4_address !== updated.ipv4_address)) await this.refreshProjectHosts(updated.project_id);
     // read again: the answer must not show the update's own claim, released after the write
     return (await this.deps.store.getContainer(id)) ?? updated;
   }
@@ -289,6 +469,8 @@ export class ContainerService {
       // the row and its claim are gone: nothing is left to release
       ctx.released = true;
     });
+    // its name is gone from the project's running containers
+    if (visible.ipv4_address) await this.refreshProjectHosts(visible.project_id);
   }
 
   async statusLogs(actor: Actor, id: string, q: { page: number; limit: number; sort_order: 'asc' | 'desc' }): Promise<{ logs: StatusLogRecord[]; total: number }> {
@@ -541,7 +723,7 @@ export class ContainerService {
 
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
-    await this.deps.driver.create(this.specOf(c), signal);
+    await this.deps.driver.create(await this.specOf(c), signal);
     const state = await this.deps.driver.start(c.id, signal);
     // the container runs: a failed write of its history must not turn the start into a failure
     await this.restarts.runStarted(c.id).catch((err) => this.deps.warn?.(`restart history of ${c.id}`, err));
@@ -618,7 +800,9 @@ export class ContainerService {
     };
   }
 
-  private specOf(c: ContainerRecord): ContainerSpec {
+  /** What the runtime runs: the record, and for a bridge container its network with the names of its project's other containers. */
+  private async specOf(c: ContainerRecord): Promise<ContainerSpec> {
+    const network = this.subnet && c.network_mode === 'bridge' && c.ipv4_address ? this.networkSpecOf(c, await this.projectPeers(c.project_id)) : undefined;
     return {
       id: c.id,
       image: c.container_image,
@@ -626,6 +810,7 @@ export class ContainerService {
       command: c.command,
       env: c.environment_vars,
       hostname: c.name,
+      ...(network ? { network } : {}),
       resources: { cpu: c.resources.cpu, memoryMb: c.resources.memory_mb, pids: c.resources.pids },
     };
   }
@@ -670,6 +855,17 @@ function assertStatusAllows(c: ContainerRecord, action: Action): void {
 function inProgress(c: ContainerRecord): HoodyError {
   const what = c.current_operation ? `operation "${c.current_operation.operation}" is in progress` : `it is ${c.status}`;
   return new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is busy: ${what}`, { status: c.status, current_operation: c.current_operation });
+}
+
+function portInUse(protocol: string, hostPort: number, heldBy: 'container' | 'host'): HoodyError {
+  const who = heldBy === 'container' ? 'another container of this server publishes it' : 'a process of the host is bound to it';
+  return new HoodyError('PORT_IN_USE', `host port ${hostPort}/${protocol} is in use: ${who}`, { host_port: hostPort, protocol, held_by: heldBy });
+}
+
+/** A clash of the store's network keys that picking again did not solve, as the API's error. */
+function networkClash(err: unknown): unknown {
+  if (err instanceof PortTakenError) return portInUse(err.protocol, err.hostPort, 'container');
+  return err;
 }
 
 function runtimeFailure(op: string, c: ContainerRecord, err: unknown): HoodyError {

@@ -5,7 +5,10 @@ import type {
   BulkItemResult as BulkItemResultSchema,
   BulkResult as BulkResultSchema,
   Container as ContainerSchema,
+  ContainerAddressSchema,
   ContainerListQuery as ContainerListQuerySchema,
+  PortRequestSchema,
+  PublishedPortSchema,
   CreateContainerBody as CreateContainerBodySchema,
   CreateTokenBody as CreateTokenBodySchema,
   Image as ImageSchema,
@@ -38,6 +41,14 @@ export interface ApiResponse<T> {
 }
 
 export type Container = Static<typeof ContainerSchema>;
+/** `bridge`: an address on the server's bridge, published ports, the project's names; `none`: loopback only. */
+export type NetworkMode = Container['network'];
+/** A published port as the server shows it: every field filled in. */
+export type PublishedPort = Static<typeof PublishedPortSchema>;
+/** A published port as create and update ask for it: `host_port` (chosen from 20000-32767 when absent), `protocol` (tcp) and `host_ip` (0.0.0.0) are optional. */
+export type PortRequest = Static<typeof PortRequestSchema>;
+/** One address of a running container, as `runtime_info.addresses` lists them. */
+export type ContainerAddress = Static<typeof ContainerAddressSchema>;
 export type RuntimeInfo = Static<typeof RuntimeInfoSchema>;
 /** A container read with `?runtime=true`. */
 export type ContainerWithRuntime = Container & { runtime_info: RuntimeInfo };

@@ -33,6 +33,9 @@ export function containerWire(c: ContainerRecord, serverName: string): Container
     created_at: c.created_at,
     updated_at: c.updated_at,
     desired_status: c.desired_status,
+    network: c.network_mode,
+    ip_address: c.ipv4_address,
+    ports: c.ports,
   };
 }
 

@@ -75,6 +75,22 @@ export interface ContainersTable {
   last_started_at: string | null;
   /** When a restart the policy decided is due; null when none is pending. */
   restart_due_at: string | null;
+  /** `bridge` or `none` (added by migration 0008; older rows are `none`). */
+  network_mode: Generated<string>;
+  /** The container's IPv4 address on the server's bridge; unique per server; null with network `none`. */
+  ipv4_address: string | null;
+  /** JSON PublishedPort[]; each host port also has its published_ports row. */
+  ports: Generated<string>;
+}
+
+/** The `published_ports` table: one row per host port a container holds; (server_id, protocol, host_port) is the primary key. */
+export interface PublishedPortsTable {
+  server_id: string;
+  protocol: string;
+  host_port: number;
+  host_ip: string;
+  container_id: string;
+  container_port: number;
 }
 
 /** The `idempotency_keys` table: one answer per (caller, key). */
@@ -115,6 +131,7 @@ export interface Database {
   containers: ContainersTable;
   status_logs: StatusLogsTable;
   idempotency_keys: IdempotencyKeysTable;
+  published_ports: PublishedPortsTable;
 }
 
 /** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */

@@ -5,11 +5,12 @@
 import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
 import type { ContainerStatus, SortOrder } from '../api/schemas.ts';
 import type { ContainersTable, Database, SqlDialect } from './database.ts';
-import { CONTAINER_NAME_CONSTRAINT, migrateToLatest } from './migrations.ts';
+import { CONTAINER_ADDRESS_INDEX, CONTAINER_NAME_CONSTRAINT, PUBLISHED_PORT_KEY, migrateToLatest } from './migrations.ts';
 import {
   containerFromRow,
   containerToRow,
   patchToRow,
+  portRows,
   projectFromRow,
   serverFromRow,
   statusLogFromRow,
@@ -21,10 +22,13 @@ import {
 } from './row-codec.ts';
 import { isUniqueViolation } from './sql-errors.ts';
 import { SqliteContainerRows } from './sqlite-container-rows.ts';
+import type { PortProtocol, PublishedPort } from '../network/types.ts';
 import {
+  AddressTakenError,
   ContainerLimitError,
   NameTakenError,
   OwnerLimitError,
+  PortTakenError,
   type ContainerFilter,
   type CreateContainerOptions,
   type ContainerPatch,
@@ -54,6 +58,8 @@ const CLAIM_ATTEMPTS = 5;
 const DATA_VERSION = CompiledQuery.raw('pragma data_version');
 
 const NAME_UNIQUE = { constraint: CONTAINER_NAME_CONSTRAINT, table: 'containers', columns: ['project_id', 'name'] };
+const ADDRESS_UNIQUE = { constraint: CONTAINER_ADDRESS_INDEX, table: 'containers', columns: ['server_id', 'ipv4_address'] };
+const PORT_KEY = { constraint: PUBLISHED_PORT_KEY, table: 'published_ports', columns: ['server_id', 'protocol', 'host_port'] };
 const now = (): string => new Date().toISOString();
 
 /** The Store implementation for every SQL backend Kysely speaks to. */
@@ -204,15 +210,43 @@ export class KyselyStore implements Store {
           if (count >= opts.ownerLimit.max) throw new ContainerLimitError(count, opts.ownerLimit.max);
         }
         await trx.insertInto('containers').values(containerToRow(container)).execute();
+        await this.insertPorts(trx, container, container.ports);
         return firstLog && (await this.appendLog(trx, container.id, container.project_id, firstLog));
       });
       if (logged) this.handOver(logged);
     } catch (err) {
       if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(container.name);
-      throw err;
+      throw this.networkClash(err, container);
     }
   }
 
+  /** Inserts a container's published ports rows one by one, so a clash names the port that is taken. */
+  private async insertPorts(trx: KyselyTransaction<Database>, c: Pick<ContainerRecord, 'id' | 'server_id'>, ports: readonly PublishedPort[]): Promise<void> {
+    for (const row of portRows(c, ports)) {
+      try {
+        await trx.insertInto('published_ports').values(row).execute();
+      } catch (err) {
+        if (isUniqueViolation(err, this.dialect, PORT_KEY)) throw new PortTakenError(row.protocol as PortProtocol, row.host_port);
+        throw err;
+      }
+    }
+  }
+
+  /** An address clash as AddressTakenError; anything else as it is. */
+  private networkClash(err: unknown, c: Pick<ContainerRecord, 'ipv4_address'>): unknown {
+    if (isUniqueViolation(err, this.dialect, ADDRESS_UNIQUE)) return new AddressTakenError(c.ipv4_address ?? '');
+    return err;
+  }
+
+  async takenAddresses(serverId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('containers').select('ipv4_address').where('server_id', '=', serverId).where('ipv4_address', 'is not', null).execute();
+    return rows.map((r) => r.ipv4_address as string);
+  }
+
+  async takenHostPorts(serverId: string): Promise<{ protocol: PortProtocol; host_port: number; container_id: string }[]> {
+    const rows = await this.db.selectFrom('published_ports').select(['protocol', 'host_port', 'container_id']).where('server_id', '=', serverId).orderBy('protocol').orderBy('host_port').execute();
+    return rows.map((r) => ({ protocol: r.protocol as PortProtocol, host_port: Number(r.host_port), container_id: r.container_id }));
+  }
 
   async getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined> {
     const row = await this.db.selectFrom('containers').select(['restart_attempts', 'last_started_at', 'restart_due_at']).where('id', '=', id).executeTakeFirst();
@@ -295,17 +329,25 @@ export class KyselyStore implements Store {
   }
 
   async updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined> {
+    const set = { ...patchToRow(patch), updated_at: now(), version: sql<number>`version + 1` };
     try {
-      const row = await this.db
-        .updateTable('containers')
-        .set({ ...patchToRow(patch), updated_at: now(), version: sql<number>`version + 1` })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirst();
+      if (patch.ports === undefined) {
+        const row = await this.db.updateTable('containers').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+        return row && containerFromRow(row);
+      }
+      const ports = patch.ports;
+      // the ports rows are replaced in the transaction that writes the container's ports
+      const row = await this.db.transaction().execute(async (trx) => {
+        const updated = await trx.updateTable('containers').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+        if (!updated) return undefined;
+        await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
+        await this.insertPorts(trx, updated, ports);
+        return updated;
+      });
       return row && containerFromRow(row);
     } catch (err) {
       if (isUniqueViolation(err, this.dialect, NAME_UNIQUE)) throw new NameTakenError(patch.name ?? '');
-      throw err;
+      throw this.networkClash(err, { ipv4_address: patch.ipv4_address ?? null });
     }
   }
 
@@ -313,6 +355,7 @@ export class KyselyStore implements Store {
     const outcome = await this.db.transaction().execute(async (trx) => {
       const gone = await trx.deleteFrom('containers').where('id', '=', id).returning('project_id').executeTakeFirst();
       if (!gone) return { deleted: false };
+      await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
       return { deleted: true, logged: finalLog && (await this.appendLog(trx, id, gone.project_id, finalLog)) };
     });
     if (outcome.logged) this.handOver(outcome.logged);

@@ -22,6 +22,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0005_restart_history': { up: (db) => addRestartHistory(db) },
     '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db, dialect) },
     '0007_container_image_id': { up: (db) => addContainerImageId(db) },
+    '0008_container_network': { up: (db) => addContainerNetwork(db) },
   };
 }
 
@@ -177,6 +178,35 @@ async function addStatusLogOrdinal(db: Kysely<unknown>, dialect: SqlDialect): Pr
  */
 async function addContainerImageId(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('containers').addColumn('image_id', 'text').execute();
+}
+
+/** Name of the unique (server_id, ipv4_address) index of containers: AddressTakenError is mapped from it. */
+export const CONTAINER_ADDRESS_INDEX = 'containers_server_id_ipv4_address_unique';
+/** Name of the primary key of published_ports: PortTakenError is mapped from it. */
+export const PUBLISHED_PORT_KEY = 'published_ports_pk';
+
+/**
+ * Each container's network: its mode (`bridge` or `none`; containers made before are `none`), its
+ * address on the server's bridge (never two containers of a server with the same one) and its
+ * published ports, as JSON on the row and as one `published_ports` row per host port, whose primary
+ * key makes a host port of a server held by one container at most, even under concurrent creates.
+ */
+async function addContainerNetwork(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('network_mode', 'text', (c) => c.notNull().defaultTo('none')).execute();
+  await db.schema.alterTable('containers').addColumn('ipv4_address', 'text').execute();
+  await db.schema.alterTable('containers').addColumn('ports', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+  await db.schema.createIndex(CONTAINER_ADDRESS_INDEX).on('containers').columns(['server_id', 'ipv4_address']).unique().execute();
+  await db.schema
+    .createTable('published_ports')
+    .addColumn('server_id', 'text', (c) => c.notNull())
+    .addColumn('protocol', 'text', (c) => c.notNull())
+    .addColumn('host_port', 'integer', (c) => c.notNull())
+    .addColumn('host_ip', 'text', (c) => c.notNull())
+    .addColumn('container_id', 'text', (c) => c.notNull())
+    .addColumn('container_port', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint(PUBLISHED_PORT_KEY, ['server_id', 'protocol', 'host_port'])
+    .execute();
+  await db.schema.createIndex('published_ports_container_id').on('published_ports').column('container_id').execute();
 }
 
 /**

@@ -5,7 +5,8 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { ContainerPatch, ContainerRecord, NewStatusLog, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
-import type { BoolInt, ContainersTable, ProjectsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
+import type { PublishedPort } from '../network/types.ts';
+import type { BoolInt, ContainersTable, ProjectsTable, PublishedPortsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
 
 const bool = (b: boolean): BoolInt => (b ? 1 : 0);
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
@@ -81,6 +82,9 @@ export function containerFromRow(row: Selectable<ContainersTable>): ContainerRec
     created_at: row.created_at,
     updated_at: row.updated_at,
     version: num(row.version),
+    network_mode: row.network_mode === 'bridge' ? 'bridge' : 'none',
+    ipv4_address: row.ipv4_address,
+    ports: JSON.parse(row.ports) as PublishedPort[],
   };
 }
 
@@ -108,7 +112,15 @@ export function containerToRow(c: ContainerRecord): Insertable<ContainersTable> 
     exit_code: c.exit_code,
     created_at: c.created_at,
     updated_at: c.updated_at,
+    network_mode: c.network_mode,
+    ipv4_address: c.ipv4_address,
+    ports: JSON.stringify(c.ports),
   };
+}
+
+/** The published_ports rows of a container's ports. */
+export function portRows(c: Pick<ContainerRecord, 'id' | 'server_id'>, ports: readonly PublishedPort[]): Insertable<PublishedPortsTable>[] {
+  return ports.map((p) => ({ server_id: c.server_id, protocol: p.protocol, host_port: p.host_port, host_ip: p.host_ip, container_id: c.id, container_port: p.container_port }));
 }
 
 /** The columns a patch changes; fields left undefined are not touched. */
@@ -122,6 +134,9 @@ export function patchToRow(patch: ContainerPatch): Updateable<ContainersTable> {
   if (patch.stop_timeout !== undefined) row.stop_timeout = patch.stop_timeout;
   if (patch.restart_policy !== undefined) row.restart_policy = patch.restart_policy;
   if (patch.desired_status !== undefined) row.desired_status = patch.desired_status;
+  if (patch.network_mode !== undefined) row.network_mode = patch.network_mode;
+  if (patch.ipv4_address !== undefined) row.ipv4_address = patch.ipv4_address;
+  if (patch.ports !== undefined) row.ports = JSON.stringify(patch.ports);
   return row;
 }
 

@@ -18,11 +18,11 @@ export function isSqliteBusy(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
-/** True when the error is a violation of the named unique constraint over `table(columns)`. */
+/** True when the error is a violation of the named unique constraint (or primary key) over `table(columns)`. */
 export function isUniqueViolation(err: unknown, dialect: SqlDialect, target: { constraint: string; table: string; columns: string[] }): boolean {
   const { code, constraint, message } = asDriverError(err);
   if (dialect === 'postgres') return code === '23505' && constraint === target.constraint;
   // SQLite names the columns, not the constraint: "UNIQUE constraint failed: containers.project_id, containers.name".
   const columns = target.columns.map((c) => `${target.table}.${c}`).join(', ');
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' && typeof message === 'string' && message.endsWith(`: ${columns}`);
+  return (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') && typeof message === 'string' && message.endsWith(`: ${columns}`);
 }

@@ -9,6 +9,7 @@
  *   compare-and-set on `current_operation_id IS NULL`, so it holds across daemons sharing a database.
  */
 import type { ContainerStatus, Resources, RestartPolicy, SortOrder } from '../api/schemas.ts';
+import type { NetworkMode, PortProtocol, PublishedPort } from '../network/types.ts';
 
 /** A container as stored (times as ISO strings, JSON columns decoded). */
 export interface ContainerRecord {
@@ -35,6 +36,12 @@ export interface ContainerRecord {
   updated_at: string;
   /** Grows with every change of the record (transition or update): the container's ETag. */
   version: number;
+  /** `bridge`: an address on the server's bridge and published ports; `none`: loopback only. */
+  network_mode: NetworkMode;
+  /** Its IPv4 address on the server's bridge (unique per server); null with network `none`. */
+  ipv4_address: string | null;
+  /** The host ports it publishes (each held by this container alone on its server). */
+  ports: PublishedPort[];
 }
 
 /** The answer kept for one Idempotency-Key. */
@@ -130,7 +137,10 @@ export interface ContainerFilter {
 
 /** Fields a caller may change on a container outside of a transition. */
 export type ContainerPatch = Partial<
-  Pick<ContainerRecord, 'name' | 'command' | 'environment_vars' | 'autostart' | 'resources' | 'stop_timeout' | 'restart_policy' | 'desired_status'>
+  Pick<
+    ContainerRecord,
+    'name' | 'command' | 'environment_vars' | 'autostart' | 'resources' | 'stop_timeout' | 'restart_policy' | 'desired_status' | 'network_mode' | 'ipv4_address' | 'ports'
+  >
 >;
 
 /** What a transition writes: the new status, its log row, and what else changes with it. */
@@ -185,11 +195,13 @@ export interface Store {
   listServers(): Promise<ServerRecord[]>;
 
   /**
-   * Inserts the container (and a first status log row, when given) in one transaction. A container
-   * inserted as `creating` gets its first row from the transition that ends its creation.
-   * Throws NameTakenError when (project_id, name) exists, and ContainerLimitError when the owner
-   * already has `opts.ownerLimit.max` containers (counted in the same transaction, so two creates
-   * at once cannot both pass).
+   * Inserts the container, its published ports rows (and a first status log row, when given) in
+   * one transaction. A container inserted as `creating` gets its first row from the transition
+   * that ends its creation. Throws NameTakenError when (project_id, name) exists,
+   * ContainerLimitError when the owner already has `opts.ownerLimit.max` containers (counted in the
+   * same transaction, so two creates at once cannot both pass), AddressTakenError when another
+   * container of the server has its address, and PortTakenError when another container of the
+   * server holds one of its host ports (the same protocol).
    */
   createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts?: CreateContainerOptions): Promise<void>;
   getContainer(id: string): Promise<ContainerRecord | undefined>;
@@ -198,10 +210,18 @@ export interface Store {
   countContainers(filter: ContainerFilter): Promise<number>;
   /** How many containers of one server are in each status (one grouped count; absent statuses have none). */
   countContainersByStatus(serverId: string): Promise<Partial<Record<ContainerStatus, number>>>;
-  /** Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws NameTakenError on a duplicate name. */
+  /**
+   * Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws
+   * NameTakenError on a duplicate name. A patch with `ports` replaces the container's published
+   * ports rows in the same transaction (PortTakenError, AddressTakenError as on create).
+   */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
-  /** Removes the container row (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
+  /** Removes the container row and its published ports (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
   deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean>;
+  /** The IPv4 addresses the containers of a server hold. */
+  takenAddresses(serverId: string): Promise<string[]>;
+  /** The host ports the containers of a server hold, with the container holding each. */
+  takenHostPorts(serverId: string): Promise<{ protocol: PortProtocol; host_port: number; container_id: string }[]>;
 
   /**
    * Atomically claims the container for one operation: succeeds only while no operation is in
@@ -302,5 +322,24 @@ export class NameTakenError extends Error {
   constructor(readonly containerName: string) {
     super(`container name "${containerName}" is already used in this project`);
     this.name = 'NameTakenError';
+  }
+}
+
+/** Thrown when another container of the server already has this IPv4 address. */
+export class AddressTakenError extends Error {
+  constructor(readonly address: string) {
+    super(`address ${address} is already given to another container of this server`);
+    this.name = 'AddressTakenError';
+  }
+}
+
+/** Thrown when another container of the server already holds this host port (and protocol). */
+export class PortTakenError extends Error {
+  constructor(
+    readonly protocol: PortProtocol,
+    readonly hostPort: number,
+  ) {
+    super(`host port ${hostPort}/${protocol} is already published by another container of this server`);
+    this.name = 'PortTakenError';
   }
 }

@@ -51,6 +51,8 @@ const ProjectParams = Type.Object({ projectId: Id }, { additionalProperties: fal
 const GetQuery = Type.Object({ runtime: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 
 const tags = ['containers'];
+/** What asking for a network or published ports can be refused with. */
+const NETWORK_ERRORS = ['PORT_IN_USE', 'PORT_POOL_EXHAUSTED', 'ADDRESS_POOL_EXHAUSTED', 'NETWORK_DISABLED'] as const;
 
 /** The routes' schemas: what they validate and serialize, and what the API document says of them. */
 const SCHEMAS = {
@@ -72,15 +74,16 @@ const SCHEMAS = {
   create: {
     tags,
     summary: 'Create a container',
-    description: 'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`. When its start fails it stays, `failed`, and the 500 `RUNTIME_ERROR` names it (`details.container_id`).',
+    description:
+      'Creates the container and answers 201 once it is `running` (or `stopped` with `autostart: false`); its log starts with `creating → stopped`. When its start fails it stays, `failed`, and the 500 `RUNTIME_ERROR` names it (`details.container_id`). With network `bridge` (the server\'s default when it has a bridge) it gets an address of the server\'s subnet, kept until it is deleted, and publishes `ports` (a free host port from 20000-32767 is chosen for each that names none).',
     body: CreateContainerBody,
     headers: IdempotencyHeaders,
-    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'RUNTIME_ERROR') },
+    response: { 201: ContainerCreatedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'RUNTIME_ERROR', ...NETWORK_ERRORS) },
   },
   get: {
     tags,
     summary: 'Get a container',
-    description: 'With `runtime=true`, `runtime_info` says what really runs: processes, memory, CPU time, listening ports.',
+    description: 'With `runtime=true`, `runtime_info` says what really runs: processes, memory, CPU time, listening ports, the addresses its network namespace has and the ports it publishes.',
     params: IdParams,
     querystring: GetQuery,
     response: { 200: ContainerEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND') },
@@ -88,13 +91,13 @@ const SCHEMAS = {
   update: {
     tags,
     summary: 'Update a container',
-    description: 'Only while it is `stopped` or `failed`.',
+    description: 'Only while it is `stopped` or `failed`. `ports` replaces every published port (a port it already publishes stays its own); `network: "none"` releases its address and ports, `network: "bridge"` gives it an address.',
     params: IdParams,
     body: UpdateContainerBody,
     headers: IfMatchHeaders,
     response: {
       200: ContainerEnvelope,
-      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'QUOTA_EXCEEDED', 'WRONG_SERVER'),
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'NAME_TAKEN', 'PRECONDITION_FAILED', 'QUOTA_EXCEEDED', 'WRONG_SERVER', ...NETWORK_ERRORS),
     },
   },
   remove: {
