@@ -1,10 +1,12 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { access, mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { releaseInit } from './exec-fifo.ts';
+import { eventually } from '../../../test/eventually.ts';
 
 // a shell stands in for runc's init: it opens the fifo for writing, writes one byte, then "execs"
 const children: ChildProcess[] = [];
@@ -23,6 +25,14 @@ function run(script: string, ...args: string[]): ChildProcess {
   children.push(child);
   return child;
 }
+
+const readlinkOr = (path: string): string => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+};
 
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
@@ -48,9 +58,13 @@ describe('releaseInit (runc start through the exec fifo)', () => {
 
   it('fails when init dies before it writes, and leaves the fifo as runc does', async () => {
     const fifo = await fifoIn();
-    const init = run('sleep 0.05');
+    const init = run('exec sleep 30');
+    const releasing = releaseInit(fifo, init.pid as number, { timeoutMs: 5000 });
+    // init dies once the fifo is open for reading, that is after the check that it runs (however loaded the machine)
+    await eventually('the fifo to be open for reading', async () => (await readdir('/proc/self/fd')).some((fd) => readlinkOr(`/proc/self/fd/${fd}`) === fifo), Boolean, 10_000);
+    init.kill('SIGKILL');
     const t0 = Date.now();
-    await assert.rejects(releaseInit(fifo, init.pid as number, { timeoutMs: 5000 }), { name: 'RuntimeError', kind: 'failed', message: 'container process is already dead' });
+    await assert.rejects(releasing, { name: 'RuntimeError', kind: 'failed', message: 'container process is already dead' });
     assert.ok(Date.now() - t0 < 1000, 'noticed within the liveness check period');
     assert.equal(await exists(fifo), true);
   });
