@@ -4,9 +4,10 @@
  * not-found: no such image here; invalid-reference: the text is no valid reference or platform;
  * pull-failed: the registry or the download failed (`details.kind` is the registry's error kind);
  * not-runnable: a container cannot run from it (no Entrypoint or Cmd, a User that cannot be resolved);
- * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images.
+ * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images;
+ * too-large: a pull or import over a limit of the server (upload, layers, bytes declared or unpacked).
  */
-export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable';
+export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'too-large';
 
 /** An image operation's failure. */
 export class ImageError extends Error {
