@@ -92,7 +92,7 @@ export async function applyLayerTar(blobPath: string, destDir: string, ids: IdRa
       entries += lines;
       try {
         if (entries > limits.maxEntries) throw entriesTooMany(`${limits.what ?? 'layer'} holds more than the ${limits.maxEntries} files allowed`, limits.maxEntries);
-        limits.budget?.chargeEntries(lines);
+        limits.budget?.chargeEntries(lines, limits.what);
       } catch (err) {
         stop(err as Error);
       }
@@ -106,7 +106,7 @@ export async function applyLayerTar(blobPath: string, destDir: string, ids: IdRa
     const { diffId, sizeBytes } = await feed(source, tar.stdin, (n, total) => {
       if (over) throw over;
       if (total > limits.maxBytes) throw unpackedTooLarge(`${limits.what ?? 'layer'} unpacks to more than the ${limits.maxBytes} bytes allowed`, limits.maxBytes);
-      limits.budget?.chargeBytes(n);
+      limits.budget?.chargeBytes(n, limits.what);
     }, signal);
     const status = await exited;
     signal?.throwIfAborted();

@@ -124,18 +124,20 @@ export class UnpackBudget {
     private readonly what: string,
   ) {}
 
-  /** Adds bytes unpacked; throws once the total passes the limit. */
-  chargeBytes(n: number): void {
+  /** Adds bytes unpacked (by `layer`, named in the error); throws once the total passes the limit. */
+  chargeBytes(n: number, layer?: string): void {
     this.bytes += n;
-    if (this.bytes > this.limits.maxUnpackedBytes) throw unpackedTooLarge(`${this.what}: its layers unpack to more than the ${this.limits.maxUnpackedBytes} bytes allowed`, this.limits.maxUnpackedBytes);
+    if (this.bytes > this.limits.maxUnpackedBytes) throw unpackedTooLarge(`${this.what}: its layers unpack to more than the ${this.limits.maxUnpackedBytes} bytes allowed${stoppedIn(layer)}`, this.limits.maxUnpackedBytes);
   }
 
-  /** Adds tar entries; throws once the total passes the limit. */
-  chargeEntries(n: number): void {
+  /** Adds tar entries (of `layer`, named in the error); throws once the total passes the limit. */
+  chargeEntries(n: number, layer?: string): void {
     this.entries += n;
-    if (this.entries > this.limits.maxEntries) throw entriesTooMany(`${this.what}: its layers hold more than the ${this.limits.maxEntries} files allowed`, this.limits.maxEntries);
+    if (this.entries > this.limits.maxEntries) throw entriesTooMany(`${this.what}: its layers hold more than the ${this.limits.maxEntries} files allowed${stoppedIn(layer)}`, this.limits.maxEntries);
   }
 }
+
+const stoppedIn = (layer: string | undefined): string => (layer ? `, stopped in ${layer}` : '');
 
 /** A layer that unpacks to more than the limit. */
 export function unpackedTooLarge(text: string, max: number): ImageTooLargeError {
