@@ -8,6 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,6 +20,7 @@ import { ImageTooLargeError, imageLimits, type ImageLimits } from '../src/images
 import { parseReference } from '../src/images/reference.ts';
 import { StubRegistry } from './stub-registry.ts';
 import { mountScratch } from './mount-scratch.ts';
+import { HOODY_BIN, apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { dockerArchiveOf, imageOf, manyFiles, ociArchiveOf, plainLayer, zeroBomb, type BombLayer } from './image-bombs.ts';
 
 const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
@@ -185,5 +187,88 @@ describe('image limits', { skip }, () => {
     await writeFile(file, Buffer.alloc(2 * MiB));
     await assert.rejects(importer.importArchive(file), (err: ImageTooLargeError) => tooLarge('import-bytes')(err) && (err.details.requested ?? 0) > MiB);
     await assertNothingKept(store, []);
+  });
+  describe('through the daemon', () => {
+    let d: DaemonHandle;
+    let call: ReturnType<typeof apiClient>;
+    before(async () => {
+      d = await startTestDaemon('sqlite', { HOODY_IMAGE_IMPORT_MAX_BYTES: '1M', HOODY_IMAGE_MAX_UNPACKED_BYTES: '4M', HOODY_IMAGE_MAX_LAYERS: '4' });
+      call = apiClient(d.api, d.adminToken);
+    });
+    after(async () => {
+      await d?.cleanup();
+    });
+
+    const upload = (body: BodyInit, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${d.api}/images/import`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/x-tar', ...headers }, body, duplex: 'half' } as RequestInit);
+    const storedNothing = async () => {
+      const listed = (await call('GET', '/images')).body.data.images.map((i: { id: string }) => i.id);
+      assert.deepEqual(listed, ['builtin:busybox'], 'only the built-in image is listed');
+      const base = join(d.dataDir, 'images', '.oci');
+      assert.deepEqual((await readdir(base).catch(() => [] as string[])).filter((f) => f.endsWith('.tmp')), [], 'no import or layer leftovers');
+      assert.deepEqual((await readdir(join(base, 'layers')).catch(() => [] as string[])).filter((f) => f.endsWith('.tmp')), []);
+      assert.deepEqual((await readdir(join(base, 'images')).catch(() => [] as string[])), []);
+    };
+
+    it('refuses an import upload over HOODY_IMAGE_IMPORT_MAX_BYTES with 413 IMAGE_TOO_LARGE, declared or counted, and stores nothing', async () => {
+      const declared = await upload(Buffer.alloc(2 * MiB));
+      const body = (await declared.json()) as { code: string; details: Record<string, unknown> };
+      assert.equal(declared.status, 413);
+      assert.equal(body.code, 'IMAGE_TOO_LARGE');
+      assert.deepEqual(body.details, { resource: 'import-bytes', max: MiB, requested: 2 * MiB, setting: 'HOODY_IMAGE_IMPORT_MAX_BYTES' });
+      // no Content-Length: counted as it streams, and the client still reads the answer
+      let sent = 0;
+      const chunked = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 3 * MiB) return controller.close();
+          sent += 65_536;
+          controller.enqueue(new Uint8Array(65_536));
+        },
+      });
+      const counted = await upload(chunked);
+      const countedBody = (await counted.json()) as { code: string; details: Record<string, unknown>; message: string };
+      assert.equal(counted.status, 413, JSON.stringify(countedBody));
+      assert.equal(countedBody.code, 'IMAGE_TOO_LARGE');
+      assert.equal(countedBody.details.resource, 'import-bytes');
+      assert.match(countedBody.message, /more than the 1048576 bytes allowed \(HOODY_IMAGE_IMPORT_MAX_BYTES\)/);
+      await storedNothing();
+    });
+
+    it('answers a pull of a gzip bomb with IMAGE_TOO_LARGE: as JSON, as the stream\'s last line, and plainly from the CLI', async () => {
+      const reference = `${reg.host}/bomb/daemon:1`;
+      reg.putImage('bomb/daemon', imageOf([plainLayer('etc/hostname', 'daemon\n'), bomb]), ['1']);
+      const json = await call('POST', '/images/pull', { reference });
+      assert.equal(json.status, 413, JSON.stringify(json.body));
+      assert.equal(json.body.code, 'IMAGE_TOO_LARGE');
+      assert.equal(json.body.details.resource, 'unpacked-bytes');
+      assert.equal(json.body.details.reference, reference);
+      const res = await fetch(`${d.api}/images/pull`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ reference }) });
+      const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+      assert.equal(lines[0].kind, 'resolved');
+      assert.ok(lines.some((l) => l.kind === 'extracting' && l.diffId === bomb.diffId), 'the bomb began to unpack');
+      const last = lines.at(-1);
+      assert.equal(last.kind, 'error');
+      assert.equal(last.error.code, 'IMAGE_TOO_LARGE');
+      assert.equal(last.error.statusCode, 413);
+      const cli = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, [HOODY_BIN, 'images', 'pull', reference], { env: { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken }, timeout: 60_000 }, (err, _stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
+        );
+      });
+      assert.equal(cli.code, 1, cli.stderr);
+      assert.match(cli.stderr, /error: cannot pull ".*bomb\/daemon:1": .*unpacks? to more than the 4194304 bytes allowed.*\(IMAGE_TOO_LARGE\)/);
+      assert.match(cli.stderr, /hint: the server's limit is HOODY_IMAGE_MAX_UNPACKED_BYTES=4194304/);
+      await storedNothing();
+    });
+
+    it('refuses a pull of too many layers before the registry is asked for a blob', async () => {
+      reg.putImage('many/daemon', imageOf(Array.from({ length: 5 }, (_, i) => plainLayer(`d${i}`, `${i}\n`))), ['1']);
+      const before = reg.requests.length;
+      const res = await call('POST', '/images/pull', { reference: `${reg.host}/many/daemon:1` });
+      assert.equal(res.status, 413, JSON.stringify(res.body));
+      assert.deepEqual({ resource: res.body.details.resource, max: res.body.details.max, requested: res.body.details.requested }, { resource: 'layers', max: 4, requested: 5 });
+      assert.deepEqual(reg.requests.slice(before).filter((r) => r.path.includes('/blobs/')), []);
+      await storedNothing();
+    });
   });
 });
