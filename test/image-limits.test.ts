@@ -199,6 +199,15 @@ describe('image limits', { skip }, () => {
       await d?.cleanup();
     });
 
+    /** Runs the CLI against the daemon, `input` on its standard input. */
+    const hoody = (args: string[], input?: Buffer): Promise<{ code: number; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = execFile(process.execPath, [HOODY_BIN, ...args], { env: { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken }, timeout: 60_000 }, (err, _stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
+        );
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(input);
+      });
     const upload = (body: BodyInit, headers: Record<string, string> = {}): Promise<Response> =>
       fetch(`${d.api}/images/import`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/x-tar', ...headers }, body, duplex: 'half' } as RequestInit);
     const storedNothing = async () => {
@@ -234,6 +243,19 @@ describe('image limits', { skip }, () => {
       await storedNothing();
     });
 
+    it('hoody images import prints the refusal and the setting to raise, for a file and for standard input', async () => {
+      const file = join(scratch.dir, 'cli-big.tar');
+      await writeFile(file, Buffer.alloc(2 * MiB));
+      const fromFile = await hoody(['images', 'import', file]);
+      assert.equal(fromFile.code, 1, fromFile.stderr);
+      assert.match(fromFile.stderr, /^error: cannot import: the archive is 2097152 bytes, more than the 1048576 allowed \(HOODY_IMAGE_IMPORT_MAX_BYTES\) \(IMAGE_TOO_LARGE\)$/m);
+      assert.match(fromFile.stderr, /^hint: the server's limit is HOODY_IMAGE_IMPORT_MAX_BYTES=1048576/m);
+      const fromStdin = await hoody(['images', 'import', '-'], Buffer.alloc(3 * MiB));
+      assert.equal(fromStdin.code, 1, fromStdin.stderr);
+      assert.match(fromStdin.stderr, /\(IMAGE_TOO_LARGE\)/);
+      await storedNothing();
+    });
+
     it('answers a pull of a gzip bomb with IMAGE_TOO_LARGE: as JSON, as the stream\'s last line, and plainly from the CLI', async () => {
       const reference = `${reg.host}/bomb/daemon:1`;
       reg.putImage('bomb/daemon', imageOf([plainLayer('etc/hostname', 'daemon\n'), bomb]), ['1']);
@@ -250,11 +272,7 @@ describe('image limits', { skip }, () => {
       assert.equal(last.kind, 'error');
       assert.equal(last.error.code, 'IMAGE_TOO_LARGE');
       assert.equal(last.error.statusCode, 413);
-      const cli = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(process.execPath, [HOODY_BIN, 'images', 'pull', reference], { env: { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken }, timeout: 60_000 }, (err, _stdout, stderr) =>
-          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
-        );
-      });
+      const cli = await hoody(['images', 'pull', reference]);
       assert.equal(cli.code, 1, cli.stderr);
       assert.match(cli.stderr, /error: cannot pull ".*bomb\/daemon:1": .*unpacks? to more than the 4194304 bytes allowed.*\(IMAGE_TOO_LARGE\)/);
       assert.match(cli.stderr, /hint: the server's limit is HOODY_IMAGE_MAX_UNPACKED_BYTES=4194304/);

@@ -102,7 +102,8 @@ export function checkDeclaredLayers(layers: readonly { size: number }[], limits:
 /** Checks an upload's declared length (Content-Length) or its size so far. */
 export function checkUploadBytes(bytes: number, max: number, what: string, declared: boolean): void {
   if (bytes <= max) return;
-  throw tooLarge(what, declared ? `${bytes} bytes is more than the ${max} allowed` : `it is more than the ${max} bytes allowed`, { resource: 'import-bytes', max, ...(declared ? { requested: bytes } : {}), setting: LIMIT_SETTINGS.importMaxBytes });
+  const text = declared ? `${what} is ${bytes} bytes, more than the ${max} allowed` : `${what} is more than the ${max} bytes allowed`;
+  throw new ImageTooLargeError(`${text} (${LIMIT_SETTINGS.importMaxBytes})`, { resource: 'import-bytes', max, ...(declared ? { requested: bytes } : {}), setting: LIMIT_SETTINGS.importMaxBytes });
 }
 
 /** Checks an image's unpacked size: the sum of its layers' (each already within the limit). */

@@ -99,7 +99,7 @@ export class ImageStore {
     try {
       checkUploadBytes(bytes, this.importMaxBytes, 'the archive', true);
     } catch (err) {
-      throw new ImageError('too-large', `cannot import the archive: ${(err as Error).message}`, limitDetails(err));
+      throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
     }
   }
 
@@ -208,7 +208,7 @@ export class ImageStore {
     try {
       return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
     } catch (err) {
-      if (isTooLarge(err)) throw new ImageError('too-large', `cannot import the archive: ${(err as Error).message}`, limitDetails(err));
+      if (isTooLarge(err)) throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
       throw err;
     }
   }
