@@ -82,9 +82,10 @@ export class ArchiveImport implements ArchiveImporter {
       const diffIds = diffIdsOf(configBytes);
       if (diffIds.length !== entry.Layers.length) throw new Error(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
       const what = `archive image "${entry.Config}"`;
-      // a docker-archive declares no sizes: those of its layer files
       const paths = entry.Layers.map((layer) => this.memberPath(ctx, layer));
-      checkDeclaredLayers(paths.length > this.limits.maxLayers ? paths.map(() => ({ size: 0 })) : await Promise.all(paths.map(async (p) => ({ size: (await stat(p)).size }))), this.limits, what);
+      // the count first; a docker-archive declares no sizes, so those of its layer files
+      checkDeclaredLayers(paths.map(() => ({ size: 0 })), this.limits, what);
+      checkDeclaredLayers(await Promise.all(paths.map(async (p) => ({ size: (await stat(p)).size }))), this.limits, what);
       const budget = new UnpackBudget(this.limits, what);
       for (const [i, path] of paths.entries()) await this.storeLayer(ctx, path, (await hashFile(path, ctx.signal)).digest, diffIds[i] as string, budget);
       const names = (entry.RepoTags ?? []).map((n) => this.normalise(n));
