@@ -21,6 +21,7 @@ import { parseReference } from '../src/images/reference.ts';
 import { StubRegistry } from './stub-registry.ts';
 import { mountScratch } from './mount-scratch.ts';
 import { HOODY_BIN, apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { run } from './image-fixtures.ts';
 import { dockerArchiveOf, imageOf, manyFiles, ociArchiveOf, plainLayer, zeroBomb, type BombLayer } from './image-bombs.ts';
 
 const IDS = { uid: 1_000_000, gid: 1_000_000, size: 65_536 };
@@ -165,6 +166,22 @@ describe('image limits', { skip }, () => {
       await assertNothingKept(store, image.layers.map((l) => l.diffId));
       assert.deepEqual((await readdir(join(store.base, 'blobs', 'sha256'))).length, 0, 'no layer blob was stored');
     }
+  });
+
+  it('refuses an archive whose manifest.json or image config is over its cap without reading it into memory', async () => {
+    const { store, importer } = await kit({});
+    const bigManifest = join(scratch.dir, 'big-manifest');
+    await mkdir(bigManifest, { recursive: true });
+    await writeFile(join(bigManifest, 'manifest.json'), `[${' '.repeat(5 * MiB)}]`);
+    await run('tar', ['-C', bigManifest, '-cf', `${bigManifest}.tar`, '.']);
+    await assert.rejects(importer.importArchive(`${bigManifest}.tar`), (err: ImageTooLargeError) => tooLarge('manifest-bytes')(err) && err.details.max === 4 * MiB);
+    const image = imageOf([plainLayer('x', 'x')]);
+    const bigConfig = join(scratch.dir, 'big-config');
+    await dockerArchiveOf(image, bigConfig, join(scratch.dir, 'unused.tar'), 'test/big:config');
+    await writeFile(join(bigConfig, `${image.configDigest.slice(7)}.json`), Buffer.alloc(17 * MiB, 0x20));
+    await run('tar', ['-C', bigConfig, '-cf', `${bigConfig}.tar`, '.']);
+    await assert.rejects(importer.importArchive(`${bigConfig}.tar`), (err: ImageTooLargeError) => tooLarge('manifest-bytes')(err) && err.details.max === 16 * MiB);
+    await assertNothingKept(store, []);
   });
 
   it('stops an upload at the first chunk past its cap, removes what it wrote, and leaves the source readable', async () => {

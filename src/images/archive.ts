@@ -16,7 +16,8 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { hashFile } from './store.ts';
 import { listArchive, resolveMember, unpackArchiveFiles, type ArchiveMember } from './archive-list.ts';
-import { DEFAULT_IMAGE_LIMITS, type ImageLimits, UnpackBudget, checkDeclaredLayers, checkUploadBytes } from './limits.ts';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits, UnpackBudget, checkDeclaredLayers, checkUploadBytes, documentTooLarge } from './limits.ts';
+import { MAX_CONFIG_BYTES } from './registry-client.ts';
 import { MEDIA_TYPES, type ArchiveImporter, type ContentStore, type Descriptor, type ImageConfig, type ImageProgress, type StoredImage } from './types.ts';
 
 /** Options of the importer. */
@@ -78,7 +79,7 @@ export class ArchiveImport implements ArchiveImporter {
     const images: StoredImage[] = [];
     for (const entry of entries) {
       if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new Error('archive "manifest.json" entry has no Config or Layers');
-      const configBytes = await readFile(this.memberPath(ctx, entry.Config));
+      const configBytes = await readSmall(this.memberPath(ctx, entry.Config), MAX_CONFIG_BYTES, `archive config "${entry.Config}"`);
       const diffIds = diffIdsOf(configBytes);
       if (diffIds.length !== entry.Layers.length) throw new Error(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
       const what = `archive image "${entry.Config}"`;
@@ -147,11 +148,12 @@ export class ArchiveImport implements ArchiveImporter {
 
   /** A blob of the layout, checked against its descriptor. */
   private async verifiedBlob(ctx: Ctx, desc: Descriptor): Promise<Buffer> {
-    if (desc.size > MAX_JSON) throw new Error(`archive blob "${desc.digest}" is too large for a manifest or config (${desc.size} bytes)`);
+    const max = desc.mediaType === MEDIA_TYPES.ociConfig || desc.mediaType === MEDIA_TYPES.dockerConfig ? MAX_CONFIG_BYTES : MAX_JSON;
+    if (desc.size > max) throw documentTooLarge(`archive blob "${desc.digest}"`, desc.size, max);
     const path = this.blobMember(ctx, desc.digest);
-    const { digest } = await hashFile(path, ctx.signal);
-    if (digest !== desc.digest) throw new Error(`archive blob "${desc.digest}" does not match its content (got ${digest})`);
-    return readFile(path);
+    const { digest, size } = await hashFile(path, ctx.signal);
+    if (digest !== desc.digest || size !== desc.size) throw new Error(`archive blob "${desc.digest}" does not match its content (got ${digest}, ${size} bytes of ${desc.size})`);
+    return readSmall(path, max, `archive blob "${desc.digest}"`);
   }
 
   private blobMember(ctx: Ctx, digest: string): string {
@@ -165,9 +167,7 @@ export class ArchiveImport implements ArchiveImporter {
   }
 
   private async readMember(ctx: Ctx, name: string): Promise<string> {
-    const text = await readFile(this.memberPath(ctx, name), 'utf8');
-    if (text.length > MAX_JSON) throw new Error(`archive "${name}" is too large`);
-    return text;
+    return (await readSmall(this.memberPath(ctx, name), MAX_JSON, `archive "${name}"`)).toString('utf8');
   }
 
   private normalise(name: string): string {
@@ -198,6 +198,13 @@ function capped(input: NodeJS.ReadableStream, max: number): Readable {
   source.on('error', (err) => out.destroy(err));
   source.pipe(out);
   return out;
+}
+
+/** A small file read whole, once its size is known to be at most `max` (a huge one would take the daemon's memory). */
+async function readSmall(path: string, max: number, what: string): Promise<Buffer> {
+  const { size } = await stat(path);
+  if (size > max) throw documentTooLarge(what, size, max);
+  return readFile(path);
 }
 
 /** The config's diff_ids; throws when it has none. */

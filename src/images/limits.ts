@@ -50,14 +50,14 @@ export function imageLimits(partial: Partial<ImageLimits> = {}): ImageLimits {
 
 /** What was too large, for `details` of the API error. */
 export interface TooLargeDetails {
-  /** `import-bytes`, `layers`, `blob-bytes`, `image-bytes`, `unpacked-bytes` or `entries`. */
-  resource: 'import-bytes' | 'layers' | 'blob-bytes' | 'image-bytes' | 'unpacked-bytes' | 'entries';
+  /** `import-bytes`, `layers`, `blob-bytes`, `image-bytes`, `unpacked-bytes`, `entries`, or `manifest-bytes` (a manifest, index or config over its fixed cap). */
+  resource: 'import-bytes' | 'layers' | 'blob-bytes' | 'image-bytes' | 'unpacked-bytes' | 'entries' | 'manifest-bytes';
   /** The limit. */
   max: number;
   /** What was declared or counted when it is known (a stream stops at the first byte past the limit). */
   requested?: number;
-  /** The environment variable that sets the limit. */
-  setting: string;
+  /** The environment variable that sets the limit (none for the fixed caps of manifests and configs). */
+  setting?: string;
 }
 
 /** An image, upload or layer over a limit of the server; `code` is the error kind the API maps (`too-large`). */
@@ -104,6 +104,11 @@ export function checkUploadBytes(bytes: number, max: number, what: string, decla
   if (bytes <= max) return;
   const text = declared ? `${what} is ${bytes} bytes, more than the ${max} allowed` : `${what} is more than the ${max} bytes allowed`;
   throw new ImageTooLargeError(`${text} (${LIMIT_SETTINGS.importMaxBytes})`, { resource: 'import-bytes', max, ...(declared ? { requested: bytes } : {}), setting: LIMIT_SETTINGS.importMaxBytes });
+}
+
+/** A manifest, index or config document of `bytes`, over its fixed cap `max`. */
+export function documentTooLarge(what: string, bytes: number, max: number): ImageTooLargeError {
+  return new ImageTooLargeError(`${what} is ${bytes} bytes, more than the ${max} allowed for it`, { resource: 'manifest-bytes', max, requested: bytes });
 }
 
 /** Checks an image's unpacked size: the sum of its layers' (each already within the limit). */
