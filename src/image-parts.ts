@@ -11,6 +11,7 @@ import { FileCredentials } from './images/credentials.ts';
 import { Puller } from './images/puller.ts';
 import { ArchiveImport } from './images/archive.ts';
 import { parseReference } from './images/reference.ts';
+import { imageLimits, type ImageLimits } from './images/limits.ts';
 
 export interface ImagePartsConfig {
   /** `<data-dir>/images`. */
@@ -24,16 +25,20 @@ export interface ImagePartsConfig {
   /** Credential files, first match wins: `<data-dir>/images/auth.json`, then Docker's `config.json` (`$DOCKER_CONFIG` or `~/.docker`). */
   authFiles: string[];
   warn: (message: string, err?: unknown) => void;
+  /** What a pull or import may cost (HOODY_IMAGE_* settings); the defaults for those not given. */
+  limits?: Partial<ImageLimits>;
 }
 
 /** The content store, puller and importer of this server. */
 export async function openImageParts(config: ImagePartsConfig): Promise<ImageParts> {
-  const content = new LayerContentStore({ root: config.root, ids: config.ids, log: (line) => config.warn(line) });
-  const client = new RegistryClient({ credentials: new FileCredentials(config.authFiles), insecureRegistries: config.insecureRegistries, authHosts: config.authHosts ?? [] });
+  const limits = imageLimits(config.limits);
+  const content = new LayerContentStore({ root: config.root, ids: config.ids, log: (line) => config.warn(line), limits });
+  const client = new RegistryClient({ credentials: new FileCredentials(config.authFiles), insecureRegistries: config.insecureRegistries, authHosts: config.authHosts ?? [], limits });
   return {
     content,
-    puller: new Puller({ client, store: content }),
+    puller: new Puller({ client, store: content, limits }),
     // names in archives (`test/bbx:1.0`) are listed as references normalise them
-    importer: new ArchiveImport(content, { tempDir: content.base, normalise: (name) => parseReference(name).name }),
+    importer: new ArchiveImport(content, { tempDir: content.base, normalise: (name) => parseReference(name).name, limits }),
+    limits,
   };
 }

@@ -27,6 +27,12 @@ describe('configFromEnv', () => {
     assert.throws(() => configFromEnv({}, { HOODY_MAX_CONTAINERS_PER_USER: '1.5' }), /HOODY_MAX_CONTAINERS_PER_USER must be a positive whole number/);
   });
 
+  it('reads the image limits (sizes with K/M/G/T), leaving unset ones to the defaults', () => {
+    assert.deepEqual(configFromEnv({}, {}).imageLimits, {});
+    assert.deepEqual(configFromEnv({}, { HOODY_IMAGE_IMPORT_MAX_BYTES: '2G', HOODY_IMAGE_MAX_UNPACKED_BYTES: '4M', HOODY_IMAGE_MAX_LAYERS: '64' }).imageLimits, { importMaxBytes: 2 * 1024 ** 3, maxUnpackedBytes: 4 * 1024 ** 2, maxLayers: 64 });
+    assert.throws(() => configFromEnv({}, { HOODY_IMAGE_MAX_BYTES: 'huge' }), /HOODY_IMAGE_MAX_BYTES must be a positive byte count/);
+  });
+
   it('reads HOODY_EVENTS_WRITE_SHARE as a share of one CPU, from 0.01 to 1', () => {
     assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '0.05' }).eventsWriteShare, 0.05);
     assert.equal(configFromEnv({}, { HOODY_EVENTS_WRITE_SHARE: '0.01' }).eventsWriteShare, 0.01);

@@ -13,6 +13,7 @@ import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
 import { openImageParts } from './image-parts.ts';
 import { defaultCredentialFiles } from './images/credentials.ts';
+import { imageLimitsFromEnv, type ImageLimits } from './images/limits.ts';
 import { imageCatalog } from './server/image-errors.ts';
 import { assertIdRangeFree, idRangeFromEnv, readHostIdFiles, type HostIdFiles, type IdRange } from './runtime/id-range.ts';
 import { AuthService } from './core/auth-service.ts';
@@ -69,6 +70,8 @@ export interface DaemonConfig {
    * registry's own host (`auth.docker.io` for `docker.io` always may): HOODY_REGISTRY_AUTH_HOSTS, a comma list.
    */
   registryAuthHosts?: string[];
+  /** What one image pull or import may cost: HOODY_IMAGE_IMPORT_MAX_BYTES, HOODY_IMAGE_MAX_LAYERS, HOODY_IMAGE_MAX_BYTES, HOODY_IMAGE_MAX_UNPACKED_BYTES, HOODY_IMAGE_MAX_ENTRIES. */
+  imageLimits?: Partial<ImageLimits>;
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
@@ -149,6 +152,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
     insecureRegistries: flags.insecureRegistries ?? registryList(env.HOODY_INSECURE_REGISTRIES),
     registryAuthHosts: flags.registryAuthHosts ?? registryList(env.HOODY_REGISTRY_AUTH_HOSTS),
+    imageLimits: imageLimitsFromEnv(env),
     // before any container starts: ids another host user can map would make them container root
     idRange: flags.idRange ? assertIdRangeFree(flags.idRange, hostIds) : idRangeFromEnv(env, hostIds),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
@@ -209,6 +213,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     authHosts: config.registryAuthHosts ?? [],
     authFiles: defaultCredentialFiles(dataDir),
     warn,
+    ...(config.imageLimits ? { limits: config.imageLimits } : {}),
   });
   const images = new ImageStore(join(dataDir, 'images'), ids, imageParts);
   // what an interrupted pull or import left behind

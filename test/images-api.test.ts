@@ -17,9 +17,11 @@ import { AuthService } from '../src/core/auth-service.ts';
 import type { Actor } from '../src/core/actor.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { parseReference } from '../src/images/reference.ts';
+import { ImageTooLargeError, imageLimits } from '../src/images/limits.ts';
 import type { ArchiveImporter, ContentStore, ImageProgress, ImagePuller, StoredImage } from '../src/images/types.ts';
 import { containerRecord, seed } from './store-fixtures.ts';
 
+const IMPORT_MAX = 4 * 1024 * 1024;
 const sha = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 
 function storedImage(name: string, revision = '1'): StoredImage {
@@ -94,11 +96,12 @@ describe('the images API', () => {
   let readOnly: string;
   let projectId: string;
   let serverId: string;
-  let failPull: { code: string; message: string } | undefined;
+  let failPull: { code: string; message: string } | Error | undefined;
   const imported: Buffer[] = [];
 
   const puller: ImagePuller = {
     async pull(reference, opts) {
+      if (failPull instanceof Error) throw failPull;
       if (failPull) throw Object.assign(new Error(failPull.message), { code: failPull.code });
       const image = storedImage(parseReference(reference).name);
       const events: ImageProgress[] = [
@@ -139,7 +142,7 @@ describe('the images API', () => {
     projectId = seeded.project.id;
     serverId = seeded.server.id;
     content = new MemoryStore();
-    const images = new ImageStore(join(dir, 'images'), undefined, { content: content as unknown as ContentStore, puller, importer });
+    const images = new ImageStore(join(dir, 'images'), undefined, { content: content as unknown as ContentStore, puller, importer, limits: imageLimits({ importMaxBytes: IMPORT_MAX }) });
     const deps = { store, auth, images, server: { id: serverId, name: seeded.server.name } } as Partial<AppDeps>;
     // the other services are not used by these routes
     const unused = new Proxy({}, { get: () => undefined });
@@ -265,7 +268,7 @@ describe('the images API', () => {
     assert.ok(content.images.has(one.id) && content.images.has(two.id), 'nothing was deleted');
   });
 
-  it('import streams the tarball body to the importer, whatever its size limit, and answers the images it held', async () => {
+  it('import streams the tarball body to the importer (past the JSON body limit) and answers the images it held', async () => {
     const tarball = Buffer.alloc(3 * 1024 * 1024, 7);
     const res = await call('POST', '/images/import', admin, tarball, { 'content-type': 'application/x-tar' });
     assert.equal(res.statusCode, 200, res.body);
@@ -273,6 +276,36 @@ describe('the images API', () => {
     assert.equal(imported.at(-1)?.length, tarball.length, 'every byte reached the importer (above the 1 MiB JSON limit)');
     const json = await call('POST', '/images/import', admin, { a: 1 });
     assert.equal(json.statusCode, 415);
+  });
+
+  it('an archive whose Content-Length is over the import limit is refused with 413 IMAGE_TOO_LARGE before the importer sees it', async () => {
+    const before = imported.length;
+    const res = await call('POST', '/images/import', admin, Buffer.alloc(IMPORT_MAX + 1), { 'content-type': 'application/x-tar' });
+    assert.equal(res.statusCode, 413, res.body);
+    assert.equal(res.json().code, 'IMAGE_TOO_LARGE');
+    assert.deepEqual(res.json().details, { resource: 'import-bytes', max: IMPORT_MAX, requested: IMPORT_MAX + 1, setting: 'HOODY_IMAGE_IMPORT_MAX_BYTES' });
+    assert.match(res.json().message, /HOODY_IMAGE_IMPORT_MAX_BYTES/);
+    assert.equal(imported.length, before, 'the importer never ran');
+    const atLimit = await call('POST', '/images/import', admin, Buffer.alloc(IMPORT_MAX), { 'content-type': 'application/x-tar' });
+    assert.equal(atLimit.statusCode, 200, 'an archive of exactly the limit is taken');
+  });
+
+  it('a pull over a limit is 413 IMAGE_TOO_LARGE with the limit\'s details, in JSON and as the stream\'s error line', async () => {
+    failPull = new ImageTooLargeError('image "example.com/huge:1": it has 900 layers, more than the 256 allowed (HOODY_IMAGE_MAX_LAYERS)', { resource: 'layers', max: 256, requested: 900, setting: 'HOODY_IMAGE_MAX_LAYERS' });
+    try {
+      const res = await call('POST', '/images/pull', userToken, { reference: 'example.com/huge:1' });
+      assert.equal(res.statusCode, 413, res.body);
+      assert.equal(res.json().code, 'IMAGE_TOO_LARGE');
+      assert.deepEqual({ ...res.json().details, registry_message: undefined }, { reference: 'example.com/huge:1', kind: 'too-large', resource: 'layers', max: 256, requested: 900, setting: 'HOODY_IMAGE_MAX_LAYERS', registry_message: undefined });
+      const streamed = await call('POST', '/images/pull', userToken, { reference: 'example.com/huge:1' }, { accept: 'application/x-ndjson' });
+      const last = JSON.parse(streamed.body.trim().split('\n').at(-1) as string);
+      assert.equal(last.kind, 'error');
+      assert.equal(last.error.code, 'IMAGE_TOO_LARGE');
+      assert.equal(last.error.statusCode, 413);
+      assert.equal(last.error.details.resource, 'layers');
+    } finally {
+      failPull = undefined;
+    }
   });
 
   it('who may do what: every token lists; read-only tokens cannot pull; only admins import, delete, tag and prune', async () => {

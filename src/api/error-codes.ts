@@ -34,11 +34,16 @@ export const ERROR_CODES = {
   NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project; `details.container_id` and `details.status` name it.' },
   TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
+  IMAGE_TOO_LARGE: {
+    status: 413,
+    description:
+      'A pull or import over a limit of this server, refused before it was stored: `details.resource` says which (`import-bytes`: the uploaded archive; `layers`: the layers of one image; `blob-bytes`, `image-bytes`: the size of one layer blob, or all of an image\'s, as its manifest declares; `unpacked-bytes`, `entries`: what its layers unpack to, counted as they unpack; `manifest-bytes`: a manifest, index or config over its fixed cap), `details.max` the limit, `details.requested` the amount when known, `details.setting` the setting that raises it; a pull adds `details.reference`. Nothing of it is kept.',
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not JSON.' },
   RUNTIME_ERROR: { status: 500, description: 'The container runtime failed; the container was left in an honest status and the failure is in its status log (`metadata.error`). From `POST /containers`, the container exists (its start failed): `details.container_id` and `details.status` (`failed`) say which.' },
   IMAGE_PULL_FAILED: {
     status: 502,
-    description: 'The image could not be pulled: `details.kind` is the registry\'s error kind (`unauthorized`, `denied`, `not-found`, `digest-mismatch`, `unreachable`, `platform`, `too-large`, `unsupported`, or `failed`), `details.registry_message` its text, `details.reference` the reference. Nothing was created.',
+    description: 'The image could not be pulled: `details.kind` is the registry\'s error kind (`unauthorized`, `denied`, `not-found`, `digest-mismatch`, `unreachable`, `platform`, `unsupported`, or `failed`; a manifest over a limit is `IMAGE_TOO_LARGE` instead), `details.registry_message` its text, `details.reference` the reference. Nothing was created.',
   },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected error; nothing internal is disclosed.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down (or, for a pull or an import, has no image store).' },

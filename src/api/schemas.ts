@@ -311,7 +311,7 @@ export type ImagePullEvent =
   | { kind: 'extracting'; diffId: string; digest?: string }
   | { kind: 'extracted'; diffId: string; sizeBytes: number; digest?: string }
   | { kind: 'done'; image: ImageDetail }
-  | { kind: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
+  | { kind: 'error'; error: { code: string; message: string; details?: Record<string, unknown>; /** The HTTP status the code has elsewhere (the stream itself answered 200). */ statusCode?: number } };
 
 export const TagImageBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', description: 'the new name, a reference (`registry.example.com/app:v2`)' }) }, { additionalProperties: false });
 export const ImageParams = Type.Object({ image: Type.String({ minLength: 1, maxLength: 512, description: 'a name (URL-encoded) or id' }) }, { additionalProperties: false });

@@ -24,6 +24,7 @@ export function describeError(err: unknown): string {
   if (err instanceof HoodyApiError) {
     const lines = [`error: ${err.message} (${err.code})`];
     if (err.code === 'NETWORK_ERROR') lines.push('hint: is `hoody serve` running? Set HOODY_API_URL or --api-url to where it listens.');
+    if (err.code === 'IMAGE_TOO_LARGE' && typeof err.details?.setting === 'string') lines.push(`hint: the server's limit is ${err.details.setting}=${String(err.details.max)} (its operator may raise it).`);
     if (err.code === 'UNAUTHORIZED') lines.push('hint: set HOODY_TOKEN or --token (a generated admin token is in <data-dir>/admin-token).');
     return lines.join('\n');
   }

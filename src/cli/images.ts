@@ -1,5 +1,5 @@
 /** `hoody images …`: list, inspect, pull (with per-layer progress), import, tag, rm, prune. */
-import { createReadStream } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,8 +73,8 @@ export function imagesCommand(): Command {
     .addOption(jsonOption())
     .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
       if (file !== '-') await stat(file);
-      const source = file === '-' ? process.stdin : createReadStream(file);
-      const body = Readable.toWeb(source) as ReadableStream<Uint8Array>;
+      // a file goes as a Blob, so its length is sent first and an archive over the server's limit is refused before it is sent
+      const body = file === '-' ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>) : await openAsBlob(file);
       const res = await withSpinner(`importing ${file === '-' ? 'standard input' : basename(file)}`, clientFor(cmd).api.images.import(body));
       if (opts.json) return printJson(res.data);
       for (const i of res.data.images) print(`imported ${i.name} (${shortId(i.id)}, ${i.layers} layers, ${formatBytes(i.size_bytes)})`);

@@ -37,7 +37,7 @@ export interface ImageCatalog {
    * Makes a new container's image available as the policy says (pulling it when missing) and
    * checks that a container with this command can run from it; answers the image's id, held
    * (no image delete or prune removes it) until `release`. Throws a HoodyError: IMAGE_NOT_FOUND,
-   * IMAGE_PULL_FAILED, IMAGE_AMBIGUOUS or INVALID_INPUT.
+   * IMAGE_PULL_FAILED, IMAGE_TOO_LARGE, IMAGE_AMBIGUOUS or INVALID_INPUT.
    */
   ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<{ id: string; release(): void }>;
 }

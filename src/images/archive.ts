@@ -9,13 +9,15 @@
  * name (holds `/` or `:`); a bare tag (`latest`) names nothing, and the image is kept unnamed.
  */
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { hashFile } from './store.ts';
 import { listArchive, resolveMember, unpackArchiveFiles, type ArchiveMember } from './archive-list.ts';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits, UnpackBudget, checkDeclaredLayers, checkUploadBytes, documentTooLarge } from './limits.ts';
+import { MAX_CONFIG_BYTES } from './registry-client.ts';
 import { MEDIA_TYPES, type ArchiveImporter, type ContentStore, type Descriptor, type ImageConfig, type ImageProgress, type StoredImage } from './types.ts';
 
 /** Options of the importer. */
@@ -24,6 +26,8 @@ export interface ArchiveImportOptions {
   tempDir: string;
   /** Turns an archive's name (`test/bbx:1.0`) into the name images are listed under; throws on an invalid one. */
   normalise?: (name: string) => string;
+  /** The archive's size, the layers and bytes its images may declare and unpack to (the defaults when absent). */
+  limits?: Partial<ImageLimits>;
 }
 
 interface Ctx {
@@ -39,17 +43,23 @@ const MAX_JSON = 4 * 1024 * 1024;
 
 /** Imports archives into a content store. */
 export class ArchiveImport implements ArchiveImporter {
+  private readonly limits: ImageLimits;
+
   constructor(
     private readonly store: ContentStore,
     private readonly opts: ArchiveImportOptions,
-  ) {}
+  ) {
+    this.limits = { ...DEFAULT_IMAGE_LIMITS, ...opts.limits };
+  }
 
   async importArchive(input: NodeJS.ReadableStream | string, opts: { signal?: AbortSignal; source?: string; onProgress?: (progress: ImageProgress) => void } = {}): Promise<StoredImage[]> {
     const dir = join(this.opts.tempDir, `import-${randomBytes(6).toString('hex')}.tmp`);
     await mkdir(join(dir, 'x'), { recursive: true, mode: 0o700 });
     try {
       const archive = typeof input === 'string' ? input : join(dir, 'archive.tar');
-      if (typeof input !== 'string') await pipeline(input as Readable, createWriteStream(archive, { mode: 0o600 }), { signal: opts.signal });
+      // a stream stops at the first byte past the limit; what it wrote goes with the folder
+      if (typeof input !== 'string') await pipeline(capped(input, this.limits.importMaxBytes), createWriteStream(archive, { mode: 0o600 }), { signal: opts.signal });
+      else checkUploadBytes((await stat(archive)).size, this.limits.importMaxBytes, `archive "${basename(archive)}"`, true);
       const members = await listArchive(archive, opts.signal);
       await unpackArchiveFiles(archive, members, join(dir, 'x'), opts.signal);
       const ctx: Ctx = { dir: join(dir, 'x'), members, signal: opts.signal, source: opts.source ?? `import ${typeof input === 'string' ? basename(input) : 'archive'}`, onProgress: opts.onProgress };
@@ -69,13 +79,16 @@ export class ArchiveImport implements ArchiveImporter {
     const images: StoredImage[] = [];
     for (const entry of entries) {
       if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new Error('archive "manifest.json" entry has no Config or Layers');
-      const configBytes = await readFile(this.memberPath(ctx, entry.Config));
+      const configBytes = await readSmall(this.memberPath(ctx, entry.Config), MAX_CONFIG_BYTES, `archive config "${entry.Config}"`);
       const diffIds = diffIdsOf(configBytes);
       if (diffIds.length !== entry.Layers.length) throw new Error(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
-      for (const [i, layer] of entry.Layers.entries()) {
-        const path = this.memberPath(ctx, layer);
-        await this.storeLayer(ctx, path, (await hashFile(path, ctx.signal)).digest, diffIds[i] as string);
-      }
+      const what = `archive image "${entry.Config}"`;
+      const paths = entry.Layers.map((layer) => this.memberPath(ctx, layer));
+      // the count first; a docker-archive declares no sizes, so those of its layer files
+      checkDeclaredLayers(paths.map(() => ({ size: 0 })), this.limits, what);
+      checkDeclaredLayers(await Promise.all(paths.map(async (p) => ({ size: (await stat(p)).size }))), this.limits, what);
+      const budget = new UnpackBudget(this.limits, what);
+      for (const [i, path] of paths.entries()) await this.storeLayer(ctx, path, (await hashFile(path, ctx.signal)).digest, diffIds[i] as string, budget);
       const names = (entry.RepoTags ?? []).map((n) => this.normalise(n));
       images.push(await this.store.commitImage({ configBytes, names, source: ctx.source }));
     }
@@ -99,7 +112,10 @@ export class ArchiveImport implements ArchiveImporter {
         const configBytes = await this.verifiedBlob(ctx, manifest.config);
         const diffIds = diffIdsOf(configBytes);
         if (diffIds.length !== manifest.layers.length) throw new Error(`archive manifest "${desc.digest}" lists ${manifest.layers.length} layers for ${diffIds.length} diff_ids`);
-        for (const [i, layer] of manifest.layers.entries()) await this.storeLayer(ctx, this.blobMember(ctx, layer.digest), layer.digest, diffIds[i] as string);
+        const what = `archive image "${desc.digest}"`;
+        checkDeclaredLayers(manifest.layers.map((l) => ({ size: Number.isSafeInteger(l.size) && l.size >= 0 ? l.size : Infinity })), this.limits, what);
+        const budget = new UnpackBudget(this.limits, what);
+        for (const [i, layer] of manifest.layers.entries()) await this.storeLayer(ctx, this.blobMember(ctx, layer.digest), layer.digest, diffIds[i] as string, budget);
         await this.store.putBlob(desc.digest, manifestBytes);
         const name = nameOf(desc.annotations);
         images.push(await this.store.commitImage({ configBytes, manifestDigest: desc.digest, names: name ? [this.normalise(name)] : [], source: ctx.source }));
@@ -112,7 +128,7 @@ export class ArchiveImport implements ArchiveImporter {
   }
 
   /** Puts the layer's blob into the store (verified against `digest`) and unpacks it unless its diff_id is there already. */
-  private async storeLayer(ctx: Ctx, path: string, digest: string, diffId: string): Promise<void> {
+  private async storeLayer(ctx: Ctx, path: string, digest: string, diffId: string, budget: UnpackBudget): Promise<void> {
     if (await this.store.hasLayer(diffId)) {
       ctx.onProgress?.({ kind: 'layer-exists', digest, diffId });
       return;
@@ -126,17 +142,18 @@ export class ArchiveImport implements ArchiveImporter {
       blob = await this.store.commitBlob(tmp, digest);
     }
     ctx.onProgress?.({ kind: 'extracting', diffId });
-    const { sizeBytes } = await this.store.applyLayer(blob, diffId, ctx.signal);
+    const { sizeBytes } = await this.store.applyLayer(blob, diffId, ctx.signal, { budget });
     ctx.onProgress?.({ kind: 'extracted', diffId, sizeBytes });
   }
 
   /** A blob of the layout, checked against its descriptor. */
   private async verifiedBlob(ctx: Ctx, desc: Descriptor): Promise<Buffer> {
-    if (desc.size > MAX_JSON) throw new Error(`archive blob "${desc.digest}" is too large for a manifest or config (${desc.size} bytes)`);
+    const max = desc.mediaType === MEDIA_TYPES.ociConfig || desc.mediaType === MEDIA_TYPES.dockerConfig ? MAX_CONFIG_BYTES : MAX_JSON;
+    if (desc.size > max) throw documentTooLarge(`archive blob "${desc.digest}"`, desc.size, max);
     const path = this.blobMember(ctx, desc.digest);
-    const { digest } = await hashFile(path, ctx.signal);
-    if (digest !== desc.digest) throw new Error(`archive blob "${desc.digest}" does not match its content (got ${digest})`);
-    return readFile(path);
+    const { digest, size } = await hashFile(path, ctx.signal);
+    if (digest !== desc.digest || size !== desc.size) throw new Error(`archive blob "${desc.digest}" does not match its content (got ${digest}, ${size} bytes of ${desc.size})`);
+    return readSmall(path, max, `archive blob "${desc.digest}"`);
   }
 
   private blobMember(ctx: Ctx, digest: string): string {
@@ -150,14 +167,44 @@ export class ArchiveImport implements ArchiveImporter {
   }
 
   private async readMember(ctx: Ctx, name: string): Promise<string> {
-    const text = await readFile(this.memberPath(ctx, name), 'utf8');
-    if (text.length > MAX_JSON) throw new Error(`archive "${name}" is too large`);
-    return text;
+    return (await readSmall(this.memberPath(ctx, name), MAX_JSON, `archive "${name}"`)).toString('utf8');
   }
 
   private normalise(name: string): string {
     return this.opts.normalise ? this.opts.normalise(name) : name;
   }
+}
+
+/**
+ * The stream, ending in an ImageTooLargeError at the first chunk past `max` bytes. The source is
+ * only unpiped, never destroyed: a request body can still be drained, so its client reads the
+ * answer instead of a reset connection.
+ */
+function capped(input: NodeJS.ReadableStream, max: number): Readable {
+  let seen = 0;
+  const source = input as Readable;
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen <= max) return done(null, chunk);
+      source.unpipe(out);
+      try {
+        checkUploadBytes(seen, max, 'the archive', false);
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  source.pipe(out);
+  return out;
+}
+
+/** A small file read whole, once its size is known to be at most `max` (a huge one would take the daemon's memory). */
+async function readSmall(path: string, max: number, what: string): Promise<Buffer> {
+  const { size } = await stat(path);
+  if (size > max) throw documentTooLarge(what, size, max);
+  return readFile(path);
 }
 
 /** The config's diff_ids; throws when it has none. */

@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import { childEnv } from '../runtime/child-env.ts';
 import type { IdRange } from '../runtime/id-range.ts';
 import { inNamespace, openIdNamespace } from './id-namespace.ts';
+import { DEFAULT_IMAGE_LIMITS, entriesTooMany, unpackedTooLarge, type UnpackBudget } from './limits.ts';
 import { convertWhiteouts } from './whiteouts.ts';
 
 /** What unpacking found: the sha256 of the uncompressed tar and its length. */
@@ -24,11 +25,27 @@ export interface AppliedLayer {
 }
 
 /**
+ * What one layer may unpack to: bytes of tar and tar entries (each counted as the layer streams,
+ * so a small blob that expands to far more is stopped early), and the budget of the pull or
+ * import the layer belongs to, charged as well.
+ */
+export interface LayerLimits {
+  maxBytes: number;
+  maxEntries: number;
+  budget?: UnpackBudget;
+  /** Names the layer in errors (`layer "sha256:…"`). */
+  what?: string;
+}
+
+/**
  * GNU tar's flags: keep modes, owners by number (never through the host's /etc/passwd) and all
  * xattrs (file capabilities). As namespace root tar refuses `..` members, strips a leading `/`
  * and delays symlinks that could be written through; it can only touch files the range owns.
+ * `-v` names each member on stdout (one line each, newlines in names escaped): the entry count.
  */
-export const TAR_EXTRACT_ARGS = ['-x', '-p', '--same-owner', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--warning=no-timestamp', '-f', '-', '-C', '.'];
+export const TAR_EXTRACT_ARGS = ['-x', '-v', '-p', '--same-owner', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--warning=no-timestamp', '-f', '-', '-C', '.'];
+
+const DEFAULT_IMAGE_LIMITS_FOR_LAYER: LayerLimits = { maxBytes: DEFAULT_IMAGE_LIMITS.maxUnpackedBytes, maxEntries: DEFAULT_IMAGE_LIMITS.maxEntries };
 
 /** Zeros written after the tar: a layer cut before its end-of-archive blocks still unpacks (umoci 0.4.7 `insert`). */
 const END_PADDING = 512 + 1024;
@@ -47,7 +64,7 @@ export function sniffCompression(head: Uint8Array): 'gzip' | 'zstd' | 'none' {
  * whiteouts. Throws when tar fails (a hostile or broken layer); the caller discards the folder
  * then, and also when the returned diffId is not the expected one.
  */
-export async function applyLayerTar(blobPath: string, destDir: string, ids: IdRange, signal?: AbortSignal): Promise<AppliedLayer> {
+export async function applyLayerTar(blobPath: string, destDir: string, ids: IdRange, signal?: AbortSignal, limits: LayerLimits = DEFAULT_IMAGE_LIMITS_FOR_LAYER): Promise<AppliedLayer> {
   signal?.throwIfAborted();
   await mkdir(destDir, { recursive: true, mode: 0o755 });
   await chown(destDir, ids.uid, ids.gid);
@@ -60,17 +77,40 @@ export async function applyLayerTar(blobPath: string, destDir: string, ids: IdRa
     const source = decompressed(blobPath, kind, children);
     // the child's cwd is the layer folder, opened as host root: tar never needs to pass the private store root
     const [file, ...args] = inNamespace(ns, ['tar', ...TAR_EXTRACT_ARGS]);
-    const tar = spawn(file as string, args, { cwd: destDir, stdio: ['pipe', 'ignore', 'pipe'], env: childEnv() });
+    const tar = spawn(file as string, args, { cwd: destDir, stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
     children.push(tar);
+    // a limit passed stops tar at once, and the feed at its next chunk
+    let over: Error | undefined;
+    const stop = (err: Error): void => {
+      over ??= err;
+      kill();
+    };
+    let entries = 0;
+    tar.stdout.on('data', (d: Buffer) => {
+      let lines = 0;
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+      entries += lines;
+      try {
+        if (entries > limits.maxEntries) throw entriesTooMany(`${limits.what ?? 'layer'} holds more than the ${limits.maxEntries} files allowed`, limits.maxEntries);
+        limits.budget?.chargeEntries(lines, limits.what);
+      } catch (err) {
+        stop(err as Error);
+      }
+    });
     let stderr = '';
     tar.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-65_536)));
     const exited = new Promise<number | string>((resolve) => {
       tar.on('error', (err) => resolve(err.message));
       tar.on('close', (code, sig) => resolve(code ?? sig ?? 'unknown'));
     });
-    const { diffId, sizeBytes } = await feed(source, tar.stdin, signal);
+    const { diffId, sizeBytes } = await feed(source, tar.stdin, (n, total) => {
+      if (over) throw over;
+      if (total > limits.maxBytes) throw unpackedTooLarge(`${limits.what ?? 'layer'} unpacks to more than the ${limits.maxBytes} bytes allowed`, limits.maxBytes);
+      limits.budget?.chargeBytes(n, limits.what);
+    }, signal);
     const status = await exited;
     signal?.throwIfAborted();
+    if (over) throw over;
     const skippedDevices = checkTar(status, stderr);
     await convertWhiteouts(destDir, ids, signal);
     return { diffId, sizeBytes, skippedDevices };
@@ -91,8 +131,12 @@ function checkTar(status: number | string, stderr: string): number {
   throw new Error(`layer tar "${typeof status === 'number' ? `exit ${status}` : status}": ${words || 'no message'}`);
 }
 
-/** Hashes every byte of the tar and writes it to tar's stdin, then the padding; tar may stop reading at its end blocks (EPIPE), the hash goes on. */
-async function feed(source: Readable, sink: Writable, signal?: AbortSignal): Promise<{ diffId: string; sizeBytes: number }> {
+/**
+ * Hashes every byte of the tar and writes it to tar's stdin, then the padding; tar may stop
+ * reading at its end blocks (EPIPE), the hash goes on. `check` sees each chunk's length and the
+ * total so far before the chunk goes anywhere; its throw ends the feed (and the decompression).
+ */
+async function feed(source: Readable, sink: Writable, check: (bytes: number, total: number) => void, signal?: AbortSignal): Promise<{ diffId: string; sizeBytes: number }> {
   const hash = createHash('sha256');
   let size = 0;
   let open = true;
@@ -112,6 +156,7 @@ async function feed(source: Readable, sink: Writable, signal?: AbortSignal): Pro
   for await (const chunk of source) {
     signal?.throwIfAborted();
     const bytes = chunk as Buffer;
+    check(bytes.length, size + bytes.length);
     hash.update(bytes);
     size += bytes.length;
     if (open) await write(bytes);

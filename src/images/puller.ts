@@ -9,6 +9,7 @@ import { isAbortError } from './registry-error.ts';
 import type { RegistryClient, ResolvedImage } from './registry-client.ts';
 import type { ContentStore, ImageProgress, ImagePuller, ImageReference, LayerSource, Platform, PullOptions, StoredImage } from './types.ts';
 import { Limiter } from './store-locks.ts';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits, UnpackBudget } from './limits.ts';
 
 /** Parallel blob downloads per pull. */
 export const PULL_DOWNLOAD_CONCURRENCY = 3;
@@ -32,11 +33,14 @@ export class Puller implements ImagePuller {
   private readonly client: RegistryClient;
   private readonly store: ContentStore;
   private readonly platform: Platform;
+  private readonly limits: Pick<ImageLimits, 'maxUnpackedBytes' | 'maxEntries'>;
 
-  constructor(opts: { client: RegistryClient; store: ContentStore; platform?: Platform }) {
+  /** `limits`: what one pull may unpack, all its new layers together (the defaults when absent). */
+  constructor(opts: { client: RegistryClient; store: ContentStore; platform?: Platform; limits?: Partial<Pick<ImageLimits, 'maxUnpackedBytes' | 'maxEntries'>> }) {
     this.client = opts.client;
     this.store = opts.store;
     this.platform = opts.platform ?? hostPlatform();
+    this.limits = { maxUnpackedBytes: opts.limits?.maxUnpackedBytes ?? DEFAULT_IMAGE_LIMITS.maxUnpackedBytes, maxEntries: opts.limits?.maxEntries ?? DEFAULT_IMAGE_LIMITS.maxEntries };
   }
 
   /** Pulls `reference` (joining a pull of it already running); rejects when the caller's signal aborts. */
@@ -125,7 +129,9 @@ export class Puller implements ImagePuller {
     signal.addEventListener('abort', onOuter, { once: true });
     try {
       const downloads = new Limiter(PULL_DOWNLOAD_CONCURRENCY);
-      const work = uniqueLayers(resolved).map((layer) => this.layer(ref, layer, downloads, emit, inner.signal));
+      // the new layers of this pull together: a layer past it (or past the per-layer limit) stops as it unpacks
+      const budget = new UnpackBudget(this.limits, `image "${ref.canonical}"`);
+      const work = uniqueLayers(resolved).map((layer) => this.layer(ref, layer, downloads, budget, emit, inner.signal));
       const results = await Promise.allSettled(work.map((p) => p.catch((err) => (inner.abort(err), Promise.reject(err)))));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw signal.aborted ? signal.reason : failed.reason;
@@ -136,7 +142,7 @@ export class Puller implements ImagePuller {
     return this.store.commitImage({ configBytes: resolved.configBytes, manifestDigest: resolved.manifestDigest, repository: `${ref.domain}/${ref.repository}`, names: [ref.name], source: `pull ${ref.canonical}` });
   }
 
-  private async layer(ref: ImageReference, layer: LayerSource, downloads: Limiter, emit: (p: ImageProgress) => void, signal: AbortSignal): Promise<void> {
+  private async layer(ref: ImageReference, layer: LayerSource, downloads: Limiter, budget: UnpackBudget, emit: (p: ImageProgress) => void, signal: AbortSignal): Promise<void> {
     if (await this.store.hasLayer(layer.diffId)) {
       emit({ kind: 'layer-exists', digest: layer.digest, diffId: layer.diffId });
       return;
@@ -146,7 +152,7 @@ export class Puller implements ImagePuller {
     signal.throwIfAborted();
     emit({ kind: 'extracting', diffId: layer.diffId, digest: layer.digest });
     const path = blobPath;
-    const { sizeBytes } = await this.shared(this.applying, layer.diffId, signal, (s) => this.store.applyLayer(path, layer.diffId, s));
+    const { sizeBytes } = await this.shared(this.applying, layer.diffId, signal, (s) => this.store.applyLayer(path, layer.diffId, s, { budget }));
     emit({ kind: 'extracted', diffId: layer.diffId, sizeBytes, digest: layer.digest });
   }
 

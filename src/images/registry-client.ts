@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CredentialSource, type RegistryCredential, StaticCredentials } from './credentials.ts';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits, checkDeclaredLayers } from './limits.ts';
 import { INDEX_TYPES, type ImageManifest, MANIFEST_ACCEPT, MANIFEST_TYPES, checkManifest, parseManifest } from './manifest.ts';
 import { PlatformNotFoundError, selectManifest } from './platform.ts';
 import { RegistryAuth } from './registry-auth.ts';
@@ -41,6 +42,8 @@ export interface RegistryClientOptions {
   fetchImpl?: typeof fetch;
   /** The clock for token expiry (tests move it). */
   now?: () => number;
+  /** The most layers, and blob bytes, a manifest may declare (the defaults when absent). */
+  limits?: Partial<Pick<ImageLimits, 'maxLayers' | 'maxBytes'>>;
 }
 
 /** A reference resolved to one platform's manifest, its verified config and its layers. */
@@ -71,9 +74,11 @@ export class RegistryClient {
   private readonly insecure: string[];
   private readonly retry: RetryPolicy;
   private readonly auth: RegistryAuth;
+  private readonly limits: Pick<ImageLimits, 'maxLayers' | 'maxBytes'>;
 
   constructor(opts: RegistryClientOptions = {}) {
     this.fetchImpl = opts.fetchImpl ?? fetch;
+    this.limits = { maxLayers: opts.limits?.maxLayers ?? DEFAULT_IMAGE_LIMITS.maxLayers, maxBytes: opts.limits?.maxBytes ?? DEFAULT_IMAGE_LIMITS.maxBytes };
     this.insecure = opts.insecureRegistries ?? [];
     this.retry = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { retries: opts.retries } : {}), ...(opts.retryDelayMs !== undefined ? { baseDelayMs: opts.retryDelayMs } : {}) };
     this.auth = new RegistryAuth({ credentials: credentialSource(opts.credentials), fetchImpl: this.fetchImpl, retry: this.retry, insecureRegistries: this.insecure, authHosts: opts.authHosts ?? [], ...(opts.now ? { now: opts.now } : {}) });
@@ -84,7 +89,11 @@ export class RegistryClient {
     return `${registryBaseUrl(ref.domain, this.insecure)}/v2/${ref.repository}/${path}`;
   }
 
-  /** Resolves a reference to the manifest for `platform`, with its config fetched and verified. */
+  /**
+   * Resolves a reference to the manifest for `platform`, with its config fetched and verified.
+   * A manifest declaring more layers or bytes than the limits is refused (`too-large`) before
+   * any blob is fetched.
+   */
   async resolve(ref: ImageReference, platform: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
     const top = await this.fetchManifest(ref, ref.digest ?? ref.tag ?? 'latest', signal);
     let manifestDigest = top.digest;
@@ -108,6 +117,8 @@ export class RegistryClient {
     }
     if (!MANIFEST_TYPES.has(mediaType)) throw new RegistryError('unsupported', `image "${ref.canonical}": manifest type "${mediaType}" is not supported`);
     const manifest = checkManifest(doc, mediaType, `image "${ref.canonical}"`);
+    // before any blob is asked for: how many layers, how many bytes
+    checkDeclaredLayers(manifest.layers, this.limits, `image "${ref.canonical}"`);
     const configBytes = await this.fetchSmallBlob(ref, manifest.config, MAX_CONFIG_BYTES, signal);
     let config: ImageConfig;
     try {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { IdRange } from '../runtime/id-range.ts';
 import { makePrivateDir } from '../runtime/fs.ts';
 import { applyLayerTar } from './layer-apply.ts';
+import { DEFAULT_IMAGE_LIMITS, checkUnpackedTotal, type ImageLimits, type UnpackBudget } from './limits.ts';
 import { readMergedFile, resolveUser } from './image-user.ts';
 import { Limiter, Mutex } from './store-locks.ts';
 import type { ContentStore, ImageConfig, StoredImage } from './types.ts';
@@ -37,6 +38,8 @@ export interface LayerContentStoreOptions {
   extractions?: number;
   /** Called with a line when a layer's device nodes were left out. */
   log?: (line: string) => void;
+  /** What one layer, and one image's layers together, may unpack to (the defaults when absent). */
+  limits?: Partial<Pick<ImageLimits, 'maxUnpackedBytes' | 'maxEntries'>>;
 }
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -75,8 +78,11 @@ export class LayerContentStore implements ContentStore {
   private ready: Promise<void> | undefined;
   private madeSync = false;
 
+  private readonly limits: Pick<ImageLimits, 'maxUnpackedBytes' | 'maxEntries'>;
+
   constructor(private readonly opts: LayerContentStoreOptions) {
     this.base = join(opts.root, '.oci');
+    this.limits = { maxUnpackedBytes: opts.limits?.maxUnpackedBytes ?? DEFAULT_IMAGE_LIMITS.maxUnpackedBytes, maxEntries: opts.limits?.maxEntries ?? DEFAULT_IMAGE_LIMITS.maxEntries };
     this.limiter = new Limiter(opts.extractions ?? 2);
   }
 
@@ -131,12 +137,13 @@ export class LayerContentStore implements ContentStore {
    * Callers of one diff_id share one extraction; it is aborted only when every caller waiting
    * for it has aborted, and a caller that aborts stops waiting at once.
    */
-  applyLayer(blobPath: string, diffId: string, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+  applyLayer(blobPath: string, diffId: string, signal?: AbortSignal, opts: { budget?: UnpackBudget } = {}): Promise<{ sizeBytes: number }> {
     let shared = this.extracting.get(diffId);
     if (!shared) {
       const controller = new AbortController();
       const entry: SharedExtraction = { controller, waiters: 0, work: Promise.resolve({ sizeBytes: 0 }) };
-      entry.work = this.extract(blobPath, diffId, controller.signal).finally(() => this.extracting.delete(diffId));
+      // the budget of the caller that started it (the image's total is checked again at commit)
+      entry.work = this.extract(blobPath, diffId, controller.signal, opts.budget).finally(() => this.extracting.delete(diffId));
       this.extracting.set(diffId, entry);
       shared = entry;
     }
@@ -160,7 +167,7 @@ export class LayerContentStore implements ContentStore {
       }
       return { sizeBytes, layerBlobs };
     };
-    await layersHere();
+    checkUnpackedTotal((await layersHere()).sizeBytes, this.limits.maxUnpackedBytes, `image "${id}"`);
     await this.putBlob(id, input.configBytes);
     const layers = diffIds.map((d) => this.layerPath(d)).reverse();
     let user: StoredImage['user'];
@@ -348,7 +355,7 @@ export class LayerContentStore implements ContentStore {
     });
   }
 
-  private async extract(blobPath: string, diffId: string, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+  private async extract(blobPath: string, diffId: string, signal?: AbortSignal, budget?: UnpackBudget): Promise<{ sizeBytes: number }> {
     await this.init();
     const hex = digestHex(diffId);
     const known = await this.layerMeta(diffId);
@@ -357,7 +364,7 @@ export class LayerContentStore implements ContentStore {
       const tmp = `${this.layerPath(diffId)}.tmp`;
       await rm(tmp, { recursive: true, force: true });
       try {
-        const applied = await applyLayerTar(blobPath, tmp, this.opts.ids, signal);
+        const applied = await applyLayerTar(blobPath, tmp, this.opts.ids, signal, { maxBytes: this.limits.maxUnpackedBytes, maxEntries: this.limits.maxEntries, what: `layer "${diffId}"`, ...(budget ? { budget } : {}) });
         if (applied.diffId !== diffId) throw new Error(`layer "${diffId}" unpacked to diff_id "${applied.diffId}": the blob is not that layer`);
         if (applied.skippedDevices > 0) this.opts.log?.(`layer ${diffId}: ${applied.skippedDevices} device node(s) left out (a user namespace cannot make them)`);
         const blobHex = /\/blobs\/sha256\/([0-9a-f]{64})$/.exec(blobPath)?.[1];

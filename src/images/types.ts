@@ -2,6 +2,7 @@
  * The shapes shared by the image subsystem's parts: references, the registry client, the
  * content store, archive import and the puller. Pure types and constants.
  */
+import type { UnpackBudget } from './limits.ts';
 
 /** A parsed image reference, normalised as Docker does (`nginx` → `docker.io/library/nginx:latest`). */
 export interface ImageReference {
@@ -157,9 +158,11 @@ export interface ContentStore {
   /**
    * Unpacks a layer blob (gzip, zstd or plain tar, sniffed from its first bytes) into its own
    * folder, checking its diff_id; at most two at once; a layer already present is not redone.
+   * A layer past the store's limits (unpacked bytes, entries) or the caller's budget is stopped
+   * as it streams, leaves nothing, and throws an ImageTooLargeError (code `too-large`).
    */
-  applyLayer(blobPath: string, diffId: string, signal?: AbortSignal): Promise<{ sizeBytes: number }>;
-  /** Records an image whose layers are all present, under the given names; returns the record. */
+  applyLayer(blobPath: string, diffId: string, signal?: AbortSignal, opts?: { budget?: UnpackBudget }): Promise<{ sizeBytes: number }>;
+  /** Records an image whose layers are all present, under the given names; returns the record (refused, `too-large`, when its layers unpack to more than the limit together). */
   commitImage(input: {
     configBytes: Uint8Array;
     manifestDigest?: string;

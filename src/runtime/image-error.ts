@@ -5,9 +5,10 @@
  * pull-failed: the registry or the download failed (`details.kind` is the registry's error kind);
  * not-runnable: a container cannot run from it (no Entrypoint or Cmd, a User that cannot be resolved);
  * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images;
- * ambiguous: an id prefix that several images' ids begin with.
+ * ambiguous: an id prefix that several images' ids begin with;
+ * too-large: a pull or import over a limit of the server (upload, layers, bytes declared or unpacked).
  */
-export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'ambiguous';
+export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'ambiguous' | 'too-large';
 
 /** An image operation's failure. */
 export class ImageError extends Error {

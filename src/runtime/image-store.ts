@@ -10,6 +10,7 @@
  */
 import type { ArchiveImporter, ContentStore, ImagePuller, ImageProgress, Platform, ResolvedUser, StoredImage } from '../images/types.ts';
 import { InvalidReferenceError, parseReference } from '../images/reference.ts';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits, checkUploadBytes, isTooLarge } from '../images/limits.ts';
 import { DEFAULT_ID_RANGE, type IdRange } from './id-range.ts';
 import { BUILTIN_BUSYBOX, RootfsImages, type ImageInfo } from './rootfs-images.ts';
 import { ImageError, registryErrorKind } from './image-error.ts';
@@ -80,6 +81,8 @@ export interface ImageParts {
   content?: ContentStore;
   puller?: ImagePuller;
   importer?: ArchiveImporter;
+  /** The limits the puller and importer were made with (the defaults when absent). */
+  limits?: ImageLimits;
 }
 
 const FOLDER_ID = /^(builtin|rootfs):([a-z0-9][a-z0-9._-]{0,127})$/;
@@ -108,6 +111,20 @@ export class ImageStore {
     private readonly parts: ImageParts = {},
   ) {
     this.folders = new RootfsImages(root, ids);
+  }
+
+  /** The largest archive `importArchive` takes. */
+  get importMaxBytes(): number {
+    return this.parts.limits?.importMaxBytes ?? DEFAULT_IMAGE_LIMITS.importMaxBytes;
+  }
+
+  /** Throws too-large when an archive of `bytes` (a declared Content-Length) is more than `importArchive` takes. */
+  checkImportSize(bytes: number): void {
+    try {
+      checkUploadBytes(bytes, this.importMaxBytes, 'the archive', true);
+    } catch (err) {
+      throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
+    }
   }
 
   /** The read-only root filesystem of a folder image, building the built-in one if needed. */
@@ -204,6 +221,7 @@ export class ImageStore {
       if (err instanceof InvalidReferenceError) throw new ImageError('invalid-reference', err.message, { reference });
       const kind = registryErrorKind(err);
       const message = err instanceof Error ? err.message : String(err);
+      if (isTooLarge(err)) throw new ImageError('too-large', `cannot pull "${reference}": ${message}`, { reference, kind, registry_message: message, ...limitDetails(err) });
       throw new ImageError('pull-failed', `cannot pull "${reference}": ${message}`, { reference, kind, registry_message: message });
     }
   }
@@ -264,7 +282,12 @@ export class ImageStore {
   /** Imports a `docker save`, `podman save` or `oci-archive` tarball. */
   async importArchive(input: NodeJS.ReadableStream | string, opts: { signal?: AbortSignal; source?: string; onProgress?: (p: ImageProgress) => void } = {}): Promise<ImageSummary[]> {
     if (!this.parts.importer) throw new ImageError('unavailable', 'this server cannot import images: no image store is configured');
-    return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
+    try {
+      return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
+    } catch (err) {
+      if (isTooLarge(err)) throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
+      throw err;
+    }
   }
 
   /**
@@ -405,6 +428,9 @@ function parse(text: string): ReturnType<typeof parseReference> {
     throw err;
   }
 }
+
+/** The limit's `details` (resource, max, requested, setting) an ImageTooLargeError carries; a registry's too-large answer is a manifest, index or config over its fixed cap. */
+const limitDetails = (err: unknown): Record<string, unknown> => ({ ...((err as { details?: Record<string, unknown> }).details ?? { resource: 'manifest-bytes' }) });
 
 const notFound = (text: string): ImageError => new ImageError('not-found', `image "${text}" does not exist on this server`, { container_image: text });
 const builtin = (text: string): ImageError => new ImageError('builtin', `image "${text}" is built in: it cannot be removed or tagged`, { image: text });

@@ -34,7 +34,7 @@ export class ImagesApi {
     for await (const event of ndjson(res)) {
       if (event.kind === 'done') return { statusCode: 200, message: 'Image pulled successfully', data: { image: event.image } };
       if (event.kind === 'error') {
-        throw new HoodyApiError({ statusCode: 502, code: event.error.code as never, message: event.error.message, ...(event.error.details ? { details: event.error.details } : {}) });
+        throw new HoodyApiError({ statusCode: event.error.statusCode ?? 502, code: event.error.code as never, message: event.error.message, ...(event.error.details ? { details: event.error.details } : {}) });
       }
       options.onProgress(event);
     }

@@ -82,7 +82,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       if (body.code === 'SERVICE_UNAVAILABLE') request.log.warn(line, 'request refused');
       else request.log.error(line, 'request failed');
     }
-    if (body.code === 'PAYLOAD_TOO_LARGE' || body.code === 'UNSUPPORTED_MEDIA_TYPE') await drainBody(request.raw);
+    if (body.code === 'PAYLOAD_TOO_LARGE' || body.code === 'UNSUPPORTED_MEDIA_TYPE' || body.code === 'IMAGE_TOO_LARGE') await drainBody(request.raw);
     return reply.status(body.statusCode).send(body);
   });
   app.setNotFoundHandler(async (request, reply) => {

@@ -11,6 +11,8 @@ export function imageFailure(err: unknown): unknown {
       return new HoodyError('IMAGE_NOT_FOUND', err.message, err.details);
     case 'pull-failed':
       return new HoodyError('IMAGE_PULL_FAILED', err.message, err.details);
+    case 'too-large':
+      return new HoodyError('IMAGE_TOO_LARGE', err.message, err.details);
     case 'unavailable':
       return new HoodyError('SERVICE_UNAVAILABLE', err.message, err.details);
     case 'ambiguous':

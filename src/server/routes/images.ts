@@ -40,16 +40,16 @@ const SCHEMAS = {
     tags,
     summary: 'Pull an image',
     description:
-      'Pulls from the reference\'s registry (here `busybox` means Docker Hub\'s) and answers the image once it is stored. With `Accept: application/x-ndjson` the answer streams one JSON object per line instead: the progress events (`resolved`, `layer-exists`, `download`, `downloaded`, `extracting`, `extracted`), then `{"kind":"done","image":{…}}` or `{"kind":"error","error":{"code","message","details"}}`. Tokens that may create containers (not read-only).',
+      'Pulls from the reference\'s registry (here `busybox` means Docker Hub\'s) and answers the image once it is stored. With `Accept: application/x-ndjson` the answer streams one JSON object per line instead: the progress events (`resolved`, `layer-exists`, `download`, `downloaded`, `extracting`, `extracted`), then `{"kind":"done","image":{…}}` or `{"kind":"error","error":{"code","message","details","statusCode"}}` (`statusCode`: the status the code answers without a stream). An image over a limit of the server (layers, bytes declared or unpacked) is refused with `IMAGE_TOO_LARGE`, before any layer is downloaded when its manifest declares it, else as soon as its layers unpack past it. Tokens that may create containers (not read-only).',
     body: PullImageBody,
-    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_PULL_FAILED') },
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_TOO_LARGE', 'IMAGE_PULL_FAILED') },
   },
   import: {
     tags,
     summary: 'Import an image archive',
     description:
-      'The request body is a `docker save` (legacy or Docker 25+), `podman save` or `oci-archive` tarball, sent as `application/x-tar` or `application/octet-stream` and streamed to the store (no size limit). Answers the images it held. Tokens that may create containers (not read-only).',
-    response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'UNSUPPORTED_MEDIA_TYPE') },
+      'The request body is a `docker save` (legacy or Docker 25+), `podman save` or `oci-archive` tarball, sent as `application/x-tar` or `application/octet-stream` and streamed to the store. Answers the images it held. An archive larger than the server\'s limit (`HOODY_IMAGE_IMPORT_MAX_BYTES`, 16 GiB by default) is refused with 413 `IMAGE_TOO_LARGE`: at once when its Content-Length says so, else at the first byte past it; so is an image in it over a limit (layers, bytes declared or unpacked). Nothing of a refused archive is kept. Admin tokens only.',
+    response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'IMAGE_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE') },
   },
   remove: {
     tags,
@@ -131,14 +131,14 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
       .pull(body.reference, { ...opts, onProgress: line })
       .then(async (pulled) => line({ kind: 'done', image: imageDetailWire(pulled, (await usage()).get(pulled.id) ?? []) }))
       .catch((err: unknown) => {
-        const { code, message, details } = toErrorBody(imageFailure(err));
-        line({ kind: 'error', error: { code, message, ...(details ? { details } : {}) } });
+        const { statusCode, code, message, details } = toErrorBody(imageFailure(err));
+        line({ kind: 'error', error: { code, message, ...(details ? { details } : {}), statusCode } });
       })
       .finally(() => out.end());
     return reply.type(NDJSON).send(out);
   });
 
-  // its own context: only this route takes tarballs, handed over as the request stream (no size limit)
+  // its own context: only this route takes tarballs, handed over as the request stream (the importer counts it against its limit)
   await api.register(async (tarRoutes) => {
     tarRoutes.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
     tarRoutes.post('/images/import', { schema: SCHEMAS.import, config: { idempotency: false } }, async (request, reply) => {
@@ -146,6 +146,9 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
       requireAdmin(request.actor, 'import images');
       const stream = request.body as NodeJS.ReadableStream | undefined;
       if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HoodyError('UNSUPPORTED_MEDIA_TYPE', 'send the archive as application/x-tar or application/octet-stream');
+      // a body that says it is too large is refused before a byte of it is stored
+      const declared = Number(request.headers['content-length']);
+      if (Number.isFinite(declared)) await mappingImageErrors(async () => images.checkImportSize(declared));
       const imported = await mappingImageErrors(() => images.importArchive(stream, { signal: abortOnHangUp(reply), source: 'import (upload)' }));
       const used = await usage();
       return ok('Images imported successfully', { images: imported.map((i) => imageWire(i, used.get(i.id) ?? [])) });
