@@ -50,6 +50,8 @@ const INNER_IF = 'eth0';
  * would let containers of different groups reach each other past the IPv4 isolation.
  */
 const INNER_SYSCTLS = [
+  // a gratuitous ARP when eth0 comes up: neighbours that knew the address with an earlier MAC (a reused address, a new veth) learn the new one at once
+  'net.ipv4.conf.all.arp_notify=1',
   'net.ipv4.ip_unprivileged_port_start=0',
   'net.ipv4.ping_group_range=0 2147483647',
   `net.ipv6.conf.${INNER_IF}.disable_ipv6=1`,
@@ -204,9 +206,15 @@ export class NetworkManager implements ContainerNetwork {
       await this.writeRecord(id, { spec });
       let changed = false;
       if (fresh && !how.keepMissing) {
-        await this.hostBatch(this.vethLines(id, true), signal);
-        await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal), this.mountSysfs(id, signal)]);
-        changed = true;
+        // the table and the files do not wait for the interfaces: a start waits for the slowest of them only
+        const interfaces = async (): Promise<void> => {
+          await this.hostBatch(this.vethLines(id, true, spec.ipv4.address), signal);
+          // the sysctls first (in-process, microseconds): eth0 comes up with arp_notify on
+          await this.innerSysctls(id, signal);
+          await settled([this.innerBatch(id, spec, false, signal), this.mountSysfs(id, signal)]);
+        };
+        await settled([interfaces(), this.syncElements(spec, before?.spec.ipv4.address, signal), this.writeFiles(id, spec)]);
+        return true;
       } else if (!fresh) {
         if (!(await this.sysfsMounted(id))) {
           await this.mountSysfs(id, signal);
@@ -214,8 +222,9 @@ export class NetworkManager implements ContainerNetwork {
         }
         if (!existsSync(`/sys/class/net/${veth}`)) {
           // the veth was removed from under a namespace that is still there: a new pair into it
-          await this.hostBatch(this.vethLines(id, false), signal);
-          await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal)]);
+          await this.hostBatch(this.vethLines(id, false, spec.ipv4.address), signal);
+          await this.innerSysctls(id, signal);
+          await this.innerBatch(id, spec, false, signal);
           changed = true;
         } else {
           if (masterOf(veth) !== this.opts.bridge || (how.deep && !isUp(veth))) {
@@ -239,10 +248,18 @@ export class NetworkManager implements ContainerNetwork {
     }
   }
 
-  /** The host's part of a new veth: into the container's namespace (made first when `withNetns`), on the bridge, up. */
-  private vethLines(id: string, withNetns: boolean): string[] {
+  /**
+   * The host's part of a new veth: into the container's namespace (made first when `withNetns`),
+   * on the bridge, up; and the host forgets the MAC it knew for the address (of a container before).
+   */
+  private vethLines(id: string, withNetns: boolean, address: string): string[] {
     const veth = this.vethName(id);
-    return [...(withNetns ? [`netns add ${this.netnsName(id)}`] : []), `link add ${veth} type veth peer name ${INNER_IF} netns ${this.netnsName(id)}`, ...this.enslaveLines(veth)];
+    return [
+      ...(withNetns ? [`netns add ${this.netnsName(id)}`] : []),
+      `link add ${veth} type veth peer name ${INNER_IF} netns ${this.netnsName(id)}`,
+      ...this.enslaveLines(veth),
+      `neigh flush to ${address} dev ${this.opts.bridge}`,
+    ];
   }
 
   private enslaveLines(veth: string): string[] {
