@@ -208,8 +208,19 @@ export class NetworkManager implements ContainerNetwork {
       if (fresh && !how.keepMissing) {
         // the table and the files do not wait for the interfaces: a start waits for the slowest of them only
         const interfaces = async (): Promise<void> => {
+          if (this.netns.create) {
+            // in-process: the namespace with its sysctls and sysfs; then one process for the veth and, through
+            // `netns exec`, the inside (eth0 comes up with arp_notify already on)
+            const sysfs = this.files(id).sysfs!;
+            const inner = join(this.dir(id), 'inner.batch');
+            await Promise.all([mkdir(sysfs, { recursive: true, mode: 0o755 }), writeFile(inner, this.innerLines(spec, false).join('\n') + '\n', { mode: 0o600 })]);
+            // eth0 does not exist yet: it is made in the namespace and takes the namespace's defaults (IPv6 off)
+            await this.netns.create(this.netnsPath(id), INNER_SYSCTLS.filter((x) => !x.includes(`.${INNER_IF}.`)), sysfs);
+            await this.hostBatch([...this.vethLines(id, false, spec.ipv4.address), `netns exec ${this.netnsName(id)} ip -b ${inner}`], signal);
+            return;
+          }
           await this.hostBatch(this.vethLines(id, true, spec.ipv4.address), signal);
-          // the sysctls first (in-process, microseconds): eth0 comes up with arp_notify on
+          // the sysctls first: eth0 comes up with arp_notify on
           await this.innerSysctls(id, signal);
           await settled([this.innerBatch(id, spec, false, signal), this.mountSysfs(id, signal)]);
         };
@@ -272,15 +283,18 @@ export class NetworkManager implements ContainerNetwork {
 
   /** lo and eth0 up, the address and the default route, inside the namespace (flushing an old address first when `replace`). */
   private innerBatch(id: string, spec: ContainerNetworkSpec, replace: boolean, signal?: AbortSignal): Promise<string> {
+    return runTool('ip', ['-n', this.netnsName(id), '-b', '-'], { input: `${this.innerLines(spec, replace).join('\n')}\n`, signal });
+  }
+
+  private innerLines(spec: ContainerNetworkSpec, replace: boolean): string[] {
     const { address, prefixLength, gateway } = spec.ipv4;
-    const lines = [
+    return [
       'link set lo up',
       ...(replace ? [`addr flush dev ${INNER_IF}`] : []),
       `addr add ${address}/${prefixLength} dev ${INNER_IF}`,
       `link set ${INNER_IF} up`,
       `route replace default via ${gateway}`,
     ];
-    return runTool('ip', ['-n', this.netnsName(id), '-b', '-'], { input: `${lines.join('\n')}\n`, signal });
   }
 
   private innerSysctls(id: string, signal?: AbortSignal): Promise<void> {
