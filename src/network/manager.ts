@@ -417,7 +417,7 @@ export class NetworkManager implements ContainerNetwork {
     const heldByOther = [...this.records].some(([other, r]) => other !== id && r.spec.ipv4.address === address);
     if (address && !heldByOther) await this.removeElementsOf(address, signal);
     // the sysfs holds the namespace: it goes first, and before its folder is removed
-    if (await this.sysfsMounted(id)) await runTool('umount', [this.files(id).sysfs!], { signal });
+    if (await this.sysfsMounted(id)) await this.netns.unmount(this.files(id).sysfs!, signal);
     const veth = this.vethName(id);
     const lines: string[] = [];
     if (existsSync(`/sys/class/net/${veth}`)) lines.push(`link del ${veth}`);

@@ -24,6 +24,7 @@ type Libc = LibcFunctions<{
   setns: (fd: number, nstype: number) => number;
   unshare: (flags: number) => number;
   mount: (source: string, target: string, fstype: string, flags: number, data: null) => number;
+  umount2: (target: string, flags: number) => number;
 }>;
 
 /** What is done in a container's namespace: sysctls and a sysfs mount. */
@@ -37,15 +38,18 @@ export interface NetnsEntry {
    * mounts its sysfs at `sysfsTarget`, all before returning; absent without setns (`ip netns add` then).
    */
   create?(netnsPath: string, settings: readonly string[], sysfsTarget: string): Promise<void>;
+  /** Unmounts what is mounted at `target` (a container's sysfs). */
+  unmount(target: string, signal?: AbortSignal): Promise<void>;
   readonly mode: 'setns' | 'nsenter';
 }
 
 export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry> {
   const libc = preferNsenter
     ? undefined
-    : await libcFunctions<{ setns: Libc['setns']; unshare: Libc['unshare']; mount: Libc['mount'] }>({
+    : await libcFunctions<{ setns: Libc['setns']; unshare: Libc['unshare']; mount: Libc['mount']; umount2: Libc['umount2'] }>({
         setns: 'int setns(int fd, int nstype)',
         unshare: 'int unshare(int flags)',
+        umount2: 'int umount2(const char *target, int flags)',
         mount: 'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const void *data)',
       }).catch(() => undefined);
   if (!libc) return nsenterEntry();
@@ -94,6 +98,9 @@ export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry>
     mode: 'setns',
     sysctls: async (netnsPath, settings) => inside(netnsPath, () => writeSysctls(settings)),
     mountSysfs: async (netnsPath, target) => inside(netnsPath, () => mountSysfs(target)),
+    unmount: async (target) => {
+      if (libc.umount2(target, 0) !== 0) throw new Error(`cannot unmount ${target}: errno ${libc.errno()}`);
+    },
     create: async (netnsPath, settings, sysfsTarget) => {
       prepareRunDir(dirname(netnsPath));
       closeSync(openSync(netnsPath, 'wx', 0));
@@ -128,6 +135,9 @@ function nsenterEntry(): NetnsEntry {
     },
     mountSysfs: async (netnsPath, target, signal) => {
       await runTool('nsenter', [`--net=${netnsPath}`, '--', 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', target], { signal });
+    },
+    unmount: async (target, signal) => {
+      await runTool('umount', [target], { signal });
     },
   };
 }
