@@ -67,6 +67,8 @@ export class NetworkManager implements ContainerNetwork {
   /** The group chains the bridge table holds. */
   private readonly chains = new Set<string>();
   private readonly records = new Map<string, AttachedRecord>();
+  /** Whether the table was there when it was last read. */
+  private tablePresent = false;
   private nft!: NftRunner;
   private netns!: NetnsEntry;
 
@@ -381,6 +383,8 @@ export class NetworkManager implements ContainerNetwork {
       } catch (err) {
         if (attempt > 0 || signal?.aborted) throw err;
         await this.readTables();
+        // the table itself was deleted: made again (empty), and the change planned against that
+        if (!this.tablePresent) await this.loadTables();
         continue;
       }
       for (const e of change.remove) this.elements.delete(elementId(e));
@@ -435,6 +439,7 @@ export class NetworkManager implements ContainerNetwork {
   private async reconcileNow(running: ReadonlyMap<string, ContainerNetworkSpec>, signal?: AbortSignal): Promise<NetworkReconcileReport> {
     const report: NetworkReconcileReport = { removed: [], restored: [] };
     await this.readTables();
+    if (!this.tablePresent) await this.loadTables();
     const prefix = `${this.opts.bridge}-`;
     const namespaces = (await readdir(NETNS_DIR).catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
     const folders = (await readdir(this.opts.runDir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
@@ -515,6 +520,7 @@ export class NetworkManager implements ContainerNetwork {
       if (err instanceof ToolError && /No such file or directory/.test(err.stderr)) return '';
       throw err;
     });
+    this.tablePresent = json !== '';
     const listing = json ? parseListing('ip', json) : { elements: [], chains: [] };
     this.elements.clear();
     this.chains.clear();
