@@ -245,6 +245,19 @@ function networkSuite(spawnTools: boolean): void {
       assert.equal(await eventually('the host to reach the container again', () => tcpProbe(`${net}.3`, 1, 2000), (r) => r === 'ECONNREFUSED', 10_000), 'ECONNREFUSED');
     });
 
+    it('reconcile makes the table again when it was deleted, with the running containers\' elements', async () => {
+      execFileSync('nft', ['delete', 'table', 'ip', table]);
+      const report = await network.reconcile(
+        new Map([
+          [client.id, client.spec],
+          [stranger.id, stranger.spec],
+        ]),
+      );
+      assert.deepEqual(report.restored.sort(), [client.id, stranger.id].sort());
+      assert.ok(elements().includes(`ip containers "${net}.3"`), elements().join(', '));
+      assert.ok(elements().includes(`ip containers "${net}.4"`), elements().join(', '));
+    });
+
     it('deleting the containers leaves only the bridge and the tables, and reconcile with no container removes a leftover', async () => {
       await driver.delete(client.id);
       await driver.delete(stranger.id);

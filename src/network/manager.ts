@@ -50,6 +50,8 @@ const INNER_IF = 'eth0';
  * would let containers of different groups reach each other past the IPv4 isolation.
  */
 const INNER_SYSCTLS = [
+  // a gratuitous ARP when eth0 comes up: neighbours that knew the address with an earlier MAC (a reused address, a new veth) learn the new one at once
+  'net.ipv4.conf.all.arp_notify=1',
   'net.ipv4.ip_unprivileged_port_start=0',
   'net.ipv4.ping_group_range=0 2147483647',
   `net.ipv6.conf.${INNER_IF}.disable_ipv6=1`,
@@ -65,6 +67,8 @@ export class NetworkManager implements ContainerNetwork {
   /** The group chains the bridge table holds. */
   private readonly chains = new Set<string>();
   private readonly records = new Map<string, AttachedRecord>();
+  /** Whether the table was there when it was last read. */
+  private tablePresent = false;
   private nft!: NftRunner;
   private netns!: NetnsEntry;
 
@@ -204,9 +208,26 @@ export class NetworkManager implements ContainerNetwork {
       await this.writeRecord(id, { spec });
       let changed = false;
       if (fresh && !how.keepMissing) {
-        await this.hostBatch(this.vethLines(id, true), signal);
-        await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal), this.mountSysfs(id, signal)]);
-        changed = true;
+        // the table and the files do not wait for the interfaces: a start waits for the slowest of them only
+        const interfaces = async (): Promise<void> => {
+          if (this.netns.create) {
+            // in-process: the namespace with its sysctls and sysfs; then one process for the veth and, through
+            // `netns exec`, the inside (eth0 comes up with arp_notify already on)
+            const sysfs = this.files(id).sysfs!;
+            const inner = join(this.dir(id), 'inner.batch');
+            await Promise.all([mkdir(sysfs, { recursive: true, mode: 0o755 }), writeFile(inner, this.innerLines(spec, false).join('\n') + '\n', { mode: 0o600 })]);
+            // eth0 does not exist yet: it is made in the namespace and takes the namespace's defaults (IPv6 off)
+            await this.netns.create(this.netnsPath(id), INNER_SYSCTLS.filter((x) => !x.includes(`.${INNER_IF}.`)), sysfs);
+            await this.hostBatch([...this.vethLines(id, false, spec.ipv4.address), `netns exec ${this.netnsName(id)} ip -b ${inner}`], signal);
+            return;
+          }
+          await this.hostBatch(this.vethLines(id, true, spec.ipv4.address), signal);
+          // the sysctls first: eth0 comes up with arp_notify on
+          await this.innerSysctls(id, signal);
+          await settled([this.innerBatch(id, spec, false, signal), this.mountSysfs(id, signal)]);
+        };
+        await settled([interfaces(), this.syncElements(spec, before?.spec.ipv4.address, signal), this.writeFiles(id, spec)]);
+        return true;
       } else if (!fresh) {
         if (!(await this.sysfsMounted(id))) {
           await this.mountSysfs(id, signal);
@@ -214,8 +235,9 @@ export class NetworkManager implements ContainerNetwork {
         }
         if (!existsSync(`/sys/class/net/${veth}`)) {
           // the veth was removed from under a namespace that is still there: a new pair into it
-          await this.hostBatch(this.vethLines(id, false), signal);
-          await settled([this.innerBatch(id, spec, false, signal), this.innerSysctls(id, signal)]);
+          await this.hostBatch(this.vethLines(id, false, spec.ipv4.address), signal);
+          await this.innerSysctls(id, signal);
+          await this.innerBatch(id, spec, false, signal);
           changed = true;
         } else {
           if (masterOf(veth) !== this.opts.bridge || (how.deep && !isUp(veth))) {
@@ -239,10 +261,18 @@ export class NetworkManager implements ContainerNetwork {
     }
   }
 
-  /** The host's part of a new veth: into the container's namespace (made first when `withNetns`), on the bridge, up. */
-  private vethLines(id: string, withNetns: boolean): string[] {
+  /**
+   * The host's part of a new veth: into the container's namespace (made first when `withNetns`),
+   * on the bridge, up; and the host forgets the MAC it knew for the address (of a container before).
+   */
+  private vethLines(id: string, withNetns: boolean, address: string): string[] {
     const veth = this.vethName(id);
-    return [...(withNetns ? [`netns add ${this.netnsName(id)}`] : []), `link add ${veth} type veth peer name ${INNER_IF} netns ${this.netnsName(id)}`, ...this.enslaveLines(veth)];
+    return [
+      ...(withNetns ? [`netns add ${this.netnsName(id)}`] : []),
+      `link add ${veth} type veth peer name ${INNER_IF} netns ${this.netnsName(id)}`,
+      ...this.enslaveLines(veth),
+      `neigh flush to ${address} dev ${this.opts.bridge}`,
+    ];
   }
 
   private enslaveLines(veth: string): string[] {
@@ -255,15 +285,18 @@ export class NetworkManager implements ContainerNetwork {
 
   /** lo and eth0 up, the address and the default route, inside the namespace (flushing an old address first when `replace`). */
   private innerBatch(id: string, spec: ContainerNetworkSpec, replace: boolean, signal?: AbortSignal): Promise<string> {
+    return runTool('ip', ['-n', this.netnsName(id), '-b', '-'], { input: `${this.innerLines(spec, replace).join('\n')}\n`, signal });
+  }
+
+  private innerLines(spec: ContainerNetworkSpec, replace: boolean): string[] {
     const { address, prefixLength, gateway } = spec.ipv4;
-    const lines = [
+    return [
       'link set lo up',
       ...(replace ? [`addr flush dev ${INNER_IF}`] : []),
       `addr add ${address}/${prefixLength} dev ${INNER_IF}`,
       `link set ${INNER_IF} up`,
       `route replace default via ${gateway}`,
     ];
-    return runTool('ip', ['-n', this.netnsName(id), '-b', '-'], { input: `${lines.join('\n')}\n`, signal });
   }
 
   private innerSysctls(id: string, signal?: AbortSignal): Promise<void> {
@@ -350,6 +383,8 @@ export class NetworkManager implements ContainerNetwork {
       } catch (err) {
         if (attempt > 0 || signal?.aborted) throw err;
         await this.readTables();
+        // the table itself was deleted: made again (empty), and the change planned against that
+        if (!this.tablePresent) await this.loadTables();
         continue;
       }
       for (const e of change.remove) this.elements.delete(elementId(e));
@@ -386,7 +421,7 @@ export class NetworkManager implements ContainerNetwork {
     const heldByOther = [...this.records].some(([other, r]) => other !== id && r.spec.ipv4.address === address);
     if (address && !heldByOther) await this.removeElementsOf(address, signal);
     // the sysfs holds the namespace: it goes first, and before its folder is removed
-    if (await this.sysfsMounted(id)) await runTool('umount', [this.files(id).sysfs!], { signal });
+    if (await this.sysfsMounted(id)) await this.netns.unmount(this.files(id).sysfs!, signal);
     const veth = this.vethName(id);
     const lines: string[] = [];
     if (existsSync(`/sys/class/net/${veth}`)) lines.push(`link del ${veth}`);
@@ -404,6 +439,7 @@ export class NetworkManager implements ContainerNetwork {
   private async reconcileNow(running: ReadonlyMap<string, ContainerNetworkSpec>, signal?: AbortSignal): Promise<NetworkReconcileReport> {
     const report: NetworkReconcileReport = { removed: [], restored: [] };
     await this.readTables();
+    if (!this.tablePresent) await this.loadTables();
     const prefix = `${this.opts.bridge}-`;
     const namespaces = (await readdir(NETNS_DIR).catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
     const folders = (await readdir(this.opts.runDir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
@@ -484,6 +520,7 @@ export class NetworkManager implements ContainerNetwork {
       if (err instanceof ToolError && /No such file or directory/.test(err.stderr)) return '';
       throw err;
     });
+    this.tablePresent = json !== '';
     const listing = json ? parseListing('ip', json) : { elements: [], chains: [] };
     this.elements.clear();
     this.chains.clear();

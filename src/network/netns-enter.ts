@@ -5,7 +5,8 @@
  * the namespace of the thread that opens it) and its sysfs (tagged with the mounting thread's
  * namespace). When libc cannot be bound, `nsenter` and the tools do the same in a child process.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { libcFunctions, type LibcFunctions } from '../runtime/libc.ts';
 import { runTool } from './run-tool.ts';
 
@@ -14,10 +15,16 @@ const MS_RDONLY = 1;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
 const MS_NOEXEC = 8;
+const MS_BIND = 4096;
+const MS_REC = 16384;
+const MS_SHARED = 1 << 20;
+const EINVAL = 22;
 
 type Libc = LibcFunctions<{
   setns: (fd: number, nstype: number) => number;
+  unshare: (flags: number) => number;
   mount: (source: string, target: string, fstype: string, flags: number, data: null) => number;
+  umount2: (target: string, flags: number) => number;
 }>;
 
 /** What is done in a container's namespace: sysctls and a sysfs mount. */
@@ -26,14 +33,23 @@ export interface NetnsEntry {
   sysctls(netnsPath: string, settings: readonly string[], signal?: AbortSignal): Promise<void>;
   /** Mounts a read-only sysfs of the namespace at `target`. */
   mountSysfs(netnsPath: string, target: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Makes a namespace bind-mounted at `netnsPath` (what `ip netns add` does), sets its sysctls and
+   * mounts its sysfs at `sysfsTarget`, all before returning; absent without setns (`ip netns add` then).
+   */
+  create?(netnsPath: string, settings: readonly string[], sysfsTarget: string): Promise<void>;
+  /** Unmounts what is mounted at `target` (a container's sysfs). */
+  unmount(target: string, signal?: AbortSignal): Promise<void>;
   readonly mode: 'setns' | 'nsenter';
 }
 
 export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry> {
   const libc = preferNsenter
     ? undefined
-    : await libcFunctions<{ setns: Libc['setns']; mount: Libc['mount'] }>({
+    : await libcFunctions<{ setns: Libc['setns']; unshare: Libc['unshare']; mount: Libc['mount']; umount2: Libc['umount2'] }>({
         setns: 'int setns(int fd, int nstype)',
+        unshare: 'int unshare(int flags)',
+        umount2: 'int umount2(const char *target, int flags)',
         mount: 'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const void *data)',
       }).catch(() => undefined);
   if (!libc) return nsenterEntry();
@@ -56,20 +72,57 @@ export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry>
       closeSync(fd);
     }
   };
+  const writeSysctls = (settings: readonly string[]): void => {
+    for (const s of settings) {
+      const eq = s.indexOf('=');
+      writeFileSync(`/proc/sys/${s.slice(0, eq).replaceAll('.', '/')}`, s.slice(eq + 1));
+    }
+  };
+  const mountSysfs = (target: string): void => {
+    if (libc.mount('sysfs', target, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null) !== 0) throw new Error(`cannot mount sysfs at ${target}: errno ${libc.errno()}`);
+  };
+  const prepared = new Set<string>();
+  /** The folder of bind-mounted namespaces, a shared mount point as `ip netns add` makes it, so iproute2 and this agree. */
+  const prepareRunDir = (dir: string): void => {
+    if (prepared.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (libc.mount('', dir, 'none', MS_SHARED | MS_REC, null) !== 0) {
+      if (libc.errno() !== EINVAL) throw new Error(`cannot make ${dir} a shared mount: errno ${libc.errno()}`);
+      if (libc.mount(dir, dir, 'none', MS_BIND | MS_REC, null) !== 0 || libc.mount('', dir, 'none', MS_SHARED | MS_REC, null) !== 0) {
+        throw new Error(`cannot make ${dir} a shared mount: errno ${libc.errno()}`);
+      }
+    }
+    prepared.add(dir);
+  };
   return {
     mode: 'setns',
-    sysctls: async (netnsPath, settings) => {
-      inside(netnsPath, () => {
-        for (const s of settings) {
-          const eq = s.indexOf('=');
-          writeFileSync(`/proc/sys/${s.slice(0, eq).replaceAll('.', '/')}`, s.slice(eq + 1));
-        }
-      });
+    sysctls: async (netnsPath, settings) => inside(netnsPath, () => writeSysctls(settings)),
+    mountSysfs: async (netnsPath, target) => inside(netnsPath, () => mountSysfs(target)),
+    unmount: async (target) => {
+      if (libc.umount2(target, 0) !== 0) throw new Error(`cannot unmount ${target}: errno ${libc.errno()}`);
     },
-    mountSysfs: async (netnsPath, target) => {
-      inside(netnsPath, () => {
-        if (libc.mount('sysfs', target, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null) !== 0) throw new Error(`cannot mount sysfs at ${target}: errno ${libc.errno()}`);
-      });
+    create: async (netnsPath, settings, sysfsTarget) => {
+      prepareRunDir(dirname(netnsPath));
+      closeSync(openSync(netnsPath, 'wx', 0));
+      let made = false;
+      try {
+        if (libc.unshare(CLONE_NEWNET) !== 0) throw new Error(`cannot make a network namespace: errno ${libc.errno()}`);
+        try {
+          if (libc.mount('/proc/thread-self/ns/net', netnsPath, 'none', MS_BIND, null) !== 0) throw new Error(`cannot bind the new namespace at ${netnsPath}: errno ${libc.errno()}`);
+          made = true;
+          writeSysctls(settings);
+          mountSysfs(sysfsTarget);
+        } finally {
+          if (libc.setns(home, CLONE_NEWNET) !== 0) {
+            process.emitWarning(`cannot return to the host's network namespace (errno ${libc.errno()})`);
+            process.abort();
+          }
+        }
+      } catch (err) {
+        // a half-made namespace: its mount (if any) and file go; the sysfs, if mounted, is the caller's teardown's
+        if (!made) unlinkSync(netnsPath);
+        throw err;
+      }
     },
   };
 }
@@ -82,6 +135,9 @@ function nsenterEntry(): NetnsEntry {
     },
     mountSysfs: async (netnsPath, target, signal) => {
       await runTool('nsenter', [`--net=${netnsPath}`, '--', 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', target], { signal });
+    },
+    unmount: async (target, signal) => {
+      await runTool('umount', [target], { signal });
     },
   };
 }

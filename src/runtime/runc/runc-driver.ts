@@ -8,6 +8,8 @@
  *   exits/<id>           conmon's exit files
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/, ctr.log, pidfile (rootfs/: the overlay, in bundles of earlier versions)
  * and /run/hoody/<cgroupPrefix>/<id>, the container's overlay, where runc reaches it from the user namespace.
+ * A container with a network (spec.network) joins the namespace the network layer (RuncDriverOptions.network)
+ * makes for it at each start, before runc runs, and gives back once its init has exited.
  *
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
