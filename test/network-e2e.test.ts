@@ -190,8 +190,10 @@ describe('container networking through the daemon', () => {
 
   it('keeps the address across a restart, and refuses the published port right after a stop', async () => {
     const hostPort = web.ports[0].host_port as number;
-    const restarted = (await call('POST', `/containers/${web.id}/restart`, {})).body.data;
-    assert.equal(restarted.ip_address, web.ip_address);
+    const restarted = await call('POST', `/containers/${web.id}/restart`, {});
+    assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
+    // a lifecycle call answers {operation, container_id, status}: the container is read again
+    assert.equal((await call('GET', `/containers/${web.id}`)).body.data.ip_address, web.ip_address);
     await eventually('the web server to answer after the restart', () => httpGet(`http://127.0.0.1:${hostPort}/`).catch((e: Error) => e.message), (t) => t === 'hello-web', 15_000);
     const stopped = await call('POST', `/containers/${web.id}/stop`, { timeout: 5 });
     assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
