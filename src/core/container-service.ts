@@ -301,7 +301,8 @@ export class ContainerService {
    * from what the store shows taken on this server now (the container's own ports excepted).
    */
   private async pickNetwork(requests: readonly CheckedPortRequest[], c: { id: string; ipv4_address?: string | null; ports?: readonly PublishedPort[] }): Promise<{ ipv4_address: string; ports: PublishedPort[] }> {
-    const subnet = this.subnet as Ipv4Subnet;
+    const subnet = this.subnet;
+    if (!subnet) throw new HoodyError('NETWORK_DISABLED', 'this server runs without a bridge network (HOODY_NETWORK=none): no address or port can be given');
     const serverId = this.deps.server.id;
     let address = c.ipv4_address ?? undefined;
     if (!address) {
