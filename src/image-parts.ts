@@ -19,6 +19,8 @@ export interface ImagePartsConfig {
   ids: IdRange;
   /** Registries (`host[:port]`) that may be reached over plain HTTP besides loopback ones. */
   insecureRegistries: string[];
+  /** Token realm hosts that may receive a registry's credentials besides its own host (HOODY_REGISTRY_AUTH_HOSTS). */
+  authHosts?: string[];
   /** Credential files, first match wins: `<data-dir>/images/auth.json`, then Docker's `config.json` (`$DOCKER_CONFIG` or `~/.docker`). */
   authFiles: string[];
   warn: (message: string, err?: unknown) => void;
@@ -27,7 +29,7 @@ export interface ImagePartsConfig {
 /** The content store, puller and importer of this server. */
 export async function openImageParts(config: ImagePartsConfig): Promise<ImageParts> {
   const content = new LayerContentStore({ root: config.root, ids: config.ids, log: (line) => config.warn(line) });
-  const client = new RegistryClient({ credentials: new FileCredentials(config.authFiles), insecureRegistries: config.insecureRegistries });
+  const client = new RegistryClient({ credentials: new FileCredentials(config.authFiles), insecureRegistries: config.insecureRegistries, authHosts: config.authHosts ?? [] });
   return {
     content,
     puller: new Puller({ client, store: content }),

@@ -61,6 +61,11 @@ export interface DaemonConfig {
   orphanedOperationMs?: number;
   /** Registries (`host[:port]`) images may be pulled from over plain HTTP besides loopback ones: HOODY_INSECURE_REGISTRIES, a comma list. */
   insecureRegistries?: string[];
+  /**
+   * Token realm hosts (`host` or `host:port`) that may receive a registry's credentials besides the
+   * registry's own host (`auth.docker.io` for `docker.io` always may): HOODY_REGISTRY_AUTH_HOSTS, a comma list.
+   */
+  registryAuthHosts?: string[];
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
@@ -138,6 +143,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     cgroupPrefix: flags.cgroupPrefix ?? (env.HOODY_CGROUP_PREFIX || undefined),
     runcBinary: flags.runcBinary ?? (env.HOODY_RUNC_BINARY || undefined),
     insecureRegistries: flags.insecureRegistries ?? registryList(env.HOODY_INSECURE_REGISTRIES),
+    registryAuthHosts: flags.registryAuthHosts ?? registryList(env.HOODY_REGISTRY_AUTH_HOSTS),
     // before any container starts: ids another host user can map would make them container root
     idRange: flags.idRange ? assertIdRangeFree(flags.idRange, hostIds) : idRangeFromEnv(env, hostIds),
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
@@ -194,6 +200,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     root: join(dataDir, 'images'),
     ids,
     insecureRegistries: config.insecureRegistries ?? [],
+    authHosts: config.registryAuthHosts ?? [],
     authFiles: defaultCredentialFiles(dataDir),
     warn,
   });

@@ -76,8 +76,8 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   let port = 0;
   const daemonEnv = (): NodeJS.ProcessEnv => {
     // tests make hundreds of containers as one user: the cap is tested where it is set lower;
-    // no bridge unless a test asks for one (parallel test files would share the default bridge and subnet)
-    const all: NodeJS.ProcessEnv = { ...process.env, HOODY_MAX_CONTAINERS_PER_USER: '10000', HOODY_NETWORK: process.env.HOODY_NETWORK ?? 'none', ...env, HOODY_DATABASE_URL: databaseUrl ?? '' };
+    // containers are loopback-only unless a test gives the daemon a bridge of its own
+    const all: NodeJS.ProcessEnv = { ...process.env, HOODY_MAX_CONTAINERS_PER_USER: '10000', HOODY_NETWORK: 'none', ...env, HOODY_DATABASE_URL: databaseUrl ?? '' };
     // with no admin token, one in `env` (which a test may set before a restart) still counts
     if (options.adminToken === null) {
       if (env.HOODY_ADMIN_TOKEN === undefined) delete all.HOODY_ADMIN_TOKEN;

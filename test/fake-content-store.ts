@@ -69,6 +69,7 @@ export class FakeStore implements ContentStore {
   tag = async (): Promise<StoredImage> => assert.fail('not used');
   remove = async () => ({ removed: [], untagged: [] });
   prune = async () => ({ removed: [], reclaimedBytes: 0 });
+  removeImages = async () => ({ removed: [], reclaimedBytes: 0 });
   sweep = async () => {};
 }
 

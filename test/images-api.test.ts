@@ -75,8 +75,10 @@ class MemoryStore implements Partial<ContentStore> {
     return { removed: [image.id], untagged: image.names };
   }
   async prune(keep: ReadonlySet<string>) {
-    const removed = [...this.images.keys()].filter((id) => !keep.has(id));
-    for (const id of removed) this.images.delete(id);
+    return this.removeImages([...this.images.keys()].filter((id) => !keep.has(id)));
+  }
+  async removeImages(ids: readonly string[]) {
+    const removed = ids.filter((id) => this.images.delete(id));
     return { removed, reclaimedBytes: removed.length * 1234 };
   }
   async sweep() {}
@@ -241,6 +243,26 @@ describe('the images API', () => {
     const left = (await call('GET', '/images', admin)).json().data.images.map((i: { name: string }) => i.name);
     assert.ok(left.includes('example.com/used:1'), 'an image a container uses stays');
     assert.ok(left.includes('busybox'));
+  });
+
+  it('an id prefix that several images have is IMAGE_AMBIGUOUS (409) for get, delete and tag; a name that looks like hex is the name', async () => {
+    const hex = 'fedcba987654';
+    const one = content.put({ ...storedImage(`example.com/amb1:1`), id: `sha256:${hex}${'1'.repeat(52)}` });
+    const two = content.put({ ...storedImage(`example.com/amb2:1`), id: `sha256:${hex}${'2'.repeat(52)}` });
+    const named = content.put({ ...storedImage(`docker.io/library/${hex}:latest`), id: `sha256:${'d'.repeat(64)}` });
+    for (const [method, url, body] of [
+      ['GET', `/images/sha256:${hex}`, undefined],
+      ['DELETE', `/images/sha256:${hex}`, undefined],
+      ['POST', `/images/sha256:${hex}/tag`, { name: 'example.com/amb:x' }],
+    ] as const) {
+      const res = await call(method as 'GET', url, admin, body);
+      assert.equal(res.statusCode, 409, `${method} ${url}: ${res.body}`);
+      assert.equal(res.json().code, 'IMAGE_AMBIGUOUS');
+      assert.deepEqual(res.json().details.matches, [one.id, two.id]);
+    }
+    assert.equal((await call('GET', `/images/${hex}`, readOnly)).json().data.image.id, named.id);
+    assert.equal((await call('GET', `/images/${hex}1`, readOnly)).json().data.image.id, one.id);
+    assert.ok(content.images.has(one.id) && content.images.has(two.id), 'nothing was deleted');
   });
 
   it('import streams the tarball body to the importer, whatever its size limit, and answers the images it held', async () => {

@@ -276,7 +276,7 @@ export async function pauseAll(): Promise<string[]> {
       try {
         daemon = spawn(join(c.dir, 'node_modules/.bin/hoody'), ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--server-name', 'package-test'], {
           cwd: c.dir,
-          env: { ...c.env, HOODY_ADMIN_TOKEN: token },
+          env: { ...c.env, HOODY_ADMIN_TOKEN: token, HOODY_NETWORK: 'none' },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const d = daemon;

@@ -173,7 +173,7 @@ function serveOnce(dataDir: string, env: Record<string, string>): Promise<{ code
     const child = execFile(
       process.execPath,
       [HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir],
-      { cwd: ROOT, env: { ...process.env, HOODY_DATABASE_URL: '', ...env }, timeout: 30_000 },
+      { cwd: ROOT, env: { ...process.env, HOODY_DATABASE_URL: '', HOODY_NETWORK: 'none', ...env }, timeout: 30_000 },
       (_err, stdout, stderr) => resolve({ code: child.exitCode, output: `${stdout}${stderr}` }),
     );
   });

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   PRECONDITION_FAILED: { status: 412, description: 'The If-Match ETag is not the container\'s current one: it changed since it was read (`details.version`).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'This Idempotency-Key was used before for a different request (another method, path or body).' },
   IMAGE_IN_USE: { status: 409, description: 'The image is used by containers of this server (`details.container_ids`); delete them first, or pass `force=true` (refused even then while one of them runs: `details.running`).' },
+  IMAGE_AMBIGUOUS: { status: 409, description: 'An image id prefix (12+ hex digits) that the ids of several images begin with; `details.matches` lists their ids. Give more of the id, or the full id.' },
   PORT_IN_USE: {
     status: 409,
     description: 'A host port asked for is published by another container of this server, or bound by a process of the host (`details.host_port`, `details.protocol`, `details.held_by`: `container` or `host`). Nothing was changed.',

@@ -308,8 +308,8 @@ export type ImagePullEvent =
   | { kind: 'layer-exists'; digest: string; diffId: string }
   | { kind: 'download'; digest: string; downloaded: number; total: number }
   | { kind: 'downloaded'; digest: string }
-  | { kind: 'extracting'; diffId: string }
-  | { kind: 'extracted'; diffId: string; sizeBytes: number }
+  | { kind: 'extracting'; diffId: string; digest?: string }
+  | { kind: 'extracted'; diffId: string; sizeBytes: number; digest?: string }
   | { kind: 'done'; image: ImageDetail }
   | { kind: 'error'; error: { code: string; message: string; details?: Record<string, unknown> } };
 

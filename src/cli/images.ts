@@ -146,8 +146,10 @@ function imageView(i: ImageDetail): string {
 type Progress = Exclude<ImagePullEvent, { kind: 'done' } | { kind: 'error' }>;
 
 /**
- * A pull's progress: on a terminal one line per layer, redrawn in place (a bar while it
- * downloads); otherwise a plain line per layer step, for logs.
+ * A pull's progress: on a terminal one line per layer (in the manifest's order, keyed by the
+ * layer's blob digest), redrawn in place, a bar while it downloads, each line cut to the
+ * terminal's width so that redrawing never leaves wrapped pieces; otherwise a plain line per
+ * layer step, for logs.
  */
 export class PullProgress {
   private readonly layers = new Map<string, string>();
@@ -158,14 +160,19 @@ export class PullProgress {
 
   update(e: Progress): void {
     if (this.done) return;
-    const line = describe(e);
-    if (!line) return;
     if (!this.out.isTTY) {
+      const line = describe(e);
       // plain lines: every step but the byte counts, which would flood a log
-      if (e.kind !== 'download') this.out.write(`${line.key}: ${line.text}\n`);
+      if (line && e.kind !== 'download') this.out.write(`${line.key}: ${line.text}\n`);
       return;
     }
+    const line = describe(e);
+    if (!line) return;
     this.layers.set(line.key, line.text);
+    if (e.kind === 'resolved') {
+      // every layer's line from the start, so that lines keep their places as layers progress
+      for (const l of e.layers) if (!this.layers.has(short(l.digest))) this.layers.set(short(l.digest), 'waiting');
+    }
     this.redraw();
   }
 
@@ -174,9 +181,10 @@ export class PullProgress {
   }
 
   private redraw(): void {
+    const width = Math.max(20, (this.out.columns || 80) - 1);
     // back to the first line drawn, then every layer's line again
     if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}F`);
-    for (const [key, text] of this.layers) this.out.write(`\x1b[2K${key}: ${text}\n`);
+    for (const [key, text] of this.layers) this.out.write(`\x1b[2K${`${key}: ${text}`.slice(0, width)}\n`);
     this.drawn = this.layers.size;
   }
 }
@@ -194,9 +202,9 @@ function describe(e: Progress): { key: string; text: string } | undefined {
     case 'downloaded':
       return { key: short(e.digest), text: 'downloaded' };
     case 'extracting':
-      return { key: short(e.diffId), text: 'extracting' };
+      return { key: short(e.digest ?? e.diffId), text: 'extracting' };
     case 'extracted':
-      return { key: short(e.diffId), text: `extracted (${formatBytes(e.sizeBytes)})` };
+      return { key: short(e.digest ?? e.diffId), text: `extracted (${formatBytes(e.sizeBytes)})` };
   }
 }
 

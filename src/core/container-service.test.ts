@@ -100,7 +100,7 @@ describe('container service with a scripted runtime', () => {
     await store.createUser({ id: actor.userId, name: 'test', is_admin: true, created_at: nowIso() });
     await store.upsertServer({ id: server.id, name: server.name, status: 'ready', runtime: 'scripted', last_seen_at: nowIso(), created_at: nowIso() });
     driver = new ScriptedDriver();
-    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => 'builtin:busybox' }, server, killWaitMs: 50 });
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) }, server, killWaitMs: 50 });
   });
   afterEach(async () => {
     await service.close();
@@ -111,7 +111,7 @@ describe('container service with a scripted runtime', () => {
   it('a claim refused by its precondition (a stale If-Match) leaves nothing marked in flight', async () => {
     const accepted: string[] = [];
     const events = { publishOperation: (e: { phase: string; operation_id: string }) => e.phase === 'accepted' && accepted.push(e.operation_id), notify: () => undefined };
-    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => 'builtin:busybox' }, server, events: events as unknown as EventHub });
+    service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) }, server, events: events as unknown as EventHub });
     const c = await service.create(actor, { name: 'etag', container_image: 'busybox', autostart: false });
     await assert.rejects(service.update(actor, c.id, { autostart: false }, { ifVersion: c.version + 7 }), (err: Error & { code?: string }) => err.code === 'PRECONDITION_FAILED');
     assert.equal(accepted.length, 1, 'the update was claimed, then refused');
@@ -121,6 +121,7 @@ describe('container service with a scripted runtime', () => {
 
   it('pulls a missing image before the container exists: a failed pull creates nothing; the image id is recorded and pinned in the spec', async () => {
     const asked: { reference: string; pull: string }[] = [];
+    const released: Promise<number>[] = [];
     const specs: ContainerSpec[] = [];
     const create = driver.create.bind(driver);
     driver.create = async (spec: ContainerSpec) => {
@@ -135,7 +136,8 @@ describe('container service with a scripted runtime', () => {
         ensure: async (reference, opts) => {
           asked.push({ reference, pull: opts.pull });
           if (reference.startsWith('denied')) throw new HoodyError('IMAGE_PULL_FAILED', `cannot pull "${reference}": unauthorized`, { kind: 'unauthorized' });
-          return 'sha256:' + 'a'.repeat(64);
+          // held until the row is written: released once, with the row there (or the create failed)
+          return { id: 'sha256:' + 'a'.repeat(64), release: () => void released.push(store.listContainers({}).then((rows) => rows.length)) };
         },
       },
       server,
@@ -149,6 +151,7 @@ describe('container service with a scripted runtime', () => {
     assert.equal(specs.at(-1)?.imageId, 'sha256:' + 'a'.repeat(64), 'the runtime runs the image by id');
     await service.create(actor, { name: 'dflt', container_image: 'busybox', autostart: false });
     assert.equal(asked.at(-1)?.pull, 'missing', 'pull: missing by default');
+    assert.deepEqual(await Promise.all(released), [1, 2], 'each image held until its container row was written');
   });
 
   it('a stop that even SIGKILL of every process cannot finish ends failed, naming the processes that remain', async () => {
@@ -228,7 +231,7 @@ describe('container networks in the control plane (scripted runtime, fake host l
       store,
       driver,
       projects: new ProjectService(store),
-      images: { ensure: async () => 'builtin:busybox' },
+      images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) },
       server,
       killWaitMs: 50,
       network: { mode: 'bridge', subnet, isHostPortFree: async (port) => !boundOnHost.has(port), host: hostLayer },
@@ -261,7 +264,7 @@ describe('container networks in the control plane (scripted runtime, fake host l
   it('without a bridge every container is none, and a bridge or ports are refused with NETWORK_DISABLED', async () => {
     for (const network of [undefined, { mode: 'none' as const, subnet: '10.99.0.0/29' }]) {
       await service.close();
-      service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => 'builtin:busybox' }, server, ...(network ? { network } : {}) });
+      service = new ContainerService({ store, driver, projects: new ProjectService(store), images: { ensure: async () => ({ id: 'builtin:busybox', release: () => undefined }) }, server, ...(network ? { network } : {}) });
       await assert.rejects(service.create(actor, { name: 'br', container_image: 'busybox', network: 'bridge' }), code('NETWORK_DISABLED'));
       await assert.rejects(service.create(actor, { name: 'br', container_image: 'busybox', ports: [{ container_port: 80 }] }), code('NETWORK_DISABLED'));
       assert.equal((await store.listContainers({ name: 'br' })).length, 0, 'nothing was created');

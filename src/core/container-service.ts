@@ -35,10 +35,11 @@ export type PullPolicy = 'missing' | 'always' | 'never';
 export interface ImageCatalog {
   /**
    * Makes a new container's image available as the policy says (pulling it when missing) and
-   * checks that a container with this command can run from it; answers the image's id. Throws a
-   * HoodyError: IMAGE_NOT_FOUND, IMAGE_PULL_FAILED or INVALID_INPUT.
+   * checks that a container with this command can run from it; answers the image's id, held
+   * (no image delete or prune removes it) until `release`. Throws a HoodyError: IMAGE_NOT_FOUND,
+   * IMAGE_PULL_FAILED, IMAGE_AMBIGUOUS or INVALID_INPUT.
    */
-  ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<string>;
+  ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<{ id: string; release(): void }>;
 }
 
 /** The server's network as the control plane needs it (absent, or mode `none`: no bridge, every container `none`). */
@@ -208,7 +209,8 @@ export class ContainerService {
     const networkMode = body.network ?? (this.subnet ? 'bridge' : 'none');
     const portRequests = this.checkNetworkRequest(networkMode, body.network !== undefined, body.ports);
     // pulled before the row is written: a failed pull creates nothing
-    const imageId = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null });
+    const image = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null });
+    const imageId = image.id;
     const now = nowIso();
     const opId = newId();
     const autostart = body.autostart ?? true;
@@ -253,6 +255,9 @@ export class ContainerService {
       if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
       if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
       throw networkClash(err);
+    } finally {
+      // the row (if written) now tells an image delete that the image is in use
+      image.release();
     }
     const ctx: OperationContext = { opId, operation: 'create', by: principalOf(actor), t0: performance.now() };
     let created: ContainerRecord;

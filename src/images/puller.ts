@@ -144,10 +144,10 @@ export class Puller implements ImagePuller {
     let blobPath = await this.store.blob(layer.digest);
     if (!blobPath) blobPath = await this.shared(this.downloading, layer.digest, signal, (s) => downloads.run(() => this.download(ref, layer, emit, s)));
     signal.throwIfAborted();
-    emit({ kind: 'extracting', diffId: layer.diffId });
+    emit({ kind: 'extracting', diffId: layer.diffId, digest: layer.digest });
     const path = blobPath;
     const { sizeBytes } = await this.shared(this.applying, layer.diffId, signal, (s) => this.store.applyLayer(path, layer.diffId, s));
-    emit({ kind: 'extracted', diffId: layer.diffId, sizeBytes });
+    emit({ kind: 'extracted', diffId: layer.diffId, sizeBytes, digest: layer.digest });
   }
 
   private async download(ref: ImageReference, layer: LayerSource, emit: (p: ImageProgress) => void, signal: AbortSignal): Promise<string> {

@@ -5,7 +5,26 @@
  */
 import type { CredentialSource, RegistryCredential } from './credentials.ts';
 import { RegistryError } from './registry-error.ts';
-import { type RetryPolicy, fetchWithRetry, readCapped, schemeAllowed } from './registry-http.ts';
+import { type RetryPolicy, fetchFollowing, hostOf, readCapped, schemeAllowed } from './registry-http.ts';
+import { DEFAULT_DOMAIN, registryHost } from './reference.ts';
+
+/** Token realms a registry's credentials may go to besides its own host, by registry. */
+const KNOWN_AUTH_HOSTS: Record<string, string[]> = { [DEFAULT_DOMAIN]: ['auth.docker.io'] };
+
+/**
+ * Whether a registry's credentials may be sent to a token realm: its host is the registry's own
+ * (the port aside), a known pair (`auth.docker.io` for `docker.io`), or listed in `authHosts`
+ * (`host` or `host:port` entries). Any other realm gets an anonymous token request.
+ */
+export function realmTrusted(realm: URL, domain: string, authHosts: readonly string[]): boolean {
+  const host = realm.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const own = [hostOf(domain), hostOf(registryHost(domain))].map((h) => h.toLowerCase());
+  if (own.includes(host) || (KNOWN_AUTH_HOSTS[domain] ?? []).includes(host)) return true;
+  return authHosts.some((entry) => {
+    const e = entry.trim().toLowerCase();
+    return e === host || e === realm.host.toLowerCase();
+  });
+}
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface AuthChallenge {
@@ -71,6 +90,8 @@ export class RegistryAuth {
   private readonly schemes = new Map<string, AuthChallenge>();
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
+  /** Registry → the realm host its credentials were last withheld from. */
+  private readonly withheldFrom = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -78,6 +99,8 @@ export class RegistryAuth {
       fetchImpl: typeof fetch;
       retry: RetryPolicy;
       insecureRegistries: readonly string[];
+      /** Hosts besides a registry's own that may receive its credentials as a token realm. */
+      authHosts?: readonly string[];
       now?: () => number;
     },
   ) {}
@@ -116,6 +139,11 @@ export class RegistryAuth {
     throw new RegistryError('unauthorized', `${what}: the registry refused access without a usable authentication challenge`, { status: 401 });
   }
 
+  /** The token realm host the registry's credentials were last withheld from (not its own host, not listed), if they were. */
+  withheld(domain: string): string | undefined {
+    return this.withheldFrom.get(domain);
+  }
+
   /** Whether any credential is configured for the registry. */
   async hasCredential(domain: string): Promise<boolean> {
     return (await this.credential(domain)) !== undefined;
@@ -149,22 +177,32 @@ export class RegistryAuth {
       throw new RegistryError('unauthorized', `${what}: the registry's token realm "${realm}" is not a URL`);
     }
     if (!schemeAllowed(url, this.opts.insecureRegistries)) throw new RegistryError('unauthorized', `${what}: the token realm "${realm}" is not https (plain http only for loopback or insecure registries)`);
-    const cred = await this.credential(domain);
+    // a realm on another host gets no credentials: a registry could name any server as its realm
+    const trusted = realmTrusted(url, domain, this.opts.authHosts ?? []);
+    const configured = await this.credential(domain);
+    const cred = trusted ? configured : undefined;
+    if (configured && !trusted) this.withheldFrom.set(domain, url.hostname);
+    else this.withheldFrom.delete(domain);
     const started = this.now();
+    // the credentials go to the realm's origin only, not to where it redirects
+    const follow = { credentialOrigin: url.origin, insecure: this.opts.insecureRegistries };
     let res: Response;
     if (cred?.identityToken) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'hoody', scope });
       if (service) form.set('service', service);
-      res = await fetchWithRetry(this.opts.fetchImpl, url.href, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, this.opts.retry, what, signal);
+      res = await fetchFollowing(this.opts.fetchImpl, url.href, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, this.opts.retry, follow, what, signal);
     } else {
       if (service) url.searchParams.set('service', service);
       url.searchParams.set('scope', scope);
       const auth = basicHeader(cred);
-      res = await fetchWithRetry(this.opts.fetchImpl, url.href, { headers: auth ? { authorization: auth } : {} }, this.opts.retry, what, signal);
+      res = await fetchFollowing(this.opts.fetchImpl, url.href, { headers: auth ? { authorization: auth } : {} }, this.opts.retry, follow, what, signal);
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel().catch(() => {});
-      const reason = cred ? `the token server refused the credentials for "${domain}"` : `the token server refused an anonymous token: the repository needs credentials (none configured for "${domain}")`;
+      const withheld = configured && !trusted ? ` (the credentials for "${domain}" were not sent: the token realm's host "${url.hostname}" is not the registry's; list it in HOODY_REGISTRY_AUTH_HOSTS to trust it)` : '';
+      const reason = cred
+        ? `the token server refused the credentials for "${domain}"`
+        : `the token server refused an anonymous token: the repository needs credentials (${configured ? 'withheld' : `none configured for "${domain}"`})${withheld}`;
       throw new RegistryError('unauthorized', `${what}: ${reason} (${res.status})`, { status: res.status });
     }
     if (!res.ok) {

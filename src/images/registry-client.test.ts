@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -364,5 +364,167 @@ test('an identity token is exchanged at the realm as an OAuth2 refresh token', a
     assert.equal(form.get('refresh_token'), 'refresh-1');
     assert.equal(form.get('scope'), 'repository:t/a:pull');
     assert.equal(form.get('service'), 'stub,registry');
+  });
+});
+
+/** A loopback server on `host` that records what it is asked and answers with `answer`. */
+async function sideServer(host: string, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; seen: IncomingMessage['headers'][]; paths: string[]; close: () => Promise<void> }> {
+  const seen: IncomingMessage['headers'][] = [];
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    paths.push(req.url ?? '');
+    answer(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    seen,
+    paths,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('manifests and blobs redirected to another origin: followed by the client, without Authorization or Cookie there; back on the registry they are sent again', async () => {
+  await withStub(async (reg, dir) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    reg.auth = { kind: 'basic', user: 'u', password: 'p' };
+    // the other origin hands manifests and blobs back to the registry under another path, once
+    const other = await sideServer('127.0.0.1', (req, res) => {
+      const path = (req.url ?? '').replace(/^\/cdn/, '');
+      res.writeHead(307, { location: `http://${reg.host}/v2/t/a/${path.includes('manifests') ? 'manifests' : 'blobs'}/${path.split('/').pop()}?via=cdn` }).end();
+    });
+    try {
+      reg.hook = (req, res, path) => {
+        if (req.url?.includes('via=cdn') || !req.headers.authorization) return false;
+        res.writeHead(302, { location: `${other.url}/cdn${path.slice(path.indexOf('/', 4))}`, 'set-cookie': 'session=secret' }).end();
+        return true;
+      };
+      const c = new RegistryClient({ credentials: new StaticCredentials({ [reg.host]: { username: 'u', password: 'p' } }) });
+      const ref = parseReference(`${reg.host}/t/a:1`);
+      const r = await c.resolve(ref, amd64);
+      assert.equal(r.manifestDigest, a.manifestDigest);
+      const file = join(dir, 'blob');
+      await c.downloadBlob(ref, r.layers[0]!, file);
+      assert.deepEqual(await readFile(file), a.layers[0]!.gz);
+      assert.ok(other.seen.length >= 3, `the other origin was asked (${other.seen.length})`);
+      for (const h of other.seen) {
+        assert.equal(h.authorization, undefined, 'no Authorization at the other origin');
+        assert.equal(h.cookie, undefined, 'no Cookie at the other origin');
+      }
+      const back = reg.requests.filter((q) => q.path.includes('via=cdn'));
+      assert.ok(back.length >= 3);
+      for (const q of back) assert.equal(q.headers.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`, 'the registry\'s own origin gets them again');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+test('redirects: at most five hops (a loop fails), never from https to http, plain http only to loopback or listed hosts', async () => {
+  await withStub(async (reg) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    const other = await sideServer('127.0.0.1', (req, res) => void res.writeHead(302, { location: `http://${reg.host}${req.url}` }).end());
+    try {
+      reg.hook = (req, res) => {
+        res.writeHead(307, { location: `${other.url}${req.url}` }).end();
+        return true;
+      };
+      const before = reg.requests.length;
+      await assert.rejects(new RegistryClient({ retries: 0 }).resolve(parseReference(`${reg.host}/t/a:1`), amd64), (err: unknown) => isCode('unreachable')(err) && /more than 5 redirects/.test((err as Error).message));
+      assert.equal(reg.requests.length - before + other.seen.length, 6, 'the first request and five redirects');
+    } finally {
+      await other.close();
+    }
+  });
+  // no TLS server here: a fetch that answers as registries would, nothing leaves the process
+  const asked: string[] = [];
+  const scripted =
+    (answers: Record<string, Response>): typeof fetch =>
+    async (input) => {
+      const url = String(input);
+      asked.push(url);
+      return answers[url] ?? new Response('{}', { status: 404 });
+    };
+  const ref = parseReference('registry.example.com/t/a:1');
+  const downgrade = scripted({ 'https://registry.example.com/v2/t/a/manifests/1': new Response(null, { status: 302, headers: { location: 'http://cdn.example.com/m' } }) });
+  await assert.rejects(new RegistryClient({ fetchImpl: downgrade, retries: 0 }).resolve(ref, amd64), (err: unknown) => isCode('unsupported')(err) && /from https to http/.test((err as Error).message));
+  assert.deepEqual(asked.splice(0), ['https://registry.example.com/v2/t/a/manifests/1'], 'the http URL was never asked');
+  const plain = scripted({ 'http://127.0.0.1:1/v2/t/a/manifests/1': new Response(null, { status: 307, headers: { location: 'http://cdn.example.com/m' } }) });
+  await assert.rejects(new RegistryClient({ fetchImpl: plain, retries: 0 }).resolve(parseReference('127.0.0.1:1/t/a:1'), amd64), (err: unknown) => isCode('unsupported')(err) && /plain http only/.test((err as Error).message));
+  assert.deepEqual(asked.splice(0), ['http://127.0.0.1:1/v2/t/a/manifests/1']);
+});
+
+test('a token realm on another host gets no credentials (an anonymous token request) unless listed in the auth hosts; a plain-http realm elsewhere is refused', async () => {
+  await withStub(async (reg) => {
+    const a = tinyImage();
+    reg.putImage('t/a', a, ['1']);
+    let n = 0;
+    // another host of the loopback network, as a hostile registry could name any server
+    let refuse = false;
+    const realm = await sideServer('127.0.0.2', (req, res) => {
+      if (refuse && !req.headers.authorization) return void res.writeHead(401).end();
+      const token = `foreign-${++n}`;
+      reg.validTokens.add(token);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
+    });
+    const own = await sideServer('127.0.0.1', (_req, res) => {
+      const token = `own-${++n}`;
+      reg.validTokens.add(token);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
+    });
+    let realmUrl = `${realm.url}/token`;
+    try {
+      reg.hook = (req, res) => {
+        const got = req.headers.authorization ?? '';
+        if (got.startsWith('Bearer ') && reg.validTokens.has(got.slice(7))) return false;
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${realmUrl}",service="reg"` }).end();
+        return true;
+      };
+      const basic = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+      const creds = new StaticCredentials({ [reg.host]: { username: 'alice', password: 's3cret' } });
+      const ref = parseReference(`${reg.host}/t/a:1`);
+      assert.equal((await new RegistryClient({ credentials: creds }).resolve(ref, amd64)).manifestDigest, a.manifestDigest);
+      assert.equal(realm.seen.length, 1);
+      assert.equal(realm.seen[0]!.authorization, undefined, 'the credentials were not sent to another host');
+      assert.match(realm.paths[0]!, /scope=repository%3At%2Fa%3Apull/);
+      // an identity token is withheld as well: a plain anonymous GET
+      await new RegistryClient({ credentials: new StaticCredentials({ [reg.host]: { identityToken: 'refresh-1' } }) }).resolve(ref, amd64);
+      assert.equal(realm.seen[1]!.authorization, undefined);
+      assert.doesNotMatch(realm.paths[1]!, /refresh/);
+      // listed: trusted with them
+      await new RegistryClient({ credentials: creds, authHosts: ['127.0.0.2'] }).resolve(ref, amd64);
+      assert.equal(realm.seen[2]!.authorization, basic);
+      await new RegistryClient({ credentials: creds, authHosts: [new URL(realm.url).host] }).resolve(ref, amd64);
+      assert.equal(realm.seen[3]!.authorization, basic, 'a host:port entry works too');
+      // a realm that wants credentials says why none came, and how to trust it
+      refuse = true;
+      await assert.rejects(new RegistryClient({ credentials: creds }).resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /were not sent: the token realm's host "127\.0\.0\.2" is not the registry's; list it in HOODY_REGISTRY_AUTH_HOSTS/.test((err as Error).message));
+      refuse = false;
+      // an anonymous token the registry does not accept: the error says the credentials were withheld
+      reg.hook = (req, res) => {
+        if ((req.headers.authorization ?? '').startsWith('Bearer own-')) return false;
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${realmUrl}",service="reg"` }).end();
+        return true;
+      };
+      await assert.rejects(new RegistryClient({ credentials: creds }).resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /were not sent to its token realm "127\.0\.0\.2".*HOODY_REGISTRY_AUTH_HOSTS/.test((err as Error).message));
+      // a token server on the registry's own host (another port) is the registry's
+      realmUrl = `${own.url}/token`;
+      await new RegistryClient({ credentials: creds }).resolve(ref, amd64);
+      assert.equal(own.seen.at(-1)!.authorization, basic);
+      // plain http to a host that is neither loopback nor listed: refused before any request
+      realmUrl = 'http://203.0.113.9/token';
+      const seen = realm.seen.length + own.seen.length;
+      await assert.rejects(new RegistryClient({ credentials: creds }).resolve(ref, amd64), (err: unknown) => isCode('unauthorized')(err) && /is not https/.test((err as Error).message));
+      assert.equal(realm.seen.length + own.seen.length, seen);
+    } finally {
+      await realm.close();
+      await own.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
 /**
  * A registry client (OCI distribution API v2) on Node's fetch: manifests and indexes resolved
  * for a platform, every manifest, config and blob verified by digest, Bearer and Basic auth,
- * bounded retries, resumable blob downloads. Redirects are followed by fetch, which drops
- * Authorization on a cross-origin hop; it is never added back here.
+ * bounded retries, resumable blob downloads. Redirects are followed here (fetchFollowing): at
+ * most five, never from https to http, credentials only to the registry's own origin.
  */
 import { type Hash, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -13,7 +13,7 @@ import { INDEX_TYPES, type ImageManifest, MANIFEST_ACCEPT, MANIFEST_TYPES, check
 import { PlatformNotFoundError, selectManifest } from './platform.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import { RegistryError, isAbortError } from './registry-error.ts';
-import { DEFAULT_RETRY, type RetryPolicy, describeNetworkError, fetchWithRetry, readCapped, registryBaseUrl } from './registry-http.ts';
+import { DEFAULT_RETRY, type RetryPolicy, describeNetworkError, fetchFollowing, readCapped, registryBaseUrl } from './registry-http.ts';
 import type { Descriptor, ImageConfig, ImageReference, LayerSource, Platform } from './types.ts';
 
 /** The largest manifest or index accepted. */
@@ -29,6 +29,11 @@ export interface RegistryClientOptions {
   credentials?: CredentialSource | Record<string, RegistryCredential>;
   /** `host[:port]` of registries reached over plain http (loopback always is). */
   insecureRegistries?: string[];
+  /**
+   * Hosts besides a registry's own that may receive its credentials as a token realm
+   * (HOODY_REGISTRY_AUTH_HOSTS); `auth.docker.io` for `docker.io` always may.
+   */
+  authHosts?: string[];
   /** Further attempts after a network error, 429 or 5xx (default 3). */
   retries?: number;
   /** The first backoff wait in ms, doubled per retry (default 250). */
@@ -71,7 +76,7 @@ export class RegistryClient {
     this.fetchImpl = opts.fetchImpl ?? fetch;
     this.insecure = opts.insecureRegistries ?? [];
     this.retry = { ...DEFAULT_RETRY, ...(opts.retries !== undefined ? { retries: opts.retries } : {}), ...(opts.retryDelayMs !== undefined ? { baseDelayMs: opts.retryDelayMs } : {}) };
-    this.auth = new RegistryAuth({ credentials: credentialSource(opts.credentials), fetchImpl: this.fetchImpl, retry: this.retry, insecureRegistries: this.insecure, ...(opts.now ? { now: opts.now } : {}) });
+    this.auth = new RegistryAuth({ credentials: credentialSource(opts.credentials), fetchImpl: this.fetchImpl, retry: this.retry, insecureRegistries: this.insecure, authHosts: opts.authHosts ?? [], ...(opts.now ? { now: opts.now } : {}) });
   }
 
   /** The URL of an API path of the reference's registry (`https://` unless loopback or listed insecure). */
@@ -248,7 +253,7 @@ export class RegistryClient {
     const scope = `repository:${ref.repository}:pull`;
     for (let challenged = false; ; challenged = true) {
       const authorization = await this.auth.header(origin, ref.domain, scope, what, signal);
-      const res = await fetchWithRetry(this.fetchImpl, url, { headers: { ...headers, ...(authorization ? { authorization } : {}) }, redirect: 'follow' }, this.retry, what, signal);
+      const res = await fetchFollowing(this.fetchImpl, url, { headers: { ...headers, ...(authorization ? { authorization } : {}) } }, this.retry, { credentialOrigin: origin, insecure: this.insecure }, what, signal);
       if (res.status !== 401) {
         if (retryable(res.status)) {
           await res.body?.cancel().catch(() => {});
@@ -259,7 +264,12 @@ export class RegistryClient {
       await res.body?.cancel().catch(() => {});
       if (challenged) {
         // Docker Hub answers a missing repository like a private one
-        const reason = (await this.auth.hasCredential(ref.domain)) ? `the registry refused the credentials for "${ref.domain}"` : `access denied: the repository does not exist or needs credentials (none configured for "${ref.domain}")`;
+        const withheld = this.auth.withheld(ref.domain);
+        const reason = withheld
+          ? `access denied: the credentials for "${ref.domain}" were not sent to its token realm "${withheld}", which is not the registry's host (list it in HOODY_REGISTRY_AUTH_HOSTS to trust it)`
+          : (await this.auth.hasCredential(ref.domain))
+            ? `the registry refused the credentials for "${ref.domain}"`
+            : `access denied: the repository does not exist or needs credentials (none configured for "${ref.domain}")`;
         throw new RegistryError('unauthorized', `${what}: ${reason}`, { status: 401 });
       }
       await this.auth.challenge(res.headers.get('www-authenticate'), origin, ref.domain, scope, what, signal);

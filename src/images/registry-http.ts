@@ -77,6 +77,57 @@ export async function fetchWithRetry(fetchImpl: typeof fetch, url: string, init:
   }
 }
 
+/** The most redirects one request follows. */
+export const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Headers that carry credentials: sent to the trusted origin only. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** Where a request may send its credentials and which plain-http hosts it may reach. */
+export interface FollowPolicy {
+  /** The origin (`scheme://host[:port]`) the credential headers are for; every other hop goes without them. */
+  credentialOrigin: string;
+  /** `host[:port]` of registries reachable over plain http besides loopback ones. */
+  insecure: readonly string[];
+}
+
+/**
+ * fetchWithRetry with redirects followed here, not by fetch: at most MAX_REDIRECTS hops, never
+ * from https to http, plain http only to loopback or listed hosts, and the credential headers
+ * (Authorization, Cookie) only on hops to `credentialOrigin`. A 303 (or a 301/302 of a POST)
+ * goes on as a GET without the body, as browsers do.
+ */
+export async function fetchFollowing(fetchImpl: typeof fetch, url: string, init: RequestInit & { headers?: Record<string, string> }, policy: RetryPolicy, follow: FollowPolicy, what: string, signal?: AbortSignal): Promise<Response> {
+  let current = new URL(url);
+  let request = init;
+  for (let hop = 0; ; hop++) {
+    const headers = current.origin === follow.credentialOrigin ? (request.headers ?? {}) : withoutCredentials(request.headers ?? {});
+    const res = await fetchWithRetry(fetchImpl, current.href, { ...request, headers, redirect: 'manual' }, policy, what, signal);
+    if (!REDIRECTS.has(res.status)) return res;
+    const location = res.headers.get('location');
+    await res.body?.cancel().catch(() => {});
+    if (!location) throw new RegistryError('unreachable', `${what}: ${current.host} answered ${res.status} without a Location`, { status: res.status });
+    if (hop >= MAX_REDIRECTS) throw new RegistryError('unreachable', `${what}: more than ${MAX_REDIRECTS} redirects (last to ${current.host})`, { status: res.status });
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new RegistryError('unreachable', `${what}: ${current.host} redirected to "${location}", which is not a URL`, { status: res.status });
+    }
+    if (current.protocol === 'https:' && next.protocol !== 'https:') throw new RegistryError('unsupported', `${what}: ${current.host} redirected from https to ${next.protocol.replace(/:$/, '')} (${next.host}): refused`, { status: res.status });
+    if (!schemeAllowed(next, follow.insecure)) throw new RegistryError('unsupported', `${what}: ${current.host} redirected to ${next.protocol}//${next.host}: plain http only for loopback or insecure registries`, { status: res.status });
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && (request.method ?? 'GET') === 'POST')) {
+      const { body: _body, ...rest } = request;
+      request = { ...rest, method: 'GET', headers: Object.fromEntries(Object.entries(rest.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'content-type')) };
+    }
+    current = next;
+  }
+}
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.has(k.toLowerCase())));
+}
+
 function backoff(policy: RetryPolicy, attempt: number): number {
   // jitter so parallel layer downloads do not retry in lock step
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt) * (0.75 + Math.random() * 0.5);

@@ -121,7 +121,10 @@ export class LayerContentStore implements ContentStore {
   }
 
   async hasLayer(diffId: string): Promise<boolean> {
-    return (await this.layerMeta(diffId)) !== undefined && (await stat(this.layerPath(diffId)).catch(() => undefined))?.isDirectory() === true;
+    const here = (await this.layerMeta(diffId)) !== undefined && (await stat(this.layerPath(diffId)).catch(() => undefined))?.isDirectory() === true;
+    // found by a pull or an import that will name it: kept for that image even if the last image using it goes meanwhile
+    if (here) this.fresh.set(diffId, Date.now());
+    return here;
   }
 
   /**
@@ -146,14 +149,18 @@ export class LayerContentStore implements ContentStore {
     const config = JSON.parse(Buffer.from(input.configBytes).toString('utf8')) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (!Array.isArray(diffIds)) throw new Error(`image config "${id}" has no rootfs.diff_ids`);
-    let sizeBytes = 0;
-    const layerBlobs: string[] = [];
-    for (const d of diffIds) {
-      const meta = await this.layerMeta(d);
-      if (!meta || !(await this.hasLayer(d))) throw new Error(`layer "${d}" of image "${id}" is not stored`);
-      sizeBytes += meta.sizeBytes;
-      layerBlobs.push(...meta.blobs);
-    }
+    const layersHere = async (): Promise<{ sizeBytes: number; layerBlobs: string[] }> => {
+      let sizeBytes = 0;
+      const layerBlobs: string[] = [];
+      for (const d of diffIds) {
+        const meta = await this.layerMeta(d);
+        if (!meta || !(await this.hasLayer(d))) throw new Error(`layer "${d}" of image "${id}" is not stored`);
+        sizeBytes += meta.sizeBytes;
+        layerBlobs.push(...meta.blobs);
+      }
+      return { sizeBytes, layerBlobs };
+    };
+    await layersHere();
     await this.putBlob(id, input.configBytes);
     const layers = diffIds.map((d) => this.layerPath(d)).reverse();
     let user: StoredImage['user'];
@@ -164,6 +171,8 @@ export class LayerContentStore implements ContentStore {
       userError = (err as Error).message;
     }
     return this.mutex.run(async () => {
+      // again where collect runs: a layer another image's delete took away is never recorded as this one's
+      const { sizeBytes, layerBlobs } = await layersHere();
       const old = await this.record(id);
       const repoDigest = input.manifestDigest && input.repository ? `${input.repository}@${input.manifestDigest}` : undefined;
       const image: StoredImage = {
@@ -189,6 +198,10 @@ export class LayerContentStore implements ContentStore {
 
   async find(nameOrId: string): Promise<StoredImage | undefined> {
     await this.init();
+    if (DIGEST.test(nameOrId)) {
+      const exact = await this.record(nameOrId);
+      if (exact) return exact;
+    }
     const names = await this.names();
     const named = names[nameOrId];
     if (named) return this.record(named);
@@ -264,16 +277,22 @@ export class LayerContentStore implements ContentStore {
   }
 
   async prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }> {
+    return this.removeImages((await this.list()).map((i) => i.id).filter((id) => !keep.has(id)));
+  }
+
+  async removeImages(ids: readonly string[]): Promise<{ removed: string[]; reclaimedBytes: number }> {
     const removed: string[] = [];
-    for (const image of await this.list()) {
-      if (keep.has(image.id)) continue;
-      await this.mutex.run(async () => {
+    for (const id of ids) {
+      const gone = await this.mutex.run(async () => {
+        const image = await this.record(id);
+        if (!image) return false;
         const names = await this.names();
         for (const n of image.names) if (names[n] === image.id) delete names[n];
         await this.writeNames(names);
         await rm(this.recordPath(image.id), { force: true });
+        return true;
       });
-      removed.push(image.id);
+      if (gone) removed.push(id);
     }
     return { removed, reclaimedBytes: await this.collect() };
   }

@@ -73,8 +73,9 @@ export type ImageProgress =
   | { kind: 'layer-exists'; digest: string; diffId: string }
   | { kind: 'download'; digest: string; downloaded: number; total: number }
   | { kind: 'downloaded'; digest: string }
-  | { kind: 'extracting'; diffId: string }
-  | { kind: 'extracted'; diffId: string; sizeBytes: number };
+  /** `digest`: the layer's blob (as in `resolved` and `download`), when it came from a registry. */
+  | { kind: 'extracting'; diffId: string; digest?: string }
+  | { kind: 'extracted'; diffId: string; sizeBytes: number; digest?: string };
 
 /** The user a container's process runs as, resolved through the image's /etc/passwd and /etc/group. */
 export interface ResolvedUser {
@@ -178,6 +179,8 @@ export interface ContentStore {
   remove(nameOrId: string): Promise<{ removed: string[]; untagged: string[] }>;
   /** Removes images not in `keep` (ids) and layers no image uses. */
   prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }>;
+  /** Removes these images (ids; those already gone are skipped) with all their names, then the layers and blobs no image uses. */
+  removeImages(ids: readonly string[]): Promise<{ removed: string[]; reclaimedBytes: number }>;
   /** Removes temp leftovers of interrupted writes (call at start-up). */
   sweep(): Promise<void>;
 }

@@ -54,6 +54,11 @@ export interface NetworkFiles {
   hosts: string;
   resolv: string;
   hostname: string;
+  /**
+   * A sysfs mounted for the container's network namespace, bound at /sys: a container in its own
+   * user namespace cannot mount sysfs for a network namespace that host root owns.
+   */
+  sysfs?: string;
 }
 
 /** A server's network settings (from `HOODY_NETWORK*`). */

@@ -4,9 +4,10 @@
  * not-found: no such image here; invalid-reference: the text is no valid reference or platform;
  * pull-failed: the registry or the download failed (`details.kind` is the registry's error kind);
  * not-runnable: a container cannot run from it (no Entrypoint or Cmd, a User that cannot be resolved);
- * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images.
+ * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images;
+ * ambiguous: an id prefix that several images' ids begin with.
  */
-export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable';
+export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'ambiguous';
 
 /** An image operation's failure. */
 export class ImageError extends Error {

@@ -35,8 +35,18 @@ class MemoryContentStore implements Partial<ContentStore> {
   }
   async remove(text: string) {
     const image = await this.find(text);
+    if (image && image.names.includes(text) && image.names.length > 1) {
+      image.names = image.names.filter((n) => n !== text);
+      return { removed: [], untagged: [text] };
+    }
     if (image) this.images.delete(image.id);
     return { removed: image ? [image.id] : [], untagged: image?.names ?? [] };
+  }
+  /** Stores an image with a chosen id and names. */
+  put(id: string, names: string[]): StoredImage {
+    const image: StoredImage = { id, names, repoDigests: [], diffIds: [sha(id)], config: { rootfs: { type: 'layers', diff_ids: [] }, config: { Cmd: ['x'] } }, sizeBytes: 10, storedAt: new Date(0).toISOString(), source: 'test' };
+    this.images.set(id, image);
+    return image;
   }
   async sweep() {}
 }
@@ -129,6 +139,35 @@ describe('image facade', () => {
     const id = await images.ensure('example.com/app:1');
     assert.deepEqual((await images.remove(id)).removed, [id]);
     assert.equal(await images.exists(id), false);
+  });
+
+  it('one lookup rule for get, delete, tag and create: exact id, then a reference, then an id prefix of 12+ hex that only one id has', async () => {
+    const a = content.put(`sha256:abcdef123456${'0'.repeat(52)}`, ['example.com/a:1']);
+    const b = content.put(`sha256:abcdef123456${'1'.repeat(52)}`, ['example.com/b:1']);
+    // a tag that looks like a short id, and a second name of the same image
+    const c = content.put(`sha256:${'c'.repeat(64)}`, ['docker.io/library/abcdef123456:latest', 'example.com/c:1']);
+    assert.equal((await images.get('abcdef123456')).id, c.id, 'a name that looks like an id prefix is the name');
+    const ambiguous = (err: ImageError) => err.kind === 'ambiguous' && /matches 2 images/.test(err.message) && JSON.stringify(err.details.matches) === JSON.stringify([a.id, b.id].sort());
+    await assert.rejects(images.get('sha256:abcdef123456'), ambiguous);
+    assert.equal((await images.get('abcdef1234560')).id, a.id, 'a longer prefix picks one');
+    assert.equal((await images.get('sha256:abcdef1234561')).id, b.id);
+    assert.equal((await images.get(a.id.slice(7))).id, a.id, 'the 64 hex digits alone are the id');
+    assert.equal((await images.get(a.id)).id, a.id);
+    await assert.rejects(images.get('abcdef12345'), (err: ImageError) => err.kind === 'not-found', '11 hex digits are a name, never a prefix');
+    await assert.rejects(images.get('sha256:abcdef12345'), (err: ImageError) => err.kind === 'not-found');
+    // the same rule for delete, tag and a new container's image
+    await assert.rejects(images.remove('sha256:abcdef123456'), ambiguous);
+    await assert.rejects(images.tag('sha256:abcdef123456', 'example.com/t:1'), ambiguous);
+    await assert.rejects(images.ensure('sha256:abcdef123456', { pull: 'never' }), ambiguous);
+    assert.equal(await images.ensure('abcdef123456', { pull: 'never' }), c.id);
+    assert.equal(await images.ensure('abcdef1234560', { pull: 'never' }), a.id);
+    assert.deepEqual(puller.pulls, [], 'nothing was pulled');
+    // by the name that looks like hex: only that name goes; by a prefix: the image with all its names
+    assert.deepEqual(await images.remove('abcdef123456'), { removed: [], untagged: ['docker.io/library/abcdef123456:latest'] });
+    assert.equal((await images.get(c.id)).names.join(), 'example.com/c:1');
+    assert.deepEqual((await images.remove(c.id.slice(7, 19))).removed, [c.id]);
+    assert.deepEqual((await images.remove('abcdef1234560')).removed, [a.id]);
+    assert.equal((await images.get('sha256:abcdef123456')).id, b.id, 'once a is gone the prefix is b\'s alone');
   });
 
   it('without a content store only folder images exist and a pull says why it cannot', async () => {

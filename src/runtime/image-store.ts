@@ -14,6 +14,7 @@ import { DEFAULT_ID_RANGE, type IdRange } from './id-range.ts';
 import { BUILTIN_BUSYBOX, RootfsImages, type ImageInfo } from './rootfs-images.ts';
 import { ImageError, registryErrorKind } from './image-error.ts';
 import { imageProcess } from './runc/oci-spec.ts';
+import { KeyedRwLock } from '../images/store-locks.ts';
 
 export { ImageError } from './image-error.ts';
 export type { ImageInfo } from './rootfs-images.ts';
@@ -60,6 +61,20 @@ export interface ImageSummary {
 /** When a container's image is pulled: when missing here (default), every time, or never. */
 export type PullPolicy = 'missing' | 'always' | 'never';
 
+/** An image kept from delete and prune until `release` is called (calling it again does nothing). */
+export interface ImageLease {
+  id: string;
+  release(): void;
+}
+
+/** How a text named a stored image: its exact id, one of its names, a repo digest, or an id prefix. */
+export interface StoredMatch {
+  image: StoredImage;
+  by: 'id' | 'name' | 'repo-digest' | 'prefix';
+  /** The normalised name, when `by` is `name`. */
+  name?: string;
+}
+
 /** The parts that store and fetch layered images; without them only folder images exist. */
 export interface ImageParts {
   content?: ContentStore;
@@ -69,7 +84,10 @@ export interface ImageParts {
 
 const FOLDER_ID = /^(builtin|rootfs):([a-z0-9][a-z0-9._-]{0,127})$/;
 const FOLDER_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
-const SHORT_ID = /^(sha256:)?[a-f0-9]{12,64}$/;
+const FULL_ID = /^(?:sha256:)?([a-f0-9]{64})$/;
+const ID_PREFIX = /^(?:sha256:)?([a-f0-9]{12,63})$/;
+/** Tries of a lookup whose image was deleted (or whose name moved) between finding it and holding it. */
+const HOLD_TRIES = 3;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, additionalGids: [], home: '/root' };
 
 /** The facade the driver, the core and the API use; keeps the id range of folder images. */
@@ -77,6 +95,12 @@ export class ImageStore {
   readonly folders: RootfsImages;
   /** Stored images by full id, as a container's create and start ask for them: an id's content never changes. */
   private readonly runnable = new Map<string, RunnableImage>();
+  /**
+   * By image id: held shared by whatever relies on the image staying (a new container until its
+   * row is written, a start while it mounts the layers), alone by what removes it (delete, prune),
+   * which checks under it that no container uses the image.
+   */
+  private readonly locks = new KeyedRwLock();
 
   constructor(
     readonly root: string,
@@ -105,7 +129,7 @@ export class ImageStore {
     }
     const known = this.runnable.get(nameOrId);
     if (known) return known;
-    const stored = await this.findStored(nameOrId);
+    const stored = (await this.findStored(nameOrId))?.image;
     if (!stored || !this.parts.content) throw notFound(nameOrId);
     const image: RunnableImage = { id: stored.id, name: stored.names[0] ?? stored.id, lowers: await this.parts.content.lowerDirs(stored), run: storedRun(stored), builtin: false };
     if (nameOrId === stored.id) this.runnable.set(stored.id, image);
@@ -121,7 +145,31 @@ export class ImageStore {
   async resolve(text: string): Promise<string | undefined> {
     const folder = await this.folderName(text);
     if (folder !== undefined) return (await this.folders.exists(folder)) ? folderId(folder) : undefined;
-    return (await this.findStored(text))?.id;
+    return (await this.findStored(text))?.image.id;
+  }
+
+  /**
+   * Runs `work` with the image (name or id) while no delete or prune can remove it: the driver
+   * mounts a container's layers in it. Throws not-found when the image is gone.
+   */
+  async using<T>(nameOrId: string, work: (image: RunnableImage) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const first = await this.require(nameOrId, signal);
+      const release = await this.locks.acquireRead(first.id);
+      try {
+        // deleted while we waited: the cached record must not be trusted
+        if (!(await this.stillThere(first.id))) {
+          this.runnable.delete(first.id);
+          throw notFound(nameOrId);
+        }
+        const image = await this.require(nameOrId, signal);
+        if (image.id === first.id) return await work(image);
+      } finally {
+        release();
+      }
+      // the name moved to another image meanwhile
+      if (attempt >= HOLD_TRIES) throw notFound(nameOrId);
+    }
   }
 
   /** Every image: the folder images (busybox always) and the stored ones. */
@@ -139,7 +187,7 @@ export class ImageStore {
       if (!info) throw notFound(nameOrId);
       return folderSummary(info);
     }
-    const stored = await this.findStored(nameOrId);
+    const stored = (await this.findStored(nameOrId))?.image;
     if (!stored) throw notFound(nameOrId);
     return storedSummary(stored);
   }
@@ -165,6 +213,28 @@ export class ImageStore {
    * with this command can run from it; answers the image's id (what the container is pinned to).
    */
   async ensure(reference: string, opts: { pull?: PullPolicy; command?: string[] | null; platform?: Platform; signal?: AbortSignal } = {}): Promise<string> {
+    const lease = await this.hold(reference, opts);
+    lease.release();
+    return lease.id;
+  }
+
+  /**
+   * ensure, answering the image held: no delete or prune removes it until the lease is released.
+   * A new container holds it until its row is written; from then on delete sees the container.
+   */
+  async hold(reference: string, opts: { pull?: PullPolicy; command?: string[] | null; platform?: Platform; signal?: AbortSignal } = {}): Promise<ImageLease> {
+    for (let attempt = 1; ; attempt++) {
+      // pulled once: a retry after a delete that came in between takes what is here
+      const id = await this.ensureOnce(reference, { ...opts, pull: attempt > 1 && opts.pull === 'always' ? 'missing' : opts.pull });
+      const release = await this.locks.acquireRead(id);
+      if (await this.stillThere(id)) return { id, release };
+      release();
+      this.runnable.delete(id);
+      if (attempt >= HOLD_TRIES) throw notFound(reference);
+    }
+  }
+
+  private async ensureOnce(reference: string, opts: { pull?: PullPolicy; command?: string[] | null; platform?: Platform; signal?: AbortSignal }): Promise<string> {
     const policy = opts.pull ?? 'missing';
     const folder = await this.folderName(reference);
     if (folder !== undefined) {
@@ -173,15 +243,22 @@ export class ImageStore {
       checkRunnable(reference, folderRun(info), opts.command ?? null);
       return folderId(folder);
     }
-    let stored = policy === 'always' ? undefined : await this.findStored(reference);
+    let stored = policy === 'always' ? undefined : (await this.findStored(reference))?.image;
     if (!stored) {
       if (policy === 'never') throw notFound(reference);
       const pulled = await this.pull(reference, { ...(opts.platform ? { platform: opts.platform } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
-      stored = await this.findStored(pulled.id);
+      stored = (await this.findStored(pulled.id))?.image;
       if (!stored) throw notFound(reference);
     }
     checkRunnable(reference, storedRun(stored), opts.command ?? null);
     return stored.id;
+  }
+
+  /** Whether the image with this id is still here (folder images: while their folder is). */
+  private async stillThere(id: string): Promise<boolean> {
+    const folder = FOLDER_ID.exec(id);
+    if (folder) return folder[1] === 'builtin' || (await this.folders.read(folder[2] as string)) !== undefined;
+    return (await this.parts.content?.find(id))?.id === id;
   }
 
   /** Imports a `docker save`, `podman save` or `oci-archive` tarball. */
@@ -190,22 +267,42 @@ export class ImageStore {
     return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
   }
 
-  /** Removes a name, or an image with all its names (its unused layers go with it). */
-  async remove(nameOrId: string): Promise<{ removed: string[]; untagged: string[] }> {
+  /**
+   * Removes a name, or an image with all its names (its unused layers go with it). `check` runs
+   * while the image is held alone, before an image (not a mere name) is removed: it throws to
+   * refuse (the image is in use); no container can take the image up meanwhile.
+   */
+  async remove(nameOrId: string, opts: { check?: (id: string) => Promise<void> } = {}): Promise<{ removed: string[]; untagged: string[] }> {
     const folder = await this.folderName(nameOrId);
     if (folder === BUILTIN_BUSYBOX) throw builtin(nameOrId);
     if (folder !== undefined) {
-      if (!(await this.folders.read(folder))) throw notFound(nameOrId);
-      await this.folders.remove(folder);
-      return { removed: [folderId(folder)], untagged: [folder] };
+      return this.locks.write(folderId(folder), async () => {
+        if (!(await this.folders.read(folder))) throw notFound(nameOrId);
+        await opts.check?.(folderId(folder));
+        await this.folders.remove(folder);
+        this.runnable.delete(folderId(folder));
+        return { removed: [folderId(folder)], untagged: [folder] };
+      });
     }
-    const stored = await this.findStored(nameOrId);
-    if (!stored || !this.parts.content) throw notFound(nameOrId);
-    // a name (as written or normalised) removes that name alone; an id, full or short, removes the image
-    const name = stored.names.includes(nameOrId) ? nameOrId : normalised(nameOrId);
-    const removed = await this.parts.content.remove(name !== undefined && stored.names.includes(name) ? name : stored.id);
-    for (const id of removed.removed) this.runnable.delete(id);
-    return removed;
+    const content = this.parts.content;
+    for (let attempt = 1; ; attempt++) {
+      const first = await this.findStored(nameOrId);
+      if (!first || !content) throw notFound(nameOrId);
+      const result = await this.locks.write(first.image.id, async () => {
+        // what the text names now: a name may have moved, the image may be gone
+        const match = await this.findStored(nameOrId);
+        if (!match) throw notFound(nameOrId);
+        if (match.image.id !== first.image.id) return undefined;
+        // a name (as written or normalised) of an image with other names removes that name alone
+        const onlyAName = match.by === 'name' && match.image.names.length > 1;
+        if (!onlyAName) await opts.check?.(match.image.id);
+        const removed = await content.remove(onlyAName ? (match.name as string) : match.image.id);
+        for (const id of removed.removed) this.runnable.delete(id);
+        return removed;
+      });
+      if (result) return result;
+      if (attempt >= HOLD_TRIES) throw notFound(nameOrId);
+    }
   }
 
   /** Gives a stored image one more name (moved from any image that had it). */
@@ -214,17 +311,31 @@ export class ImageStore {
     if (folder !== undefined) throw builtin(nameOrId);
     const ref = parse(name);
     if (ref.name === BUILTIN_BUSYBOX || name === BUILTIN_BUSYBOX) throw builtin(name);
-    const stored = await this.findStored(nameOrId);
+    const stored = (await this.findStored(nameOrId))?.image;
     if (!stored || !this.parts.content) throw notFound(nameOrId);
     return storedSummary(await this.parts.content.tag(stored.id, ref.name));
   }
 
-  /** Removes stored images no container uses (`keep`: ids in use) and layers no image uses. */
-  async prune(keep: ReadonlySet<string>): Promise<{ removed: string[]; reclaimedBytes: number }> {
-    if (!this.parts.content) return { removed: [], reclaimedBytes: 0 };
-    const pruned = await this.parts.content.prune(keep);
-    for (const id of pruned.removed) this.runnable.delete(id);
-    return pruned;
+  /**
+   * Removes the stored images no container uses and the layers no image uses. Every stored image
+   * is held alone first; `inUse` (the ids containers use) is asked then, so no container can take
+   * up an image between the check and its removal.
+   */
+  async prune(inUse: () => Promise<ReadonlySet<string>>): Promise<{ removed: string[]; reclaimedBytes: number }> {
+    const content = this.parts.content;
+    if (!content) return { removed: [], reclaimedBytes: 0 };
+    // in one order: two prunes never wait for each other's locks in a circle
+    const ids = (await content.list()).map((i) => i.id).sort();
+    const releases: (() => void)[] = [];
+    try {
+      for (const id of ids) releases.push(await this.locks.acquireWrite(id));
+      const used = await inUse();
+      const pruned = await content.removeImages(ids.filter((id) => !used.has(id)));
+      for (const id of pruned.removed) this.runnable.delete(id);
+      return pruned;
+    } finally {
+      for (const release of releases) release();
+    }
   }
 
   /** Removes temp leftovers of interrupted writes (at start-up). */
@@ -241,17 +352,48 @@ export class ImageStore {
     return undefined;
   }
 
-  /** A stored image by id (full or 12+ hex), repo digest or reference; throws invalid-reference for a bad text. */
-  private async findStored(text: string): Promise<StoredImage | undefined> {
+  /**
+   * The one rule that turns a text into a stored image, for get, delete, tag, container create
+   * and start (folder images, `busybox` above all, are looked up before it):
+   * 1. an exact id: `sha256:<64 hex>`, or the 64 hex digits alone;
+   * 2. a reference, normalised as Docker does (`nginx` is `docker.io/library/nginx:latest`): one
+   *    of an image's names, or with a digest one of its repo digests;
+   * 3. a prefix of 12 to 63 hex digits (`sha256:` optional) of exactly one image's id; a prefix of
+   *    several is refused as ambiguous (a name that looks like hex is a name first, as in step 2).
+   * Throws invalid-reference for a text that is none of these, ambiguous for such a prefix.
+   */
+  private async findStored(text: string): Promise<StoredMatch | undefined> {
     const content = this.parts.content;
-    if (SHORT_ID.test(text)) {
-      const byId = content ? await content.find(text) : undefined;
-      if (byId || text.startsWith('sha256:')) return byId;
+    const full = FULL_ID.exec(text);
+    if (full && content) {
+      const id = `sha256:${full[1] as string}`;
+      const image = await content.find(id);
+      if (image?.id === id) return { image, by: 'id' };
     }
-    const ref = parse(text);
+    const prefix = ID_PREFIX.exec(text);
+    let ref: ReturnType<typeof parseReference> | undefined;
+    try {
+      ref = parseReference(text);
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError)) throw err;
+      if (!prefix && !full) throw new ImageError('invalid-reference', err.message, { reference: text });
+    }
     if (!content) return undefined;
-    if (ref.digest) return (await content.find(`${ref.domain}/${ref.repository}@${ref.digest}`)) ?? (await content.find(ref.name));
-    return content.find(ref.name);
+    if (ref) {
+      if (ref.digest) {
+        const byDigest = await content.find(`${ref.domain}/${ref.repository}@${ref.digest}`);
+        if (byDigest) return byDigest.names.includes(ref.name) ? { image: byDigest, by: 'name', name: ref.name } : { image: byDigest, by: 'repo-digest' };
+      }
+      const named = await content.find(ref.name);
+      if (named?.names.includes(ref.name)) return { image: named, by: 'name', name: ref.name };
+    }
+    if (!prefix) return undefined;
+    const hex = prefix[1] as string;
+    const hits = (await content.list()).filter((i) => i.id.startsWith(`sha256:${hex}`));
+    if (hits.length > 1) {
+      throw new ImageError('ambiguous', `image id prefix "${text}" matches ${hits.length} images: give more of the id, or the full id`, { image: text, matches: hits.map((i) => i.id).sort() });
+    }
+    return hits[0] ? { image: hits[0], by: 'prefix' } : undefined;
   }
 }
 
@@ -263,14 +405,6 @@ function parse(text: string): ReturnType<typeof parseReference> {
     throw err;
   }
 }
-
-const normalised = (text: string): string | undefined => {
-  try {
-    return parseReference(text).name;
-  } catch {
-    return undefined;
-  }
-};
 
 const notFound = (text: string): ImageError => new ImageError('not-found', `image "${text}" does not exist on this server`, { container_image: text });
 const builtin = (text: string): ImageError => new ImageError('builtin', `image "${text}" is built in: it cannot be removed or tagged`, { image: text });

@@ -13,6 +13,8 @@ export function imageFailure(err: unknown): unknown {
       return new HoodyError('IMAGE_PULL_FAILED', err.message, err.details);
     case 'unavailable':
       return new HoodyError('SERVICE_UNAVAILABLE', err.message, err.details);
+    case 'ambiguous':
+      return new HoodyError('IMAGE_AMBIGUOUS', err.message, err.details);
     case 'builtin':
     case 'invalid-reference':
     case 'not-runnable':
@@ -32,6 +34,6 @@ export async function mappingImageErrors<T>(work: () => Promise<T>): Promise<T> 
 /** The core's view of the image facade: ensure, with image failures as API errors. */
 export function imageCatalog(images: ImageStore): ImageCatalog {
   return {
-    ensure: (reference, opts) => mappingImageErrors(() => images.ensure(reference, opts)),
+    ensure: (reference, opts) => mappingImageErrors(() => images.hold(reference, opts)),
   };
 }

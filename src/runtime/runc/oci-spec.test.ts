@@ -41,6 +41,24 @@ describe('OCI spec builder', () => {
     const none = buildOciSpec({ ...base, spec: { id: 'c1', image: 'busybox', command: null, env: {}, hostname: 'web' } }) as unknown as Spec;
     assert.equal(none.linux.resources.memory, undefined);
   });
+
+  it('joins the network namespace made for it and binds its name files read-only, only when it has a network', () => {
+    const files = { hosts: '/run/n/c1/hosts', resolv: '/run/n/c1/resolv.conf', hostname: '/run/n/c1/hostname' };
+    const s = buildOciSpec({ ...base, spec: { id: 'c1', image: 'busybox', command: null, env: {}, hostname: 'web' }, network: { netnsPath: '/run/netns/br-c1', files } }) as unknown as {
+      mounts: { destination: string; source: string; type: string; options: string[] }[];
+      linux: { namespaces: { type: string; path?: string }[] };
+    };
+    assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/netns/br-c1' });
+    for (const [destination, source] of [['/etc/hosts', files.hosts], ['/etc/resolv.conf', files.resolv], ['/etc/hostname', files.hostname]]) {
+      const m = s.mounts.find((x) => x.destination === destination);
+      assert.equal(m?.source, source, destination);
+      assert.equal(m?.type, 'bind');
+      assert.ok(m?.options.includes('ro'), `${destination} is read-only`);
+    }
+    const plain = buildOciSpec({ ...base, spec: { id: 'c1', image: 'busybox', command: null, env: {}, hostname: 'web' } }) as unknown as Spec & { linux: { namespaces: { type: string; path?: string }[] } };
+    assert.deepEqual(plain.linux.namespaces.find((n) => n.type === 'network'), { type: 'network' });
+    assert.ok(!plain.mounts.some((m) => m.destination.startsWith('/etc/')));
+  });
 });
 
 type Secured = {

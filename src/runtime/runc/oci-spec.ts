@@ -4,6 +4,7 @@ import type { IdRange } from '../id-range.ts';
 import type { ImageRun } from '../image-store.ts';
 import { defaultSeccompProfile } from './seccomp-profile.ts';
 import { RuntimeError } from '../driver.ts';
+import type { NetworkFiles } from '../../network/types.ts';
 
 /** Where catatonit appears inside the container; /dev is a tmpfs, so the image stays untouched. */
 export const INIT_PATH = '/dev/.hoody-init';
@@ -76,10 +77,16 @@ export interface OciSpecInput {
   arch?: string;
   /** The root filesystem: relative to the bundle, or absolute. */
   rootPath?: string;
+  /**
+   * The container's network on the server's bridge: the namespace it joins (made beforehand)
+   * and the files seen at /etc/hosts, /etc/resolv.conf and /etc/hostname. Absent: a new
+   * namespace of its own, loopback only.
+   */
+  network?: { netnsPath: string; files: NetworkFiles };
 }
 
 /** The config.json object for one container. */
-export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch, rootPath = 'rootfs' }: OciSpecInput): Record<string, unknown> {
+export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, swapAccounting, arch, rootPath = 'rootfs', network }: OciSpecInput): Record<string, unknown> {
   const { args: argv, env, cwd, user } = imageProcess(spec, run);
   const caps = [...DEFAULT_CAPABILITIES];
   const limit = Math.min(nofile, MAX_NOFILE);
@@ -104,15 +111,18 @@ export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, 
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      network?.files.sysfs
+        ? { destination: '/sys', type: 'bind', source: network.files.sysfs, options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${tmpBytes(spec.resources)}`] },
       { destination: INIT_PATH, type: 'bind', source: initBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+      ...(network ? networkFileMounts(network.files) : []),
     ],
     linux: {
       cgroupsPath,
       resources: buildResources(spec.resources, swapAccounting),
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }],
+      namespaces: [{ type: 'pid' }, network ? { type: 'network', path: network.netnsPath } : { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }],
       uidMappings: [{ containerID: 0, hostID: ids.uid, size: ids.size }],
       gidMappings: [{ containerID: 0, hostID: ids.gid, size: ids.size }],
       maskedPaths: [...MASKED_PATHS],
@@ -120,6 +130,16 @@ export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, 
       seccomp: defaultSeccompProfile(arch),
     },
   };
+}
+
+/** Read-only binds of the network's files over the image's own /etc/hosts, /etc/resolv.conf and /etc/hostname. */
+function networkFileMounts(files: NetworkFiles): Record<string, unknown>[] {
+  const options = ['bind', 'ro', 'nosuid', 'nodev', 'noexec'];
+  return [
+    { destination: '/etc/hosts', type: 'bind', source: files.hosts, options },
+    { destination: '/etc/resolv.conf', type: 'bind', source: files.resolv, options },
+    { destination: '/etc/hostname', type: 'bind', source: files.hostname, options },
+  ];
 }
 
 /** The container's process as the image's config and the container's own settings make it. */

@@ -47,6 +47,7 @@ import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
 import { makeGateDir } from './bundle-files.ts';
 import { InitProbes, parseProcStat } from './init-probes.ts';
+import type { ContainerNetwork } from '../../network/types.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -65,6 +66,12 @@ export interface RuncDriverOptions {
   aliasDir?: string;
   /** Where a failure of background work (an unmount after an exit) is told; silent when absent. */
   warn?: (message: string, err?: unknown) => void;
+  /**
+   * The server's bridge network. A container whose spec has a network joins the namespace made
+   * for it here before its process runs, and gives it back when its init exits; without this,
+   * such a container is refused.
+   */
+  network?: ContainerNetwork;
 }
 
 interface StoredSpec {
@@ -242,18 +249,26 @@ export class RuncDriver implements RuntimeDriver {
     const [stored] = await Promise.all([this.readSpec(id), this.forgetFinished(id, { onlyStopped: false }, signal)]);
     await rm(this.exits.path(id), { force: true });
     this.exits.rearm(id);
-    // after an unmount under way (the previous run's), never at the same time as one
-    await this.serially(id, () => this.prepareRootfs(stored, signal));
-    const pid = await this.spawnConmon(id, signal);
+    const network = stored.spec.network;
+    // after an unmount (and the network's removal) under way, the previous run's, never at the same time;
+    // the namespace must exist before runc joins it: made while the root filesystem is mounted
+    await this.serially(id, () => Promise.all([this.prepareRootfs(stored, signal), network ? this.attachNetwork(id, network, signal) : undefined]));
     try {
-      // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
-      const released = this.runcMode === 'direct' && (await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal }));
-      if (!released) await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
+      const pid = await this.spawnConmon(id, signal);
+      try {
+        // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
+        const released = this.runcMode === 'direct' && (await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal }));
+        if (!released) await runCommand(this.runc, ['--root', this.runcRoot, 'start', id], signal);
+      } catch (err) {
+        await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+        throw err;
+      }
+      return { id, status: 'running', pid, exitCode: null };
     } catch (err) {
-      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+      // a start that failed runs nothing: its network goes at once
+      if (network) await this.serially(id, () => this.detachNetwork(id));
       throw err;
     }
-    return { id, status: 'running', pid, exitCode: null };
   }
 
   async kill(id: string, sig: NodeJS.Signals, opts: KillOptions = {}, signal?: AbortSignal): Promise<void> {
@@ -326,7 +341,10 @@ export class RuncDriver implements RuntimeDriver {
     await this.waitForConmon(bundle);
     this.cancelUnmount(id);
     // after an unmount under way, if any: then nothing is left to unmount here
-    await this.serially(id, () => this.unmountRootfs(id, signal));
+    await this.serially(id, async () => {
+      await this.detachNetwork(id);
+      await this.unmountRootfs(id, signal);
+    });
     // independent of each other once nothing runs and nothing is mounted
     await Promise.all([rm(bundle, { recursive: true, force: true }), rm(this.exits.path(id), { force: true }), this.removeCgroup(id)]);
     this.savedInits.delete(id);
@@ -359,6 +377,7 @@ export class RuncDriver implements RuntimeDriver {
     assertId(id);
     if ((await this.state(id, signal))?.status !== 'creating') return false;
     await this.removeHalfStart(id, signal);
+    await this.serially(id, () => this.detachNetwork(id));
     // what that start mounted goes too, as after an exit
     this.unmountSoon(id);
     return true;
@@ -618,6 +637,7 @@ export class RuncDriver implements RuntimeDriver {
       ids: this.ids,
       swapAccounting: this.swapAccounting,
       rootPath: this.rootPath(spec.id),
+      ...(spec.network ? { network: { netnsPath: this.requireNetwork(spec.id).netnsPath(spec.id), files: this.requireNetwork(spec.id).files(spec.id) } } : {}),
     });
     await writePrivateFile(join(bundle, 'config.json'), JSON.stringify(config));
     await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids, rootPath: this.rootPath(spec.id) } satisfies StoredSpec));
@@ -643,6 +663,26 @@ export class RuncDriver implements RuntimeDriver {
     if (await pathExists(upper)) await shiftTree(upper, stored.ids, this.ids);
   }
 
+  /** The server's network, for a container that has one; refused when the server has none. */
+  private requireNetwork(id: string): ContainerNetwork {
+    if (!this.opts.network) throw new RuntimeError('invalid-state', `container "${id}" has a bridge network, but this server's network is off`);
+    return this.opts.network;
+  }
+
+  private async attachNetwork(id: string, network: NonNullable<ContainerSpec['network']>, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.requireNetwork(id).attach(id, network, signal);
+    } catch (err) {
+      if (err instanceof RuntimeError) throw err;
+      throw new RuntimeError('failed', `cannot set up the network of container "${id}": ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes the container's network, if the server has one; a failure is told, and reconcile removes what is left. */
+  private async detachNetwork(id: string): Promise<void> {
+    await this.opts.network?.detach(id).catch((err: unknown) => this.opts.warn?.(`cannot remove the network of container "${id}"`, err));
+  }
+
   private async mountRootfs(spec: ContainerSpec, signal?: AbortSignal): Promise<void> {
     const bundle = this.bundle(spec.id);
     // runc 1.1 resolves the root filesystem's path inside the user namespace, where host root's
@@ -660,8 +700,8 @@ export class RuncDriver implements RuntimeDriver {
       await mkdir(root, { recursive: true, mode: 0o700 });
       return bindMount(merged, root, signal);
     }
-    const image = await this.opts.images.require(spec.imageId ?? spec.image, signal);
-    await mountOverlay(this.overlayDirs(spec.id, image.lowers), signal);
+    // held while its layers are mounted: an image delete waits, then sees the start (and refuses)
+    await this.opts.images.using(spec.imageId ?? spec.image, (image) => mountOverlay(this.overlayDirs(spec.id, image.lowers), signal), signal);
   }
 
   /** config.json's root path: where the overlay is mounted, outside the data folder. */
@@ -736,6 +776,8 @@ export class RuncDriver implements RuntimeDriver {
       // an exit's event can come after the next start: the exit file says when this run ended
       const ended = await stat(this.exits.path(id)).then((st) => st.mtimeMs, () => 0);
       if (Date.now() - ended < UNMOUNT_DELAY_MS) return this.unmountSoon(id);
+      // nothing runs in the namespace any more: its ports, veth and files go with it
+      await this.detachNetwork(id);
       await this.unmountRootfs(id, undefined);
     }).catch((err: unknown) => this.opts.warn?.(`cannot unmount the root filesystem of stopped container "${id}"; its next start or delete tries again`, err));
   }

@@ -31,9 +31,10 @@ const SCHEMAS = {
   get: {
     tags,
     summary: 'Get an image',
-    description: 'One image by name (URL-encoded: `docker.io%2Flibrary%2Fnginx%3A1.27`) or id (`sha256:…`, or 12+ hex characters of it), with its config and history.',
+    description:
+      'One image by name (URL-encoded: `docker.io%2Flibrary%2Fnginx%3A1.27`) or id, with its config and history. A text is looked up as an exact id (`sha256:<64 hex>` or the 64 hex digits), then as a reference (normalised: `nginx` is `docker.io/library/nginx:latest`), then as a prefix of 12+ hex digits of one image\'s id (`IMAGE_AMBIGUOUS` when several ids begin with it).',
     params: ImageParams,
-    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND') },
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND', 'IMAGE_AMBIGUOUS') },
   },
   pull: {
     tags,
@@ -53,10 +54,10 @@ const SCHEMAS = {
   remove: {
     tags,
     summary: 'Delete an image or one of its names',
-    description: 'By name: removes that name (and the image when it was its last). By id: removes the image with all its names. Refused with `IMAGE_IN_USE` while containers of this server use it, unless `force=true` (never while one of them runs). The built-in `busybox` cannot be deleted. Admin tokens only.',
+    description: 'By name: removes that name (and the image when it was its last). By id (full, or a prefix of 12+ hex digits): removes the image with all its names; names are looked up as in `GET /images/{image}`. Refused with `IMAGE_IN_USE` while containers of this server use it, unless `force=true` (never while one of them runs). The built-in `busybox` cannot be deleted. Admin tokens only.',
     params: ImageParams,
     querystring: ImageDeleteQuery,
-    response: { 200: ImageRemovedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...ADMIN_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND', 'IMAGE_IN_USE') },
+    response: { 200: ImageRemovedEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...ADMIN_ERRORS, 'INVALID_INPUT', 'IMAGE_NOT_FOUND', 'IMAGE_IN_USE', 'IMAGE_AMBIGUOUS') },
   },
   tag: {
     tags,
@@ -64,7 +65,7 @@ const SCHEMAS = {
     description: 'Gives the image one more name (moved from any image that had it). Admin tokens only.',
     params: ImageParams,
     body: TagImageBody,
-    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_NOT_FOUND') },
+    response: { 200: ImageEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'IMAGE_NOT_FOUND', 'IMAGE_AMBIGUOUS') },
   },
   prune: {
     tags,
@@ -90,10 +91,15 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
     return byImage;
   };
 
-  /** Those of `ids` that run (or are paused, or starting): their overlays hold the image's layers. */
+  /**
+   * Those of `ids` whose overlays hold (or are about to hold) the image's layers: running, paused,
+   * being made, or with a start or restart in flight (it mounts before its status says so).
+   */
   const runningAmong = async (ids: string[]): Promise<string[]> => {
     const records = await Promise.all(ids.map((id) => store.getContainer(id)));
-    return records.filter((c) => c && (c.status === 'running' || c.status === 'paused' || c.status === 'creating')).map((c) => c?.id as string);
+    const busy = (c: NonNullable<(typeof records)[number]>): boolean =>
+      c.status === 'running' || c.status === 'paused' || c.status === 'creating' || ['create', 'start', 'restart'].includes(c.current_operation?.operation ?? '');
+    return records.filter((c) => c && busy(c)).map((c) => c?.id as string);
   };
 
   api.get('/images', { schema: SCHEMAS.list }, async () => {
@@ -150,20 +156,20 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
     requireAdmin(request.actor, 'delete images');
     const { image } = request.params as { image: string };
     const { force } = request.query as { force?: boolean };
-    const found = await mappingImageErrors(() => images.get(image));
-    if (found.builtin) throw new HoodyError('INVALID_INPUT', `image "${image}" is built in: it cannot be deleted`, { image });
-    // removing one of several names leaves the image: nothing that uses it is touched
-    const onlyAName = found.names.length > 1 && image !== found.id && !/^(sha256:)?[a-f0-9]{12,64}$/.test(image);
-    const users = (await usage()).get(found.id) ?? [];
-    if (!onlyAName && users.length > 0 && !force) {
-      throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${users.length} container(s) of this server`, { container_ids: users });
-    }
-    // its layers are the running containers' root filesystems: not even force removes them
-    const running = onlyAName ? [] : await runningAmong(users);
-    if (running.length > 0) {
-      throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${running.length} running container(s): stop them first`, { container_ids: running, running: true });
-    }
-    return ok('Image deleted successfully', await mappingImageErrors(() => images.remove(image)));
+    // asked while the image is held alone: a container being created or started waits, or is seen
+    // (removing one of several names leaves the image, and is not asked)
+    const check = async (id: string): Promise<void> => {
+      const users = (await usage()).get(id) ?? [];
+      if (users.length > 0 && !force) {
+        throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${users.length} container(s) of this server`, { container_ids: users });
+      }
+      // its layers are the running containers' root filesystems: not even force removes them
+      const running = await runningAmong(users);
+      if (running.length > 0) {
+        throw new HoodyError('IMAGE_IN_USE', `image "${image}" is used by ${running.length} running container(s): stop them first`, { container_ids: running, running: true });
+      }
+    };
+    return ok('Image deleted successfully', await mappingImageErrors(() => images.remove(image, { check })));
   });
 
   api.post('/images/:image/tag', { schema: SCHEMAS.tag }, async (request) => {
@@ -176,8 +182,7 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
 
   api.post('/images/prune', { schema: SCHEMAS.prune }, async (request) => {
     requireAdmin(request.actor, 'prune images');
-    const used = await usage();
-    const pruned = await mappingImageErrors(() => images.prune(new Set(used.keys())));
+    const pruned = await mappingImageErrors(() => images.prune(async () => new Set((await usage()).keys())));
     return ok('Images pruned successfully', { removed: pruned.removed, reclaimed_bytes: pruned.reclaimedBytes });
   });
 }
