@@ -35,6 +35,9 @@ import { Metrics } from './server/metrics.ts';
 import { listenForMetrics, type MetricsListener } from './server/metrics-listener.ts';
 import { createLogger, warnTo, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
 import { PACKAGE_VERSION } from './version.ts';
+import { networkSettingsFromEnv } from './network/settings.ts';
+import { NetworkManager } from './network/manager.ts';
+import type { NetworkSettings } from './network/types.ts';
 
 export interface DaemonConfig {
   host: string;
@@ -101,6 +104,8 @@ export interface DaemonConfig {
   logFormat?: LogFormat;
   /** Where GET /metrics is served without a token, apart from the API (off when not given). */
   metricsListen?: { host: string; port: number };
+  /** The containers' network: HOODY_NETWORK (bridge or none), HOODY_NETWORK_BRIDGE, _SUBNET, _TABLE, _NAMESERVERS; none when not given. */
+  network?: NetworkSettings;
 }
 
 /** Per-user caps on open event streams and waits, unless configured. */
@@ -169,6 +174,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     // a person at a terminal reads text; anything else (journald, a file, a collector) gets JSON lines
     logFormat: oneOf(env.HOODY_LOG_FORMAT, LOG_FORMATS, 'HOODY_LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     metricsListen: hostPort(env.HOODY_METRICS_LISTEN, 'HOODY_METRICS_LISTEN'),
+    network: flags.network ?? networkSettingsFromEnv(env),
   };
 }
 
@@ -207,7 +213,17 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const images = new ImageStore(join(dataDir, 'images'), ids, imageParts);
   // what an interrupted pull or import left behind
   await images.sweep().catch((err: unknown) => warn('sweeping the image store', err));
-  const driver = await RuncDriver.open({ stateDir: join(dataDir, 'runtime'), images, cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir), ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}), warn });
+  // the bridge and the daemon's own nftables tables; the per-container files live on /run (a tmpfs, wiped with the namespaces on a reboot)
+  const net = config.network?.mode === 'bridge' ? config.network : undefined;
+  const network = net ? await NetworkManager.open({ ...net, runDir: join('/run/hoody', net.bridge), warn }) : undefined;
+  const driver = await RuncDriver.open({
+    stateDir: join(dataDir, 'runtime'),
+    images,
+    cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir),
+    ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}),
+    ...(network ? { network } : {}),
+    warn,
+  });
   // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
   const checkingHealth = driver.health();
 
@@ -232,6 +248,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     images: imageCatalog(images),
     warn,
     observer: metrics,
+    ...(net && network ? { network: { mode: 'bridge' as const, subnet: net.subnet, host: network } } : {}),
     limits: {
       maxResources: { cpu: config.maxCpu ?? DEFAULT_LIMITS.maxCpu, memory_mb: config.maxMemoryMb ?? DEFAULT_LIMITS.maxMemoryMb, pids: config.maxPids ?? DEFAULT_LIMITS.maxPids },
       maxContainersPerUser: config.maxContainersPerUser ?? DEFAULT_LIMITS.maxContainersPerUser,
@@ -269,6 +286,12 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       `recovery: ${recovered.corrected} corrected, ${recovered.interrupted} interrupted operation(s) settled, ${recovered.autostarted} autostarted, ${recovered.autostartFailed} failed to autostart, ` +
         `${recovered.idempotencyKeysReleased} idempotency key(s) of cut requests released`,
     );
+  }
+  // what no running container owns goes (a container that died while the daemon was down, a
+  // daemon killed part-way); what a running one lost comes back
+  if (network) {
+    const report = await network.reconcile(await containers.networkSpecs());
+    if (report.removed.length + report.restored.length > 0) log.info(report, `network: ${report.removed.length} left-over container network(s) removed, ${report.restored.length} restored`);
   }
   const resumed = await containers.resumeRestarts();
   if (resumed > 0) log.info(`restart policy: ${resumed} pending restart(s) scheduled again`);
@@ -329,6 +352,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       await containers.close();
       events.stop();
       await driver.close();
+      await network?.close();
       const row = await store.getServer(server.id);
       if (row) await store.upsertServer({ ...row, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);
       await store.close();
