@@ -350,6 +350,9 @@ describe('container networks in the control plane (scripted runtime, fake host l
     assert.equal(patched.ports.length, 2);
     assert.equal(patched.ports[0]?.host_port, 28080);
     assert.equal(patched.ipv4_address, '10.99.0.2', 'the address is kept');
+    // a port asked for again without a host port keeps the one it has
+    const again = await service.update(actor, web.id, { ports: [{ container_port: 443 }, { container_port: 80 }] });
+    assert.deepEqual(again.ports.map((p) => [p.container_port, p.host_port]), [[443, patched.ports[1]?.host_port], [80, 28080]]);
     hostsUpdates.length = 0;
     const renamed = await service.update(actor, web.id, { name: 'www' });
     assert.equal(renamed.name, 'www');

@@ -306,7 +306,8 @@ export class ContainerService {
    * from what the store shows taken on this server now (the container's own ports excepted).
    */
   private async pickNetwork(requests: readonly CheckedPortRequest[], c: { id: string; ipv4_address?: string | null; ports?: readonly PublishedPort[] }): Promise<{ ipv4_address: string; ports: PublishedPort[] }> {
-    const subnet = this.subnet as Ipv4Subnet;
+    const subnet = this.subnet;
+    if (!subnet) throw new HoodyError('NETWORK_DISABLED', 'this server runs without a bridge network (HOODY_NETWORK=none): no address or port can be given');
     const serverId = this.deps.server.id;
     let address = c.ipv4_address ?? undefined;
     if (!address) {
@@ -436,7 +437,7 @@ export class ContainerService {
         if (mode === 'none' && (network !== undefined || ports !== undefined) && (c.network_mode !== 'none' || c.ports.length > 0)) {
           net = { network_mode: 'none', ipv4_address: null, ports: [] };
         } else if (mode === 'bridge' && (c.network_mode !== 'bridge' || !c.ipv4_address || ports !== undefined)) {
-          const picked = await this.pickNetwork(ports !== undefined ? requests : [], c);
+          const picked = await this.pickNetwork(ports !== undefined ? keepHostPorts(requests, c.ports) : [], c);
           net = { network_mode: 'bridge', ipv4_address: picked.ipv4_address, ...(ports !== undefined ? { ports: picked.ports } : {}) };
         }
         try {
@@ -855,6 +856,21 @@ function assertStatusAllows(c: ContainerRecord, action: Action): void {
 function inProgress(c: ContainerRecord): HoodyError {
   const what = c.current_operation ? `operation "${c.current_operation.operation}" is in progress` : `it is ${c.status}`;
   return new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is busy: ${what}`, { status: c.status, current_operation: c.current_operation });
+}
+
+/**
+ * A port asked for again without a host port keeps the host port the container publishes it on now
+ * (same container port, protocol and host address), unless another request names that host port.
+ */
+function keepHostPorts(requests: readonly CheckedPortRequest[], current: readonly PublishedPort[]): CheckedPortRequest[] {
+  const named = new Set(requests.filter((r) => r.host_port !== undefined).map((r) => `${r.protocol}/${r.host_port}`));
+  return requests.map((r) => {
+    if (r.host_port !== undefined) return r;
+    const kept = current.find((p) => p.container_port === r.container_port && p.protocol === r.protocol && p.host_ip === r.host_ip);
+    if (!kept || named.has(`${kept.protocol}/${kept.host_port}`)) return r;
+    named.add(`${kept.protocol}/${kept.host_port}`);
+    return { ...r, host_port: kept.host_port };
+  });
 }
 
 function portInUse(protocol: string, hostPort: number, heldBy: 'container' | 'host'): HoodyError {
