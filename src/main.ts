@@ -220,7 +220,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   await images.sweep().catch((err: unknown) => warn('sweeping the image store', err));
   // the bridge and the daemon's own nftables tables; the per-container files live on /run (a tmpfs, wiped with the namespaces on a reboot)
   const net = config.network?.mode === 'bridge' ? config.network : undefined;
-  const network = net ? await NetworkManager.open({ ...net, runDir: join('/run/hoody', net.bridge), warn }) : undefined;
+  const network = net ? await NetworkManager.open({ ...net, runDir: `/run/hoody-${net.bridge}`, warn }) : undefined;
   const driver = await RuncDriver.open({
     stateDir: join(dataDir, 'runtime'),
     images,
