@@ -76,6 +76,15 @@ function tableElements(): number {
   return n;
 }
 
+/** The daemon's ip table as nft lists it ('' when it is not there). */
+function tableText(): string {
+  const r = spawnSync('nft', ['list', 'table', 'ip', table], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout : '';
+}
+
+/** Whether the table names an address (as an element key or value). */
+const tableNames = (address: string): boolean => new RegExp(`\\b${address.replaceAll('.', '\\.')}\\b`).test(tableText());
+
 function readdirSyncSafe(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -197,6 +206,8 @@ describe('container networking through the daemon', () => {
     const stopped = await call('POST', `/containers/${web.id}/stop`, { timeout: 5 });
     assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
     assert.notEqual(await tcpProbe('127.0.0.1', hostPort), 'open');
+    // and its translation goes soon after (kept a moment for a restart's start, which needs it again)
+    await eventually('the stopped container\'s table elements to go', async () => tableNames(web.ip_address), (named) => !named, 10_000);
   });
 
   it('changes published ports while stopped and refuses to change them while running', async () => {
@@ -222,9 +233,9 @@ describe('container networking through the daemon', () => {
       async () => {
         const left = leftovers([client.id]);
         // the two containers still running (web and stranger) hold one veth each
-        return { veths: left.veths.length, netns: left.netns.filter((n) => n.includes(client.id)).length };
+        return { veths: left.veths.length, netns: left.netns.filter((n) => n.includes(client.id)).length, inTable: tableNames(client.ip_address) };
       },
-      (v) => v.veths === 2 && v.netns === 0,
+      (v) => v.veths === 2 && v.netns === 0 && !v.inTable,
       15_000,
     );
   });
@@ -238,7 +249,12 @@ describe('container networking through the daemon', () => {
     await d.restart();
     call = apiClient(d.api, d.adminToken);
     await eventually('the daemon to record the stranger stopped', async () => (await call('GET', `/containers/${stranger.id}`)).body.data.status, (s) => s === 'stopped', 20_000);
-    await eventually('only the web container to hold network state', async () => leftovers([stranger.id]), (v) => v.veths.length === 1 && !v.netns.some((n) => n.includes(stranger.id)), 20_000);
+    await eventually(
+      'only the web container to hold network state',
+      async () => ({ ...leftovers([stranger.id]), strangerInTable: tableNames(stranger.ip_address) }),
+      (v) => v.veths.length === 1 && !v.netns.some((n) => n.includes(stranger.id)) && !v.strangerInTable,
+      20_000,
+    );
     // the web container still answers on its port after the daemon came back
     assert.equal(await httpGet(`http://127.0.0.1:${web.ports[0].host_port}/`), 'hello-web');
   });
@@ -251,6 +267,13 @@ describe('container networking through the daemon', () => {
       assert.equal((await call('DELETE', `/containers/${id}`)).status, 200);
     }
     await eventually('nothing left on the host', async () => leftovers(made), (v) => v.veths.length === 0 && v.netns.length === 0 && v.elements === 0, 15_000);
+    // what stays is the bridge and the table, by their own names
+    assert.ok(tableText().includes(`table ip ${table}`), 'the table stays');
+    assert.equal(spawnSync('ip', ['link', 'show', bridge]).status, 0, 'the bridge stays');
+    // the host ports went with the containers: another container may publish the web's port now
+    const reuse = await create({ name: 'reuse', network: 'bridge', command: ['sleep', '600'], ports: [{ container_port: 80, host_port: web.ports[0].host_port }], autostart: false });
+    assert.equal(reuse.ports[0].host_port, web.ports[0].host_port);
+    assert.equal((await call('DELETE', `/containers/${reuse.id}`)).status, 200);
   });
 
   it('a container with network none has loopback only', async () => {

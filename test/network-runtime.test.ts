@@ -164,6 +164,75 @@ function networkSuite(spawnTools: boolean): void {
       assert.equal(inContainer(pid, 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6').out.trim(), '1', 'no IPv6 link-local path around the isolation');
     });
 
+    it('fails closed: a container whose table entries are gone reaches no container of another group', async () => {
+      const pid = (await driver.state(stranger.id))!.pid!;
+      execFileSync('nft', ['-f', '-'], { input: `delete element ip ${table} groups { ${net}.4 }\ndelete element ip ${table} containers { ${net}.4 }\n` });
+      assert.doesNotMatch(httpFrom(pid, `${net}.2`, 80), /hello-web/, 'an unknown source on the bridge is dropped');
+      const running = new Map([web, client, stranger].map((c) => [c.id, c.spec]));
+      assert.ok((await network.reconcile(running)).restored.includes(stranger.id));
+      assert.ok(elements().includes(`ip containers "${net}.4"`), elements().join(', '));
+      assert.doesNotMatch(httpFrom(pid, `${net}.2`, 80), /hello-web/, 'and still isolated once restored');
+    });
+
+    it('never forwards a packet from outside to 127.0.0.0/8: a port is not reachable through loopback addresses from a neighbour', async () => {
+      // a neighbour of the host in a namespace of this test's own, routing 127.0.0.1 at the host
+      const lan = `hnl${tag}`;
+      const hostEnd = `hnl${tag}h`;
+      const lanNet = `10.217.${third}`;
+      try {
+        execFileSync('ip', ['netns', 'add', lan]);
+        execFileSync('ip', ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan]);
+        execFileSync('ip', ['addr', 'add', `${lanNet}.1/30`, 'dev', hostEnd]);
+        execFileSync('ip', ['link', 'set', hostEnd, 'up']);
+        execFileSync('ip', ['-n', lan, 'addr', 'add', `${lanNet}.2/30`, 'dev', 'eth0']);
+        execFileSync('ip', ['-n', lan, 'link', 'set', 'eth0', 'up']);
+        // lo stays down in the neighbour, so its own 127/8 route does not shadow the one through the host
+        execFileSync('ip', ['netns', 'exec', lan, 'sysctl', '-q', '-w', 'net.ipv4.conf.eth0.route_localnet=1', 'net.ipv4.conf.all.route_localnet=1']);
+        execFileSync('ip', ['-n', lan, 'route', 'add', '127.0.0.1/32', 'via', `${lanNet}.1`, 'dev', 'eth0']);
+        // the same neighbour reaches the published port on the host's own address of that link: routing works
+        const viaHost = spawnSync('ip', ['netns', 'exec', lan, 'curl', '-s', '-m', '3', `http://${lanNet}.1:${hostPort}/`], { encoding: 'utf8' });
+        assert.equal(viaHost.stdout.trim(), 'hello-web', `through the host's address: ${viaHost.stderr}`);
+        const viaLoopback = spawnSync('ip', ['netns', 'exec', lan, 'curl', '-s', '-m', '3', `http://127.0.0.1:${hostPort}/`], { encoding: 'utf8' });
+        assert.notEqual(viaLoopback.stdout.trim(), 'hello-web', 'through 127.0.0.1 from outside');
+      } finally {
+        spawnSync('ip', ['link', 'del', hostEnd]);
+        spawnSync('ip', ['netns', 'del', lan]);
+      }
+    });
+
+    it('refuses to start a container whose published port a host process has bound since, and leaves nothing of it', async () => {
+      const { createServer } = await import('node:net');
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      const squatter = { id: newId(), spec: netSpec(7, 'project-a', 'squatter', { ports: [{ container_port: 80, host_port: port, protocol: 'tcp', host_ip: '0.0.0.0' }] }) };
+      try {
+        await driver.create(spec(squatter.id, ['sleep', '600'], { hostname: 'squatter', network: squatter.spec }));
+        await assert.rejects(driver.start(squatter.id), new RegExp(`${port}/tcp in use by a process of the host`));
+        assert.equal(existsSync(network.netnsPath(squatter.id)), false);
+        assert.ok(!elements().some((e) => e.includes(`${net}.7`)), elements().join(', '));
+      } finally {
+        server.close();
+        await driver.delete(squatter.id).catch(() => undefined);
+      }
+    });
+
+    it('refuses a bridge of the host\'s own (one with ports), and leaves it as it was', async () => {
+      const foreign = `hnf${tag}`;
+      const port = `hnp${tag}`;
+      try {
+        execFileSync('ip', ['link', 'add', foreign, 'type', 'bridge']);
+        execFileSync('ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', `hnq${tag}`]);
+        execFileSync('ip', ['link', 'set', port, 'master', foreign]);
+        await assert.rejects(NetworkManager.open({ mode: 'bridge', bridge: foreign, subnet: `10.218.${third}.0/24`, table: foreign, runDir: join(dir, 'f') }), /was not made by hoody/);
+        assert.deepEqual(readdirSync(`/sys/class/net/${foreign}/brif`), [port]);
+        assert.equal(spawnSync('nft', ['list', 'table', 'ip', foreign]).status, 1, 'no table was made for it');
+      } finally {
+        spawnSync('ip', ['link', 'del', port]);
+        spawnSync('ip', ['link', 'del', foreign]);
+      }
+    });
+
     it('rewrites the hosts file in place, so a running container sees the change', async () => {
       const pid = (await driver.state(client.id))!.pid!;
       const before = await stat(network.files(client.id).hosts);
@@ -256,6 +325,11 @@ function networkSuite(spawnTools: boolean): void {
       assert.deepEqual(report.restored.sort(), [client.id, stranger.id].sort());
       assert.ok(elements().includes(`ip containers "${net}.3"`), elements().join(', '));
       assert.ok(elements().includes(`ip containers "${net}.4"`), elements().join(', '));
+      // deleted again, and found by a change of one container: the others' elements come back with it
+      execFileSync('nft', ['delete', 'table', 'ip', table]);
+      await network.attach(client.id, { ...client.spec, ports: [{ container_port: 81, host_port: hostPort + 1, protocol: 'tcp', host_ip: '0.0.0.0' }] });
+      assert.ok(elements().includes(`ip containers "${net}.4"`), elements().join(', '));
+      assert.ok(elements().some((e) => e.includes('tcp_ports') && e.includes(String(hostPort + 1))), elements().join(', '));
     });
 
     it('deleting the containers leaves only the bridge and the tables, and reconcile with no container removes a leftover', async () => {

@@ -13,15 +13,16 @@
  * exactly what differs; when the kernel disagrees (someone changed the table), the model is
  * read back from the kernel and the change tried again.
  */
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { gatewayOf, ipv4InSubnet, parseIpv4, parseIpv4Cidr, type Ipv4Subnet } from './ipv4.ts';
-import { changeScript, containerElements, elementId, groupChain, groupChains, ownedBy, parseListing, tableScript, type TableElement } from './nft-table.ts';
+import { changeScript, containerElements, elementId, groupChain, groupChains, memberSet, ownedBy, parseListing, tableScript, type TableElement } from './nft-table.ts';
 import { hostnameFile, hostsFile, resolvFile, rewriteInPlace } from './host-files.ts';
 import { subnetCollision } from './subnet-check.ts';
 import { runTool, ToolError } from './run-tool.ts';
+import { isHostPortFree } from './port-probe.ts';
 import { openNftRunner, type NftRunner } from './nft-runner.ts';
 import { openNetnsEntry, type NetnsEntry } from './netns-enter.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkFiles, NetworkReconcileReport, NetworkSettings } from './types.ts';
@@ -41,6 +42,8 @@ interface AttachedRecord {
 }
 
 const NETNS_DIR = '/run/netns';
+/** The alias of a bridge the daemon made (`ip link show` prints it): only such a bridge is changed. */
+const BRIDGE_MARK = 'hoody-container-network';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** The container's side of its veth. */
 const INNER_IF = 'eth0';
@@ -67,6 +70,7 @@ export class NetworkManager implements ContainerNetwork {
   /** The group chains the bridge table holds. */
   private readonly chains = new Set<string>();
   private readonly records = new Map<string, AttachedRecord>();
+  private conntrackWarned = false;
   /** Whether the table was there when it was last read. */
   private tablePresent = false;
   private nft!: NftRunner;
@@ -203,6 +207,9 @@ export class NetworkManager implements ContainerNetwork {
     const before = await this.record(id);
     const fresh = !existsSync(this.netnsPath(id));
     const veth = this.vethName(id);
+    // a host process may have bound a published port since it was given to this container: the
+    // start is refused rather than its traffic taken over
+    if (fresh && !how.keepMissing) await this.assertPortsFree(spec);
     try {
       // recorded first: a crash part-way leaves what detach needs to know
       await this.writeRecord(id, { spec });
@@ -259,6 +266,27 @@ export class NetworkManager implements ContainerNetwork {
       if (fresh) await this.teardown(id).catch((e: unknown) => this.opts.warn?.(`cannot remove the half-made network of container "${id}"`, e));
       throw err;
     }
+  }
+
+  /** Deletes the connection-tracking entries to and from `address`; without the conntrack tool, nothing (told once). */
+  private async forgetFlows(address: string, signal?: AbortSignal): Promise<void> {
+    for (const direction of ['--reply-src', '--orig-src']) {
+      try {
+        await runTool('conntrack', ['-D', direction, address], { signal });
+      } catch (err) {
+        // exit status 1 with "0 flow entries": there were none
+        if (err instanceof ToolError && /0 flow entries/.test(err.stderr)) continue;
+        if (!this.conntrackWarned) this.opts.warn?.('cannot delete the connection-tracking entries of a removed container network (is conntrack installed?)', err);
+        this.conntrackWarned = true;
+        return;
+      }
+    }
+  }
+
+  private async assertPortsFree(spec: ContainerNetworkSpec): Promise<void> {
+    const taken = await Promise.all(spec.ports.map(async (p) => ((await isHostPortFree(p.host_port, p.protocol, p.host_ip || '0.0.0.0')) ? undefined : p)));
+    const busy = taken.filter((p) => p !== undefined);
+    if (busy.length > 0) throw new Error(`host port${busy.length > 1 ? 's' : ''} ${busy.map((p) => `${p.host_ip && p.host_ip !== '0.0.0.0' ? `${p.host_ip}:` : ''}${p.host_port}/${p.protocol}`).join(', ')} in use by a process of the host: stop it, or publish another port`);
   }
 
   /**
@@ -365,7 +393,9 @@ export class NetworkManager implements ContainerNetwork {
     const gone = new Set(remove.map(elementId));
     const left = [...this.elements.values()].filter((e) => !gone.has(elementId(e)));
     const used = groupChains([...left, ...add]);
-    return [...this.chains].filter((c) => !used.has(c));
+    // a chain whose member set still holds addresses stays (a container whose jump went missing gets it back)
+    const members = new Set([...left, ...add].map((e) => e.set));
+    return [...this.chains].filter((c) => !used.has(c) && !members.has(memberSet(c)));
   }
 
   /**
@@ -383,13 +413,17 @@ export class NetworkManager implements ContainerNetwork {
       } catch (err) {
         if (attempt > 0 || signal?.aborted) throw err;
         await this.readTables();
-        // the table itself was deleted: made again (empty), and the change planned against that
-        if (!this.tablePresent) await this.loadTables();
+        // the table itself was deleted: made again with every attached container's elements, and the change planned against that
+        if (!this.tablePresent) await this.loadTables({ fromRecords: true });
         continue;
       }
       for (const e of change.remove) this.elements.delete(elementId(e));
       for (const e of change.add) this.elements.set(elementId(e), e);
-      for (const c of change.removeChains) this.chains.delete(c);
+      for (const c of change.removeChains) {
+        this.chains.delete(c);
+        // the chain's member set went with it, and its elements
+        for (const [key, e] of this.elements) if (e.set === memberSet(c)) this.elements.delete(key);
+      }
       for (const c of change.addChains) this.chains.add(c);
       return true;
     }
@@ -419,7 +453,12 @@ export class NetworkManager implements ContainerNetwork {
     if (!address) address = (await this.addresses(id))[0]?.address;
     // an address another attached container holds now is that container's
     const heldByOther = [...this.records].some(([other, r]) => other !== id && r.spec.ipv4.address === address);
-    if (address && !heldByOther) await this.removeElementsOf(address, signal);
+    if (address && !heldByOther) {
+      await this.removeElementsOf(address, signal);
+      // flows the kernel still tracks for the address (a published UDP port's, say) would carry on
+      // to whoever holds it next, accepted as established: they go with the container
+      await this.forgetFlows(address, signal);
+    }
     // the sysfs holds the namespace: it goes first, and before its folder is removed
     if (await this.sysfsMounted(id)) await this.netns.unmount(this.files(id).sysfs!, signal);
     const veth = this.vethName(id);
@@ -482,7 +521,17 @@ export class NetworkManager implements ContainerNetwork {
     const inet = (link?.addr_info ?? []).filter((a) => a.family === 'inet');
     const own = inet.length === 1 && inet[0]!.local === this.gateway && inet[0]!.prefixlen === this.subnet.prefixLength;
     const lines: string[] = [];
+    // a bridge of the host's own (an uplink, libvirt's, docker's) is never taken over: its
+    // addresses would be flushed and its ports removed as strays
+    const marked = exists && readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').trim() === BRIDGE_MARK;
+    if (exists && !marked) {
+      const ports = readdirSync(`/sys/class/net/${bridge}/brif`);
+      if (ports.length > 0 || (inet.length > 0 && !own)) {
+        throw new Error(`bridge "${bridge}" exists and was not made by hoody (it has ${ports.length > 0 ? `ports ${ports.join(', ')}` : `addresses ${inet.map((a) => a.local).join(', ')}`}): choose another HOODY_NETWORK_BRIDGE`);
+      }
+    }
     if (!exists) lines.push(`link add ${bridge} type bridge`);
+    if (!marked) lines.push(`link set ${bridge} alias ${BRIDGE_MARK}`);
     if (!own) lines.push(...(inet.length > 0 ? [`addr flush dev ${bridge}`] : []), `addr add ${this.gateway}/${this.subnet.prefixLength} dev ${bridge}`);
     if (!link?.flags?.includes('UP')) lines.push(`link set ${bridge} up`);
     // traffic bridged between two containers passes the ip forward hook (the isolation of groups), whatever the host-wide setting
@@ -495,8 +544,13 @@ export class NetworkManager implements ContainerNetwork {
    * the old ones held (the running containers' ports and groups). Should the old elements not
    * load, the tables are loaded empty: reconcile puts back what running containers need.
    */
-  private async loadTables(): Promise<void> {
+  private async loadTables(opts: { fromRecords?: boolean } = {}): Promise<void> {
     await this.readTables();
+    // a table deleted behind the daemon's back, found by a change, comes back with what every
+    // attached container needs (reconcile puts back what the running ones need itself, and says so)
+    if (!this.tablePresent && opts.fromRecords) {
+      for (const r of this.records.values()) for (const e of containerElements({ address: r.spec.ipv4.address, group: r.spec.group, ports: r.spec.ports })) this.elements.set(elementId(e), e);
+    }
     const cfg = { table: this.opts.table, bridge: this.opts.bridge, subnet: this.subnet.cidr };
     const kept = [...this.elements.values()];
     const chains = groupChains(kept);

@@ -37,8 +37,13 @@ describe('nftables table scripts', () => {
     assert.ok(lines.includes('    oifname "hoody0" ct status dnat ip saddr 127.0.0.0/8 masquerade'));
     assert.equal(lines.filter((l) => l.includes('fib daddr type local dnat')).length, 8, 'tcp and udp, by port and by address, in prerouting and output');
     const forward = lines.indexOf('  chain forward {');
-    assert.deepEqual(lines.slice(forward + 2, forward + 5), ['    ct state established,related accept', '    ct status dnat accept', '    ip saddr vmap @groups']);
-    assert.ok(lines.includes(`add rule ip hoody0 ${chain} ip daddr @containers ip daddr != @m_${chain.slice(2)} drop`));
+    assert.deepEqual(lines.slice(forward + 2, forward + 6), ['    ct state established,related accept', '    ct status dnat accept', '    ip saddr vmap @groups', '    iifname "hoody0" oifname "hoody0" drop']);
+    // within the group accepted, to any other container dropped; what no group chain accepted between two bridge ports is dropped above
+    const accept = lines.indexOf(`add rule ip hoody0 ${chain} ip daddr @m_${chain.slice(2)} accept`);
+    assert.ok(accept > 0 && lines[accept + 1] === `add rule ip hoody0 ${chain} ip daddr @containers drop`);
+    // loopback destinations from outside are never translated, before any DNAT
+    const prerouting = lines.indexOf('  chain prerouting {');
+    assert.equal(lines[prerouting + 2], '    ip daddr 127.0.0.0/8 return');
     // the group's set and chain come before the elements that name them
     assert.ok(lines.findIndex((l) => l.startsWith(`add chain ip hoody0 ${chain}`)) < lines.findIndex((l) => l.includes('jump')));
   });

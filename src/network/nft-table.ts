@@ -54,7 +54,7 @@ export function groupChain(group: string): string {
   return `${GROUP_PREFIX}${createHash('sha256').update(group).digest('hex').slice(0, 16)}`;
 }
 
-const memberSet = (chain: string): string => `${MEMBER_PREFIX}${chain.slice(GROUP_PREFIX.length)}`;
+export const memberSet = (chain: string): string => `${MEMBER_PREFIX}${chain.slice(GROUP_PREFIX.length)}`;
 
 /** An element's identity: the same key in the same set is the same element, whatever its value. */
 export const elementId = (e: TableElement): string => `${e.family} ${e.set} ${e.key}`;
@@ -101,6 +101,9 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
     `    fib daddr type local dnat ip addr . port to tcp dport map @tcp_ports`,
     `    fib daddr type local dnat ip addr . port to udp dport map @udp_ports`,
   ];
+  // a packet from outside to 127.0.0.0/8 (a neighbour routing loopback addresses at this host) is
+  // never forwarded to a container: loopback-only ports stay loopback-only, the kernel drops it
+  const outsideLoopback = `    ip daddr 127.0.0.0/8 return`;
   const lines = [
     // add + delete: the table goes whether or not it was there, in the same transaction as the new one
     `add table ip ${table}`,
@@ -114,6 +117,7 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
     `  map groups { type ipv4_addr : verdict; }`,
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
+    outsideLoopback,
     ...dnat,
     `  }`,
     `  chain output {`,
@@ -132,6 +136,9 @@ export function tableScript(cfg: TableConfig, chains: Iterable<string>, elements
     // a published port is public: reached through the host, from any group
     `    ct status dnat accept`,
     `    ip saddr vmap @groups`,
+    // fails closed: between two ports of the bridge, only what a group chain accepted passes
+    // (a container the table does not know, or an address no container has, reaches no one)
+    `    iifname "${bridge}" oifname "${bridge}" drop`,
     `  }`,
     `}`,
   ];
@@ -144,7 +151,8 @@ function groupLines(table: string, chain: string): string[] {
   return [
     `add set ip ${table} ${memberSet(chain)} { type ipv4_addr; }`,
     `add chain ip ${table} ${chain}`,
-    `add rule ip ${table} ${chain} ip daddr @containers ip daddr != @${memberSet(chain)} drop`,
+    `add rule ip ${table} ${chain} ip daddr @${memberSet(chain)} accept`,
+    `add rule ip ${table} ${chain} ip daddr @containers drop`,
   ];
 }
 
