@@ -372,6 +372,18 @@ describe('container networks in the control plane (scripted runtime, fake host l
     assert.deepEqual(await store.takenHostPorts(server.id), []);
   });
 
+  it('gives a container whose address is of an old subnet a new one when it next starts', async () => {
+    const web = await service.create(actor, { name: 'web', container_image: 'busybox', autostart: false });
+    assert.equal(web.ipv4_address, '10.99.0.2');
+    // the server's subnet changed (HOODY_NETWORK_SUBNET) while the container was stopped
+    await service.close();
+    service = bridged('10.98.0.0/29');
+    await service.operate(actor, web.id, 'start', {});
+    const now = await store.getContainer(web.id);
+    assert.equal(now?.ipv4_address, '10.98.0.2');
+    assert.deepEqual(specs.at(-1)?.network?.ipv4, { address: '10.98.0.2', prefixLength: 29, gateway: '10.98.0.1' });
+  });
+
   it('of concurrent creates in one project, each gets its own address and host port', async () => {
     const made = await Promise.all(Array.from({ length: 5 }, (_, i) => service.create(actor, { name: `p${i}`, container_image: 'busybox', autostart: false, ports: [{ container_port: 80 }] })));
     assert.equal(new Set(made.map((c) => c.ipv4_address)).size, 5);

@@ -7,7 +7,7 @@ import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOper
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError } from '../store/store.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
-import { gatewayOf, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
+import { gatewayOf, ipv4InSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
 import { isHostPortFree } from '../network/port-probe.ts';
 import { checkPortRequests, chooseAddress, choosePorts, HOST_PORT_POOL, type CheckedPortRequest, type HostPortProbe } from './network-plan.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
@@ -305,11 +305,32 @@ export class ContainerService {
    * An address (the one it has, or the lowest free one) and host ports for a bridge container,
    * from what the store shows taken on this server now (the container's own ports excepted).
    */
+  /**
+   * A bridge container whose address is not of the server's subnet (the subnet changed since it
+   * was given) gets a new one before it runs, and its project's names follow.
+   */
+  private async addressed(c: ContainerRecord): Promise<ContainerRecord> {
+    const subnet = this.subnet;
+    if (!subnet || c.network_mode !== 'bridge' || (c.ipv4_address && ipv4InSubnet(c.ipv4_address, subnet))) return c;
+    for (let attempt = 1; ; attempt++) {
+      const { ipv4_address } = await this.pickNetwork([], { id: c.id });
+      try {
+        const updated = await this.deps.store.updateContainer(c.id, { ipv4_address });
+        if (!updated) return c;
+        await this.refreshProjectHosts(c.project_id);
+        return updated;
+      } catch (err) {
+        if (!this.pickAgain(err, [], attempt)) throw networkClash(err);
+      }
+    }
+  }
+
   private async pickNetwork(requests: readonly CheckedPortRequest[], c: { id: string; ipv4_address?: string | null; ports?: readonly PublishedPort[] }): Promise<{ ipv4_address: string; ports: PublishedPort[] }> {
     const subnet = this.subnet;
     if (!subnet) throw new HoodyError('NETWORK_DISABLED', 'this server runs without a bridge network (HOODY_NETWORK=none): no address or port can be given');
     const serverId = this.deps.server.id;
-    let address = c.ipv4_address ?? undefined;
+    // an address of another subnet (the server's changed) is not kept
+    let address = c.ipv4_address && ipv4InSubnet(c.ipv4_address, subnet) ? c.ipv4_address : undefined;
     if (!address) {
       address = chooseAddress(subnet, new Set(await this.deps.store.takenAddresses(serverId)));
       if (!address) throw new HoodyError('ADDRESS_POOL_EXHAUSTED', `every address of the subnet ${subnet.cidr} is given to a container`, { subnet: subnet.cidr });
@@ -724,7 +745,7 @@ export class ContainerService {
 
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
-    await this.deps.driver.create(await this.specOf(c), signal);
+    await this.deps.driver.create(await this.specOf(await this.addressed(c)), signal);
     const state = await this.deps.driver.start(c.id, signal);
     // the container runs: a failed write of its history must not turn the start into a failure
     await this.restarts.runStarted(c.id).catch((err) => this.deps.warn?.(`restart history of ${c.id}`, err));
