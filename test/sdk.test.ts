@@ -88,6 +88,8 @@ describe('the TypeScript SDK against a real daemon', () => {
 
   it('get adds runtime_info for runtime "true" or true, and leaves it out otherwise', async () => {
     const id = await containerIn('running', ['sh', '-c', 'exec sleep 600']);
+    // start answers once init is released; the shell's exec follows a moment later
+    await untilProcess(d, id, 'sleep 600');
     for (const runtime of ['true', true] as const) {
       const res = await client.api.containers.get(id, { runtime });
       const info: RuntimeInfo = res.data.runtime_info; // typed as present by the overload
