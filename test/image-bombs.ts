@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { run } from './image-fixtures.ts';
-import { sha256, tarOf, type StubLayer, type TinyImage } from './stub-registry.ts';
+import { sha256, tarOf, ustarHeader, type StubLayer, type TinyImage } from './stub-registry.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -25,28 +25,10 @@ export interface BombLayer extends Omit<StubLayer, 'tar'> {
   tarBytes: number;
 }
 
-/** The ustar header of a regular file of `size` bytes. */
-function fileHeader(name: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100);
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  h.write('14000000000\0', 136);
-  h.write('        ', 148);
-  h.write('0', 156);
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return h;
-}
 
 /** The tar of one file of `bytes` zeros, a MiB at a time. */
 function* zeroTar(bytes: number): Generator<Buffer> {
-  yield fileHeader('zeros', bytes);
+  yield ustarHeader('zeros', bytes);
   const mib = Buffer.alloc(1024 * 1024);
   for (let left = bytes; left > 0; left -= mib.length) yield left >= mib.length ? mib : mib.subarray(0, left);
   yield Buffer.alloc(((512 - (bytes % 512)) % 512) + 1024);

@@ -10,10 +10,9 @@ import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
-import { eventually } from './eventually.ts';
+import { eventually, tcpProbe } from './eventually.ts';
 
 const tag = randomBytes(3).toString('hex');
 const bridge = `hde${tag}`;
@@ -32,26 +31,6 @@ function inContainer(pid: number, script: string, timeoutMs = 15_000): { code: n
 /** An HTTP/1.0 GET of `/` with busybox nc inside the container: the body's first line, or the failure. */
 function httpFrom(pid: number, host: string, port: number): { code: number | null; out: string } {
   return inContainer(pid, `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port}`);
-}
-
-/** Connects to a TCP port from the host: 'open', or the error code (ECONNREFUSED, ETIMEDOUT…). */
-function tcpProbe(host: string, port: number, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve('ETIMEDOUT');
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve('open');
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code ?? err.message);
-    });
-  });
 }
 
 async function httpGet(url: string): Promise<string> {

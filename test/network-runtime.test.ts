@@ -13,13 +13,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 import { NetworkManager } from '../src/network/manager.ts';
 import type { ContainerNetworkSpec, HostEntry, PublishedPort } from '../src/network/types.ts';
 import { newId, spec, eventually } from './runtime-contract.ts';
+import { tcpProbe } from './eventually.ts';
 
 /** The whole suite, with the table and namespace work done in-process or by spawned tools (the fallback). */
 function networkSuite(spawnTools: boolean): void {
@@ -54,24 +54,6 @@ function networkSuite(spawnTools: boolean): void {
     }
   }
 
-  function tcpProbe(host: string, port: number, timeoutMs = 3000): Promise<string> {
-    return new Promise((resolve) => {
-      const s = connect({ host, port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        resolve('ETIMEDOUT');
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.destroy();
-        resolve('open');
-      });
-      s.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        resolve(err.code ?? err.message);
-      });
-    });
-  }
 
   /** The elements of this test's tables, as `family set key[: value]` lines. */
   function elements(): string[] {

@@ -10,26 +10,31 @@ import { gzipSync } from 'node:zlib';
 
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
+/** The ustar header of a regular file of `size` bytes. */
+export function ustarHeader(name: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100);
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  h.write('14000000000\0', 136);
+  h.write('        ', 148);
+  h.write('0', 156);
+  h.write('ustar\0', 257);
+  h.write('00', 263);
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return h;
+}
+
 /** A ustar archive of regular files: 512-byte headers, data padded to 512, two zero blocks. */
 export function tarOf(files: { name: string; content: string | Buffer }[]): Buffer {
   const parts: Buffer[] = [];
   for (const f of files) {
     const data = Buffer.from(f.content);
-    const h = Buffer.alloc(512);
-    h.write(f.name, 0, 100);
-    h.write('0000644\0', 100);
-    h.write('0000000\0', 108);
-    h.write('0000000\0', 116);
-    h.write(data.length.toString(8).padStart(11, '0') + '\0', 124);
-    h.write('14000000000\0', 136);
-    h.write('        ', 148);
-    h.write('0', 156);
-    h.write('ustar\0', 257);
-    h.write('00', 263);
-    let sum = 0;
-    for (const byte of h) sum += byte;
-    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+    parts.push(ustarHeader(f.name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
