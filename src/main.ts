@@ -295,7 +295,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   // what no running container owns goes (a container that died while the daemon was down, a
   // daemon killed part-way); what a running one lost comes back
   if (network) {
-    const report = await network.reconcile(await containers.networkSpecs());
+    const report = await network.reconcile(() => containers.networkSpecs());
     if (report.removed.length + report.restored.length > 0) log.info(report, `network: ${report.removed.length} left-over container network(s) removed, ${report.restored.length} restored`);
   }
   const resumed = await containers.resumeRestarts();

@@ -399,8 +399,9 @@ export class ContainerService {
   }
 
   /**
-   * The network of every container of this server whose runtime state is running or paused, for
-   * the host layer's reconcile at start (it removes what none of them owns, restores what they need).
+   * The network of every container of this server whose runtime state is running or paused, or
+   * that is being created, started or restarted here, for the host layer's reconcile at start (it
+   * removes what none of them owns, restores what they need).
    */
   async networkSpecs(): Promise<Map<string, ContainerNetworkSpec>> {
     const specs = new Map<string, ContainerNetworkSpec>();
@@ -410,7 +411,9 @@ export class ContainerService {
     const byProject = new Map<string, ContainerRecord[]>();
     for (const c of all) byProject.set(c.project_id, [...(byProject.get(c.project_id) ?? []), c]);
     for (const c of all) {
-      if (!live.has(c.id)) continue;
+      // a container being created, started or restarted here is about to run: its network stays
+      const starting = this.inFlight.has(c.id) || (c.current_operation !== null && ['create', 'start', 'restart'].includes(c.current_operation.operation));
+      if (!live.has(c.id) && !starting) continue;
       const spec = this.networkSpecOf(c, byProject.get(c.project_id) ?? []);
       if (spec) specs.set(c.id, spec);
     }

@@ -135,8 +135,8 @@ export class NetworkManager implements ContainerNetwork {
     });
   }
 
-  reconcile(running: ReadonlyMap<string, ContainerNetworkSpec>, signal?: AbortSignal): Promise<NetworkReconcileReport> {
-    return this.serially(() => this.reconcileNow(running, signal));
+  reconcile(running: ReadonlyMap<string, ContainerNetworkSpec> | (() => Promise<ReadonlyMap<string, ContainerNetworkSpec>>), signal?: AbortSignal): Promise<NetworkReconcileReport> {
+    return this.serially(async () => this.reconcileNow(typeof running === 'function' ? await running() : running, signal));
   }
 
   async addresses(id: string): Promise<ContainerAddress[]> {

@@ -105,9 +105,11 @@ export interface ContainerNetwork {
   updateHosts(id: string, hosts: HostEntry[]): Promise<void>;
   /**
    * At start-up and on a sweep: removes what no container in `running` owns (namespaces, veths,
-   * map elements, files of this server's bridge) and restores what each of them needs.
+   * map elements, files of this server's bridge) and restores what each of them needs. Given a
+   * function, it is asked in turn with the other changes, so no attach comes between the answer
+   * and its use.
    */
-  reconcile(running: ReadonlyMap<string, ContainerNetworkSpec>, signal?: AbortSignal): Promise<NetworkReconcileReport>;
+  reconcile(running: ReadonlyMap<string, ContainerNetworkSpec> | (() => Promise<ReadonlyMap<string, ContainerNetworkSpec>>), signal?: AbortSignal): Promise<NetworkReconcileReport>;
   /** The container's addresses as its namespace has them now (empty when it is not attached). */
   addresses(id: string): Promise<ContainerAddress[]>;
   /** Stops background work; leaves the bridge, the table and attached containers in place. */
