@@ -241,16 +241,10 @@ export class ContainerService {
     };
     let record = base;
     try {
-      // an address or host port picked here may be taken by a create of the same moment: pick again
-      for (let attempt = 1; ; attempt++) {
+      await this.pickingAgain(portRequests, async () => {
         if (networkMode === 'bridge') record = { ...base, ...(await this.pickNetwork(portRequests, { id: base.id })) };
-        try {
-          await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
-          break;
-        } catch (err) {
-          if (!this.pickAgain(err, portRequests, attempt)) throw err;
-        }
-      }
+        await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
+      });
     } catch (err) {
       if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
       if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
@@ -312,15 +306,24 @@ export class ContainerService {
   private async addressed(c: ContainerRecord): Promise<ContainerRecord> {
     const subnet = this.subnet;
     if (!subnet || c.network_mode !== 'bridge' || (c.ipv4_address && ipv4InSubnet(c.ipv4_address, subnet))) return c;
+    const updated = await this.pickingAgain([], async () => this.deps.store.updateContainer(c.id, { ipv4_address: (await this.pickNetwork([], { id: c.id })).ipv4_address })).catch((err: unknown) => {
+      throw networkClash(err);
+    });
+    if (!updated) return c;
+    await this.refreshProjectHosts(c.project_id);
+    return updated;
+  }
+
+  /**
+   * Runs `pickAndWrite` (an address or host ports picked, then written) again when the write
+   * finds what it picked taken by a create or update of the same moment (see pickAgain).
+   */
+  private async pickingAgain<T>(requests: readonly CheckedPortRequest[], pickAndWrite: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const { ipv4_address } = await this.pickNetwork([], { id: c.id });
       try {
-        const updated = await this.deps.store.updateContainer(c.id, { ipv4_address });
-        if (!updated) return c;
-        await this.refreshProjectHosts(c.project_id);
-        return updated;
+        return await pickAndWrite();
       } catch (err) {
-        if (!this.pickAgain(err, [], attempt)) throw networkClash(err);
+        if (!this.pickAgain(err, requests, attempt)) throw err;
       }
     }
   }
@@ -409,7 +412,11 @@ export class ContainerService {
     const live = new Set((await this.deps.driver.list()).filter((s) => s.status === 'running' || s.status === 'paused').map((s) => s.id));
     const all = await this.deps.store.listContainers({ server_id: this.deps.server.id });
     const byProject = new Map<string, ContainerRecord[]>();
-    for (const c of all) byProject.set(c.project_id, [...(byProject.get(c.project_id) ?? []), c]);
+    for (const c of all) {
+      const peers = byProject.get(c.project_id);
+      if (peers) peers.push(c);
+      else byProject.set(c.project_id, [c]);
+    }
     for (const c of all) {
       // a container being created, started or restarted here is about to run: its network stays
       const starting = this.inFlight.has(c.id) || (c.current_operation !== null && ['create', 'start', 'restart'].includes(c.current_operation.operation));
@@ -456,7 +463,7 @@ export class ContainerService {
       const mode = network ?? c.network_mode;
       const requests = this.checkNetworkRequest(mode, network !== undefined, ports);
       const changes = { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) };
-      for (let attempt = 1; ; attempt++) {
+      return this.pickingAgain(requests, async () => {
         let net: Partial<ContainerRecord> = {};
         if (mode === 'none' && (network !== undefined || ports !== undefined) && (c.network_mode !== 'none' || c.ports.length > 0)) {
           net = { network_mode: 'none', ipv4_address: null, ports: [] };
@@ -464,16 +471,13 @@ export class ContainerService {
           const picked = await this.pickNetwork(ports !== undefined ? keepHostPorts(requests, c.ports) : [], c);
           net = { network_mode: 'bridge', ipv4_address: picked.ipv4_address, ...(ports !== undefined ? { ports: picked.ports } : {}) };
         }
-        try {
-          const updated = await this.deps.store.updateContainer(id, { ...changes, ...net });
-          if (!updated) throw notFound('container', id);
-          return updated;
-        } catch (err) {
-          if (this.pickAgain(err, requests, attempt)) continue;
-          if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${patch.name}" is already used in this project`);
-          throw networkClash(err);
-        }
-      }
+        const updated = await this.deps.store.updateContainer(id, { ...changes, ...net });
+        if (!updated) throw notFound('container', id);
+        return updated;
+      }).catch((err: unknown) => {
+        if (err instanceof NameTakenError) throw new HoodyError('NAME_TAKEN', `container name "${patch.name}" is already used in this project`);
+        throw networkClash(err);
+      });
     });
     // a pending restart was decided under the old settings
     await this.restarts.cancel(id);
