@@ -8,23 +8,16 @@
 import { closeSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { libcFunctions, type LibcFunctions } from '../runtime/libc.ts';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_SHARED, umount2 } from '../runtime/mount-syscalls.ts';
 import { runTool } from './run-tool.ts';
 
 const CLONE_NEWNET = 0x40000000;
-const MS_RDONLY = 1;
-const MS_NOSUID = 2;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MS_BIND = 4096;
-const MS_REC = 16384;
-const MS_SHARED = 1 << 20;
 const EINVAL = 22;
 
 type Libc = LibcFunctions<{
   setns: (fd: number, nstype: number) => number;
   unshare: (flags: number) => number;
   mount: (source: string, target: string, fstype: string, flags: number, data: null) => number;
-  umount2: (target: string, flags: number) => number;
 }>;
 
 /** What is done in a container's namespace: sysctls and a sysfs mount. */
@@ -46,10 +39,9 @@ export interface NetnsEntry {
 export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry> {
   const libc = preferNsenter
     ? undefined
-    : await libcFunctions<{ setns: Libc['setns']; unshare: Libc['unshare']; mount: Libc['mount']; umount2: Libc['umount2'] }>({
+    : await libcFunctions<{ setns: Libc['setns']; unshare: Libc['unshare']; mount: Libc['mount'] }>({
         setns: 'int setns(int fd, int nstype)',
         unshare: 'int unshare(int flags)',
-        umount2: 'int umount2(const char *target, int flags)',
         mount: 'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const void *data)',
       }).catch(() => undefined);
   if (!libc) return nsenterEntry();
@@ -98,9 +90,8 @@ export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry>
     mode: 'setns',
     sysctls: async (netnsPath, settings) => inside(netnsPath, () => writeSysctls(settings)),
     mountSysfs: async (netnsPath, target) => inside(netnsPath, () => mountSysfs(target)),
-    unmount: async (target) => {
-      if (libc.umount2(target, 0) !== 0) throw new Error(`cannot unmount ${target}: errno ${libc.errno()}`);
-    },
+    // outside any namespace: the shared call, on libuv's thread pool
+    unmount: (target) => umount2(target),
     create: async (netnsPath, settings, sysfsTarget) => {
       prepareRunDir(dirname(netnsPath));
       closeSync(openSync(netnsPath, 'wx', 0));

@@ -8,11 +8,19 @@ import { RuntimeError } from './driver.ts';
 import { libcFunctions, type LibcFunctions } from './libc.ts';
 
 /** mount(2) flags (linux/mount.h). */
+export const MS_RDONLY = 0x1;
+/** mount(2) flags (linux/mount.h). */
 export const MS_NOSUID = 0x2;
 /** mount(2) flags (linux/mount.h). */
 export const MS_NODEV = 0x4;
 /** mount(2) flags (linux/mount.h). */
+export const MS_NOEXEC = 0x8;
+/** mount(2) flags (linux/mount.h). */
 export const MS_BIND = 0x1000;
+/** mount(2) flags (linux/mount.h). */
+export const MS_REC = 0x4000;
+/** mount(2) flags (linux/mount.h): propagation type shared. */
+export const MS_SHARED = 0x100000;
 /** umount2(2) flag: detach now, finish once nothing uses the mount any more (`umount -l`). */
 export const MNT_DETACH = 0x2;
 
