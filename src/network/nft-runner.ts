@@ -2,7 +2,7 @@
  * Runs nft scripts: in-process through libnftables (the library the nft command is built on,
  * through koffi) when it loads, otherwise by spawning `nft -f -`. In-process, a change is one
  * netlink transaction of about a millisecond instead of a process start (tens of milliseconds on
- * a loaded host); the event loop waits for that transaction.
+ * a loaded host), run on libuv's thread pool.
  */
 import { runTool, ToolError } from './run-tool.ts';
 
@@ -22,7 +22,7 @@ interface Libnftables {
   nft_ctx_get_output_buffer: (ctx: unknown) => string | null;
   nft_ctx_get_error_buffer: (ctx: unknown) => string | null;
   nft_ctx_output_set_flags: (ctx: unknown, flags: number) => void;
-  nft_run_cmd_from_buffer: (ctx: unknown, buf: string) => number;
+  nft_run_cmd_from_buffer: { (ctx: unknown, buf: string): number; async: (ctx: unknown, buf: string, done: (err: unknown, result: number) => void) => void };
 }
 
 /** The library runner, or the CLI's when libnftables.so.1 (or koffi) cannot be loaded. */
@@ -46,7 +46,11 @@ export async function openNftRunner(preferCli = false): Promise<NftRunner> {
         lib.nft_ctx_buffer_output(ctx);
         lib.nft_ctx_buffer_error(ctx);
         if (opts.json) lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
-        const rc = lib.nft_run_cmd_from_buffer(ctx, script);
+        // on the thread pool: the event loop goes on meanwhile (a transaction takes from a fraction of a
+        // millisecond to ~10 ms when the kernel is busy with namespaces coming and going)
+        const rc = await new Promise<number>((resolve, reject) =>
+          lib.nft_run_cmd_from_buffer.async(ctx, script, (err, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result))),
+        );
         if (rc !== 0) {
           const stderr = lib.nft_ctx_get_error_buffer(ctx) ?? '';
           throw new ToolError(`nft: ${stderr.trim().split('\n').slice(0, 3).join('; ') || `failed (${rc})`}`, stderr);
@@ -59,7 +63,19 @@ export async function openNftRunner(preferCli = false): Promise<NftRunner> {
   };
 }
 
-async function loadLibnftables(): Promise<Libnftables> {
+let loaded: Promise<Libnftables> | undefined;
+
+/** The library's functions, bound once per process (koffi refuses a second declaration of its types). */
+function loadLibnftables(): Promise<Libnftables> {
+  loaded ??= bindLibnftables();
+  // a failure is not kept: the next runner tries again
+  loaded.catch(() => {
+    loaded = undefined;
+  });
+  return loaded;
+}
+
+async function bindLibnftables(): Promise<Libnftables> {
   const { default: koffi } = await import('koffi');
   const lib = koffi.load('libnftables.so.1');
   koffi.opaque('nft_ctx');
