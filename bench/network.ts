@@ -150,7 +150,7 @@ try {
   const v = netavark();
   console.log('| method | up | down | notes |');
   console.log('|---|---|---|---|');
-  console.log(`| hoody NetworkManager (ip -b batches + one nft table) | ${seconds(h.up)} | ${seconds(h.down)} | ${h.reachable}/${count} namespaces made |`);
+  console.log(`| hoody NetworkManager (rtnetlink and libnftables in-process) | ${seconds(h.up)} | ${seconds(h.down)} | ${h.reachable}/${count} namespaces made |`);
   if (v) console.log(`| netavark 1.4, serial, dns off | ${seconds(v.up)} | ${seconds(v.down)} | ${v.failed} failed calls |`);
   else console.log(`| netavark | - | - | ${NETAVARK} not installed |`);
   const s = await startLatency();

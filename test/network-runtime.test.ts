@@ -350,6 +350,22 @@ function networkSuite(spawnTools: boolean): void {
       assert.deepEqual(elements(), []);
       assert.deepEqual(warnings.filter((w) => w.includes(id)), []);
     });
+
+    it('a start whose network fails once its namespace is made (runc creating the container meanwhile) fails with that error, runs nothing and leaves nothing', async () => {
+      // the namespace and the files are made (runc creates the container in them), then the route fails
+      const c = { id: newId(), spec: { ...netSpec(10, 'project-c', 'late'), ipv4: { address: `${net}.10`, prefixLength: 24, gateway: '192.0.2.1' } } };
+      await driver.create(spec(c.id, ['sleep', '600'], { hostname: 'late', network: c.spec }));
+      await assert.rejects(driver.start(c.id), /network/);
+      assert.equal((await driver.state(c.id))?.status, 'created', 'runc holds no container for it');
+      assert.equal(existsSync(network.netnsPath(c.id)), false);
+      assert.equal(vethsOnBridge().includes(network.vethName(c.id)), false);
+      assert.equal(elements().some((e) => e.includes(`${net}.10`)), false);
+      // and made again with a network that works, it starts
+      await driver.delete(c.id);
+      await run({ id: c.id, spec: netSpec(10, 'project-c', 'late') }, ['sleep', '600']);
+      assert.equal(await eventually('its address inside', () => network.addresses(c.id), (a) => a.length === 1, 10_000).then((a) => a[0]!.address), `${net}.10`);
+      await driver.delete(c.id);
+    });
   });
 }
 

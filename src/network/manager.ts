@@ -13,7 +13,7 @@
  * exactly what differs; when the kernel disagrees (someone changed the table), the model is
  * read back from the kernel and the change tried again.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
@@ -25,6 +25,7 @@ import { runTool, ToolError } from './run-tool.ts';
 import { isHostPortFree } from './port-probe.ts';
 import { openNftRunner, type NftRunner } from './nft-runner.ts';
 import { openNetnsEntry, type NetnsEntry } from './netns-enter.ts';
+import { rt, Rtnetlink } from './rtnetlink.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkFiles, NetworkReconcileReport, NetworkSettings } from './types.ts';
 
 export interface NetworkManagerOptions extends NetworkSettings {
@@ -47,6 +48,9 @@ const BRIDGE_MARK = 'hoody-container-network';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** The container's side of its veth. */
 const INNER_IF = 'eth0';
+/** lo's index in every network namespace (the first link registered in it), and the index eth0 is made with. */
+const LOOPBACK_INDEX = 1;
+const INNER_INDEX = 2;
 /**
  * Inside each namespace: container root (in its own user namespace, without rights over this
  * namespace) may bind ports below 1024 and ping; eth0 has no IPv6, whose link-local addresses
@@ -75,6 +79,8 @@ export class NetworkManager implements ContainerNetwork {
   private tablePresent = false;
   private nft!: NftRunner;
   private netns!: NetnsEntry;
+  /** Netlink in-process: the host's socket, and how to make one inside a namespace just entered; absent when libc cannot be bound (`ip` then). */
+  private rtnl?: { host: Rtnetlink; socketHere: () => Rtnetlink };
 
   private constructor(private readonly opts: NetworkManagerOptions) {
     const subnet = parseIpv4Cidr(opts.subnet);
@@ -91,6 +97,10 @@ export class NetworkManager implements ContainerNetwork {
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
     [m.nft, m.netns] = await Promise.all([openNftRunner(opts.spawnTools), openNetnsEntry(opts.spawnTools)]);
+    if (m.netns.mode === 'setns') {
+      const socketHere = await Rtnetlink.opener();
+      m.rtnl = { host: socketHere(), socketHere };
+    }
     const [routes, addrs] = await Promise.all([runTool('ip', ['-j', 'route']), runTool('ip', ['-j', 'addr'])]);
     const collision = subnetCollision(m.subnet, opts.bridge, routes, addrs);
     if (collision) throw new Error(`network subnet ${m.subnet.cidr} of bridge "${opts.bridge}" overlaps ${collision}: choose another HOODY_NETWORK_SUBNET`);
@@ -111,11 +121,13 @@ export class NetworkManager implements ContainerNetwork {
     return { hosts: join(dir, 'hosts'), resolv: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname'), sysfs: join(dir, 'sys') };
   }
 
-  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal): Promise<void> {
+  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void> {
     assertId(id);
     this.validate(id, spec);
     return this.serially(async () => {
-      await this.attachNow(id, spec, { deep: false }, signal);
+      await this.attachNow(id, spec, { deep: false, onNamespace }, signal);
+      // a namespace there before (a running container's) was not told of
+      void Promise.resolve(onNamespace?.()).catch(() => undefined);
     });
   }
 
@@ -130,8 +142,8 @@ export class NetworkManager implements ContainerNetwork {
       const record = await this.record(id);
       if (!record) return;
       record.spec = { ...record.spec, hosts };
-      await this.writeRecord(id, record);
-      await rewriteInPlace(this.files(id).hosts, hostsFile({ address: record.spec.ipv4.address, hostname: record.spec.hostname }, hosts));
+      this.writeRecord(id, record);
+      rewriteInPlace(this.files(id).hosts, hostsFile({ address: record.spec.ipv4.address, hostname: record.spec.hostname }, hosts));
     });
   }
 
@@ -158,6 +170,7 @@ export class NetworkManager implements ContainerNetwork {
 
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
+    this.rtnl?.host.close();
   }
 
   /** The host end of the container's veth: `v` and 14 hex digits of the bridge and id (15 characters). */
@@ -203,7 +216,7 @@ export class NetworkManager implements ContainerNetwork {
    * `deep` also reads the address inside the namespace (reconcile); `keepMissing` makes no
    * namespace for a container whose namespace is gone (a running one keeps its own).
    */
-  private async attachNow(id: string, spec: ContainerNetworkSpec, how: { deep: boolean; keepMissing?: boolean }, signal?: AbortSignal): Promise<boolean> {
+  private async attachNow(id: string, spec: ContainerNetworkSpec, how: { deep: boolean; keepMissing?: boolean; onNamespace?: () => Promise<unknown> | void }, signal?: AbortSignal): Promise<boolean> {
     const before = await this.record(id);
     const fresh = !existsSync(this.netnsPath(id));
     const veth = this.vethName(id);
@@ -212,22 +225,29 @@ export class NetworkManager implements ContainerNetwork {
     if (fresh && !how.keepMissing) await this.assertPortsFree(spec);
     try {
       // recorded first: a crash part-way leaves what detach needs to know
-      await this.writeRecord(id, { spec });
+      this.writeRecord(id, { spec });
       let changed = false;
+      if (fresh && !how.keepMissing && this.netns.create && this.rtnl) {
+        // in-process, no tool started. First what runc needs to create the container: the files, and the
+        // namespace with its sysctls, its sysfs and a netlink socket of its own
+        await this.writeFiles(id, spec);
+        const sysfs = this.files(id).sysfs!;
+        mkdirSync(sysfs, { recursive: true, mode: 0o755 });
+        // eth0 does not exist yet: it is made in the namespace and takes the namespace's defaults (IPv6 off)
+        const inner = await this.netns.create(this.netnsPath(id), INNER_SYSCTLS.filter((x) => !x.includes(`.${INNER_IF}.`)), sysfs, this.rtnl.socketHere);
+        try {
+          await Promise.resolve(how.onNamespace?.()).catch(() => undefined);
+          // then, while runc creates the container, the veth and the inside over netlink (eth0 comes up with
+          // arp_notify already on) and the table
+          await settled([this.plugVeth(id, spec, this.rtnl.host, inner), this.syncElements(spec, before?.spec.ipv4.address, signal)]);
+        } finally {
+          inner.close();
+        }
+        return true;
+      }
       if (fresh && !how.keepMissing) {
         // the table and the files do not wait for the interfaces: a start waits for the slowest of them only
         const interfaces = async (): Promise<void> => {
-          if (this.netns.create) {
-            // in-process: the namespace with its sysctls and sysfs; then one process for the veth and, through
-            // `netns exec`, the inside (eth0 comes up with arp_notify already on)
-            const sysfs = this.files(id).sysfs!;
-            const inner = join(this.dir(id), 'inner.batch');
-            await Promise.all([mkdir(sysfs, { recursive: true, mode: 0o755 }), writeFile(inner, this.innerLines(spec, false).join('\n') + '\n', { mode: 0o600 })]);
-            // eth0 does not exist yet: it is made in the namespace and takes the namespace's defaults (IPv6 off)
-            await this.netns.create(this.netnsPath(id), INNER_SYSCTLS.filter((x) => !x.includes(`.${INNER_IF}.`)), sysfs);
-            await this.hostBatch([...this.vethLines(id, false, spec.ipv4.address), `netns exec ${this.netnsName(id)} ip -b ${inner}`], signal);
-            return;
-          }
           await this.hostBatch(this.vethLines(id, true, spec.ipv4.address), signal);
           // the sysctls first: eth0 comes up with arp_notify on
           await this.innerSysctls(id, signal);
@@ -270,17 +290,19 @@ export class NetworkManager implements ContainerNetwork {
 
   /** Deletes the connection-tracking entries to and from `address`; without the conntrack tool, nothing (told once). */
   private async forgetFlows(address: string, signal?: AbortSignal): Promise<void> {
-    for (const direction of ['--reply-src', '--orig-src']) {
-      try {
-        await runTool('conntrack', ['-D', direction, address], { signal });
-      } catch (err) {
-        // exit status 1 with "0 flow entries": there were none
-        if (err instanceof ToolError && /0 flow entries/.test(err.stderr)) continue;
-        if (!this.conntrackWarned) this.opts.warn?.('cannot delete the connection-tracking entries of a removed container network (is conntrack installed?)', err);
-        this.conntrackWarned = true;
-        return;
-      }
-    }
+    // both directions at once: each is a process of its own
+    await Promise.all(
+      ['--reply-src', '--orig-src'].map(async (direction) => {
+        try {
+          await runTool('conntrack', ['-D', direction, address], { signal });
+        } catch (err) {
+          // exit status 1 with "0 flow entries": there were none
+          if (err instanceof ToolError && /0 flow entries/.test(err.stderr)) return;
+          if (!this.conntrackWarned) this.opts.warn?.('cannot delete the connection-tracking entries of a removed container network (is conntrack installed?)', err);
+          this.conntrackWarned = true;
+        }
+      }),
+    );
   }
 
   private async assertPortsFree(spec: ContainerNetworkSpec): Promise<void> {
@@ -301,6 +323,27 @@ export class NetworkManager implements ContainerNetwork {
       ...this.enslaveLines(veth),
       `neigh flush to ${address} dev ${this.opts.bridge}`,
     ];
+  }
+
+  /**
+   * Over netlink: the veth made with its peer eth0 directly in the namespace, on the bridge and
+   * up, hairpin on, the host's neighbour entry of the address forgotten; inside, lo and eth0 up
+   * with the address and the default route (what vethLines and innerLines say to `ip`).
+   */
+  private async plugVeth(id: string, spec: ContainerNetworkSpec, host: Rtnetlink, inner: Rtnetlink): Promise<void> {
+    const veth = this.vethName(id);
+    const { address, prefixLength, gateway } = spec.ipv4;
+    const bridge = Number(readIfThere(`/sys/class/net/${this.opts.bridge}/ifindex`));
+    if (!bridge) throw new Error(`the bridge "${this.opts.bridge}" is gone: restart the daemon to make it again`);
+    const netns = openSync(this.netnsPath(id), 'r');
+    try {
+      // eth0 takes the index after lo's in its new namespace, asked for so the inside needs no lookup
+      await host.run(rt.addVeth(veth, bridge, { name: INNER_IF, netnsFd: netns, index: INNER_INDEX }), rt.upAsPort(veth), rt.deleteNeighbour(bridge, address));
+    } finally {
+      closeSync(netns);
+    }
+    writeFileSync(`/sys/class/net/${veth}/brport/hairpin_mode`, '1');
+    await inner.run(rt.setUp(LOOPBACK_INDEX), rt.addAddress(INNER_INDEX, address, prefixLength), rt.setUp(INNER_INDEX), rt.defaultRoute(gateway));
   }
 
   private enslaveLines(veth: string): string[] {
@@ -438,9 +481,10 @@ export class NetworkManager implements ContainerNetwork {
       [files.hostname, hostnameFile(spec.hostname)],
     ];
     let changed = false;
+    // synchronously (see rewriteInPlace): small files on a tmpfs
     for (const [path, text] of want) {
-      if ((await readFile(path, 'utf8').catch(() => undefined)) === text) continue;
-      await rewriteInPlace(path, text);
+      if (readIfThere(path) === text) continue;
+      rewriteInPlace(path, text);
       changed = true;
     }
     return changed;
@@ -453,15 +497,27 @@ export class NetworkManager implements ContainerNetwork {
     if (!address) address = (await this.addresses(id))[0]?.address;
     // an address another attached container holds now is that container's
     const heldByOther = [...this.records].some(([other, r]) => other !== id && r.spec.ipv4.address === address);
-    if (address && !heldByOther) {
-      await this.removeElementsOf(address, signal);
-      // flows the kernel still tracks for the address (a published UDP port's, say) would carry on
-      // to whoever holds it next, accepted as established: they go with the container
-      await this.forgetFlows(address, signal);
-    }
+    if (address && !heldByOther) await this.removeElementsOf(address, signal);
+    // flows the kernel still tracks for the address (a published UDP port's, say) would carry on
+    // to whoever holds it next, accepted as established: they go with the container, while the
+    // interfaces go
+    await settled([address && !heldByOther ? this.forgetFlows(address, signal) : Promise.resolve(), this.removeInterfaces(id, signal)]);
+    this.records.delete(id);
+    await rm(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** The container's sysfs, veth and namespace. */
+  private async removeInterfaces(id: string, signal?: AbortSignal): Promise<void> {
     // the sysfs holds the namespace: it goes first, and before its folder is removed
     if (await this.sysfsMounted(id)) await this.netns.unmount(this.files(id).sysfs!, signal);
     const veth = this.vethName(id);
+    if (this.rtnl && this.netns.remove) {
+      // in-process: the veth over netlink (its peer goes with it), then what `ip netns del` does: the
+      // namespace's bind mount detached and its file removed
+      await this.rtnl.host.run(rt.deleteLink(veth));
+      await this.netns.remove(this.netnsPath(id));
+      return;
+    }
     const lines: string[] = [];
     if (existsSync(`/sys/class/net/${veth}`)) lines.push(`link del ${veth}`);
     if (existsSync(this.netnsPath(id))) lines.push(`netns del ${this.netnsName(id)}`);
@@ -471,8 +527,6 @@ export class NetworkManager implements ContainerNetwork {
         if (existsSync(`/sys/class/net/${veth}`) || existsSync(this.netnsPath(id))) throw err;
       });
     }
-    this.records.delete(id);
-    await rm(this.dir(id), { recursive: true, force: true });
   }
 
   private async reconcileNow(running: ReadonlyMap<string, ContainerNetworkSpec>, signal?: AbortSignal): Promise<NetworkReconcileReport> {
@@ -594,11 +648,20 @@ export class NetworkManager implements ContainerNetwork {
     }
   }
 
-  private async writeRecord(id: string, record: AttachedRecord): Promise<void> {
-    // container root passes through (the files are bind-mounted from here) and lists nothing
-    await mkdir(this.dir(id), { recursive: true, mode: 0o711 });
-    await writeFile(join(this.dir(id), 'network.json'), JSON.stringify(record), { mode: 0o600 });
+  private writeRecord(id: string, record: AttachedRecord): void {
+    // container root passes through (the files are bind-mounted from here) and lists nothing; synchronously, a small file on a tmpfs
+    mkdirSync(this.dir(id), { recursive: true, mode: 0o711 });
+    writeFileSync(join(this.dir(id), 'network.json'), JSON.stringify(record), { mode: 0o600 });
     this.records.set(id, record);
+  }
+}
+
+/** The text of a file, or undefined when it cannot be read. */
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

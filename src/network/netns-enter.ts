@@ -6,9 +6,11 @@
  * namespace). When libc cannot be bound, `nsenter` and the tools do the same in a child process.
  */
 import { closeSync, mkdirSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { libcFunctions, type LibcFunctions } from '../runtime/libc.ts';
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_SHARED, umount2 } from '../runtime/mount-syscalls.ts';
+import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_SHARED, umount2 } from '../runtime/mount-syscalls.ts';
+import { RuntimeError } from '../runtime/driver.ts';
 import { runTool } from './run-tool.ts';
 
 const CLONE_NEWNET = 0x40000000;
@@ -27,10 +29,13 @@ export interface NetnsEntry {
   /** Mounts a read-only sysfs of the namespace at `target`. */
   mountSysfs(netnsPath: string, target: string, signal?: AbortSignal): Promise<void>;
   /**
-   * Makes a namespace bind-mounted at `netnsPath` (what `ip netns add` does), sets its sysctls and
-   * mounts its sysfs at `sysfsTarget`, all before returning; absent without setns (`ip netns add` then).
+   * Makes a namespace bind-mounted at `netnsPath` (what `ip netns add` does), sets its sysctls,
+   * mounts its sysfs at `sysfsTarget` and runs `work` in it (synchronous: to make a socket there),
+   * all before returning `work`'s result; absent without setns (`ip netns add` then).
    */
-  create?(netnsPath: string, settings: readonly string[], sysfsTarget: string): Promise<void>;
+  create?<T>(netnsPath: string, settings: readonly string[], sysfsTarget: string, work: () => T): Promise<T>;
+  /** Removes a namespace made by create, as `ip netns del` does: its bind mount detached, its file removed; absent without setns. */
+  remove?(netnsPath: string): Promise<void>;
   /** Unmounts what is mounted at `target` (a container's sysfs). */
   unmount(target: string, signal?: AbortSignal): Promise<void>;
   readonly mode: 'setns' | 'nsenter';
@@ -92,7 +97,15 @@ export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry>
     mountSysfs: async (netnsPath, target) => inside(netnsPath, () => mountSysfs(target)),
     // outside any namespace: the shared call, on libuv's thread pool
     unmount: (target) => umount2(target),
-    create: async (netnsPath, settings, sysfsTarget) => {
+    remove: async (netnsPath) => {
+      await umount2(netnsPath, MNT_DETACH).catch((err: unknown) => {
+        // not mounted (EINVAL) or not there (ENOENT): nothing to unmount
+        const errno = err instanceof RuntimeError ? err.details.errno : undefined;
+        if (errno !== 'EINVAL' && errno !== 'ENOENT') throw err;
+      });
+      await rm(netnsPath, { force: true });
+    },
+    create: async <T>(netnsPath: string, settings: readonly string[], sysfsTarget: string, work: () => T): Promise<T> => {
       prepareRunDir(dirname(netnsPath));
       closeSync(openSync(netnsPath, 'wx', 0));
       let made = false;
@@ -103,6 +116,7 @@ export async function openNetnsEntry(preferNsenter = false): Promise<NetnsEntry>
           made = true;
           writeSysctls(settings);
           mountSysfs(sysfsTarget);
+          return work();
         } finally {
           if (libc.setns(home, CLONE_NEWNET) !== 0) {
             process.emitWarning(`cannot return to the host's network namespace (errno ${libc.errno()})`);

@@ -97,8 +97,13 @@ export interface ContainerNetwork {
    * on the bridge with hairpin on, the address and default route inside, the published ports in
    * the table, and the files. Called again for an attached container it brings it in line with
    * `spec`. A failure part-way removes what it made.
+   *
+   * `onNamespace` is called once the namespace and the files exist (what runc needs to create
+   * the container), which may be before the interfaces and the table are in place; attach goes on
+   * once the promise it answers settles. The runtime creates the container meanwhile and lets its
+   * process run only once attach has resolved.
    */
-  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal): Promise<void>;
+  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void>;
   /** Removes the container's published ports, namespace, veth and files; nothing there is success. */
   detach(id: string, signal?: AbortSignal): Promise<void>;
   /** Rewrites an attached container's /etc/hosts in place (the bind mount keeps the file's inode). */

@@ -253,10 +253,34 @@ export class RuncDriver implements RuntimeDriver {
     this.exits.rearm(id);
     const network = stored.spec.network;
     // after an unmount (and the network's removal) under way, the previous run's, never at the same time;
-    // the namespace must exist before runc joins it: made while the root filesystem is mounted
-    await this.serially(id, () => Promise.all([this.prepareRootfs(stored, signal), network ? this.attachNetwork(id, network, signal) : undefined]));
+    // the namespace must exist before runc joins it: made while the root filesystem is mounted. The
+    // interfaces and the table are set up while runc creates the container (see ContainerNetwork.attach)
+    let attached: Promise<void> | undefined;
     try {
-      const pid = await this.spawnConmon(id, signal);
+      await this.serially(id, () => {
+        const rootfs = this.prepareRootfs(stored, signal);
+        return Promise.all([
+          rootfs,
+          network &&
+            new Promise<void>((namespaceMade, failed) => {
+              // the rest of the network once the root filesystem is mounted: the two do not slow each other down
+              attached = this.attachNetwork(id, network, signal, () => {
+                namespaceMade();
+              });
+              attached.catch(failed);
+            }),
+        ]);
+      });
+      const [spawned, networked] = await Promise.allSettled([this.spawnConmon(id, signal), attached]);
+      if (networked.status === 'rejected') {
+        // its network failed while runc created it (or failed to, its namespace removed under it): its
+        // process never runs, and no exit is recorded for a run that never was
+        await this.removeHalfStart(id).catch((err: unknown) => this.opts.warn?.(`cannot remove the created container "${id}" whose network failed`, err));
+        this.unmountSoon(id);
+        throw networked.reason;
+      }
+      if (spawned.status === 'rejected') throw spawned.reason;
+      const pid = spawned.value;
       try {
         // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
         const released = this.runcMode === 'direct' && (await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal }));
@@ -267,8 +291,11 @@ export class RuncDriver implements RuntimeDriver {
       }
       return { id, status: 'running', pid, exitCode: null };
     } catch (err) {
-      // a start that failed runs nothing: its network goes at once
-      if (network) await this.serially(id, () => this.detachNetwork(id));
+      // a start that failed runs nothing: its network goes at once (after an attach still under way)
+      if (network) {
+        await (attached ?? Promise.resolve()).catch(() => undefined);
+        await this.serially(id, () => this.detachNetwork(id));
+      }
       throw err;
     }
   }
@@ -671,9 +698,9 @@ export class RuncDriver implements RuntimeDriver {
     return this.opts.network;
   }
 
-  private async attachNetwork(id: string, network: NonNullable<ContainerSpec['network']>, signal?: AbortSignal): Promise<void> {
+  private async attachNetwork(id: string, network: NonNullable<ContainerSpec['network']>, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void> {
     try {
-      await this.requireNetwork(id).attach(id, network, signal);
+      await this.requireNetwork(id).attach(id, network, signal, onNamespace);
     } catch (err) {
       if (err instanceof RuntimeError) throw err;
       throw new RuntimeError('failed', `cannot set up the network of container "${id}": ${(err as Error).message}`);
