@@ -121,13 +121,13 @@ export class NetworkManager implements ContainerNetwork {
     return { hosts: join(dir, 'hosts'), resolv: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname'), sysfs: join(dir, 'sys') };
   }
 
-  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void> {
+  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => void): Promise<void> {
     assertId(id);
     this.validate(id, spec);
     return this.serially(async () => {
       await this.attachNow(id, spec, { deep: false, onNamespace }, signal);
-      // a namespace there before (a running container's) was not told of
-      void Promise.resolve(onNamespace?.()).catch(() => undefined);
+      // when the namespace was there before (a running container's), or made by the tools: told now
+      onNamespace?.();
     });
   }
 
@@ -216,7 +216,7 @@ export class NetworkManager implements ContainerNetwork {
    * `deep` also reads the address inside the namespace (reconcile); `keepMissing` makes no
    * namespace for a container whose namespace is gone (a running one keeps its own).
    */
-  private async attachNow(id: string, spec: ContainerNetworkSpec, how: { deep: boolean; keepMissing?: boolean; onNamespace?: () => Promise<unknown> | void }, signal?: AbortSignal): Promise<boolean> {
+  private async attachNow(id: string, spec: ContainerNetworkSpec, how: { deep: boolean; keepMissing?: boolean; onNamespace?: () => void }, signal?: AbortSignal): Promise<boolean> {
     const before = await this.record(id);
     const fresh = !existsSync(this.netnsPath(id));
     const veth = this.vethName(id);
@@ -236,7 +236,7 @@ export class NetworkManager implements ContainerNetwork {
         // eth0 does not exist yet: it is made in the namespace and takes the namespace's defaults (IPv6 off)
         const inner = await this.netns.create(this.netnsPath(id), INNER_SYSCTLS.filter((x) => !x.includes(`.${INNER_IF}.`)), sysfs, this.rtnl.socketHere);
         try {
-          await Promise.resolve(how.onNamespace?.()).catch(() => undefined);
+          how.onNamespace?.();
           // then, while runc creates the container, the veth and the inside over netlink (eth0 comes up with
           // arp_notify already on) and the table
           await settled([this.plugVeth(id, spec, this.rtnl.host, inner), this.syncElements(spec, before?.spec.ipv4.address, signal)]);

@@ -99,11 +99,10 @@ export interface ContainerNetwork {
    * `spec`. A failure part-way removes what it made.
    *
    * `onNamespace` is called once the namespace and the files exist (what runc needs to create
-   * the container), which may be before the interfaces and the table are in place; attach goes on
-   * once the promise it answers settles. The runtime creates the container meanwhile and lets its
-   * process run only once attach has resolved.
+   * the container), which may be before the interfaces and the table are in place: the runtime
+   * creates the container meanwhile and lets its process run only once attach has resolved.
    */
-  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void>;
+  attach(id: string, spec: ContainerNetworkSpec, signal?: AbortSignal, onNamespace?: () => void): Promise<void>;
   /** Removes the container's published ports, namespace, veth and files; nothing there is success. */
   detach(id: string, signal?: AbortSignal): Promise<void>;
   /** Rewrites an attached container's /etc/hosts in place (the bind mount keeps the file's inode). */

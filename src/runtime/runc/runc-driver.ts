@@ -257,20 +257,16 @@ export class RuncDriver implements RuntimeDriver {
     // interfaces and the table are set up while runc creates the container (see ContainerNetwork.attach)
     let attached: Promise<void> | undefined;
     try {
-      await this.serially(id, () => {
-        const rootfs = this.prepareRootfs(stored, signal);
-        return Promise.all([
-          rootfs,
+      await this.serially(id, () =>
+        Promise.all([
+          this.prepareRootfs(stored, signal),
           network &&
             new Promise<void>((namespaceMade, failed) => {
-              // the rest of the network once the root filesystem is mounted: the two do not slow each other down
-              attached = this.attachNetwork(id, network, signal, () => {
-                namespaceMade();
-              });
+              attached = this.attachNetwork(id, network, signal, namespaceMade);
               attached.catch(failed);
             }),
-        ]);
-      });
+        ]),
+      );
       const [spawned, networked] = await Promise.allSettled([this.spawnConmon(id, signal), attached]);
       if (networked.status === 'rejected') {
         // its network failed while runc created it (or failed to, its namespace removed under it): its
@@ -698,7 +694,7 @@ export class RuncDriver implements RuntimeDriver {
     return this.opts.network;
   }
 
-  private async attachNetwork(id: string, network: NonNullable<ContainerSpec['network']>, signal?: AbortSignal, onNamespace?: () => Promise<unknown> | void): Promise<void> {
+  private async attachNetwork(id: string, network: NonNullable<ContainerSpec['network']>, signal?: AbortSignal, onNamespace?: () => void): Promise<void> {
     try {
       await this.requireNetwork(id).attach(id, network, signal, onNamespace);
     } catch (err) {
