@@ -57,6 +57,11 @@ describe('hoody containers with published ports, against a daemon with a bridge'
     assert.match(shown.stdout, new RegExp(`^address:\\s+${web.ip_address.replaceAll('.', '\\.')}$`, 'm'));
     assert.match(shown.stdout, new RegExp(`^ports:\\s+127\\.0\\.0\\.1:${port.host_port}->80/tcp$`, 'm'));
     assert.match(shown.stdout, new RegExp(`addresses:\\s+${web.ip_address.replaceAll('.', '\\.')}/24 via 10\\.215\\.${third}\\.1`));
+    // and the list shows the address and the port under their columns, as `docker ps` does
+    const listed = (await hoody(['containers', 'list'])).stdout.trimEnd().split('\n');
+    const row = listed.find((l) => l.startsWith(web.id)) ?? '';
+    assert.equal(row.indexOf(web.ip_address), listed[0]!.indexOf('ADDRESS'), `the address sits under ADDRESS:\n${listed[0]}\n${row}`);
+    assert.equal(row.indexOf(`127.0.0.1:${port.host_port}->80/tcp`), listed[0]!.indexOf('PORTS'));
 
     const body = await eventually(
       'the published port to answer',

@@ -100,7 +100,7 @@ describe('the hoody CLI against a real daemon', () => {
     const stopped = await container('cli-list-b', false);
     const lines = (await ok(['containers', 'list'])).trimEnd().split('\n');
     const header = lines[0] ?? '';
-    assert.deepEqual(header.split(/\s{2,}/), ['ID', 'NAME', 'STATUS', 'IMAGE', 'AUTOSTART', 'SERVER', 'CREATED']);
+    assert.deepEqual(header.split(/\s{2,}/), ['ID', 'NAME', 'STATUS', 'IMAGE', 'ADDRESS', 'PORTS', 'SERVER', 'CREATED']);
     const row = lines.find((l) => l.startsWith(running)) ?? '';
     assert.equal(row.indexOf('running'), header.indexOf('STATUS'), `the status sits under STATUS:\n${header}\n${row}`);
     assert.equal(row.indexOf('test-node'), header.indexOf('SERVER'));

@@ -7,7 +7,8 @@ export const CONTAINER_COLUMNS: Column<Container>[] = [
   { header: 'NAME', value: (c) => c.name },
   { header: 'STATUS', value: (c) => c.status, paint: statusText },
   { header: 'IMAGE', value: (c) => c.container_image },
-  { header: 'AUTOSTART', value: (c) => yesNo(c.autostart) },
+  { header: 'ADDRESS', value: (c) => dash(c.ip_address) },
+  { header: 'PORTS', value: (c) => portsText(c.ports) },
   { header: 'SERVER', value: (c) => c.server_name },
   { header: 'CREATED', value: (c) => c.created_at },
 ];
