@@ -48,9 +48,8 @@ const BRIDGE_MARK = 'hoody-container-network';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** The container's side of its veth. */
 const INNER_IF = 'eth0';
-/** lo's index in every network namespace (the first link registered in it), and the index eth0 is made with. */
+/** lo's index in every network namespace (the first link registered in it). */
 const LOOPBACK_INDEX = 1;
-const INNER_INDEX = 2;
 /**
  * Inside each namespace: container root (in its own user namespace, without rights over this
  * namespace) may bind ports below 1024 and ping; eth0 has no IPv6, whose link-local addresses
@@ -97,10 +96,6 @@ export class NetworkManager implements ContainerNetwork {
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
     [m.nft, m.netns] = await Promise.all([openNftRunner(opts.spawnTools), openNetnsEntry(opts.spawnTools)]);
-    if (m.netns.mode === 'setns') {
-      const socketHere = await Rtnetlink.opener();
-      m.rtnl = { host: socketHere(), socketHere };
-    }
     const [routes, addrs] = await Promise.all([runTool('ip', ['-j', 'route']), runTool('ip', ['-j', 'addr'])]);
     const collision = subnetCollision(m.subnet, opts.bridge, routes, addrs);
     if (collision) throw new Error(`network subnet ${m.subnet.cidr} of bridge "${opts.bridge}" overlaps ${collision}: choose another HOODY_NETWORK_SUBNET`);
@@ -109,6 +104,15 @@ export class NetworkManager implements ContainerNetwork {
     await writeFile(`/proc/sys/net/ipv4/conf/${opts.bridge}/route_localnet`, '1');
     await m.loadTables();
     await mkdir(opts.runDir, { recursive: true, mode: 0o711 });
+    // last, so a failed open holds no socket; without one, `ip` sets up the interfaces
+    if (m.netns.mode === 'setns') {
+      try {
+        const socketHere = await Rtnetlink.opener();
+        m.rtnl = { host: socketHere(), socketHere };
+      } catch (err) {
+        opts.warn?.('cannot open a netlink socket: container interfaces are set up with ip', err);
+      }
+    }
     return m;
   }
 
@@ -337,13 +341,16 @@ export class NetworkManager implements ContainerNetwork {
     if (!bridge) throw new Error(`the bridge "${this.opts.bridge}" is gone: restart the daemon to make it again`);
     const netns = openSync(this.netnsPath(id), 'r');
     try {
-      // eth0 takes the index after lo's in its new namespace, asked for so the inside needs no lookup
-      await host.run(rt.addVeth(veth, bridge, { name: INNER_IF, netnsFd: netns, index: INNER_INDEX }), rt.upAsPort(veth), rt.deleteNeighbour(bridge, address));
+      await host.run(rt.addVeth(veth, bridge, { name: INNER_IF, netnsFd: netns }), rt.upAsPort(veth), rt.deleteNeighbour(bridge, address));
     } finally {
       closeSync(netns);
     }
     writeFileSync(`/sys/class/net/${veth}/brport/hairpin_mode`, '1');
-    await inner.run(rt.setUp(LOOPBACK_INDEX), rt.addAddress(INNER_INDEX, address, prefixLength), rt.setUp(INNER_INDEX), rt.defaultRoute(gateway));
+    // eth0's index in the namespace, from the namespace's own sysfs (a new namespace may hold more than
+    // lo: with ipip, gre or sit loaded, their fallback devices come first)
+    const eth = Number(readIfThere(join(this.files(id).sysfs!, 'class', 'net', INNER_IF, 'ifindex')));
+    if (!eth) throw new Error(`the container's ${INNER_IF} is not in its namespace`);
+    await inner.run(rt.setUp(LOOPBACK_INDEX), rt.addAddress(eth, address, prefixLength), rt.setUp(eth), rt.defaultRoute(gateway));
   }
 
   private enslaveLines(veth: string): string[] {

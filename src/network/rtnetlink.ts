@@ -140,11 +140,12 @@ export interface RtRequest {
 /** Requests that make and change links, addresses, routes and neighbours. */
 export const rt = {
   /**
-   * A veth pair: `name` here, on the bridge of index `master` (down: see upAsPort); its peer `peer` made directly
-   * in the namespace open at `peerNetnsFd`, with the index `peerIndex` there.
+   * A veth pair: `name` here, on the bridge of index `master` (down: see upAsPort); its peer `peer`
+   * made directly in the namespace open at `peer.netnsFd` (with whatever index is free there: the
+   * kernel takes an index asked for the peer only when one is asked for `name` too).
    */
-  addVeth(name: string, master: number, peer: { name: string; netnsFd: number; index: number }): RtRequest {
-    const peerInfo = Buffer.concat([ifinfo(peer.index), attrs([[IFLA_IFNAME, str(peer.name)], [IFLA_NET_NS_FD, u32(peer.netnsFd)]])]);
+  addVeth(name: string, master: number, peer: { name: string; netnsFd: number }): RtRequest {
+    const peerInfo = Buffer.concat([ifinfo(), attrs([[IFLA_IFNAME, str(peer.name)], [IFLA_NET_NS_FD, u32(peer.netnsFd)]])]);
     const linkinfo = attrs([
       [IFLA_INFO_KIND, str('veth')],
       [IFLA_INFO_DATA, attrs([[VETH_INFO_PEER, peerInfo]])],
