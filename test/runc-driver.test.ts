@@ -684,10 +684,13 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       await h.driver.kill(trapping, 'SIGTERM');
       assert.equal((await h.driver.waitExit(trapping, 5000))?.exitCode, 42, 'the TERM reached the app once it trapped it');
 
-      // sleep as PID 1 never acts on TERM: kill gives up waiting after its bound and the container runs on
+      // sleep as PID 1 never acts on TERM: kill gives up waiting after its bound and the container runs on.
+      // Sent once the init script has become sleep: the shell before it blocks signals for moments (around
+      // its fork and exec), which kill rightly takes as ready
       const deaf = newId();
       await h.driver.create(spec(deaf, ['sleep', '600']));
-      await h.driver.start(deaf);
+      const pid = (await h.driver.start(deaf)).pid!;
+      await eventually('the init to be sleep', async () => /^Name:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1], (name) => name === 'sleep', 10_000);
       const t0 = Date.now();
       await h.driver.kill(deaf, 'SIGTERM');
       const waited = Date.now() - t0;
