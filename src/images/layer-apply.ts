@@ -168,7 +168,13 @@ async function feed(source: Readable, sink: Writable, check: (bytes: number, tot
 
 /** The blob's tar bytes: zlib for gzip, a `zstd -dc` child for zstd, the file itself otherwise. */
 function decompressed(blobPath: string, kind: 'gzip' | 'zstd' | 'none', children: ChildProcess[]): Readable {
-  if (kind === 'gzip') return createReadStream(blobPath).pipe(createGunzip());
+  if (kind === 'gzip') {
+    // the file goes with the gunzip stream: a feed that stops early (a limit, an abort) destroys only the latter
+    const file = createReadStream(blobPath);
+    const gunzip = file.pipe(createGunzip());
+    gunzip.once('close', () => file.destroy());
+    return gunzip;
+  }
   if (kind === 'none') return createReadStream(blobPath);
   const zstd = spawn('zstd', ['-dc', '--', blobPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
   children.push(zstd);
