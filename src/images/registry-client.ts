@@ -205,12 +205,26 @@ export class RegistryClient {
     try {
       onProgress?.(done, layer.size);
       if (res.body) {
-        for await (const chunk of res.body) {
-          done += chunk.byteLength;
-          if (done > layer.size) throw new RegistryError('digest-mismatch', `${what}: the registry sent more than the ${layer.size} bytes the manifest says`);
-          hash.update(chunk);
-          await file.write(chunk);
-          onProgress?.(done, layer.size);
+        // read by hand rather than `for await`: the read stops at the size the manifest gives (the end of
+        // the stream is not waited for once every byte is in), and an abort stops it even when the
+        // body's stream would not settle (a read left pending by a request torn down as it finished)
+        const reader = res.body.getReader();
+        const aborted = new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+        aborted.catch(() => undefined);
+        try {
+          while (done < layer.size) {
+            const next = await (signal ? Promise.race([reader.read(), aborted]) : reader.read());
+            if (next.done) break;
+            const chunk = next.value;
+            done += chunk.byteLength;
+            if (done > layer.size) throw new RegistryError('digest-mismatch', `${what}: the registry sent more than the ${layer.size} bytes the manifest says`);
+            hash.update(chunk);
+            await file.write(chunk);
+            onProgress?.(done, layer.size);
+          }
+        } finally {
+          // what is left (nothing, or bytes past the size) is not waited for
+          reader.cancel().catch(() => undefined);
         }
       }
       return `sha256:${hash.digest('hex')}`;
