@@ -26,6 +26,7 @@ import { isHostPortFree } from './port-probe.ts';
 import { openNftRunner, type NftRunner } from './nft-runner.ts';
 import { openNetnsEntry, type NetnsEntry } from './netns-enter.ts';
 import { rt, Rtnetlink } from './rtnetlink.ts';
+import { readStatusFileIfAny } from '../runtime/fs.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkFiles, NetworkReconcileReport, NetworkSettings } from './types.ts';
 
 export interface NetworkManagerOptions extends NetworkSettings {
@@ -337,7 +338,7 @@ export class NetworkManager implements ContainerNetwork {
   private async plugVeth(id: string, spec: ContainerNetworkSpec, host: Rtnetlink, inner: Rtnetlink): Promise<void> {
     const veth = this.vethName(id);
     const { address, prefixLength, gateway } = spec.ipv4;
-    const bridge = Number(readIfThere(`/sys/class/net/${this.opts.bridge}/ifindex`));
+    const bridge = Number(readStatusFileIfAny(`/sys/class/net/${this.opts.bridge}/ifindex`));
     if (!bridge) throw new Error(`the bridge "${this.opts.bridge}" is gone: restart the daemon to make it again`);
     const netns = openSync(this.netnsPath(id), 'r');
     try {
@@ -348,7 +349,7 @@ export class NetworkManager implements ContainerNetwork {
     writeFileSync(`/sys/class/net/${veth}/brport/hairpin_mode`, '1');
     // eth0's index in the namespace, from the namespace's own sysfs (a new namespace may hold more than
     // lo: with ipip, gre or sit loaded, their fallback devices come first)
-    const eth = Number(readIfThere(join(this.files(id).sysfs!, 'class', 'net', INNER_IF, 'ifindex')));
+    const eth = Number(readStatusFileIfAny(join(this.files(id).sysfs!, 'class', 'net', INNER_IF, 'ifindex')));
     if (!eth) throw new Error(`the container's ${INNER_IF} is not in its namespace`);
     await inner.run(rt.setUp(LOOPBACK_INDEX), rt.addAddress(eth, address, prefixLength), rt.setUp(eth), rt.defaultRoute(gateway));
   }
@@ -490,7 +491,7 @@ export class NetworkManager implements ContainerNetwork {
     let changed = false;
     // synchronously (see rewriteInPlace): small files on a tmpfs
     for (const [path, text] of want) {
-      if (readIfThere(path) === text) continue;
+      if (readStatusFileIfAny(path) === text) continue;
       rewriteInPlace(path, text);
       changed = true;
     }
@@ -660,15 +661,6 @@ export class NetworkManager implements ContainerNetwork {
     mkdirSync(this.dir(id), { recursive: true, mode: 0o711 });
     writeFileSync(join(this.dir(id), 'network.json'), JSON.stringify(record), { mode: 0o600 });
     this.records.set(id, record);
-  }
-}
-
-/** The text of a file, or undefined when it cannot be read. */
-function readIfThere(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
   }
 }
 

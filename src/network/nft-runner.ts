@@ -4,6 +4,7 @@
  * netlink transaction of about a millisecond instead of a process start (tens of milliseconds on
  * a loaded host), run on libuv's thread pool.
  */
+import { onThreadPool, type NativeFn } from '../runtime/libc.ts';
 import { runTool, ToolError } from './run-tool.ts';
 
 export interface NftRunner {
@@ -22,7 +23,7 @@ interface Libnftables {
   nft_ctx_get_output_buffer: (ctx: unknown) => string | null;
   nft_ctx_get_error_buffer: (ctx: unknown) => string | null;
   nft_ctx_output_set_flags: (ctx: unknown, flags: number) => void;
-  nft_run_cmd_from_buffer: { (ctx: unknown, buf: string): number; async: (ctx: unknown, buf: string, done: (err: unknown, result: number) => void) => void };
+  nft_run_cmd_from_buffer: NativeFn<[ctx: unknown, buf: string]>;
 }
 
 /** The library runner, or the CLI's when libnftables.so.1 (or koffi) cannot be loaded. */
@@ -48,9 +49,7 @@ export async function openNftRunner(preferCli = false): Promise<NftRunner> {
         if (opts.json) lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
         // on the thread pool: the event loop goes on meanwhile (a transaction takes from a fraction of a
         // millisecond to ~10 ms when the kernel is busy with namespaces coming and going)
-        const rc = await new Promise<number>((resolve, reject) =>
-          lib.nft_run_cmd_from_buffer.async(ctx, script, (err, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result))),
-        );
+        const rc = await onThreadPool(lib.nft_run_cmd_from_buffer, ctx, script);
         if (rc !== 0) {
           const stderr = lib.nft_ctx_get_error_buffer(ctx) ?? '';
           throw new ToolError(`nft: ${stderr.trim().split('\n').slice(0, 3).join('; ') || `failed (${rc})`}`, stderr);

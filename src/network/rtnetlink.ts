@@ -8,7 +8,7 @@
  * request may wait for the kernel's rtnl lock), one batch at a time per socket; each asks for an
  * acknowledgement, and a negative one becomes an RtnetlinkError naming the errno.
  */
-import { libcFunctions, type LibcFunctions } from '../runtime/libc.ts';
+import { libcFunctions, onThreadPool, type LibcFunctions, type NativeFn } from '../runtime/libc.ts';
 import { errnoName } from '../runtime/mount-syscalls.ts';
 import { parseIpv4 } from './ipv4.ts';
 
@@ -56,14 +56,9 @@ const RTN_UNICAST = 1;
 type Libc = LibcFunctions<{
   socket: (domain: number, type: number, protocol: number) => number;
   close: (fd: number) => number;
-  send: AsyncCall<[fd: number, buf: Buffer, len: number, flags: number]>;
-  recv: AsyncCall<[fd: number, buf: Buffer, len: number, flags: number]>;
+  send: NativeFn<[fd: number, buf: Buffer, len: number, flags: number]>;
+  recv: NativeFn<[fd: number, buf: Buffer, len: number, flags: number]>;
 }>;
-/** A koffi function with its `.async` form, which runs the call on the thread pool. */
-interface AsyncCall<A extends unknown[]> {
-  (...args: A): number;
-  async: (...args: [...A, (err: unknown, result: number) => void]) => void;
-}
 
 let libcPromise: Promise<Libc> | undefined;
 function libc(): Promise<Libc> {
@@ -211,11 +206,6 @@ export class Rtnetlink {
     private readonly fd: number,
   ) {}
 
-  /** A socket for the calling thread's network namespace. */
-  static async open(): Promise<Rtnetlink> {
-    return (await Rtnetlink.opener())();
-  }
-
   /**
    * Loads what a socket needs and answers a function that makes one synchronously, so a caller
    * that has entered another namespace for a moment can make that namespace's socket there.
@@ -255,12 +245,12 @@ export class Rtnetlink {
         return msg;
       });
       const datagram = Buffer.concat(messages);
-      const sent = await this.call(this.lib.send, this.fd, datagram, datagram.length, 0);
+      const sent = Number(await onThreadPool(this.lib.send, this.fd, datagram, datagram.length, 0));
       if (sent !== datagram.length) throw new Error(`${requests[0]!.what}: cannot send the request to the kernel`);
       let refused: RtnetlinkError | undefined;
       const pending = new Set(requests.map((_, i) => first + i));
       while (pending.size > 0) {
-        const got = await this.call(this.lib.recv, this.fd, this.answer, this.answer.length, 0);
+        const got = Number(await onThreadPool(this.lib.recv, this.fd, this.answer, this.answer.length, 0));
         if (got < 16) throw new Error(`${requests[0]!.what}: cannot read the kernel's answer`);
         // one datagram may hold several messages
         for (let at = 0; at + 16 <= got; ) {
@@ -281,9 +271,5 @@ export class Rtnetlink {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
-  }
-
-  private call(fn: AsyncCall<[number, Buffer, number, number]>, fd: number, buf: Buffer, len: number, flags: number): Promise<number> {
-    return new Promise((resolve, reject) => fn.async(fd, buf, len, flags, (err, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(Number(result)))));
   }
 }

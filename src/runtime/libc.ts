@@ -13,3 +13,14 @@ export async function libcFunctions<T extends object>(prototypes: { [K in keyof 
   const fns = Object.fromEntries(Object.entries(prototypes as Record<string, string>).map(([name, proto]) => [name, lib.func(proto)]));
   return { ...(fns as T), errno: () => koffi.errno() };
 }
+
+/** A koffi function with its `.async` form, which makes the call on libuv's thread pool. */
+export interface NativeFn<A extends unknown[], R = number> {
+  (...args: A): R;
+  async: (...args: [...A, (err: unknown, result: R) => void]) => void;
+}
+
+/** Calls `fn` on the thread pool; rejects (with an Error) only when koffi could not make the call. */
+export function onThreadPool<A extends unknown[], R>(fn: NativeFn<A, R>, ...args: A): Promise<R> {
+  return new Promise((resolve, reject) => fn.async(...args, (err: unknown, result: R) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result))));
+}

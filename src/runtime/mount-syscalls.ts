@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:os';
 import { RuntimeError } from './driver.ts';
-import { libcFunctions, type LibcFunctions } from './libc.ts';
+import { libcFunctions, onThreadPool, type LibcFunctions, type NativeFn } from './libc.ts';
 
 /** mount(2) flags (linux/mount.h). */
 export const MS_RDONLY = 0x1;
@@ -34,11 +34,6 @@ export interface MountCall {
   data?: string;
 }
 
-type Callback = (err: unknown, result: number) => void;
-interface NativeFn<A extends unknown[]> {
-  (...args: A): number;
-  async: (...args: [...A, Callback]) => void;
-}
 interface MountFns {
   mount: NativeFn<[string, string, string | null, number, string | null]>;
   umount2: NativeFn<[string, number]>;
@@ -123,7 +118,7 @@ export async function mountOverlayLayers(call: { lowers: readonly string[]; uppe
  * succeeding then is a success, and a failing one costs what a sync call costs, on a rare path.
  */
 async function invoke<A extends unknown[]>(c: Libc, fn: NativeFn<A>, args: A, what: string, details: Record<string, unknown>): Promise<void> {
-  const result = await inTurn(() => new Promise<number>((resolve, reject) => fn.async(...args, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))));
+  const result = await inTurn(() => onThreadPool(fn, ...args));
   if (result === 0) return;
   if (fn(...args) === 0) return;
   const errno = c.errno();

@@ -289,7 +289,7 @@ export class RuncDriver implements RuntimeDriver {
     } catch (err) {
       // a start that failed runs nothing: its network goes at once (after an attach still under way)
       if (network) {
-        await (attached ?? Promise.resolve()).catch(() => undefined);
+        await attached?.catch(() => undefined);
         await this.serially(id, () => this.detachNetwork(id));
       }
       throw err;
