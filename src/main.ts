@@ -39,6 +39,11 @@ import { PACKAGE_VERSION } from './version.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
+import { dnsLabel, type ServiceUrls } from './core/services.ts';
+import { ProxyAliasService } from './core/proxy-alias-service.ts';
+import { ProxyAccess } from './proxy/access.ts';
+import { RouteTable } from './proxy/route-table.ts';
+import { ServiceRouter } from './proxy/router.ts';
 
 export interface DaemonConfig {
   host: string;
@@ -107,8 +112,24 @@ export interface DaemonConfig {
   logFormat?: LogFormat;
   /** Where GET /metrics is served without a token, apart from the API (off when not given). */
   metricsListen?: { host: string; port: number };
+  /**
+   * The service-URL router: where it listens (HOODY_PROXY_PORT, `--proxy-port`; none when not
+   * given; HOODY_PROXY_HOST, the API's host when not given), the domain of its host names
+   * (HOODY_PROXY_DOMAIN, `localhost` by default: `*.localhost` reaches loopback without DNS), and
+   * how URLs are written for users (HOODY_PROXY_URL_SCHEME http or https; HOODY_PROXY_URL_PORT,
+   * the router's port with http and none with https by default: a TLS terminator in front on 443).
+   */
+  proxy?: ProxyConfig;
   /** The containers' network: HOODY_NETWORK (bridge or none), HOODY_NETWORK_BRIDGE, _SUBNET, _TABLE, _NAMESERVERS; none when not given. */
   network?: NetworkSettings;
+}
+
+export interface ProxyConfig {
+  host?: string;
+  port?: number;
+  domain: string;
+  urlScheme: 'http' | 'https';
+  urlPort?: number;
 }
 
 /** Per-user caps on open event streams and waits, unless configured. */
@@ -179,6 +200,38 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     logFormat: oneOf(env.HOODY_LOG_FORMAT, LOG_FORMATS, 'HOODY_LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     metricsListen: hostPort(env.HOODY_METRICS_LISTEN, 'HOODY_METRICS_LISTEN'),
     network: flags.network ?? networkSettingsFromEnv(env),
+    proxy: proxyConfig(flags.proxy, env),
+  };
+}
+
+/** The router's settings from the environment (flags first); a port of 0 asks the kernel for a free one. */
+function proxyConfig(flags: Partial<ProxyConfig> | undefined, env: NodeJS.ProcessEnv): ProxyConfig {
+  const portText = flags?.port ?? (env.HOODY_PROXY_PORT || undefined);
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`HOODY_PROXY_PORT "${String(portText)}" is not a valid TCP port`);
+  const domain = (flags?.domain ?? (env.HOODY_PROXY_DOMAIN || 'localhost')).toLowerCase().replace(/^\.+|\.+$/g, '');
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain) || domain.length > 200) {
+    throw new Error(`HOODY_PROXY_DOMAIN "${domain}" is not a domain name (e.g. containers.example.com)`);
+  }
+  const urlScheme = flags?.urlScheme ?? oneOf(env.HOODY_PROXY_URL_SCHEME, ['http', 'https'] as const, 'HOODY_PROXY_URL_SCHEME') ?? 'http';
+  const urlPortText = flags?.urlPort ?? (env.HOODY_PROXY_URL_PORT || undefined);
+  const urlPort = urlPortText === undefined ? undefined : Number(urlPortText);
+  if (urlPort !== undefined && (!Number.isInteger(urlPort) || urlPort < 1 || urlPort > 65535)) throw new Error(`HOODY_PROXY_URL_PORT "${String(urlPortText)}" is not a valid TCP port`);
+  return { host: flags?.host ?? (env.HOODY_PROXY_HOST || undefined), port, domain, urlScheme, urlPort };
+}
+
+/** How service URLs are written: on the router's port once it listens (`boundPort`), none without a router. */
+function serviceUrlsFor(proxy: ProxyConfig | undefined, serverName: string, boundPort: () => number | undefined): ServiceUrls {
+  const domain = proxy?.domain ?? 'localhost';
+  return {
+    serverLabel: dnsLabel(serverName),
+    domain,
+    url: (host) => {
+      if (proxy?.port === undefined) return null;
+      const port = proxy.urlPort ?? (proxy.urlScheme === 'http' ? boundPort() : undefined);
+      const defaultPort = proxy.urlScheme === 'http' ? 80 : 443;
+      return `${proxy.urlScheme}://${host}${port !== undefined && port !== defaultPort ? `:${port}` : ''}/`;
+    },
   };
 }
 
@@ -192,6 +245,8 @@ export interface Daemon {
   log: Logger;
   /** Where GET /metrics is served without a token, when configured. */
   metricsUrl?: string;
+  /** Where the service-URL router listens, when configured. */
+  proxyUrl?: string;
   /** Stops accepting requests, lets in-flight ones finish, closes the store. Containers keep running. */
   close(): Promise<void>;
 }
@@ -243,6 +298,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     recheckMs: TOKEN_RECHECK_MS,
     warn,
   });
+  let router: ServiceRouter | undefined;
+  const serviceUrls = serviceUrlsFor(config.proxy, server.name, () => router?.port);
   const metrics = new Metrics({ containersByStatus: () => store.countContainersByStatus(server.id), sessionsOpen: () => sessions.openTotal() });
   const containers = new ContainerService({
     store,
@@ -253,6 +310,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     images: imageCatalog(images),
     warn,
     observer: metrics,
+    serviceUrls,
     ...(net && network ? { network: { mode: 'bridge' as const, subnet: net.subnet, host: network } } : {}),
     limits: {
       maxResources: { cpu: config.maxCpu ?? DEFAULT_LIMITS.maxCpu, memory_mb: config.maxMemoryMb ?? DEFAULT_LIMITS.maxMemoryMb, pids: config.maxPids ?? DEFAULT_LIMITS.maxPids },
@@ -318,7 +376,33 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   });
   sessions.start();
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions,
+  // the router's table follows every transition of this server's containers from here on
+  const table = new RouteTable(
+    {
+      all: async () => {
+        const [all, aliases] = await Promise.all([store.listContainers({ server_id: server.id }), store.listProxyAliases({ server_id: server.id })]);
+        const aliased = new Set(aliases.map((a) => a.container_id));
+        return { containers: all.filter((c) => (c.programs ?? []).length > 0 || aliased.has(c.id)), aliases };
+      },
+      one: async (id) => {
+        const [c, aliases] = await Promise.all([store.getContainer(id), store.listProxyAliases({ container_id: id })]);
+        return { container: c?.server_id === server.id ? c : undefined, aliases };
+      },
+      ownerOf: (projectId) => projects.ownerOf(projectId),
+    },
+    serviceUrls,
+    warn,
+  );
+  const proxyOn = config.proxy?.port !== undefined;
+  const tableFeed = proxyOn ? events.subscribe((e) => table.onEvent(e)) : undefined;
+  if (proxyOn) await table.sync();
+  // what another daemon of the database changed (an alias made through it) is picked up within this long
+  const tableSync = proxyOn ? setInterval(() => table.sync().catch((err: unknown) => warn('router: reading the routes', err)), 10_000).unref() : undefined;
+  const access = proxyOn ? await ProxyAccess.open(dataDir) : undefined;
+  const aliases = new ProxyAliasService({ store, containers, projects, changed: proxyOn ? (id) => table.refresh(id) : undefined });
+
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases,
+    ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
@@ -327,11 +411,22 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   });
   const health = await checkingHealth;
   if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
+  let proxyUrl: string | undefined;
+  if (proxyOn && access) {
+    router = new ServiceRouter({ table, auth, access, existingTokenIds: (ids) => store.existingTokenIds(ids), secureCookies: config.proxy?.urlScheme === 'https', warn });
+    try {
+      proxyUrl = await router.listen(config.proxy?.host ?? config.host, config.proxy?.port ?? 0);
+    } catch (err) {
+      await app.close();
+      throw new Error(`HOODY_PROXY_PORT ${config.proxy?.port}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const address = await app.listen({ host: config.host, port: config.port });
   let metricsListener: MetricsListener | undefined;
   try {
     if (config.metricsListen) metricsListener = await listenForMetrics(metrics, config.metricsListen.host, config.metricsListen.port, warn);
   } catch (err) {
+    await router?.close();
     await app.close();
     throw new Error(`HOODY_METRICS_LISTEN "${config.metricsListen?.host}:${config.metricsListen?.port}": ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -340,8 +435,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const database = config.databaseUrl ? 'postgresql' : 'sqlite';
   const runtime = `${health.version}, ${health.mode === 'cli' ? "through runc's CLI: a runc version the direct paths were not verified against" : 'direct paths for a verified runc'}`;
   log.info(
-    { version: PACKAGE_VERSION, url: `${address}/api/v1`, server: server.name, dataDir, database, runtime: health.version, runtimeMode: health.mode, metrics: metricsListener?.url, startupMs },
-    `hoody serving ${address}/api/v1 (hoody ${PACKAGE_VERSION}, server "${server.name}", data ${dataDir}, database ${database}, runtime ${runtime}${metricsListener ? `, metrics ${metricsListener.url}/metrics` : ''}; started in ${startupMs} ms)`,
+    { version: PACKAGE_VERSION, url: `${address}/api/v1`, server: server.name, dataDir, database, runtime: health.version, runtimeMode: health.mode, metrics: metricsListener?.url, proxy: proxyUrl, startupMs },
+    `hoody serving ${address}/api/v1 (hoody ${PACKAGE_VERSION}, server "${server.name}", data ${dataDir}, database ${database}, runtime ${runtime}${metricsListener ? `, metrics ${metricsListener.url}/metrics` : ''}${proxyUrl ? `, service URLs *.${serviceUrls.serverLabel}.${serviceUrls.domain} on ${proxyUrl}` : ''}; started in ${startupMs} ms)`,
   );
 
   let closing: Promise<void> | undefined;
@@ -349,6 +444,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     (closing ??= (async () => {
       // no new requests; in-flight requests and operations finish (their deadlines bound this)
       await metricsListener?.close();
+      // proxied connections end with the daemon: the router is in its process
+      clearInterval(tableSync);
+      tableFeed?.close();
+      await router?.close();
+      table.clear();
       await app.close();
       // every open event stream ends with its final chunk; the fan-out process exits
       await streams.close();
@@ -363,7 +463,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       await store.close();
       metrics.close();
     })());
-  return { app, url: address, store, driver, server, log, metricsUrl: metricsListener?.url, close };
+  return { app, url: address, store, driver, server, log, metricsUrl: metricsListener?.url, proxyUrl, close };
 }
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T | undefined {

@@ -32,6 +32,11 @@ export const ERROR_CODES = {
   PORT_POOL_EXHAUSTED: { status: 409, description: 'No free host port is left in 20000-32767 to publish a port that names none (`details.protocol`). Nothing was changed.' },
   ADDRESS_POOL_EXHAUSTED: { status: 409, description: 'Every address of the server\'s subnet is given to a container (`details.subnet`). Nothing was changed.' },
   NAME_TAKEN: { status: 409, description: 'A container with this name already exists in the project; `details.container_id` and `details.status` name it.' },
+  SERVICE_NAME_TAKEN: {
+    status: 409,
+    description: 'A program\'s host label (`{project}-{container}-{program}-{index}`) is already served by another container of this server (`details.label`); rename the container or the program. Nothing was changed.',
+  },
+  ALIAS_TAKEN: { status: 409, description: 'A proxy alias of this name exists (`details.alias`); aliases are unique. Delete it first to point the name elsewhere.' },
   TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   IMAGE_TOO_LARGE: {
@@ -46,6 +51,18 @@ export const ERROR_CODES = {
     description: 'The image could not be pulled: `details.kind` is the registry\'s error kind (`unauthorized`, `denied`, `not-found`, `digest-mismatch`, `unreachable`, `platform`, `unsupported`, or `failed`; a manifest over a limit is `IMAGE_TOO_LARGE` instead), `details.registry_message` its text, `details.reference` the reference. Nothing was created.',
   },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected error; nothing internal is disclosed.' },
+  CONTAINER_NOT_RUNNING: {
+    status: 503,
+    description: 'Router only: the container behind this service URL or alias is not running (stopped, paused, starting, stopping, failed); `details.status` says which. Answered with `Retry-After`, as JSON, or as a small HTML page when the client accepts `text/html`.',
+  },
+  PROGRAM_NOT_ANSWERING: {
+    status: 503,
+    description: 'Router only: the container runs but nothing answered on the program\'s port (`details.port`), or the program is no longer declared, or the container has no address the router can reach (network `none`). Answered with `Retry-After`.',
+  },
+  ALIAS_NOT_BOUND: {
+    status: 503,
+    description: 'Router only: this alias was deleted within the last 30 seconds (it is being pointed elsewhere: delete, then create). Answered with `Retry-After` instead of 404, so clients retry through a blue-green switch.',
+  },
   SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down (or, for a pull or an import, has no image store).' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

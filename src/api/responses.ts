@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
-import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, Server, StatusLogEntry, Token, User } from './schemas.ts';
+import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, ProxyAlias, Server, ServiceView, StatusLogEntry, Token, User } from './schemas.ts';
 
 /** Every `code` an error can carry: the keys of the error table, as an enum. */
 export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({
@@ -51,6 +51,11 @@ export const TokenListEnvelope = envelope(Type.Object({ tokens: Type.Array(Token
 export const CreatedToken = Type.Composite([Token, Type.Object({ token: Type.String({ description: 'the secret: shown once, only its hash is stored' }) })]);
 export const TokenCreatedEnvelope = envelope(CreatedToken, 201);
 export const TokenDeletedEnvelope = envelope(Type.Object({ token_id: Id, deleted: Type.Literal(true) }));
+export const ServiceListEnvelope = envelope(Type.Object({ services: Type.Array(ServiceView) }));
+export const ProxyAliasEnvelope = envelope(ProxyAlias);
+export const ProxyAliasCreatedEnvelope = envelope(ProxyAlias, 201);
+export const ProxyAliasListEnvelope = envelope(Type.Object({ aliases: Type.Array(ProxyAlias) }));
+export const ProxyAliasDeletedEnvelope = envelope(Type.Object({ alias_id: Id, deleted: Type.Literal(true) }));
 export const HealthEnvelope = envelope(Type.Object({ server: Type.String({ description: 'this server\'s name' }), version: Type.String({ description: 'the daemon\'s version (package.json)' }) }));
 
 export type ContainerEnvelope = Static<typeof ContainerEnvelope>;

@@ -95,6 +95,44 @@ export const ContainerAddressSchema = Type.Object({
   gateway: Type.String(),
 });
 
+/** A program a container serves: one instance of it, reachable at its service URL through the server's router. */
+export const ProgramSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$', description: 'lowercase letters, digits and dashes, 1-32 characters, starting with a letter (`web`, `api`)' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'the TCP port it listens on inside the container' }),
+    index: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'which instance of the program this is (`web-1`, `web-2`); the next free one of its name, from 1, when absent' })),
+    public: Type.Optional(Type.Boolean({ description: 'served to anyone without a token (default false: only the container\'s owner, with a token or an open link)' })),
+  },
+  { additionalProperties: false },
+);
+export type ProgramRequest = Static<typeof ProgramSchema>;
+/** A program as stored and shown: every field filled in. */
+export const ProgramView = Type.Object({ name: Type.String(), port: Type.Integer(), index: Type.Integer(), public: Type.Boolean() });
+export const ProgramRequests = Type.Array(ProgramSchema, { maxItems: 100, description: 'the programs it serves; each name and index once' });
+
+export const SERVICE_STATES = ['active', 'inactive', 'unavailable'] as const;
+/** One program instance's service URL and what answers there now. */
+export const ServiceView = Type.Object({
+  program: Type.String(),
+  index: Type.Integer(),
+  port: Type.Integer(),
+  public: Type.Boolean(),
+  host: Type.String({ description: 'its host name: `{project}-{container}-{program}-{index}.{server}.{domain}`' }),
+  url: Type.Union([Type.String(), Type.Null()], { description: 'its URL through the router (null when this server runs no router)' }),
+  listening: Type.Boolean({ description: 'whether something listens on its port inside the container now' }),
+  status: Type.Unsafe<(typeof SERVICE_STATES)[number]>({
+    type: 'string',
+    enum: [...SERVICE_STATES],
+    description: '`active`: the container runs and the port listens; `inactive`: it runs but nothing listens yet; `unavailable`: the container is not running (the URL answers 503)',
+  }),
+  open_url: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'GET /containers/{id}/services only: a link that opens the URL in a browser for the caller (a ticket that works for 5 minutes, traded for a session cookie of that host alone); null for a public program or without a router',
+    }),
+  ),
+});
+export type ServiceView = Static<typeof ServiceView>;
+
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),
   processes: Type.Array(ProcessInfo, { description: 'at most 500, the lowest pids; `processes_total` counts them all' }),
@@ -104,7 +142,7 @@ export const RuntimeInfo = Type.Object({
   listening_ports: Type.Array(Type.Integer()),
   addresses: Type.Array(ContainerAddressSchema, { description: 'the container\'s addresses as its network namespace has them now (empty when it does not run, or with network `none`)' }),
   ports: Type.Array(PublishedPortSchema, { description: 'the ports it publishes' }),
-  services: Type.Array(Type.Unknown()),
+  services: Type.Array(ServiceView, { description: 'its programs, with their URLs and whether each is really listening' }),
   terminals: Type.Array(Type.Unknown()),
   displays: Type.Object({ connected_clients: Type.Array(Type.Unknown()) }),
 });
@@ -136,6 +174,7 @@ export const Container = Type.Object({
   network: NetworkModeSchema,
   ip_address: Type.Union([Type.String(), Type.Null()], { description: 'its IPv4 address on the server\'s bridge, kept across restarts; null with network `none`' }),
   ports: Type.Array(PublishedPortSchema),
+  programs: Type.Array(ProgramView, { description: 'the programs it serves through the router' }),
   observed_status: Type.Optional(Type.Union([ContainerStatusSchema, Type.Null()], { description: 'GET one container only: what the runtime shows right now (null: it knows no such container)' })),
   in_sync: Type.Optional(Type.Boolean({ description: 'GET one container only: whether `status` is what the runtime shows' })),
   runtime_info: Type.Optional(RuntimeInfo),
@@ -164,6 +203,7 @@ export const CreateContainerBody = Type.Object(
     restart_policy: Type.Optional(RestartPolicySchema),
     network: Type.Optional(NetworkModeSchema),
     ports: Type.Optional(PortRequests),
+    programs: Type.Optional(ProgramRequests),
   },
   { additionalProperties: false },
 );
@@ -180,6 +220,7 @@ export const UpdateContainerBody = Type.Object(
     restart_policy: Type.Optional(RestartPolicySchema),
     network: Type.Optional(NetworkModeSchema),
     ports: Type.Optional(Type.Array(PortRequestSchema, { maxItems: 100, description: 'replaces every published port; only with network `bridge`' })),
+    programs: Type.Optional(Type.Array(ProgramSchema, { maxItems: 100, description: 'replaces every program' })),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -450,3 +491,32 @@ export const EventsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A proxy alias: `{alias}.{domain}` served by one program instance of one container. */
+export const ProxyAlias = Type.Object({
+  id: Id,
+  alias: Type.String(),
+  container_id: Id,
+  program: Type.String(),
+  index: Type.Integer(),
+  target_path: Type.String({ description: 'the path prefix requests are sent to (`/` keeps the path as asked)' }),
+  public: Type.Boolean(),
+  host: Type.String({ description: '`{alias}.{domain}`' }),
+  url: Type.Union([Type.String(), Type.Null()], { description: 'its URL through the router (null when this server runs no router)' }),
+  created_at: Timestamp,
+});
+export type ProxyAlias = Static<typeof ProxyAlias>;
+
+export const CreateProxyAliasBody = Type.Object(
+  {
+    container_id: Id,
+    alias: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: 'a DNS label: lowercase letters, digits and dashes, 1-63 characters; unique on the database' }),
+    program: Type.String({ minLength: 1, maxLength: 32, description: 'the name of one of the container\'s programs' }),
+    index: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'which instance of the program (default 1)' })),
+    target_path: Type.Optional(Type.String({ pattern: '^/[\\x21-\\x7e]{0,1023}$', description: 'the path prefix requests are sent to (default `/`)' })),
+    public: Type.Optional(Type.Boolean({ description: 'served to anyone without a token (default: as the program is)' })),
+  },
+  { additionalProperties: false },
+);
+export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBody>;
+export const ProxyAliasListQuery = Type.Object({ container_id: Type.Optional(Id) }, { additionalProperties: false });

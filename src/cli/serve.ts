@@ -13,14 +13,17 @@ export function serveCommand(): Command {
     .option('--port <port>', 'TCP port (HOODY_PORT)', (v) => Number(v))
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
     .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
-    .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string }) => {
+    .option('--proxy-port <port>', 'TCP port of the service-URL router (HOODY_PROXY_PORT; no router without it)')
+    .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string; proxyPort?: string }) => {
       // before the daemon's code loads: a restart reads it compiled from the data folder (Node ≥ 22)
       enableCompileCacheIn(opts.dataDir ?? process.env.HOODY_DATA_DIR ?? './data');
       // loaded here, not at the top: the client commands need none of the daemon's modules
       const { configFromEnv, startDaemon } = await import('../main.ts');
       let daemon: Awaited<ReturnType<typeof startDaemon>>;
       try {
-        daemon = await startDaemon(configFromEnv(opts));
+        const { proxyPort, ...flags } = opts;
+        const env = proxyPort === undefined ? process.env : { ...process.env, HOODY_PROXY_PORT: proxyPort };
+        daemon = await startDaemon(configFromEnv(flags, env));
       } catch (err) {
         // what a failed start left open (the exit watcher, the store) would keep the process alive,
         // serving nothing: a service manager must see it exit and restart it

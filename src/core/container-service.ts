@@ -3,9 +3,10 @@
  * each claimed in the store (one operation per container, across daemons), carried out on the
  * runtime, and recorded with its status log row in one transaction.
  */
-import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, UpdateContainerBody } from '../api/schemas.ts';
+import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
-import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError } from '../store/store.ts';
+import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
+import { normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
 import { gatewayOf, ipv4InSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
 import { isHostPortFree } from '../network/port-probe.ts';
@@ -72,6 +73,8 @@ export interface ContainerServiceDeps {
   observer?: CoreObserver;
   /** The server's bridge network; without it (or with mode `none`) every container has loopback only. */
   network?: ContainerServiceNetwork;
+  /** How service URLs are written (the router's domain); the `localhost` domain and no URLs without it. */
+  serviceUrls?: ServiceUrls;
 }
 
 /** How often a create or update picks again after another container took the address or host port it picked. */
@@ -196,14 +199,29 @@ export class ContainerService {
       listening_ports: stats?.listeningPorts ?? [],
       addresses: await this.addressesOf(c),
       ports: c.ports,
-      services: [],
+      services: serviceViews(c, this.serviceUrls, stats?.listeningPorts ?? [], state?.status === 'running' && c.status === 'running'),
       terminals: [],
       displays: { connected_clients: [] },
     };
   }
 
+  /** A container's services: its programs with their URLs, and whether each port listens now. */
+  async services(c: ContainerRecord): Promise<ServiceView[]> {
+    if ((c.programs ?? []).length === 0) return [];
+    const running = c.status === 'running' && c.server_id === this.deps.server.id;
+    const listening = running ? ((await this.deps.driver.stats(c.id).catch(() => undefined))?.listeningPorts ?? []) : [];
+    return serviceViews(c, this.serviceUrls, listening, running);
+  }
+
+  /** How service URLs are written on this server. */
+  get serviceUrls(): ServiceUrls {
+    return this.deps.serviceUrls ?? NO_ROUTER;
+  }
+
   async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
+    const programs = normalizePrograms(body.programs ?? []);
+    const labels = serviceLabels(project.name, body.name, programs);
     const limits = this.deps.limits;
     if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
     const networkMode = body.network ?? (this.subnet ? 'bridge' : 'none');
@@ -238,6 +256,8 @@ export class ContainerService {
       network_mode: networkMode,
       ipv4_address: null,
       ports: [],
+      programs,
+      service_labels: labels,
     };
     let record = base;
     try {
@@ -454,7 +474,8 @@ export class ContainerService {
   async update(actor: Actor, id: string, patch: UpdateContainerBody, opts: { ifVersion?: number } = {}): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
     if (this.deps.limits && patch.resources) assertWithinMaxima(patch.resources, this.deps.limits.maxResources);
-    const { resources, network, ports, ...rest } = patch;
+    const { resources, network, ports, programs: programRequests, ...rest } = patch;
+    const programs = programRequests === undefined ? undefined : normalizePrograms(programRequests);
     // refused before the claim when the request alone is wrong; the container's own mode is checked on the claimed record
     this.checkNetworkRequest(network ?? visible.network_mode, network !== undefined, ports);
     let before: ContainerRecord | undefined;
@@ -462,7 +483,13 @@ export class ContainerService {
       before = c;
       const mode = network ?? c.network_mode;
       const requests = this.checkNetworkRequest(mode, network !== undefined, ports);
-      const changes = { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) };
+      const changes: Partial<ContainerRecord> = { ...rest, ...(resources ? { resources: { ...c.resources, ...resources } } : {}) };
+      if (programs !== undefined || (rest.name !== undefined && rest.name !== c.name)) {
+        const project = await this.deps.store.getProject(c.project_id);
+        const next = programs ?? c.programs ?? [];
+        changes.programs = next;
+        changes.service_labels = serviceLabels(project?.name ?? '', rest.name ?? c.name, next);
+      }
       return this.pickingAgain(requests, async () => {
         let net: Partial<ContainerRecord> = {};
         if (mode === 'none' && (network !== undefined || ports !== undefined) && (c.network_mode !== 'none' || c.ports.length > 0)) {
@@ -909,8 +936,16 @@ function portInUse(protocol: string, hostPort: number, heldBy: 'container' | 'ho
 /** A clash of the store's network keys that picking again did not solve, as the API's error. */
 function networkClash(err: unknown): unknown {
   if (err instanceof PortTakenError) return portInUse(err.protocol, err.hostPort, 'container');
+  if (err instanceof ServiceNameTakenError) {
+    return new HoodyError('SERVICE_NAME_TAKEN', `the service name "${err.label}" is already used by another container of this server (another project's container of the same name serves the same program): rename the container or the program`, {
+      label: err.label,
+    });
+  }
   return err;
 }
+
+/** A server without a router: host names on `localhost`, no URLs. */
+const NO_ROUTER: ServiceUrls = { serverLabel: 'local', domain: 'localhost', url: () => null };
 
 function runtimeFailure(op: string, c: ContainerRecord, err: unknown): HoodyError {
   return new HoodyError('RUNTIME_ERROR', `cannot ${op} container "${c.name}": ${errorText(err)}`, { operation: op });

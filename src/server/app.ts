@@ -28,6 +28,9 @@ import { userRoutes } from './routes/users.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
 import { operationRoutes } from './routes/operations.ts';
+import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
+import type { ProxyAliasService } from '../core/proxy-alias-service.ts';
+import type { ProxyAccess } from '../proxy/access.ts';
 import type { EventHub } from '../core/event-hub.ts';
 import type { EventStreams } from './sse/event-streams.ts';
 import type { OperationRegistry } from '../core/operation-registry.ts';
@@ -53,6 +56,11 @@ export interface AppDeps {
   server: ServerIdentity;
   events: EventHub;
   operations: OperationRegistry;
+  aliases: ProxyAliasService;
+  /** Signs open links of private service URLs; no open links without it (no router). */
+  access?: ProxyAccess;
+  /** Whether the router serves a host now (GET /api/v1/proxy/tls-ask); every host is refused without it. */
+  servesHost?: (host: string) => boolean;
   /** Open event streams and waits: per-user caps, ended when their token is deleted. */
   sessions: TokenSessions;
   /** Who writes event streams; without it, a fan-out in this process is made on first use. */
@@ -155,6 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await tokenRoutes(api, deps);
       await eventRoutes(api, deps);
       await operationRoutes(api, deps);
+      await proxyRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );
@@ -162,6 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const healthSchema: FastifySchema = { tags: ['meta'], summary: 'Liveness', security: [], response: { 200: HealthEnvelope, ...errorResponses('SERVICE_UNAVAILABLE') } };
   // a fixed small answer: JSON.stringify, so that the first /healthz does not wait for a serializer to be built
   app.get('/healthz', { schema: healthSchema, serializerCompiler: () => (data) => JSON.stringify(data) }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name, version: PACKAGE_VERSION } }));
+  await tlsAskRoute(app, deps.servesHost ?? (() => false));
   if (metrics) await metricsRoute(app, deps.auth, metrics);
   return app;
 }

@@ -1,6 +1,7 @@
 /** Store records as the API shows them, and the success envelope. */
-import type { Container, Image, ImageDetail, Project, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
-import type { ContainerRecord, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from '../store/store.ts';
+import type { Container, Image, ImageDetail, Project, ProxyAlias, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
+import type { ContainerRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from '../store/store.ts';
+import { aliasHost, type ServiceUrls } from '../core/services.ts';
 import type { ImageSummary } from '../runtime/image-store.ts';
 
 export interface Envelope<T> {
@@ -36,6 +37,24 @@ export function containerWire(c: ContainerRecord, serverName: string): Container
     network: c.network_mode,
     ip_address: c.ipv4_address,
     ports: c.ports,
+    programs: c.programs ?? [],
+  };
+}
+
+/** A proxy alias as shown, with its host and URL on this server's router. */
+export function proxyAliasWire(a: ProxyAliasRecord, urls: ServiceUrls): ProxyAlias {
+  const host = aliasHost(urls, a.alias);
+  return {
+    id: a.id,
+    alias: a.alias,
+    container_id: a.container_id,
+    program: a.program,
+    index: a.index,
+    target_path: a.target_path,
+    public: a.public,
+    host,
+    url: urls.url(host),
+    created_at: a.created_at,
   };
 }
 

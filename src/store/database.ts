@@ -81,6 +81,31 @@ export interface ContainersTable {
   ipv4_address: string | null;
   /** JSON PublishedPort[]; each host port also has its published_ports row. */
   ports: Generated<string>;
+  /** JSON ProgramRecord[] (added by migration 0009). */
+  programs: Generated<string>;
+  /** JSON string[]: its programs' host labels; each also has its service_hosts row. */
+  service_labels: Generated<string>;
+}
+
+/** The `service_hosts` table: one row per program host label a container holds; (server_id, label) is the primary key. */
+export interface ServiceHostsTable {
+  server_id: string;
+  label: string;
+  container_id: string;
+}
+
+/** The `proxy_aliases` table: `alias` is unique. */
+export interface ProxyAliasesTable {
+  id: string;
+  alias: string;
+  container_id: string;
+  server_id: string;
+  program: string;
+  program_index: number;
+  target_path: string;
+  public: BoolInt;
+  created_by: string;
+  created_at: string;
 }
 
 /** The `published_ports` table: one row per host port a container holds; (server_id, protocol, host_port) is the primary key. */
@@ -132,6 +157,8 @@ export interface Database {
   status_logs: StatusLogsTable;
   idempotency_keys: IdempotencyKeysTable;
   published_ports: PublishedPortsTable;
+  service_hosts: ServiceHostsTable;
+  proxy_aliases: ProxyAliasesTable;
 }
 
 /** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */

@@ -5,13 +5,15 @@
 import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
 import type { ContainerStatus, SortOrder } from '../api/schemas.ts';
 import type { ContainersTable, Database, SqlDialect } from './database.ts';
-import { CONTAINER_ADDRESS_INDEX, CONTAINER_NAME_CONSTRAINT, PUBLISHED_PORT_KEY, migrateToLatest } from './migrations.ts';
+import { CONTAINER_ADDRESS_INDEX, CONTAINER_NAME_CONSTRAINT, PROXY_ALIAS_UNIQUE, PUBLISHED_PORT_KEY, SERVICE_HOST_KEY, migrateToLatest } from './migrations.ts';
 import {
   containerFromRow,
   containerToRow,
   patchToRow,
   portRows,
   projectFromRow,
+  proxyAliasFromRow,
+  proxyAliasToRow,
   serverFromRow,
   statusLogFromRow,
   statusLogToRow,
@@ -25,10 +27,12 @@ import { SqliteContainerRows } from './sqlite-container-rows.ts';
 import type { PortProtocol, PublishedPort } from '../network/types.ts';
 import {
   AddressTakenError,
+  AliasTakenError,
   ContainerLimitError,
   NameTakenError,
   OwnerLimitError,
   PortTakenError,
+  ServiceNameTakenError,
   type ContainerFilter,
   type CreateContainerOptions,
   type ContainerPatch,
@@ -36,6 +40,8 @@ import {
   type IdempotencyRecord,
   type NewStatusLog,
   type ProjectRecord,
+  type ProxyAliasFilter,
+  type ProxyAliasRecord,
   type RestartHistoryRecord,
   type ServerRecord,
   type StatusLogRecord,
@@ -60,6 +66,8 @@ const DATA_VERSION = CompiledQuery.raw('pragma data_version');
 const NAME_UNIQUE = { constraint: CONTAINER_NAME_CONSTRAINT, table: 'containers', columns: ['project_id', 'name'] };
 const ADDRESS_UNIQUE = { constraint: CONTAINER_ADDRESS_INDEX, table: 'containers', columns: ['server_id', 'ipv4_address'] };
 const PORT_KEY = { constraint: PUBLISHED_PORT_KEY, table: 'published_ports', columns: ['server_id', 'protocol', 'host_port'] };
+const SERVICE_KEY = { constraint: SERVICE_HOST_KEY, table: 'service_hosts', columns: ['server_id', 'label'] };
+const ALIAS_UNIQUE = { constraint: PROXY_ALIAS_UNIQUE, table: 'proxy_aliases', columns: ['alias'] };
 const now = (): string => new Date().toISOString();
 
 /** The Store implementation for every SQL backend Kysely speaks to. */
@@ -211,6 +219,7 @@ export class KyselyStore implements Store {
         }
         await trx.insertInto('containers').values(containerToRow(container)).execute();
         await this.insertPorts(trx, container, container.ports);
+        await this.insertServiceLabels(trx, container, container.service_labels ?? []);
         return firstLog && (await this.appendLog(trx, container.id, container.project_id, firstLog));
       });
       if (logged) this.handOver(logged);
@@ -230,6 +239,52 @@ export class KyselyStore implements Store {
         throw err;
       }
     }
+  }
+
+  /** Inserts a container's service_hosts rows one by one, so a clash names the label that is taken. */
+  private async insertServiceLabels(trx: KyselyTransaction<Database>, c: Pick<ContainerRecord, 'id' | 'server_id'>, labels: readonly string[]): Promise<void> {
+    for (const label of labels) {
+      try {
+        await trx.insertInto('service_hosts').values({ server_id: c.server_id, label, container_id: c.id }).execute();
+      } catch (err) {
+        if (isUniqueViolation(err, this.dialect, SERVICE_KEY)) throw new ServiceNameTakenError(label);
+        throw err;
+      }
+    }
+  }
+
+  async createProxyAlias(alias: ProxyAliasRecord): Promise<void> {
+    try {
+      await this.db.insertInto('proxy_aliases').values(proxyAliasToRow(alias)).execute();
+    } catch (err) {
+      if (isUniqueViolation(err, this.dialect, ALIAS_UNIQUE)) throw new AliasTakenError(alias.alias);
+      throw err;
+    }
+  }
+
+  async getProxyAlias(id: string): Promise<ProxyAliasRecord | undefined> {
+    const row = await this.db.selectFrom('proxy_aliases').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && proxyAliasFromRow(row);
+  }
+
+  async listProxyAliases(filter: ProxyAliasFilter): Promise<ProxyAliasRecord[]> {
+    let q = this.db.selectFrom('proxy_aliases').selectAll();
+    if (filter.owner_id !== undefined) {
+      q = q.where(
+        'container_id',
+        'in',
+        this.db.selectFrom('containers').select('id').where('project_id', 'in', this.db.selectFrom('projects').select('id').where('owner_id', '=', filter.owner_id)),
+      );
+    }
+    if (filter.container_id !== undefined) q = q.where('container_id', '=', filter.container_id);
+    if (filter.server_id !== undefined) q = q.where('server_id', '=', filter.server_id);
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(proxyAliasFromRow);
+  }
+
+  async deleteProxyAlias(id: string): Promise<boolean> {
+    const gone = await this.db.deleteFrom('proxy_aliases').where('id', '=', id).returning('id').executeTakeFirst();
+    return gone !== undefined;
   }
 
   /** An address clash as AddressTakenError; anything else as it is. */
@@ -331,17 +386,23 @@ export class KyselyStore implements Store {
   async updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined> {
     const set = { ...patchToRow(patch), updated_at: now(), version: sql<number>`version + 1` };
     try {
-      if (patch.ports === undefined) {
+      const { ports, service_labels: labels } = patch;
+      if (ports === undefined && labels === undefined) {
         const row = await this.db.updateTable('containers').set(set).where('id', '=', id).returningAll().executeTakeFirst();
         return row && containerFromRow(row);
       }
-      const ports = patch.ports;
-      // the ports rows are replaced in the transaction that writes the container's ports
+      // the ports and service hosts rows are replaced in the transaction that writes the container's ports and labels
       const row = await this.db.transaction().execute(async (trx) => {
         const updated = await trx.updateTable('containers').set(set).where('id', '=', id).returningAll().executeTakeFirst();
         if (!updated) return undefined;
-        await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
-        await this.insertPorts(trx, updated, ports);
+        if (ports !== undefined) {
+          await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
+          await this.insertPorts(trx, updated, ports);
+        }
+        if (labels !== undefined) {
+          await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
+          await this.insertServiceLabels(trx, updated, labels);
+        }
         return updated;
       });
       return row && containerFromRow(row);
@@ -356,6 +417,8 @@ export class KyselyStore implements Store {
       const gone = await trx.deleteFrom('containers').where('id', '=', id).returning('project_id').executeTakeFirst();
       if (!gone) return { deleted: false };
       await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
+      await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
+      await trx.deleteFrom('proxy_aliases').where('container_id', '=', id).execute();
       return { deleted: true, logged: finalLog && (await this.appendLog(trx, id, gone.project_id, finalLog)) };
     });
     if (outcome.logged) this.handOver(outcome.logged);

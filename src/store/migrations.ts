@@ -23,6 +23,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0006_status_log_ordinal': { up: (db) => addStatusLogOrdinal(db, dialect) },
     '0007_container_image_id': { up: (db) => addContainerImageId(db) },
     '0008_container_network': { up: (db) => addContainerNetwork(db) },
+    '0009_programs_and_aliases': { up: (db) => addProgramsAndAliases(db) },
   };
 }
 
@@ -207,6 +208,44 @@ async function addContainerNetwork(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint(PUBLISHED_PORT_KEY, ['server_id', 'protocol', 'host_port'])
     .execute();
   await db.schema.createIndex('published_ports_container_id').on('published_ports').column('container_id').execute();
+}
+
+/** Name of the primary key of service_hosts: ServiceNameTakenError is mapped from it. */
+export const SERVICE_HOST_KEY = 'service_hosts_pk';
+/** Name of the unique index of proxy_aliases.alias: AliasTakenError is mapped from it. */
+export const PROXY_ALIAS_UNIQUE = 'proxy_aliases_alias_unique';
+
+/**
+ * The programs a container serves (JSON on its row), their host labels (JSON on the row and one
+ * `service_hosts` row each, whose primary key keeps a label of a server to one container even under
+ * concurrent creates), and proxy aliases (an alias names one program instance of one container).
+ */
+async function addProgramsAndAliases(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('containers').addColumn('programs', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+  await db.schema.alterTable('containers').addColumn('service_labels', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+  await db.schema
+    .createTable('service_hosts')
+    .addColumn('server_id', 'text', (c) => c.notNull())
+    .addColumn('label', 'text', (c) => c.notNull())
+    .addColumn('container_id', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint(SERVICE_HOST_KEY, ['server_id', 'label'])
+    .execute();
+  await db.schema.createIndex('service_hosts_container_id').on('service_hosts').column('container_id').execute();
+  await db.schema
+    .createTable('proxy_aliases')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('alias', 'text', (c) => c.notNull())
+    .addColumn('container_id', 'text', (c) => c.notNull())
+    .addColumn('server_id', 'text', (c) => c.notNull())
+    .addColumn('program', 'text', (c) => c.notNull())
+    .addColumn('program_index', 'integer', (c) => c.notNull())
+    .addColumn('target_path', 'text', (c) => c.notNull())
+    .addColumn('public', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex(PROXY_ALIAS_UNIQUE).on('proxy_aliases').column('alias').unique().execute();
+  await db.schema.createIndex('proxy_aliases_container_id').on('proxy_aliases').column('container_id').execute();
 }
 
 /**

@@ -4,9 +4,9 @@
  */
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { ContainerStatus } from '../api/schemas.ts';
-import type { ContainerPatch, ContainerRecord, NewStatusLog, ProjectRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
+import type { ContainerPatch, ContainerRecord, NewStatusLog, ProgramRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
 import type { PublishedPort } from '../network/types.ts';
-import type { BoolInt, ContainersTable, ProjectsTable, PublishedPortsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
+import type { BoolInt, ContainersTable, ProjectsTable, ProxyAliasesTable, PublishedPortsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
 
 const bool = (b: boolean): BoolInt => (b ? 1 : 0);
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
@@ -85,6 +85,8 @@ export function containerFromRow(row: Selectable<ContainersTable>): ContainerRec
     network_mode: row.network_mode === 'bridge' ? 'bridge' : 'none',
     ipv4_address: row.ipv4_address,
     ports: JSON.parse(row.ports) as PublishedPort[],
+    programs: JSON.parse(row.programs) as ProgramRecord[],
+    service_labels: JSON.parse(row.service_labels) as string[],
   };
 }
 
@@ -115,12 +117,46 @@ export function containerToRow(c: ContainerRecord): Insertable<ContainersTable> 
     network_mode: c.network_mode,
     ipv4_address: c.ipv4_address,
     ports: JSON.stringify(c.ports),
+    programs: JSON.stringify(c.programs ?? []),
+    service_labels: JSON.stringify(c.service_labels ?? []),
   };
 }
 
 /** The published_ports rows of a container's ports. */
 export function portRows(c: Pick<ContainerRecord, 'id' | 'server_id'>, ports: readonly PublishedPort[]): Insertable<PublishedPortsTable>[] {
   return ports.map((p) => ({ server_id: c.server_id, protocol: p.protocol, host_port: p.host_port, host_ip: p.host_ip, container_id: c.id, container_port: p.container_port }));
+}
+
+/** A proxy_aliases row as a record. */
+export function proxyAliasFromRow(row: Selectable<ProxyAliasesTable>): ProxyAliasRecord {
+  return {
+    id: row.id,
+    alias: row.alias,
+    container_id: row.container_id,
+    server_id: row.server_id,
+    program: row.program,
+    index: num(row.program_index),
+    target_path: row.target_path,
+    public: row.public === 1,
+    created_by: row.created_by,
+    created_at: row.created_at,
+  };
+}
+
+/** A proxy alias record as a proxy_aliases row. */
+export function proxyAliasToRow(a: ProxyAliasRecord): Insertable<ProxyAliasesTable> {
+  return {
+    id: a.id,
+    alias: a.alias,
+    container_id: a.container_id,
+    server_id: a.server_id,
+    program: a.program,
+    program_index: a.index,
+    target_path: a.target_path,
+    public: bool(a.public),
+    created_by: a.created_by,
+    created_at: a.created_at,
+  };
 }
 
 /** The columns a patch changes; fields left undefined are not touched. */
@@ -137,6 +173,8 @@ export function patchToRow(patch: ContainerPatch): Updateable<ContainersTable> {
   if (patch.network_mode !== undefined) row.network_mode = patch.network_mode;
   if (patch.ipv4_address !== undefined) row.ipv4_address = patch.ipv4_address;
   if (patch.ports !== undefined) row.ports = JSON.stringify(patch.ports);
+  if (patch.programs !== undefined) row.programs = JSON.stringify(patch.programs);
+  if (patch.service_labels !== undefined) row.service_labels = JSON.stringify(patch.service_labels);
   return row;
 }
 

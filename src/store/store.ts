@@ -42,6 +42,45 @@ export interface ContainerRecord {
   ipv4_address: string | null;
   /** The host ports it publishes (each held by this container alone on its server). */
   ports: PublishedPort[];
+  /** The programs it serves through the router (absent: none, as for containers older than programs). */
+  programs?: ProgramRecord[];
+  /**
+   * The host labels of its programs (`{project}-{container}-{program}-{index}`), each held by this
+   * container alone on its server; kept in step with `programs` and its name by whoever writes them.
+   */
+  service_labels?: string[];
+}
+
+/** One program instance a container serves. */
+export interface ProgramRecord {
+  name: string;
+  port: number;
+  index: number;
+  public: boolean;
+}
+
+/** A proxy alias: `{alias}.{domain}` served by one program instance of one container. */
+export interface ProxyAliasRecord {
+  id: string;
+  /** Unique on the database. */
+  alias: string;
+  container_id: string;
+  /** The container's server (its router serves the alias). */
+  server_id: string;
+  program: string;
+  index: number;
+  target_path: string;
+  public: boolean;
+  /** The user who made it. */
+  created_by: string;
+  created_at: string;
+}
+
+export interface ProxyAliasFilter {
+  /** Aliases of containers in projects owned by this user. */
+  owner_id?: string;
+  container_id?: string;
+  server_id?: string;
 }
 
 /** The answer kept for one Idempotency-Key. */
@@ -139,7 +178,7 @@ export interface ContainerFilter {
 export type ContainerPatch = Partial<
   Pick<
     ContainerRecord,
-    'name' | 'command' | 'environment_vars' | 'autostart' | 'resources' | 'stop_timeout' | 'restart_policy' | 'desired_status' | 'network_mode' | 'ipv4_address' | 'ports'
+    'name' | 'command' | 'environment_vars' | 'autostart' | 'resources' | 'stop_timeout' | 'restart_policy' | 'desired_status' | 'network_mode' | 'ipv4_address' | 'ports' | 'programs' | 'service_labels'
   >
 >;
 
@@ -201,7 +240,8 @@ export interface Store {
    * ContainerLimitError when the owner already has `opts.ownerLimit.max` containers (counted in the
    * same transaction, so two creates at once cannot both pass), AddressTakenError when another
    * container of the server has its address, and PortTakenError when another container of the
-   * server holds one of its host ports (the same protocol).
+   * server holds one of its host ports (the same protocol), and ServiceNameTakenError when another
+   * container of the server holds one of its service labels.
    */
   createContainer(container: ContainerRecord, firstLog?: NewStatusLog, opts?: CreateContainerOptions): Promise<void>;
   getContainer(id: string): Promise<ContainerRecord | undefined>;
@@ -213,11 +253,22 @@ export interface Store {
   /**
    * Changes spec fields; returns the updated record, or undefined when it no longer exists. Throws
    * NameTakenError on a duplicate name. A patch with `ports` replaces the container's published
-   * ports rows in the same transaction (PortTakenError, AddressTakenError as on create).
+   * ports rows in the same transaction (PortTakenError, AddressTakenError as on create); one with
+   * `service_labels` replaces its service host rows (ServiceNameTakenError as on create).
    */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
-  /** Removes the container row and its published ports (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
+  /** Removes the container row, its published ports, service labels and proxy aliases (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
   deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean>;
+  /**
+   * Inserts the alias. Throws AliasTakenError when the alias exists, and NotFoundError-free
+   * undefined handling is the caller's: the container must exist (checked by the caller).
+   */
+  createProxyAlias(alias: ProxyAliasRecord): Promise<void>;
+  getProxyAlias(id: string): Promise<ProxyAliasRecord | undefined>;
+  /** Oldest first. */
+  listProxyAliases(filter: ProxyAliasFilter): Promise<ProxyAliasRecord[]>;
+  /** Returns false when no such alias existed. */
+  deleteProxyAlias(id: string): Promise<boolean>;
   /** The IPv4 addresses the containers of a server hold. */
   takenAddresses(serverId: string): Promise<string[]>;
   /** The host ports the containers of a server hold, with the container holding each. */
@@ -341,5 +392,21 @@ export class PortTakenError extends Error {
   ) {
     super(`host port ${hostPort}/${protocol} is already published by another container of this server`);
     this.name = 'PortTakenError';
+  }
+}
+
+/** Thrown when another container of the server already serves a program under this host label. */
+export class ServiceNameTakenError extends Error {
+  constructor(readonly label: string) {
+    super(`service name "${label}" is already used by another container of this server`);
+    this.name = 'ServiceNameTakenError';
+  }
+}
+
+/** Thrown when a proxy alias of this name exists. */
+export class AliasTakenError extends Error {
+  constructor(readonly alias: string) {
+    super(`proxy alias "${alias}" already exists`);
+    this.name = 'AliasTakenError';
   }
 }

@@ -1,0 +1,355 @@
+/**
+ * The service-URL router: its own HTTP listener that serves `{label}.{server}.{domain}` and
+ * `{alias}.{domain}` from the route table, in the daemon's process. Requests go to the container's
+ * address through a keep-alive undici Agent (streamed both ways, never buffered); WebSocket and
+ * other upgrades become raw TCP tunnels, tracked per container and closed when it stops. Host is
+ * kept, X-Forwarded-For/-Proto/-Host are set, hop-by-hop headers are dropped. A container that is
+ * not running (or is being stopped or paused) is answered 503 at once from the daemon's state: a
+ * paused container still accepts TCP and would never answer.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import { Agent } from 'undici';
+import type { AuthService } from '../core/auth-service.ts';
+import type { ErrorCode } from '../api/error-codes.ts';
+import { ERROR_CODES } from '../api/error-codes.ts';
+import { OPEN_PATH, SESSION_COOKIE, takeCookie, type Grant, type ProxyAccess } from './access.ts';
+import { servingState, type HostRoute, type RoutedContainer, type RouteTable } from './route-table.ts';
+
+export interface RouterDeps {
+  table: RouteTable;
+  auth: AuthService;
+  access: ProxyAccess;
+  /** Which of these token ids still exist (a session cookie ends with its token). */
+  existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
+  /** Whether cookies are marked Secure (the URLs users open are https). */
+  secureCookies: boolean;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+/** Headers of one hop, never forwarded (RFC 9110 7.6.1), plus what undici refuses to be given. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect', 'http2-settings']);
+/** Headers the router sets itself. */
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/** Seconds a client is told to wait before trying a service that is not running again. */
+const RETRY_AFTER_S = 5;
+/** How long a token's existence is trusted for session cookies without asking the store again. */
+const TOKEN_CHECK_MS = 1000;
+
+export class ServiceRouter {
+  private readonly agent = new Agent({ connections: 256, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, bodyTimeout: 0, headersTimeout: 300_000, connect: { timeout: 5_000 } });
+  private server: Server | undefined;
+  private readonly tokenChecks = new Map<string, { exists: boolean; until: number }>();
+
+  constructor(private readonly deps: RouterDeps) {}
+
+  /** Starts listening; answers the URL it listens on. */
+  async listen(host: string, port: number): Promise<string> {
+    const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const address = server.address();
+    const bound = typeof address === 'object' && address ? address.port : port;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  }
+
+  /** The port it listens on (tests ask for port 0). */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await this.agent.close().catch(() => undefined);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.serve(req, res).catch((err: unknown) => {
+      this.deps.warn?.('router: answering a request', err);
+      if (!res.headersSent) answer(req, res, 502, 'INTERNAL_ERROR', 'the router failed to answer');
+      else res.destroy();
+    });
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const host = hostOf(req);
+    const found = host ? this.deps.table.lookup(host) : undefined;
+    if (!host || !found) return this.unknown(req, res, host);
+    const { route, container } = found;
+    const url = req.url ?? '/';
+    if (url === OPEN_PATH || url.startsWith(`${OPEN_PATH}?`)) return this.open(req, res, host, container);
+    const access = await this.authorize(req, route, container, host);
+    if (access.refused) return answer(req, res, access.refused.status, access.refused.code, access.refused.message);
+    const target = targetOf(route, container);
+    if ('refused' in target) return answer(req, res, 503, target.refused.code, target.refused.message, target.refused.details);
+
+    const headers = forwardHeaders(req, host, access.stripAuthorization);
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    let upstream: Awaited<ReturnType<Agent['request']>>;
+    try {
+      upstream = await this.agent.request({
+        origin: `http://${target.address}:${target.port}`,
+        path: joinPath(route.targetPath, url),
+        method: req.method as 'GET',
+        headers,
+        body: hasBody ? req : null,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      if (res.destroyed) return;
+      // the container stopped or its program is not listening (yet): the same 503 as a stopped one, so a client retries
+      const state = servingState(container);
+      if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
+      return answer(req, res, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${errorCode(err)})`, { port: target.port });
+    }
+    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+    // each chunk is written as it comes (server-sent events flush); a client that goes aborts the upstream request
+    pipeline(upstream.body, res, () => undefined);
+  }
+
+  /** A host with no route: 404, or 503 for an alias deleted moments ago (it is being pointed elsewhere). */
+  private unknown(req: IncomingMessage, res: ServerResponse, host: string | undefined): void {
+    if (host && this.deps.table.recentlyRemoved(host)) return answer(req, res, 503, 'ALIAS_NOT_BOUND', `the alias ${host} was deleted moments ago; it answers again once it is created anew`);
+    answer(req, res, 404, 'NOT_FOUND', `no service is served at ${host ?? 'this host'}`);
+  }
+
+  /** Trades an open link's ticket for a session cookie of this host, then goes to the service's root. */
+  private async open(req: IncomingMessage, res: ServerResponse, host: string, container: RoutedContainer): Promise<void> {
+    const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '';
+    const grant = this.deps.access.verify('ticket', ticket, host);
+    if (!grant || !(await this.tokenExists(grant.token))) return answer(req, res, 401, 'UNAUTHORIZED', 'this open link is not valid (expired, for another service, or its token was deleted): ask the API for a new one');
+    if (grant.user !== container.ownerId) return answer(req, res, 404, 'NOT_FOUND', `no service is served at ${host}`);
+    const cookie = `${SESSION_COOKIE}=${this.deps.access.session(host, grant)}; Path=/; Max-Age=${this.deps.access.sessionSeconds}; HttpOnly; SameSite=Lax${this.deps.secureCookies ? '; Secure' : ''}`;
+    res.writeHead(303, { location: '/', 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': '0' });
+    res.end();
+  }
+
+  /**
+   * Who may use a private service: its container's owner, with a session cookie of this host or
+   * a bearer token (which is then not forwarded). Another user is told it does not exist.
+   */
+  private async authorize(req: IncomingMessage, route: HostRoute, container: RoutedContainer, host: string): Promise<{ refused?: { status: number; code: ErrorCode; message: string }; stripAuthorization: boolean }> {
+    if (route.public) return { stripAuthorization: false };
+    const notFound = { refused: { status: 404, code: 'NOT_FOUND' as const, message: `no service is served at ${host}` }, stripAuthorization: false };
+    const session = takeCookie(req.headers.cookie, SESSION_COOKIE).value;
+    let grant: Grant | undefined = session ? this.deps.access.verify('session', session, host) : undefined;
+    if (grant && !(await this.tokenExists(grant.token))) grant = undefined;
+    if (grant) return grant.user === container.ownerId ? { stripAuthorization: false } : notFound;
+    const header = req.headers.authorization;
+    if (header && /^bearer /i.test(header)) {
+      const actor = this.deps.auth.rememberedActor(header) ?? (await this.deps.auth.authenticate(header).catch(() => undefined));
+      if (actor) return actor.userId === container.ownerId ? { stripAuthorization: true } : notFound;
+    }
+    return {
+      refused: { status: 401, code: 'UNAUTHORIZED', message: 'this service is private: send "Authorization: Bearer <token>" of its owner, or open it through the link GET /api/v1/containers/{id}/services gives' },
+      stripAuthorization: false,
+    };
+  }
+
+  private async tokenExists(id: string): Promise<boolean> {
+    const now = performance.now();
+    const known = this.tokenChecks.get(id);
+    if (known && known.until > now) return known.exists;
+    const exists = (await this.deps.existingTokenIds([id])).has(id);
+    if (this.tokenChecks.size > 10_000) this.tokenChecks.clear();
+    this.tokenChecks.set(id, { exists, until: now + TOKEN_CHECK_MS });
+    return exists;
+  }
+
+  /** An upgrade (WebSocket): the request head is replayed to the container, then bytes flow both ways until either side or a stop ends it. */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    this.tunnel(req, socket, head).catch((err: unknown) => {
+      this.deps.warn?.('router: opening a tunnel', err);
+      refuseUpgrade(socket, 502, 'INTERNAL_ERROR', 'the router failed to open the connection');
+    });
+  }
+
+  private async tunnel(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const host = hostOf(req);
+    const found = host ? this.deps.table.lookup(host) : undefined;
+    if (!host || !found) {
+      if (host && this.deps.table.recentlyRemoved(host)) return refuseUpgrade(socket, 503, 'ALIAS_NOT_BOUND', `the alias ${host} was deleted moments ago`);
+      return refuseUpgrade(socket, 404, 'NOT_FOUND', `no service is served at ${host ?? 'this host'}`);
+    }
+    const { route, container } = found;
+    const access = await this.authorize(req, route, container, host);
+    if (access.refused) return refuseUpgrade(socket, access.refused.status, access.refused.code, access.refused.message);
+    const target = targetOf(route, container);
+    if ('refused' in target) return refuseUpgrade(socket, 503, target.refused.code, target.refused.message);
+    if (socket.destroyed) return;
+    const upstream = connect({ host: target.address, port: target.port });
+    const close = (): void => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    // tracked before it connects: a stop meanwhile closes it too
+    container.tunnels.add(socket);
+    socket.once('close', () => {
+      container.tunnels.delete(socket);
+      upstream.destroy();
+    });
+    upstream.once('error', (err: Error & { code?: string }) => {
+      if (upstream.bytesRead === 0 && socket.writable && !socket.destroyed) refuseUpgrade(socket, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${err.code ?? err.message})`);
+      else close();
+    });
+    upstream.once('close', () => socket.destroy());
+    upstream.once('connect', () => {
+      upstream.setNoDelay(true);
+      socket.setNoDelay(true);
+      upstream.write(requestHead(req, joinPath(route.targetPath, req.url ?? '/'), forwardHeaders(req, host, access.stripAuthorization, true)));
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+  }
+}
+
+/** The request's host, lower case, without its port. */
+function hostOf(req: IncomingMessage): string | undefined {
+  const host = req.headers.host;
+  if (!host) return undefined;
+  const colon = host.lastIndexOf(':');
+  const name = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/** Where a route's requests go now, or why they cannot. */
+function targetOf(route: HostRoute, c: RoutedContainer): { address: string; port: number } | { refused: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+  const state = servingState(c);
+  if (!state.ok) return { refused: { code: 'CONTAINER_NOT_RUNNING', message: `the container is ${state.status}`, details: { status: state.status } } };
+  const program = c.programs.find((p) => p.name === route.program && p.index === route.index);
+  if (!program) return { refused: { code: 'PROGRAM_NOT_ANSWERING', message: `the container declares no program "${route.program}" with index ${route.index}` } };
+  if (!c.address) return { refused: { code: 'PROGRAM_NOT_ANSWERING', message: 'the container has network "none": the router cannot reach it' } };
+  return { address: c.address, port: program.port };
+}
+
+/** The alias's target path before the request's path (`/app` + `/x?y` → `/app/x?y`). */
+export function joinPath(targetPath: string, url: string): string {
+  if (targetPath === '/' || targetPath === '') return url.startsWith('/') ? url : `/${url}`;
+  const base = targetPath.endsWith('/') ? targetPath.slice(0, -1) : targetPath;
+  return url === '/' ? `${base}/` : `${base}${url.startsWith('/') ? url : `/${url}`}`;
+}
+
+/**
+ * The headers sent to the container, as a flat list: the client's (hop-by-hop ones and the
+ * router's own credentials dropped; an upgrade keeps Connection and Upgrade), then X-Forwarded-*.
+ * A client on loopback (a TLS terminator in front) may give X-Forwarded-Proto and -Host; anyone's
+ * X-Forwarded-For is extended with its address.
+ */
+function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: boolean, upgrade = false): string[] {
+  const out: string[] = [];
+  const raw = req.rawHeaders;
+  const connectionTokens = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
+  let priorFor: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (upgrade && (lower === 'connection' || lower === 'upgrade')) {
+      out.push(name, value);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || connectionTokens.has(lower)) continue;
+    if (FORWARDED.has(lower)) {
+      if (lower === 'x-forwarded-for') priorFor = priorFor ? `${priorFor}, ${value}` : value;
+      continue;
+    }
+    if (lower === 'authorization' && stripAuthorization) continue;
+    if (lower === 'cookie') {
+      const rest = takeCookie(value, SESSION_COOKIE).rest;
+      if (rest) out.push(name, rest);
+      continue;
+    }
+    out.push(name, value);
+  }
+  const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const trusted = peer === '127.0.0.1' || peer === '::1';
+  const proto = trusted && typeof req.headers['x-forwarded-proto'] === 'string' ? req.headers['x-forwarded-proto'] : 'http';
+  const fwdHost = trusted && typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : (req.headers.host ?? host);
+  out.push('X-Forwarded-For', priorFor ? `${priorFor}, ${peer}` : peer, 'X-Forwarded-Proto', proto, 'X-Forwarded-Host', fwdHost);
+  return out;
+}
+
+/** The upstream's response headers without hop-by-hop ones. */
+function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function requestHead(req: IncomingMessage, path: string, headers: string[]): string {
+  let head = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}
+
+const errorCode = (err: unknown): string => {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  return e.cause?.code ?? e.code ?? e.message ?? String(err);
+};
+
+/** The error envelope of the API (JSON), or a small page for a browser; 503 adds Retry-After. */
+function answer(req: IncomingMessage, res: ServerResponse, status: number, code: ErrorCode, message: string, details?: Record<string, unknown>): void {
+  const wantsHtml = /\btext\/html\b/.test(req.headers.accept ?? '');
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  if (status === 503) headers['retry-after'] = String(RETRY_AFTER_S);
+  let body: string;
+  if (wantsHtml) {
+    headers['content-type'] = 'text/html; charset=utf-8';
+    headers['content-security-policy'] = "default-src 'none'; style-src 'unsafe-inline'";
+    body = htmlPage(status, code, message);
+  } else {
+    headers['content-type'] = 'application/json; charset=utf-8';
+    body = JSON.stringify({ statusCode: status, error: reasonOf(status), code, message, ...(details ? { details } : {}) });
+  }
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The same answer on a socket whose request asked for an upgrade. */
+function refuseUpgrade(socket: Socket, status: number, code: ErrorCode, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ statusCode: status, error: reasonOf(status), code, message });
+  const retry = status === 503 ? `Retry-After: ${RETRY_AFTER_S}\r\n` : '';
+  socket.end(`HTTP/1.1 ${status} ${reasonOf(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`);
+}
+
+function reasonOf(status: number): string {
+  return { 401: 'Unauthorized', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status] ?? 'Error';
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function htmlPage(status: number, code: ErrorCode, message: string): string {
+  const title = status === 503 ? 'This service is not available right now' : status === 401 ? 'This service is private' : 'No such service';
+  const hint = status === 503 ? 'It will be back once its container runs again; this page does not refresh by itself.' : status === 401 ? 'Open it through its link from Hoody (the API, the CLI or the dashboard).' : '';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${escapeHtml(title)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{color:#555}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><code>${status} ${escapeHtml(code)}</code> · ${escapeHtml(ERROR_CODES[code].description.split('.')[0] ?? '')}</p></body></html>`;
+}
