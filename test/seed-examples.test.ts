@@ -10,8 +10,9 @@
  * - JavaScript fetch examples: 'https://api.hoody.icu' is replaced by the daemon's URL, the
  *   page's fixed ids by the test's containers, and where TypeScript strict asks for a parameter
  *   type, `: any` or `: string` is added. Free `token` is the admin token.
- * - Snapshot (Scenario 1) and proxy alias (Scenario 4) lines are left out: those are later
- *   features (SPEC §4, "Later issues add snapshots, … proxy aliases").
+ * - Snapshot (Scenario 1) lines are left out: snapshots are a later feature (SPEC §4). For
+ *   Scenario 4, blue and green serve a program `web` and an alias `prod` points at blue (ALIAS_ID)
+ *   before the page's lines run; test/proxy-e2e.test.ts sends traffic through such a switch.
  */
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -263,7 +264,7 @@ describe('the seed page "Managing Containers", its examples run against a real d
   });
 
   /** A busybox container (default command `sleep infinity`) in the wanted status. */
-  async function make(name: string, status: 'running' | 'stopped' | 'paused', extra: { project_id?: string; autostart?: boolean } = {}): Promise<string> {
+  async function make(name: string, status: 'running' | 'stopped' | 'paused', extra: { project_id?: string; autostart?: boolean; programs?: { name: string; port: number }[] } = {}): Promise<string> {
     const c = await client.api.containers.create({ name, container_image: 'busybox', autostart: status !== 'stopped', ...extra });
     if (status !== 'stopped' && extra.autostart === false) await client.api.containers.manage(c.data.id, 'start');
     if (status === 'paused') await client.api.containers.manage(c.data.id, 'pause');
@@ -424,9 +425,11 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.deepEqual(await operationsOf(db, 2), [], 'the critical container was not touched');
     });
 
-    it('Scenario 4, blue-green deployment (without the proxy alias step): green runs, blue is stopped', async () => {
-      const GREEN_ID = await make('green', 'stopped');
-      const BLUE_ID = await make('blue', 'running');
+    it('Scenario 4, blue-green deployment: green runs, the alias prod serves green, blue is stopped', async () => {
+      const web = [{ name: 'web', port: 8080 }];
+      const GREEN_ID = await make('green', 'stopped', { programs: web });
+      const BLUE_ID = await make('blue', 'running', { programs: web });
+      const ALIAS_ID = (await client.api.proxyAliases.create({ container_id: BLUE_ID, alias: 'prod', program: 'web', index: 1, target_path: '/' })).data.id;
 
       const lines = await printed(async () => {
         // 1. Start green container
@@ -436,9 +439,15 @@ describe('the seed page "Managing Containers", its examples run against a real d
         const green = await client.api.containers.get(GREEN_ID, { runtime: 'true' });
         console.log(green.data.status); // 'running'
 
-        // 3. Re-point alias to green — left out: proxy aliases are a later feature
-        // await client.api.proxyAliases.delete(ALIAS_ID);
-        // await client.api.proxyAliases.create({ container_id: GREEN_ID, alias: 'prod', program: 'web', index: 1, target_path: '/' });
+        // 3. Re-point alias to green (delete + recreate — container_id is immutable)
+        await client.api.proxyAliases.delete(ALIAS_ID);
+        await client.api.proxyAliases.create({
+          container_id: GREEN_ID,
+          alias: 'prod',
+          program: 'web',
+          index: 1,
+          target_path: '/'
+        });
 
         // 4. After verification, stop blue
         await client.api.containers.manage(BLUE_ID, 'stop');
@@ -447,6 +456,8 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.deepEqual(lines, ['running']);
       assert.equal(await statusOf(GREEN_ID), 'running');
       assert.equal(await statusOf(BLUE_ID), 'stopped');
+      const aliases = (await client.api.proxyAliases.list()).data.aliases;
+      assert.deepEqual(aliases.map((a) => [a.alias, a.container_id]), [['prod', GREEN_ID]]);
     });
   });
 
@@ -588,9 +599,11 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.equal(await statusOf(CONTAINER_ID), 'running');
     });
 
-    it('Scenario 4 (without the proxy alias step): green runs, blue is stopped', async () => {
-      const GREEN_ID = await make('green', 'stopped');
-      const BLUE_ID = await make('blue', 'running');
+    it('Scenario 4: green runs, the alias prod serves green, blue is stopped', async () => {
+      const web = [{ name: 'web', port: 8080 }];
+      const GREEN_ID = await make('green', 'stopped', { programs: web });
+      const BLUE_ID = await make('blue', 'running', { programs: web });
+      const ALIAS_ID = (await client.api.proxyAliases.create({ container_id: BLUE_ID, alias: 'prod', program: 'web', index: 1, target_path: '/' })).data.id;
       const r = await bash(
         String.raw`
     # 1. Start green container
@@ -599,20 +612,64 @@ describe('the seed page "Managing Containers", its examples run against a real d
     # 2. Verify green is healthy
     hoody containers get $GREEN_ID --runtime true
 
-    # 3. Re-point alias to green — left out: proxy aliases are a later feature
+    # 3. Re-point alias to green (delete + recreate — container_id is immutable)
+    hoody proxy delete $ALIAS_ID
+    hoody proxy create --container-id $GREEN_ID       --alias "prod" --program "web" --index 1 --target-path "/"
 
     # 4. Monitor green in production
 
     # 5. After verification, stop blue
     hoody containers manage $BLUE_ID stop
 `,
-        { GREEN_ID, BLUE_ID },
+        { GREEN_ID, BLUE_ID, ALIAS_ID },
       );
       assert.equal(r.code, 0, r.stderr);
+      const aliases = (await client.api.proxyAliases.list()).data.aliases;
+      assert.deepEqual(aliases.map((a) => [a.alias, a.container_id]), [['prod', GREEN_ID]]);
+      assert.match(r.stdout, /^alias:\s+prod$/m);
       assert.match(r.stdout, /^name:\s+green$/m);
       assert.match(r.stdout, /^status:\s+running$/m);
       assert.equal(await statusOf(GREEN_ID), 'running');
       assert.equal(await statusOf(BLUE_ID), 'stopped');
+    });
+  });
+
+  describe('curl examples', () => {
+    it('Scenario 4 with curl: green runs, the alias prod serves green, blue is stopped', async () => {
+      const web = [{ name: 'web', port: 8080 }];
+      const green_id = await make('green', 'stopped', { programs: web });
+      const blue_id = await make('blue', 'running', { programs: web });
+      const alias_id = (await client.api.proxyAliases.create({ container_id: blue_id, alias: 'prod', program: 'web', index: 1, target_path: '/' })).data.id;
+      // the page's lines, with its base URL and {placeholders} replaced
+      const page = String.raw`
+    # 1. Start green container
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{green_id}/start"       -H "Authorization: Bearer $HOODY_TOKEN"
+
+    # 2. Verify green is healthy
+    curl "https://api.hoody.icu/api/v1/containers/{green_id}?runtime=true"       -H "Authorization: Bearer $HOODY_TOKEN"
+
+    # 3. Re-point alias to green (delete + recreate — container_id is immutable)
+    curl -X DELETE "https://api.hoody.icu/api/v1/proxy/aliases/{alias_id}"       -H "Authorization: Bearer $HOODY_TOKEN"
+
+    curl -X POST "https://api.hoody.icu/api/v1/proxy/aliases"       -H "Authorization: Bearer $HOODY_TOKEN"       -H "Content-Type: application/json"       -d '{
+        "container_id": "{green_id}",
+        "alias": "prod",
+        "program": "web",
+        "index": 1,
+        "target_path": "/"
+      }'
+
+    # 4. After verification, stop blue
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{blue_id}/stop"       -H "Authorization: Bearer $HOODY_TOKEN"
+`;
+      const script = page.replaceAll('https://api.hoody.icu', d.url).replaceAll('{green_id}', green_id).replaceAll('{blue_id}', blue_id).replaceAll('{alias_id}', alias_id);
+      const r = await bash(script, {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"message":"Proxy alias created successfully"/);
+      assert.equal(await statusOf(green_id), 'running');
+      assert.equal(await statusOf(blue_id), 'stopped');
+      const aliases = (await client.api.proxyAliases.list()).data.aliases;
+      assert.deepEqual(aliases.map((a) => [a.alias, a.container_id]), [['prod', green_id]]);
     });
   });
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { AddressTakenError, AliasTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -40,6 +40,11 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
 
 /** Statements that take a database back to before migration 0008 (container networks). */
 const UNDO_NETWORK = [
+  // 0009 first: it came after
+  'drop table proxy_aliases',
+  'drop table service_hosts',
+  'alter table containers drop column programs',
+  'alter table containers drop column service_labels',
   'drop table published_ports',
   'drop index containers_server_id_ipv4_address_unique',
   'alter table containers drop column network_mode',
@@ -841,6 +846,57 @@ for (const backend of backends) {
       await store.deleteContainer(api.id);
       assert.deepEqual(await store.takenHostPorts(s.server.id), []);
       assert.deepEqual(await store.takenAddresses(s.server.id), []);
+    });
+
+    test('a service label is held by one container of a server: a clash on create or update writes nothing, delete frees it', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const web = { name: 'web', port: 8080, index: 1, public: false };
+      const blue = containerRecord({ name: 'blue', project_id: s.project.id, server_id: s.server.id, programs: [web], service_labels: ['shop-blue-web-1'] });
+      await store.createContainer(blue, logEntry('creating', 'stopped'));
+      assert.deepEqual(await store.getContainer(blue.id), blue);
+      const twin = containerRecord({ name: 'twin', project_id: s.project.id, server_id: s.server.id, programs: [web], service_labels: ['shop-twin-web-1', 'shop-blue-web-1'] });
+      await assert.rejects(store.createContainer(twin, logEntry('creating', 'stopped')), (err: unknown) => err instanceof ServiceNameTakenError && err.label === 'shop-blue-web-1');
+      assert.equal(await store.getContainer(twin.id), undefined);
+      // the same label on another server is another host name
+      const other = await seed(store, 'bob');
+      await store.createContainer(containerRecord({ name: 'blue', project_id: other.project.id, server_id: other.server.id, programs: [web], service_labels: ['shop-blue-web-1'] }), logEntry('creating', 'stopped'));
+      const green = containerRecord({ name: 'green', project_id: s.project.id, server_id: s.server.id, programs: [web], service_labels: ['shop-green-web-1'] });
+      await store.createContainer(green, logEntry('creating', 'stopped'));
+      await assert.rejects(store.updateContainer(green.id, { name: 'teal', service_labels: ['shop-blue-web-1'] }), ServiceNameTakenError);
+      assert.equal((await store.getContainer(green.id))?.name, 'green');
+      const renamed = await store.updateContainer(blue.id, { name: 'azure', service_labels: ['shop-azure-web-1'] });
+      assert.deepEqual(renamed?.service_labels, ['shop-azure-web-1']);
+      // the label blue gave up is free now
+      assert.deepEqual((await store.updateContainer(green.id, { service_labels: ['shop-blue-web-1'] }))?.service_labels, ['shop-blue-web-1']);
+      await store.deleteContainer(green.id);
+      await store.createContainer(containerRecord({ name: 'cyan', project_id: s.project.id, server_id: s.server.id, programs: [web], service_labels: ['shop-blue-web-1'] }), logEntry('creating', 'stopped'));
+    });
+
+    test('proxy aliases: unique names, listed by owner, container and server, deleted with their container', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const bob = await seed(store, 'bob');
+      const blue = containerRecord({ name: 'blue', project_id: s.project.id, server_id: s.server.id });
+      const other = containerRecord({ name: 'other', project_id: bob.project.id, server_id: s.server.id });
+      await store.createContainer(blue, logEntry('creating', 'stopped'));
+      await store.createContainer(other, logEntry('creating', 'stopped'));
+      const alias = (name: string, c: ContainerRecord) => ({ id: newId(), alias: name, container_id: c.id, server_id: c.server_id, program: 'web', index: 1, target_path: '/', public: false, created_by: 'u', created_at: isoNow() });
+      const prod = alias('prod', blue);
+      await store.createProxyAlias(prod);
+      assert.deepEqual(await store.getProxyAlias(prod.id), prod);
+      await assert.rejects(store.createProxyAlias(alias('prod', other)), (err: unknown) => err instanceof AliasTakenError && err.alias === 'prod');
+      const bobs = alias('bobs', other);
+      await store.createProxyAlias(bobs);
+      assert.deepEqual((await store.listProxyAliases({ owner_id: s.user.id })).map((a) => a.alias), ['prod']);
+      assert.deepEqual((await store.listProxyAliases({ container_id: other.id })).map((a) => a.alias), ['bobs']);
+      assert.deepEqual((await store.listProxyAliases({ server_id: s.server.id })).map((a) => a.alias).sort(), ['bobs', 'prod']);
+      assert.equal(await store.deleteProxyAlias(prod.id), true);
+      assert.equal(await store.deleteProxyAlias(prod.id), false);
+      await store.createProxyAlias(alias('prod', blue));
+      await store.deleteContainer(other.id);
+      assert.equal(await store.getProxyAlias(bobs.id), undefined);
+      assert.deepEqual((await store.listProxyAliases({})).map((a) => a.alias), ['prod']);
     });
 
     test('containers written before networks existed read as network none with no address and no ports', async () => {

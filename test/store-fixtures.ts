@@ -105,6 +105,8 @@ export function containerRecord(fields: Pick<ContainerRecord, 'name' | 'project_
     network_mode: 'none',
     ipv4_address: null,
     ports: [],
+    programs: [],
+    service_labels: [],
     ...fields,
   };
 }

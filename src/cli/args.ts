@@ -98,3 +98,28 @@ export function parsePublish(word: string): PublishSpec {
 
 /** Collects repeated `--publish` values. */
 export const collectPublish = (word: string, previous: PublishSpec[] | undefined): PublishSpec[] => [...(previous ?? []), parsePublish(word)];
+
+/** A program as `--program` gives it. */
+export interface ProgramSpec {
+  name: string;
+  port: number;
+  index?: number;
+  public?: boolean;
+}
+
+/** One `--program` value: `web:8080`, `web/2:8081` (instance 2), `web:8080:public` (served without a token). */
+export function parseProgram(word: string): ProgramSpec {
+  const m = /^([a-z](?:[a-z0-9-]{0,30}[a-z0-9])?)(?:\/(\d{1,2}))?:(\d{1,5})(:public)?$/.exec(word.trim());
+  if (!m) throw new InvalidArgumentError(`expected NAME:PORT, NAME/INDEX:PORT or NAME:PORT:public (e.g. web:8080), got "${word}"`);
+  const spec: ProgramSpec = { name: m[1] as string, port: portOf(m[3] as string, 'a port', word) };
+  if (m[2] !== undefined) {
+    const index = Number(m[2]);
+    if (index < 1 || index > 99) throw new InvalidArgumentError(`expected an index from 1 to 99 in "${word}"`);
+    spec.index = index;
+  }
+  if (m[4]) spec.public = true;
+  return spec;
+}
+
+/** Collects repeated `--program` values. */
+export const collectProgram = (word: string, previous: ProgramSpec[] | undefined): ProgramSpec[] => [...(previous ?? []), parseProgram(word)];

@@ -2,7 +2,7 @@
 import { Argument, Command, Option } from 'commander';
 import { CONTAINER_STATUSES, NETWORK_MODES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
 import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
-import { boolean, collect, collectPublish, integer, keyValue, numberIn, positiveNumber, type PublishSpec } from './args.ts';
+import { boolean, collect, collectProgram, collectPublish, integer, keyValue, numberIn, positiveNumber, type ProgramSpec, type PublishSpec } from './args.ts';
 import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
 import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
@@ -50,6 +50,30 @@ export function containersCommand(): Command {
       const res = await withSpinner('reading container', client.api.containers.get(id, opts.runtime ? { runtime: true } : {}));
       if (opts.json) return printJson(res.data);
       print(containerView(res.data));
+    });
+
+  containers
+    .command('services')
+    .description('show its service URLs: each program, whether it answers now, and a link that opens a private one in a browser')
+    .argument('<container>', 'container id or name')
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const res = await withSpinner('reading services', client.api.containers.services(id));
+      if (opts.json) return printJson(res.data);
+      if (res.data.services.length === 0) return print('it declares no program (create or update it with --program NAME:PORT)');
+      print(
+        renderTable(res.data.services, [
+          { header: 'PROGRAM', value: (s) => `${s.program}-${s.index}` },
+          { header: 'PORT', value: (s) => String(s.port) },
+          { header: 'STATUS', value: (s) => s.status, paint: statusText },
+          { header: 'ACCESS', value: (s) => (s.public ? 'public' : 'private') },
+          { header: 'URL', value: (s) => s.url ?? `${s.host} (no router on this server)` },
+        ]),
+      );
+      const links = res.data.services.filter((s) => s.open_url);
+      if (links.length > 0) print(`\nopen in a browser (links work for 5 minutes):\n${links.map((s) => `  ${s.program}-${s.index}: ${s.open_url}`).join('\n')}`);
     });
 
   containers
@@ -116,6 +140,7 @@ export function containersCommand(): Command {
       .option('--no-autostart', 'create it stopped (and do not start it on server boot)'),
   )
     .option('--publish <[ip:][host_port:]port[/udp]>', 'publish a port on the host: 80, 8080:80, 8080:80/udp, 127.0.0.1:8080:80 (repeatable; a free host port is chosen when none is given)', collectPublish)
+    .option('--program <name[/index]:port[:public]>', 'a program it serves at its service URL: web:8080, web/2:8081, api:9000:public (repeatable)', collectProgram)
     .addOption(jsonOption())
     .action(async (words: string[], opts: CreateOptions, cmd: Command) => {
       if (words.length && opts.command) cmd.error('error: give the command either with --command or after --, not both', { exitCode: 2, code: 'hoody.usage' });
@@ -133,6 +158,7 @@ export function containersCommand(): Command {
         ...resourcesOf(opts),
         ...(opts.network ? { network: opts.network } : {}),
         ...(opts.publish ? { ports: opts.publish } : {}),
+        ...(opts.program ? { programs: opts.program } : {}),
       };
       const res = await withSpinner(`creating ${opts.name}`, client.api.containers.create(spec));
       if (opts.json) return printJson(res.data);
@@ -153,6 +179,8 @@ export function containersCommand(): Command {
   )
     .option('--publish <[ip:][host_port:]port[/udp]>', 'publish these ports instead of those it publishes now (repeatable; forms as for create)', collectPublish)
     .option('--unpublish-all', 'publish no port')
+    .option('--program <name[/index]:port[:public]>', 'serve these programs instead of those it serves now (repeatable; forms as for create)', collectProgram)
+    .option('--no-programs', 'serve no program')
     .addOption(jsonOption())
     .action(async (ref: string, opts: UpdateOptions, cmd: Command) => {
       const patch: UpdateContainerBody = {
@@ -165,8 +193,10 @@ export function containersCommand(): Command {
         ...resourcesOf(opts),
         ...(opts.network ? { network: opts.network } : {}),
         ...(opts.publish ? { ports: opts.publish } : opts.unpublishAll ? { ports: [] } : {}),
+        ...(opts.program ? { programs: opts.program } : opts.programs === false ? { programs: [] } : {}),
       };
       if (opts.publish && opts.unpublishAll) usage(cmd, 'give either --publish or --unpublish-all, not both');
+      if (opts.program && opts.programs === false) usage(cmd, 'give either --program or --no-programs, not both');
       if (Object.keys(patch).length === 0) cmd.error('error: nothing to update: give at least one option (see --help)', { exitCode: 2, code: 'hoody.usage' });
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
@@ -274,6 +304,7 @@ interface CreateOptions extends ResourceOptions {
   restartPolicy?: RestartPolicy;
   network?: (typeof NETWORK_MODES)[number];
   publish?: PublishSpec[];
+  program?: ProgramSpec[];
   json?: boolean;
 }
 interface UpdateOptions extends ResourceOptions {
@@ -287,6 +318,9 @@ interface UpdateOptions extends ResourceOptions {
   network?: (typeof NETWORK_MODES)[number];
   publish?: PublishSpec[];
   unpublishAll?: boolean;
+  program?: ProgramSpec[];
+  /** false with --no-programs. */
+  programs?: boolean;
   json?: boolean;
 }
 

@@ -5,6 +5,7 @@ import { EventsApi } from './events.ts';
 import { OperationsApi } from './operations.ts';
 import { ServersApi } from './servers.ts';
 import { ImagesApi } from './images.ts';
+import { ProxyAliasesApi } from './proxy.ts';
 import { Transport, type FetchLike } from './transport.ts';
 
 export interface HoodyClientOptions {
@@ -25,6 +26,7 @@ export interface HoodyApi {
   readonly users: UsersApi;
   readonly servers: ServersApi;
   readonly images: ImagesApi;
+  readonly proxyAliases: ProxyAliasesApi;
 }
 
 /**
@@ -53,6 +55,7 @@ export class HoodyClient {
       users: new UsersApi(http),
       servers: new ServersApi(http),
       images: new ImagesApi(http),
+      proxyAliases: new ProxyAliasesApi(http),
     });
     this.events = new EventsApi(http);
   }

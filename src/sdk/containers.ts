@@ -5,6 +5,7 @@ import { callOptions, segment, type CallOptions, type Transport } from './transp
 import type {
   AcceptedOperation,
   ApiResponse,
+  Service,
   BulkBody,
   BulkResult,
   Container,
@@ -66,6 +67,11 @@ export class ContainersApi {
   get(id: string, query: GetContainerQuery = {}): Promise<ApiResponse<Container>> {
     const runtime = query.runtime === undefined ? undefined : String(query.runtime);
     return this.http.request('GET', `/containers/${segment(id)}`, { query: { runtime }, ...callOptions(query) });
+  }
+
+  /** `GET /containers/{id}/services`: its programs' URLs, whether each answers now, and for private ones an `open_url` for a browser. */
+  services(id: string, options: CallOptions = {}): Promise<ApiResponse<{ services: Service[] }>> {
+    return this.http.request('GET', `/containers/${segment(id)}/services`, callOptions(options));
   }
 
   /** `POST /containers`: answers once the container exists, and runs unless `autostart: false`. */

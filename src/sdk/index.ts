@@ -16,5 +16,6 @@ export { OperationsApi } from './operations.ts';
 export { ProjectsApi, TokensApi, UsersApi } from './accounts.ts';
 export { ServersApi } from './servers.ts';
 export { ImagesApi, type PullOptions } from './images.ts';
+export { ProxyAliasesApi } from './proxy.ts';
 export { apiBaseOf, API_PATH, type CallOptions, type FetchLike } from './transport.ts';
 export type * from './types.ts';

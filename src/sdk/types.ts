@@ -20,6 +20,11 @@ import type {
   OperationInfo as OperationInfoSchema,
   Pagination as PaginationSchema,
   Project as ProjectSchema,
+  ProgramSchema,
+  ProgramView,
+  ProxyAlias as ProxyAliasSchema,
+  CreateProxyAliasBody as CreateProxyAliasBodySchema,
+  ServiceView as ServiceViewSchema,
   RuntimeInfo as RuntimeInfoSchema,
   Server as ServerSchema,
   StatusLogEntry as StatusLogEntrySchema,
@@ -50,6 +55,18 @@ export type PortRequest = Static<typeof PortRequestSchema>;
 /** One address of a running container, as `runtime_info.addresses` lists them. */
 export type ContainerAddress = Static<typeof ContainerAddressSchema>;
 export type RuntimeInfo = Static<typeof RuntimeInfoSchema>;
+/** A program as create and update ask for it: `index` (the next free one of its name) and `public` (false) are optional. */
+export type ProgramRequest = Static<typeof ProgramSchema>;
+/** A program as the server shows it. */
+export type Program = Static<typeof ProgramView>;
+/** One program instance's URL through the router and whether it answers now. */
+export type Service = Static<typeof ServiceViewSchema>;
+export type ProxyAlias = Static<typeof ProxyAliasSchema>;
+export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBodySchema>;
+export interface DeletedProxyAlias {
+  alias_id: string;
+  deleted: true;
+}
 /** A container read with `?runtime=true`. */
 export type ContainerWithRuntime = Container & { runtime_info: RuntimeInfo };
 export type ContainerListQuery = Static<typeof ContainerListQuerySchema>;
