@@ -115,12 +115,15 @@ describe('the OpenAPI document', () => {
     for (const { method, path, op } of operations) {
       const security = op.security ?? doc.security;
       // /metrics is outside the API's prefix and still needs a token (an admin's)
-      const isPublic = path === `${API_PREFIX}/openapi.json` || (!path.startsWith(API_PREFIX) && path !== '/metrics');
+      // a TLS terminator asks whether the router serves a name before it has any token
+      const isAsk = path === `${API_PREFIX}/proxy/tls-ask`;
+      const isPublic = path === `${API_PREFIX}/openapi.json` || isAsk || (!path.startsWith(API_PREFIX) && path !== '/metrics');
       assert.deepEqual(security, isPublic ? [] : [{ bearerAuth: [] }], `${method} ${path}`);
-      const url = d.url + path.replace(/\{[^}]+\}/g, '0123456789abcdef01234567');
+      const url = d.url + path.replace(/\{[^}]+\}/g, '0123456789abcdef01234567') + (isAsk ? '?domain=nothing.example' : '');
       const res = await fetch(url, { method: method.toUpperCase() });
       const body = (await res.json()) as { code?: string };
-      if (isPublic) assert.equal(res.status, 200, `${method} ${path} answers without a token`);
+      if (isAsk) assert.deepEqual([res.status, body.code], [404, 'NOT_FOUND'], `${method} ${path} answers without a token`);
+      else if (isPublic) assert.equal(res.status, 200, `${method} ${path} answers without a token`);
       else assert.deepEqual([res.status, body.code], [401, 'UNAUTHORIZED'], `${method} ${path} without a token`);
     }
   });
@@ -201,7 +204,7 @@ describe('the OpenAPI document', () => {
         assert.equal(op.responses[status].content['application/json'].schema.$ref, ERROR_REF, `${where} ${status}`);
         assert.match(op.responses[status].description, /`[A-Z_]+`/, `${where} ${status} names its codes`);
       }
-      if (path === `${API_PREFIX}/openapi.json` || !path.startsWith(API_PREFIX)) continue;
+      if (path === `${API_PREFIX}/openapi.json` || path === `${API_PREFIX}/proxy/tls-ask` || !path.startsWith(API_PREFIX)) continue;
       for (const status of ['401', '500', '503']) assert.ok(statuses.includes(status), `${where} documents ${status}`);
       if (op.parameters?.length || op.requestBody) assert.ok(statuses.includes('400'), `${where} documents 400`);
       // an archive upload has no size limit

@@ -7,11 +7,12 @@
  */
 import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+import { startTestDaemon, apiClient, HOODY_BIN, type DaemonHandle } from './daemon-harness.ts';
+import { HoodyClient } from '../src/sdk/index.ts';
 import { eventually } from './eventually.ts';
 
 const tag = randomBytes(3).toString('hex');
@@ -129,51 +130,162 @@ describe('service URLs and proxy aliases through the daemon', () => {
     assert.equal(alias.status, 404);
   });
 
-  it('switches an alias from blue to green (delete, create) under load: blue, then green or 503, never an error', async () => {
-    const created = await call('POST', '/proxy/aliases', { container_id: blue.id, alias: `prod${tag}`, program: 'web', index: 1, target_path: '/', public: true });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const prod = created.body.data;
-    assert.equal(prod.host, `prod${tag}.apps.localhost`);
-    assert.equal((await call('POST', '/proxy/aliases', { container_id: green.id, alias: `prod${tag}`, program: 'web' })).body.code, 'ALIAS_TAKEN');
-    assert.deepEqual([(await viaRouter(prod.host)).status, (await viaRouter(prod.host)).body], [200, 'blue']);
-
+  /**
+   * Runs `work` while a client requests `host` over and over: what it saw, in order. Every answer
+   * must be the old color, then a 503 or the new color, and never the old color (nor an error)
+   * once `work` has returned.
+   */
+  async function hammerDuring(host: string, from: string, to: string, work: () => Promise<void>): Promise<string> {
     const seen: { body: string; at: number }[] = [];
     const errors: string[] = [];
-    let switched = Infinity;
     let hammering = true;
+    const auth = { authorization: `Bearer ${d?.adminToken}` };
     const hammer = (async () => {
       while (hammering) {
         try {
-          const r = await viaRouter(prod.host);
-          seen.push({ body: r.status === 200 ? r.body : String(r.status), at: performance.now() });
+          // when it was sent: an answer that arrives after the switch may have left before it
+          const at = performance.now();
+          const r = await viaRouter(host, '/', auth);
+          seen.push({ body: r.status === 200 ? r.body : String(r.status), at });
         } catch (err) {
           errors.push(String(err));
         }
       }
     })();
-    await eventually('a few answers', async () => seen.length, (n) => n >= 20, 10_000);
-    assert.equal((await call('POST', `/containers/${green.id}/start`)).status, 200);
-    assert.equal((await call('DELETE', `/proxy/aliases/${prod.id}`)).status, 200);
-    const again = await call('POST', '/proxy/aliases', { container_id: green.id, alias: `prod${tag}`, program: 'web', index: 1, target_path: '/', public: true });
-    assert.equal(again.status, 201, JSON.stringify(again.body));
-    switched = performance.now();
-    await eventually('answers after the switch', async () => seen.filter((s) => s.at > switched + 1).length, (n) => n >= 20, 15_000);
-    assert.equal((await call('POST', `/containers/${blue.id}/stop`)).status, 200);
-    const atStop = seen.length;
-    await eventually('answers after blue stopped', async () => seen.length, (n) => n >= atStop + 10, 10_000);
-    hammering = false;
-    await hammer;
+    try {
+      await eventually('a few answers', async () => seen.length, (n) => n >= 10, 10_000);
+      await work();
+      const done = performance.now();
+      await eventually(`${to} answering after the switch`, async () => seen.filter((s) => s.at > done && s.body === to).length, (n) => n >= 10, 15_000);
+      hammering = false;
+      await hammer;
+      assert.deepEqual(errors, []);
+      const bodies = seen.map((s) => s.body);
+      assert.ok(bodies.every((b) => b === from || b === to || b === '503'), `only ${from}, ${to} or 503: ${[...new Set(bodies)].join(', ')}`);
+      assert.equal(bodies[0], from);
+      const firstNew = bodies.indexOf(to);
+      assert.ok(!bodies.slice(firstNew).includes(from), `no ${from} once ${to} answered`);
+      assert.ok(seen.filter((s) => s.at > done).every((s) => s.body !== from), `no ${from} after the switch returned`);
+      return `${bodies.filter((b) => b === from).length} ${from}, ${bodies.filter((b) => b === '503').length} 503, ${bodies.filter((b) => b === to).length} ${to}`;
+    } finally {
+      hammering = false;
+      await hammer;
+    }
+  }
 
-    assert.deepEqual(errors, []);
-    const bodies = seen.map((s) => s.body);
-    assert.ok(bodies.every((b) => b === 'blue' || b === 'green' || b === '503'), `only blue, green or 503: ${[...new Set(bodies)].join(', ')}`);
-    const firstGreen = bodies.indexOf('green');
-    assert.ok(firstGreen > 0, 'green answered');
-    assert.ok(!bodies.slice(firstGreen).includes('blue'), 'no blue once green answered');
-    assert.ok(seen.filter((s) => s.at > switched + 1).every((s) => s.body === 'green'), 'only green after the create returned');
-    // the gap between the delete and the create answered 503 (a deleted alias is not a 404 for a while), and it was short
-    const gap = bodies.filter((b) => b === '503').length;
-    process.stdout.write(`# blue-green: ${seen.length} answers, ${bodies.filter((b) => b === 'blue').length} blue, ${gap} 503, ${bodies.filter((b) => b === 'green').length} green\n`);
+  /** The page's CLI lines run by bash (without blocking this process: the client keeps hammering), `hoody` being the shipped bin/hoody.js. */
+  function bash(script: string, vars: Record<string, string>): Promise<{ code: number | null; out: string }> {
+    const shim = `hoody() { "${process.execPath}" "${HOODY_BIN}" "$@"; }\n`;
+    return new Promise((resolve) => {
+      execFile('bash', ['-c', shim + script], { timeout: 120_000, env: { ...process.env, HOODY_API_URL: d?.url ?? '', HOODY_TOKEN: d?.adminToken ?? '', ...vars } }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: `${stdout}${stderr}` });
+      });
+    });
+  }
+
+  const aliasIdOf = async (name: string): Promise<string> => (await call('GET', '/proxy/aliases')).body.data.aliases.find((a: any) => a.alias === name).id;
+
+  it('switches the alias prod between blue and green as the seed page writes it (CLI, TypeScript, curl) under load: old color, then 503 or new, never an error', async () => {
+    const created = await call('POST', '/proxy/aliases', { container_id: blue.id, alias: 'prod', program: 'web', index: 1, target_path: '/' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.data.host, 'prod.apps.localhost');
+    assert.equal((await call('POST', '/proxy/aliases', { container_id: green.id, alias: 'prod', program: 'web' })).body.code, 'ALIAS_TAKEN');
+    const host = 'prod.apps.localhost';
+    const summary: string[] = [];
+
+    // the CLI, blue → green
+    summary.push(
+      await hammerDuring(host, 'blue', 'green', async () => {
+        const r = await bash(
+          String.raw`
+    # 1. Start green container
+    hoody containers manage $GREEN_ID start
+
+    # 2. Verify green is healthy
+    hoody containers get $GREEN_ID --runtime true
+
+    # 3. Re-point alias to green (delete + recreate — container_id is immutable)
+    hoody proxy delete $ALIAS_ID
+    hoody proxy create --container-id $GREEN_ID \
+      --alias "prod" --program "web" --index 1 --target-path "/"
+
+    # 4. Monitor green in production
+
+    # 5. After verification, stop blue
+    hoody containers manage $BLUE_ID stop
+`,
+          { GREEN_ID: green.id, BLUE_ID: blue.id, ALIAS_ID: await aliasIdOf('prod') },
+        );
+        assert.equal(r.code, 0, r.out);
+      }),
+    );
+
+    // TypeScript, green → blue (the page's GREEN_ID is the container switched to)
+    summary.push(
+      await hammerDuring(host, 'green', 'blue', async () => {
+        const client = new HoodyClient({ baseUrl: d?.url ?? '', token: d?.adminToken });
+        const [GREEN_ID, BLUE_ID, ALIAS_ID] = [blue.id as string, green.id as string, await aliasIdOf('prod')];
+        const console = { log: (..._: unknown[]) => undefined };
+        // 1. Start green container
+        await client.api.containers.manage(GREEN_ID, 'start');
+
+        // 2. Verify green is healthy
+        const green_ = await client.api.containers.get(GREEN_ID, { runtime: 'true' });
+        console.log(green_.data.status); // 'running'
+
+        // 3. Re-point alias to green (delete + recreate — container_id is immutable)
+        await client.api.proxyAliases.delete(ALIAS_ID);
+        await client.api.proxyAliases.create({
+          container_id: GREEN_ID,
+          alias: 'prod',
+          program: 'web',
+          index: 1,
+          target_path: '/'
+        });
+
+        // 4. After verification, stop blue
+        await client.api.containers.manage(BLUE_ID, 'stop');
+      }),
+    );
+
+    // curl, blue → green
+    summary.push(
+      await hammerDuring(host, 'blue', 'green', async () => {
+        const page = String.raw`
+    # 1. Start green container
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{green_id}/start" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+
+    # 2. Verify green is healthy
+    curl "https://api.hoody.icu/api/v1/containers/{green_id}?runtime=true" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+
+    # 3. Re-point alias to green (delete + recreate — container_id is immutable)
+    curl -X DELETE "https://api.hoody.icu/api/v1/proxy/aliases/{alias_id}" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+
+    curl -X POST "https://api.hoody.icu/api/v1/proxy/aliases" \
+      -H "Authorization: Bearer $HOODY_TOKEN" \
+      -H "Content-Type: application/json" \
+      -d '{
+        "container_id": "{green_id}",
+        "alias": "prod",
+        "program": "web",
+        "index": 1,
+        "target_path": "/"
+      }'
+
+    # 4. After verification, stop blue
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{blue_id}/stop" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+`;
+        const script = page.replaceAll('https://api.hoody.icu', d?.url ?? '').replaceAll('{green_id}', green.id).replaceAll('{blue_id}', blue.id).replaceAll('{alias_id}', await aliasIdOf('prod'));
+        const r = await bash(`set -e\n${script}`, {});
+        assert.equal(r.code, 0, r.out);
+      }),
+    );
+    process.stdout.write(`# blue-green through the router: ${summary.join('; ')}\n`);
+    assert.equal((await call('GET', `/containers/${blue.id}`)).body.data.status, 'stopped');
   });
 
   it('answers 503 at once on stop and pause, and serves again on resume and start', async () => {
@@ -197,7 +309,7 @@ describe('service URLs and proxy aliases through the daemon', () => {
 
   it('answers a TLS terminator\'s ask for its own hosts only, and changes programs while stopped', async () => {
     const ask = async (domain: string): Promise<number> => (await fetch(`${d?.url}/api/v1/proxy/tls-ask?domain=${domain}`)).status;
-    assert.equal(await ask(`prod${tag}.apps.localhost`), 200);
+    assert.equal(await ask('prod.apps.localhost'), 200);
     assert.equal(await ask(`shop-${tag}-green-web-1.test-node.apps.localhost`), 200);
     assert.equal(await ask('example.com'), 404);
 

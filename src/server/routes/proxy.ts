@@ -62,7 +62,6 @@ const SCHEMAS = {
 
 export async function proxyRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
   const { containers, aliases } = deps;
-  const urls = containers.serviceUrls;
 
   api.get('/containers/:id/services', { schema: SCHEMAS.services }, async (request) => {
     const { id } = request.params as { id: string };
@@ -77,17 +76,17 @@ export async function proxyRoutes(api: FastifyInstance, deps: AppDeps): Promise<
 
   api.post('/proxy/aliases', { schema: SCHEMAS.create }, async (request, reply) => {
     const alias = await aliases.create(request.actor, request.body as typeof CreateProxyAliasBody.static);
-    return reply.status(201).send(ok('Proxy alias created successfully', proxyAliasWire(alias, urls), 201));
+    return reply.status(201).send(ok('Proxy alias created successfully', proxyAliasWire(alias, containers.serviceUrls), 201));
   });
 
   api.get('/proxy/aliases', { schema: SCHEMAS.list }, async (request) => {
     const list = await aliases.list(request.actor, request.query as typeof ProxyAliasListQuery.static);
-    return ok('Proxy aliases retrieved successfully', { aliases: list.map((a) => proxyAliasWire(a, urls)) });
+    return ok('Proxy aliases retrieved successfully', { aliases: list.map((a) => proxyAliasWire(a, containers.serviceUrls)) });
   });
 
   api.get('/proxy/aliases/:id', { schema: SCHEMAS.get }, async (request) => {
     const { id } = request.params as { id: string };
-    return ok('Proxy alias retrieved successfully', proxyAliasWire(await aliases.get(request.actor, id), urls));
+    return ok('Proxy alias retrieved successfully', proxyAliasWire(await aliases.get(request.actor, id), containers.serviceUrls));
   });
 
   api.delete('/proxy/aliases/:id', { schema: SCHEMAS.remove }, async (request) => {
