@@ -7,13 +7,17 @@
  */
 import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { startTestDaemon, apiClient, HOODY_BIN, type DaemonHandle } from './daemon-harness.ts';
 import { HoodyClient } from '../src/sdk/index.ts';
-import { eventually } from './eventually.ts';
+import { eventually, tcpProbe } from './eventually.ts';
 
 const tag = randomBytes(3).toString('hex');
 const bridge = `hpx${tag}`;
@@ -23,6 +27,18 @@ const subnet = `10.215.${third}.0/24`;
 
 /** busybox httpd answering `text` on `port`. */
 const httpd = (text: string, port: number): string[] => ['sh', '-c', `mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p ${port} -h /tmp/www`];
+
+/** A TCP port free on loopback now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 function readdirSyncSafe(dir: string): string[] {
   try {
@@ -305,6 +321,61 @@ describe('service URLs and proxy aliases through the daemon', () => {
     assert.equal((await call('POST', `/containers/${green.id}/start`)).status, 200);
     // the port listens a moment after the start returns: until then a 503 too, never an error
     await eventually('green served again', async () => (await viaRouter(greenHost, '/', auth)).body, (b) => b === 'green', 15_000);
+  });
+
+  it('is served through Caddy in front with on-demand TLS restricted by the ask endpoint, as docs/proxy.md sets it up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoody-caddy-'));
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const routerPort = new URL(router).port;
+    // the page's configuration, with the ports of this test, its own storage and no admin endpoint
+    await writeFile(
+      join(dir, 'Caddyfile'),
+      `{
+	admin off
+	http_port ${httpPort}
+	https_port ${httpsPort}
+	storage file_system ${dir}/data
+	skip_install_trust
+	on_demand_tls {
+		ask ${d?.url}/api/v1/proxy/tls-ask
+	}
+}
+
+https:// {
+	tls internal {
+		on_demand
+	}
+	reverse_proxy 127.0.0.1:${routerPort} {
+		flush_interval -1
+		transport http {
+			keepalive 60s
+			keepalive_idle_conns_per_host 128
+		}
+	}
+}
+`,
+    );
+    const caddy = spawn('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    caddy.stderr?.on('data', (b: Buffer) => (log += b.toString()));
+    try {
+      await eventually('caddy listening', () => tcpProbe('127.0.0.1', httpsPort), (r) => r === 'open', 20_000);
+      const curl = (name: string, extra: string[] = []) =>
+        new Promise<{ code: number; out: string }>((resolve) =>
+          execFile('curl', ['-sk', '--max-time', '20', '--resolve', `${name}:${httpsPort}:127.0.0.1`, ...extra, `https://${name}:${httpsPort}/`], (err, stdout) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, out: stdout.trim() }),
+          ),
+        );
+      const served = await curl('prod.apps.localhost', ['-H', `Authorization: Bearer ${d?.adminToken}`]);
+      assert.deepEqual(served, { code: 0, out: 'green' }, log);
+      // a name the router does not serve gets no certificate: the handshake fails
+      const refused = await curl('stranger.example.com');
+      assert.notEqual(refused.code, 0, `no certificate for a name Hoody does not serve: ${refused.out}`);
+    } finally {
+      caddy.kill('SIGKILL');
+      await new Promise((r) => caddy.once('exit', r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers a TLS terminator\'s ask for its own hosts only, and changes programs while stopped', async () => {

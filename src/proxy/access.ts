@@ -73,6 +73,7 @@ export class ProxyAccess {
     } catch {
       return undefined;
     }
+    if (typeof body !== 'object' || body === null) return undefined;
     if (body.h !== host || typeof body.u !== 'string' || typeof body.t !== 'string' || typeof body.e !== 'number' || body.e < now) return undefined;
     return { user: body.u, token: body.t };
   }

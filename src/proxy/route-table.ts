@@ -62,6 +62,11 @@ export class RouteTable {
   /** Alias hosts deleted within ALIAS_GRACE_MS, with when. */
   private readonly removedAliases = new Map<string, number>();
   private readonly containers = new Map<string, RoutedContainer>();
+  /**
+   * Per container, the last operation announced finished: the daemon announces a failure before it
+   * releases the claim in the record, so a read in between still shows it and must not mark it again.
+   */
+  private readonly finished = new Map<string, string>();
   /** The latest refresh begun per container: an older one finishing late applies nothing. */
   private readonly generation = new Map<string, number>();
   private syncGeneration = 0;
@@ -169,6 +174,7 @@ export class RouteTable {
     }
     // succeeded or failed: what it left is read again; a failed stop leaves it running and served
     if (c && c.leaving === operation) c.leaving = undefined;
+    if (c) this.finished.set(id, e.event.operation_id);
     this.refreshSoon(id);
   }
 
@@ -203,7 +209,8 @@ export class RouteTable {
     entry.address = c.ipv4_address;
     entry.programs = programs;
     // an operation still in flight that takes it down keeps it marked; any other claim (or none) clears it
-    entry.leaving = c.current_operation && LEAVING.has(c.current_operation.operation) ? c.current_operation.operation : undefined;
+    const op = c.current_operation;
+    entry.leaving = op && LEAVING.has(op.operation) && this.finished.get(c.id) !== op.id ? op.operation : undefined;
     if (c.status !== 'running') this.closeTunnels(entry);
     const next = new Set(hosts.map(([h]) => h));
     for (const h of entry.hosts) {
@@ -222,6 +229,7 @@ export class RouteTable {
     const c = this.containers.get(id);
     if (!c) return;
     this.closeTunnels(c);
+    this.finished.delete(id);
     for (const h of c.hosts) {
       const route = this.hosts.get(h);
       if (route?.containerId === id) this.unroute(h, route);
