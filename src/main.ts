@@ -41,6 +41,8 @@ import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
 import { dnsLabel, type ServiceUrls } from './core/services.ts';
 import { ProxyAliasService } from './core/proxy-alias-service.ts';
+import { ContainerLogs } from './core/container-logs.ts';
+import { HoodyError } from './core/errors.ts';
 import { ProxyAccess } from './proxy/access.ts';
 import { RouteTable } from './proxy/route-table.ts';
 import { ServiceRouter } from './proxy/router.ts';
@@ -77,6 +79,8 @@ export interface DaemonConfig {
   registryAuthHosts?: string[];
   /** What one image pull or import may cost: HOODY_IMAGE_IMPORT_MAX_BYTES, HOODY_IMAGE_MAX_LAYERS, HOODY_IMAGE_MAX_BYTES, HOODY_IMAGE_MAX_UNPACKED_BYTES, HOODY_IMAGE_MAX_ENTRIES. */
   imageLimits?: Partial<ImageLimits>;
+  /** Size at which a container's log file is rotated (the file before is kept, so up to twice this per container): HOODY_LOG_FILE_MAX_BYTES. */
+  logFileMaxBytes?: number;
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
@@ -179,6 +183,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     autostartConcurrency: positiveInt(env.HOODY_AUTOSTART_CONCURRENCY, 'HOODY_AUTOSTART_CONCURRENCY') ?? 4,
     reconcileIntervalMs: positiveInt(env.HOODY_RECONCILE_INTERVAL_MS, 'HOODY_RECONCILE_INTERVAL_MS') ?? 5000,
     orphanedOperationMs: positiveInt(env.HOODY_ORPHANED_OPERATION_MS, 'HOODY_ORPHANED_OPERATION_MS') ?? 10_000,
+    logFileMaxBytes: positiveInt(env.HOODY_LOG_FILE_MAX_BYTES, 'HOODY_LOG_FILE_MAX_BYTES'),
     restartBackoffMs: positiveInt(env.HOODY_RESTART_BACKOFF_MS, 'HOODY_RESTART_BACKOFF_MS') ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
     restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
@@ -281,6 +286,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     images,
     cgroupPrefix: config.cgroupPrefix ?? cgroupPrefixFor(dataDir),
     ...(config.runcBinary ? { runcBinary: config.runcBinary } : {}),
+    ...(config.logFileMaxBytes ? { logSizeMax: config.logFileMaxBytes } : {}),
     ...(network ? { network } : {}),
     warn,
   });
@@ -401,7 +407,17 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const access = proxyOn ? await ProxyAccess.open(dataDir) : undefined;
   const aliases = new ProxyAliasService({ store, containers, projects, changed: proxyOn ? (id) => table.refresh(id) : undefined });
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases,
+  const logs = new ContainerLogs({
+    get: async (actor, id) => {
+      const c = await containers.get(actor, id);
+      if (c.server_id !== server.id) throw new HoodyError('WRONG_SERVER', `container "${c.name}" runs on another server; ask that server's daemon for its logs`, { server_id: c.server_id });
+      return c;
+    },
+    driver,
+    events,
+  });
+
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,

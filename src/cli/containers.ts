@@ -1,4 +1,4 @@
-/** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait and status-logs, over the SDK. */
+/** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait, status-logs, logs and services, over the SDK. */
 import { Argument, Command, Option } from 'commander';
 import { CONTAINER_STATUSES, NETWORK_MODES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
 import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
@@ -50,6 +50,29 @@ export function containersCommand(): Command {
       const res = await withSpinner('reading container', client.api.containers.get(id, opts.runtime ? { runtime: true } : {}));
       if (opts.json) return printJson(res.data);
       print(containerView(res.data));
+    });
+
+  containers
+    .command('logs')
+    .description('print what the container wrote (its stdout lines to stdout, its stderr lines to stderr); -f goes on until it stops')
+    .argument('<container>', 'container id or name')
+    .option('-f, --follow', 'go on printing new lines until the container stops')
+    .option('--follow-restarts', 'with -f: go on across stops and starts, until the container is deleted')
+    .option('--tail <n>', 'only the last N lines', integer(0, 1_000_000))
+    .option('--since <time>', 'lines from this time on: RFC 3339, Unix seconds, or a duration before now (10m, 2h)')
+    .option('--until <time>', 'lines up to this time (same forms)')
+    .option('-t, --timestamps', 'begin each line with its time')
+    .addOption(new Option('--stream <stream>', 'only one stream').choices(['stdout', 'stderr']))
+    .action(async (ref: string, opts: { follow?: boolean; followRestarts?: boolean; tail?: number; since?: string; until?: string; timestamps?: boolean; stream?: 'stdout' | 'stderr' }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const query = { tail: opts.tail, since: opts.since, until: opts.until, stream: opts.stream, follow: opts.follow, follow_restarts: opts.followRestarts };
+      for await (const r of client.api.containers.logs(id, query)) {
+        const text = `${opts.timestamps ? `${r.time} ` : ''}${r.line}\n`;
+        const out = r.stream === 'stderr' ? process.stderr : process.stdout;
+        // a slow terminal or pipe holds the stream, not this process's memory
+        if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
+      }
     });
 
   containers
@@ -221,7 +244,6 @@ export function containersCommand(): Command {
 
   containers
     .command('status-logs')
-    .alias('logs')
     .description('the audit trail of a container\'s status changes, newest first')
     .argument('<container>', 'container id (or name, while it exists)')
     .option('--page <n>', 'page number', integer(1, 1_000_000))

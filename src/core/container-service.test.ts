@@ -74,6 +74,9 @@ class ScriptedDriver implements RuntimeDriver {
   async logs() {
     return '';
   }
+  async logFiles() {
+    return [];
+  }
   async list() {
     return [...this.states.values()];
   }

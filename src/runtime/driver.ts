@@ -125,6 +125,11 @@ export interface RuntimeDriver {
   stats(id: string, signal?: AbortSignal): Promise<RuntimeStats>;
   /** The container's stdout and stderr, newest last, at most maxBytes. */
   logs(id: string, opts?: { maxBytes?: number }, signal?: AbortSignal): Promise<string>;
+  /**
+   * The files holding the container's stdout and stderr (conmon's k8s-file format), oldest first,
+   * the one written now last; empty when it has none (yet). A rotation found on the way is kept.
+   */
+  logFiles(id: string): Promise<string[]>;
   list(signal?: AbortSignal): Promise<RuntimeState[]>;
   /** Subscribes to exits of any container of this driver; returns the unsubscribe function. */
   onExit(listener: (event: ExitEvent) => void): () => void;

@@ -1,10 +1,12 @@
 /** `client.api.containers`: CRUD, the lifecycle operations (waited for, in the background, in bulk), status logs and waiting for a status. */
 import type { ContainerStatus, LifecycleOperation } from '../api/schemas.ts';
 import { HoodyApiError } from './errors.ts';
-import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
+import { callOptions, ndjson, segment, type CallOptions, type Transport } from './transport.ts';
 import type {
   AcceptedOperation,
   ApiResponse,
+  LogLine,
+  LogQuery,
   Service,
   BulkBody,
   BulkResult,
@@ -67,6 +69,21 @@ export class ContainersApi {
   get(id: string, query: GetContainerQuery = {}): Promise<ApiResponse<Container>> {
     const runtime = query.runtime === undefined ? undefined : String(query.runtime);
     return this.http.request('GET', `/containers/${segment(id)}`, { query: { runtime }, ...callOptions(query) });
+  }
+
+  /**
+   * `GET /containers/{id}/logs`: the lines the container wrote, oldest first, as an async iterator;
+   * with `follow: true` it goes on with each new line until the container stops (or, with
+   * `follow_restarts`, is deleted); stop it early with `break` or `signal`.
+   *
+   * ```ts
+   * for await (const { time, stream, line } of client.api.containers.logs(id, { tail: 100, follow: true })) console.log(time, stream, line);
+   * ```
+   */
+  async *logs(id: string, query: LogQuery & CallOptions = {}): AsyncGenerator<LogLine> {
+    const { tail, since, until, stream, follow, follow_restarts } = query;
+    const res = await this.http.open('GET', `/containers/${segment(id)}/logs`, { query: { tail, since, until, stream, follow, follow_restarts }, ...callOptions(query), accept: 'application/x-ndjson' });
+    yield* ndjson<LogLine>(res);
   }
 
   /** `GET /containers/{id}/services`: its programs' URLs, whether each answers now, and for private ones an `open_url` for a browser. */

@@ -1,6 +1,6 @@
 /** `client.api.images`: what this server can run; pull, import, tag, delete, prune. */
 import { HoodyApiError } from './errors.ts';
-import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
+import { callOptions, ndjson, segment, type CallOptions, type Transport } from './transport.ts';
 import type { ApiResponse, Image, ImageDetail, ImagePullEvent, ImageRemoved, ImagesPruned } from './types.ts';
 
 export interface PullOptions extends CallOptions {
@@ -31,7 +31,7 @@ export class ImagesApi {
     const body = { reference, ...(options.platform ? { platform: options.platform } : {}) };
     if (!options.onProgress) return this.http.request('POST', '/images/pull', { ...callOptions(options), body });
     const res = await this.http.open('POST', '/images/pull', { ...callOptions(options), body, accept: 'application/x-ndjson' });
-    for await (const event of ndjson(res)) {
+    for await (const event of ndjson<ImagePullEvent>(res)) {
       if (event.kind === 'done') return { statusCode: 200, message: 'Image pulled successfully', data: { image: event.image } };
       if (event.kind === 'error') {
         throw new HoodyApiError({ statusCode: event.error.statusCode ?? 502, code: event.error.code as never, message: event.error.message, ...(event.error.details ? { details: event.error.details } : {}) });
@@ -60,24 +60,4 @@ export class ImagesApi {
   prune(options: CallOptions = {}): Promise<ApiResponse<ImagesPruned>> {
     return this.http.request('POST', '/images/prune', callOptions(options));
   }
-}
-
-/** The JSON objects of an NDJSON body, one per line, as they arrive. */
-async function* ndjson(res: Response): AsyncGenerator<ImagePullEvent> {
-  if (!res.body) return;
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line) yield JSON.parse(line) as ImagePullEvent;
-    }
-    if (done) break;
-  }
-  if (buffered.trim()) yield JSON.parse(buffered) as ImagePullEvent;
 }

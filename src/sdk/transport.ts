@@ -165,3 +165,28 @@ export function describeFailure(err: unknown): string {
 
 /** The per-call settings a method passes on (and nothing else it was given). */
 export const callOptions = (o: CallOptions): CallOptions => ({ signal: o.signal, headers: o.headers });
+
+/** The JSON objects of an NDJSON body, one per line, as they arrive. */
+export async function* ndjson<T>(res: Response): AsyncGenerator<T> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line) as T;
+      }
+      if (done) break;
+    }
+    if (buffered.trim()) yield JSON.parse(buffered) as T;
+  } finally {
+    // a reader that stops early lets the connection go
+    await reader.cancel().catch(() => undefined);
+  }
+}

@@ -62,6 +62,22 @@ export type Program = Static<typeof ProgramView>;
 /** One program instance's URL through the router and whether it answers now. */
 export type Service = Static<typeof ServiceViewSchema>;
 export type ProxyAlias = Static<typeof ProxyAliasSchema>;
+/** One line a container wrote, as `logs()` yields it. */
+export interface LogLine {
+  /** When it was written (RFC 3339, nanoseconds). */
+  time: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+/** What `logs()` asks for: `since` and `until` take RFC 3339, Unix seconds or a duration before now (`10m`). */
+export interface LogQuery {
+  tail?: number;
+  since?: string;
+  until?: string;
+  stream?: 'stdout' | 'stderr' | 'all';
+  follow?: boolean;
+  follow_restarts?: boolean;
+}
 export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBodySchema>;
 export interface DeletedProxyAlias {
   alias_id: string;

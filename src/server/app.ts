@@ -29,6 +29,8 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
+import { logRoutes } from './routes/logs.ts';
+import type { ContainerLogs } from '../core/container-logs.ts';
 import type { ProxyAliasService } from '../core/proxy-alias-service.ts';
 import type { ProxyAccess } from '../proxy/access.ts';
 import type { EventHub } from '../core/event-hub.ts';
@@ -57,6 +59,7 @@ export interface AppDeps {
   events: EventHub;
   operations: OperationRegistry;
   aliases: ProxyAliasService;
+  logs: ContainerLogs;
   /** Signs open links of private service URLs; no open links without it (no router). */
   access?: ProxyAccess;
   /** Whether the router serves a host now (GET /api/v1/proxy/tls-ask); every host is refused without it. */
@@ -164,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await eventRoutes(api, deps);
       await operationRoutes(api, deps);
       await proxyRoutes(api, deps);
+      await logRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

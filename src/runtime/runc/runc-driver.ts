@@ -41,6 +41,7 @@ import { joinOwnSessionKeyring } from '../session-keyring.ts';
 import type { ImageStore } from '../image-store.ts';
 import { buildOciSpec, MAX_NOFILE } from './oci-spec.ts';
 import { parseK8sLog } from './k8s-log.ts';
+import { keepRotated, logFiles } from '../log-files.ts';
 import { isRunning, listeningPorts, listProcesses, processArgs, receivesSignal } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
@@ -59,7 +60,7 @@ export interface RuncDriverOptions {
   runcBinary?: string;
   conmonBinary?: string;
   initBinary?: string;
-  /** Cap of each container's log file, in bytes. */
+  /** Size at which conmon starts a new log file; the one before is kept, so a container's logs take up to twice this. */
   logSizeMax?: number;
   /**
    * Where each container's overlay is mounted, for runc to find it:
@@ -98,6 +99,8 @@ interface SavedInit {
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
+/** How often every container's log is checked for a rotation to keep (see log-files.ts). */
+const LOG_CHECK_MS = 2000;
 /** Cleanup after an exit waits this long, so it does not compete with the caller's next step. */
 const FORGET_DELAY_MS = 200;
 /**
@@ -153,6 +156,7 @@ export class RuncDriver implements RuntimeDriver {
   private runcVersion: RuncVersion = { text: 'unknown' };
   /** direct: the steps after create as runc 1.1 does them, without spawning it; cli: runc's CLI for each. */
   private runcMode: RuncMode = 'cli';
+  private logTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: RuncDriverOptions) {
     this.runc = opts.runcBinary ?? '/usr/sbin/runc';
@@ -186,6 +190,15 @@ export class RuncDriver implements RuntimeDriver {
     });
     // containers that stopped while no daemon ran (or mounted at create by an earlier version) let go of their overlay
     void driver.unmountStoppedOnOpen().catch((err: unknown) => driver.opts.warn?.('cannot look for the mounts of stopped containers', err));
+    // rotations that happened while no daemon ran are kept now, later ones within LOG_CHECK_MS
+    let checking = false;
+    const check = (): void => {
+      if (checking) return;
+      checking = true;
+      void driver.keepLogs().finally(() => (checking = false));
+    };
+    check();
+    driver.logTimer = setInterval(check, LOG_CHECK_MS).unref();
     return driver;
   }
 
@@ -277,6 +290,8 @@ export class RuncDriver implements RuntimeDriver {
       }
       if (spawned.status === 'rejected') throw spawned.reason;
       const pid = spawned.value;
+      // conmon has opened the log: what it writes from now on survives its next rotation
+      await keepRotated(this.bundle(id)).catch((err: unknown) => this.opts.warn?.(`keeping the log of container "${id}"`, err));
       try {
         // what `runc start` does, through the exec fifo; runc itself when the fifo is not as expected
         const released = this.runcMode === 'direct' && (await releaseInit(join(this.runcRoot, id, 'exec.fifo'), pid, { timeoutMs: START_TIMEOUT_MS, signal }));
@@ -440,6 +455,17 @@ export class RuncDriver implements RuntimeDriver {
     }
   }
 
+  async logFiles(id: string): Promise<string[]> {
+    assertId(id);
+    return logFiles(this.bundle(id));
+  }
+
+  /** Keeps every container's rotated log (see log-files.ts): a rotation is found within LOG_CHECK_MS. */
+  private async keepLogs(): Promise<void> {
+    const ids = (await readdir(join(this.opts.stateDir, 'containers')).catch(() => [] as string[])).filter((id) => ID_PATTERN.test(id));
+    for (const id of ids) await keepRotated(this.bundle(id)).catch((err: unknown) => this.opts.warn?.(`keeping the rotated log of container "${id}"`, err));
+  }
+
   async list(signal?: AbortSignal): Promise<RuntimeState[]> {
     const ids = (await readdir(join(this.opts.stateDir, 'containers')).catch(() => [] as string[])).filter((id) => ID_PATTERN.test(id));
     const states = await Promise.all(ids.map((id) => this.state(id, signal)));
@@ -466,6 +492,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.logTimer);
     for (const id of [...this.unmountTimers.keys()]) this.cancelUnmount(id);
     this.exits.close();
     this.probes.closeAll();
