@@ -42,6 +42,9 @@ import type { NetworkSettings } from './network/types.ts';
 import { dnsLabel, type ServiceUrls } from './core/services.ts';
 import { ProxyAliasService } from './core/proxy-alias-service.ts';
 import { ContainerLogs } from './core/container-logs.ts';
+import { ContainerExec } from './core/container-exec.ts';
+import type { Actor } from './core/actor.ts';
+import type { ContainerRecord } from './store/store.ts';
 import { HoodyError } from './core/errors.ts';
 import { ProxyAccess } from './proxy/access.ts';
 import { RouteTable } from './proxy/route-table.ts';
@@ -407,17 +410,16 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const access = proxyOn ? await ProxyAccess.open(dataDir) : undefined;
   const aliases = new ProxyAliasService({ store, containers, projects, changed: proxyOn ? (id) => table.refresh(id) : undefined });
 
-  const logs = new ContainerLogs({
-    get: async (actor, id) => {
-      const c = await containers.get(actor, id);
-      if (c.server_id !== server.id) throw new HoodyError('WRONG_SERVER', `container "${c.name}" runs on another server; ask that server's daemon for its logs`, { server_id: c.server_id });
-      return c;
-    },
-    driver,
-    events,
-  });
+  // logs, exec and terminals reach the container's own files and processes: its server's daemon answers
+  const localContainer = async (actor: Actor, id: string): Promise<ContainerRecord> => {
+    const c = await containers.get(actor, id);
+    if (c.server_id !== server.id) throw new HoodyError('WRONG_SERVER', `container "${c.name}" runs on another server; send the request to that server's daemon`, { server_id: c.server_id });
+    return c;
+  };
+  const logs = new ContainerLogs({ get: localContainer, driver, events });
+  const exec = new ContainerExec({ get: localContainer, driver });
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs,
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,

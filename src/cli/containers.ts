@@ -1,7 +1,8 @@
 /** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait, status-logs, logs and services, over the SDK. */
 import { Argument, Command, Option } from 'commander';
+import { constants as osConstants } from 'node:os';
 import { CONTAINER_STATUSES, NETWORK_MODES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
-import { LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
+import { HoodyApiError, LIFECYCLE_OPERATIONS, type ContainerStatus, type CreateContainerBody, type LifecycleOperation, type UpdateContainerBody } from '../sdk/index.ts';
 import { boolean, collect, collectProgram, collectPublish, integer, keyValue, numberIn, positiveNumber, type ProgramSpec, type PublishSpec } from './args.ts';
 import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
@@ -72,6 +73,42 @@ export function containersCommand(): Command {
         const out = r.stream === 'stderr' ? process.stderr : process.stdout;
         // a slow terminal or pipe holds the stream, not this process's memory
         if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
+      }
+    });
+
+  containers
+    .command('exec')
+    .description('run a command in a running container; its output is printed as it comes and its exit code is hoody\'s (-i: send this process\'s stdin)')
+    .usage('[options] <container> -- <command...>')
+    .argument('<container>', 'container id or name')
+    .argument('<command...>', 'command and arguments (after --)')
+    .option('-i, --interactive', 'send what this process reads on stdin to the command (read to its end first)')
+    .option('-e, --env <KEY=VALUE...>', 'environment variables', keyValue)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'name, uid, name:group or uid:gid')
+    .option('--timeout <seconds>', 'kill it (and what it started) after this long (default 300)', integer(1, 86_400))
+    .action(async (ref: string, command: string[], opts: { interactive?: boolean; env?: Record<string, string>; workdir?: string; user?: string; timeout?: number }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      let stdin: string | undefined;
+      if (opts.interactive) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        stdin = Buffer.concat(chunks).toString('utf8');
+      }
+      const body = { command, ...(opts.env ? { env: opts.env } : {}), ...(opts.workdir ? { cwd: opts.workdir } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}), ...(stdin !== undefined ? { stdin } : {}) };
+      for await (const e of client.api.containers.execStream(id, body)) {
+        if ('stream' in e) {
+          const out = e.stream === 'stderr' ? process.stderr : process.stdout;
+          if (!out.write(e.data)) await new Promise((resolve) => out.once('drain', resolve));
+        } else if ('exit' in e) {
+          if (e.exit.timed_out) process.stderr.write(`hoody: the command ran past its timeout and was killed\n`);
+          // a signal's end as a shell reports it: 128 + its number
+          const signalNumber = e.exit.signal ? (osConstants.signals as Record<string, number>)[e.exit.signal] : undefined;
+          process.exitCode = e.exit.exit_code ?? (signalNumber ? 128 + signalNumber : 1);
+        } else {
+          throw new HoodyApiError({ statusCode: e.error.statusCode, code: e.error.code as never, message: e.error.message });
+        }
       }
     });
 

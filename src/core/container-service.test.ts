@@ -77,6 +77,12 @@ class ScriptedDriver implements RuntimeDriver {
   async logFiles() {
     return [];
   }
+  async exec(): Promise<never> {
+    throw new Error('no exec here');
+  }
+  async resolveUser() {
+    return { uid: 0, gid: 0, additionalGids: [] };
+  }
   async list() {
     return [...this.states.values()];
   }

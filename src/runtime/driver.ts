@@ -3,6 +3,7 @@
  * of containerd's Task. Everything above it speaks of containers by id; everything below it is
  * one runtime's business (runc + conmon today).
  */
+import type { ChildProcess } from 'node:child_process';
 import type { ContainerNetworkSpec } from '../network/types.ts';
 
 /** What a runtime needs to run a container. */
@@ -96,6 +97,31 @@ export interface KillOptions {
   all?: boolean;
 }
 
+/** A command to run inside a running container. */
+export interface ExecSpec {
+  argv: string[];
+  env: Record<string, string>;
+  /** Working directory inside the container (its own when absent). */
+  cwd?: string;
+  /** Numeric ids (resolve names first with resolveUser). */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** Run on a terminal: the slave side of a pty the caller holds (its stdin, stdout and stderr). */
+  tty?: { fd: number };
+}
+
+/** A command running inside a container. */
+export interface ExecProcess {
+  /** The runtime's process on the host (runc exec): its stdio are the command's (pipes, or the tty). */
+  readonly child: ChildProcess;
+  /** The command's host pid once it runs (undefined when it never started). */
+  pid(): Promise<number | undefined>;
+  /**
+   * Signals every process of the command's session inside the container (what it started in the
+   * background too), and the runtime's process.
+   */
+  killSession(sig: NodeJS.Signals): Promise<void>;
+}
+
 export interface RuntimeDriver {
   readonly name: string;
   readonly capabilities: RuntimeCapabilities;
@@ -131,6 +157,10 @@ export interface RuntimeDriver {
    */
   logFiles(id: string): Promise<string[]>;
   list(signal?: AbortSignal): Promise<RuntimeState[]>;
+  /** Starts a command in a running container. */
+  exec(id: string, spec: ExecSpec): Promise<ExecProcess>;
+  /** A user as the container's own /etc/passwd and /etc/group resolve it (`name`, `uid`, `name:group`, `uid:gid`). */
+  resolveUser(id: string, user: string): Promise<{ uid: number; gid: number; additionalGids: number[] }>;
   /** Subscribes to exits of any container of this driver; returns the unsubscribe function. */
   onExit(listener: (event: ExitEvent) => void): () => void;
   /**

@@ -5,6 +5,9 @@ import { callOptions, ndjson, segment, type CallOptions, type Transport } from '
 import type {
   AcceptedOperation,
   ApiResponse,
+  ExecBody,
+  ExecEvent,
+  ExecResult,
   LogLine,
   LogQuery,
   Service,
@@ -84,6 +87,17 @@ export class ContainersApi {
     const { tail, since, until, stream, follow, follow_restarts } = query;
     const res = await this.http.open('GET', `/containers/${segment(id)}/logs`, { query: { tail, since, until, stream, follow, follow_restarts }, ...callOptions(query), accept: 'application/x-ndjson' });
     yield* ndjson<LogLine>(res);
+  }
+
+  /** `POST /containers/{id}/exec`: runs a command in the running container; answers its exit code and output once it has ended. */
+  exec(id: string, body: ExecBody, options: CallOptions = {}): Promise<ApiResponse<ExecResult>> {
+    return this.http.request('POST', `/containers/${segment(id)}/exec`, { body, ...callOptions(options) });
+  }
+
+  /** The same, with the output as it comes: `{ stream, data }` chunks, then `{ exit }` (or `{ error }`). */
+  async *execStream(id: string, body: ExecBody, options: CallOptions = {}): AsyncGenerator<ExecEvent> {
+    const res = await this.http.open('POST', `/containers/${segment(id)}/exec`, { body, ...callOptions(options), accept: 'application/x-ndjson' });
+    yield* ndjson<ExecEvent>(res);
   }
 
   /** `GET /containers/{id}/services`: its programs' URLs, whether each answers now, and for private ones an `open_url` for a browser. */

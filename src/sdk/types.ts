@@ -62,6 +62,33 @@ export type Program = Static<typeof ProgramView>;
 /** One program instance's URL through the router and whether it answers now. */
 export type Service = Static<typeof ServiceViewSchema>;
 export type ProxyAlias = Static<typeof ProxyAliasSchema>;
+/** A command to run in a running container (`exec`). */
+export interface ExecBody {
+  command: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** `name`, `uid`, `name:group` or `uid:gid`. */
+  user?: string;
+  /** Seconds (default 300). */
+  timeout?: number;
+  stdin?: string;
+}
+/** How a command ended, with its output (each stream up to 1 MiB) and byte counts. */
+export interface ExecResult {
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  timed_out: boolean;
+  duration_ms: number;
+}
+/** What `execStream` yields. */
+export type ExecEvent =
+  | { stream: 'stdout' | 'stderr'; data: string }
+  | { exit: Omit<ExecResult, 'stdout' | 'stderr'> }
+  | { error: { statusCode: number; code: string; message: string } };
 /** One line a container wrote, as `logs()` yields it. */
 export interface LogLine {
   /** When it was written (RFC 3339, nanoseconds). */

@@ -30,6 +30,8 @@ import { eventRoutes } from './routes/events.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
 import { logRoutes } from './routes/logs.ts';
+import { execRoutes } from './routes/exec.ts';
+import type { ContainerExec } from '../core/container-exec.ts';
 import type { ContainerLogs } from '../core/container-logs.ts';
 import type { ProxyAliasService } from '../core/proxy-alias-service.ts';
 import type { ProxyAccess } from '../proxy/access.ts';
@@ -60,6 +62,7 @@ export interface AppDeps {
   operations: OperationRegistry;
   aliases: ProxyAliasService;
   logs: ContainerLogs;
+  exec: ContainerExec;
   /** Signs open links of private service URLs; no open links without it (no router). */
   access?: ProxyAccess;
   /** Whether the router serves a host now (GET /api/v1/proxy/tls-ask); every host is refused without it. */
@@ -168,6 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await operationRoutes(api, deps);
       await proxyRoutes(api, deps);
       await logRoutes(api, deps);
+      await execRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

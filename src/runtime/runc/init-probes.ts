@@ -34,10 +34,10 @@ function readFromStart(fd: number): string {
 }
 
 /** The state letter and start time (clock ticks) of a /proc/<pid>/stat text. */
-export function parseProcStat(stat: string): { state: string; startTicks: number } {
-  // after the command name (which may hold spaces and parentheses): field 3 (state) is index 0, field 22 (starttime) index 19
+export function parseProcStat(stat: string): { state: string; startTicks: number; session: number } {
+  // after the command name (which may hold spaces and parentheses): field 3 (state) is index 0, field 6 (session) index 3, field 22 (starttime) index 19
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20);
-  return { state: fields[0] ?? '', startTicks: Number(fields[19]) };
+  return { state: fields[0] ?? '', startTicks: Number(fields[19]), session: Number(fields[3]) };
 }
 
 /** The live init of each probed container, read through files kept open. */

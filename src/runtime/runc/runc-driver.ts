@@ -23,6 +23,8 @@ import { dirname, join } from 'node:path';
 import {
   RuntimeError,
   type ContainerSpec,
+  type ExecProcess,
+  type ExecSpec,
   type ExitEvent,
   type KillOptions,
   type RuntimeCapabilities,
@@ -50,6 +52,7 @@ import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
 import { makeGateDir } from './bundle-files.ts';
 import { InitProbes, parseProcStat } from './init-probes.ts';
+import { readMergedFile, resolveUser } from '../../images/image-user.ts';
 import type { ContainerNetwork } from '../../network/types.ts';
 
 export interface RuncDriverOptions {
@@ -157,6 +160,7 @@ export class RuncDriver implements RuntimeDriver {
   /** direct: the steps after create as runc 1.1 does them, without spawning it; cli: runc's CLI for each. */
   private runcMode: RuncMode = 'cli';
   private logTimer: NodeJS.Timeout | undefined;
+  private execCount = 0;
 
   private constructor(private readonly opts: RuncDriverOptions) {
     this.runc = opts.runcBinary ?? '/usr/sbin/runc';
@@ -452,6 +456,78 @@ export class RuncDriver implements RuntimeDriver {
       return text.length > maxBytes ? text.slice(text.length - maxBytes) : text;
     } finally {
       await handle.close();
+    }
+  }
+
+  async exec(id: string, spec: ExecSpec): Promise<ExecProcess> {
+    assertId(id);
+    if (spec.argv.length === 0) throw new RuntimeError('failed', 'exec needs a command');
+    const dir = join(this.bundle(id), 'exec');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const pidFile = join(dir, `${process.pid}-${++this.execCount}.pid`);
+    const args = ['--root', this.runcRoot, 'exec', '--pid-file', pidFile];
+    if (spec.tty) args.push('--tty');
+    if (spec.cwd) args.push('--cwd', spec.cwd);
+    for (const [k, v] of Object.entries(spec.env)) args.push('--env', `${k}=${v}`);
+    if (spec.user) {
+      args.push('--user', `${spec.user.uid}:${spec.user.gid}`);
+      for (const g of spec.user.additionalGids ?? []) args.push('--additional-gids', String(g));
+    }
+    args.push(id, ...spec.argv);
+    const child = spawn(this.runc, args, {
+      stdio: spec.tty ? [spec.tty.fd, spec.tty.fd, spec.tty.fd] : ['pipe', 'pipe', 'pipe'],
+      // its own process group (and session): signals to the daemon's group never reach it
+      detached: true,
+      env: childEnv(),
+    });
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
+    let known: number | undefined;
+    const pid = async (): Promise<number | undefined> => {
+      if (known) return known;
+      for (let i = 0; i < 400; i++) {
+        const text = await readFile(pidFile, 'utf8').catch(() => '');
+        if (/^\d+$/.test(text.trim())) return (known = Number(text.trim()));
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        await Promise.race([new Promise((r) => setTimeout(r, 5)), exited]);
+      }
+      return undefined;
+    };
+    void exited.then(() => rm(pidFile, { force: true }));
+    const cgroup = await this.cgroup(id);
+    const killSession = async (sig: NodeJS.Signals): Promise<void> => {
+      const leader = await pid();
+      if (leader) {
+        // every process of the container whose session is the command's (its background jobs too)
+        for (const p of await cgroup.pids()) {
+          const stat = readStatusFileIfAny(`/proc/${p}/stat`);
+          const session = stat ? parseProcStat(stat).session : undefined;
+          if (p === leader || session === leader) {
+            try {
+              process.kill(p, sig);
+            } catch {
+              /* gone already */
+            }
+          }
+        }
+      }
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    };
+    return { child, pid, killSession };
+  }
+
+  async resolveUser(id: string, user: string): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
+    assertId(id);
+    // the container's own files, as its running root filesystem shows them (symlinks not followed)
+    const root = this.rootPath(id);
+    const [passwd, group] = await Promise.all([readMergedFile([root], '/etc/passwd'), readMergedFile([root], '/etc/group')]);
+    try {
+      const { uid, gid, additionalGids } = resolveUser(user, passwd, group);
+      return { uid, gid, additionalGids };
+    } catch (err) {
+      throw new RuntimeError('invalid-state', (err as Error).message.replaceAll("the image's", "the container's").replace('the image has', 'the container has'));
     }
   }
 

@@ -1,0 +1,77 @@
+/** POST /containers/{id}/exec: a command in a running container, its output and exit code. */
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { Command, EnvironmentVars, Id } from '../../api/schemas.ts';
+import { AUTHENTICATED_ERRORS, BODY_ERRORS, envelope, errorResponses } from '../../api/responses.ts';
+import { toErrorBody } from '../errors.ts';
+import type { ExecRequest } from '../../core/container-exec.ts';
+import type { AppDeps } from '../app.ts';
+import { ok } from '../wire.ts';
+
+const NDJSON = 'application/x-ndjson';
+
+export const ExecBody = Type.Object(
+  {
+    command: Command,
+    env: Type.Optional(EnvironmentVars),
+    cwd: Type.Optional(Type.String({ pattern: '^/', maxLength: 4096, description: 'an absolute path inside the container (its working directory when absent)' })),
+    user: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: '`name`, `uid`, `name:group` or `uid:gid`, as the container\'s /etc/passwd and /etc/group know them (its own user when absent)' })),
+    timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'seconds (default 300); past it the command and everything of its session are killed' })),
+    stdin: Type.Optional(Type.String({ maxLength: 1024 * 1024, description: 'written to its stdin, which is then closed' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ExecResultSchema = Type.Object({
+  exit_code: Type.Union([Type.Integer(), Type.Null()], { description: 'null when a signal ended it (`signal`)' }),
+  signal: Type.Union([Type.String(), Type.Null()]),
+  stdout: Type.String({ description: 'the first MiB it wrote (as UTF-8)' }),
+  stderr: Type.String(),
+  stdout_bytes: Type.Integer({ description: 'how many bytes it wrote, kept or not' }),
+  stderr_bytes: Type.Integer(),
+  timed_out: Type.Boolean(),
+  duration_ms: Type.Integer(),
+});
+
+const schema = {
+  tags: ['containers'],
+  summary: 'Run a command in a container',
+  description:
+    'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. The command is killed with its whole session past `timeout` or when the client goes. The container\'s environment is its own plus `env`.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  body: ExecBody,
+  response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'RUNTIME_ERROR') },
+};
+
+export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
+  api.post('/containers/:id/exec', { schema, config: { idempotency: false } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const body = request.body as ExecRequest;
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    const ndjson = (request.headers.accept ?? '').split(',').some((p) => p.trim().split(';')[0] === NDJSON);
+    if (!ndjson) return ok('Command ran', await deps.exec.run(request.actor, id, body, undefined, controller.signal));
+    // refusals are answered before the stream begins
+    await deps.exec.prepare(request.actor, id, body);
+    const out = new PassThrough({ highWaterMark: 64 * 1024 });
+    const line = async (value: unknown): Promise<void> => {
+      if (!out.write(`${JSON.stringify(value)}\n`)) await once(out, 'drain', { signal: controller.signal }).catch(() => undefined);
+    };
+    // a character cut between two chunks is sent whole with the second
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    void deps.exec
+      .run(request.actor, id, body, (stream, chunk) => line({ stream, data: decoders[stream].write(chunk) }), controller.signal)
+      .then(({ stdout: _o, stderr: _e, ...exit }) => line({ exit }))
+      .catch((err: unknown) => {
+        const { statusCode, code, message } = toErrorBody(err);
+        return line({ error: { statusCode, code, message } });
+      })
+      .finally(() => out.end());
+    return reply.type(NDJSON).send(out);
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * POST /containers/{id}/exec against the real daemon and a real busybox container: output and exit
+ * codes, environment, working directory, user and stdin, the output cap, streaming, the timeout
+ * killing the command's whole session, refusals (not running, another user's container), and the
+ * CLI.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { apiClient, HOODY_BIN, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { eventually } from './eventually.ts';
+
+describe('exec in a container', () => {
+  let d: DaemonHandle;
+  let call: ReturnType<typeof apiClient>;
+  let id = '';
+
+  before(async () => {
+    d = await startTestDaemon('sqlite');
+    call = apiClient(d.api, d.adminToken);
+    const res = await call('POST', '/containers', { name: 'box', container_image: 'busybox', environment_vars: { FROM_CONTAINER: 'yes' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    id = res.body.data.id;
+  });
+  after(async () => {
+    await d?.cleanup();
+  });
+
+  const exec = async (body: Record<string, unknown>) => call('POST', `/containers/${id}/exec`, body);
+  const processes = async (): Promise<string[]> => ((await call('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info.processes as { command: string }[]).map((p) => p.command);
+
+  it('answers the output and exit code, with the container\'s environment plus env, cwd, user and stdin', async () => {
+    const r = await exec({ command: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.data.exit_code, r.body.data.stdout, r.body.data.stderr, r.body.data.timed_out], [3, 'out\n', 'err\n', false]);
+    const env = await exec({ command: ['sh', '-c', 'echo $FROM_CONTAINER $EXTRA; pwd; id -u; id -g; cat'], env: { EXTRA: 'given' }, cwd: '/tmp', user: '1234:567', stdin: 'from stdin' });
+    assert.equal(env.body.data.stdout, 'yes given\n/tmp\n1234\n567\nfrom stdin');
+    assert.equal(env.body.data.exit_code, 0);
+    const root = await exec({ command: ['id', '-u'], user: 'root' });
+    assert.equal(root.body.data.stdout, '0\n');
+    const unknown = await exec({ command: ['true'], user: 'nobody-here' });
+    assert.deepEqual([unknown.status, unknown.body.code], [400, 'INVALID_INPUT']);
+    const missing = await exec({ command: ['/no/such/program'] });
+    assert.equal(missing.status, 200);
+    assert.notEqual(missing.body.data.exit_code, 0);
+  });
+
+  it('keeps the first MiB of a large output and counts the rest', async () => {
+    const r = await exec({ command: ['head', '-c', '3000000', '/dev/zero'] });
+    assert.equal(r.body.data.stdout_bytes, 3_000_000);
+    assert.equal(r.body.data.stdout.length, 1024 * 1024);
+  });
+
+  it('streams the output as NDJSON as it comes, then the exit', async () => {
+    const res = await fetch(`${d.api}/containers/${id}/exec`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ command: ['sh', '-c', 'echo first; sleep 1; echo second >&2; exit 4'] }),
+    });
+    assert.equal(res.status, 200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    const events: { at: number; value: any }[] = [];
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const l of lines.filter(Boolean)) events.push({ at: performance.now(), value: JSON.parse(l) });
+    }
+    assert.deepEqual(
+      events.map((e) => e.value.stream ?? 'exit'),
+      ['stdout', 'stderr', 'exit'],
+    );
+    assert.equal(events[0]?.value.data, 'first\n');
+    assert.equal(events[2]?.value.exit.exit_code, 4);
+    // the first line came before the command ended, not with the rest
+    assert.ok((events[1]?.at ?? 0) - (events[0]?.at ?? 0) > 500, 'streamed as it came');
+  });
+
+  it('kills the command and what it started in its session past the timeout', async () => {
+    const r = await exec({ command: ['sh', '-c', 'sleep 4242 & sleep 4343'], timeout: 1 });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.data.timed_out, true);
+    await eventually('its processes gone', processes, (ps) => !ps.some((p) => p.includes('4242') || p.includes('4343')), 10_000);
+  });
+
+  it('runs from the CLI with the exit code passed through', () => {
+    const run = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', 'box', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 7'], {
+      encoding: 'utf8',
+      env: { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken },
+      timeout: 30_000,
+    });
+    assert.deepEqual([run.status, run.stdout, run.stderr], [7, 'hi\n', 'oops\n']);
+  });
+
+  it('refuses a container that is not running, and another user\'s container', async () => {
+    const user = (await call('POST', '/users', { name: 'eve' })).body.data;
+    const token = (await call('POST', '/tokens', { name: 'eve', user_id: user.id })).body.data;
+    const eve = apiClient(d.api, token.secret ?? token.token);
+    assert.equal((await eve('POST', `/containers/${id}/exec`, { command: ['true'] })).status, 404);
+    assert.equal((await call('POST', `/containers/${id}/pause`)).status, 200);
+    const paused = await exec({ command: ['true'] });
+    assert.deepEqual([paused.status, paused.body.code, paused.body.details.status], [400, 'INVALID_TRANSITION', 'paused']);
+    assert.equal((await call('POST', `/containers/${id}/resume`)).status, 200);
+    assert.equal((await call('POST', `/containers/${id}/stop`)).status, 200);
+    const stopped = await exec({ command: ['true'] });
+    assert.deepEqual([stopped.status, stopped.body.code], [400, 'INVALID_TRANSITION']);
+  });
+});
