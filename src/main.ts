@@ -43,6 +43,7 @@ import { dnsLabel, type ServiceUrls } from './core/services.ts';
 import { ProxyAliasService } from './core/proxy-alias-service.ts';
 import { ContainerLogs } from './core/container-logs.ts';
 import { ContainerExec } from './core/container-exec.ts';
+import { TerminalSessions } from './core/terminals.ts';
 import type { Actor } from './core/actor.ts';
 import type { ContainerRecord } from './store/store.ts';
 import { HoodyError } from './core/errors.ts';
@@ -418,8 +419,10 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   };
   const logs = new ContainerLogs({ get: localContainer, driver, events });
   const exec = new ContainerExec({ get: localContainer, driver });
+  const terminals = new TerminalSessions({ exec, driver, events });
+  containers.terminalsOf = (id) => terminals.list(id);
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec,
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,

@@ -143,7 +143,10 @@ export const RuntimeInfo = Type.Object({
   addresses: Type.Array(ContainerAddressSchema, { description: 'the container\'s addresses as its network namespace has them now (empty when it does not run, or with network `none`)' }),
   ports: Type.Array(PublishedPortSchema, { description: 'the ports it publishes' }),
   services: Type.Array(ServiceView, { description: 'its programs, with their URLs and whether each is really listening' }),
-  terminals: Type.Array(Type.Unknown()),
+  terminals: Type.Array(
+    Type.Object({ id: Type.String(), user_id: Type.String(), command: Type.Array(Type.String()), cols: Type.Integer(), rows: Type.Integer(), started_at: Timestamp }),
+    { description: 'its open terminal sessions (GET /containers/{id}/terminal upgraded to a WebSocket), with who opened each' },
+  ),
   displays: Type.Object({ connected_clients: Type.Array(Type.Unknown()) }),
 });
 export type RuntimeInfo = Static<typeof RuntimeInfo>;

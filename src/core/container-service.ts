@@ -7,6 +7,7 @@ import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOper
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
+import type { TerminalView } from './terminals.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
 import { gatewayOf, ipv4InSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
 import { isHostPortFree } from '../network/port-probe.ts';
@@ -200,7 +201,7 @@ export class ContainerService {
       addresses: await this.addressesOf(c),
       ports: c.ports,
       services: serviceViews(c, this.serviceUrls, stats?.listeningPorts ?? [], state?.status === 'running' && c.status === 'running'),
-      terminals: [],
+      terminals: this.terminalsOf(c.id),
       displays: { connected_clients: [] },
     };
   }
@@ -212,6 +213,9 @@ export class ContainerService {
     const listening = running ? ((await this.deps.driver.stats(c.id).catch(() => undefined))?.listeningPorts ?? []) : [];
     return serviceViews(c, this.serviceUrls, listening, running);
   }
+
+  /** The open terminal sessions of a container (runtime_info.terminals); set once the sessions exist. */
+  terminalsOf: (id: string) => TerminalView[] = () => [];
 
   /** How service URLs are written on this server. */
   get serviceUrls(): ServiceUrls {

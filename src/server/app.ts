@@ -32,6 +32,8 @@ import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
 import { logRoutes } from './routes/logs.ts';
 import { execRoutes } from './routes/exec.ts';
 import type { ContainerExec } from '../core/container-exec.ts';
+import type { TerminalSessions } from '../core/terminals.ts';
+import { serveTerminals, terminalPageRoutes } from './terminal.ts';
 import type { ContainerLogs } from '../core/container-logs.ts';
 import type { ProxyAliasService } from '../core/proxy-alias-service.ts';
 import type { ProxyAccess } from '../proxy/access.ts';
@@ -63,6 +65,8 @@ export interface AppDeps {
   aliases: ProxyAliasService;
   logs: ContainerLogs;
   exec: ContainerExec;
+  /** Interactive sessions (WebSocket on /api/v1/containers/{id}/terminal) and the terminal page; none without it. */
+  terminals?: TerminalSessions;
   /** Signs open links of private service URLs; no open links without it (no router). */
   access?: ProxyAccess;
   /** Whether the router serves a host now (GET /api/v1/proxy/tls-ask); every host is refused without it. */
@@ -180,6 +184,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // a fixed small answer: JSON.stringify, so that the first /healthz does not wait for a serializer to be built
   app.get('/healthz', { schema: healthSchema, serializerCompiler: () => (data) => JSON.stringify(data) }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name, version: PACKAGE_VERSION } }));
   await tlsAskRoute(app, deps.servesHost ?? (() => false));
+  if (deps.terminals) {
+    serveTerminals(app, { auth: deps.auth, terminals: deps.terminals, warn: (message, err) => deps.logger?.warn({ err }, message) });
+    await terminalPageRoutes(app);
+  }
   if (metrics) await metricsRoute(app, deps.auth, metrics);
   return app;
 }

@@ -1,0 +1,206 @@
+/**
+ * Terminals over WebSocket: `GET /api/v1/containers/{id}/terminal?cols=&rows=&command=` upgraded.
+ * The upgrade is authenticated like the API (a bearer token in Authorization, or, from a browser
+ * that cannot set headers, as the subprotocol `hoody.token.<token>` next to `hoody.terminal`) and
+ * refused from another site (`Origin` must be this host). Binary frames carry the terminal's bytes
+ * both ways; text frames carry JSON control: `{"type":"resize","cols","rows"}` from the client,
+ * `{"type":"session","id"}` then `{"type":"exit","code"}` from the server. Output is paused while
+ * more than HIGH_WATER bytes wait to be sent to the client.
+ *
+ * And the terminal page, `/terminal/{id}`: xterm.js served from the daemon's own files.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AuthService } from '../core/auth-service.ts';
+import { HoodyError } from '../core/errors.ts';
+import type { TerminalSession, TerminalSessions } from '../core/terminals.ts';
+import { toErrorBody } from './errors.ts';
+
+const PATH = /^\/api\/v1\/containers\/([0-9a-f]{24})\/terminal$/;
+/** Bytes of output waiting for the client past which the command's output is paused, and below which it goes on. */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+/** A subprotocol that carries a bearer token (browsers cannot set Authorization on a WebSocket). */
+const TOKEN_PROTOCOL = 'hoody.token.';
+export const TERMINAL_PROTOCOL = 'hoody.terminal';
+
+export interface TerminalDeps {
+  auth: AuthService;
+  terminals: TerminalSessions;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+/** Answers WebSocket upgrades of terminal paths on the API's listener. */
+export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, handleProtocols: (protocols) => (protocols.has(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : false) });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    upgrade(req, socket, head).catch((err: unknown) => {
+      // a refusal (no token, not found, not running) is the client's answer, not the daemon's problem
+      if (!(err instanceof HoodyError)) deps.warn?.('opening a terminal', err);
+      refuse(socket, err);
+    });
+  });
+  let used = false;
+  app.addHook('preClose', (done) => {
+    // the daemon closes: its sessions end (their processes in the containers with them)
+    if (used) deps.terminals.closeAll();
+    for (const ws of wss.clients) ws.terminate();
+    done();
+  });
+
+  async function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const id = PATH.exec(url.pathname)?.[1];
+    if (!id) return refuse(socket, new HoodyError('NOT_FOUND', 'no WebSocket is served at this path'));
+    // a page of another site must not open a terminal with the visitor's credentials
+    const origin = req.headers.origin;
+    if (origin !== undefined && hostOf(origin) !== (req.headers.host ?? '').toLowerCase()) {
+      return refuse(socket, new HoodyError('FORBIDDEN', `a terminal is opened only from this server's own pages (Origin ${origin})`));
+    }
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const fromProtocol = protocols.find((p) => p.startsWith(TOKEN_PROTOCOL))?.slice(TOKEN_PROTOCOL.length);
+    const actor = await deps.auth.authenticate(req.headers.authorization ?? (fromProtocol ? `Bearer ${fromProtocol}` : undefined));
+    if (actor.readOnly) throw new HoodyError('FORBIDDEN', 'this token is read-only: a terminal can change the container');
+    const size = (name: string, fallback: number): number => {
+      const text = url.searchParams.get(name);
+      const n = text === null ? fallback : Number(text);
+      if (!Number.isInteger(n) || n < 1 || n > 1000) throw new HoodyError('INVALID_INPUT', `${name} must be a whole number from 1 to 1000`);
+      return n;
+    };
+    const cols = size('cols', 80);
+    const rows = size('rows', 24);
+    const command = url.searchParams.getAll('command');
+    if (command.some((w) => w.length === 0 || w.length > 65536) || command.length > 1024) throw new HoodyError('INVALID_INPUT', 'each command word must be 1 to 65536 characters');
+    if (socket.destroyed) return;
+    used = true;
+    const session = await deps.terminals.open(actor, id, { cols, rows, ...(command.length > 0 ? { command } : {}) });
+    if (socket.destroyed) return deps.terminals.close(session);
+    wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, session));
+  }
+
+  function bridge(ws: WebSocket, session: TerminalSession): void {
+    ws.send(JSON.stringify({ type: 'session', id: session.id }));
+    let waiting = 0;
+    let paused = false;
+    session.output.on('data', (chunk: Buffer) => {
+      if (ws.readyState !== ws.OPEN) return;
+      waiting += chunk.length;
+      ws.send(chunk, { binary: true }, () => {
+        waiting -= chunk.length;
+        if (paused && waiting < LOW_WATER) {
+          paused = false;
+          session.output.resume();
+        }
+      });
+      if (!paused && waiting > HIGH_WATER) {
+        paused = true;
+        session.output.pause();
+      }
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        void session.write(data).catch(() => undefined);
+        return;
+      }
+      let msg: { type?: unknown; cols?: unknown; rows?: unknown };
+      try {
+        msg = JSON.parse(data.toString('utf8')) as typeof msg;
+      } catch {
+        return;
+      }
+      if (msg.type === 'resize' && Number.isInteger(msg.cols) && Number.isInteger(msg.rows)) {
+        const cols = Math.min(1000, Math.max(1, msg.cols as number));
+        const rows = Math.min(1000, Math.max(1, msg.rows as number));
+        try {
+          session.resize(cols, rows);
+        } catch (err) {
+          deps.warn?.('resizing a terminal', err);
+        }
+      }
+    });
+    session.onExit((code) => {
+      if (ws.readyState === ws.OPEN) {
+        ws.send(JSON.stringify({ type: 'exit', code }));
+        ws.close(1000, 'exited');
+      }
+    });
+    ws.on('close', () => deps.terminals.close(session));
+    ws.on('error', () => deps.terminals.close(session));
+  }
+}
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The API's error envelope on a socket whose upgrade is refused. */
+function refuse(socket: Socket, err: unknown): void {
+  if (socket.destroyed) return;
+  const body = toErrorBody(err);
+  const text = JSON.stringify(body);
+  socket.end(`HTTP/1.1 ${body.statusCode} ${body.error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+}
+
+const require = createRequire(import.meta.url);
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The page's files: xterm.js and its fit addon from the npm packages, the page's own script and style. */
+const ASSETS: Record<string, { file: () => string; type: string }> = {
+  'xterm.js': { file: () => require.resolve('@xterm/xterm/lib/xterm.js'), type: 'text/javascript; charset=utf-8' },
+  'xterm.css': { file: () => require.resolve('@xterm/xterm/css/xterm.css'), type: 'text/css; charset=utf-8' },
+  'addon-fit.js': { file: () => require.resolve('@xterm/addon-fit/lib/addon-fit.js'), type: 'text/javascript; charset=utf-8' },
+  'terminal.js': { file: () => pageFile('terminal.js'), type: 'text/javascript; charset=utf-8' },
+  'terminal.css': { file: () => pageFile('terminal.css'), type: 'text/css; charset=utf-8' },
+};
+
+/** The page's own files, in the package's src/ (shipped with it), whether this module runs from src/ or from the build's bundle. */
+function pageFile(name: string): string {
+  return join(packageRoot(), 'src', 'server', 'terminal-page', name);
+}
+
+let root: string | undefined;
+function packageRoot(): string {
+  if (root) return root;
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'server', 'terminal-page'))) return (root = dir);
+    if (dirname(dir) === dir) throw new Error(`the terminal page's files are not found above ${here}`);
+  }
+}
+
+/** Nothing from elsewhere: scripts, styles and the WebSocket of this origin only. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** GET /terminal/{id} and its assets: the page opens a session of the container with the token given in its URL's fragment. */
+export async function terminalPageRoutes(app: FastifyInstance): Promise<void> {
+  const cache = new Map<string, Buffer>();
+  const headers = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' };
+  app.get('/terminal/:id', { schema: { hide: true } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    if (!/^[0-9a-f]{24}$/.test(id)) throw new HoodyError('NOT_FOUND', 'no such terminal page');
+    const html = (cache.get('index.html') ?? cache.set('index.html', await readFile(pageFile('index.html'))).get('index.html')) as Buffer;
+    return reply.headers(headers).type('text/html; charset=utf-8').send(html);
+  });
+  app.get('/terminal/assets/:name', { schema: { hide: true } }, async (request, reply) => {
+    const { name } = request.params as { name: string };
+    const asset = ASSETS[name];
+    if (!asset) throw new HoodyError('NOT_FOUND', 'no such asset');
+    let body = cache.get(name);
+    if (!body) {
+      body = await readFile(asset.file());
+      cache.set(name, body);
+    }
+    return reply.headers({ ...headers, 'cache-control': 'public, max-age=3600' }).type(asset.type).send(body);
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * Terminal sessions over WebSocket against the real daemon and a real busybox container, driven by
+ * a test client (which answers the shell's cursor-position queries as a terminal would): a prompt,
+ * a command and its output, a resize seen by `stty size`, the exit code, output paced by a slow
+ * client, nothing left in the container after a session is closed, sessions in
+ * runtime_info.terminals, and refusals (another user's container, another site's Origin, no token,
+ * a container that does not run).
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { eventually } from './eventually.ts';
+
+/** busybox ash's prompt, with the cursor-position query it sends after it. */
+const PROMPT = new RegExp(`[#$] (${String.fromCharCode(27)}\\[6n)?$`);
+
+/** A terminal client: collects the screen's bytes, answers ESC[6n, keeps the control messages. */
+class Client {
+  text = '';
+  /** How many 'x' it has shown, and its last bytes (a large output is not kept whole). */
+  xs = 0;
+  tail = '';
+  keep = true;
+  readonly control: any[] = [];
+  closed: { code: number } | undefined;
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return void this.control.push(JSON.parse(data.toString('utf8')));
+      const s = data.toString('utf8');
+      if (this.keep) this.text += s;
+      for (let i = s.indexOf('x'); i >= 0; i = s.indexOf('x', i + 1)) this.xs++;
+      this.tail = (this.tail + s).slice(-200);
+      // busybox ash asks where the cursor is after each prompt and waits for the answer
+      if (s.includes('\x1b[6n')) ws.send(Buffer.from('\x1b[1;1R'));
+    });
+    ws.on('close', (code: number) => (this.closed = { code }));
+  }
+
+  static open(url: string, headers: Record<string, string>): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, ['hoody.terminal'], { headers });
+      const client = new Client(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => reject(Object.assign(new Error(`refused: ${res.statusCode} ${body}`), { status: res.statusCode, body })));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  type(keys: string): void {
+    this.ws.send(Buffer.from(keys));
+  }
+
+  /** Waits until the screen has shown `pattern` after position `from`. */
+  async until(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<string> {
+    const text = await eventually(`terminal output ${pattern}`, async () => this.text.slice(from), (t) => pattern.test(t), timeoutMs);
+    return (pattern.exec(text) as RegExpExecArray)[0];
+  }
+}
+
+describe('terminal sessions', () => {
+  let d: DaemonHandle;
+  let call: ReturnType<typeof apiClient>;
+  let id = '';
+  let wsUrl = '';
+  let auth: Record<string, string> = {};
+
+  before(async () => {
+    d = await startTestDaemon('sqlite');
+    call = apiClient(d.api, d.adminToken);
+    const res = await call('POST', '/containers', { name: 'shell', container_image: 'busybox' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    id = res.body.data.id;
+    wsUrl = `${d.url.replace('http', 'ws')}/api/v1/containers/${id}/terminal`;
+    auth = { authorization: `Bearer ${d.adminToken}` };
+  });
+  after(async () => {
+    if (process.env.HOODY_TEST_SHOW_DAEMON) process.stdout.write(d.output());
+    await d?.cleanup();
+  });
+
+  const processes = async (): Promise<string[]> => {
+    try {
+      return ((await call('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info.processes as { command: string }[]).map((p) => p.command);
+    } catch (err) {
+      throw new Error(`reading processes: ${String(err)} ${String((err as { cause?: unknown }).cause)}`);
+    }
+  };
+
+  it('gives a prompt, runs a command, follows a resize and ends with the shell\'s exit code', async () => {
+    const c = await Client.open(`${wsUrl}?cols=80&rows=24`, auth);
+    await c.until(PROMPT);
+    assert.equal(c.control[0]?.type, 'session');
+    const terminals = (await call('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info.terminals;
+    assert.equal(terminals.length, 1);
+    assert.deepEqual([terminals[0].id, terminals[0].cols, terminals[0].rows], [c.control[0].id, 80, 24]);
+    let mark = c.text.length;
+    c.type('echo hello-$((6*7))\r');
+    await c.until(/hello-42/, mark);
+    mark = c.text.length;
+    c.type('stty size\r');
+    assert.equal(await c.until(/\d+ \d+/, mark), '24 80');
+    c.ws.send(JSON.stringify({ type: 'resize', cols: 132, rows: 43 }));
+    await eventually('the resize reaching the container', async () => {
+      const at = c.text.length;
+      c.type('stty size\r');
+      return c.until(/\d+ \d+\r?\n/, at).catch(() => '');
+    }, (size) => size.startsWith('43 132'), 15_000);
+    c.type('exit 5\r');
+    await eventually('the exit message', async () => c.control.find((m) => m.type === 'exit'), (m) => m !== undefined, 15_000);
+    assert.equal(c.control.find((m) => m.type === 'exit').code, 5);
+    await eventually('the socket closed', async () => c.closed, (x) => x !== undefined, 10_000);
+    await eventually('no session listed', async () => (await call('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info.terminals.length, (n) => n === 0, 10_000);
+  });
+
+  it('runs a given command, and closing the socket ends what the session started in the container', async () => {
+    const c = await Client.open(`${wsUrl}?command=sh`, auth);
+    await c.until(PROMPT);
+    c.type('sleep 4711 & sleep 4712\r');
+    await eventually('both sleeps running', processes, (ps) => ps.some((p) => p.includes('4711')) && ps.some((p) => p.includes('4712')), 15_000);
+    c.ws.close();
+    await eventually('the session\'s processes gone', processes, (ps) => !ps.some((p) => p.includes('4711') || p.includes('4712')), 15_000);
+  });
+
+  it('paces a fast producer to the client: the output arrives whole', async () => {
+    const c = await Client.open(`${wsUrl}?command=sh&command=-c&command=${encodeURIComponent('head -c 6000000 /dev/zero | tr "\\0" x; echo; echo done-$((1+1))')}`, auth);
+    c.keep = false;
+    // a client that reads slowly: the session's output waits for it instead of piling up in the daemon
+    c.ws.pause();
+    await new Promise((r) => setTimeout(r, 1500));
+    c.ws.resume();
+    await eventually('the whole output', async () => c.tail, (t) => t.includes('done-2'), 60_000);
+    assert.equal(c.xs, 6_000_000, 'every byte arrived');
+  });
+
+  it('refuses another user, another site, no token, and a container that does not run', async () => {
+    const user = (await call('POST', '/users', { name: 'trudy' })).body.data;
+    const token = (await call('POST', '/tokens', { name: 'trudy', user_id: user.id })).body.data;
+    const status = async (headers: Record<string, string>, url = wsUrl): Promise<number> => Client.open(url, headers).then(() => 101, (err: { status?: number }) => err.status ?? 0);
+    assert.equal(await status({ authorization: `Bearer ${token.secret ?? token.token}` }), 404);
+    assert.equal(await status({ ...auth, origin: 'https://evil.example' }), 403);
+    assert.equal(await status({ ...auth, origin: d.url }), 101);
+    assert.equal(await status({}), 401);
+    assert.equal((await call('POST', `/containers/${id}/stop`)).status, 200);
+    assert.equal(await status(auth), 400);
+  });
+});
