@@ -179,8 +179,12 @@ function packageRoot(): string {
   }
 }
 
-/** Nothing from elsewhere: scripts, styles and the WebSocket of this origin only. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/**
+ * Nothing from elsewhere: scripts, styles and the WebSocket of this origin only. Scripts only from
+ * files (no inline script, no eval); styles may be inline too, as xterm.js sets the terminal's
+ * dimensions and colours in style elements it makes.
+ */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** GET /terminal/{id} and its assets: the page opens a session of the container with the token given in its URL's fragment. */
 export async function terminalPageRoutes(app: FastifyInstance): Promise<void> {

@@ -1,0 +1,82 @@
+/**
+ * The terminal page in a real headless Chromium against a real busybox container: the token in the
+ * URL's fragment signs in (and leaves the address bar), a typed command shows its output, a resized
+ * window changes what `stty size` says, and the page loads nothing from outside the daemon.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`;
+
+describe('the terminal page in a browser', { skip }, () => {
+  let d: DaemonHandle;
+  let browser: Browser;
+  let page: Page;
+  let id = '';
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    d = await startTestDaemon('sqlite');
+    const created = await apiClient(d.api, d.adminToken)('POST', '/containers', { name: 'web', container_image: 'busybox' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    id = created.body.data.id;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 900, height: 600 } });
+    page.setDefaultTimeout(30_000);
+    page.on('request', (r) => requested.push(r.url()));
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(m.text());
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await d?.cleanup();
+  });
+
+  /** The terminal's visible text (xterm.js renders rows as DOM elements). */
+  const screen = (): Promise<string> => page.locator('.xterm-rows').innerText();
+
+  /** Types a command and waits until the screen shows `expected`. */
+  async function run(command: string, expected: RegExp): Promise<string> {
+    await page.locator('.xterm-helper-textarea').focus();
+    await page.keyboard.type(command);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((pattern) => new RegExp(pattern).test(document.querySelector('.xterm-rows')?.textContent ?? ''), expected.source, { timeout: 20_000 });
+    return screen();
+  }
+
+  it('signs in with the token of the fragment, runs a command and follows a window resize', async () => {
+    await page.goto(`${d.url}/terminal/${id}#token=${d.adminToken}`);
+    assert.equal(new URL(page.url()).hash, '', 'the token left the address bar');
+    await page.waitForFunction(() => /[#$]\s*$/.test(document.querySelector('.xterm-rows')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    const shown = await run('echo hello-$((6*7))', /hello-42/);
+    assert.match(shown, /hello-42/);
+    const before = /(\d+) (\d+)\s*size-shown/.exec((await run('stty size; echo size-shown', /\d+ \d+\s*size-shown/)).split('stty size').at(-1) ?? '');
+    assert.ok(before, 'stty size printed a size');
+    await page.setViewportSize({ width: 1300, height: 800 });
+    const grown = await page.waitForFunction(
+      async (initial) => {
+        const term = (window as unknown as { hoodyTerminal: { term: { cols: number; rows: number } } }).hoodyTerminal.term;
+        return term.cols > initial ? { cols: term.cols, rows: term.rows } : false;
+      },
+      Number(before[2]),
+      { timeout: 20_000 },
+    );
+    const size = (await grown.jsonValue()) as { cols: number; rows: number };
+    const after = await run('clear; stty size; echo size-shown', new RegExp(`${size.rows} ${size.cols}\\s*size-shown`));
+    assert.match(after, new RegExp(`${size.rows} ${size.cols}`));
+    assert.ok(size.cols > Number(before[2]), `wider: ${before[0]} → ${size.rows} ${size.cols}`);
+    // everything the page loaded came from the daemon
+    assert.deepEqual(requested.filter((u) => !u.startsWith(d.url) && !u.startsWith(d.url.replace('http', 'ws'))), []);
+    assert.deepEqual(pageErrors, []);
+  });
+});
