@@ -9,7 +9,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { apiClient, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { spawnSync } from 'node:child_process';
+import { apiClient, HOODY_BIN, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
 /** busybox ash's prompt, with the cursor-position query it sends after it. */
@@ -135,6 +136,15 @@ describe('terminal sessions', () => {
     c.ws.resume();
     await eventually('the whole output', async () => c.tail, (t) => t.includes('done-2'), 60_000);
     assert.equal(c.xs, 6_000_000, 'every byte arrived');
+  });
+
+  it('attaches the CLI\'s terminal with exec -it: the command sees a terminal of its window\'s size, and its exit code is hoody\'s', async () => {
+    // script(1) gives the CLI a terminal of 30 rows and 100 columns
+    const cli = `stty rows 30 cols 100; "${process.execPath}" "${HOODY_BIN}" containers exec -it ${id} -- sh -c 'tty >/dev/null && echo on-a-tty; stty size; exit 3'`;
+    const run = spawnSync('script', ['-qec', cli, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken } });
+    assert.equal(run.status, 3, `${run.stdout}${run.stderr}`);
+    assert.match(run.stdout, /on-a-tty/);
+    assert.match(run.stdout, /30 100/);
   });
 
   it('refuses another user, another site, no token, and a container that does not run', async () => {

@@ -8,6 +8,7 @@ import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
 import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
 import { containerId, projectId } from './resolve.ts';
+import { attachTerminal } from './terminal.ts';
 import { withSpinner } from './spinner.ts';
 
 const PROGRESS: Record<LifecycleOperation, string> = {
@@ -82,14 +83,20 @@ export function containersCommand(): Command {
     .usage('[options] <container> -- <command...>')
     .argument('<container>', 'container id or name')
     .argument('<command...>', 'command and arguments (after --)')
-    .option('-i, --interactive', 'send what this process reads on stdin to the command (read to its end first)')
+    .option('-i, --interactive', 'send what this process reads on stdin to the command (without -t: read to its end first)')
+    .option('-t, --tty', 'run it on a terminal: keystrokes go to it as you type, its window follows yours (with -i, from a terminal)')
     .option('-e, --env <KEY=VALUE...>', 'environment variables', keyValue)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'name, uid, name:group or uid:gid')
     .option('--timeout <seconds>', 'kill it (and what it started) after this long (default 300)', integer(1, 86_400))
-    .action(async (ref: string, command: string[], opts: { interactive?: boolean; env?: Record<string, string>; workdir?: string; user?: string; timeout?: number }, cmd: Command) => {
+    .action(async (ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env?: Record<string, string>; workdir?: string; user?: string; timeout?: number }, cmd: Command) => {
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
+      if (opts.tty) {
+        if (opts.env || opts.workdir || opts.user || opts.timeout) usage(cmd, '-t takes no --env, --workdir, --user or --timeout (the session runs as the container does)');
+        process.exitCode = await attachTerminal(client, id, command);
+        return;
+      }
       let stdin: string | undefined;
       if (opts.interactive) {
         const chunks: Buffer[] = [];

@@ -100,6 +100,27 @@ export class ContainersApi {
     yield* ndjson<ExecEvent>(res);
   }
 
+  /**
+   * Where a terminal session of the container is opened: the WebSocket URL and the subprotocols to
+   * ask for (`hoody.terminal`, and the token as `hoody.token.<token>`, since a browser's WebSocket
+   * cannot send Authorization). Binary frames carry the terminal's bytes; send
+   * `{"type":"resize","cols","rows"}` as text; the server sends `{"type":"session","id"}` and, at
+   * the end, `{"type":"exit","code"}`.
+   *
+   * ```ts
+   * const { url, protocols } = client.api.containers.terminal(id, { cols: 120, rows: 40 });
+   * const ws = new WebSocket(url, protocols);
+   * ```
+   */
+  terminal(id: string, opts: { cols?: number; rows?: number; command?: string[] } = {}): { url: string; protocols: string[] } {
+    const url = new URL(`${this.http.apiBase}/containers/${segment(id)}/terminal`);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (opts.cols) url.searchParams.set('cols', String(opts.cols));
+    if (opts.rows) url.searchParams.set('rows', String(opts.rows));
+    for (const word of opts.command ?? []) url.searchParams.append('command', word);
+    return { url: url.toString(), protocols: ['hoody.terminal', ...(this.http.token ? [`hoody.token.${this.http.token}`] : [])] };
+  }
+
   /** `GET /containers/{id}/services`: its programs' URLs, whether each answers now, and for private ones an `open_url` for a browser. */
   services(id: string, options: CallOptions = {}): Promise<ApiResponse<{ services: Service[] }>> {
     return this.http.request('GET', `/containers/${segment(id)}/services`, callOptions(options));

@@ -49,7 +49,7 @@ export class Transport {
 
   constructor(
     baseUrl: string,
-    private readonly token: string | undefined,
+    readonly token: string | undefined,
     fetchImpl?: FetchLike,
   ) {
     this.apiBase = apiBaseOf(baseUrl);
