@@ -134,6 +134,32 @@ describe('container logs', () => {
     assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => (kept[0] as number) + i), 'no gap');
   });
 
+  it('follows across a stop and a start with follow_restarts, until the container is deleted', async () => {
+    const runs = await create('runs', 'echo run-start; exec sleep 600');
+    await eventually('the first run logged', async () => (await logs(runs)).text, (t) => t.includes('run-start'), 10_000);
+    const res = await fetch(`${d.api}/containers/${runs}/logs?follow=true&follow_restarts=true`, { headers: { authorization: `Bearer ${d.adminToken}` } });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const readUntil = async (count: number): Promise<void> => {
+      while (text.split('run-start').length - 1 < count) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, `the stream stayed open: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await readUntil(1);
+    assert.equal((await call('POST', `/containers/${runs}/stop`, { timeout: 0 })).status, 200);
+    assert.equal((await call('POST', `/containers/${runs}/start`)).status, 200);
+    await readUntil(2);
+    assert.equal((await call('POST', `/containers/${runs}/force-stop`)).status, 200);
+    assert.equal((await call('DELETE', `/containers/${runs}`)).status, 200);
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
+  });
+
   it('keeps the logs across a container restart and a daemon restart, and deletes them with the container', async () => {
     assert.equal((await call('POST', `/containers/${both}/restart`)).status, 200);
     await eventually('the second run logged', async () => (await logs(both, '?stream=stdout')).text, (t) => t.split('out-1').length === 3, 10_000);
