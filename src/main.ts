@@ -434,7 +434,24 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (!health.ok) log.warn({ problems: health.problems }, `runtime is not healthy: ${health.problems.join('; ')}`);
   let proxyUrl: string | undefined;
   if (proxyOn && access) {
-    router = new ServiceRouter({ table, auth, access, existingTokenIds: (ids) => store.existingTokenIds(ids), secureCookies: config.proxy?.urlScheme === 'https', warn });
+    router = new ServiceRouter({
+      table,
+      auth,
+      access,
+      existingTokenIds: (ids) => store.existingTokenIds(ids),
+      secureCookies: config.proxy?.urlScheme === 'https',
+      warn,
+      terminals: {
+        sessions: terminals,
+        // a session cookie names its user and token: the token's rights, while it exists
+        actorOf: async (grant) => {
+          const token = await store.getToken(grant.token);
+          const user = token && token.user_id === grant.user ? await store.getUser(token.user_id) : undefined;
+          if (!token || !user) return undefined;
+          return { userId: user.id, tokenId: token.id, tokenName: token.name, isAdmin: user.is_admin, readOnly: token.read_only, automation: token.automation };
+        },
+      },
+    });
     try {
       proxyUrl = await router.listen(config.proxy?.host ?? config.host, config.proxy?.port ?? 0);
     } catch (err) {

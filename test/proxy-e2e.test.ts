@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
+import WebSocket from 'ws';
 import { startTestDaemon, apiClient, HOODY_BIN, type DaemonHandle } from './daemon-harness.ts';
 import { HoodyClient } from '../src/sdk/index.ts';
 import { eventually, tcpProbe } from './eventually.ts';
@@ -376,6 +377,58 @@ https:// {
       await new Promise((r) => caddy.once('exit', r));
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('serves a kit container\'s terminal at its terminal-1 host: the page, and a session opened with the open link\'s cookie', async () => {
+    // network none: exec and terminals do not work yet in bridge containers (EXEC_UNSUPPORTED, checked below); the terminal needs no address
+    const kit = await create({ name: 'kit', hoody_kit: true, network: 'none', command: ['sleep', '600'] });
+    const bridged = await call('POST', `/containers/${green.id}/exec`, { command: ['true'] });
+    assert.equal(bridged.body.code, 'EXEC_UNSUPPORTED');
+    const refused = await call('POST', '/containers', { container_image: 'busybox', project_id: projectId, name: 'fake', programs: [{ name: 'terminal', port: 80 }], autostart: false });
+    assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_INPUT']);
+    const services = (await call('GET', `/containers/${kit.id}/services`)).body.data.services;
+    const terminal = services.find((s: any) => s.program === 'terminal');
+    assert.equal(terminal.host, `shop-${tag}-kit-terminal-1.test-node.apps.localhost`);
+    assert.equal(terminal.status, 'active');
+    // a container without the kit has no terminal host
+    assert.equal((await viaRouter(`shop-${tag}-green-terminal-1.test-node.apps.localhost`)).status, 404);
+    assert.equal((await viaRouter(terminal.host)).status, 401);
+    const open = await request(terminal.open_url.replace(`http://${terminal.host}:`, 'http://127.0.0.1:'), { headers: { host: terminal.host } });
+    assert.equal(open.statusCode, 303);
+    await open.body.dump();
+    const cookie = String(open.headers['set-cookie']).split(';')[0] as string;
+    const page = await viaRouter(terminal.host, '/', { cookie });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /terminal\.js/);
+    assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
+    assert.equal((await viaRouter(terminal.host, '/terminal/assets/xterm.js', { cookie })).status, 200);
+    // the page's WebSocket, with the cookie of that host
+    const ws = new WebSocket(`${router.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, ['hoody.terminal'], { headers: { host: terminal.host, cookie } });
+    let screen = '';
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (!binary) return;
+      const text = data.toString('utf8');
+      screen += text;
+      if (text.includes(`${String.fromCharCode(27)}[6n`)) ws.send(Buffer.from(`${String.fromCharCode(27)}[1;1R`));
+    });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    await eventually('a prompt', async () => screen, (t) => /[#$] /.test(t), 15_000);
+    ws.send(Buffer.from('echo kit-$((2+3)); stty size\r'));
+    await eventually('the command\'s output', async () => screen, (t) => t.includes('kit-5') && t.includes('30 90'), 15_000);
+    ws.close();
+    // another site cannot open it with the cookie
+    const foreign = new WebSocket(`${router.replace('http', 'ws')}/__hoody/terminal`, ['hoody.terminal'], { headers: { host: terminal.host, cookie, origin: 'https://evil.example' } });
+    const status = await new Promise<number>((resolve) => {
+      foreign.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      foreign.once('open', () => resolve(101));
+      foreign.once('error', () => resolve(0));
+    });
+    assert.equal(status, 403);
+    assert.equal((await call('POST', `/containers/${kit.id}/stop`)).status, 200);
+    assert.equal((await viaRouter(terminal.host, '/', { cookie })).status, 503);
   });
 
   it('answers a TLS terminator\'s ask for its own hosts only, and changes programs while stopped', async () => {

@@ -37,6 +37,10 @@ export const ERROR_CODES = {
     description: 'A program\'s host label (`{project}-{container}-{program}-{index}`) is already served by another container of this server (`details.label`); rename the container or the program. Nothing was changed.',
   },
   ALIAS_TAKEN: { status: 409, description: 'A proxy alias of this name exists (`details.alias`); aliases are unique. Delete it first to point the name elsewhere.' },
+  EXEC_UNSUPPORTED: {
+    status: 409,
+    description: 'Exec and terminal sessions do not work yet in a container with network `bridge`: runc 1.1 enters the container\'s user namespace first and is then refused entry to the network namespace the daemon made. Containers with network `none` have them.',
+  },
   TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   IMAGE_TOO_LARGE: {

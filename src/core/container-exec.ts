@@ -63,6 +63,13 @@ export class ContainerExec {
         allowed_operations: TRANSITION_TABLE[c.status],
       });
     }
+    if (c.network_mode === 'bridge') {
+      // runc 1.1 joins the container's user namespace first, then cannot enter the network namespace
+      // the daemon made (owned by the host's): refused plainly rather than answered with runc's failure
+      throw new HoodyError('EXEC_UNSUPPORTED', `exec and terminals do not work yet in containers with network "bridge" (container "${c.name}"); a container with network "none" has them`, {
+        network: c.network_mode,
+      });
+    }
     for (const key of Object.keys(req.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw invalidInput(`environment variable name "${key}" is not valid`, { field: 'env' });
     if (req.user === undefined) return { container: c };
     try {

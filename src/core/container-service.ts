@@ -6,7 +6,7 @@
 import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
-import { normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
+import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { TerminalView } from './terminals.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
 import { gatewayOf, ipv4InSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
@@ -208,7 +208,7 @@ export class ContainerService {
 
   /** A container's services: its programs with their URLs, and whether each port listens now. */
   async services(c: ContainerRecord): Promise<ServiceView[]> {
-    if ((c.programs ?? []).length === 0) return [];
+    if (allPrograms(c).length === 0) return [];
     const running = c.status === 'running' && c.server_id === this.deps.server.id;
     const listening = running ? ((await this.deps.driver.stats(c.id).catch(() => undefined))?.listeningPorts ?? []) : [];
     return serviceViews(c, this.serviceUrls, listening, running);
@@ -225,7 +225,7 @@ export class ContainerService {
   async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
     const programs = normalizePrograms(body.programs ?? []);
-    const labels = serviceLabels(project.name, body.name, programs);
+    const labels = serviceLabels(project.name, body.name, [...programs, ...kitPrograms({ hoody_kit: body.hoody_kit ?? false })]);
     const limits = this.deps.limits;
     if (limits && body.resources) assertWithinMaxima(body.resources, limits.maxResources);
     const networkMode = body.network ?? (this.subnet ? 'bridge' : 'none');
@@ -492,7 +492,7 @@ export class ContainerService {
         const project = await this.deps.store.getProject(c.project_id);
         const next = programs ?? c.programs ?? [];
         changes.programs = next;
-        changes.service_labels = serviceLabels(project?.name ?? '', rest.name ?? c.name, next);
+        changes.service_labels = serviceLabels(project?.name ?? '', rest.name ?? c.name, [...next, ...kitPrograms(c)]);
       }
       return this.pickingAgain(requests, async () => {
         let net: Partial<ContainerRecord> = {};

@@ -12,6 +12,22 @@ import { invalidInput } from './errors.ts';
 /** The longest DNS label. */
 export const MAX_LABEL = 63;
 
+/** Program names the kit's built-in programs hold: a container may not declare them. */
+export const KIT_PROGRAM_NAMES = ['terminal', 'display'] as const;
+
+/** A container's built-in programs, served by the daemon itself: with `hoody_kit`, its terminal (index 1). */
+export function kitPrograms(c: { hoody_kit: boolean }): ProgramRecord[] {
+  return c.hoody_kit ? [{ name: 'terminal', port: 0, index: 1, public: false }] : [];
+}
+
+/** Every program instance of a container: its declared ones, then its built-in ones (the order of its service labels). */
+export function allPrograms(c: Pick<ContainerRecord, 'programs' | 'hoody_kit'>): ProgramRecord[] {
+  return [...(c.programs ?? []), ...kitPrograms(c)];
+}
+
+/** Whether a program instance is built in (served by the daemon, not by the container). */
+export const isBuiltin = (p: ProgramRecord): boolean => p.port === 0;
+
 /** The programs as stored: each with its index (the next free one of its name when absent) and `public` filled in. */
 export function normalizePrograms(requests: readonly ProgramRequest[]): ProgramRecord[] {
   const taken = new Map<string, Set<number>>();
@@ -19,6 +35,9 @@ export function normalizePrograms(requests: readonly ProgramRequest[]): ProgramR
   const programs: ProgramRecord[] = [];
   const seen = new Set<string>();
   for (const r of requests) {
+    if ((KIT_PROGRAM_NAMES as readonly string[]).includes(r.name)) {
+      throw invalidInput(`program name "${r.name}" is the kit's own (hoody_kit: true gives a container its terminal): choose another`, { field: 'programs', program: r.name });
+    }
     let index = r.index;
     if (index === undefined) {
       index = 1;
@@ -82,9 +101,10 @@ export const aliasHost = (urls: ServiceUrls, alias: string): string => `${alias}
 /** A container's services as shown; `listening` are the ports something listens on inside it now. */
 export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: readonly number[], running: boolean): ServiceView[] {
   const labels = c.service_labels ?? [];
-  return (c.programs ?? []).map((p, i) => {
+  return allPrograms(c).map((p, i) => {
     const host = serviceHost(urls, labels[i] ?? '');
-    const isListening = running && listening.includes(p.port);
+    // a built-in program is the daemon's own: it answers whenever the container runs
+    const isListening = running && (isBuiltin(p) || listening.includes(p.port));
     return {
       program: p.name,
       index: p.index,
@@ -99,5 +119,5 @@ export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: r
 }
 
 /** Finds a program instance of a container. */
-export const findProgram = (c: Pick<ContainerRecord, 'programs'>, name: string, index: number): ProgramRecord | undefined =>
-  (c.programs ?? []).find((p) => p.name === name && p.index === index);
+export const findProgram = (c: Pick<ContainerRecord, 'programs' | 'hoody_kit'>, name: string, index: number): ProgramRecord | undefined =>
+  allPrograms(c).find((p) => p.name === name && p.index === index);

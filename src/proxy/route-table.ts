@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { HubEvent } from '../core/event-hub.ts';
-import { aliasHost, serviceHost, type ServiceUrls } from '../core/services.ts';
+import { aliasHost, allPrograms, isBuiltin, serviceHost, type ServiceUrls } from '../core/services.ts';
 import type { ContainerRecord, ProgramRecord, ProxyAliasRecord } from '../store/store.ts';
 
 /** One host the router serves. */
@@ -21,6 +21,8 @@ export interface HostRoute {
   public: boolean;
   /** The alias behind this host, when it is one. */
   alias?: string;
+  /** A program the daemon serves itself (`terminal`), not the container. */
+  builtin?: string;
 }
 
 /** What the router knows of one container. */
@@ -190,14 +192,17 @@ export class RouteTable {
   }
 
   private apply(c: ContainerRecord, aliases: readonly ProxyAliasRecord[], ownerId: string | undefined): void {
-    const programs = c.programs ?? [];
+    const programs = allPrograms(c);
     const labels = c.service_labels ?? [];
     const hosts: [string, HostRoute][] = [];
     programs.forEach((p, i) => {
       const label = labels[i];
-      if (label) hosts.push([serviceHost(this.urls, label), { containerId: c.id, program: p.name, index: p.index, targetPath: '/', public: p.public }]);
+      if (label) hosts.push([serviceHost(this.urls, label), { containerId: c.id, program: p.name, index: p.index, targetPath: '/', public: p.public, ...(isBuiltin(p) ? { builtin: p.name } : {}) }]);
     });
-    for (const a of aliases) hosts.push([aliasHost(this.urls, a.alias), { containerId: c.id, program: a.program, index: a.index, targetPath: a.target_path, public: a.public, alias: a.alias }]);
+    for (const a of aliases) {
+      const target = programs.find((p) => p.name === a.program && p.index === a.index);
+      hosts.push([aliasHost(this.urls, a.alias), { containerId: c.id, program: a.program, index: a.index, targetPath: a.target_path, public: a.public, alias: a.alias, ...(target && isBuiltin(target) ? { builtin: target.name } : {}) }]);
+    }
     if (hosts.length === 0 || ownerId === undefined) {
       this.drop(c.id);
       return;

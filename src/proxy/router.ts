@@ -16,10 +16,22 @@ import type { ErrorCode } from '../api/error-codes.ts';
 import { ERROR_CODES } from '../api/error-codes.ts';
 import { OPEN_PATH, SESSION_COOKIE, takeCookie, type Grant, type ProxyAccess } from './access.ts';
 import { servingState, type HostRoute, type RoutedContainer, type RouteTable } from './route-table.ts';
+import type { Actor } from '../core/actor.ts';
+import type { TerminalSessions } from '../core/terminals.ts';
+import { bridgeSession, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+
+/** Where a container's terminal host takes its WebSocket. */
+const TERMINAL_SOCKET_PATH = '/__hoody/terminal';
 
 export interface RouterDeps {
   table: RouteTable;
   auth: AuthService;
+  /** The container's terminal (its built-in `terminal` program): sessions and the actor of a session cookie. */
+  terminals?: {
+    sessions: Pick<TerminalSessions, 'open' | 'close'>;
+    /** The actor of a grant (a session cookie's user and token); undefined when the token is gone. */
+    actorOf(grant: Grant): Promise<Actor | undefined>;
+  };
   access: ProxyAccess;
   /** Which of these token ids still exist (a session cookie ends with its token). */
   existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
@@ -41,6 +53,7 @@ export class ServiceRouter {
   private readonly agent = new Agent({ connections: 256, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 60_000, bodyTimeout: 0, headersTimeout: 300_000, connect: { timeout: 5_000 } });
   private server: Server | undefined;
   private readonly tokenChecks = new Map<string, { exists: boolean; until: number }>();
+  private readonly terminalSockets = terminalSocketServer();
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -72,6 +85,7 @@ export class ServiceRouter {
   }
 
   async close(): Promise<void> {
+    for (const ws of this.terminalSockets.clients) ws.terminate();
     const server = this.server;
     this.server = undefined;
     if (server) {
@@ -98,6 +112,7 @@ export class ServiceRouter {
     if (url === OPEN_PATH || url.startsWith(`${OPEN_PATH}?`)) return this.open(req, res, host, container);
     const access = await this.authorize(req, route, container, host);
     if (access.refused) return answer(req, res, access.refused.status, access.refused.code, access.refused.message);
+    if (route.builtin) return this.builtin(req, res, route, container);
     const target = targetOf(route, container);
     if ('refused' in target) return answer(req, res, 503, target.refused.code, target.refused.message, target.refused.details);
 
@@ -129,6 +144,18 @@ export class ServiceRouter {
     pipeline(upstream.body, res, () => undefined);
   }
 
+  /** A program the daemon serves itself: the terminal page and its files (its session is the upgrade of TERMINAL_SOCKET_PATH). */
+  private async builtin(req: IncomingMessage, res: ServerResponse, route: HostRoute, container: RoutedContainer): Promise<void> {
+    const state = servingState(container);
+    if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const name = path === '/' ? 'page' : path.startsWith('/terminal/assets/') ? `assets/${path.slice('/terminal/assets/'.length)}` : undefined;
+    const file = route.builtin === 'terminal' && name && (req.method === 'GET' || req.method === 'HEAD') ? await terminalPageFile(name) : undefined;
+    if (!file) return answer(req, res, 404, 'NOT_FOUND', `the terminal serves / and its WebSocket ${TERMINAL_SOCKET_PATH}, not ${path}`);
+    res.writeHead(200, { ...file.headers, 'content-length': String(file.body.length) });
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  }
+
   /** A host with no route: 404, or 503 for an alias deleted moments ago (it is being pointed elsewhere). */
   private unknown(req: IncomingMessage, res: ServerResponse, host: string | undefined): void {
     if (host && this.deps.table.recentlyRemoved(host)) return answer(req, res, 503, 'ALIAS_NOT_BOUND', `the alias ${host} was deleted moments ago; it answers again once it is created anew`);
@@ -150,17 +177,22 @@ export class ServiceRouter {
    * Who may use a private service: its container's owner, with a session cookie of this host or
    * a bearer token (which is then not forwarded). Another user is told it does not exist.
    */
-  private async authorize(req: IncomingMessage, route: HostRoute, container: RoutedContainer, host: string): Promise<{ refused?: { status: number; code: ErrorCode; message: string }; stripAuthorization: boolean }> {
-    if (route.public) return { stripAuthorization: false };
+  private async authorize(
+    req: IncomingMessage,
+    route: HostRoute,
+    container: RoutedContainer,
+    host: string,
+  ): Promise<{ refused?: { status: number; code: ErrorCode; message: string }; stripAuthorization: boolean; grant?: Grant; actor?: Actor }> {
+    if (route.public && !route.builtin) return { stripAuthorization: false };
     const notFound = { refused: { status: 404, code: 'NOT_FOUND' as const, message: `no service is served at ${host}` }, stripAuthorization: false };
     const session = takeCookie(req.headers.cookie, SESSION_COOKIE).value;
     let grant: Grant | undefined = session ? this.deps.access.verify('session', session, host) : undefined;
     if (grant && !(await this.tokenExists(grant.token))) grant = undefined;
-    if (grant) return grant.user === container.ownerId ? { stripAuthorization: false } : notFound;
+    if (grant) return grant.user === container.ownerId ? { stripAuthorization: false, grant } : notFound;
     const header = req.headers.authorization;
     if (header && /^bearer /i.test(header)) {
       const actor = this.deps.auth.rememberedActor(header) ?? (await this.deps.auth.authenticate(header).catch(() => undefined));
-      if (actor) return actor.userId === container.ownerId ? { stripAuthorization: true } : notFound;
+      if (actor) return actor.userId === container.ownerId ? { stripAuthorization: true, actor } : notFound;
     }
     return {
       refused: { status: 401, code: 'UNAUTHORIZED', message: 'this service is private: send "Authorization: Bearer <token>" of its owner, or open it through the link GET /api/v1/containers/{id}/services gives' },
@@ -187,6 +219,32 @@ export class ServiceRouter {
     });
   }
 
+  /** A session of the container's terminal on its terminal host: the owner's cookie (or token) opens it, as the page does. */
+  private async terminal(req: IncomingMessage, socket: Socket, head: Buffer, route: HostRoute, container: RoutedContainer, access: { grant?: Grant; actor?: Actor }): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const terminals = this.deps.terminals;
+    if (route.builtin !== 'terminal' || url.pathname !== TERMINAL_SOCKET_PATH || !terminals) return refuseUpgrade(socket, 404, 'NOT_FOUND', `the terminal's WebSocket is ${TERMINAL_SOCKET_PATH}`);
+    // a page of another site must not open it with the visitor's cookie
+    const origin = req.headers.origin;
+    if (origin !== undefined && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) return refuseUpgrade(socket, 403, 'FORBIDDEN', 'a terminal is opened only from its own page');
+    const state = servingState(container);
+    if (!state.ok) return refuseUpgrade(socket, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`);
+    const actor = access.actor ?? (access.grant ? await terminals.actorOf(access.grant) : undefined);
+    if (!actor) return refuseUpgrade(socket, 401, 'UNAUTHORIZED', 'sign in again: the token of this session was deleted');
+    if (actor.readOnly) return refuseUpgrade(socket, 403, 'FORBIDDEN', 'this token is read-only: a terminal can change the container');
+    const size = (name: string): number => Math.min(1000, Math.max(1, Number(url.searchParams.get(name)) || (name === 'cols' ? 80 : 24)));
+    let session;
+    try {
+      session = await terminals.sessions.open(actor, container.id, { cols: size('cols'), rows: size('rows') });
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const code = (e.code && e.code in ERROR_CODES ? e.code : 'INTERNAL_ERROR') as ErrorCode;
+      return refuseUpgrade(socket, ERROR_CODES[code].status, code, e.message ?? 'the terminal could not be opened');
+    }
+    if (socket.destroyed) return terminals.sessions.close(session);
+    this.terminalSockets.handleUpgrade(req, socket, head, (ws) => bridgeSession(ws, session, { terminals: terminals.sessions, warn: this.deps.warn }));
+  }
+
   private async tunnel(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const host = hostOf(req);
     const found = host ? this.deps.table.lookup(host) : undefined;
@@ -197,6 +255,7 @@ export class ServiceRouter {
     const { route, container } = found;
     const access = await this.authorize(req, route, container, host);
     if (access.refused) return refuseUpgrade(socket, access.refused.status, access.refused.code, access.refused.message);
+    if (route.builtin) return this.terminal(req, socket, head, route, container, access);
     const target = targetOf(route, container);
     if ('refused' in target) return refuseUpgrade(socket, 503, target.refused.code, target.refused.message);
     if (socket.destroyed) return;
@@ -234,6 +293,14 @@ function hostOf(req: IncomingMessage): string | undefined {
   const colon = host.lastIndexOf(':');
   const name = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
   return name.toLowerCase().replace(/\.$/, '');
+}
+
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a route's requests go now, or why they cannot. */

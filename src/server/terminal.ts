@@ -39,7 +39,7 @@ export interface TerminalDeps {
 
 /** Answers WebSocket upgrades of terminal paths on the API's listener. */
 export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, handleProtocols: (protocols) => (protocols.has(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : false) });
+  const wss = terminalSocketServer();
   app.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     upgrade(req, socket, head).catch((err: unknown) => {
@@ -86,7 +86,12 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, session));
   }
 
-  function bridge(ws: WebSocket, session: TerminalSession): void {
+  const bridge = (ws: WebSocket, session: TerminalSession): void => bridgeSession(ws, session, deps);
+}
+
+/** Carries a session over a WebSocket: its bytes both ways, resizes in, its id and exit code out, its output paced to the client. */
+export function bridgeSession(ws: WebSocket, session: TerminalSession, deps: { terminals: Pick<TerminalSessions, 'close'>; warn?: (message: string, err?: unknown) => void }): void {
+  {
     ws.send(JSON.stringify({ type: 'session', id: session.id }));
     let waiting = 0;
     let paused = false;
@@ -135,6 +140,11 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     ws.on('close', () => deps.terminals.close(session));
     ws.on('error', () => deps.terminals.close(session));
   }
+}
+
+/** A WebSocket server for terminal sessions (upgrades handed to it by whoever accepted them). */
+export function terminalSocketServer(): WebSocketServer {
+  return new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, handleProtocols: (protocols) => (protocols.has(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : false) });
 }
 
 function hostOf(origin: string): string | undefined {
@@ -186,25 +196,39 @@ function packageRoot(): string {
  */
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+const cache = new Map<string, Buffer>();
+const PAGE_HEADERS = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' };
+
+/**
+ * The terminal page (`page`) or one of its assets (`assets/<name>`): status, headers and body;
+ * undefined for any other name. Served on the API's listener and by the router on a container's
+ * terminal host.
+ */
+export async function terminalPageFile(name: string): Promise<{ headers: Record<string, string>; body: Buffer } | undefined> {
+  if (name === 'page') {
+    const body = cache.get('index.html') ?? (await readFile(pageFile('index.html')));
+    cache.set('index.html', body);
+    return { headers: { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }, body };
+  }
+  const asset = name.startsWith('assets/') ? ASSETS[name.slice('assets/'.length)] : undefined;
+  if (!asset) return undefined;
+  const body = cache.get(name) ?? (await readFile(asset.file()));
+  cache.set(name, body);
+  return { headers: { ...PAGE_HEADERS, 'cache-control': 'public, max-age=3600', 'content-type': asset.type }, body };
+}
+
 /** GET /terminal/{id} and its assets: the page opens a session of the container with the token given in its URL's fragment. */
 export async function terminalPageRoutes(app: FastifyInstance): Promise<void> {
-  const cache = new Map<string, Buffer>();
-  const headers = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' };
   app.get('/terminal/:id', { schema: { hide: true } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     if (!/^[0-9a-f]{24}$/.test(id)) throw new HoodyError('NOT_FOUND', 'no such terminal page');
-    const html = (cache.get('index.html') ?? cache.set('index.html', await readFile(pageFile('index.html'))).get('index.html')) as Buffer;
-    return reply.headers(headers).type('text/html; charset=utf-8').send(html);
+    const file = (await terminalPageFile('page')) as { headers: Record<string, string>; body: Buffer };
+    return reply.headers(file.headers).send(file.body);
   });
   app.get('/terminal/assets/:name', { schema: { hide: true } }, async (request, reply) => {
     const { name } = request.params as { name: string };
-    const asset = ASSETS[name];
-    if (!asset) throw new HoodyError('NOT_FOUND', 'no such asset');
-    let body = cache.get(name);
-    if (!body) {
-      body = await readFile(asset.file());
-      cache.set(name, body);
-    }
-    return reply.headers({ ...headers, 'cache-control': 'public, max-age=3600' }).type(asset.type).send(body);
+    const file = await terminalPageFile(`assets/${name}`);
+    if (!file) throw new HoodyError('NOT_FOUND', 'no such asset');
+    return reply.headers(file.headers).send(file.body);
   });
 }

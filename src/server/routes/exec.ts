@@ -43,7 +43,7 @@ const schema = {
     'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. The command is killed with its whole session past `timeout` or when the client goes. The container\'s environment is its own plus `env`.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   body: ExecBody,
-  response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'RUNTIME_ERROR') },
+  response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'EXEC_UNSUPPORTED', 'RUNTIME_ERROR') },
 };
 
 export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {

@@ -4,7 +4,10 @@
 // fragment (#token=…, never sent to a server), then from this tab's storage, else from the form.
 (function () {
   'use strict';
-  var id = location.pathname.split('/').filter(Boolean)[1];
+  // on a container's terminal host (served by the router at /), the session cookie of that host
+  // signs in; under the API (/terminal/{id}), a token does
+  var onOwnHost = location.pathname === '/';
+  var id = onOwnHost ? location.hostname.split('.')[0] : location.pathname.split('/').filter(Boolean)[1];
   var stateEl = document.getElementById('state');
   var titleEl = document.getElementById('title');
   titleEl.textContent = 'Terminal · ' + id;
@@ -14,7 +17,7 @@
     history.replaceState(null, '', location.pathname + location.search);
   }
   var token = sessionStorage.getItem('hoody.token');
-  if (!token) {
+  if (!token && !onOwnHost) {
     var form = document.getElementById('signin');
     form.hidden = false;
     stateEl.textContent = 'sign in';
@@ -31,8 +34,10 @@
   term.open(document.getElementById('screen'));
   fit.fit();
   var scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-  var url = scheme + location.host + '/api/v1/containers/' + id + '/terminal?cols=' + term.cols + '&rows=' + term.rows;
-  var ws = new WebSocket(url, ['hoody.terminal', 'hoody.token.' + token]);
+  var size = '?cols=' + term.cols + '&rows=' + term.rows;
+  var ws = onOwnHost
+    ? new WebSocket(scheme + location.host + '/__hoody/terminal' + size, ['hoody.terminal'])
+    : new WebSocket(scheme + location.host + '/api/v1/containers/' + id + '/terminal' + size, ['hoody.terminal', 'hoody.token.' + token]);
   ws.binaryType = 'arraybuffer';
   var encoder = new TextEncoder();
   window.hoodyTerminal = { term: term, socket: ws, exitCode: undefined };
