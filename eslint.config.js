@@ -22,4 +22,22 @@ export default tseslint.config(
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
+  {
+    // the terminal page's script runs in a browser, beside xterm.js and its fit addon
+    files: ['src/server/terminal-page/*.js'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        WebSocket: 'readonly',
+        TextEncoder: 'readonly',
+        Terminal: 'readonly',
+        FitAddon: 'readonly',
+      },
+    },
+  },
 );
