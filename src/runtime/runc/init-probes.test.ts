@@ -23,9 +23,9 @@ describe('InitProbes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('parses the state and start time after a command name with spaces and parentheses', () => {
+  it('parses the state, session and start time after a command name with spaces and parentheses', () => {
     const stat = '4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615';
-    assert.deepEqual(parseProcStat(stat), { state: 'S', startTicks: 987654 });
+    assert.deepEqual(parseProcStat(stat), { state: 'S', startTicks: 987654, session: 4242 });
   });
 
   it('reads running or paused from the freezer file each time, and nothing once the process is gone', async () => {
