@@ -39,7 +39,7 @@ import { PACKAGE_VERSION } from './version.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
-import { dnsLabel, type ServiceUrls } from './core/services.ts';
+import { allPrograms, dnsLabel, type ServiceUrls } from './core/services.ts';
 import { ProxyAliasService } from './core/proxy-alias-service.ts';
 import { ContainerLogs } from './core/container-logs.ts';
 import { ContainerExec } from './core/container-exec.ts';
@@ -392,7 +392,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       all: async () => {
         const [all, aliases] = await Promise.all([store.listContainers({ server_id: server.id }), store.listProxyAliases({ server_id: server.id })]);
         const aliased = new Set(aliases.map((a) => a.container_id));
-        return { containers: all.filter((c) => (c.programs ?? []).length > 0 || aliased.has(c.id)), aliases };
+        return { containers: all.filter((c) => allPrograms(c).length > 0 || aliased.has(c.id)), aliases };
       },
       one: async (id) => {
         const [c, aliases] = await Promise.all([store.getContainer(id), store.listProxyAliases({ container_id: id })]);

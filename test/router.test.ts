@@ -6,6 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
@@ -776,6 +777,56 @@ describe('service router over real sockets', () => {
     await table.sync();
     assertRefused(await call(aliasHost('shop')), 503, 'ALIAS_NOT_BOUND');
     assertRefused(await call(green.hosts[0] as string), 404, 'NOT_FOUND');
+  });
+
+  it('refuses what would slip past its checks: another site using the cookie, dot segments under a target path, a program setting the router\'s cookie, bytes after a refused upgrade', { timeout: 60_000 }, async () => {
+    const seen: string[] = [];
+    const { port } = await upstream((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.setHeader('set-cookie', [`${SESSION_COOKIE}=planted; Domain=node-1.apps.test`, 'app=1']);
+      res.end(`served ${req.url}`);
+    });
+    const site = await addContainer('site', [{ name: 'web', port }]);
+    const host = site.hosts[0] as string;
+    const cookie = `${SESSION_COOKIE}=${access.session(host, { user: alice.id, token: aliceTokenId })}`;
+    // the owner's own page, or no browser at all, may use it
+    assert.equal((await call(host, '/', { cookie })).status, 200);
+    assert.equal((await call(host, '/', { cookie, origin: `http://${host}` }, 'POST')).status, 200);
+    // a page of another host (a tenant's, on a sibling name) may not: neither a form post nor a WebSocket
+    assertRefused(await call(host, '/', { cookie, origin: 'http://evil.node-1.apps.test' }, 'POST'), 403, 'FORBIDDEN');
+    assertRefused(await call(host, '/', { cookie, 'sec-fetch-site': 'same-site' }, 'POST'), 403, 'FORBIDDEN');
+    assert.equal((await refusedWs(host, '/', { cookie, origin: 'http://evil.node-1.apps.test' })).status, 403);
+    // a cookie tossed in front of the real one by a sibling host does not lock the owner out
+    assert.equal((await call(host, '/', { cookie: `${SESSION_COOKIE}=tossed; ${cookie}` })).status, 200);
+    // the program's Set-Cookie for the router's own cookie is dropped, its own kept
+    const answer = await call(host, '/', { cookie });
+    assert.deepEqual(answer.headers['set-cookie'], ['app=1']);
+    // an alias onto /docs serves /docs and below only
+    addAlias('docs', site.id, 'web', '/docs');
+    await table.refresh(site.id);
+    assert.equal((await call(aliasHost('docs'), '/guide')).body, 'served /docs/guide');
+    for (const path of ['/../admin', '/%2e%2e/admin', '/a/%2E%2E/%2e%2e/admin', '/.%2e/admin', '/x%2f..%2fadmin']) {
+      assertRefused(await call(aliasHost('docs'), path), 400, 'INVALID_INPUT');
+    }
+    assert.ok(!seen.some((r) => r.includes('admin')), `nothing above /docs reached the program: ${seen.join(', ')}`);
+    // an upgrade the program refuses ends there: what the client sends next never reaches it as a request
+    const raw = connect(routerPort, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    let reply = '';
+    raw.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+    const before = seen.length;
+    raw.write(`GET /not-a-socket HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    await within('the connection to close', new Promise((resolve) => raw.once('close', resolve)));
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+    assert.ok(!seen.slice(before).some((r) => r.includes('smuggled')), `no smuggled request: ${seen.slice(before).join(', ')}`);
+    // an upgrade with a body is refused outright
+    const withBody = connect(routerPort, '127.0.0.1');
+    await new Promise((resolve) => withBody.once('connect', resolve));
+    let refusal = '';
+    withBody.on('data', (d: Buffer) => (refusal += d.toString('latin1')));
+    withBody.write(`POST / HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: Upgrade\r\nUpgrade: foo\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+    await within('the refusal', new Promise((resolve) => withBody.once('close', resolve)));
+    assert.match(refusal, /^HTTP\/1\.1 400 /);
   });
 
   it('warned about nothing', () => {

@@ -63,7 +63,24 @@ export class ContainerLogs {
   async read(actor: Actor, id: string, q: LogQuery, emit: (r: LogRecord) => Promise<void>, signal: AbortSignal): Promise<void> {
     const since = q.since === undefined ? undefined : parseLogTime(q.since, 'since');
     const until = q.until === undefined ? undefined : parseLogTime(q.until, 'until');
-    const c = await this.deps.get(actor, id);
+    // listening before the container is read: a stop between the read and the subscription is not missed
+    let stopped = false;
+    let deleted = false;
+    const early = q.follow
+      ? this.deps.events?.subscribe((e) => {
+          if (e.type !== 'transition' || e.row.container_id !== id) return;
+          if (e.row.metadata.operation === 'delete') deleted = true;
+          // latched: a follower without follow_restarts ends at the first stop, even one a start followed at once
+          if (e.row.to_status !== 'running') stopped = true;
+        })
+      : undefined;
+    let c: { id: string; status: ContainerStatus };
+    try {
+      c = await this.deps.get(actor, id);
+    } catch (err) {
+      early?.close();
+      throw err;
+    }
     const wanted = (r: LogRecord): boolean => {
       if (q.stream && q.stream !== 'all' && r.stream !== q.stream) return false;
       if (since === undefined && until === undefined) return true;
@@ -71,13 +88,9 @@ export class ContainerLogs {
       return (since === undefined || t >= since) && (until === undefined || t <= until);
     };
     // a follower hears of the stop before it reads the last lines: nothing written before the stop is missed
-    let ended = !q.follow || (!q.follow_restarts && c.status !== 'running') || (until !== undefined && until <= Date.now());
-    const sub = ended
-      ? undefined
-      : this.deps.events?.subscribe((e) => {
-          if (e.type !== 'transition' || e.row.container_id !== id) return;
-          if (e.row.metadata.operation === 'delete' || (!q.follow_restarts && e.row.to_status !== 'running')) ended = true;
-        });
+    const isEnded = (): boolean => !q.follow || deleted || (!q.follow_restarts && (stopped || c.status !== 'running')) || (until !== undefined && until <= Date.now());
+    let ended = isEnded();
+    const sub = early;
     try {
       const files = await this.deps.driver.logFiles(id);
       const { records, end } = await readLogRecords(files);
@@ -88,7 +101,7 @@ export class ContainerLogs {
         await emit(r);
       }
       if (ended || signal.aborted) return;
-      await this.follow(id, end, (r) => (wanted(r) ? emit(r) : Promise.resolve()), () => ended || (until !== undefined && Date.now() > until), signal);
+      await this.follow(id, end, (r) => (wanted(r) ? emit(r) : Promise.resolve()), () => (ended ||= isEnded()), signal);
     } finally {
       sub?.close();
     }

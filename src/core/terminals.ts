@@ -34,6 +34,9 @@ export interface TerminalOptions {
 /** The shell a session runs when it names none: bash when the container has it, else sh. */
 export const DEFAULT_SHELL = ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
 
+/** After its command exited, how long a session's output may be silent before the session ends without the pty's end. */
+const OUTPUT_IDLE_MS = 5000;
+
 /** How long the processes of a closed session have after SIGHUP before SIGKILL. */
 const HANGUP_GRACE_MS = 2000;
 
@@ -74,13 +77,20 @@ export class TerminalSession {
       exited = code ?? (sig ? 128 + (signalNumbers[sig] ?? 0) : null);
       // the pty ends once what it holds has been read (at the client's pace); should anything else
       // keep its other side open, the session ends anyway once the output has been idle this long
+      // (bytesRead, not a 'data' listener: one would start the output flowing before its reader is attached)
+      let read = this.pty.output.bytesRead;
       const idle = (): void => {
         if (outputDone) return;
-        if (this.pty.output.isPaused()) return void setTimeout(idle, 1000).unref();
+        // still flowing, or held back for a slow client: not idle
+        const now = this.pty.output.bytesRead;
+        if (this.pty.output.isPaused() || now !== read) {
+          read = now;
+          return void setTimeout(idle, OUTPUT_IDLE_MS).unref();
+        }
         outputDone = true;
         finish();
       };
-      setTimeout(idle, 5000).unref();
+      setTimeout(idle, OUTPUT_IDLE_MS).unref();
       finish();
     });
   }
@@ -94,9 +104,15 @@ export class TerminalSession {
     return { id: this.id, user_id: this.userId, command: this.command, cols: this.cols, rows: this.rows, started_at: this.startedAt };
   }
 
+  /** Writes input in the order it came: each write waits for the one before. */
   write(data: Buffer): Promise<void> {
-    return this.pty.write(data);
+    const next = this.writes.then(() => this.pty.write(data));
+    this.writes = next.catch(() => undefined);
+    return next;
   }
+
+  /** The last write queued. */
+  private writes: Promise<void> = Promise.resolve();
 
   resize(cols: number, rows: number): void {
     if (this.ended) return;
@@ -152,6 +168,8 @@ export interface TerminalDeps {
 
 export class TerminalSessions {
   private readonly sessions = new Map<string, TerminalSession>();
+  /** Sessions being opened, per user. */
+  private readonly opening = new Map<string, number>();
   private readonly feed: { close(): void } | undefined;
 
   constructor(private readonly deps: TerminalDeps) {
@@ -165,9 +183,22 @@ export class TerminalSessions {
   /** Opens a session in the actor's running container (INVALID_TRANSITION when it does not run). */
   async open(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {
     const max = this.deps.maxPerUser ?? 16;
-    if ([...this.sessions.values()].filter((s) => s.userId === actor.userId).length >= max) {
+    const held = [...this.sessions.values()].filter((s) => s.userId === actor.userId).length + (this.opening.get(actor.userId) ?? 0);
+    if (held >= max) {
       throw new HoodyError('TOO_MANY_REQUESTS', `you hold ${max} terminal sessions on this server, the most allowed: close one first`, { kind: 'terminal', limit: max });
     }
+    // the slot is held from here, before anything is awaited: sessions opened at once count each other
+    this.opening.set(actor.userId, (this.opening.get(actor.userId) ?? 0) + 1);
+    try {
+      return await this.openCounted(actor, id, opts);
+    } finally {
+      const left = (this.opening.get(actor.userId) ?? 1) - 1;
+      if (left > 0) this.opening.set(actor.userId, left);
+      else this.opening.delete(actor.userId);
+    }
+  }
+
+  private async openCounted(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {
     const command = opts.command ?? DEFAULT_SHELL;
     const { container } = await this.deps.exec.prepare(actor, id, { command });
     const pty = await Pty.open(opts.cols, opts.rows);

@@ -129,22 +129,26 @@ describe('ProxyAccess', () => {
 });
 
 describe('takeCookie', () => {
+  it('gives every value of the name (a sibling host may set one more), the last as the value', () => {
+    assert.deepEqual(takeCookie(`${SESSION_COOKIE}=mine; a=1; ${SESSION_COOKIE}=tossed`, SESSION_COOKIE), { value: 'tossed', values: ['mine', 'tossed'], rest: 'a=1' });
+  });
+
   it('takes one cookie out and keeps the others in order', () => {
-    assert.deepEqual(takeCookie(`a=1; ${SESSION_COOKIE}=session.x.y; b=2`, SESSION_COOKIE), { value: 'session.x.y', rest: 'a=1; b=2' });
-    assert.deepEqual(takeCookie(`${SESSION_COOKIE}=v;theme=dark`, SESSION_COOKIE), { value: 'v', rest: 'theme=dark' });
+    assert.deepEqual(takeCookie(`a=1; ${SESSION_COOKIE}=session.x.y; b=2`, SESSION_COOKIE), { value: 'session.x.y', values: ['session.x.y'], rest: 'a=1; b=2' });
+    assert.deepEqual(takeCookie(`${SESSION_COOKIE}=v;theme=dark`, SESSION_COOKIE), { value: 'v', values: ['v'], rest: 'theme=dark' });
   });
 
   it('answers no rest when nothing else is left, and no value when it is absent', () => {
-    assert.deepEqual(takeCookie(`${SESSION_COOKIE}=v`, SESSION_COOKIE), { value: 'v', rest: undefined });
-    assert.deepEqual(takeCookie('a=1; b=2', SESSION_COOKIE), { value: undefined, rest: 'a=1; b=2' });
-    assert.deepEqual(takeCookie(undefined, SESSION_COOKIE), { value: undefined, rest: undefined });
-    assert.deepEqual(takeCookie('', SESSION_COOKIE), { value: undefined, rest: undefined });
+    assert.deepEqual(takeCookie(`${SESSION_COOKIE}=v`, SESSION_COOKIE), { value: 'v', values: ['v'], rest: undefined });
+    assert.deepEqual(takeCookie('a=1; b=2', SESSION_COOKIE), { value: undefined, values: [], rest: 'a=1; b=2' });
+    assert.deepEqual(takeCookie(undefined, SESSION_COOKIE), { value: undefined, values: [], rest: undefined });
+    assert.deepEqual(takeCookie('', SESSION_COOKIE), { value: undefined, values: [], rest: undefined });
   });
 
   it('matches the whole name only, trims spaces and keeps an equals sign inside a value', () => {
-    assert.deepEqual(takeCookie(`x${SESSION_COOKIE}=1; ${SESSION_COOKIE}x=2`, SESSION_COOKIE), { value: undefined, rest: `x${SESSION_COOKIE}=1; ${SESSION_COOKIE}x=2` });
-    assert.deepEqual(takeCookie(`  ${SESSION_COOKIE} = a=b ;  c=d  `, SESSION_COOKIE), { value: 'a=b', rest: 'c=d' });
-    assert.deepEqual(takeCookie('a=1;; ;b=2', 'a'), { value: '1', rest: 'b=2' });
-    assert.deepEqual(takeCookie('flag; a=1', 'a'), { value: '1', rest: 'flag' });
+    assert.deepEqual(takeCookie(`x${SESSION_COOKIE}=1; ${SESSION_COOKIE}x=2`, SESSION_COOKIE), { value: undefined, values: [], rest: `x${SESSION_COOKIE}=1; ${SESSION_COOKIE}x=2` });
+    assert.deepEqual(takeCookie(`  ${SESSION_COOKIE} = a=b ;  c=d  `, SESSION_COOKIE), { value: 'a=b', values: ['a=b'], rest: 'c=d' });
+    assert.deepEqual(takeCookie('a=1;; ;b=2', 'a'), { value: '1', values: ['1'], rest: 'b=2' });
+    assert.deepEqual(takeCookie('flag; a=1', 'a'), { value: '1', values: ['1'], rest: 'flag' });
   });
 });

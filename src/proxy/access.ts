@@ -88,16 +88,20 @@ export class ProxyAccess {
   }
 }
 
-/** The value of one cookie in a Cookie header, and the header without it (undefined when nothing else is left). */
-export function takeCookie(header: string | undefined, name: string): { value: string | undefined; rest: string | undefined } {
-  if (!header) return { value: undefined, rest: undefined };
-  let value: string | undefined;
+/**
+ * The value of one cookie in a Cookie header (the last of that name), every value it has (a page of
+ * a sibling host may set one more for a parent domain), and the header without them (undefined when
+ * nothing else is left).
+ */
+export function takeCookie(header: string | undefined, name: string): { value: string | undefined; values: string[]; rest: string | undefined } {
+  if (!header) return { value: undefined, values: [], rest: undefined };
+  const values: string[] = [];
   const rest: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
-    if (key === name) value = part.slice(eq + 1).trim();
+    if (key === name) values.push(part.slice(eq + 1).trim());
     else if (part.trim().length > 0) rest.push(part.trim());
   }
-  return { value, rest: rest.length > 0 ? rest.join('; ') : undefined };
+  return { value: values.at(-1), values, rest: rest.length > 0 ? rest.join('; ') : undefined };
 }

@@ -18,7 +18,27 @@ import { OPEN_PATH, SESSION_COOKIE, takeCookie, type Grant, type ProxyAccess } f
 import { servingState, type HostRoute, type RoutedContainer, type RouteTable } from './route-table.ts';
 import type { Actor } from '../core/actor.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
-import { bridgeSession, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+import { HoodyError } from '../core/errors.ts';
+import { bridgeSession, isWebSocketHandshake, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+
+/** A Hoody token in an Authorization header. */
+const HOODY_TOKEN = /^bearer\s+hoody_/i;
+
+/**
+ * Whether a request authenticated by cookie came from a page of its own host (or typed, or
+ * followed from outside a browser): a WebSocket or a state-changing request whose Origin is
+ * another host, or that the browser marks as cross-site, is not.
+ */
+function sameSiteRequest(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (origin !== undefined && origin !== 'null') return originHost(origin) === host;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return false;
+  const safe = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
+  // an upgrade or an unsafe method with no Origin at all comes from outside a browser, or from an old one
+  return safe || origin === undefined;
+}
 
 /** Where a container's terminal host takes its WebSocket. */
 const TERMINAL_SOCKET_PATH = '/__hoody/terminal';
@@ -115,6 +135,8 @@ export class ServiceRouter {
     if (route.builtin) return this.builtin(req, res, route, container);
     const target = targetOf(route, container);
     if ('refused' in target) return answer(req, res, 503, target.refused.code, target.refused.message, target.refused.details);
+    // an alias serves its target path and below, never above it
+    if (route.targetPath !== '/' && hasDotSegment(url)) return answer(req, res, 400, 'INVALID_INPUT', 'a path with . or .. segments is not served through an alias with a target path');
 
     const headers = forwardHeaders(req, host, access.stripAuthorization);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
@@ -183,12 +205,21 @@ export class ServiceRouter {
     container: RoutedContainer,
     host: string,
   ): Promise<{ refused?: { status: number; code: ErrorCode; message: string }; stripAuthorization: boolean; grant?: Grant; actor?: Actor }> {
-    if (route.public && !route.builtin) return { stripAuthorization: false };
+    // a Hoody token sent to a public program is not handed to the container
+    if (route.public && !route.builtin) return { stripAuthorization: HOODY_TOKEN.test(req.headers.authorization ?? '') };
     const notFound = { refused: { status: 404, code: 'NOT_FOUND' as const, message: `no service is served at ${host}` }, stripAuthorization: false };
-    const session = takeCookie(req.headers.cookie, SESSION_COOKIE).value;
-    let grant: Grant | undefined = session ? this.deps.access.verify('session', session, host) : undefined;
+    // every value: a sibling host may have set one more of the name for a parent domain
+    let grant: Grant | undefined;
+    for (const value of takeCookie(req.headers.cookie, SESSION_COOKIE).values) {
+      grant = this.deps.access.verify('session', value, host);
+      if (grant) break;
+    }
     if (grant && !(await this.tokenExists(grant.token))) grant = undefined;
-    if (grant) return grant.user === container.ownerId ? { stripAuthorization: false, grant } : notFound;
+    if (grant) {
+      // the browser sends the cookie whatever page asked: another site's (a tenant's page on a sibling host) may not use it
+      if (!sameSiteRequest(req)) return { refused: { status: 403, code: 'FORBIDDEN', message: 'a request from another site may not use this service\'s session cookie' }, stripAuthorization: false };
+      return grant.user === container.ownerId ? { stripAuthorization: false, grant } : notFound;
+    }
     const header = req.headers.authorization;
     if (header && /^bearer /i.test(header)) {
       const actor = this.deps.auth.rememberedActor(header) ?? (await this.deps.auth.authenticate(header).catch(() => undefined));
@@ -224,6 +255,7 @@ export class ServiceRouter {
     const url = new URL(req.url ?? '/', 'http://x');
     const terminals = this.deps.terminals;
     if (route.builtin !== 'terminal' || url.pathname !== TERMINAL_SOCKET_PATH || !terminals) return refuseUpgrade(socket, 404, 'NOT_FOUND', `the terminal's WebSocket is ${TERMINAL_SOCKET_PATH}`);
+    if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'not a WebSocket handshake');
     // a page of another site must not open it with the visitor's cookie
     const origin = req.headers.origin;
     if (origin !== undefined && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) return refuseUpgrade(socket, 403, 'FORBIDDEN', 'a terminal is opened only from its own page');
@@ -237,9 +269,11 @@ export class ServiceRouter {
     try {
       session = await terminals.sessions.open(actor, container.id, { cols: size('cols'), rows: size('rows') });
     } catch (err) {
-      const e = err as { code?: string; message?: string };
-      const code = (e.code && e.code in ERROR_CODES ? e.code : 'INTERNAL_ERROR') as ErrorCode;
-      return refuseUpgrade(socket, ERROR_CODES[code].status, code, e.message ?? 'the terminal could not be opened');
+      if (!(err instanceof HoodyError)) {
+        this.deps.warn?.('router: opening a terminal', err);
+        return refuseUpgrade(socket, 502, 'INTERNAL_ERROR', 'the terminal could not be opened');
+      }
+      return refuseUpgrade(socket, ERROR_CODES[err.code].status, err.code, err.message);
     }
     if (socket.destroyed) return terminals.sessions.close(session);
     this.terminalSockets.handleUpgrade(req, socket, head, (ws) => bridgeSession(ws, session, { terminals: terminals.sessions, warn: this.deps.warn }));
@@ -258,6 +292,11 @@ export class ServiceRouter {
     if (route.builtin) return this.terminal(req, socket, head, route, container, access);
     const target = targetOf(route, container);
     if ('refused' in target) return refuseUpgrade(socket, 503, target.refused.code, target.refused.message);
+    // an upgrade is a GET without a body (RFC 6455); anything else would smuggle requests past the router's checks
+    if (req.method !== 'GET' || req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
+      return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
+    }
+    if (route.targetPath !== '/' && hasDotSegment(req.url ?? '/')) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'a path with . or .. segments is not served through an alias with a target path');
     if (socket.destroyed) return;
     const upstream = connect({ host: target.address, port: target.port });
     const close = (): void => {
@@ -279,9 +318,27 @@ export class ServiceRouter {
       upstream.setNoDelay(true);
       socket.setNoDelay(true);
       upstream.write(requestHead(req, joinPath(route.targetPath, req.url ?? '/'), forwardHeaders(req, host, access.stripAuthorization, true)));
-      if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);
-      socket.pipe(upstream);
+      // the client's bytes go on only once the program switched protocols: until then its answer
+      // (a refusal) is relayed and nothing more is sent as if it were another request
+      let seen = Buffer.alloc(0);
+      const onHead = (chunk: Buffer): void => {
+        seen = Buffer.concat([seen, chunk]);
+        const end = seen.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (seen.length > 64 * 1024) close();
+          return;
+        }
+        upstream.off('data', onHead);
+        if (/^HTTP\/1\.[01] 101 /.test(seen.subarray(0, Math.min(end, 64)).toString('latin1'))) {
+          if (head.length > 0) upstream.write(head);
+          socket.pipe(upstream);
+        } else {
+          // not switched: the answer is the whole exchange
+          upstream.once('end', () => socket.end());
+        }
+      };
+      upstream.on('data', onHead);
     });
   }
 }
@@ -313,6 +370,20 @@ function targetOf(route: HostRoute, c: RoutedContainer): { address: string; port
   return { address: c.address, port: program.port };
 }
 
+/** Whether a request path climbs out of its prefix: a `.` or `..` segment, raw or percent-encoded. */
+export function hasDotSegment(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return path.split('/').some((seg) => {
+    let decoded = seg;
+    try {
+      decoded = decodeURIComponent(seg);
+    } catch {
+      return true;
+    }
+    return decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\');
+  });
+}
+
 /** The alias's target path before the request's path (`/app` + `/x?y` → `/app/x?y`). */
 export function joinPath(targetPath: string, url: string): string {
   if (targetPath === '/' || targetPath === '') return url.startsWith('/') ? url : `/${url}`;
@@ -335,7 +406,7 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (upgrade && (lower === 'connection' || lower === 'upgrade')) {
+    if (upgrade && lower === 'upgrade') {
       out.push(name, value);
       continue;
     }
@@ -357,6 +428,8 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
   const proto = trusted && typeof req.headers['x-forwarded-proto'] === 'string' ? req.headers['x-forwarded-proto'] : 'http';
   const fwdHost = trusted && typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : (req.headers.host ?? host);
   out.push('X-Forwarded-For', priorFor ? `${priorFor}, ${peer}` : peer, 'X-Forwarded-Proto', proto, 'X-Forwarded-Host', fwdHost);
+  // an upgrade names only itself as the connection's option: no header of the router's may be declared hop-by-hop
+  if (upgrade) out.push('Connection', 'Upgrade');
   return out;
 }
 
@@ -366,6 +439,12 @@ function responseHeaders(headers: Record<string, string | string[] | undefined>)
   const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
+    if (name === 'set-cookie') {
+      // a program may not set (or shadow) the router's own cookie
+      const kept = (Array.isArray(value) ? value : [value]).filter((c) => c.split('=')[0]?.trim() !== SESSION_COOKIE);
+      if (kept.length > 0) out[name] = kept;
+      continue;
+    }
     out[name] = value;
   }
   return out;

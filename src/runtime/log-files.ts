@@ -18,6 +18,9 @@ const PREVIOUS_FILE = 'ctr.log.1';
 
 export type LogStream = 'stdout' | 'stderr';
 
+/** The longest part of an unended line held back before it is given out as a line of its own. */
+export const MAX_LINE = 16 * 1024;
+
 /** One line the container wrote (partial chunks joined). */
 export interface LogRecord {
   /** When conmon read it, RFC 3339 with nanoseconds, as conmon wrote it. */
@@ -28,11 +31,26 @@ export interface LogRecord {
 
 const inode = async (path: string): Promise<number | undefined> => (await stat(path).catch(() => undefined))?.ino;
 
+/** keepRotated under way per bundle: two at once would each move `ctr.log.next` and lose the rotated file. */
+const rotating = new Map<string, Promise<void>>();
+
 /**
  * Keeps the rotated file: when `ctr.log.next` is no longer the current file, conmon rotated, and it
- * becomes `ctr.log.1`; then `ctr.log.next` names the current file again. Safe to call at any time.
+ * becomes `ctr.log.1`; then `ctr.log.next` names the current file again. Safe to call at any time
+ * (calls for one bundle run one after the other).
  */
-export async function keepRotated(bundle: string): Promise<void> {
+export function keepRotated(bundle: string): Promise<void> {
+  const before = rotating.get(bundle) ?? Promise.resolve();
+  const run = before.then(() => keepRotatedNow(bundle));
+  const settled = run.catch(() => undefined);
+  rotating.set(bundle, settled);
+  void settled.then(() => {
+    if (rotating.get(bundle) === settled) rotating.delete(bundle);
+  });
+  return run;
+}
+
+async function keepRotatedNow(bundle: string): Promise<void> {
   const current = await inode(join(bundle, LOG_FILE));
   if (current === undefined) return;
   const next = await inode(join(bundle, NEXT_FILE));
@@ -76,7 +94,12 @@ export class LogParser {
       const [, time, streamName, tag, body = ''] = m as unknown as [string, string, LogStream, string, string | undefined];
       const prior = this.pending[streamName];
       if (tag === 'P') {
-        this.pending[streamName] = { time: prior?.time ?? time, text: (prior?.text ?? '') + body };
+        const text = (prior?.text ?? '') + body;
+        // a line that never ends is cut into lines of MAX_LINE (as Docker does at 16 KiB): held text stays bounded
+        if (text.length >= MAX_LINE) {
+          this.pending[streamName] = undefined;
+          out.push({ time: prior?.time ?? time, stream: streamName, line: text });
+        } else this.pending[streamName] = { time: prior?.time ?? time, text };
         continue;
       }
       this.pending[streamName] = undefined;

@@ -60,6 +60,8 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const id = PATH.exec(url.pathname)?.[1];
     if (!id) return refuse(socket, new HoodyError('NOT_FOUND', 'no WebSocket is served at this path'));
+    // checked before a session is opened: a handshake the WebSocket server then refused would leave it running
+    if (!isWebSocketHandshake(req)) return refuse(socket, new HoodyError('INVALID_INPUT', 'not a WebSocket handshake (GET, Upgrade: websocket, Sec-WebSocket-Key, version 13)'));
     // a page of another site must not open a terminal with the visitor's credentials
     const origin = req.headers.origin;
     if (origin !== undefined && hostOf(origin) !== (req.headers.host ?? '').toLowerCase()) {
@@ -147,6 +149,18 @@ export function terminalSocketServer(): WebSocketServer {
   return new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, handleProtocols: (protocols) => (protocols.has(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : false) });
 }
 
+/** What the WebSocket server accepts as a handshake (it aborts anything else without a word). */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  const key = req.headers['sec-websocket-key'];
+  return (
+    req.method === 'GET' &&
+    (req.headers.upgrade ?? '').toLowerCase() === 'websocket' &&
+    typeof key === 'string' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
+    req.headers['sec-websocket-version'] === '13'
+  );
+}
+
 function hostOf(origin: string): string | undefined {
   try {
     return new URL(origin).host.toLowerCase();
@@ -210,7 +224,8 @@ export async function terminalPageFile(name: string): Promise<{ headers: Record<
     cache.set('index.html', body);
     return { headers: { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }, body };
   }
-  const asset = name.startsWith('assets/') ? ASSETS[name.slice('assets/'.length)] : undefined;
+  const key = name.startsWith('assets/') ? name.slice('assets/'.length) : '';
+  const asset = Object.hasOwn(ASSETS, key) ? ASSETS[key] : undefined;
   if (!asset) return undefined;
   const body = cache.get(name) ?? (await readFile(asset.file()));
   cache.set(name, body);

@@ -14,7 +14,7 @@
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { constants as fsConstants, existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, stat, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -52,7 +52,7 @@ import { sameIdRange, type IdRange } from '../id-range.ts';
 import { shiftTree } from '../id-shift.ts';
 import { makeGateDir } from './bundle-files.ts';
 import { InitProbes, parseProcStat } from './init-probes.ts';
-import { readMergedFile, resolveUser } from '../../images/image-user.ts';
+import { resolveUser } from '../../images/image-user.ts';
 import type { ContainerNetwork } from '../../network/types.ts';
 
 export interface RuncDriverOptions {
@@ -102,6 +102,36 @@ interface SavedInit {
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const DEFAULT_LOG_SIZE_MAX = 8 * 1024 * 1024;
+/** The largest /etc/passwd or /etc/group of a running container the daemon reads. */
+const MAX_ETC_FILE = 1024 * 1024;
+
+/**
+ * A file of a running container's /etc, read as the container cannot steer: /etc and the file are
+ * opened without following symlinks (the file through the folder's descriptor, so neither can be
+ * swapped on the way), the file must be a regular one of at most MAX_ETC_FILE bytes (not a FIFO, a
+ * device or a sparse giant), and no more than that is read. Undefined when it is absent or refused.
+ */
+async function readContainerEtcFile(root: string, name: string): Promise<string | undefined> {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
+  const dir = await open(join(root, 'etc'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(() => undefined);
+  if (!dir) return undefined;
+  try {
+    const file = await open(`/proc/self/fd/${dir.fd}/${name}`, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined);
+    if (!file) return undefined;
+    try {
+      const st = await file.stat();
+      if (!st.isFile() || st.size > MAX_ETC_FILE) return undefined;
+      const buf = Buffer.alloc(Math.min(st.size, MAX_ETC_FILE));
+      const { bytesRead } = await file.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await dir.close();
+  }
+}
+
 /** How often every container's log is checked for a rotation to keep (see log-files.ts). */
 const LOG_CHECK_MS = 2000;
 /** Cleanup after an exit waits this long, so it does not compete with the caller's next step. */
@@ -522,7 +552,7 @@ export class RuncDriver implements RuntimeDriver {
     assertId(id);
     // the container's own files, as its running root filesystem shows them (symlinks not followed)
     const root = this.rootPath(id);
-    const [passwd, group] = await Promise.all([readMergedFile([root], '/etc/passwd'), readMergedFile([root], '/etc/group')]);
+    const [passwd, group] = await Promise.all([readContainerEtcFile(root, 'passwd'), readContainerEtcFile(root, 'group')]);
     try {
       const { uid, gid, additionalGids } = resolveUser(user, passwd, group);
       return { uid, gid, additionalGids };
