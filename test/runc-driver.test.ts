@@ -575,7 +575,10 @@ prev=; for a in "$@"; do [ "$prev" = --pid-file ] && kill -KILL "$(cat "$a")"; p
       const conmonPid = Number(await readFile(join(h.dir, 'runtime', 'containers', id, 'conmon.pid'), 'utf8'));
       await eventually('conmon to exit', async () => conmonAlive(conmonPid), (alive) => !alive);
 
-      // the same container starts fine under a runc that leaves its init alone
+      // the same container starts fine under a runc that leaves its init alone; the first driver is
+      // closed first: its unmount of the failed start's root filesystem, still pending, must not
+      // land while the second one mounts it again (one driver orders them; two do not know of each other)
+      await h.driver.close();
       const plain = await RuncDriver.open({ stateDir: join(h.dir, 'runtime'), images: new ImageStore(join(h.dir, 'images')), cgroupPrefix: h.prefix });
       try {
         await plain.start(id);
