@@ -4,13 +4,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { noChromium, openPage } from './chromium.ts';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/hoody-docs.png';
-const skip = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`;
+const skip = noChromium;
 
 describe('the /docs page in a browser', { skip }, () => {
   let d: DaemonHandle;
@@ -18,8 +17,8 @@ describe('the /docs page in a browser', { skip }, () => {
   let browser: Browser;
   let page: Page;
   let id: string;
-  const requested: string[] = [];
-  const pageErrors: string[] = [];
+  let requested: string[] = [];
+  let pageErrors: string[] = [];
 
   before(async () => {
     d = await startTestDaemon('sqlite');
@@ -29,17 +28,11 @@ describe('the /docs page in a browser', { skip }, () => {
     id = created.body.data.id;
     assert.equal(created.body.data.status, 'stopped');
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    page.setDefaultTimeout(30_000);
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(m.text());
-    });
+    const opened = await openPage({ width: 1280, height: 1000 });
+    browser = opened.browser;
+    page = opened.page;
+    requested = opened.requested;
+    pageErrors = opened.errors;
   });
   after(async () => {
     await browser?.close();

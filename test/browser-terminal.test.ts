@@ -5,37 +5,30 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { noChromium, openPage } from './chromium.ts';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`;
+const skip = noChromium;
 
 describe('the terminal page in a browser', { skip }, () => {
   let d: DaemonHandle;
   let browser: Browser;
   let page: Page;
   let id = '';
-  const requested: string[] = [];
-  const pageErrors: string[] = [];
+  let requested: string[] = [];
+  let pageErrors: string[] = [];
 
   before(async () => {
     d = await startTestDaemon('sqlite');
     const created = await apiClient(d.api, d.adminToken)('POST', '/containers', { name: 'web', container_image: 'busybox' });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     id = created.body.data.id;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 900, height: 600 } });
-    page.setDefaultTimeout(30_000);
-    page.on('request', (r) => requested.push(r.url()));
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(m.text());
-    });
+    const opened = await openPage({ width: 900, height: 600 });
+    browser = opened.browser;
+    page = opened.page;
+    requested = opened.requested;
+    pageErrors = opened.errors;
   });
   after(async () => {
     await browser?.close();

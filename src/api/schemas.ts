@@ -523,3 +523,30 @@ export const CreateProxyAliasBody = Type.Object(
 );
 export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBody>;
 export const ProxyAliasListQuery = Type.Object({ container_id: Type.Optional(Id) }, { additionalProperties: false });
+
+/** A command to run in a running container (`POST /containers/{id}/exec`). */
+export const ExecBody = Type.Object(
+  {
+    command: Command,
+    env: Type.Optional(EnvironmentVars),
+    cwd: Type.Optional(Type.String({ pattern: '^/', maxLength: 4096, description: 'an absolute path inside the container (its working directory when absent)' })),
+    user: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: '`name`, `uid`, `name:group` or `uid:gid`, as the container\'s /etc/passwd and /etc/group know them (its own user when absent)' })),
+    timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'seconds (default 300); past it the command and everything of its session are killed' })),
+    stdin: Type.Optional(Type.String({ maxLength: 1024 * 1024, description: 'written to its stdin, which is then closed' })),
+  },
+  { additionalProperties: false },
+);
+
+export type ExecBody = Static<typeof ExecBody>;
+
+export const ExecResultSchema = Type.Object({
+  exit_code: Type.Union([Type.Integer(), Type.Null()], { description: 'null when a signal ended it (`signal`)' }),
+  signal: Type.Union([Type.String(), Type.Null()]),
+  stdout: Type.String({ description: 'the first MiB it wrote (as UTF-8)' }),
+  stderr: Type.String(),
+  stdout_bytes: Type.Integer({ description: 'how many bytes it wrote, kept or not' }),
+  stderr_bytes: Type.Integer(),
+  timed_out: Type.Boolean(),
+  duration_ms: Type.Integer(),
+});
+export type ExecResult = Static<typeof ExecResultSchema>;

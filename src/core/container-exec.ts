@@ -5,35 +5,17 @@
  * the rest is counted, not kept), or streams the output as it comes. A command past its timeout,
  * or whose caller goes, is killed with everything it started in its session.
  */
+import type { ExecBody, ExecResult } from '../api/schemas.ts';
+
+export type { ExecResult } from '../api/schemas.ts';
 import type { ContainerRecord } from '../store/store.ts';
 import { RuntimeError, type RuntimeDriver } from '../runtime/driver.ts';
 import type { Actor } from './actor.ts';
 import { HoodyError, invalidInput } from './errors.ts';
 import { TRANSITION_TABLE } from './transitions.ts';
 
-export interface ExecRequest {
-  command: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  user?: string;
-  /** Seconds; the command and its session are killed past it. */
-  timeout?: number;
-  /** Written to the command's stdin, which is then closed (closed at once without it). */
-  stdin?: string;
-}
-
-export interface ExecResult {
-  /** null when it was ended by a signal. */
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  /** Bytes it wrote to each stream (what is past the cap is counted, not kept). */
-  stdout_bytes: number;
-  stderr_bytes: number;
-  timed_out: boolean;
-  duration_ms: number;
-}
+/** What a caller asks to run (`ExecBody` of the API). */
+export type ExecRequest = ExecBody;
 
 export interface ExecDeps {
   /** The container the actor may see, on this server (NOT_FOUND, WRONG_SERVER otherwise). */

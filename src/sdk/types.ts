@@ -25,6 +25,8 @@ import type {
   ProxyAlias as ProxyAliasSchema,
   CreateProxyAliasBody as CreateProxyAliasBodySchema,
   ServiceView as ServiceViewSchema,
+  ExecBody as ExecBodySchema,
+  ExecResultSchema as ExecResultSchemaType,
   RuntimeInfo as RuntimeInfoSchema,
   Server as ServerSchema,
   StatusLogEntry as StatusLogEntrySchema,
@@ -62,28 +64,10 @@ export type Program = Static<typeof ProgramView>;
 /** One program instance's URL through the router and whether it answers now. */
 export type Service = Static<typeof ServiceViewSchema>;
 export type ProxyAlias = Static<typeof ProxyAliasSchema>;
-/** A command to run in a running container (`exec`). */
-export interface ExecBody {
-  command: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** `name`, `uid`, `name:group` or `uid:gid`. */
-  user?: string;
-  /** Seconds (default 300). */
-  timeout?: number;
-  stdin?: string;
-}
+/** A command to run in a running container (`exec`): `user` is `name`, `uid`, `name:group` or `uid:gid`; `timeout` in seconds (default 300). */
+export type ExecBody = Static<typeof ExecBodySchema>;
 /** How a command ended, with its output (each stream up to 1 MiB) and byte counts. */
-export interface ExecResult {
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  timed_out: boolean;
-  duration_ms: number;
-}
+export type ExecResult = Static<typeof ExecResultSchemaType>;
 /** What `execStream` yields. */
 export type ExecEvent =
   | { stream: 'stdout' | 'stderr'; data: string }

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { Command, EnvironmentVars, Id } from '../../api/schemas.ts';
+import { ExecBody, ExecResultSchema, Id } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, BODY_ERRORS, envelope, errorResponses } from '../../api/responses.ts';
 import { toErrorBody } from '../errors.ts';
 import type { ExecRequest } from '../../core/container-exec.ts';
@@ -12,29 +12,6 @@ import type { AppDeps } from '../app.ts';
 import { ok } from '../wire.ts';
 
 const NDJSON = 'application/x-ndjson';
-
-export const ExecBody = Type.Object(
-  {
-    command: Command,
-    env: Type.Optional(EnvironmentVars),
-    cwd: Type.Optional(Type.String({ pattern: '^/', maxLength: 4096, description: 'an absolute path inside the container (its working directory when absent)' })),
-    user: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: '`name`, `uid`, `name:group` or `uid:gid`, as the container\'s /etc/passwd and /etc/group know them (its own user when absent)' })),
-    timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'seconds (default 300); past it the command and everything of its session are killed' })),
-    stdin: Type.Optional(Type.String({ maxLength: 1024 * 1024, description: 'written to its stdin, which is then closed' })),
-  },
-  { additionalProperties: false },
-);
-
-export const ExecResultSchema = Type.Object({
-  exit_code: Type.Union([Type.Integer(), Type.Null()], { description: 'null when a signal ended it (`signal`)' }),
-  signal: Type.Union([Type.String(), Type.Null()]),
-  stdout: Type.String({ description: 'the first MiB it wrote (as UTF-8)' }),
-  stderr: Type.String(),
-  stdout_bytes: Type.Integer({ description: 'how many bytes it wrote, kept or not' }),
-  stderr_bytes: Type.Integer(),
-  timed_out: Type.Boolean(),
-  duration_ms: Type.Integer(),
-});
 
 const schema = {
   tags: ['containers'],
