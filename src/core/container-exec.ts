@@ -17,6 +17,12 @@ import { TRANSITION_TABLE } from './transitions.ts';
 /** What a caller asks to run (`ExecBody` of the API). */
 export type ExecRequest = ExecBody;
 
+/** A container checked for an exec, and the user it runs as. */
+export interface Prepared {
+  container: ContainerRecord;
+  user?: { uid: number; gid: number; additionalGids: number[] };
+}
+
 export interface ExecDeps {
   /** The container the actor may see, on this server (NOT_FOUND, WRONG_SERVER otherwise). */
   get(actor: Actor, id: string): Promise<ContainerRecord>;
@@ -36,7 +42,7 @@ export class ContainerExec {
   constructor(private readonly deps: ExecDeps) {}
 
   /** Refuses what `run` would refuse before anything runs: not found, not running (INVALID_TRANSITION), a user the container does not know. */
-  async prepare(actor: Actor, id: string, req: ExecRequest): Promise<{ container: ContainerRecord; user?: { uid: number; gid: number; additionalGids: number[] } }> {
+  async prepare(actor: Actor, id: string, req: ExecRequest): Promise<Prepared> {
     const c = await this.deps.get(actor, id);
     if (c.status !== 'running' || (c.current_operation && ['stop', 'force-stop', 'pause', 'restart', 'delete'].includes(c.current_operation.operation))) {
       throw new HoodyError('INVALID_TRANSITION', `cannot exec in container "${c.name}": it is ${c.current_operation ? `${c.status} (${c.current_operation.operation} in progress)` : c.status}`, {
@@ -66,8 +72,16 @@ export class ContainerExec {
    * Runs the command; `onOutput` (when given) gets each chunk as it comes and may wait (the
    * reader's pace), and then nothing is kept in the answer. Resolves when it has ended.
    */
-  async run(actor: Actor, id: string, req: ExecRequest, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<ExecResult> {
-    const { container, user } = await this.prepare(actor, id, req);
+  async run(
+    actor: Actor,
+    id: string,
+    req: ExecRequest,
+    onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => Promise<void>,
+    signal?: AbortSignal,
+    /** What `prepare` answered, when the caller checked first (its container read and user lookup are not made again). */
+    prepared?: Prepared,
+  ): Promise<ExecResult> {
+    const { container, user } = prepared ?? (await this.prepare(actor, id, req));
     const began = performance.now();
     const proc = await this.deps.driver.exec(container.id, {
       argv: req.command,

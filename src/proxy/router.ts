@@ -20,6 +20,7 @@ import type { Actor } from '../core/actor.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
 import { HoodyError } from '../core/errors.ts';
 import { bridgeSession, isWebSocketHandshake, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+import { originHost } from '../server/streaming.ts';
 
 /** A Hoody token in an Authorization header. */
 const HOODY_TOKEN = /^bearer\s+hoody_/i;
@@ -350,14 +351,6 @@ function hostOf(req: IncomingMessage): string | undefined {
   const colon = host.lastIndexOf(':');
   const name = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
   return name.toLowerCase().replace(/\.$/, '');
-}
-
-function originHost(origin: string): string | undefined {
-  try {
-    return new URL(origin).host.toLowerCase();
-  } catch {
-    return undefined;
-  }
 }
 
 /** Where a route's requests go now, or why they cannot. */

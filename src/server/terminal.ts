@@ -22,6 +22,7 @@ import type { AuthService } from '../core/auth-service.ts';
 import { HoodyError } from '../core/errors.ts';
 import type { TerminalSession, TerminalSessions } from '../core/terminals.ts';
 import { toErrorBody } from './errors.ts';
+import { originHost } from './streaming.ts';
 
 const PATH = /^\/api\/v1\/containers\/([0-9a-f]{24})\/terminal$/;
 /** Bytes of output waiting for the client past which the command's output is paused, and below which it goes on. */
@@ -64,7 +65,7 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     if (!isWebSocketHandshake(req)) return refuse(socket, new HoodyError('INVALID_INPUT', 'not a WebSocket handshake (GET, Upgrade: websocket, Sec-WebSocket-Key, version 13)'));
     // a page of another site must not open a terminal with the visitor's credentials
     const origin = req.headers.origin;
-    if (origin !== undefined && hostOf(origin) !== (req.headers.host ?? '').toLowerCase()) {
+    if (origin !== undefined && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) {
       return refuse(socket, new HoodyError('FORBIDDEN', `a terminal is opened only from this server's own pages (Origin ${origin})`));
     }
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
@@ -159,14 +160,6 @@ export function isWebSocketHandshake(req: IncomingMessage): boolean {
     /^[+/0-9A-Za-z]{22}==$/.test(key) &&
     req.headers['sec-websocket-version'] === '13'
   );
-}
-
-function hostOf(origin: string): string | undefined {
-  try {
-    return new URL(origin).host.toLowerCase();
-  } catch {
-    return undefined;
-  }
 }
 
 /** The API's error envelope on a socket whose upgrade is refused. */

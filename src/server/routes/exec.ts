@@ -1,5 +1,4 @@
 /** POST /containers/{id}/exec: a command in a running container, its output and exit code. */
-import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { FastifyInstance } from 'fastify';
@@ -9,9 +8,8 @@ import { AUTHENTICATED_ERRORS, BODY_ERRORS, envelope, errorResponses } from '../
 import { toErrorBody } from '../errors.ts';
 import type { ExecRequest } from '../../core/container-exec.ts';
 import type { AppDeps } from '../app.ts';
+import { NDJSON, abortOnHangUp, acceptsNdjson, writeAtPace } from '../streaming.ts';
 import { ok } from '../wire.ts';
-
-const NDJSON = 'application/x-ndjson';
 
 const schema = {
   tags: ['containers'],
@@ -27,22 +25,16 @@ export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<v
   api.post('/containers/:id/exec', { schema, config: { idempotency: false } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const body = request.body as ExecRequest;
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
-    const ndjson = (request.headers.accept ?? '').split(',').some((p) => p.trim().split(';')[0] === NDJSON);
-    if (!ndjson) return ok('Command ran', await deps.exec.run(request.actor, id, body, undefined, controller.signal));
+    const signal = abortOnHangUp(reply);
+    if (!acceptsNdjson(request.headers.accept)) return ok('Command ran', await deps.exec.run(request.actor, id, body, undefined, signal));
     // refusals are answered before the stream begins
-    await deps.exec.prepare(request.actor, id, body);
+    const prepared = await deps.exec.prepare(request.actor, id, body);
     const out = new PassThrough({ highWaterMark: 64 * 1024 });
-    const line = async (value: unknown): Promise<void> => {
-      if (!out.write(`${JSON.stringify(value)}\n`)) await once(out, 'drain', { signal: controller.signal }).catch(() => undefined);
-    };
+    const line = (value: unknown): Promise<void> => writeAtPace(out, `${JSON.stringify(value)}\n`, signal);
     // a character cut between two chunks is sent whole with the second
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     void deps.exec
-      .run(request.actor, id, body, (stream, chunk) => line({ stream, data: decoders[stream].write(chunk) }), controller.signal)
+      .run(request.actor, id, body, (stream, chunk) => line({ stream, data: decoders[stream].write(chunk) }), signal, prepared)
       .then(({ stdout: _o, stderr: _e, ...exit }) => line({ exit }))
       .catch((err: unknown) => {
         const { statusCode, code, message } = toErrorBody(err);

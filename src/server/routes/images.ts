@@ -3,11 +3,12 @@
  * every token may list and read them; tokens that may create containers (not read-only) may
  * pull and import; only admin tokens may delete, tag and prune.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { PassThrough } from 'node:stream';
 import { ImageDeleteQuery, ImageParams, PullImageBody, TagImageBody } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, BODY_ERRORS, ImageEnvelope, ImageListEnvelope, ImageRemovedEnvelope, ImagesPrunedEnvelope, errorResponses } from '../../api/responses.ts';
 import type { AppDeps } from '../app.ts';
+import { NDJSON, abortOnHangUp, acceptsNdjson } from '../streaming.ts';
 import type { Actor } from '../../core/actor.ts';
 import { HoodyError } from '../../core/errors.ts';
 import type { Platform } from '../../images/types.ts';
@@ -18,7 +19,6 @@ import { imageFailure, mappingImageErrors } from '../image-errors.ts';
 import { toErrorBody } from '../errors.ts';
 
 const tags = ['images'];
-const NDJSON = 'application/x-ndjson';
 const ADMIN_ERRORS = ['FORBIDDEN'] as const;
 
 const SCHEMAS = {
@@ -195,8 +195,6 @@ function requireAdmin(actor: Actor, what: string): void {
   if (!actor.isAdmin) throw new HoodyError('FORBIDDEN', `only an admin token may ${what}`);
 }
 
-const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
-
 /** Checks a reference's text, as the pull will read it. */
 function referenceOf(text: string): void {
   try {
@@ -217,11 +215,3 @@ function platformOf(text: string): Platform {
   }
 }
 
-/** Aborted when the client goes away before its answer was sent. */
-function abortOnHangUp(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
-  });
-  return controller.signal;
-}

@@ -1,5 +1,4 @@
 /** GET /containers/{id}/logs: what a container wrote to stdout and stderr, followed when asked. */
-import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -7,8 +6,7 @@ import { Id } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, errorResponses } from '../../api/responses.ts';
 import { parseLogTime, type LogQuery, type LogRecord } from '../../core/container-logs.ts';
 import type { AppDeps } from '../app.ts';
-
-const NDJSON = 'application/x-ndjson';
+import { NDJSON, abortOnHangUp, acceptsNdjson, writeAtPace } from '../streaming.ts';
 
 export const LogsQuery = Type.Object(
   {
@@ -41,17 +39,12 @@ export async function logRoutes(api: FastifyInstance, deps: AppDeps): Promise<vo
     if (q.since !== undefined) parseLogTime(q.since, 'since');
     if (q.until !== undefined) parseLogTime(q.until, 'until');
     await deps.logs.check(request.actor, id);
-    const ndjson = (request.headers.accept ?? '').split(',').some((p) => p.trim().split(';')[0] === NDJSON);
-    const controller = new AbortController();
-    reply.raw.once('close', () => controller.abort());
+    const ndjson = acceptsNdjson(request.headers.accept);
+    const signal = abortOnHangUp(reply);
     const out = new PassThrough({ highWaterMark: 64 * 1024 });
-    const emit = async (r: LogRecord): Promise<void> => {
-      const text = ndjson ? `${JSON.stringify(r)}\n` : `${q.timestamps ? `${r.time} ` : ''}${r.line}\n`;
-      // the reader's pace: a slow one holds the follower, not the daemon's memory
-      if (!out.write(text)) await once(out, 'drain', { signal: controller.signal }).catch(() => undefined);
-    };
+    const emit = (r: LogRecord): Promise<void> => writeAtPace(out, ndjson ? `${JSON.stringify(r)}\n` : `${q.timestamps ? `${r.time} ` : ''}${r.line}\n`, signal);
     void deps.logs
-      .read(request.actor, id, q, emit, controller.signal)
+      .read(request.actor, id, q, emit, signal)
       .catch((err: unknown) => request.log.warn({ err }, 'reading container logs'))
       .finally(() => out.end());
     void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');

@@ -1,0 +1,32 @@
+/** What the routes that stream an answer share: NDJSON negotiation, the client's hang-up, writing at the client's pace. */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+
+export const NDJSON = 'application/x-ndjson';
+
+/** Whether an Accept header asks for NDJSON. */
+export const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
+
+/** Aborted when the client goes away before its answer was sent. */
+export function abortOnHangUp(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
+  });
+  return controller.signal;
+}
+
+/** Writes, then waits while the stream is full (the reader's pace: a slow one holds the writer, not the daemon's memory), or until `signal` aborts. */
+export async function writeAtPace(out: Writable, text: string, signal: AbortSignal): Promise<void> {
+  if (!out.write(text)) await once(out, 'drain', { signal }).catch(() => undefined);
+}
+
+/** The host of an Origin header (lower case), undefined when it is not a URL. */
+export function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
