@@ -75,7 +75,7 @@ async function viaDaemon(d: DaemonHandle, id: string): Promise<Side> {
 async function direct(d: DaemonHandle, id: string): Promise<Side> {
   const pty = await Pty.open(80, 24);
   const child = spawn('/usr/sbin/runc', ['--root', join(d.dataDir, 'runtime', 'runc'), 'exec', '-t', id, 'sh'], { stdio: [pty.slave, pty.slave, pty.slave], detached: true });
-  pty.releaseSlave();
+  child.once('exit', () => pty.finishOutput());
   const listeners: ((t: string) => void)[] = [];
   pty.output.on('data', (b: Buffer) => {
     const t = b.toString('utf8');

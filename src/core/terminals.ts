@@ -75,6 +75,7 @@ export class TerminalSession {
     });
     proc.child.once('exit', (code, sig) => {
       exited = code ?? (sig ? 128 + (signalNumbers[sig] ?? 0) : null);
+      pty.finishOutput();
       // the pty ends once what it holds has been read (at the client's pace); should anything else
       // keep its other side open, the session ends anyway once the output has been idle this long
       // (bytesRead, not a 'data' listener: one would start the output flowing before its reader is attached)
@@ -208,8 +209,6 @@ export class TerminalSessions {
     } catch (err) {
       pty.close();
       throw err;
-    } finally {
-      pty.releaseSlave();
     }
     const session = new TerminalSession(container.id, actor.userId, command, opts.cols, opts.rows, pty, proc);
     this.sessions.set(session.id, session);

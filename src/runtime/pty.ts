@@ -10,6 +10,7 @@ import { ReadStream } from 'node:tty';
 import { libcFunctions, type LibcFunctions } from './libc.ts';
 
 const TIOCSWINSZ = 0x5414;
+const FIONREAD = 0x541b;
 
 interface PtyFunctions {
   openpty: (master: number[], slave: number[], name: null, termp: null, winp: Buffer) => number;
@@ -26,6 +27,10 @@ const load = (): Promise<PtyLibc> =>
     fcntl: 'int fcntl(int fd, int cmd, int arg)',
   }));
 
+/** How often a finished command's pty is checked for output not read yet (doubling while a reader holds it back). */
+const MIN_DRAIN_CHECK_MS = 20;
+const MAX_DRAIN_CHECK_MS = 500;
+
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const F_DUPFD_CLOEXEC = 1030;
@@ -35,6 +40,23 @@ function winsize(cols: number, rows: number): Buffer {
   b.writeUInt16LE(rows, 0);
   b.writeUInt16LE(cols, 2);
   return b;
+}
+
+/**
+ * The master's output. Reading the master of a pty whose every slave descriptor is closed fails
+ * with EIO, which Node turns into destroying the stream and dropping what it still holds; here EIO
+ * ends the stream as an end of file would, after what it holds has been read.
+ */
+class PtyOutput extends ReadStream {
+  override destroy(error?: Error): this {
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'EIO' && !this.readableEnded) {
+      // libuv stopped reading on the error; what is buffered is read, then 'end'
+      this.push(null);
+      this.read(0);
+      return this;
+    }
+    return super.destroy(error);
+  }
 }
 
 export class Pty {
@@ -49,7 +71,12 @@ export class Pty {
   private constructor(
     private readonly lib: PtyLibc,
     readonly master: number,
-    /** The slave: pass it as the command's stdio, then `releaseSlave()`. */
+    /**
+     * The slave: pass it as the command's stdio. The daemon keeps its own copy open until the
+     * command has exited and its output has been read (`finishOutput()`): should the master see
+     * the slave side close while it still holds output, libuv reports the end of the stream after
+     * the next short read and the rest is lost.
+     */
     readonly slave: number,
     /**
      * A second descriptor of the master for input, owned here: the output stream closes the master
@@ -57,11 +84,9 @@ export class Pty {
      */
     private readonly input: number,
   ) {
-    this.output = new ReadStream(master);
-    // the end of the command side reads as EIO: the end of the output, not an error
-    this.output.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EIO') this.output.push(null);
-    });
+    this.output = new PtyOutput(master);
+    // any other failure to read the master ends the output too ('close' follows)
+    this.output.on('error', () => undefined);
     this.output.once('close', () => this.close());
   }
 
@@ -85,8 +110,35 @@ export class Pty {
     return new Pty(lib, master, slave, input);
   }
 
-  /** Closes the daemon's copy of the slave once the command has it. */
-  releaseSlave(): void {
+  /**
+   * Called once the command side has exited: when everything it wrote has been read (nothing left
+   * in the pty, nothing held in the stream, no paused reader), the daemon's copy of the slave is
+   * closed and the output ends.
+   */
+  finishOutput(): void {
+    let quiet = 0;
+    let delay = MIN_DRAIN_CHECK_MS;
+    const check = (): void => {
+      if (this.closed || !this.slaveOpen) return;
+      const held = this.output.isPaused() || this.output.readableLength > 0 || this.unread() !== 0;
+      // twice quiet in a row: output written just before the exit may still be on its way from the
+      // slave to the master (the kernel moves it there from a work queue)
+      quiet = held ? 0 : quiet + 1;
+      if (quiet >= 2) return this.releaseSlave();
+      delay = held ? Math.min(MAX_DRAIN_CHECK_MS, delay * 2) : MIN_DRAIN_CHECK_MS;
+      setTimeout(check, delay).unref();
+    };
+    check();
+  }
+
+  /** Bytes waiting to be read on the master (-1: unknown). */
+  private unread(): number {
+    if (!this.inputOpen) return -1;
+    const n = Buffer.alloc(4);
+    return this.lib.ioctl(this.input, FIONREAD, n) === 0 ? n.readInt32LE(0) : -1;
+  }
+
+  private releaseSlave(): void {
     // once only: the number may be another file's by the second time
     if (!this.slaveOpen) return;
     this.slaveOpen = false;
