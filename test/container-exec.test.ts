@@ -45,6 +45,26 @@ describe('exec in a container', () => {
     assert.notEqual(missing.body.data.exit_code, 0);
   });
 
+  it('keeps the environment it was given off every command line on the host while the command runs', async () => {
+    const secret = `hoody-exec-secret-${process.pid}-${Date.now()}`;
+    const running = exec({ command: ['sh', '-c', 'sleep 3; echo ${#SECRET_VALUE}'], env: { SECRET_VALUE: secret } });
+    await eventually('the command running', processes, (ps) => ps.some((p) => p.includes('sleep 3')), 15_000);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const seen: string[] = [];
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      } catch {
+        continue;
+      }
+      if (cmdline.includes(secret)) seen.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+    }
+    assert.deepEqual(seen, []);
+    const r = await running;
+    assert.equal(r.body.data.stdout, `${secret.length}\n`, 'the command had the variable');
+  });
+
   it('keeps the first MiB of a large output and counts the rest', async () => {
     const r = await exec({ command: ['head', '-c', '3000000', '/dev/zero'] });
     assert.equal(r.body.data.stdout_bytes, 3_000_000);

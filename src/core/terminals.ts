@@ -205,7 +205,7 @@ export class TerminalSessions {
     const pty = await Pty.open(opts.cols, opts.rows);
     let proc: ExecProcess;
     try {
-      proc = await this.deps.driver.exec(container.id, { argv: command, env: { ...container.environment_vars, TERM: 'xterm-256color' }, tty: { fd: pty.slave } });
+      proc = await this.deps.driver.exec(container.id, { argv: command, env: { ...container.environment_vars, TERM: 'xterm-256color' }, tty: { fd: pty.slave, cols: opts.cols, rows: opts.rows } });
     } catch (err) {
       pty.close();
       throw err;

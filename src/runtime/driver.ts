@@ -105,8 +105,11 @@ export interface ExecSpec {
   cwd?: string;
   /** Numeric ids (resolve names first with resolveUser). */
   user?: { uid: number; gid: number; additionalGids?: number[] };
-  /** Run on a terminal: the slave side of a pty the caller holds (its stdin, stdout and stderr). */
-  tty?: { fd: number };
+  /**
+   * Run on a terminal: the slave side of a pty the caller holds (its stdin, stdout and stderr), and
+   * its size, which the command's terminal in the container has from its start.
+   */
+  tty?: { fd: number; cols?: number; rows?: number };
 }
 
 /** A command running inside a container. */

@@ -46,6 +46,7 @@ import { parseK8sLog } from './k8s-log.ts';
 import { keepRotated, logFiles } from '../log-files.ts';
 import { isRunning, listeningPorts, listProcesses, processArgs, receivesSignal } from './proc.ts';
 import { releaseInit } from './exec-fifo.ts';
+import { execProcess, type OciProcess } from './exec-process.ts';
 import { parseRuncVersion, runcMode, type RuncMode, type RuncVersion } from './runc-version.ts';
 import { makePrivateDir, pathExists, readStatusFile, readStatusFileIfAny, writePrivateFile } from '../fs.ts';
 import { sameIdRange, type IdRange } from '../id-range.ts';
@@ -494,16 +495,16 @@ export class RuncDriver implements RuntimeDriver {
     if (spec.argv.length === 0) throw new RuntimeError('failed', 'exec needs a command');
     const dir = join(this.bundle(id), 'exec');
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const pidFile = join(dir, `${process.pid}-${++this.execCount}.pid`);
-    const args = ['--root', this.runcRoot, 'exec', '--pid-file', pidFile];
+    const name = `${process.pid}-${++this.execCount}`;
+    const pidFile = join(dir, `${name}.pid`);
+    // the command as a process file (root only, like config.json): its environment stays off
+    // runc's command line, and its terminal has its size from the start
+    const processFile = join(dir, `${name}.json`);
+    const config = JSON.parse(await readFile(join(this.bundle(id), 'config.json'), 'utf8')) as { process: OciProcess };
+    await writePrivateFile(processFile, JSON.stringify(execProcess(config.process, spec)));
+    const args = ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, '--process', processFile];
     if (spec.tty) args.push('--tty');
-    if (spec.cwd) args.push('--cwd', spec.cwd);
-    for (const [k, v] of Object.entries(spec.env)) args.push('--env', `${k}=${v}`);
-    if (spec.user) {
-      args.push('--user', `${spec.user.uid}:${spec.user.gid}`);
-      for (const g of spec.user.additionalGids ?? []) args.push('--additional-gids', String(g));
-    }
-    args.push(id, ...spec.argv);
+    args.push(id);
     const child = spawn(this.runc, args, {
       stdio: spec.tty ? [spec.tty.fd, spec.tty.fd, spec.tty.fd] : ['pipe', 'pipe', 'pipe'],
       // its own process group (and session): signals to the daemon's group never reach it
@@ -525,7 +526,7 @@ export class RuncDriver implements RuntimeDriver {
       }
       return undefined;
     };
-    void exited.then(() => rm(pidFile, { force: true }));
+    void exited.then(() => Promise.all([rm(pidFile, { force: true }), rm(processFile, { force: true })]));
     const cgroup = await this.cgroup(id);
     const killSession = async (sig: NodeJS.Signals): Promise<void> => {
       const leader = await pid();
