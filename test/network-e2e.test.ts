@@ -10,6 +10,9 @@ import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 import { eventually, tcpProbe } from './eventually.ts';
@@ -156,6 +159,53 @@ describe('container networking through the daemon', () => {
     assert.match(hairpin.out, /hello-web/, `web -> its own published port: ${hairpin.out}`);
     // the container's own files name it
     assert.match(inContainer(pid, 'cat /etc/hostname').out, /client/);
+  });
+
+  it('runs exec and terminals in a bridged container\'s network namespace, where its root cannot change the network', async () => {
+    const exec = async (command: string[]): Promise<{ exit_code: number; stdout: string; stderr: string }> => {
+      const res = await call('POST', `/containers/${client.id}/exec`, { command });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body.data;
+    };
+    const addr = await exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    assert.match(addr.stdout, new RegExp(`inet ${client.ip_address.replaceAll('.', '\\.')}/24`), JSON.stringify(addr));
+    const byName = await exec(['sh', '-c', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 web 80"]);
+    assert.match(byName.stdout, /hello-web/, JSON.stringify(byName));
+    // the namespace is the host's, not the container's: its root may not take another address or drop its link
+    for (const command of [['ip', 'addr', 'add', `10.214.${third}.250/24`, 'dev', 'eth0'], ['ip', 'link', 'set', 'eth0', 'down']]) {
+      const r = await exec(command);
+      assert.notEqual(r.exit_code, 0, `${command.join(' ')}: ${JSON.stringify(r)}`);
+      assert.match(r.stderr, /not permitted/i, command.join(' '));
+    }
+    // a terminal session: its command sees the same eth0
+    const ws = new WebSocket(`${d!.url.replace('http', 'ws')}/api/v1/containers/${client.id}/terminal?command=ip&command=-4&command=-o&command=addr&command=show&command=eth0`, ['hoody.terminal'], {
+      headers: { authorization: `Bearer ${d!.adminToken}` },
+    });
+    let screen = '';
+    let exit: number | undefined;
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (binary) screen += data.toString('utf8');
+      else if (JSON.parse(data.toString('utf8')).type === 'exit') exit = JSON.parse(data.toString('utf8')).code;
+    });
+    await eventually('the terminal command\'s exit', async () => exit, (code) => code !== undefined, 30_000);
+    assert.equal(exit, 0, screen);
+    assert.match(screen, new RegExp(`inet ${client.ip_address.replaceAll('.', '\\.')}/24`));
+  });
+
+  it('answers EXEC_UNSUPPORTED for a container that an earlier version started joined to its namespace by runc', async () => {
+    // what such a start left in the bundle: the network namespace named in config.json
+    const config = join(d!.dataDir, 'runtime', 'containers', stranger.id, 'config.json');
+    const original = await readFile(config, 'utf8');
+    const spec = JSON.parse(original);
+    spec.linux.namespaces.push({ type: 'network', path: `/run/netns/${bridge}-${stranger.id}` });
+    await writeFile(config, JSON.stringify(spec));
+    try {
+      const res = await call('POST', `/containers/${stranger.id}/exec`, { command: ['true'] });
+      assert.deepEqual([res.status, res.body.code], [409, 'EXEC_UNSUPPORTED']);
+      assert.match(res.body.message, /restart/);
+    } finally {
+      await writeFile(config, original);
+    }
   });
 
   it('refuses traffic between containers of different projects', async () => {

@@ -383,10 +383,11 @@ https:// {
   });
 
   it('serves a kit container\'s terminal at its terminal-1 host: the page, and a session opened with the open link\'s cookie', async () => {
-    // network none: exec and terminals do not work yet in bridge containers (EXEC_UNSUPPORTED, checked below); the terminal needs no address
-    const kit = await create({ name: 'kit', hoody_kit: true, network: 'none', command: ['sleep', '600'] });
-    const bridged = await call('POST', `/containers/${green.id}/exec`, { command: ['true'] });
-    assert.equal(bridged.body.code, 'EXEC_UNSUPPORTED');
+    const kit = await create({ name: 'kit', hoody_kit: true, command: ['sleep', '600'] });
+    // exec in a container on the bridge runs in its network namespace
+    const bridged = await call('POST', `/containers/${green.id}/exec`, { command: ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'] });
+    assert.equal(bridged.body.data?.exit_code, 0, JSON.stringify(bridged.body));
+    assert.match(bridged.body.data.stdout, new RegExp(`inet ${(await call('GET', `/containers/${green.id}`)).body.data.ip_address.replaceAll('.', '\\.')}/`));
     const refused = await call('POST', '/containers', { container_image: 'busybox', project_id: projectId, name: 'fake', programs: [{ name: 'terminal', port: 80 }], autostart: false });
     assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_INPUT']);
     const services = (await call('GET', `/containers/${kit.id}/services`)).body.data.services;

@@ -39,7 +39,7 @@ export const ERROR_CODES = {
   ALIAS_TAKEN: { status: 409, description: 'A proxy alias of this name exists (`details.alias`); aliases are unique. Delete it first to point the name elsewhere.' },
   EXEC_UNSUPPORTED: {
     status: 409,
-    description: 'Exec and terminal sessions do not work yet in a container with network `bridge`: runc 1.1 enters the container\'s user namespace first and is then refused entry to the network namespace the daemon made. Containers with network `none` have them.',
+    description: 'The container cannot be entered by exec or a terminal session as it runs now: it has a network and was started by an earlier version of Hoody (runc 1.1 enters its user namespace first and is then refused its network namespace). Restart it and exec works.',
   },
   TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many open event streams (GET /events) or waits (GET /containers/{id}/wait) as this daemon allows; close one first (`details.kind`, `details.limit`).' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },

@@ -9,7 +9,7 @@ import type { ExecBody, ExecResult } from '../api/schemas.ts';
 
 export type { ExecResult } from '../api/schemas.ts';
 import type { ContainerRecord } from '../store/store.ts';
-import { RuntimeError, type RuntimeDriver } from '../runtime/driver.ts';
+import { RuntimeError, type ExecProcess, type ExecSpec, type RuntimeDriver } from '../runtime/driver.ts';
 import type { Actor } from './actor.ts';
 import { HoodyError, invalidInput } from './errors.ts';
 import { TRANSITION_TABLE } from './transitions.ts';
@@ -51,13 +51,6 @@ export class ContainerExec {
         allowed_operations: TRANSITION_TABLE[c.status],
       });
     }
-    if (c.network_mode === 'bridge') {
-      // runc 1.1 joins the container's user namespace first, then cannot enter the network namespace
-      // the daemon made (owned by the host's): refused plainly rather than answered with runc's failure
-      throw new HoodyError('EXEC_UNSUPPORTED', `exec and terminals do not work yet in containers with network "bridge" (container "${c.name}"); a container with network "none" has them`, {
-        network: c.network_mode,
-      });
-    }
     for (const key of Object.keys(req.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw invalidInput(`environment variable name "${key}" is not valid`, { field: 'env' });
     if (req.user === undefined) return { container: c };
     try {
@@ -83,7 +76,7 @@ export class ContainerExec {
   ): Promise<ExecResult> {
     const { container, user } = prepared ?? (await this.prepare(actor, id, req));
     const began = performance.now();
-    const proc = await this.deps.driver.exec(container.id, {
+    const proc = await startExec(this.deps.driver, container.id, {
       argv: req.command,
       env: { ...container.environment_vars, ...req.env },
       ...(req.cwd ? { cwd: req.cwd } : {}),
@@ -148,5 +141,15 @@ export class ContainerExec {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+}
+
+/** Starts a command in a container; a container the runtime cannot enter answers EXEC_UNSUPPORTED. */
+export async function startExec(driver: Pick<RuntimeDriver, 'exec'>, containerId: string, spec: ExecSpec): Promise<ExecProcess> {
+  try {
+    return await driver.exec(containerId, spec);
+  } catch (err) {
+    if (err instanceof RuntimeError && err.kind === 'unsupported') throw new HoodyError('EXEC_UNSUPPORTED', err.message, err.details);
+    throw err;
   }
 }

@@ -10,7 +10,7 @@ import { HoodyError } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 import type { Actor } from './actor.ts';
 import type { EventHub } from './event-hub.ts';
-import type { ContainerExec } from './container-exec.ts';
+import { startExec, type ContainerExec } from './container-exec.ts';
 import type { RuntimeDriver, ExecProcess } from '../runtime/driver.ts';
 import { Pty } from '../runtime/pty.ts';
 
@@ -205,7 +205,7 @@ export class TerminalSessions {
     const pty = await Pty.open(opts.cols, opts.rows);
     let proc: ExecProcess;
     try {
-      proc = await this.deps.driver.exec(container.id, { argv: command, env: { ...container.environment_vars, TERM: 'xterm-256color' }, tty: { fd: pty.slave, cols: opts.cols, rows: opts.rows } });
+      proc = await startExec(this.deps.driver, container.id, { argv: command, env: { ...container.environment_vars, TERM: 'xterm-256color' }, tty: { fd: pty.slave, cols: opts.cols, rows: opts.rows } });
     } catch (err) {
       pty.close();
       throw err;

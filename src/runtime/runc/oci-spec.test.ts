@@ -42,13 +42,14 @@ describe('OCI spec builder', () => {
     assert.equal(none.linux.resources.memory, undefined);
   });
 
-  it('joins the network namespace made for it and binds its name files read-only, only when it has a network', () => {
+  it('has no network namespace of runc\'s when it has a network (it stays in the one it is started in) and binds its name files read-only, only then', () => {
     const files = { hosts: '/run/n/c1/hosts', resolv: '/run/n/c1/resolv.conf', hostname: '/run/n/c1/hostname' };
-    const s = buildOciSpec({ ...base, spec: { id: 'c1', image: 'busybox', command: null, env: {}, hostname: 'web' }, network: { netnsPath: '/run/netns/br-c1', files } }) as unknown as {
+    const s = buildOciSpec({ ...base, spec: { id: 'c1', image: 'busybox', command: null, env: {}, hostname: 'web' }, network: { files } }) as unknown as {
       mounts: { destination: string; source: string; type: string; options: string[] }[];
       linux: { namespaces: { type: string; path?: string }[] };
     };
-    assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/netns/br-c1' });
+    assert.equal(s.linux.namespaces.find((n) => n.type === 'network'), undefined);
+    assert.deepEqual(s.linux.namespaces.map((n) => n.type).sort(), ['cgroup', 'ipc', 'mount', 'pid', 'user', 'uts']);
     for (const [destination, source] of [['/etc/hosts', files.hosts], ['/etc/resolv.conf', files.resolv], ['/etc/hostname', files.hostname]]) {
       const m = s.mounts.find((x) => x.destination === destination);
       assert.equal(m?.source, source, destination);

@@ -78,11 +78,14 @@ export interface OciSpecInput {
   /** The root filesystem: relative to the bundle, or absolute. */
   rootPath?: string;
   /**
-   * The container's network on the server's bridge: the namespace it joins (made beforehand)
-   * and the files seen at /etc/hosts, /etc/resolv.conf and /etc/hostname. Absent: a new
-   * namespace of its own, loopback only.
+   * The container's network on the server's bridge: the files seen at /etc/hosts,
+   * /etc/resolv.conf and /etc/hostname. The container then has no network namespace of runc's:
+   * it stays in the one its runtime is started in, the namespace the daemon made (the driver
+   * starts conmon, and runc exec, inside it). Named by path here, runc exec would enter the
+   * container's user namespace first and then be refused that namespace, owned by the host's.
+   * Absent: a new namespace of its own, loopback only.
    */
-  network?: { netnsPath: string; files: NetworkFiles };
+  network?: { files: NetworkFiles };
 }
 
 /** The config.json object for one container. */
@@ -122,7 +125,7 @@ export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, 
     linux: {
       cgroupsPath,
       resources: buildResources(spec.resources, swapAccounting),
-      namespaces: [{ type: 'pid' }, network ? { type: 'network', path: network.netnsPath } : { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }],
+      namespaces: [{ type: 'pid' }, ...(network ? [] : [{ type: 'network' }]), { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }],
       uidMappings: [{ containerID: 0, hostID: ids.uid, size: ids.size }],
       gidMappings: [{ containerID: 0, hostID: ids.gid, size: ids.size }],
       maskedPaths: [...MASKED_PATHS],

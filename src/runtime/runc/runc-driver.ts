@@ -8,8 +8,9 @@
  *   exits/<id>           conmon's exit files
  *   containers/<id>/     bundle: config.json, spec.json, upper/ work/, ctr.log, pidfile (rootfs/: the overlay, in bundles of earlier versions)
  * and /run/hoody/<cgroupPrefix>/<id>, the container's overlay, where runc reaches it from the user namespace.
- * A container with a network (spec.network) joins the namespace the network layer (RuncDriverOptions.network)
- * makes for it at each start, before runc runs, and gives back once its init has exited.
+ * A container with a network (spec.network) runs in the namespace the network layer (RuncDriverOptions.network)
+ * makes for it at each start, before runc runs, and gives back once its init has exited: conmon,
+ * and so runc create, and every runc exec are started inside it (see buildOciSpec's network).
  *
  * Containers run in a user namespace: container ids 0… are the image store's id range on the host.
  */
@@ -315,7 +316,7 @@ export class RuncDriver implements RuntimeDriver {
             }),
         ]),
       );
-      const [spawned, networked] = await Promise.allSettled([this.spawnConmon(id, signal), attached]);
+      const [spawned, networked] = await Promise.allSettled([this.spawnConmon(id, network ? this.requireNetwork(id).netnsPath(id) : undefined, signal), attached]);
       if (networked.status === 'rejected') {
         // its network failed while runc created it (or failed to, its namespace removed under it): its
         // process never runs, and no exit is recorded for a run that never was
@@ -493,6 +494,7 @@ export class RuncDriver implements RuntimeDriver {
   async exec(id: string, spec: ExecSpec): Promise<ExecProcess> {
     assertId(id);
     if (spec.argv.length === 0) throw new RuntimeError('failed', 'exec needs a command');
+    const stored = await this.readSpec(id);
     const dir = join(this.bundle(id), 'exec');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const name = `${process.pid}-${++this.execCount}`;
@@ -500,12 +502,19 @@ export class RuncDriver implements RuntimeDriver {
     // the command as a process file (root only, like config.json): its environment stays off
     // runc's command line, and its terminal has its size from the start
     const processFile = join(dir, `${name}.json`);
-    const config = JSON.parse(await readFile(join(this.bundle(id), 'config.json'), 'utf8')) as { process: OciProcess };
+    const config = JSON.parse(await readFile(join(this.bundle(id), 'config.json'), 'utf8')) as { process: OciProcess; linux?: { namespaces?: { type: string; path?: string }[] } };
+    if (config.linux?.namespaces?.some((n) => n.type === 'network' && n.path)) {
+      // started by an earlier version, joined to its namespace by runc, which exec cannot enter
+      // after the user namespace (see buildOciSpec's network): a restart starts it the current way
+      throw new RuntimeError('unsupported', `container "${id}" was started by an earlier version of Hoody whose containers with a network cannot be entered: restart it to exec in it`, { restart: true });
+    }
     await writePrivateFile(processFile, JSON.stringify(execProcess(config.process, spec)));
     const args = ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, '--process', processFile];
     if (spec.tty) args.push('--tty');
     args.push(id);
-    const child = spawn(this.runc, args, {
+    // a container with a network is in the daemon's namespace without runc knowing: runc exec is run in it too
+    const [file, argv] = inNetns(stored.spec.network ? this.requireNetwork(id).netnsPath(id) : undefined, this.runc, args);
+    const child = spawn(file, argv, {
       stdio: spec.tty ? [spec.tty.fd, spec.tty.fd, spec.tty.fd] : ['pipe', 'pipe', 'pipe'],
       // its own process group (and session): signals to the daemon's group never reach it
       detached: true,
@@ -796,7 +805,7 @@ export class RuncDriver implements RuntimeDriver {
       ids: this.ids,
       swapAccounting: this.swapAccounting,
       rootPath: this.rootPath(spec.id),
-      ...(spec.network ? { network: { netnsPath: this.requireNetwork(spec.id).netnsPath(spec.id), files: this.requireNetwork(spec.id).files(spec.id) } } : {}),
+      ...(spec.network ? { network: { files: this.requireNetwork(spec.id).files(spec.id) } } : {}),
     });
     await writePrivateFile(join(bundle, 'config.json'), JSON.stringify(config));
     await writePrivateFile(join(bundle, 'spec.json'), JSON.stringify({ spec, ids: this.ids, rootPath: this.rootPath(spec.id) } satisfies StoredSpec));
@@ -1061,9 +1070,10 @@ export class RuncDriver implements RuntimeDriver {
 
   /**
    * Starts conmon, which runs `runc create` and stays as the container's monitor. conmon reports
-   * the container's pid (or runc's error) on the sync pipe, fd 3.
+   * the container's pid (or runc's error) on the sync pipe, fd 3. Inside the network namespace at
+   * `netnsPath` when given: the container stays in it.
    */
-  private async spawnConmon(id: string, signal?: AbortSignal): Promise<number> {
+  private async spawnConmon(id: string, netnsPath: string | undefined, signal?: AbortSignal): Promise<number> {
     // no session keyring per container: each would count against the kernel's per-uid key quota
     // of the id range's root (200 by default: a server could run no more than ~200 containers).
     // Containers then keep the daemon's own keyring, new and empty (joinOwnSessionKeyring), and
@@ -1091,7 +1101,8 @@ export class RuncDriver implements RuntimeDriver {
       '--socket-dir-path', bundle,
     ]; // prettier-ignore
     return new Promise((resolve, reject) => {
-      const child = spawn(this.conmon, args, {
+      const [file, argv] = inNetns(netnsPath, this.conmon, args);
+      const child = spawn(file, argv, {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
         // conmon and the runc it runs live as long as the container: none of the daemon's secrets
         env: childEnv({ _OCI_SYNCPIPE: '3' }),
@@ -1170,4 +1181,12 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number):
 
 function assertId(id: string): void {
   if (!ID_PATTERN.test(id)) throw new RuntimeError('not-found', `container id "${id}" is not valid`);
+}
+
+/** nsenter(1), which runs a program inside a network namespace (it execs it: the pid is the program's). */
+const NSENTER = '/usr/bin/nsenter';
+
+/** The program and arguments that run `file args` inside the network namespace at `netnsPath` (as they are without one). */
+function inNetns(netnsPath: string | undefined, file: string, args: string[]): [string, string[]] {
+  return netnsPath ? [NSENTER, [`--net=${netnsPath}`, '--', file, ...args]] : [file, args];
 }
