@@ -100,6 +100,12 @@ export interface DaemonConfig {
   maxStreamsPerUser?: number;
   /** The most waits (GET /containers/{id}/wait) one user may hold open on this daemon. */
   maxWaitsPerUser?: number;
+  /** The most followed logs (GET /containers/{id}/logs?follow=true) one user may hold open on this daemon. */
+  maxLogFollowsPerUser?: number;
+  /** The most execs one user may have running at once on this daemon. */
+  maxExecsPerUser?: number;
+  /** The most terminal sessions one user may hold open on this daemon. */
+  maxTerminalsPerUser?: number;
   /** The most one container may ask for: CPU cores, memory and processes. */
   maxCpu?: number;
   maxMemoryMb?: number;
@@ -140,10 +146,10 @@ export interface ProxyConfig {
   urlPort?: number;
 }
 
-/** Per-user caps on open event streams and waits, unless configured. */
-const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64 } as const;
+/** Per-user caps on open event streams, waits, followed logs, running execs and terminal sessions, unless configured. */
+const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64, follow: 32, exec: 16, terminal: 16 } as const;
 
-/** How often the tokens of open event streams and waits are checked, so that a token deleted through another daemon ends them too. */
+/** How often the tokens of open event streams, waits, followed logs, execs and terminals are checked, so that a token deleted through another daemon ends them too. */
 const TOKEN_RECHECK_MS = 500;
 
 /** How long a token that authenticated is trusted without a store read: a token deleted through another daemon of the same database stops working within this long. */
@@ -196,6 +202,9 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     eventsFanoutIdleMs: positiveInt(env.HOODY_EVENTS_FANOUT_IDLE_MS, 'HOODY_EVENTS_FANOUT_IDLE_MS') ?? FANOUT_IDLE_MS,
     maxStreamsPerUser: positiveInt(env.HOODY_MAX_EVENT_STREAMS_PER_USER, 'HOODY_MAX_EVENT_STREAMS_PER_USER') ?? DEFAULT_SESSION_LIMITS.stream,
     maxWaitsPerUser: positiveInt(env.HOODY_MAX_WAITS_PER_USER, 'HOODY_MAX_WAITS_PER_USER') ?? DEFAULT_SESSION_LIMITS.wait,
+    maxLogFollowsPerUser: positiveInt(env.HOODY_MAX_LOG_FOLLOWS_PER_USER, 'HOODY_MAX_LOG_FOLLOWS_PER_USER') ?? DEFAULT_SESSION_LIMITS.follow,
+    maxExecsPerUser: positiveInt(env.HOODY_MAX_EXECS_PER_USER, 'HOODY_MAX_EXECS_PER_USER') ?? DEFAULT_SESSION_LIMITS.exec,
+    maxTerminalsPerUser: positiveInt(env.HOODY_MAX_TERMINALS_PER_USER, 'HOODY_MAX_TERMINALS_PER_USER') ?? DEFAULT_SESSION_LIMITS.terminal,
     maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
     maxMemoryMb: positiveInt(env.HOODY_MAX_MEMORY_MB, 'HOODY_MAX_MEMORY_MB') ?? DEFAULT_LIMITS.maxMemoryMb,
     maxPids: positiveInt(env.HOODY_MAX_PIDS, 'HOODY_MAX_PIDS') ?? DEFAULT_LIMITS.maxPids,
@@ -304,7 +313,13 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const operations = new OperationRegistry();
   // sessions are made before the metrics that count them, and started with the rest below
   const sessions = new TokenSessions(store, {
-    limits: { stream: config.maxStreamsPerUser ?? DEFAULT_SESSION_LIMITS.stream, wait: config.maxWaitsPerUser ?? DEFAULT_SESSION_LIMITS.wait },
+    limits: {
+      stream: config.maxStreamsPerUser ?? DEFAULT_SESSION_LIMITS.stream,
+      wait: config.maxWaitsPerUser ?? DEFAULT_SESSION_LIMITS.wait,
+      follow: config.maxLogFollowsPerUser ?? DEFAULT_SESSION_LIMITS.follow,
+      exec: config.maxExecsPerUser ?? DEFAULT_SESSION_LIMITS.exec,
+      terminal: config.maxTerminalsPerUser ?? DEFAULT_SESSION_LIMITS.terminal,
+    },
     recheckMs: TOKEN_RECHECK_MS,
     warn,
   });
@@ -419,7 +434,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   };
   const logs = new ContainerLogs({ get: localContainer, driver, events });
   const exec = new ContainerExec({ get: localContainer, driver });
-  const terminals = new TerminalSessions({ exec, driver, events });
+  const terminals = new TerminalSessions({ exec, driver, events, tokens: sessions });
   containers.terminalsOf = (id) => terminals.list(id);
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals,

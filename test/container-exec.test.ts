@@ -10,13 +10,16 @@ import { spawnSync } from 'node:child_process';
 import { apiClient, HOODY_BIN, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
+/** Execs one user may run at once on the test's daemon. */
+const MAX_EXECS = 3;
+
 describe('exec in a container', () => {
   let d: DaemonHandle;
   let call: ReturnType<typeof apiClient>;
   let id = '';
 
   before(async () => {
-    d = await startTestDaemon('sqlite');
+    d = await startTestDaemon('sqlite', { HOODY_MAX_EXECS_PER_USER: String(MAX_EXECS) });
     call = apiClient(d.api, d.adminToken);
     const res = await call('POST', '/containers', { name: 'box', container_image: 'busybox', environment_vars: { FROM_CONTAINER: 'yes' } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -63,6 +66,35 @@ describe('exec in a container', () => {
     assert.deepEqual(seen, []);
     const r = await running;
     assert.equal(r.body.data.stdout, `${secret.length}\n`, 'the command had the variable');
+  });
+
+  it('caps the execs a user runs at once, and kills a deleted token\'s execs', async () => {
+    const token = (await call('POST', '/tokens', { name: `execs-${process.pid}` })).body.data;
+    const streamed = (secret: string, command: string[]): Promise<Response> =>
+      fetch(`${d.api}/containers/${id}/exec`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+        body: JSON.stringify({ command }),
+        // bounded: an exec that was not ended fails the test instead of holding it
+        signal: AbortSignal.timeout(60_000),
+      });
+    const held = await Promise.all(Array.from({ length: MAX_EXECS }, (_, i) => streamed(token.token, ['sleep', String(4800 + i)])));
+    assert.deepEqual(held.map((r) => r.status), Array(MAX_EXECS).fill(200));
+    await eventually('the held execs running', processes, (ps) => ps.filter((p) => /sleep 48\d\d/.test(p)).length === MAX_EXECS, 15_000);
+    const over = await apiClient(d.api, token.token)('POST', `/containers/${id}/exec`, { command: ['true'] });
+    assert.deepEqual([over.status, over.body.code, over.body.details?.kind, over.body.details?.limit], [429, 'TOO_MANY_REQUESTS', 'exec', MAX_EXECS]);
+    // another user's execs are not held back
+    const user = (await call('POST', '/users', { name: `exec-other-${process.pid}` })).body.data;
+    const other = (await call('POST', '/tokens', { name: 'other', user_id: user.id })).body.data;
+    assert.equal((await apiClient(d.api, other.token)('POST', `/containers/${id}/exec`, { command: ['true'] })).status, 404, 'a stranger is told it does not exist, not that it is busy');
+    // deleting the token ends its execs: their commands are killed and their answers end
+    assert.equal((await call('DELETE', `/tokens/${token.id}`)).status, 200);
+    const ends = await Promise.all(held.map(async (r) => (await r.text()).trim().split('\n').map((l) => JSON.parse(l)).at(-1)));
+    for (const end of ends) assert.ok(end.exit && end.exit.exit_code !== 0, `a killed command: ${JSON.stringify(end)}`);
+    await eventually('the execs\' commands gone', processes, (ps) => !ps.some((p) => /sleep 48\d\d/.test(p)), 15_000);
+    // their places are free again
+    const again = await exec({ command: ['true'] });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
   });
 
   it('keeps the first MiB of a large output and counts the rest', async () => {

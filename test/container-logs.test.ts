@@ -17,12 +17,15 @@ import { recordTime } from '../src/core/container-logs.ts';
 /** Bytes at which a container's log file is rotated in this test. */
 const FILE_MAX = 20_000;
 
+/** Logs one user may follow at once on the test's daemon. */
+const MAX_FOLLOWS = 2;
+
 describe('container logs', () => {
   let d: DaemonHandle;
   let call: ReturnType<typeof apiClient>;
 
   before(async () => {
-    d = await startTestDaemon('sqlite', { HOODY_LOG_FILE_MAX_BYTES: String(FILE_MAX) });
+    d = await startTestDaemon('sqlite', { HOODY_LOG_FILE_MAX_BYTES: String(FILE_MAX), HOODY_MAX_LOG_FOLLOWS_PER_USER: String(MAX_FOLLOWS) });
     call = apiClient(d.api, d.adminToken);
   });
   after(async () => {
@@ -158,6 +161,26 @@ describe('container logs', () => {
       const { done } = await reader.read();
       if (done) break;
     }
+  });
+
+  it('caps the logs a user follows at once, and ends a deleted token\'s follows', async () => {
+    const token = (await call('POST', '/tokens', { name: `follows-${process.pid}` })).body.data;
+    // bounded: a follow that did not end fails the test instead of holding it
+    const follow = (secret: string): Promise<Response> => fetch(`${d.api}/containers/${both}/logs?follow=true&tail=0`, { headers: { authorization: `Bearer ${secret}` }, signal: AbortSignal.timeout(30_000) });
+    // the answers begin at once, before the quiet container writes anything
+    const held = await Promise.all(Array.from({ length: MAX_FOLLOWS }, () => follow(token.token)));
+    assert.deepEqual(held.map((r) => r.status), Array(MAX_FOLLOWS).fill(200));
+    const over = await follow(token.token);
+    const body = await over.json();
+    assert.deepEqual([over.status, body.code, body.details?.kind, body.details?.limit], [429, 'TOO_MANY_REQUESTS', 'follow', MAX_FOLLOWS]);
+    // reading without follow is not capped
+    assert.equal((await fetch(`${d.api}/containers/${both}/logs?tail=1`, { headers: { authorization: `Bearer ${token.token}` } })).status, 200);
+    assert.equal((await call('DELETE', `/tokens/${token.id}`)).status, 200);
+    // the follows end (the container still runs)
+    await Promise.all(held.map((r) => r.text()));
+    const again = await follow(d.adminToken);
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
   });
 
   it('keeps the logs across a container restart and a daemon restart, and deletes them with the container', async () => {

@@ -66,6 +66,9 @@ class Client {
   }
 }
 
+/** Terminal sessions one user may hold open on the test's daemon. */
+const MAX_TERMINALS = 3;
+
 describe('terminal sessions', () => {
   let d: DaemonHandle;
   let call: ReturnType<typeof apiClient>;
@@ -74,7 +77,7 @@ describe('terminal sessions', () => {
   let auth: Record<string, string> = {};
 
   before(async () => {
-    d = await startTestDaemon('sqlite');
+    d = await startTestDaemon('sqlite', { HOODY_MAX_TERMINALS_PER_USER: String(MAX_TERMINALS) });
     call = apiClient(d.api, d.adminToken);
     const res = await call('POST', '/containers', { name: 'shell', container_image: 'busybox' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -149,6 +152,26 @@ describe('terminal sessions', () => {
     assert.equal(run.status, 3, `${run.stdout}${run.stderr}`);
     assert.match(run.stdout, /on-a-tty/);
     assert.match(run.stdout, /30 100/);
+  });
+
+  it('caps the sessions a user holds, and ends a deleted token\'s sessions', async () => {
+    const token = (await call('POST', '/tokens', { name: `terminals-${process.pid}` })).body.data;
+    const headers = { authorization: `Bearer ${token.token}` };
+    const held = await Promise.all(Array.from({ length: MAX_TERMINALS }, () => Client.open(wsUrl, headers)));
+    await Promise.all(held.map((c) => c.until(PROMPT)));
+    const over = await Client.open(wsUrl, headers).then(
+      () => ({ status: 101, body: '' }),
+      (err: { status?: number; body?: string }) => ({ status: err.status, body: err.body ?? '' }),
+    );
+    assert.equal(over.status, 429, over.body);
+    assert.deepEqual([JSON.parse(over.body).code, JSON.parse(over.body).details?.kind], ['TOO_MANY_REQUESTS', 'terminal']);
+    assert.equal((await call('DELETE', `/tokens/${token.id}`)).status, 200);
+    await eventually('the sessions ended', async () => held.map((c) => c.closed !== undefined), (closed) => closed.every(Boolean), 15_000);
+    await eventually('no session listed', async () => (await call('GET', `/containers/${id}?runtime=true`)).body.data.runtime_info.terminals.length, (n) => n === 0, 10_000);
+    // their places are free again
+    const again = await Client.open(wsUrl, auth);
+    await again.until(PROMPT);
+    again.ws.close();
   });
 
   it('refuses another user, another site, no token, and a container that does not run', async () => {

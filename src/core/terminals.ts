@@ -6,10 +6,10 @@
  * (`runtime_info.terminals`) and capped per user.
  */
 import type { Readable } from 'node:stream';
-import { HoodyError } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 import type { Actor } from './actor.ts';
 import type { EventHub } from './event-hub.ts';
+import type { TokenSessions } from './token-sessions.ts';
 import { startExec, type ContainerExec } from './container-exec.ts';
 import type { RuntimeDriver, ExecProcess } from '../runtime/driver.ts';
 import { Pty } from '../runtime/pty.ts';
@@ -146,10 +146,19 @@ export class TerminalSession {
     this.end();
   }
 
+  /** Called once when the session ends, however it ends (its command exited, it was closed). */
+  onEnd(listener: () => void): void {
+    if (this.ended) listener();
+    else this.endListeners.push(listener);
+  }
+
+  private readonly endListeners: (() => void)[] = [];
+
   private end(): void {
     if (this.ended) return;
     this.ended = true;
     this.pty.close();
+    for (const l of this.endListeners.splice(0)) l();
   }
 
   get isEnded(): boolean {
@@ -163,14 +172,12 @@ export interface TerminalDeps {
   exec: Pick<ContainerExec, 'prepare'>;
   driver: Pick<RuntimeDriver, 'exec'>;
   events?: Pick<EventHub, 'subscribe'>;
-  /** Sessions one user may hold open on this daemon. */
-  maxPerUser?: number;
+  /** Counts each session against its user's cap (TOO_MANY_REQUESTS past it) and ends it when its token is deleted. */
+  tokens: Pick<TokenSessions, 'open'>;
 }
 
 export class TerminalSessions {
   private readonly sessions = new Map<string, TerminalSession>();
-  /** Sessions being opened, per user. */
-  private readonly opening = new Map<string, number>();
   private readonly feed: { close(): void } | undefined;
 
   constructor(private readonly deps: TerminalDeps) {
@@ -183,20 +190,20 @@ export class TerminalSessions {
 
   /** Opens a session in the actor's running container (INVALID_TRANSITION when it does not run). */
   async open(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {
-    const max = this.deps.maxPerUser ?? 16;
-    const held = [...this.sessions.values()].filter((s) => s.userId === actor.userId).length + (this.opening.get(actor.userId) ?? 0);
-    if (held >= max) {
-      throw new HoodyError('TOO_MANY_REQUESTS', `you hold ${max} terminal sessions on this server, the most allowed: close one first`, { kind: 'terminal', limit: max });
-    }
     // the slot is held from here, before anything is awaited: sessions opened at once count each other
-    this.opening.set(actor.userId, (this.opening.get(actor.userId) ?? 0) + 1);
+    const slot = this.deps.tokens.open(actor, 'terminal');
+    let session: TerminalSession;
     try {
-      return await this.openCounted(actor, id, opts);
-    } finally {
-      const left = (this.opening.get(actor.userId) ?? 1) - 1;
-      if (left > 0) this.opening.set(actor.userId, left);
-      else this.opening.delete(actor.userId);
+      session = await this.openCounted(actor, id, opts);
+    } catch (err) {
+      slot.close();
+      throw err;
     }
+    session.onEnd(() => slot.close());
+    // its token deleted: the session ends
+    if (slot.signal.aborted) this.close(session);
+    else slot.signal.addEventListener('abort', () => this.close(session), { once: true });
+    return session;
   }
 
   private async openCounted(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {

@@ -1,6 +1,6 @@
 /**
- * The long-lived requests (event streams, waits) open on this daemon, by the token that opened
- * them. Each user may hold only so many of each kind; a deleted token's ones end at once when it
+ * The long-lived requests (event streams, waits, followed logs, running execs, terminal sessions)
+ * open on this daemon, by the token that opened them. Each user may hold only so many of each kind; a deleted token's ones end at once when it
  * is deleted through this daemon, and within one check interval when another daemon of the same
  * database deleted it (the distinct token ids of the open ones are checked in one query).
  */
@@ -8,8 +8,14 @@ import type { Store } from '../store/store.ts';
 import type { Actor } from './actor.ts';
 import { HoodyError } from './errors.ts';
 
-/** What a session is: an event stream (GET /events) or a wait (GET /containers/{id}/wait). */
-export type SessionKind = 'stream' | 'wait';
+/**
+ * What a session is: an event stream (GET /events), a wait (GET /containers/{id}/wait), a followed
+ * log (GET /containers/{id}/logs?follow=true), a running exec (POST /containers/{id}/exec) or a
+ * terminal session.
+ */
+export type SessionKind = 'stream' | 'wait' | 'follow' | 'exec' | 'terminal';
+
+export const SESSION_KINDS: readonly SessionKind[] = ['stream', 'wait', 'follow', 'exec', 'terminal'];
 
 /** The most sessions of each kind one user may hold open on this daemon. */
 export type SessionLimits = Record<SessionKind, number>;
@@ -28,12 +34,14 @@ interface Entry {
   abort: AbortController;
 }
 
-const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'waits' };
+const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'waits', follow: 'followed logs', exec: 'running execs', terminal: 'terminal sessions' };
+
+const none = (): SessionLimits => ({ stream: 0, wait: 0, follow: 0, exec: 0, terminal: 0 });
 
 export class TokenSessions {
   private readonly byToken = new Map<string, Set<Entry>>();
   private readonly counts = new Map<string, SessionLimits>();
-  private readonly totals: SessionLimits = { stream: 0, wait: 0 };
+  private readonly totals: SessionLimits = none();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
 
@@ -55,7 +63,7 @@ export class TokenSessions {
 
   /** Opens a session for the actor's token, or throws TOO_MANY_REQUESTS when its user holds the most allowed. */
   open(actor: Actor, kind: SessionKind): Session {
-    const counts = this.counts.get(actor.userId) ?? { stream: 0, wait: 0 };
+    const counts = this.counts.get(actor.userId) ?? none();
     const limit = this.opts.limits[kind];
     if (counts[kind] >= limit) {
       throw new HoodyError('TOO_MANY_REQUESTS', `user "${actor.userId}" already has ${limit} open ${NAMES[kind]}, the most this server allows: close one first`, { kind, limit });
@@ -94,7 +102,7 @@ export class TokenSessions {
 
   /** Open sessions of one user, by kind. */
   openBy(userId: string): SessionLimits {
-    return { ...(this.counts.get(userId) ?? { stream: 0, wait: 0 }) };
+    return { ...(this.counts.get(userId) ?? none()) };
   }
 
   private forget(tokenId: string, entry: Entry): void {
@@ -104,7 +112,7 @@ export class TokenSessions {
     const counts = this.counts.get(entry.userId);
     if (!counts) return;
     counts[entry.kind]--;
-    if (counts.stream === 0 && counts.wait === 0) this.counts.delete(entry.userId);
+    if (SESSION_KINDS.every((k) => counts[k] === 0)) this.counts.delete(entry.userId);
   }
 
   /** Ends the sessions whose token no longer exists (deleted through another daemon). */
@@ -116,7 +124,7 @@ export class TokenSessions {
       const existing = await this.store.existingTokenIds(ids);
       for (const id of ids) if (!existing.has(id)) this.revoke(id);
     } catch (err) {
-      this.opts.warn?.('could not check the tokens of open event streams and waits', err);
+      this.opts.warn?.('could not check the tokens of open event streams, waits, logs, execs and terminals', err);
     } finally {
       this.checking = false;
     }

@@ -1,12 +1,22 @@
 /** What the routes that stream an answer share: NDJSON negotiation, the client's hang-up, writing at the client's pace. */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 
 export const NDJSON = 'application/x-ndjson';
 
 /** Whether an Accept header asks for NDJSON. */
 export const acceptsNdjson = (accept: string | undefined): boolean => accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON);
+
+/**
+ * Sends a streamed answer with its status and headers at once. Fastify leaves them for the first
+ * chunk, so a client of a quiet command or log would have no answer at all until it printed.
+ */
+export function sendStreamNow(reply: FastifyReply, out: Readable): FastifyReply {
+  reply.raw.once('pipe', () => reply.raw.flushHeaders());
+  return reply.send(out);
+}
 
 /** Aborted when the client goes away before its answer was sent. */
 export function abortOnHangUp(reply: FastifyReply): AbortSignal {

@@ -6,29 +6,46 @@ import { Type } from '@sinclair/typebox';
 import { ExecBody, ExecResultSchema, Id } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, BODY_ERRORS, envelope, errorResponses } from '../../api/responses.ts';
 import { toErrorBody } from '../errors.ts';
+import { HoodyError } from '../../core/errors.ts';
 import type { ExecRequest } from '../../core/container-exec.ts';
 import type { AppDeps } from '../app.ts';
-import { NDJSON, abortOnHangUp, acceptsNdjson, writeAtPace } from '../streaming.ts';
+import { NDJSON, abortOnHangUp, acceptsNdjson, sendStreamNow, writeAtPace } from '../streaming.ts';
 import { ok } from '../wire.ts';
 
 const schema = {
   tags: ['containers'],
   summary: 'Run a command in a container',
   description:
-    'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. The command is killed with its whole session past `timeout` or when the client goes. The container\'s environment is its own plus `env`.',
+    'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. The command is killed with its whole session past `timeout`, when the client goes or when its token is deleted. Each user may have so many execs running at once on a daemon (16, `HOODY_MAX_EXECS_PER_USER`; one more is 429 `TOO_MANY_REQUESTS`). The container\'s environment is its own plus `env`.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   body: ExecBody,
-  response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'EXEC_UNSUPPORTED', 'RUNTIME_ERROR') },
+  response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'EXEC_UNSUPPORTED', 'TOO_MANY_REQUESTS', 'RUNTIME_ERROR') },
 };
 
 export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
   api.post('/containers/:id/exec', { schema, config: { idempotency: false } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const body = request.body as ExecRequest;
-    const signal = abortOnHangUp(reply);
-    if (!acceptsNdjson(request.headers.accept)) return ok('Command ran', await deps.exec.run(request.actor, id, body, undefined, signal));
+    // a running exec counts against its user's cap, and is killed when its token is deleted
+    const session = deps.sessions.open(request.actor, 'exec');
+    const signal = AbortSignal.any([abortOnHangUp(reply), session.signal]);
+    if (!acceptsNdjson(request.headers.accept)) {
+      try {
+        const result = await deps.exec.run(request.actor, id, body, undefined, signal);
+        if (session.signal.aborted) throw new HoodyError('UNAUTHORIZED', 'the token of this exec was deleted: the command was killed');
+        return ok('Command ran', result);
+      } finally {
+        session.close();
+      }
+    }
     // refusals are answered before the stream begins
-    const prepared = await deps.exec.prepare(request.actor, id, body);
+    let prepared;
+    try {
+      prepared = await deps.exec.prepare(request.actor, id, body);
+    } catch (err) {
+      session.close();
+      throw err;
+    }
     const out = new PassThrough({ highWaterMark: 64 * 1024 });
     const line = (value: unknown): Promise<void> => writeAtPace(out, `${JSON.stringify(value)}\n`, signal);
     // a character cut between two chunks is sent whole with the second
@@ -40,7 +57,10 @@ export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<v
         const { statusCode, code, message } = toErrorBody(err);
         return line({ error: { statusCode, code, message } });
       })
-      .finally(() => out.end());
-    return reply.type(NDJSON).send(out);
+      .finally(() => {
+        session.close();
+        out.end();
+      });
+    return sendStreamNow(reply.type(NDJSON), out);
   });
 }
