@@ -400,12 +400,30 @@ describe('service router over real sockets', () => {
   });
 
   it('streams server-sent events as they are written, and ends the upstream request when the client goes', { timeout: 60_000 }, async () => {
+    let lateArrived: () => void = () => undefined;
+    const lateAsked = new Promise<void>((resolve) => (lateArrived = resolve));
+    let lateRelease: () => void = () => undefined;
+    const lateGo = new Promise<void>((resolve) => (lateRelease = resolve));
+    let lateClosed = false;
     const written: number[] = [];
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
     let ended = false;
     let endlessClosed = false;
     const { port } = await upstream((req, res) => {
+      if (req.url === '/late') {
+        // the answer's head comes only once the test says so (after its client went)
+        lateArrived();
+        void lateGo.then(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          const timer = setInterval(() => res.write('late\n'), 50);
+          res.on('close', () => {
+            clearInterval(timer);
+            lateClosed = true;
+          });
+        });
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       if (req.url === '/endless') {
         const timer = setInterval(() => res.write('data: tick\n\n'), 50);
@@ -481,6 +499,33 @@ describe('service router over real sockets', () => {
     await within('a first tick', new Promise((resolve) => endless.once('data', resolve)));
     endless.destroy();
     await eventually('the upstream response to be closed after the client left', async () => endlessClosed, (v) => v, 15_000);
+
+    // a client that goes before the program's answer began: the answer, once it comes, is ended too
+    // (and nothing is thrown: an error nobody listens for would end the daemon)
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    const late = httpRequest({ host: '127.0.0.1', port: routerPort, path: '/late', headers: { host }, agent: false });
+    late.on('error', () => undefined);
+    late.end();
+    await within('the late request to reach the program', lateAsked);
+    late.destroy();
+    await new Promise((resolve) => late.once('close', resolve));
+    lateRelease();
+    await eventually('the late answer to be closed', async () => lateClosed, (v) => v, 15_000);
+    // and the router goes on serving
+    const next = await within(
+      'an answer after the late one',
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: routerPort, path: '/endless', headers: { host }, agent: false }, resolve);
+        req.on('error', reject);
+        req.end();
+      }),
+    );
+    assert.equal(next.statusCode, 200);
+    next.destroy();
+    process.off('uncaughtException', onUncaught);
+    assert.deepEqual(uncaught.map(String), []);
   });
 
   it('streams a 100 MB upload to the program whole, chunked and with a Content-Length, without holding it in memory', { timeout: 180_000 }, async () => {

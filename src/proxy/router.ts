@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import type { AuthService } from '../core/auth-service.ts';
 import type { ErrorCode } from '../api/error-codes.ts';
@@ -141,10 +141,8 @@ export class ServiceRouter {
 
     const headers = forwardHeaders(req, host, access.stripAuthorization);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
+    // no AbortController per request (a tenth of the router's time went to them): a client that goes
+    // before the program answered ends the request as soon as the answer's head is in
     let upstream: Awaited<ReturnType<Agent['request']>>;
     try {
       upstream = await this.agent.request({
@@ -153,7 +151,6 @@ export class ServiceRouter {
         method: req.method as 'GET',
         headers,
         body: hasBody ? req : null,
-        signal: abort.signal,
       });
     } catch (err) {
       if (res.destroyed) return;
@@ -162,9 +159,9 @@ export class ServiceRouter {
       if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
       return answer(req, res, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${errorCode(err)})`, { port: target.port });
     }
+    if (res.destroyed) return void upstream.body.on('error', () => undefined).destroy();
     res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
-    // each chunk is written as it comes (server-sent events flush); a client that goes aborts the upstream request
-    pipeline(upstream.body, res, () => undefined);
+    relay(upstream.body, res);
   }
 
   /** A program the daemon serves itself: the terminal page and its files (its session is the upgrade of TERMINAL_SOCKET_PATH). */
@@ -491,4 +488,24 @@ function htmlPage(status: number, code: ErrorCode, message: string): string {
   const title = status === 503 ? 'This service is not available right now' : status === 401 ? 'This service is private' : 'No such service';
   const hint = status === 503 ? 'It will be back once its container runs again; this page does not refresh by itself.' : status === 401 ? 'Open it through its link from Hoody (the API, the CLI or the dashboard).' : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${escapeHtml(title)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{color:#555}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><code>${status} ${escapeHtml(code)}</code> · ${escapeHtml(ERROR_CODES[code].description.split('.')[0] ?? '')}</p></body></html>`;
+}
+
+/**
+ * Writes a program's answer to the client as each chunk comes (server-sent events flush), at the
+ * client's pace; a client that goes ends the upstream request, an upstream that fails ends the
+ * client's answer. What stream.pipeline does, without its per-call AbortController and listeners.
+ */
+function relay(body: Readable, res: ServerResponse): void {
+  const onData = (chunk: Buffer): void => {
+    if (!res.write(chunk)) body.pause();
+  };
+  const onDrain = (): void => void body.resume();
+  const onClose = (): void => {
+    if (!res.writableFinished) body.destroy();
+  };
+  body.on('data', onData);
+  body.once('end', () => res.end());
+  body.on('error', () => res.destroy());
+  res.on('drain', onDrain);
+  res.once('close', onClose);
 }
