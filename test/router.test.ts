@@ -449,17 +449,17 @@ describe('service router over real sockets', () => {
     });
     const sse = await addContainer('feed', [{ name: 'events', port, public: true }]);
     const host = sse.hosts[0] as string;
+    /** A GET through the router, on a connection of its own: its answer once the head is in. */
+    const get = (path: string, headers: Record<string, string>): Promise<IncomingMessage> =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: routerPort, path, headers, agent: false }, resolve);
+        req.on('error', reject);
+        req.end();
+      });
 
     const arrived: number[] = [];
     const events: string[] = [];
-    const res = await within(
-      'the event stream to begin',
-      new Promise<IncomingMessage>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port: routerPort, path: '/events', headers: { host, accept: 'text/event-stream' }, agent: false }, resolve);
-        req.on('error', reject);
-        req.end();
-      }),
-    );
+    const res = await within('the event stream to begin', get('/events', { host, accept: 'text/event-stream' }));
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['content-type'], 'text/event-stream');
     let buffered = '';
@@ -488,14 +488,7 @@ describe('service router over real sockets', () => {
     for (let i = 0; i < 5; i++) assert.ok((arrived[i] as number) >= (written[i] as number), `event ${i} arrived after it was written`);
 
     // a client that goes away ends the upstream request
-    const endless = await within(
-      'the endless stream to begin',
-      new Promise<IncomingMessage>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port: routerPort, path: '/endless', headers: { host }, agent: false }, resolve);
-        req.on('error', reject);
-        req.end();
-      }),
-    );
+    const endless = await within('the endless stream to begin', get('/endless', { host }));
     await within('a first tick', new Promise((resolve) => endless.once('data', resolve)));
     endless.destroy();
     await eventually('the upstream response to be closed after the client left', async () => endlessClosed, (v) => v, 15_000);
@@ -514,14 +507,7 @@ describe('service router over real sockets', () => {
     lateRelease();
     await eventually('the late answer to be closed', async () => lateClosed, (v) => v, 15_000);
     // and the router goes on serving
-    const next = await within(
-      'an answer after the late one',
-      new Promise<IncomingMessage>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port: routerPort, path: '/endless', headers: { host }, agent: false }, resolve);
-        req.on('error', reject);
-        req.end();
-      }),
-    );
+    const next = await within('an answer after the late one', get('/endless', { host }));
     assert.equal(next.statusCode, 200);
     next.destroy();
     process.off('uncaughtException', onUncaught);

@@ -1,8 +1,9 @@
 /**
  * The long-lived requests (event streams, waits, followed logs, running execs, terminal sessions)
- * open on this daemon, by the token that opened them. Each user may hold only so many of each kind; a deleted token's ones end at once when it
- * is deleted through this daemon, and within one check interval when another daemon of the same
- * database deleted it (the distinct token ids of the open ones are checked in one query).
+ * open on this daemon, by the token that opened them. Each user may hold only so many of each
+ * kind; a deleted token's ones end at once when it is deleted through this daemon, and within one
+ * check interval when another daemon of the same database deleted it (the distinct token ids of
+ * the open ones are checked in one query).
  */
 import type { Store } from '../store/store.ts';
 import type { Actor } from './actor.ts';
@@ -15,7 +16,7 @@ import { HoodyError } from './errors.ts';
  */
 export type SessionKind = 'stream' | 'wait' | 'follow' | 'exec' | 'terminal';
 
-export const SESSION_KINDS: readonly SessionKind[] = ['stream', 'wait', 'follow', 'exec', 'terminal'];
+const SESSION_KINDS: readonly SessionKind[] = ['stream', 'wait', 'follow', 'exec', 'terminal'];
 
 /** The most sessions of each kind one user may hold open on this daemon. */
 export type SessionLimits = Record<SessionKind, number>;
@@ -36,7 +37,7 @@ interface Entry {
 
 const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'waits', follow: 'followed logs', exec: 'running execs', terminal: 'terminal sessions' };
 
-const none = (): SessionLimits => ({ stream: 0, wait: 0, follow: 0, exec: 0, terminal: 0 });
+const none = (): SessionLimits => Object.fromEntries(SESSION_KINDS.map((k) => [k, 0])) as SessionLimits;
 
 export class TokenSessions {
   private readonly byToken = new Map<string, Set<Entry>>();

@@ -494,7 +494,6 @@ export class RuncDriver implements RuntimeDriver {
   async exec(id: string, spec: ExecSpec): Promise<ExecProcess> {
     assertId(id);
     if (spec.argv.length === 0) throw new RuntimeError('failed', 'exec needs a command');
-    const stored = await this.readSpec(id);
     const dir = join(this.bundle(id), 'exec');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const name = `${process.pid}-${++this.execCount}`;
@@ -502,8 +501,12 @@ export class RuncDriver implements RuntimeDriver {
     // the command as a process file (root only, like config.json): its environment stays off
     // runc's command line, and its terminal has its size from the start
     const processFile = join(dir, `${name}.json`);
-    const config = JSON.parse(await readFile(join(this.bundle(id), 'config.json'), 'utf8')) as { process: OciProcess; linux?: { namespaces?: { type: string; path?: string }[] } };
-    if (config.linux?.namespaces?.some((n) => n.type === 'network' && n.path)) {
+    const text = await readFile(join(this.bundle(id), 'config.json'), 'utf8').catch(() => {
+      throw new RuntimeError('not-found', `container "${id}" does not exist`);
+    });
+    const config = JSON.parse(text) as { process: OciProcess; linux?: { namespaces?: { type: string; path?: string }[] } };
+    const netns = config.linux?.namespaces?.find((n) => n.type === 'network');
+    if (netns?.path) {
       // started by an earlier version, joined to its namespace by runc, which exec cannot enter
       // after the user namespace (see buildOciSpec's network): a restart starts it the current way
       throw new RuntimeError('unsupported', `container "${id}" was started by an earlier version of Hoody whose containers with a network cannot be entered: restart it to exec in it`, { restart: true });
@@ -512,8 +515,9 @@ export class RuncDriver implements RuntimeDriver {
     const args = ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, '--process', processFile];
     if (spec.tty) args.push('--tty');
     args.push(id);
-    // a container with a network is in the daemon's namespace without runc knowing: runc exec is run in it too
-    const [file, argv] = inNetns(stored.spec.network ? this.requireNetwork(id).netnsPath(id) : undefined, this.runc, args);
+    // no network namespace of runc's: the container has a network and is in the daemon's namespace
+    // without runc knowing (see buildOciSpec's network), so runc exec is run in it too
+    const [file, argv] = inNetns(netns ? undefined : this.requireNetwork(id).netnsPath(id), this.runc, args);
     const child = spawn(file, argv, {
       stdio: spec.tty ? [spec.tty.fd, spec.tty.fd, spec.tty.fd] : ['pipe', 'pipe', 'pipe'],
       // its own process group (and session): signals to the daemon's group never reach it
