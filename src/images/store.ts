@@ -8,13 +8,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, mkdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IdRange } from '../runtime/id-range.ts';
 import { makePrivateDir } from '../runtime/fs.ts';
 import { applyLayerTar } from './layer-apply.ts';
 import { DEFAULT_IMAGE_LIMITS, checkUnpackedTotal, type ImageLimits, type UnpackBudget } from './limits.ts';
 import { readMergedFile, resolveUser } from './image-user.ts';
+import { atomicWrite, readJson } from './json-files.ts';
 import { Limiter, Mutex } from './store-locks.ts';
 import type { ContentStore, ImageConfig, StoredImage } from './types.ts';
 
@@ -481,19 +482,4 @@ function waitShared(shared: SharedExtraction, signal?: AbortSignal): Promise<{ s
     signal?.addEventListener('abort', onAbort, { once: true });
     shared.work.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
   });
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Writes a file under a `.tmp` name and renames it into place: readers see the old or the new text, never half. */
-async function atomicWrite(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, path);
 }
