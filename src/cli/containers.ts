@@ -10,6 +10,7 @@ import { jsonOption, print, printJson, renderTable, statusText } from './output.
 import { containerId, projectId } from './resolve.ts';
 import { attachTerminal } from './terminal.ts';
 import { withSpinner } from './spinner.ts';
+import { needsPull, pullShowingProgress } from './images.ts';
 
 const PROGRESS: Record<LifecycleOperation, string> = {
   start: 'starting',
@@ -227,6 +228,8 @@ export function containersCommand(): Command {
         ...(opts.publish ? { ports: opts.publish } : {}),
         ...(opts.program ? { programs: opts.program } : {}),
       };
+      // as `docker run` does: a pull the create needs first, with its progress shown
+      if (await needsPull(client, opts.image, opts.pull ?? 'missing')) await pullShowingProgress(client, opts.image);
       const res = await withSpinner(`creating ${opts.name}`, client.api.containers.create(spec));
       if (opts.json) return printJson(res.data);
       print(`${res.message}\n${containerView(res.data)}`);

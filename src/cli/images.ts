@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
-import type { Image, ImageDetail, ImagePullEvent } from '../sdk/index.ts';
+import { isHoodyApiError, type CreateContainerBody, type HoodyClient, type Image, type ImageDetail, type ImagePullEvent } from '../sdk/index.ts';
 import { clientFor } from './context.ts';
 import { dash, formatBytes, jsonOption, print, printJson, renderFields, renderTable, shellJoin, type Column } from './output.ts';
 import { withSpinner } from './spinner.ts';
@@ -55,15 +55,9 @@ export function imagesCommand(): Command {
     .addOption(new Option('--platform <os/arch[/variant]>', 'the platform to pick from a multi-platform image (default: the server\'s)'))
     .addOption(jsonOption())
     .action(async (reference: string, opts: { platform?: string; json?: boolean }, cmd: Command) => {
-      const progress = new PullProgress(process.stderr);
-      try {
-        const res = await clientFor(cmd).api.images.pull(reference, { ...(opts.platform ? { platform: opts.platform } : {}), onProgress: (e) => progress.update(e) });
-        progress.finish();
-        if (opts.json) return printJson(res.data);
-        print(`pulled ${res.data.image.name} (${shortId(res.data.image.id)}, ${formatBytes(res.data.image.size_bytes)})`);
-      } finally {
-        progress.finish();
-      }
+      const pulled = await pullShowingProgress(clientFor(cmd), reference, opts.platform);
+      if (opts.json) return printJson(pulled);
+      print(`pulled ${pulled.image.name} (${shortId(pulled.image.id)}, ${formatBytes(pulled.image.size_bytes)})`);
     });
 
   images
@@ -141,6 +135,34 @@ function imageView(i: ImageDetail): string {
     ['labels', Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'],
     ['used by', i.used_by.join(', ') || '-'],
   ]);
+}
+
+/**
+ * Whether a create of `reference` under `policy` will pull: always, or when the server does not
+ * have it (then the CLI pulls first, so its progress is seen instead of a silent wait).
+ */
+export async function needsPull(client: HoodyClient, reference: string, policy: NonNullable<CreateContainerBody['pull']>): Promise<boolean> {
+  if (policy === 'never') return false;
+  try {
+    const found = await client.api.images.get(reference);
+    // the built-in image is never pulled, whatever the policy
+    return policy === 'always' && !found.data.image.builtin;
+  } catch (err) {
+    if (isHoodyApiError(err, 'IMAGE_NOT_FOUND')) return true;
+    // anything else (a read-only token, an ambiguous name) is for the create to answer
+    return false;
+  }
+}
+
+/** Pulls `reference`, drawing its per-layer progress on standard error. */
+export async function pullShowingProgress(client: HoodyClient, reference: string, platform?: string): Promise<{ image: ImageDetail }> {
+  const progress = new PullProgress(process.stderr);
+  try {
+    const res = await client.api.images.pull(reference, { ...(platform ? { platform } : {}), onProgress: (e) => progress.update(e) });
+    return res.data;
+  } finally {
+    progress.finish();
+  }
 }
 
 type Progress = Exclude<ImagePullEvent, { kind: 'done' } | { kind: 'error' }>;

@@ -222,7 +222,7 @@ export class ContainerService {
     return this.deps.serviceUrls ?? NO_ROUTER;
   }
 
-  async create(actor: Actor, body: CreateContainerBody): Promise<ContainerRecord> {
+  async create(actor: Actor, body: CreateContainerBody, opts: { signal?: AbortSignal } = {}): Promise<ContainerRecord> {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.defaultFor(actor);
     const programs = normalizePrograms(body.programs ?? []);
     const labels = serviceLabels(project.name, body.name, [...programs, ...kitPrograms({ hoody_kit: body.hoody_kit ?? false })]);
@@ -231,7 +231,7 @@ export class ContainerService {
     const networkMode = body.network ?? (this.subnet ? 'bridge' : 'none');
     const portRequests = this.checkNetworkRequest(networkMode, body.network !== undefined, body.ports);
     // pulled before the row is written: a failed pull creates nothing
-    const image = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null });
+    const image = await this.deps.images.ensure(body.container_image, { pull: body.pull ?? 'missing', command: body.command ?? null, ...(opts.signal ? { signal: opts.signal } : {}) });
     const imageId = image.id;
     const now = nowIso();
     const opId = newId();

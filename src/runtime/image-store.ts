@@ -218,6 +218,8 @@ export class ImageStore {
       return storedSummary(await puller.pull(ref.canonical, opts));
     } catch (err) {
       if (err instanceof ImageError) throw err;
+      // the caller gave up (its client went away): its own reason, not a registry's failure
+      if (opts.signal?.aborted && err === opts.signal.reason) throw err;
       if (err instanceof InvalidReferenceError) throw new ImageError('invalid-reference', err.message, { reference });
       const kind = registryErrorKind(err);
       const message = err instanceof Error ? err.message : String(err);

@@ -4,6 +4,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from '../api/error-codes.ts';
 import { HoodyError } from '../core/errors.ts';
 import { declaredQuery, loggedUrl } from './logged-url.ts';
+import { ClientGoneError } from './streaming.ts';
 
 export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): ErrorBody {
   const statusCode = ERROR_CODES[code].status;
@@ -75,6 +76,12 @@ function drainBody(raw: IncomingMessage): Promise<void> {
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof ClientGoneError) {
+      // work stopped because its client hung up (a create's pull, an upload): nobody reads the answer,
+      // and 499 (as nginx logs it) marks it not carried out, so an Idempotency-Key is free for a retry
+      request.log.info({ method: request.method, url: loggedUrl(request.url, declaredQuery(request.routeOptions.schema)) }, 'client went away');
+      return reply.status(499).send();
+    }
     const body = toErrorBody(err);
     if (body.statusCode >= 500) {
       // the request's id is on the line (its child logger): the answer's x-request-id finds it

@@ -19,7 +19,7 @@ declare module 'fastify' {
 }
 
 /** Answers that say the request was not carried out, so a retry with the same key should run it. */
-const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status >= 503;
+const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status === 499 || status >= 503;
 
 /**
  * Adds the hooks to the POST routes of a scope whose requests are authenticated (request.actor is set). A key in

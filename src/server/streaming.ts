@@ -18,11 +18,19 @@ export function sendStreamNow(reply: FastifyReply, out: Readable): FastifyReply 
   return reply.send(out);
 }
 
-/** Aborted when the client goes away before its answer was sent. */
+/** The reason work done for a client is abandoned when that client hangs up: nobody is left to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client went away');
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** Aborted (with a ClientGoneError) when the client goes away before its answer was sent. */
 export function abortOnHangUp(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
+    if (!reply.raw.writableFinished) controller.abort(new ClientGoneError());
   });
   return controller.signal;
 }

@@ -45,6 +45,7 @@ import type { OperationRegistry } from '../../core/operation-registry.ts';
 type Outcome = Parameters<OperationRegistry['settled']>[1];
 import type { AppDeps } from '../app.ts';
 import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
+import { abortOnHangUp } from '../streaming.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const ProjectParams = Type.Object({ projectId: Id }, { additionalProperties: false });
@@ -203,7 +204,8 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
   });
 
   api.post('/containers', { schema: SCHEMAS.create }, async (request, reply) => {
-    const created = await containers.create(request.actor, request.body as typeof CreateContainerBody.static);
+    // a pull the create waits for stops when its client hangs up (unless another request still wants it)
+    const created = await containers.create(request.actor, request.body as typeof CreateContainerBody.static, { signal: abortOnHangUp(reply) });
     const [data] = await wire([created]);
     return reply.status(201).send(ok('Container created successfully', data, 201));
   });
