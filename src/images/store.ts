@@ -2,9 +2,11 @@
  * The content-addressed image store under `<root>/.oci/` (`<root>` is `<data-dir>/images`, where
  * the built-in busybox keeps its own `<root>/busybox/`; a dot name cannot be an image's):
  * `blobs/sha256/<hex>`, `layers/<diffid-hex>/` (an unpacked layer) with `layers/<hex>.json`
- * (its short link and size), `l/<short>` links to layers (so 100+ lowers fit in one mount),
- * `images/<config-hex>.json` (StoredImage records) and `names.json`. Every write lands under a
- * `.tmp` name first and is renamed into place; `sweep` removes leftovers.
+ * (its short link, size, blobs and id range), `l/<short>` links to layers (so 100+ lowers fit
+ * in one mount), `images/<config-hex>.json` (StoredImage records), `names.json`, and `ids.json`
+ * (the id range of layers whose meta names none; see layer-ranges.ts, which moves layers into
+ * a new range). Every write lands under a `.tmp` name first and is renamed into place; `sweep`
+ * removes leftovers.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, mkdirSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import type { IdRange } from '../runtime/id-range.ts';
 import { makePrivateDir } from '../runtime/fs.ts';
 import { applyLayerTar } from './layer-apply.ts';
+import { LayerRanges } from './layer-ranges.ts';
 import { DEFAULT_IMAGE_LIMITS, checkUnpackedTotal, type ImageLimits, type UnpackBudget } from './limits.ts';
 import { readMergedFile, resolveUser } from './image-user.ts';
 import { atomicWrite, readJson } from './json-files.ts';
@@ -20,13 +23,15 @@ import { Limiter, Mutex } from './store-locks.ts';
 import type { ContentStore, ImageConfig, StoredImage } from './types.ts';
 
 /** What the store keeps beside a layer folder. */
-interface LayerMeta {
+export interface LayerMeta {
   diffId: string;
   /** The name of its link in `l/`. */
   link: string;
   sizeBytes: number;
   /** Blobs of the store it was unpacked from (kept while the layer is used). */
   blobs: string[];
+  /** The id range its files are owned in; absent when written before ranges were recorded (then the store's `ids.json`). */
+  ids?: IdRange;
 }
 
 /** Options of a store. */
@@ -73,6 +78,7 @@ export class LayerContentStore implements ContentStore {
   readonly base: string;
   private readonly mutex = new Mutex();
   private readonly limiter: Limiter;
+  private readonly ranges: LayerRanges;
   private readonly extracting = new Map<string, SharedExtraction>();
   /** digest or diff_id → when it was stored, until an image uses it. */
   private readonly fresh = new Map<string, number>();
@@ -85,6 +91,7 @@ export class LayerContentStore implements ContentStore {
     this.base = join(opts.root, '.oci');
     this.limits = { maxUnpackedBytes: opts.limits?.maxUnpackedBytes ?? DEFAULT_IMAGE_LIMITS.maxUnpackedBytes, maxEntries: opts.limits?.maxEntries ?? DEFAULT_IMAGE_LIMITS.maxEntries };
     this.limiter = new Limiter(opts.extractions ?? 2);
+    this.ranges = new LayerRanges({ base: this.base, ids: opts.ids, mutex: this.mutex, limiter: this.limiter, blob: (digest) => this.blob(digest), ...(opts.log ? { log: opts.log } : {}) });
   }
 
   /** The folder of short links (`l/`), for mounting with relative lower paths from `base`. */
@@ -230,12 +237,14 @@ export class LayerContentStore implements ContentStore {
     return records.filter((r): r is StoredImage => r !== undefined).sort((a, b) => b.storedAt.localeCompare(a.storedAt));
   }
 
+  /** Layers unpacked for another id range are brought into the server's first (once: see layer-ranges.ts). */
   async lowerDirs(image: StoredImage): Promise<string[]> {
+    await this.init();
     const dirs: string[] = [];
     for (const d of [...image.diffIds].reverse()) {
       const meta = await this.layerMeta(d);
       if (!meta) throw new Error(`layer "${d}" of image "${image.id}" is not stored`);
-      dirs.push(join(this.linkDir, meta.link));
+      dirs.push(join(this.linkDir, (await this.ranges.current(meta)).link));
     }
     return dirs;
   }
@@ -316,6 +325,7 @@ export class LayerContentStore implements ContentStore {
       const link = join(this.linkDir, name);
       if (!(await stat(link).catch(() => undefined))) await rm(link, { force: true });
     }
+    await this.ranges.dropParked();
   }
 
   /** Removes layers and blobs no image uses (and not stored within the last hour for an image on its way); returns the bytes freed. */
@@ -332,7 +342,7 @@ export class LayerContentStore implements ContentStore {
         if (!m) continue;
         const diffId = `sha256:${m[1]}`;
         const meta = await this.layerMeta(diffId);
-        if (usedLayers.has(diffId) || isFresh(diffId) || this.extracting.has(diffId)) {
+        if (usedLayers.has(diffId) || isFresh(diffId) || this.extracting.has(diffId) || this.ranges.isMoving(diffId)) {
           meta?.blobs.forEach((b) => usedBlobs.add(b));
           continue;
         }
@@ -352,6 +362,7 @@ export class LayerContentStore implements ContentStore {
         freed += (await stat(path).catch(() => undefined))?.size ?? 0;
         await rm(path, { force: true });
       }
+      await this.ranges.dropParked();
       return freed;
     });
   }
@@ -371,7 +382,7 @@ export class LayerContentStore implements ContentStore {
         const blobHex = /\/blobs\/sha256\/([0-9a-f]{64})$/.exec(blobPath)?.[1];
         await this.mutex.run(async () => {
           const link = await this.freeLinkName(hex);
-          const meta: LayerMeta = { diffId, link, sizeBytes: applied.sizeBytes, blobs: blobHex && blobPath.startsWith(this.base) ? [`sha256:${blobHex}`] : [] };
+          const meta: LayerMeta = { diffId, link, sizeBytes: applied.sizeBytes, blobs: blobHex && blobPath.startsWith(this.base) ? [`sha256:${blobHex}`] : [], ids: this.opts.ids };
           await atomicWrite(join(this.base, 'layers', `${hex}.json`), JSON.stringify(meta));
           await rm(join(this.linkDir, link), { force: true });
           await symlink(`../layers/${hex}`, join(this.linkDir, link));
@@ -415,6 +426,7 @@ export class LayerContentStore implements ContentStore {
       await makePrivateDir(this.opts.root);
       await makePrivateDir(this.base);
       for (const d of STORE_DIRS) await mkdir(join(this.base, d), { recursive: true, mode: 0o700 });
+      await this.ranges.open();
     })();
     return this.ready;
   }
