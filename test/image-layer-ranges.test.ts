@@ -8,12 +8,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { mountScratch } from './mount-scratch.ts';
 import { run } from './image-store-fixtures.ts';
+import { inNamespace, openIdNamespace } from '../src/images/id-namespace.ts';
 import { LayerContentStore, type LayerMeta } from '../src/images/store.ts';
 import { shiftTree } from '../src/runtime/id-shift.ts';
 import { mount } from '../src/runtime/mount-syscalls.ts';
@@ -110,6 +112,7 @@ describe('layers follow a change of the id range', { skip }, () => {
     assert.equal((await lstat(join(layer, 'bin/su'))).mode & 0o7777, 0o4755, 'setuid kept');
     assert.equal(await capabilityRoot(layer), B.uid, "the capability's root is B's first uid");
     assert.deepEqual((await meta(store)).ids, B, 'the meta records B');
+    assert.equal(await seenFrom(B, layer, ['home/app/owned', 'root-file', 'bin/su']), '1000:1000 0:0 0:0', 'a container of range B sees its own owners, not nobody');
     assert.equal(await readFile(join(lowers[0] as string, 'root-file'), 'utf8'), 'root\n', 'the short link still names the layer');
     assert.deepEqual(await leftovers(store), [], 'the old folder is gone');
     assert.deepEqual(logs, []);
@@ -235,6 +238,18 @@ describe('layers follow a change of the id range', { skip }, () => {
     assert.deepEqual(await owners(join(next.base, 'layers', diffId.slice(7)), B), WANT_OWNERS);
   });
 });
+
+/** Owners (`uid:gid`, space-separated) of files under `cwd` as root of a user namespace mapped to `ids` sees them. */
+async function seenFrom(ids: IdRange, cwd: string, files: string[]): Promise<string> {
+  const ns = await openIdNamespace(ids);
+  try {
+    const [file, ...args] = inNamespace(ns, ['stat', '-c', '%u:%g', ...files]);
+    const out = await new Promise<string>((resolve, reject) => execFile(file as string, args, { cwd }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    return out.trim().split('\n').join(' ');
+  } finally {
+    ns.close();
+  }
+}
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
