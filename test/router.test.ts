@@ -414,13 +414,15 @@ describe('service router over real sockets', () => {
       if (req.url === '/late') {
         // the answer's head comes only once the test says so (after its client went)
         lateArrived();
+        let timer: NodeJS.Timeout | undefined;
+        res.on('close', () => {
+          clearInterval(timer);
+          lateClosed = true;
+        });
         void lateGo.then(() => {
+          if (res.destroyed) return;
           res.writeHead(200, { 'content-type': 'text/plain' });
-          const timer = setInterval(() => res.write('late\n'), 50);
-          res.on('close', () => {
-            clearInterval(timer);
-            lateClosed = true;
-          });
+          timer = setInterval(() => res.write('late\n'), 50);
         });
         return;
       }
@@ -493,8 +495,8 @@ describe('service router over real sockets', () => {
     endless.destroy();
     await eventually('the upstream response to be closed after the client left', async () => endlessClosed, (v) => v, 15_000);
 
-    // a client that goes before the program's answer began: the answer, once it comes, is ended too
-    // (and nothing is thrown: an error nobody listens for would end the daemon)
+    // a client that goes before the program's answer began: its request to the program is ended at
+    // once, without waiting for the answer (and nothing is thrown: an error nobody listens for would end the daemon)
     const uncaught: unknown[] = [];
     const onUncaught = (err: unknown): void => void uncaught.push(err);
     process.on('uncaughtException', onUncaught);
@@ -504,8 +506,8 @@ describe('service router over real sockets', () => {
     await within('the late request to reach the program', lateAsked);
     late.destroy();
     await new Promise((resolve) => late.once('close', resolve));
+    await eventually('the late request to be closed before its answer began', async () => lateClosed, (v) => v, 15_000);
     lateRelease();
-    await eventually('the late answer to be closed', async () => lateClosed, (v) => v, 15_000);
     // and the router goes on serving
     const next = await within('an answer after the late one', get('/endless', { host }));
     assert.equal(next.statusCode, 200);

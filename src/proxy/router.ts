@@ -9,7 +9,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import type { AuthService } from '../core/auth-service.ts';
 import type { ErrorCode } from '../api/error-codes.ts';
@@ -141,27 +140,17 @@ export class ServiceRouter {
 
     const headers = forwardHeaders(req, host, access.stripAuthorization);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    // no AbortController per request (a tenth of the router's time went to them): a client that goes
-    // before the program answered ends the request as soon as the answer's head is in
-    let upstream: Awaited<ReturnType<Agent['request']>>;
-    try {
-      upstream = await this.agent.request({
-        origin: `http://${target.address}:${target.port}`,
-        path: joinPath(route.targetPath, url),
-        method: req.method as 'GET',
-        headers,
-        body: hasBody ? req : null,
-      });
-    } catch (err) {
-      if (res.destroyed) return;
-      // the container stopped or its program is not listening (yet): the same 503 as a stopped one, so a client retries
-      const state = servingState(container);
-      if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
-      return answer(req, res, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${errorCode(err)})`, { port: target.port });
-    }
-    if (res.destroyed) return void upstream.body.on('error', () => undefined).destroy();
-    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
-    relay(upstream.body, res);
+    // undici's own handler interface: the answer goes to the client chunk by chunk, with no response
+    // stream, promise or AbortController per request (those were most of the router's own cost)
+    this.agent.dispatch(
+      { origin: `http://${target.address}:${target.port}`, path: joinPath(route.targetPath, url), method: req.method as 'GET', headers, body: hasBody ? req : null },
+      new RelayHandler(res, (err) => {
+        // the container stopped or its program is not listening (yet): the same 503 as a stopped one, so a client retries
+        const state = servingState(container);
+        if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
+        answer(req, res, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${errorCode(err)})`, { port: target.port });
+      }),
+    );
   }
 
   /** A program the daemon serves itself: the terminal page and its files (its session is the upgrade of TERMINAL_SOCKET_PATH). */
@@ -423,19 +412,27 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
   return out;
 }
 
-/** The upstream's response headers without hop-by-hop ones. */
-function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
-    if (name === 'set-cookie') {
-      // a program may not set (or shadow) the router's own cookie
-      const kept = (Array.isArray(value) ? value : [value]).filter((c) => c.split('=')[0]?.trim() !== SESSION_COOKIE);
-      if (kept.length > 0) out[name] = kept;
-      continue;
+/**
+ * The upstream's response headers (undici's raw list: name, value, …) as a flat list for
+ * writeHead, without hop-by-hop ones, and without a Set-Cookie of the router's own cookie.
+ */
+export function responseHeaders(raw: readonly Buffer[]): string[] {
+  let connectionTokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as Buffer).length === 10 && (raw[i] as Buffer).toString('latin1').toLowerCase() === 'connection') {
+      connectionTokens ??= new Set();
+      for (const t of (raw[i + 1] as Buffer).toString('latin1').toLowerCase().split(',')) connectionTokens.add(t.trim());
     }
-    out[name] = value;
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || connectionTokens?.has(lower)) continue;
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    // a program may not set (or shadow) the router's own cookie
+    if (lower === 'set-cookie' && value.split('=')[0]?.trim() === SESSION_COOKIE) continue;
+    out.push(name, value);
   }
   return out;
 }
@@ -491,21 +488,53 @@ function htmlPage(status: number, code: ErrorCode, message: string): string {
 }
 
 /**
- * Writes a program's answer to the client as each chunk comes (server-sent events flush), at the
- * client's pace; a client that goes ends the upstream request, an upstream that fails ends the
- * client's answer. What stream.pipeline does, without its per-call AbortController and listeners.
+ * Relays one answer of a program to the client (undici's dispatch handler): the head once it is
+ * in, each chunk as it comes (server-sent events flush), at the client's pace (undici stops
+ * reading the program while the client's buffer is full). A client that goes aborts the upstream
+ * request at once, even before the program answered; a program that fails before its head is
+ * answered by `failed`, after it ends the client's answer.
  */
-function relay(body: Readable, res: ServerResponse): void {
-  const onData = (chunk: Buffer): void => {
-    if (!res.write(chunk)) body.pause();
-  };
-  const onDrain = (): void => void body.resume();
-  const onClose = (): void => {
-    if (!res.writableFinished) body.destroy();
-  };
-  body.on('data', onData);
-  body.once('end', () => res.end());
-  body.on('error', () => res.destroy());
-  res.on('drain', onDrain);
-  res.once('close', onClose);
+export class RelayHandler {
+  private abort: ((err?: Error) => void) | undefined;
+  private resume: (() => void) | undefined;
+  private readonly onDrain = (): void => this.resume?.();
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly failed: (err: Error) => void,
+  ) {
+    res.once('close', () => {
+      if (!res.writableFinished) this.abort?.(new Error('the client went away'));
+    });
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.res.destroyed) abort(new Error('the client went away'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx (103 Early Hints): the final answer follows
+    if (statusCode < 200) return true;
+    this.resume = resume;
+    this.res.on('drain', this.onDrain);
+    this.res.writeHead(statusCode, responseHeaders(rawHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.res.off('drain', this.onDrain);
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    this.res.off('drain', this.onDrain);
+    if (this.res.destroyed) return;
+    if (this.res.headersSent) this.res.destroy();
+    else this.failed(err);
+  }
 }
