@@ -106,6 +106,8 @@ export interface DaemonConfig {
   maxExecsPerUser?: number;
   /** The most terminal sessions one user may hold open on this daemon. */
   maxTerminalsPerUser?: number;
+  /** The most WebSocket (upgraded) connections to private programs one user may hold open through this daemon's router. */
+  maxTunnelsPerUser?: number;
   /** The most one container may ask for: CPU cores, memory and processes. */
   maxCpu?: number;
   maxMemoryMb?: number;
@@ -147,7 +149,7 @@ export interface ProxyConfig {
 }
 
 /** Per-user caps on open event streams, waits, followed logs, running execs and terminal sessions, unless configured. */
-const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64, follow: 32, exec: 16, terminal: 16 } as const;
+const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64, follow: 32, exec: 16, terminal: 16, tunnel: 256 } as const;
 
 /** How often the tokens of open event streams, waits, followed logs, execs and terminals are checked, so that a token deleted through another daemon ends them too. */
 const TOKEN_RECHECK_MS = 500;
@@ -205,6 +207,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     maxLogFollowsPerUser: positiveInt(env.HOODY_MAX_LOG_FOLLOWS_PER_USER, 'HOODY_MAX_LOG_FOLLOWS_PER_USER') ?? DEFAULT_SESSION_LIMITS.follow,
     maxExecsPerUser: positiveInt(env.HOODY_MAX_EXECS_PER_USER, 'HOODY_MAX_EXECS_PER_USER') ?? DEFAULT_SESSION_LIMITS.exec,
     maxTerminalsPerUser: positiveInt(env.HOODY_MAX_TERMINALS_PER_USER, 'HOODY_MAX_TERMINALS_PER_USER') ?? DEFAULT_SESSION_LIMITS.terminal,
+    maxTunnelsPerUser: positiveInt(env.HOODY_MAX_TUNNELS_PER_USER, 'HOODY_MAX_TUNNELS_PER_USER') ?? DEFAULT_SESSION_LIMITS.tunnel,
     maxCpu: positiveNumber(env.HOODY_MAX_CPU, 'HOODY_MAX_CPU') ?? DEFAULT_LIMITS.maxCpu,
     maxMemoryMb: positiveInt(env.HOODY_MAX_MEMORY_MB, 'HOODY_MAX_MEMORY_MB') ?? DEFAULT_LIMITS.maxMemoryMb,
     maxPids: positiveInt(env.HOODY_MAX_PIDS, 'HOODY_MAX_PIDS') ?? DEFAULT_LIMITS.maxPids,
@@ -319,6 +322,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       follow: config.maxLogFollowsPerUser ?? DEFAULT_SESSION_LIMITS.follow,
       exec: config.maxExecsPerUser ?? DEFAULT_SESSION_LIMITS.exec,
       terminal: config.maxTerminalsPerUser ?? DEFAULT_SESSION_LIMITS.terminal,
+      tunnel: config.maxTunnelsPerUser ?? DEFAULT_SESSION_LIMITS.tunnel,
     },
     recheckMs: TOKEN_RECHECK_MS,
     warn,
@@ -454,6 +458,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       auth,
       access,
       existingTokenIds: (ids) => store.existingTokenIds(ids),
+      sessions,
       secureCookies: config.proxy?.urlScheme === 'https',
       warn,
       terminals: {

@@ -23,6 +23,7 @@ import { normalizePrograms, serviceHost, serviceLabels, type ServiceUrls } from 
 import { OPEN_PATH, ProxyAccess, SESSION_COOKIE } from '../src/proxy/access.ts';
 import { RouteTable, type RouteSource } from '../src/proxy/route-table.ts';
 import { ServiceRouter } from '../src/proxy/router.ts';
+import { TokenSessions } from '../src/core/token-sessions.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { ContainerRecord, ProxyAliasRecord, Store, UserRecord } from '../src/store/store.ts';
 import type { ContainerStatus, ProgramRequest } from '../src/api/schemas.ts';
@@ -61,6 +62,9 @@ describe('service router over real sockets', () => {
   let table: RouteTable;
   let router: ServiceRouter;
   let routerPort = 0;
+  let sessions: TokenSessions;
+  /** The router's cap on one user's upgraded connections to private programs, low enough to reach in a test. */
+  const TUNNELS_PER_USER = 3;
   const access = new ProxyAccess(randomBytes(32));
   const warnings: string[] = [];
 
@@ -282,11 +286,13 @@ describe('service router over real sockets', () => {
     owners.set(BOB_PROJECT, bob.id);
 
     table = new RouteTable(source, urls, (message, err) => warnings.push(`${message}: ${String(err)}`));
+    sessions = new TokenSessions(store, { limits: { stream: 1, wait: 1, follow: 1, exec: 1, terminal: 1, tunnel: TUNNELS_PER_USER }, recheckMs: 200 });
     router = new ServiceRouter({
       table,
       auth,
       access,
       existingTokenIds: (ids) => store.existingTokenIds(ids),
+      sessions,
       secureCookies: false,
       warn: (message, err) => warnings.push(`${message}: ${String(err)}`),
     });
@@ -651,6 +657,41 @@ describe('service router over real sockets', () => {
     assert.equal(pub.json().headers.authorization, 'Bearer app-token-123');
     assert.equal(pub.json().headers.cookie, 'a=1');
     assert.equal(pub.json().headers.host, publicHost);
+  });
+
+  it('counts a private program\'s WebSockets against their user\'s cap and closes them when their token is deleted; a public one is neither', { timeout: 60_000 }, async () => {
+    const { server: wsHttp, port: wsPort } = await upstream((_req, res) => res.end('plain http'));
+    const wss = new WebSocketServer({ server: wsHttp });
+    wsServers.add(wss);
+    wss.on('connection', (sock) => sock.on('message', (data) => sock.send(`echo:${(data as Buffer).toString('utf8')}`)));
+    const board = await addContainer('board', [{ name: 'web', port: wsPort }, { name: 'open', port: wsPort, public: true }]);
+    const [privateHost, publicHost] = board.hosts as [string, string];
+    const lent = await auth.createToken(admin, { name: 'alice-lent', user_id: alice.id });
+    const lentAuth = { authorization: `Bearer ${lent.secret}` };
+    // a session cookie for the same token counts the same
+    const cookie = `${SESSION_COOKIE}=${access.session(privateHost, { user: alice.id, token: lent.token.id })}`;
+
+    const byToken = [await openWs(privateHost, '/a', lentAuth), await openWs(privateHost, '/b', { cookie })];
+    // alice's other token: her third, the cap
+    const other = await openWs(privateHost, '/c', { authorization: `Bearer ${aliceSecret}` });
+    const over = await refusedWs(privateHost, '/d', lentAuth);
+    assert.equal(over.status, 429);
+    assert.equal(over.body.code, 'TOO_MANY_REQUESTS');
+    assert.match(over.body.message, /3 open connections upgraded through the router/);
+    // anyone's connections to a public program are not counted
+    const open = await Promise.all([1, 2, 3, 4].map((i) => openWs(publicHost, `/p${i}`, lentAuth)));
+    for (const { ws } of [...byToken, other, ...open]) await echoes(ws, 'up');
+
+    // the token is deleted: its two connections close, the others stay
+    await auth.deleteToken(admin, lent.token.id);
+    assert.equal(sessions.revoke(lent.token.id), 2);
+    for (const [i, { closed }] of byToken.entries()) assert.equal(await within(`tunnel ${i} of the deleted token to close`, closed), 1006);
+    await echoes(other.ws, 'still up');
+    for (const { ws } of open) await echoes(ws, 'still up');
+    // their places are free again
+    const again = await openWs(privateHost, '/e', { authorization: `Bearer ${aliceSecret}` });
+    await echoes(again.ws, 'room again');
+    for (const { ws } of [other, again, ...open]) ws.close();
   });
 
   it('serves a private program to its owner only, a public one to anyone, and open links and cookies per host', { timeout: 60_000 }, async () => {

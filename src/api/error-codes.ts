@@ -41,7 +41,7 @@ export const ERROR_CODES = {
     status: 409,
     description: 'The container cannot be entered by exec or a terminal session as it runs now: it has a network and was started by an earlier version of Hoody (runc 1.1 enters its user namespace first and is then refused its network namespace). Restart it and exec works.',
   },
-  TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many of one kind of long-lived request as this daemon allows: open event streams (GET /events), waits (GET /containers/{id}/wait), followed logs, running execs or terminal sessions (`details.kind`: `stream`, `wait`, `follow`, `exec`, `terminal`; `details.limit`); close one first.' },
+  TOO_MANY_REQUESTS: { status: 429, description: 'The user already holds as many of one kind of long-lived request as this daemon allows: open event streams (GET /events), waits (GET /containers/{id}/wait), followed logs, running execs, terminal sessions or WebSocket connections to private programs through the router (`details.kind`: `stream`, `wait`, `follow`, `exec`, `terminal`, `tunnel`; `details.limit`); close one first.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   IMAGE_TOO_LARGE: {
     status: 413,

@@ -11,12 +11,13 @@ import { HoodyError } from './errors.ts';
 
 /**
  * What a session is: an event stream (GET /events), a wait (GET /containers/{id}/wait), a followed
- * log (GET /containers/{id}/logs?follow=true), a running exec (POST /containers/{id}/exec) or a
- * terminal session.
+ * log (GET /containers/{id}/logs?follow=true), a running exec (POST /containers/{id}/exec), a
+ * terminal session, or a tunnel (a WebSocket or other upgrade) to a private program through the
+ * service-URL router.
  */
-export type SessionKind = 'stream' | 'wait' | 'follow' | 'exec' | 'terminal';
+export type SessionKind = 'stream' | 'wait' | 'follow' | 'exec' | 'terminal' | 'tunnel';
 
-const SESSION_KINDS: readonly SessionKind[] = ['stream', 'wait', 'follow', 'exec', 'terminal'];
+const SESSION_KINDS: readonly SessionKind[] = ['stream', 'wait', 'follow', 'exec', 'terminal', 'tunnel'];
 
 /** The most sessions of each kind one user may hold open on this daemon. */
 export type SessionLimits = Record<SessionKind, number>;
@@ -35,7 +36,7 @@ interface Entry {
   abort: AbortController;
 }
 
-const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'waits', follow: 'followed logs', exec: 'running execs', terminal: 'terminal sessions' };
+const NAMES: Record<SessionKind, string> = { stream: 'event streams', wait: 'waits', follow: 'followed logs', exec: 'running execs', terminal: 'terminal sessions', tunnel: 'connections upgraded through the router' };
 
 const none = (): SessionLimits => Object.fromEntries(SESSION_KINDS.map((k) => [k, 0])) as SessionLimits;
 
@@ -63,7 +64,7 @@ export class TokenSessions {
   }
 
   /** Opens a session for the actor's token, or throws TOO_MANY_REQUESTS when its user holds the most allowed. */
-  open(actor: Actor, kind: SessionKind): Session {
+  open(actor: Pick<Actor, 'userId' | 'tokenId'>, kind: SessionKind): Session {
     const counts = this.counts.get(actor.userId) ?? none();
     const limit = this.opts.limits[kind];
     if (counts[kind] >= limit) {
@@ -125,7 +126,7 @@ export class TokenSessions {
       const existing = await this.store.existingTokenIds(ids);
       for (const id of ids) if (!existing.has(id)) this.revoke(id);
     } catch (err) {
-      this.opts.warn?.('could not check the tokens of open event streams, waits, logs, execs and terminals', err);
+      this.opts.warn?.('could not check the tokens of open event streams, waits, logs, execs, terminals and tunnels', err);
     } finally {
       this.checking = false;
     }

@@ -7,7 +7,7 @@
  * not running (or is being stopped or paused) is answered 503 at once from the daemon's state: a
  * paused container still accepts TCP and would never answer.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Agent } from 'undici';
 import type { AuthService } from '../core/auth-service.ts';
@@ -17,6 +17,7 @@ import { OPEN_PATH, SESSION_COOKIE, takeCookie, type Grant, type ProxyAccess } f
 import { servingState, type HostRoute, type RoutedContainer, type RouteTable } from './route-table.ts';
 import type { Actor } from '../core/actor.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
+import type { Session, TokenSessions } from '../core/token-sessions.ts';
 import { HoodyError } from '../core/errors.ts';
 import { bridgeSession, isWebSocketHandshake, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
 import { originHost } from '../server/streaming.ts';
@@ -55,6 +56,8 @@ export interface RouterDeps {
   access: ProxyAccess;
   /** Which of these token ids still exist (a session cookie ends with its token). */
   existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
+  /** Counts a private program's upgraded connections against their user's cap, and closes them when their token is deleted. */
+  sessions?: Pick<TokenSessions, 'open'>;
   /** Whether cookies are marked Secure (the URLs users open are https). */
   secureCookies: boolean;
   warn?: (message: string, err?: unknown) => void;
@@ -285,15 +288,28 @@ export class ServiceRouter {
     }
     if (route.targetPath !== '/' && hasDotSegment(req.url ?? '/')) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'a path with . or .. segments is not served through an alias with a target path');
     if (socket.destroyed) return;
+    // a private program's connection is its owner's token's: capped per user, closed when the token is deleted
+    let session: Session | undefined;
+    const owner = access.actor ?? (access.grant ? { userId: access.grant.user, tokenId: access.grant.token } : undefined);
+    if (owner && this.deps.sessions) {
+      try {
+        session = this.deps.sessions.open(owner, 'tunnel');
+      } catch (err) {
+        if (!(err instanceof HoodyError)) throw err;
+        return refuseUpgrade(socket, ERROR_CODES[err.code].status, err.code, err.message);
+      }
+    }
     const upstream = connect({ host: target.address, port: target.port });
     const close = (): void => {
       upstream.destroy();
       socket.destroy();
     };
+    session?.signal.addEventListener('abort', close, { once: true });
     // tracked before it connects: a stop meanwhile closes it too
     container.tunnels.add(socket);
     socket.once('close', () => {
       container.tunnels.delete(socket);
+      session?.close();
       upstream.destroy();
     });
     upstream.once('error', (err: Error & { code?: string }) => {
@@ -476,7 +492,7 @@ function refuseUpgrade(socket: Socket, status: number, code: ErrorCode, message:
 }
 
 function reasonOf(status: number): string {
-  return { 401: 'Unauthorized', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
