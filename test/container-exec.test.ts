@@ -7,6 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { apiClient, HOODY_BIN, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
@@ -137,6 +138,44 @@ describe('exec in a container', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.data.timed_out, true);
     await eventually('its processes gone', processes, (ps) => !ps.some((p) => p.includes('4242') || p.includes('4343')), 10_000);
+  });
+
+  it('passes any bytes unchanged both ways with encoding base64, answered and streamed; refuses stdin that is not base64 or over 1 MiB', async () => {
+    // every byte value, and bytes that are not UTF-8 (0xff, a cut sequence)
+    const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(200_000), Buffer.from([0xe2, 0x82])]);
+    const answered = await exec({ command: ['sh', '-c', 'cat; printf "\\377" >&2'], stdin: bytes.toString('base64'), encoding: 'base64' });
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    assert.ok(Buffer.from(answered.body.data.stdout, 'base64').equals(bytes), 'stdout is the bytes sent');
+    assert.equal(answered.body.data.stdout_bytes, bytes.length);
+    assert.deepEqual([...Buffer.from(answered.body.data.stderr, 'base64')], [0xff]);
+    const res = await fetch(`${d.api}/containers/${id}/exec`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ command: ['cat'], stdin: bytes.toString('base64'), encoding: 'base64' }),
+    });
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const streamed = Buffer.concat(lines.filter((l) => l.stream === 'stdout').map((l) => Buffer.from(l.data, 'base64')));
+    assert.ok(streamed.equals(bytes), `streamed stdout is the bytes sent (${streamed.length} of ${bytes.length})`);
+    assert.equal(lines.at(-1).exit.exit_code, 0);
+    // as text (the default), what is not UTF-8 is replaced: the reason for base64
+    const asText = await exec({ command: ['sh', '-c', 'printf "\\377"'] });
+    assert.equal(asText.body.data.stdout, '\ufffd');
+    for (const stdin of ['not base64!', 'abc', 'A'.repeat(Math.ceil((1024 * 1024 + 1) / 3) * 4)]) {
+      const refused = await exec({ command: ['cat'], stdin, encoding: 'base64' });
+      assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_INPUT'], `stdin of ${stdin.length} characters: ${JSON.stringify(refused.body).slice(0, 200)}`);
+    }
+  });
+
+  it('copies a binary file out of the container and one into it through the CLI, byte for byte', () => {
+    const env = { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken };
+    const out = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', 'box', '--', 'cat', '/bin/busybox'], { env, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    assert.equal(out.status, 0, String(out.stderr));
+    const inside = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', 'box', '--', 'sha256sum', '/bin/busybox'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(inside.stdout.split(' ')[0], createHash('sha256').update(out.stdout).digest('hex'), 'the copy out is the file inside');
+    const blob = randomBytes(300_000);
+    const put = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', '-i', 'box', '--', 'sh', '-c', 'cat > /tmp/blob; sha256sum /tmp/blob'], { env, input: blob, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(put.status, 0, put.stderr);
+    assert.equal(put.stdout.split(' ')[0], createHash('sha256').update(blob).digest('hex'), 'the copy in is the bytes sent');
   });
 
   it('runs from the CLI with the exit code passed through', () => {

@@ -525,6 +525,10 @@ export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBody>;
 export const ProxyAliasListQuery = Type.Object({ container_id: Type.Optional(Id) }, { additionalProperties: false });
 
 /** A command to run in a running container (`POST /containers/{id}/exec`). */
+/** The most bytes an exec's stdin may hold, and the base64 length of that many. */
+export const EXEC_STDIN_MAX_BYTES = 1024 * 1024;
+const EXEC_STDIN_BASE64_CHARS = Math.ceil(EXEC_STDIN_MAX_BYTES / 3) * 4;
+
 export const ExecBody = Type.Object(
   {
     command: Command,
@@ -532,7 +536,12 @@ export const ExecBody = Type.Object(
     cwd: Type.Optional(Type.String({ pattern: '^/', maxLength: 4096, description: 'an absolute path inside the container (its working directory when absent)' })),
     user: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: '`name`, `uid`, `name:group` or `uid:gid`, as the container\'s /etc/passwd and /etc/group know them (its own user when absent)' })),
     timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'seconds (default 300); past it the command and everything of its session are killed' })),
-    stdin: Type.Optional(Type.String({ maxLength: 1024 * 1024, description: 'written to its stdin, which is then closed' })),
+    stdin: Type.Optional(Type.String({ maxLength: EXEC_STDIN_BASE64_CHARS, description: 'written to its stdin, which is then closed: at most 1 MiB (as UTF-8, or base64 with `encoding: "base64"`)' })),
+    encoding: Type.Optional(
+      Type.Union([Type.Literal('utf8'), Type.Literal('base64')], {
+        description: '`base64`: `stdin` and every output `data`, `stdout` and `stderr` are base64, so any bytes pass unchanged (binary files, archives); `utf8` (the default): text, where bytes that are not UTF-8 become U+FFFD',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -542,7 +551,7 @@ export type ExecBody = Static<typeof ExecBody>;
 export const ExecResultSchema = Type.Object({
   exit_code: Type.Union([Type.Integer(), Type.Null()], { description: 'null when a signal ended it (`signal`)' }),
   signal: Type.Union([Type.String(), Type.Null()]),
-  stdout: Type.String({ description: 'the first MiB it wrote (as UTF-8)' }),
+  stdout: Type.String({ description: 'the first MiB it wrote (as UTF-8, or base64 with `encoding: "base64"`)' }),
   stderr: Type.String(),
   stdout_bytes: Type.Integer({ description: 'how many bytes it wrote, kept or not' }),
   stderr_bytes: Type.Integer(),

@@ -84,7 +84,7 @@ export function containersCommand(): Command {
     .usage('[options] <container> -- <command...>')
     .argument('<container>', 'container id or name')
     .argument('<command...>', 'command and arguments (after --)')
-    .option('-i, --interactive', 'send what this process reads on stdin to the command (without -t: read to its end first)')
+    .option('-i, --interactive', 'send what this process reads on stdin to the command (without -t: read to its end first, at most 1 MiB)')
     .option('-t, --tty', 'run it on a terminal: keystrokes go to it as you type, its window follows yours (with -i, from a terminal)')
     .option('-e, --env <KEY=VALUE...>', 'environment variables', keyValue)
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -102,13 +102,14 @@ export function containersCommand(): Command {
       if (opts.interactive) {
         const chunks: Buffer[] = [];
         for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-        stdin = Buffer.concat(chunks).toString('utf8');
+        stdin = Buffer.concat(chunks).toString('base64');
       }
-      const body = { command, ...(opts.env ? { env: opts.env } : {}), ...(opts.workdir ? { cwd: opts.workdir } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}), ...(stdin !== undefined ? { stdin } : {}) };
+      // base64 both ways: bytes pass unchanged (`exec box -- cat /bin/busybox > copy`, `exec -i box -- tar x < a.tar`)
+      const body = { command, encoding: 'base64' as const, ...(opts.env ? { env: opts.env } : {}), ...(opts.workdir ? { cwd: opts.workdir } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}), ...(stdin !== undefined ? { stdin } : {}) };
       for await (const e of client.api.containers.execStream(id, body)) {
         if ('stream' in e) {
           const out = e.stream === 'stderr' ? process.stderr : process.stdout;
-          if (!out.write(e.data)) await new Promise((resolve) => out.once('drain', resolve));
+          if (!out.write(Buffer.from(e.data, 'base64'))) await new Promise((resolve) => out.once('drain', resolve));
         } else if ('exit' in e) {
           if (e.exit.timed_out) process.stderr.write(`hoody: the command ran past its timeout and was killed\n`);
           // a signal's end as a shell reports it: 128 + its number

@@ -5,7 +5,7 @@
  * the rest is counted, not kept), or streams the output as it comes. A command past its timeout,
  * or whose caller goes, is killed with everything it started in its session.
  */
-import type { ExecBody, ExecResult } from '../api/schemas.ts';
+import { EXEC_STDIN_MAX_BYTES, type ExecBody, type ExecResult } from '../api/schemas.ts';
 
 export type { ExecResult } from '../api/schemas.ts';
 import type { ContainerRecord } from '../store/store.ts';
@@ -38,6 +38,17 @@ export const EXEC_DEFAULT_TIMEOUT_S = 300;
 /** After SIGTERM to a session past its timeout, how long before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The bytes of a request's stdin (UTF-8 text, or base64), or INVALID_INPUT when they are not valid or over 1 MiB. */
+export function stdinBytes(req: Pick<ExecRequest, 'stdin' | 'encoding'>): Buffer {
+  const text = req.stdin ?? '';
+  if (req.encoding === 'base64' && (text.length % 4 !== 0 || !BASE64.test(text))) throw invalidInput('stdin is not base64 (encoding "base64")', { field: 'stdin' });
+  const bytes = Buffer.from(text, req.encoding ?? 'utf8');
+  if (bytes.length > EXEC_STDIN_MAX_BYTES) throw invalidInput(`stdin is ${bytes.length} bytes, more than the ${EXEC_STDIN_MAX_BYTES} allowed`, { field: 'stdin' });
+  return bytes;
+}
+
 export class ContainerExec {
   constructor(private readonly deps: ExecDeps) {}
 
@@ -52,6 +63,7 @@ export class ContainerExec {
       });
     }
     for (const key of Object.keys(req.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw invalidInput(`environment variable name "${key}" is not valid`, { field: 'env' });
+    stdinBytes(req);
     if (req.user === undefined) return { container: c };
     try {
       return { container: c, user: await this.deps.driver.resolveUser(c.id, req.user) };
@@ -122,7 +134,7 @@ export class ContainerExec {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (child.stdin) {
       child.stdin.on('error', () => undefined);
-      child.stdin.end(req.stdin ?? '');
+      child.stdin.end(stdinBytes(req));
     }
     try {
       // what it started in the background and left running stays, as with `docker exec`
@@ -130,8 +142,8 @@ export class ContainerExec {
       return {
         exit_code: exit.code,
         signal: exit.sig,
-        stdout: Buffer.concat(kept.stdout).toString('utf8'),
-        stderr: Buffer.concat(kept.stderr).toString('utf8'),
+        stdout: Buffer.concat(kept.stdout).toString(req.encoding ?? 'utf8'),
+        stderr: Buffer.concat(kept.stderr).toString(req.encoding ?? 'utf8'),
         stdout_bytes: bytes.stdout,
         stderr_bytes: bytes.stderr,
         timed_out: timedOut,

@@ -16,14 +16,15 @@ const schema = {
   tags: ['containers'],
   summary: 'Run a command in a container',
   description:
-    'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. The command is killed with its whole session past `timeout`, when the client goes or when its token is deleted. Each user may have so many execs running at once on a daemon (16, `HOODY_MAX_EXECS_PER_USER`; one more is 429 `TOO_MANY_REQUESTS`). The container\'s environment is its own plus `env`.',
+    'Only while it is `running` (else 400 `INVALID_TRANSITION`, as for the lifecycle). Answers once the command has ended, with its exit code and output (each stream up to 1 MiB, with the byte counts). With `Accept: application/x-ndjson` the output streams as it comes instead: `{"stream": "stdout"|"stderr", "data": "…"}` per chunk, then `{"exit": {…the same fields, without the output}}`. With `encoding: "base64"` stdin and all output are base64, so binary data passes unchanged. The command is killed with its whole session past `timeout`, when the client goes or when its token is deleted. Each user may have so many execs running at once on a daemon (16, `HOODY_MAX_EXECS_PER_USER`; one more is 429 `TOO_MANY_REQUESTS`). The container\'s environment is its own plus `env`.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   body: ExecBody,
   response: { 200: envelope(ExecResultSchema), ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_TRANSITION', 'WRONG_SERVER', 'EXEC_UNSUPPORTED', 'TOO_MANY_REQUESTS', 'RUNTIME_ERROR') },
 };
 
 export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
-  api.post('/containers/:id/exec', { schema, config: { idempotency: false } }, async (request, reply) => {
+  // a stdin of 1 MiB in base64 is about 1.4 MB of JSON
+  api.post('/containers/:id/exec', { schema, config: { idempotency: false }, bodyLimit: 2 * 1024 * 1024 }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const body = request.body as ExecRequest;
     // a running exec counts against its user's cap, and is killed when its token is deleted
@@ -48,10 +49,11 @@ export async function execRoutes(api: FastifyInstance, deps: AppDeps): Promise<v
     }
     const out = new PassThrough({ highWaterMark: 64 * 1024 });
     const line = (value: unknown): Promise<void> => writeAtPace(out, `${JSON.stringify(value)}\n`, signal);
-    // a character cut between two chunks is sent whole with the second
+    // a character cut between two chunks is sent whole with the second; base64 is of each chunk as it is
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const text = body.encoding === 'base64' ? (_stream: 'stdout' | 'stderr', chunk: Buffer) => chunk.toString('base64') : (stream: 'stdout' | 'stderr', chunk: Buffer) => decoders[stream].write(chunk);
     void deps.exec
-      .run(request.actor, id, body, (stream, chunk) => line({ stream, data: decoders[stream].write(chunk) }), signal, prepared)
+      .run(request.actor, id, body, (stream, chunk) => line({ stream, data: text(stream, chunk) }), signal, prepared)
       .then(({ stdout: _o, stderr: _e, ...exit }) => line({ exit }))
       .catch((err: unknown) => {
         const { statusCode, code, message } = toErrorBody(err);
