@@ -522,6 +522,30 @@ describe('service router over real sockets', () => {
     assert.deepEqual(uncaught.map(String), []);
   });
 
+  it('ends the program\'s request for an answer queued behind another when a pipelining client leaves', { timeout: 60_000 }, async () => {
+    const seen: string[] = [];
+    const closed = new Set<string>();
+    const { port } = await upstream((req, res) => {
+      const url = req.url ?? '';
+      seen.push(url);
+      res.on('close', () => closed.add(url));
+      // two answers that never end: the first holds the connection, the second waits behind it
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const timer = setInterval(() => res.write(`data: ${url}\n\n`), 50);
+      res.on('close', () => clearInterval(timer));
+    });
+    const c = await addContainer('pipeliner', [{ name: 'web', port, public: true }]);
+    const host = c.hosts[0] as string;
+    const sock = connect(routerPort, '127.0.0.1');
+    await within('a connection to the router', new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject)));
+    sock.on('error', () => undefined);
+    sock.write(`GET /first HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /queued HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    await eventually('both requests to reach the program', async () => [...seen].sort(), (s) => s.length === 2, 15_000);
+    sock.destroy();
+    await eventually('both requests to the program to end', async () => [...closed].sort(), (s) => s.length === 2, 15_000);
+    assert.deepEqual([...closed].sort(), ['/first', '/queued']);
+  });
+
   it('streams a 100 MB upload to the program whole, chunked and with a Content-Length, without holding it in memory', { timeout: 180_000 }, async () => {
     const SIZE = 100 * 1024 * 1024;
     const received: { bytes: number; sha256: string; transferEncoding?: string; contentLength?: string }[] = [];

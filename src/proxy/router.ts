@@ -115,7 +115,8 @@ export class ServiceRouter {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
-    await this.agent.close().catch(() => undefined);
+    // destroy, not close: close waits for every request still open to a program (an endless stream)
+    await this.agent.destroy().catch(() => undefined);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -147,7 +148,7 @@ export class ServiceRouter {
     // stream, promise or AbortController per request (those were most of the router's own cost)
     this.agent.dispatch(
       { origin: `http://${target.address}:${target.port}`, path: joinPath(route.targetPath, url), method: req.method as 'GET', headers, body: hasBody ? req : null },
-      new RelayHandler(res, (err) => {
+      new RelayHandler(req, res, (err) => {
         // the container stopped or its program is not listening (yet): the same 503 as a stopped one, so a client retries
         const state = servingState(container);
         if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
@@ -513,20 +514,35 @@ function htmlPage(status: number, code: ErrorCode, message: string): string {
 export class RelayHandler {
   private abort: ((err?: Error) => void) | undefined;
   private resume: (() => void) | undefined;
+  private clientGone = false;
+  private readonly socket: Socket;
   private readonly onDrain = (): void => this.resume?.();
+  /**
+   * The answer is done with, or its client went. The socket is watched too: an answer queued
+   * behind another on a pipelining connection gets no `close` of its own when the connection
+   * dies, and its request to the program would stay open for nobody.
+   */
+  private readonly onClose = (): void => {
+    this.socket.off('close', this.onClose);
+    this.res.off('close', this.onClose);
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.abort?.(new Error('the client went away'));
+  };
 
   constructor(
+    req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly failed: (err: Error) => void,
   ) {
-    res.once('close', () => {
-      if (!res.writableFinished) this.abort?.(new Error('the client went away'));
-    });
+    this.socket = req.socket;
+    this.socket.on('close', this.onClose);
+    res.on('close', this.onClose);
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
-    if (this.res.destroyed) abort(new Error('the client went away'));
+    if (this.clientGone || this.res.destroyed || this.socket.destroyed) abort(new Error('the client went away'));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -549,7 +565,7 @@ export class RelayHandler {
 
   onError(err: Error): void {
     this.res.off('drain', this.onDrain);
-    if (this.res.destroyed) return;
+    if (this.clientGone || this.res.destroyed) return;
     if (this.res.headersSent) this.res.destroy();
     else this.failed(err);
   }
