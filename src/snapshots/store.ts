@@ -1,0 +1,140 @@
+/**
+ * Snapshots of containers' upper dirs under one folder (`<data-dir>/snapshots/`, root's, 0700):
+ *
+ * - `objects/`: every distinct regular file once (see objects.ts);
+ * - `trees/<id>/`: one snapshot: `tree/` (the upper dir as it was, its regular files hard links
+ *   to objects), `manifest.jsonl` (every entry, with what the next capture needs to tell a file
+ *   unchanged) and `snapshot.json` (what the capture made and cost, and the caller's metadata);
+ * - `tmp/`: captures and deletes on their way; whatever is there at `open` is a leftover.
+ *
+ * A snapshot exists once its folder is renamed into `trees/`, whole. Captures and restores run
+ * side by side; garbage collection runs alone (a capture links objects it has just made).
+ */
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename } from 'node:fs/promises';
+import { removeTree } from './remove-tree.ts';
+import { join } from 'node:path';
+import { captureTree, type CaptureOptions, type CaptureResult } from './capture.ts';
+import { loadFileCalls } from './file-calls.ts';
+import { readManifest } from './manifest.ts';
+import { ObjectStore, type CollectResult } from './objects.ts';
+import { restoreTree, type RestoreOptions, type RestoreResult } from './restore.ts';
+import { SharedLock } from './shared-lock.ts';
+
+/** A stored snapshot as `snapshot.json` records it. */
+export interface SnapshotRecord extends CaptureResult {
+  id: string;
+  createdAt: string;
+  /** The snapshot it was taken after (its unchanged files reused), if any. */
+  previous?: string;
+  /** The caller's own facts (container, image, author…), kept as given. */
+  meta: Record<string, unknown>;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** The snapshot store of one data folder. */
+export class SnapshotStore {
+  readonly objects: ObjectStore;
+  private readonly lock = new SharedLock();
+
+  private constructor(readonly root: string) {
+    this.objects = new ObjectStore(join(root, 'objects'));
+  }
+
+  /** Opens (making it when needed) the store at `root` and sweeps what interrupted work left in `tmp/`. */
+  static async open(root: string): Promise<SnapshotStore> {
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    for (const d of ['objects', 'trees', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+    await loadFileCalls();
+    const store = new SnapshotStore(root);
+    await store.objects.init();
+    await store.sweep();
+    return store;
+  }
+
+  /** Removes the leftovers of captures and deletes cut short (a daemon killed half-way); answers how many. */
+  async sweep(): Promise<number> {
+    return this.lock.shared(async () => {
+      const left = await readdir(join(this.root, 'tmp'));
+      for (const name of left) await removeTree(join(this.root, 'tmp', name));
+      return left.length;
+    });
+  }
+
+  /** The folder of snapshot `id`. */
+  dir(id: string): string {
+    if (!ID.test(id)) throw new Error(`snapshot id "${id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    return join(this.root, 'trees', id);
+  }
+
+  /**
+   * Captures `upperDir` as snapshot `id`. With `previous` (the same container's last snapshot),
+   * files unchanged since it are not read; with `freeze`, only the second pass runs frozen.
+   */
+  async capture(upperDir: string, id: string, opts: Omit<CaptureOptions, 'previousManifest'> & { previous?: string; meta?: Record<string, unknown> } = {}): Promise<SnapshotRecord> {
+    const dest = this.dir(id);
+    return this.lock.shared(async () => {
+      const previousManifest = opts.previous === undefined ? undefined : await readManifest(join(this.dir(opts.previous), 'manifest.jsonl'));
+      const createdAt = new Date().toISOString();
+      let record: SnapshotRecord | undefined;
+      await captureTree(upperDir, dest, this.objects, join(this.root, 'tmp'), {
+        ...opts,
+        previousManifest,
+        record: (result) => (record = { id, createdAt, ...(opts.previous === undefined ? {} : { previous: opts.previous }), meta: opts.meta ?? {}, ...result }),
+      });
+      return record!;
+    });
+  }
+
+  /** Every snapshot's record, oldest first. */
+  async list(): Promise<SnapshotRecord[]> {
+    const ids = await readdir(join(this.root, 'trees'));
+    const records = await Promise.all(ids.map((id) => this.get(id).catch(() => undefined)));
+    return records.filter((r): r is SnapshotRecord => r !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** One snapshot's record; throws when it does not exist. */
+  async get(id: string): Promise<SnapshotRecord> {
+    return JSON.parse(await readFile(join(this.dir(id), 'snapshot.json'), 'utf8')) as SnapshotRecord;
+  }
+
+  /** Rebuilds `targetUpperDir` from snapshot `id` (the container stopped: its overlay unmounted). */
+  async restore(id: string, targetUpperDir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+    const dir = this.dir(id);
+    return this.lock.shared(async () => restoreTree(await readManifest(join(dir, 'manifest.jsonl')), this.objects, targetUpperDir, opts));
+  }
+
+  /** Deletes snapshot `id`: out of `trees/` in one rename, then removed; its objects stay until `collect`. */
+  async delete(id: string): Promise<void> {
+    const dir = this.dir(id);
+    await this.lock.shared(async () => {
+      const gone = await mkdtemp(join(this.root, 'tmp', 'delete-'));
+      await rename(dir, join(gone, 'snapshot'));
+      await removeTree(gone);
+    });
+  }
+
+  /** Removes the objects no snapshot links any more; waits for running captures, and they for it. */
+  async collect(signal?: AbortSignal): Promise<CollectResult> {
+    return this.lock.exclusive(() => this.objects.collect(signal));
+  }
+
+  /** Disk the store takes (allocated blocks, each inode once), from `du`'s way of counting. */
+  async diskBytes(): Promise<number> {
+    const seen = new Set<bigint>();
+    let total = 0;
+    const walk = async (dir: string): Promise<void> => {
+      for (const d of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, d.name);
+        const st = await lstat(p, { bigint: true });
+        if (!seen.has(st.ino)) {
+          seen.add(st.ino);
+          total += Number(st.blocks) * 512;
+        }
+        if (d.isDirectory()) await walk(p);
+      }
+    };
+    await walk(this.root);
+    return total;
+  }
+}
