@@ -102,6 +102,8 @@ class Walker {
     this.opts.signal?.throwIfAborted();
     const prefix = Buffer.from(`${fdPath(dir.fd)}/`);
     const names = (await readdir(fdPath(dir.fd), { encoding: 'buffer' })).sort(Buffer.compare);
+    // the reads of this folder's files go through its descriptor: it stays open until they are done
+    const reads: Array<Promise<void>> = [];
     const stats = await mapLimit(names, 16, (n) => lstat(Buffer.concat([prefix, n]), { bigint: true }).catch(gone));
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
@@ -135,7 +137,8 @@ class Walker {
         this.inodes.set(st.ino, this.entries.length);
       }
       if (type === 'f') {
-        this.file(path, st, childRel, { depth, name });
+        const read = this.file(path, st, childRel, { depth, name });
+        if (read) reads.push(read);
       } else if (type === 'l') {
         const target = await readlink(path, { encoding: 'buffer' });
         this.entries.push({ depth, name, type, ...metaOf(st), xattrs: readXattrs({ path }, childRel), target });
@@ -143,6 +146,7 @@ class Walker {
         this.entries.push({ depth, name, type, ...metaOf(st), xattrs: readXattrs({ path }, childRel), rdev: Number(st.rdev) });
       }
     }
+    await Promise.allSettled(reads);
   }
 
   /** Waits for the files still being read; the first failure (a strict walk) throws. */
@@ -153,12 +157,12 @@ class Walker {
   }
 
   /** Places the file's entry: reused from `prior` at once, or filled in once its content is taken. */
-  private file(path: Buffer, st: BigIntStats, rel: string, at: Pick<Entry, 'depth' | 'name'>): void {
+  private file(path: Buffer, st: BigIntStats, rel: string, at: Pick<Entry, 'depth' | 'name'>): Promise<void> | undefined {
     const prior = this.opts.prior.get(rel);
     if (prior && unchanged(prior, st)) {
       this.stats.reusedFiles++;
       this.entries.push({ ...prior, ...at, linkOf: undefined, mtimeNs: st.mtimeNs });
-      return;
+      return undefined;
     }
     const entry: WalkEntry = { ...at, type: 'f', ...metaOf(st), xattrs: [] };
     this.entries.push(entry);
@@ -170,6 +174,7 @@ class Walker {
     });
     read.catch(() => undefined); // seen by settle()
     this.pending.push(read);
+    return read;
   }
 
   private async readFile(path: Buffer, st: BigIntStats, rel: string, at: Pick<Entry, 'depth' | 'name'>): Promise<WalkEntry | undefined> {
