@@ -3,14 +3,15 @@
  * container uid 0 and 1000, a setuid file, a file capability) is, once the store runs with range
  * B, owned in B at the same offsets, its setuid bit and capability (rooted at B's first uid)
  * kept when its blob is unpacked again, or shifted in place when no blob is kept; once only, a
- * crash half-way is finished later, mounts from before the change keep their files, and
- * overlapping ranges are refused. Needs root (user namespaces, chown, mounts), setcap, getfattr.
+ * crash half-way is finished later, mounts from before the change keep their files (also when
+ * the move's record cannot be written, when it shifts, and across a restart), and overlapping
+ * ranges are refused. Needs root (user namespaces, chown, mounts), setcap, getfattr, chattr.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { mountScratch } from './mount-scratch.ts';
@@ -79,6 +80,23 @@ describe('layers follow a change of the id range', { skip }, () => {
   /** What is in layers/ besides layer folders and their metas (temp or kept-aside folders). */
   const leftovers = async (store: LayerContentStore): Promise<string[]> => (await readdir(join(store.base, 'layers'))).filter((f) => !/^[0-9a-f]{64}(\.json)?$/.test(f));
 
+  /** An overlay of `lowers` at `<dir>/<name>/merged` (its upper and work dirs beside): the root file system of a container. */
+  const overlayAt = async (name: string, lowers: string[]): Promise<string> => {
+    const m = join(dir, name);
+    await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(m, d), { recursive: true })));
+    await mount({ source: 'overlay', target: join(m, 'merged'), fstype: 'overlay', flags: 0, data: `lowerdir=${lowers.join(':')},upperdir=${join(m, 'upper')},workdir=${join(m, 'work')}` });
+    return join(m, 'merged');
+  };
+
+  /** Every path under a folder, sorted. */
+  const tree = async (root: string): Promise<string[]> => (await readdir(root, { recursive: true })).sort();
+
+  /** The fixture's layer folder as a container of range `ids` sees it through an overlay: owners and a file's text. */
+  const seenThrough = async (merged: string, ids: IdRange): Promise<string> => {
+    const s = await stat(join(merged, 'home/app/owned'));
+    return `${s.uid - ids.uid}:${s.gid - ids.gid} ${await readFile(join(merged, 'root-file'), 'utf8')}`;
+  };
+
   before(async () => {
     ({ dir, cleanup } = await mountScratch('hoody-layer-ranges-'));
     const root = join(dir, 'fixture');
@@ -92,6 +110,12 @@ describe('layers follow a change of the id range', { skip }, () => {
     await copyFile('/bin/busybox', join(root, 'bin/ping'));
     await chmod(join(root, 'bin/ping'), 0o755);
     await run('setcap', ['cap_net_raw+ep', join(root, 'bin/ping')]);
+    // a hard link, a whiteout and an opaque folder: what a copy of the layer must keep
+    await link(join(root, 'bin/su'), join(root, 'bin/su-link'));
+    await writeFile(join(root, '.wh.gone'), '');
+    await mkdir(join(root, 'opt'));
+    await writeFile(join(root, 'opt/.wh..wh..opq'), '');
+    await writeFile(join(root, 'opt/kept'), 'kept\n');
     tar = join(dir, 'layer.tar');
     await run('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', root, '-cf', tar, '.']);
     diffId = sha256(await readFile(tar));
@@ -236,6 +260,146 @@ describe('layers follow a change of the id range', { skip }, () => {
     await next.sweep();
     assert.deepEqual(await leftovers(next), [], 'removed once unmounted');
     assert.deepEqual(await owners(join(next.base, 'layers', diffId.slice(7)), B), WANT_OWNERS);
+  });
+
+  it('removes nothing a mount uses when the move cannot be recorded after the swap, and records it at the next use, also after a restart', async () => {
+    const { image, layer } = await storeImage('unrecorded');
+    const merged = await overlayAt('unrecorded-overlay', await storeAt('unrecorded', A).lowerDirs(image));
+    const metaFile = join(dir, 'unrecorded', 'images', '.oci', 'layers', `${diffId.slice(7)}.json`);
+    const files = await tree(merged);
+    assert.ok(files.length >= 10, `the mount sees the layer (${files.join(', ')})`);
+    try {
+      // the meta cannot be replaced: the write after the swap fails (as on a full disk)
+      await run('chattr', ['+i', metaFile]);
+      const logs: string[] = [];
+      await assert.rejects(storeAt('unrecorded', B, logs).lowerDirs(image), /moved into the new id range but its record could not be written \(EPERM.*its next use records it/);
+      assert.deepEqual(logs, [], 'not shifted after the swap');
+      // a second try in the same run writes the meta only, and fails the same way
+      await assert.rejects(storeAt('unrecorded', B, logs).lowerDirs(image), /moved into the new id range but its record could not be written/);
+      assert.equal(logs.length, 1);
+      assert.match(logs.join('\n'), /was done but not recorded; recording it now/);
+      assert.deepEqual(await tree(merged), files, 'the mount still sees every file');
+      assert.equal(await seenThrough(merged, A), '1000:1000 root\n');
+      const store = storeAt('unrecorded', B);
+      const aside = await leftovers(store);
+      assert.equal(aside.length, 2, `the old folder under its kept-aside name with its note, no temp (${aside.join(', ')})`);
+      assert.match(aside.join(' '), /^[0-9a-f]{64}\.old-[0-9a-f]{8} [0-9a-f]{64}\.old-[0-9a-f]{8}\.json$/);
+      assert.deepEqual(await owners(layer, B), WANT_OWNERS, 'the layer is the new folder');
+      assert.deepEqual((await meta(store)).ids, A, 'not recorded');
+
+      // what a crash right after the swap leaves is the same: the next start's sweep keeps the folder the mount uses
+      const restartLogs: string[] = [];
+      const restart = storeAt('unrecorded', B, restartLogs);
+      await restart.sweep();
+      assert.deepEqual(await leftovers(restart), aside, 'kept by the sweep');
+      assert.deepEqual(await tree(merged), files);
+
+      await run('chattr', ['-i', metaFile]);
+      const lowers = await restart.lowerDirs(image);
+      assert.deepEqual((await meta(restart)).ids, B, 'recorded now');
+      assert.equal(await capabilityRoot(layer), B.uid, 'as unpacked, not shifted');
+      assert.equal(restartLogs.length, 1);
+      assert.match(restartLogs[0] as string, /was done but not recorded; recording it now/);
+      assert.equal(await readFile(join(lowers[0] as string, 'root-file'), 'utf8'), 'root\n', 'the new link names the new folder');
+      assert.deepEqual(await leftovers(restart), aside, 'kept while mounted');
+      assert.deepEqual(await tree(merged), files);
+      assert.equal(await seenThrough(merged, A), '1000:1000 root\n');
+    } finally {
+      await run('chattr', ['-i', metaFile]).catch(() => undefined);
+      await unmountOverlay(merged);
+    }
+    const next = storeAt('unrecorded', B);
+    await next.sweep();
+    assert.deepEqual(await leftovers(next), [], 'removed once unmounted');
+    const m = await meta(next);
+    assert.deepEqual(await readdir(join(next.base, 'l')), [m.link], 'the old link went with it');
+    assert.deepEqual(await owners(layer, B), WANT_OWNERS);
+  });
+
+  it('sweeps what a move cut short before its swap made, though a mount uses the layer', async () => {
+    const { image, layer } = await storeImage('cut-short');
+    const old = storeAt('cut-short', A);
+    const merged = await overlayAt('cut-short-overlay', await old.lowerDirs(image));
+    try {
+      // a crash while unpacking: the note (naming the layer's folder), the new link, and part of the new folder
+      const layers = join(old.base, 'layers');
+      const hex = diffId.slice(7);
+      const s = await stat(layer, { bigint: true });
+      await symlink(`../layers/${hex}`, join(old.base, 'l', 'newlink0'));
+      await writeFile(join(layers, `${hex}.old-0badcafe.json`), JSON.stringify({ dev: String(s.dev), ino: String(s.ino), link: (await meta(old)).link, newLink: 'newlink0', ids: B }));
+      await mkdir(join(layers, `${hex}.old-0badcafe`, 'bin'), { recursive: true });
+      const store = storeAt('cut-short', B);
+      await store.sweep();
+      assert.deepEqual(await leftovers(store), [], 'never swapped in: nothing uses it');
+      assert.deepEqual(await readdir(join(store.base, 'l')), [(await meta(store)).link], 'its link went too');
+      assert.deepEqual(await owners(layer, A), WANT_OWNERS, 'the layer is untouched');
+      assert.equal(await seenThrough(merged, A), '1000:1000 root\n');
+      // and the move then keeps the old folder for the mount
+      await store.lowerDirs(image);
+      assert.equal((await leftovers(store)).length, 2);
+      await store.sweep();
+      assert.equal((await leftovers(store)).length, 2);
+      assert.equal(await seenThrough(merged, A), '1000:1000 root\n');
+    } finally {
+      await unmountOverlay(merged);
+    }
+    await storeAt('cut-short', B).sweep();
+    assert.deepEqual(await leftovers(storeAt('cut-short', B)), []);
+  });
+
+  it('shifts a copy of a layer without a kept blob that a mount uses, keeping hard links, whiteouts and opaque folders, and swaps it in', async () => {
+    const { image, layer } = await storeImage('shift-mounted', { kept: false });
+    const merged = await overlayAt('shift-mounted-overlay', await storeAt('shift-mounted', A).lowerDirs(image));
+    const files = await tree(merged);
+    try {
+      const logs: string[] = [];
+      const store = storeAt('shift-mounted', B, logs);
+      const lowers = await store.lowerDirs(image);
+      assert.equal(logs.length, 1);
+      assert.match(logs[0] as string, /no blob of it is kept, so its files are shifted from id range .* in a copy swapped in for it \(1 overlay\(s\) mounted before the change still use its files\); chown drops/);
+      assert.deepEqual(await owners(layer, B), WANT_OWNERS, 'the layer is in B');
+      assert.equal((await lstat(join(layer, 'bin/su'))).mode & 0o7777, 0o4755, 'setuid put back after chown');
+      assert.equal((await lstat(join(layer, 'bin/su-link'))).ino, (await lstat(join(layer, 'bin/su'))).ino, 'hard link kept');
+      const gone = await lstat(join(layer, 'gone'));
+      assert.ok(gone.isCharacterDevice() && gone.rdev === 0, 'whiteout kept');
+      assert.match(await run('getfattr', ['-n', 'trusted.overlay.opaque', join(layer, 'opt')]), /trusted\.overlay\.opaque="y"/, 'opaque folder kept');
+      assert.deepEqual((await meta(store)).ids, B);
+      assert.equal(await readFile(join(lowers[0] as string, 'opt/kept'), 'utf8'), 'kept\n');
+      // the running container's files did not move under it
+      assert.equal(await seenThrough(merged, A), '1000:1000 root\n', 'the mount still sees its own owners');
+      assert.deepEqual(await tree(merged), files);
+      assert.equal((await leftovers(store)).length, 2, 'the old folder is kept aside');
+      await store.sweep();
+      assert.equal((await leftovers(store)).length, 2, 'kept while mounted');
+    } finally {
+      await unmountOverlay(merged);
+    }
+    const next = storeAt('shift-mounted', B);
+    await next.sweep();
+    assert.deepEqual(await leftovers(next), [], 'removed once unmounted');
+  });
+
+  it('removes the old folder once its mount is gone, though the restarted container mounted the new one at the same place', async () => {
+    const { image, layer } = await storeImage('remount');
+    const merged = await overlayAt('remount-overlay', await storeAt('remount', A).lowerDirs(image));
+    const store = storeAt('remount', B);
+    let remounted = false;
+    try {
+      const lowers = await store.lowerDirs(image);
+      assert.equal((await leftovers(store)).length, 2, 'kept aside for the mount');
+      // the container restarts in range B: same mount point, upper and work dirs, the new lowers
+      await unmountOverlay(merged);
+      await overlayAt('remount-overlay', lowers);
+      remounted = true;
+      assert.equal(await seenThrough(merged, B), '1000:1000 root\n', 'the new mount has the new folder');
+      await store.sweep();
+      assert.deepEqual(await leftovers(store), [], 'the old folder went: no mount uses it');
+      assert.equal(await seenThrough(merged, B), '1000:1000 root\n');
+      assert.deepEqual(await owners(layer, B), WANT_OWNERS);
+    } finally {
+      if (remounted) await unmountOverlay(merged);
+      else await unmountOverlay(merged).catch(() => undefined);
+    }
   });
 });
 
