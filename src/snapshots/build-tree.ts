@@ -56,7 +56,7 @@ export async function buildTree(root: string, entries: readonly Entry[], placeFi
     const done = stack.pop()!;
     try {
       await settle(done.pending);
-      applyMeta({ fh: done.fh }, entries[done.index]!, paths[done.index] || '.');
+      await applyMeta({ fh: done.fh }, entries[done.index]!, paths[done.index] || '.');
     } finally {
       await done.fh.close();
     }
@@ -93,11 +93,11 @@ export async function buildTree(root: string, entries: readonly Entry[], placeFi
           break;
         case 'l':
           await symlink(e.target ?? Buffer.alloc(0), path);
-          applyMeta({ path, symlink: true }, e, what);
+          await applyMeta({ path, symlink: true }, e, what);
           break;
         default:
           makeNode(path, (TYPE_BITS[e.type] ?? 0) | 0o600, e.rdev ?? 0, what);
-          applyMeta({ path, symlink: false }, e, what);
+          await applyMeta({ path, symlink: false }, e, what);
       }
       if (linked.has(i)) await link(path, stash(i));
     }

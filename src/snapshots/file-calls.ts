@@ -13,11 +13,11 @@ interface Fns {
   flistxattr: (fd: number, list: Bytes | null, size: number) => number;
   lgetxattr: (path: Bytes, name: Bytes, value: Bytes | null, size: number) => number;
   fgetxattr: (fd: number, name: Bytes, value: Bytes | null, size: number) => number;
-  lsetxattr: (path: Bytes, name: Bytes, value: Bytes, size: number, flags: number) => number;
-  fsetxattr: (fd: number, name: Bytes, value: Bytes, size: number, flags: number) => number;
+  lsetxattr: NativeFn<[path: Bytes, name: Bytes, value: Bytes, size: number, flags: number]>;
+  fsetxattr: NativeFn<[fd: number, name: Bytes, value: Bytes, size: number, flags: number]>;
   mknod: (path: Bytes, mode: number, dev: bigint | number) => number;
-  utimensat: (dirFd: number, path: Bytes, times: BigInt64Array, flags: number) => number;
-  futimens: (fd: number, times: BigInt64Array) => number;
+  utimensat: NativeFn<[dirFd: number, path: Bytes, times: BigInt64Array, flags: number]>;
+  futimens: NativeFn<[fd: number, times: BigInt64Array]>;
   lseek: (fd: number, offset: bigint | number, whence: number) => bigint | number;
   sync_file_range: NativeFn<[fd: number, offset: number, nbytes: number, flags: number]>;
 }
@@ -94,12 +94,18 @@ function readOne(c: LibcFunctions<Fns>, get: (name: Buffer, buf: Bytes | null, s
   throw new Error(`getxattr "${what}": the value kept changing`);
 }
 
-/** Sets every attribute given (in order; `security.capability` after an owner change, which the kernel clears it on). */
-export function writeXattrs(target: XattrTarget, xattrs: readonly Xattr[], what: string): void {
+/**
+ * Sets every attribute given (in order; `security.capability` after an owner change, which the
+ * kernel clears it on), on the thread pool: under heavy writeback a metadata change can wait for
+ * the journal. koffi brings no errno back from the pool, so a failed call is made once more here.
+ */
+export async function writeXattrs(target: XattrTarget, xattrs: readonly Xattr[], what: string): Promise<void> {
   const c = fns();
   for (const [name, value] of xattrs) {
-    const r = 'fd' in target ? c.fsetxattr(target.fd, cString(name), value, value.length, 0) : c.lsetxattr(cString(target.path), cString(name), value, value.length, 0);
-    if (r !== 0) fail(c, `setxattr "${what}" "${name.toString('latin1')}"`);
+    const call = (): Promise<number> => ('fd' in target ? onThreadPool(c.fsetxattr, target.fd, cString(name), value, value.length, 0) : onThreadPool(c.lsetxattr, cString(target.path), cString(name), value, value.length, 0));
+    if ((await call()) === 0) continue;
+    const again = 'fd' in target ? c.fsetxattr(target.fd, cString(name), value, value.length, 0) : c.lsetxattr(cString(target.path), cString(name), value, value.length, 0);
+    if (again !== 0) fail(c, `setxattr "${what}" "${name.toString('latin1')}"`);
   }
 }
 
@@ -114,11 +120,15 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const UTIME_OMIT = (1n << 30n) - 2n;
 const timesOf = (mtimeNs: bigint): BigInt64Array => new BigInt64Array([0n, UTIME_OMIT, mtimeNs / 1_000_000_000n, mtimeNs % 1_000_000_000n]);
 
-/** Sets the modification time to the nanosecond (access time left as it is); never follows a symlink. */
-export function setMtime(target: XattrTarget, mtimeNs: bigint, what: string): void {
+/** Sets the modification time to the nanosecond (access time left as it is); never follows a symlink. On the thread pool, as writeXattrs. */
+export async function setMtime(target: XattrTarget, mtimeNs: bigint, what: string): Promise<void> {
   const c = fns();
-  const r = 'fd' in target ? c.futimens(target.fd, timesOf(mtimeNs)) : c.utimensat(AT_FDCWD, cString(target.path), timesOf(mtimeNs), AT_SYMLINK_NOFOLLOW);
-  if (r !== 0) fail(c, `utimensat "${what}"`);
+  const times = timesOf(mtimeNs);
+  const path = 'fd' in target ? undefined : cString(target.path);
+  const call = (): Promise<number> => (path ? onThreadPool(c.utimensat, AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) : onThreadPool(c.futimens, (target as { fd: number }).fd, times));
+  if ((await call()) === 0) return;
+  const again = path ? c.utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) : c.futimens((target as { fd: number }).fd, times);
+  if (again !== 0) fail(c, `utimensat "${what}"`);
 }
 
 const SEEK_DATA = 3;

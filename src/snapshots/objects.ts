@@ -6,7 +6,7 @@
  * an object made when one inode reached the file system's link limit (65000 on ext4).
  */
 import { createHash } from 'node:crypto';
-import { constants, fstatSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyMeta, type InodeMeta } from './inode-meta.ts';
@@ -58,8 +58,8 @@ export class ObjectStore {
     const fh = await open(staged, 'r+');
     let bytes: number;
     try {
-      applyMeta({ fh }, meta, staged);
-      bytes = fstatSync(fh.fd).blocks * 512;
+      await applyMeta({ fh }, meta, staged);
+      bytes = (await fh.stat()).blocks * 512;
     } finally {
       await fh.close();
     }

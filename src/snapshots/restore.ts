@@ -78,7 +78,7 @@ async function copyObject(objects: ObjectStore, e: Entry, path: Buffer, signal?:
       const st = await src.stat();
       if (st.size !== e.size) throw new Error(`object "${e.object}" holds ${st.size} bytes, the manifest says ${e.size}`);
       await copyData(src, dst, st.size, looksSparse(st.size, st.blocks), signal);
-      applyMeta({ fh: dst }, e, e.name.toString('latin1'));
+      await applyMeta({ fh: dst }, e, e.name.toString('latin1'));
     } finally {
       await dst.close();
     }

@@ -51,6 +51,8 @@ const SMALL_FILE = 256 * 1024;
 const MEMORY_BUDGET = 256 * 1024 * 1024;
 /** A file whose ctime was this close to the moment its stat was taken may change again within the same clock tick: never reused. */
 const RACY_NS = 100_000_000n;
+/** Names of staged copies: both passes of a capture stage into one folder. */
+let stagedFiles = 0;
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -90,7 +92,6 @@ class Walker {
   readonly stats: WalkStats = { entries: 0, readFiles: 0, readBytes: 0, reusedFiles: 0 };
   private readonly inodes = new Map<bigint, number>();
   private memory = 0;
-  private staged = 0;
   // changed files are read a few at a time, each filling in the entry already placed in order
   private readonly reads = new Limiter(8);
   private readonly pending: Array<Promise<void>> = [];
@@ -217,7 +218,7 @@ class Walker {
       this.memory += size;
       return { kind: 'bytes', data: data.subarray(0, got) };
     }
-    const path = join(this.opts.stageDir, `s${this.staged++}`);
+    const path = join(this.opts.stageDir, `s${stagedFiles++}`);
     const dst = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       await copyData(fh, dst, size, looksSparse(size, Number(st.blocks)), this.opts.signal);
