@@ -154,6 +154,20 @@ describe('terminal sessions', () => {
     assert.match(run.stdout, /30 100/);
   });
 
+  it('exec -it refuses piped input as docker does (-i alone takes it); -t alone reads nothing', async () => {
+    const env = { ...process.env, HOODY_API_URL: d.url, HOODY_TOKEN: d.adminToken };
+    const piped = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', '-it', id, '--', 'cat'], { input: 'one\n', encoding: 'utf8', timeout: 60_000, env });
+    assert.equal(piped.status, 2, `${piped.stdout}${piped.stderr}`);
+    assert.match(piped.stderr, /the input device is not a TTY: to send piped input, use -i without -t/);
+    const plain = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', '-i', id, '--', 'wc', '-l'], { input: 'one\ntwo\n', encoding: 'utf8', timeout: 60_000, env });
+    assert.deepEqual([plain.status, plain.stdout.trim()], [0, '2'], plain.stderr);
+    // -t alone: the command's terminal gets nothing from this process's stdin
+    const alone = spawnSync(process.execPath, [HOODY_BIN, 'containers', 'exec', '-t', id, '--', 'sh', '-c', 'read -t 2 line && echo "got $line" || echo nothing-read'], { input: 'secret\n', encoding: 'utf8', timeout: 60_000, env });
+    assert.equal(alone.status, 0, `${alone.stdout}${alone.stderr}`);
+    assert.match(alone.stdout, /nothing-read/);
+    assert.doesNotMatch(alone.stdout, /got secret/);
+  });
+
   it('caps the sessions a user holds, and ends a deleted token\'s sessions', async () => {
     const token = (await call('POST', '/tokens', { name: `terminals-${process.pid}` })).body.data;
     const headers = { authorization: `Bearer ${token.token}` };

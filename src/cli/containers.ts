@@ -95,7 +95,10 @@ export function containersCommand(): Command {
       const id = await containerId(client, ref);
       if (opts.tty) {
         if (opts.env || opts.workdir || opts.user || opts.timeout) usage(cmd, '-t takes no --env, --workdir, --user or --timeout (the session runs as the container does)');
-        process.exitCode = await attachTerminal(client, id, command);
+        // as docker exec: a terminal's input is keystrokes; piped input (whose end a terminal cannot pass on reliably) goes with -i alone
+        if (opts.interactive && !process.stdin.isTTY) usage(cmd, 'the input device is not a TTY: to send piped input, use -i without -t');
+        // as docker exec: -t alone runs on a terminal without reading this process's stdin
+        process.exitCode = await attachTerminal(client, id, command, { input: opts.interactive === true });
         return;
       }
       let stdin: string | undefined;
@@ -230,7 +233,11 @@ export function containersCommand(): Command {
         ...(opts.program ? { programs: opts.program } : {}),
       };
       // as `docker run` does: a pull the create needs first, with its progress shown
-      if (await needsPull(client, opts.image, opts.pull ?? 'missing')) await pullShowingProgress(client, opts.image);
+      if (await needsPull(client, opts.image, opts.pull ?? 'missing')) {
+        await pullShowingProgress(client, opts.image);
+        // pulled just now: the server takes that image rather than asking the registry again
+        if (spec.pull === 'always') spec.pull = 'missing';
+      }
       const res = await withSpinner(`creating ${opts.name}`, client.api.containers.create(spec));
       if (opts.json) return printJson(res.data);
       print(`${res.message}\n${containerView(res.data)}`);

@@ -1,14 +1,14 @@
 /**
  * `hoody containers exec -it`: a terminal session of the container on this process's terminal.
  * Raw mode while attached, keystrokes sent as they are typed, the window's size followed, and the
- * session's exit code answered. Without a terminal (a pipe), what is read is sent as it comes.
+ * session's exit code answered. Without `input` (`-t` alone), nothing is read.
  */
 import WebSocket from 'ws';
 import type { HoodyClient } from '../sdk/index.ts';
 import { HoodyApiError } from '../sdk/index.ts';
 
 /** Attaches this process's stdin and stdout to a new session; resolves its exit code. */
-export async function attachTerminal(client: HoodyClient, id: string, command: string[]): Promise<number> {
+export async function attachTerminal(client: HoodyClient, id: string, command: string[], opts: { input?: boolean } = {}): Promise<number> {
   const stdout = process.stdout;
   const cols = stdout.isTTY ? stdout.columns : 80;
   const rows = stdout.isTTY ? stdout.rows : 24;
@@ -32,7 +32,8 @@ export async function attachTerminal(client: HoodyClient, id: string, command: s
     ws.once('error', (err) => reject(new HoodyApiError({ statusCode: 0, code: 'NETWORK_ERROR', message: `cannot open the terminal: ${err.message}`, cause: err })));
   });
   const stdin = process.stdin;
-  const raw = stdin.isTTY === true;
+  const input = opts.input ?? true;
+  const raw = input && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   const onInput = (chunk: Buffer): void => {
     if (ws.readyState === ws.OPEN) ws.send(chunk);
@@ -40,8 +41,10 @@ export async function attachTerminal(client: HoodyClient, id: string, command: s
   const onResize = (): void => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'resize', cols: stdout.columns, rows: stdout.rows }));
   };
-  stdin.on('data', onInput);
-  stdin.resume();
+  if (input) {
+    stdin.on('data', onInput);
+    stdin.resume();
+  }
   if (stdout.isTTY) stdout.on('resize', onResize);
   let exitCode: number | undefined;
   ws.on('message', (data: Buffer, isBinary: boolean) => {

@@ -77,8 +77,8 @@ function drainBody(raw: IncomingMessage): Promise<void> {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (err, request, reply) => {
     if (err instanceof ClientGoneError) {
-      // work stopped because its client hung up (a create's pull, an upload): nobody reads the answer,
-      // and 499 (as nginx logs it) marks it not carried out, so an Idempotency-Key is free for a retry
+      // work stopped because its client hung up (a create's pull, an upload): nobody reads the answer;
+      // 499 as nginx logs it, with no body, so an Idempotency-Key is not kept and stays free for a retry
       request.log.info({ method: request.method, url: loggedUrl(request.url, declaredQuery(request.routeOptions.schema)) }, 'client went away');
       return reply.status(499).send();
     }

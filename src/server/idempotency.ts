@@ -19,7 +19,7 @@ declare module 'fastify' {
 }
 
 /** Answers that say the request was not carried out, so a retry with the same key should run it. */
-const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status === 499 || status >= 503;
+const notCarriedOut = (status: number): boolean => status === 409 || status === 429 || status >= 503;
 
 /**
  * Adds the hooks to the POST routes of a scope whose requests are authenticated (request.actor is set). A key in
@@ -60,6 +60,7 @@ export function installIdempotency(api: FastifyInstance, store: Store, server: S
     const held = request.idempotency;
     if (!held) return payload;
     request.idempotency = undefined;
+    // an answer without a body (499: the client went away and the work was stopped) is not kept either
     if (notCarriedOut(reply.statusCode) || typeof payload !== 'string') await store.releaseIdempotencyKey(held.scope, held.key);
     else await store.completeIdempotencyKey(held.scope, held.key, reply.statusCode, payload);
     return payload;

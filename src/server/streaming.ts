@@ -29,9 +29,13 @@ export class ClientGoneError extends Error {
 /** Aborted (with a ClientGoneError) when the client goes away before its answer was sent. */
 export function abortOnHangUp(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new ClientGoneError());
-  });
+  // gone already (while the request was authenticated, parsed or checked): 'close' has been and gone
+  if (reply.raw.destroyed || reply.request.raw.socket?.destroyed) controller.abort(new ClientGoneError());
+  else {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort(new ClientGoneError());
+    });
+  }
   return controller.signal;
 }
 
