@@ -176,6 +176,8 @@ async function bareProxy(origin: string): Promise<http.Server> {
     for (let i = 0; i < req.rawHeaders.length; i += 2) if (!hop.has((req.rawHeaders[i] as string).toLowerCase())) headers.push(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
     agent.request({ origin, path: req.url ?? '/', method: 'GET', headers }).then(
       (up) => {
+        // the client went meanwhile (the end of a run): Node 24's pipeline throws on a destroyed destination
+        if (res.destroyed) return void up.body.on('error', () => undefined).destroy();
         const out: Record<string, string | string[]> = {};
         for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !hop.has(k)) out[k] = v;
         res.writeHead(up.statusCode, out);
