@@ -148,10 +148,10 @@ export interface ProxyConfig {
   urlPort?: number;
 }
 
-/** Per-user caps on open event streams, waits, followed logs, running execs and terminal sessions, unless configured. */
+/** Per-user caps on open event streams, waits, followed logs, running execs, terminal sessions and the router's tunnels to private programs, unless configured. */
 const DEFAULT_SESSION_LIMITS = { stream: 32, wait: 64, follow: 32, exec: 16, terminal: 16, tunnel: 256 } as const;
 
-/** How often the tokens of open event streams, waits, followed logs, execs and terminals are checked, so that a token deleted through another daemon ends them too. */
+/** How often the tokens of open event streams, waits, followed logs, execs, terminals and tunnels are checked, so that a token deleted through another daemon ends them too. */
 const TOKEN_RECHECK_MS = 500;
 
 /** How long a token that authenticated is trusted without a store read: a token deleted through another daemon of the same database stops working within this long. */

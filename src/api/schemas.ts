@@ -524,11 +524,11 @@ export const CreateProxyAliasBody = Type.Object(
 export type CreateProxyAliasBody = Static<typeof CreateProxyAliasBody>;
 export const ProxyAliasListQuery = Type.Object({ container_id: Type.Optional(Id) }, { additionalProperties: false });
 
-/** A command to run in a running container (`POST /containers/{id}/exec`). */
 /** The most bytes an exec's stdin may hold, and the base64 length of that many. */
 export const EXEC_STDIN_MAX_BYTES = 1024 * 1024;
 const EXEC_STDIN_BASE64_CHARS = Math.ceil(EXEC_STDIN_MAX_BYTES / 3) * 4;
 
+/** A command to run in a running container (`POST /containers/{id}/exec`). */
 export const ExecBody = Type.Object(
   {
     command: Command,

@@ -17,9 +17,10 @@ import { TRANSITION_TABLE } from './transitions.ts';
 /** What a caller asks to run (`ExecBody` of the API). */
 export type ExecRequest = ExecBody;
 
-/** A container checked for an exec, and the user it runs as. */
+/** A container checked for an exec, the user it runs as, and the bytes of its stdin. */
 export interface Prepared {
   container: ContainerRecord;
+  stdin: Buffer;
   user?: { uid: number; gid: number; additionalGids: number[] };
 }
 
@@ -41,7 +42,7 @@ const KILL_GRACE_MS = 2000;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** The bytes of a request's stdin (UTF-8 text, or base64), or INVALID_INPUT when they are not valid or over 1 MiB. */
-export function stdinBytes(req: Pick<ExecRequest, 'stdin' | 'encoding'>): Buffer {
+function stdinBytes(req: Pick<ExecRequest, 'stdin' | 'encoding'>): Buffer {
   const text = req.stdin ?? '';
   if (req.encoding === 'base64' && (text.length % 4 !== 0 || !BASE64.test(text))) throw invalidInput('stdin is not base64 (encoding "base64")', { field: 'stdin' });
   const bytes = Buffer.from(text, req.encoding ?? 'utf8');
@@ -63,10 +64,10 @@ export class ContainerExec {
       });
     }
     for (const key of Object.keys(req.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw invalidInput(`environment variable name "${key}" is not valid`, { field: 'env' });
-    stdinBytes(req);
-    if (req.user === undefined) return { container: c };
+    const stdin = stdinBytes(req);
+    if (req.user === undefined) return { container: c, stdin };
     try {
-      return { container: c, user: await this.deps.driver.resolveUser(c.id, req.user) };
+      return { container: c, stdin, user: await this.deps.driver.resolveUser(c.id, req.user) };
     } catch (err) {
       if (err instanceof RuntimeError) throw invalidInput(err.message, { field: 'user' });
       throw err;
@@ -86,7 +87,7 @@ export class ContainerExec {
     /** What `prepare` answered, when the caller checked first (its container read and user lookup are not made again). */
     prepared?: Prepared,
   ): Promise<ExecResult> {
-    const { container, user } = prepared ?? (await this.prepare(actor, id, req));
+    const { container, user, stdin } = prepared ?? (await this.prepare(actor, id, req));
     const began = performance.now();
     const proc = await startExec(this.deps.driver, container.id, {
       argv: req.command,
@@ -134,7 +135,7 @@ export class ContainerExec {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (child.stdin) {
       child.stdin.on('error', () => undefined);
-      child.stdin.end(stdinBytes(req));
+      child.stdin.end(stdin);
     }
     try {
       // what it started in the background and left running stays, as with `docker exec`

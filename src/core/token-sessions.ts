@@ -1,6 +1,6 @@
 /**
- * The long-lived requests (event streams, waits, followed logs, running execs, terminal sessions)
- * open on this daemon, by the token that opened them. Each user may hold only so many of each
+ * The long-lived requests (event streams, waits, followed logs, running execs, terminal sessions,
+ * the router's tunnels to private programs) open on this daemon, by the token that opened them. Each user may hold only so many of each
  * kind; a deleted token's ones end at once when it is deleted through this daemon, and within one
  * check interval when another daemon of the same database deleted it (the distinct token ids of
  * the open ones are checked in one query).
