@@ -43,6 +43,9 @@ import { allPrograms, dnsLabel, type ServiceUrls } from './core/services.ts';
 import { ProxyAliasService } from './core/proxy-alias-service.ts';
 import { ContainerLogs } from './core/container-logs.ts';
 import { ContainerExec } from './core/container-exec.ts';
+import { SnapshotService } from './core/snapshot-service.ts';
+import { SnapshotStore } from './snapshots/store.ts';
+import { sweepRestores } from './snapshots/restore.ts';
 import { TerminalSessions } from './core/terminals.ts';
 import type { Actor } from './core/actor.ts';
 import type { ContainerRecord } from './store/store.ts';
@@ -385,6 +388,14 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     const report = await network.reconcile(() => containers.networkSpecs());
     if (report.removed.length + report.restored.length > 0) log.info(report, `network: ${report.removed.length} left-over container network(s) removed, ${report.restored.length} restored`);
   }
+  // snapshots: files a crash left without a row go, then what no snapshot holds any more
+  const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
+  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, sweepRestores, warn });
+  const swept = await snapshots.sweep();
+  if (swept.orphanFolders + swept.rowsWithoutFiles + swept.restoreLeftovers > 0) {
+    log.info(swept, `snapshots: ${swept.orphanFolders} unrecorded snapshot folder(s), ${swept.rowsWithoutFiles} row(s) without files and ${swept.restoreLeftovers} cut restore(s) removed; ${swept.reclaimedBytes} bytes freed`);
+  }
+  containers.afterDelete = (id) => snapshots.removeFilesOf(id);
   const resumed = await containers.resumeRestarts();
   if (resumed > 0) log.info(`restart policy: ${resumed} pending restart(s) scheduled again`);
   const reconciler = new Reconciler(
@@ -441,7 +452,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const terminals = new TerminalSessions({ exec, driver, events, tokens: sessions });
   containers.terminalsOf = (id) => terminals.list(id);
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals,
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { AddressTakenError, AliasTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { AddressTakenError, AliasTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError, SnapshotAliasTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -40,7 +40,8 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
 
 /** Statements that take a database back to before migration 0008 (container networks). */
 const UNDO_NETWORK = [
-  // 0009 first: it came after
+  // 0010 and 0009 first: they came after
+  'drop table snapshots',
   'drop table proxy_aliases',
   'drop table service_hosts',
   'alter table containers drop column programs',
@@ -897,6 +898,61 @@ for (const backend of backends) {
       await store.deleteContainer(other.id);
       assert.equal(await store.getProxyAlias(bobs.id), undefined);
       assert.deepEqual((await store.listProxyAliases({})).map((a) => a.alias), ['prod']);
+    });
+
+    test('snapshots: aliases unique per container, listed oldest first by container and server, deleted with their container', async () => {
+      const store = await freshStore();
+      const s = await seed(store);
+      const blue = containerRecord({ name: 'blue', project_id: s.project.id, server_id: s.server.id });
+      const green = containerRecord({ name: 'green', project_id: s.project.id, server_id: s.server.id });
+      await store.createContainer(blue, logEntry('creating', 'stopped'));
+      await store.createContainer(green, logEntry('creating', 'stopped'));
+      const config = { container_image: 'busybox', image_id: null, command: ['sleep', '1'], environment_vars: { A: 'b' }, autostart: true, hoody_kit: false, resources: blue.resources, stop_timeout: 10, restart_policy: 'no' as const, programs: [] };
+      let t = Date.parse('2026-01-01T00:00:00.000Z');
+      const snap = (c: ContainerRecord, alias: string | null) => ({
+        id: newId(),
+        container_id: c.id,
+        server_id: c.server_id,
+        alias,
+        image_id: 'sha256:' + 'a'.repeat(64),
+        container_image: 'busybox',
+        config,
+        files: 3,
+        // past 2^32: PostgreSQL answers bigint as text
+        content_bytes: 5_000_000_000,
+        size_bytes: 4096,
+        frozen_ms: 12.5,
+        created_by: s.user.id,
+        created_at: new Date((t += 1000)).toISOString(),
+      });
+      const first = snap(blue, 'pre-deploy');
+      await store.createSnapshot(first);
+      assert.deepEqual(await store.getSnapshot(first.id), first);
+      await assert.rejects(store.createSnapshot(snap(blue, 'pre-deploy')), (err: unknown) => err instanceof SnapshotAliasTakenError && err.alias === 'pre-deploy');
+      // another container may use the alias; many snapshots may have none
+      await store.createSnapshot(snap(green, 'pre-deploy'));
+      const unnamed = { ...snap(blue, null), frozen_ms: null };
+      await store.createSnapshot(unnamed);
+      await store.createSnapshot(snap(blue, null));
+      assert.deepEqual((await store.listSnapshots({ container_id: blue.id })).map((x) => x.alias), ['pre-deploy', null, null]);
+      assert.equal((await store.getSnapshot(unnamed.id))?.frozen_ms, null);
+      assert.equal((await store.listSnapshots({ server_id: s.server.id })).length, 4);
+      assert.equal(await store.deleteSnapshot(first.id), true);
+      assert.equal(await store.deleteSnapshot(first.id), false);
+      await store.createSnapshot(snap(blue, 'pre-deploy'));
+      // a restore writes the snapshot's configuration with its log row, in one write
+      const restored = await store.transition(blue.id, {
+        to_status: 'stopped',
+        log: logEntry('stopped', 'stopped'),
+        config: { ...config, command: ['echo', 'v1'], environment_vars: { V: '1' }, autostart: false, hoody_kit: true, stop_timeout: 3, restart_policy: 'always', container_image: 'example.com/app:1', image_id: 'sha256:' + 'b'.repeat(64) },
+      });
+      assert.deepEqual(
+        [restored?.command, restored?.environment_vars, restored?.autostart, restored?.hoody_kit, restored?.stop_timeout, restored?.restart_policy, restored?.container_image, restored?.image_id],
+        [['echo', 'v1'], { V: '1' }, false, true, 3, 'always', 'example.com/app:1', 'sha256:' + 'b'.repeat(64)],
+      );
+      assert.deepEqual((await store.getContainer(blue.id))?.command, ['echo', 'v1']);
+      await store.deleteContainer(blue.id);
+      assert.deepEqual((await store.listSnapshots({})).map((x) => x.container_id), [green.id]);
     });
 
     test('containers written before networks existed read as network none with no address and no ports', async () => {

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
     status: 409,
     description: 'A program\'s host label (`{project}-{container}-{program}-{index}`) is already served by another container of this server (`details.label`); rename the container or the program. Nothing was changed.',
   },
+  SNAPSHOT_ALIAS_TAKEN: { status: 409, description: 'The container already has a snapshot with this alias (`details.alias`, `details.snapshot_id`); aliases are unique per container.' },
   ALIAS_TAKEN: { status: 409, description: 'A proxy alias of this name exists (`details.alias`); aliases are unique. Delete it first to point the name elsewhere.' },
   EXEC_UNSUPPORTED: {
     status: 409,

@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
-import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, ProxyAlias, Server, ServiceView, StatusLogEntry, Token, User } from './schemas.ts';
+import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, ProxyAlias, Server, ServiceView, Snapshot, SnapshotDeleted, StatusLogEntry, Token, User } from './schemas.ts';
 
 /** Every `code` an error can carry: the keys of the error table, as an enum. */
 export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({
@@ -35,6 +35,10 @@ export const ContainerDeletedEnvelope = envelope(Type.Object({ container_id: Id,
 export const LifecycleEnvelope = envelope(LifecycleResult);
 export const OperationAcceptedEnvelope = envelope(Type.Object({ operation: OperationInfo }), 202);
 export const BulkEnvelope = envelope(BulkResult);
+export const SnapshotEnvelope = envelope(Type.Object({ snapshot: Snapshot }));
+export const SnapshotCreatedEnvelope = envelope(Type.Object({ snapshot: Snapshot }), 201);
+export const SnapshotListEnvelope = envelope(Type.Object({ snapshots: Type.Array(Snapshot) }));
+export const SnapshotDeletedEnvelope = envelope(SnapshotDeleted);
 export const StatusLogPageEnvelope = envelope(Type.Object({ logs: Type.Array(StatusLogEntry), pagination: Pagination }));
 export const ProjectListEnvelope = envelope(Type.Object({ projects: Type.Array(Project) }));
 export const ProjectCreatedEnvelope = envelope(Project, 201);

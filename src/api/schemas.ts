@@ -17,7 +17,7 @@ export const isLifecycleOperation = (v: unknown): v is LifecycleOperation =>
   typeof v === 'string' && (LIFECYCLE_OPERATIONS as readonly string[]).includes(v);
 
 /** Every operation that can appear in a status log or as a current operation. */
-export const OPERATIONS = [...LIFECYCLE_OPERATIONS, 'create', 'delete', 'update', 'exit', 'reconcile'] as const;
+export const OPERATIONS = [...LIFECYCLE_OPERATIONS, 'create', 'delete', 'update', 'exit', 'reconcile', 'snapshot', 'restore', 'copy'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
@@ -237,6 +237,73 @@ export const LifecycleBody = Type.Object(
   { additionalProperties: false },
 );
 export type LifecycleBody = Static<typeof LifecycleBody>;
+
+/** A snapshot's alias: unique per container; a path may name a snapshot by it instead of its id. */
+export const SnapshotAlias = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+  description: '1-128 letters, digits, `.`, `_` or `-`, starting with a letter or digit (`pre-deploy-2025-11-09`); unique per container',
+});
+
+export const CreateSnapshotBody = Type.Object(
+  {
+    alias: Type.Optional(SnapshotAlias),
+    reason: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateSnapshotBody = Static<typeof CreateSnapshotBody>;
+
+/** What a container's configuration was when the snapshot was cut; a restore puts it back. */
+export const SnapshotConfig = Type.Object({
+  container_image: Type.String(),
+  image_id: Type.Union([Type.String(), Type.Null()]),
+  command: Type.Union([Command, Type.Null()]),
+  environment_vars: Type.Record(Type.String(), Type.String()),
+  autostart: Type.Boolean(),
+  hoody_kit: Type.Boolean(),
+  resources: Resources,
+  stop_timeout: Type.Integer(),
+  restart_policy: RestartPolicySchema,
+  programs: Type.Array(ProgramView),
+});
+export type SnapshotConfig = Static<typeof SnapshotConfig>;
+
+export const Snapshot = Type.Object({
+  id: Id,
+  container_id: Id,
+  alias: Type.Union([Type.String(), Type.Null()]),
+  image_id: Type.Union([Type.String(), Type.Null()], { description: 'the image its files sit on (kept on this server while a snapshot uses it)' }),
+  container_image: Type.String(),
+  files: Type.Integer({ description: 'regular files in the container\'s own layer' }),
+  content_bytes: Type.Integer({ description: 'bytes of those files' }),
+  size_bytes: Type.Integer({ description: 'disk this snapshot added to the store: files no earlier snapshot holds, its folders and its manifest' }),
+  frozen_ms: Type.Union([Type.Number(), Type.Null()], { description: 'how long the container was frozen while the snapshot was cut (null: it was not running)' }),
+  created_by: Type.String({ description: 'who made it: a user id, or a system actor' }),
+  created_at: Timestamp,
+  config: SnapshotConfig,
+});
+export type Snapshot = Static<typeof Snapshot>;
+
+export const SnapshotParams = Type.Object(
+  { id: Id, snapshot: Type.String({ minLength: 1, maxLength: 128, description: 'the snapshot\'s id or alias' }) },
+  { additionalProperties: false },
+);
+
+export const RestoreSnapshotBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false });
+export type RestoreSnapshotBody = Static<typeof RestoreSnapshotBody>;
+
+export const CopyContainerBody = Type.Object(
+  {
+    name: ContainerName,
+    project_id: Type.Optional(Id),
+    snapshot_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'copy this snapshot (id or alias) of the source instead of its files as they are now' })),
+    start: Type.Optional(Type.Boolean({ description: 'start the copy once it is made (default false: it is left stopped)' })),
+  },
+  { additionalProperties: false },
+);
+export type CopyContainerBody = Static<typeof CopyContainerBody>;
+
+export const SnapshotDeleted = Type.Object({ snapshot_id: Id, reclaimed_bytes: Type.Integer({ description: 'disk freed: the files no other snapshot holds' }) });
 
 export const LifecycleResult = Type.Object({
   operation: Type.String(),

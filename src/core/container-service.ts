@@ -3,8 +3,8 @@
  * each claimed in the store (one operation per container, across daemons), carried out on the
  * runtime, and recorded with its status log row in one transaction.
  */
-import type { ContainerStatus, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
-import type { ContainerFilter, ContainerRecord, Store, StatusLogRecord } from '../store/store.ts';
+import type { ContainerStatus, CopyContainerBody, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
+import type { ContainerFilter, ContainerRecord, RestorableConfig, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { TerminalView } from './terminals.ts';
@@ -14,7 +14,7 @@ import { isHostPortFree } from '../network/port-probe.ts';
 import { checkPortRequests, chooseAddress, choosePorts, HOST_PORT_POOL, type CheckedPortRequest, type HostPortProbe } from './network-plan.ts';
 import type { ContainerSpec, RuntimeDriver, RuntimeProcess, RuntimeState } from '../runtime/driver.ts';
 import { RuntimeError } from '../runtime/driver.ts';
-import { type Actor, type Principal, principalOf, principalMetadata, SYSTEM, RESTART_POLICY } from './actor.ts';
+import { type Actor, type Principal, principalOf, principalMetadata, AUTOSTART, SYSTEM, RESTART_POLICY } from './actor.ts';
 import type { RestartPolicySettings } from './restart-policy.ts';
 import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
@@ -87,6 +87,17 @@ const KILL_WAIT_MS = 10_000;
 /** Added to every operation's deadline for the runtime calls around the waits. */
 const OPERATION_SLACK_MS = 30_000;
 const noop = (): void => undefined;
+/** Operations on a container's files (snapshot, restore, copy): their time grows with the files, not with stop timeouts. */
+const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy'];
+/** Longest a snapshot, restore or copy may take before its work is aborted. */
+const FILE_OPERATION_DEADLINE_MS = 6 * 3600_000;
+
+/** What the holder of a container's claim (a snapshot, restore or copy of it) can do with it. */
+export interface HeldContainer {
+  readonly operationId: string;
+  /** Aborted when the operation's deadline passes. */
+  readonly signal: AbortSignal | undefined;
+}
 
 /** One claimed operation in progress. */
 interface OperationContext {
@@ -213,6 +224,9 @@ export class ContainerService {
     const listening = running ? ((await this.deps.driver.stats(c.id).catch(() => undefined))?.listeningPorts ?? []) : [];
     return serviceViews(c, this.serviceUrls, listening, running);
   }
+
+  /** Removes what else a deleted container held (its snapshots' files); set once the snapshot store is open. */
+  afterDelete: (id: string) => Promise<void> = () => Promise.resolve();
 
   /** The open terminal sessions of a container (runtime_info.terminals); set once the sessions exist. */
   terminalsOf: (id: string) => TerminalView[] = () => [];
@@ -529,6 +543,8 @@ export class ContainerService {
       // the row and its claim are gone: nothing is left to release
       ctx.released = true;
     });
+    // its snapshots' rows went with it; their files go now (what a failure leaves, the next start sweeps)
+    await this.afterDelete(id).catch((err: unknown) => this.deps.warn?.(`files of the deleted container ${id}`, err));
     // its name is gone from the project's running containers
     if (visible.ipv4_address) await this.refreshProjectHosts(visible.project_id);
   }
@@ -544,6 +560,131 @@ export class ContainerService {
       if (typeof projectId !== 'string' || !(await this.deps.projects.isOwner(actor, projectId))) throw notFound('container', id);
     }
     return this.deps.store.listStatusLogs(id, q);
+  }
+
+  /**
+   * Holds the container while `work` reads its files (a snapshot, or the copy of it): refused while
+   * another operation holds it or its status does not allow `action`, announced and timed as every
+   * operation; its status does not change and no log row is written.
+   */
+  async holding<T>(actor: Actor, id: string, action: 'snapshot' | 'copy', reason: string | undefined, work: (c: ContainerRecord, held: HeldContainer) => Promise<T>): Promise<T> {
+    const visible = await this.get(actor, id);
+    return this.withOperation(visible, action, reason === undefined ? {} : { reason }, principalOf(actor), undefined, (c, ctx) => work(c, { operationId: ctx.opId, signal: ctx.signal }));
+  }
+
+  /**
+   * Puts a snapshot back onto a stopped (or failed) container: `fill` replaces its files, then its
+   * configuration goes back to the snapshot's in the same write as the log row (`stopped`,
+   * metadata.snapshot); an autostart container is then started (`autostart`, "restored from
+   * snapshot"). When `fill` fails the container keeps its files, configuration and status.
+   */
+  async restore(
+    actor: Actor,
+    id: string,
+    snapshot: { id: string; alias: string | null; config: RestorableConfig },
+    reason: string | undefined,
+    fill: (c: ContainerRecord, held: HeldContainer) => Promise<void>,
+  ): Promise<ContainerRecord> {
+    const visible = await this.get(actor, id);
+    const restored = await this.withOperation(visible, 'restore', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
+      const next: ContainerRecord = { ...c, ...snapshot.config };
+      try {
+        // the runtime's spec follows the configuration put back (and a mount left by the last run goes)
+        await this.deps.driver.create(await this.specOf(next), ctx.signal);
+        await fill(c, { operationId: ctx.opId, signal: ctx.signal });
+      } catch (err) {
+        // the files stayed as they were: the runtime's spec goes back to the container's own
+        await this.deps.driver.create(await this.specOf(c)).catch((e: unknown) => this.deps.warn?.(`spec of ${c.id} after a failed restore`, e));
+        throw err instanceof HoodyError ? err : runtimeFailure('restore', c, err);
+      }
+      const log = this.logRow(c, 'stopped', ctx, { snapshot: { id: snapshot.id, alias: snapshot.alias } });
+      const updated = await this.deps.store.transition(c.id, { to_status: 'stopped', log, exit_code: null, desired_status: 'stopped', operation_id: ctx.opId, finish_operation: true, config: snapshot.config });
+      if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the restore lost its claim`);
+      ctx.released = true;
+      return updated;
+    });
+    // a pending restart was decided for the files and settings that are gone
+    await this.restarts.cancel(id);
+    if (!restored.autostart) return restored;
+    return (await this.operateAsSystem(id, 'start', AUTOSTART, 'restored from snapshot', { snapshot: { id: snapshot.id, alias: snapshot.alias } })) ?? restored;
+  }
+
+  /**
+   * A new container made from another's files: `copying` (its log: `creating → copying`) while
+   * `fill` writes its files, then `stopped` (started when asked). It gets the source's image and
+   * configuration, a new name, its own address and no published ports. A failed fill leaves it
+   * `failed`, with the error in its log.
+   */
+  async copy(actor: Actor, source: ContainerRecord, body: CopyContainerBody, extra: Record<string, unknown>, fill: (target: ContainerRecord, signal: AbortSignal | undefined) => Promise<void>): Promise<ContainerRecord> {
+    const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.get(actor, source.project_id);
+    const programs = source.programs ?? [];
+    const labels = serviceLabels(project.name, body.name, [...programs, ...kitPrograms(source)]);
+    const limits = this.deps.limits;
+    const networkMode = this.subnet ? source.network_mode : 'none';
+    // the image stays while the copy is made (and after, through the new row)
+    const image = await this.deps.images.ensure(source.image_id ?? source.container_image, { pull: 'never', command: source.command });
+    const now = nowIso();
+    const opId = newId();
+    const base: ContainerRecord = {
+      ...source,
+      id: newId(),
+      name: body.name,
+      project_id: project.id,
+      server_id: this.deps.server.id,
+      status: 'copying',
+      desired_status: 'stopped',
+      image_id: source.image_id ?? image.id,
+      current_operation: { id: opId, operation: 'copy', started_at: now },
+      exit_code: null,
+      created_at: now,
+      updated_at: now,
+      version: 0,
+      network_mode: networkMode,
+      ipv4_address: null,
+      ports: [],
+      programs,
+      service_labels: labels,
+    };
+    const ctx: OperationContext = { opId, operation: 'copy', by: principalOf(actor), t0: performance.now(), extra };
+    let record = base;
+    try {
+      await this.pickingAgain([], async () => {
+        if (networkMode === 'bridge') record = { ...base, ...(await this.pickNetwork([], { id: base.id })) };
+        await this.deps.store.createContainer(record, { ...this.logRow({ ...record, status: 'creating' }, 'copying', ctx), duration_ms: 0 }, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
+      });
+    } catch (err) {
+      if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
+      if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
+      throw networkClash(err);
+    } finally {
+      image.release();
+    }
+    let copied: ContainerRecord;
+    let finished: () => void = noop;
+    this.inFlight.set(record.id, { opId, done: new Promise<void>((r) => (finished = r)) });
+    try {
+      await this.deps.driver.create(await this.specOf(record));
+      await fill(record, undefined);
+      copied = await this.record(record, 'stopped', ctx, { finish: true });
+      this.observer.operationFinished('copy', 'ok', (performance.now() - ctx.t0) / 1000);
+    } catch (err) {
+      this.observer.operationFinished('copy', 'error', (performance.now() - ctx.t0) / 1000);
+      await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) }).catch((e: unknown) => this.deps.warn?.(`recording the failed copy ${record.id}`, e));
+      throw err instanceof HoodyError ? err : runtimeFailure('copy', record, err);
+    } finally {
+      this.inFlight.delete(record.id);
+      finished();
+    }
+    try {
+      if (!body.start) return copied;
+      try {
+        return await this.operate(actor, copied.id, 'start', {});
+      } catch (err) {
+        throw await this.startAfterCreateFailed(copied, err);
+      }
+    } finally {
+      if (record.ipv4_address) await this.refreshProjectHosts(record.project_id);
+    }
   }
 
   /** Runs one lifecycle operation to completion and answers the container as it then is. */
@@ -682,7 +823,7 @@ export class ContainerService {
     const claim = await this.deps.store.beginOperation(id, { id: opId, operation: action, started_at: nowIso() });
     if (!claim) throw notFound('container', id);
     if (!claim.claimed) throw inProgress(claim.container);
-    const deadline = AbortSignal.timeout(this.operationDeadlineMs(claim.container, body));
+    const deadline = AbortSignal.timeout(FILE_OPERATIONS.includes(action) ? FILE_OPERATION_DEADLINE_MS : this.operationDeadlineMs(claim.container, body));
     const began = performance.now();
     const ctx: OperationContext = { opId, operation: action, by, reason: body.reason, t0: began, signal: deadline };
     const announce = (phase: OperationEvent['phase'], extra: Partial<OperationEvent> = {}): void =>
@@ -906,7 +1047,7 @@ function assertStatusAllows(c: ContainerRecord, action: Action): void {
   const check = checkAction(c.status, action);
   if (check.ok) return;
   if (check.reason === 'in-progress') throw inProgress(c);
-  if (action === 'update' || action === 'delete') {
+  if (action === 'update' || action === 'delete' || action === 'restore') {
     throw new HoodyError('INVALID_STATE', `cannot ${action} container "${c.name}": it is ${c.status}; stop it first`, { status: c.status, allowed_operations: check.allowed });
   }
   throw new HoodyError('INVALID_TRANSITION', `cannot ${action} container "${c.name}": it is ${c.status}`, { status: c.status, operation: action, allowed_operations: check.allowed });

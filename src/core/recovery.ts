@@ -51,8 +51,14 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
       // the daemon died during this operation: a start it cut short is ended, the rest settled on what the runtime shows
       const removed = await abandonStart(driver, c, opts.warn);
       if (removed) state = await driver.state(c.id).catch(() => undefined);
+      // a snapshot or copy cut short may have left the container frozen for its last pass: thawed, it runs as before
+      if (FREEZING_OPERATIONS.includes(c.current_operation.operation) && c.status === 'running' && state?.status === 'paused') {
+        await driver.resume(c.id).catch((err: unknown) => opts.warn?.(`thawing container "${c.name}" after its ${c.current_operation?.operation} was cut short`, err));
+        state = await driver.state(c.id).catch(() => undefined);
+      }
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
-      if ((c.status === 'creating' && !state) || truth === 'creating') truth = 'failed';
+      // a copy cut short has files half-written: failed, never copying
+      if ((c.status === 'creating' && !state) || truth === 'creating' || c.status === 'copying') truth = 'failed';
       current = await settle(store, server, c, truth, removed ? c.exit_code : (state?.exitCode ?? null), {
         operation: 'reconcile',
         interrupted_operation: c.current_operation.operation,
@@ -99,6 +105,9 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
   });
   return report;
 }
+
+/** Operations that freeze a running container for a moment (the last pass of reading its files). */
+const FREEZING_OPERATIONS: readonly string[] = ['snapshot', 'copy'];
 
 const HALF_START_REMOVED = 'its half-made start (processes waiting to run) was removed';
 

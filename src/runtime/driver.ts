@@ -160,6 +160,13 @@ export interface RuntimeDriver {
    */
   logFiles(id: string): Promise<string[]>;
   list(signal?: AbortSignal): Promise<RuntimeState[]>;
+  /**
+   * The folder holding the container's own files (the writable layer over its image), made by
+   * create: a snapshot reads it (the container frozen or stopped), a restore replaces it while the
+   * container is stopped (after a create, which lets go of its last run's mount). Absent: the
+   * runtime cannot snapshot.
+   */
+  filesDir?(id: string): string;
   /** Starts a command in a running container. */
   exec(id: string, spec: ExecSpec): Promise<ExecProcess>;
   /** A user as the container's own /etc/passwd and /etc/group resolve it (`name`, `uid`, `name:group`, `uid:gid`). */

@@ -31,6 +31,8 @@ import { operationRoutes } from './routes/operations.ts';
 import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
 import { logRoutes } from './routes/logs.ts';
 import { execRoutes } from './routes/exec.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
+import type { SnapshotService } from '../core/snapshot-service.ts';
 import type { ContainerExec } from '../core/container-exec.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
 import { serveTerminals, terminalPageRoutes } from './terminal.ts';
@@ -65,6 +67,8 @@ export interface AppDeps {
   aliases: ProxyAliasService;
   logs: ContainerLogs;
   exec: ContainerExec;
+  /** Snapshots, restores and copies of containers; their routes are absent without it. */
+  snapshots?: SnapshotService;
   /** Interactive sessions (WebSocket on /api/v1/containers/{id}/terminal) and the terminal page; none without it. */
   terminals?: TerminalSessions;
   /** Signs open links of private service URLs; no open links without it (no router). */
@@ -176,6 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await proxyRoutes(api, deps);
       await logRoutes(api, deps);
       await execRoutes(api, deps);
+      if (deps.snapshots) await snapshotRoutes(api, { ...deps, snapshots: deps.snapshots });
     },
     { prefix: API_PREFIX },
   );

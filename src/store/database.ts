@@ -108,6 +108,23 @@ export interface ProxyAliasesTable {
   created_at: string;
 }
 
+/** The `snapshots` table: (container_id, alias) is unique; config is JSON text. */
+export interface SnapshotsTable {
+  id: string;
+  container_id: string;
+  server_id: string;
+  alias: string | null;
+  image_id: string | null;
+  container_image: string;
+  config: string;
+  files: number;
+  content_bytes: number | string;
+  size_bytes: number | string;
+  frozen_ms: number | null;
+  created_by: string;
+  created_at: string;
+}
+
 /** The `published_ports` table: one row per host port a container holds; (server_id, protocol, host_port) is the primary key. */
 export interface PublishedPortsTable {
   server_id: string;
@@ -159,6 +176,7 @@ export interface Database {
   published_ports: PublishedPortsTable;
   service_hosts: ServiceHostsTable;
   proxy_aliases: ProxyAliasesTable;
+  snapshots: SnapshotsTable;
 }
 
 /** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */

@@ -5,7 +5,7 @@
 import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction as KyselyTransaction, type Updateable } from 'kysely';
 import type { ContainerStatus, SortOrder } from '../api/schemas.ts';
 import type { ContainersTable, Database, SqlDialect } from './database.ts';
-import { CONTAINER_ADDRESS_INDEX, CONTAINER_NAME_CONSTRAINT, PROXY_ALIAS_UNIQUE, PUBLISHED_PORT_KEY, SERVICE_HOST_KEY, migrateToLatest } from './migrations.ts';
+import { CONTAINER_ADDRESS_INDEX, CONTAINER_NAME_CONSTRAINT, PROXY_ALIAS_UNIQUE, PUBLISHED_PORT_KEY, SERVICE_HOST_KEY, SNAPSHOT_ALIAS_UNIQUE, migrateToLatest } from './migrations.ts';
 import {
   containerFromRow,
   containerToRow,
@@ -15,6 +15,8 @@ import {
   proxyAliasFromRow,
   proxyAliasToRow,
   serverFromRow,
+  snapshotFromRow,
+  snapshotToRow,
   statusLogFromRow,
   statusLogToRow,
   tokenFromRow,
@@ -33,6 +35,7 @@ import {
   OwnerLimitError,
   PortTakenError,
   ServiceNameTakenError,
+  SnapshotAliasTakenError,
   type ContainerFilter,
   type CreateContainerOptions,
   type ContainerPatch,
@@ -43,6 +46,8 @@ import {
   type ProxyAliasFilter,
   type ProxyAliasRecord,
   type RestartHistoryRecord,
+  type SnapshotFilter,
+  type SnapshotRecord,
   type ServerRecord,
   type StatusLogRecord,
   type StatusLogScope,
@@ -68,6 +73,7 @@ const ADDRESS_UNIQUE = { constraint: CONTAINER_ADDRESS_INDEX, table: 'containers
 const PORT_KEY = { constraint: PUBLISHED_PORT_KEY, table: 'published_ports', columns: ['server_id', 'protocol', 'host_port'] };
 const SERVICE_KEY = { constraint: SERVICE_HOST_KEY, table: 'service_hosts', columns: ['server_id', 'label'] };
 const ALIAS_UNIQUE = { constraint: PROXY_ALIAS_UNIQUE, table: 'proxy_aliases', columns: ['alias'] };
+const SNAPSHOT_ALIAS_KEY = { constraint: SNAPSHOT_ALIAS_UNIQUE, table: 'snapshots', columns: ['container_id', 'alias'] };
 const now = (): string => new Date().toISOString();
 
 /** The Store implementation for every SQL backend Kysely speaks to. */
@@ -287,6 +293,33 @@ export class KyselyStore implements Store {
     return gone !== undefined;
   }
 
+  async createSnapshot(snapshot: SnapshotRecord): Promise<void> {
+    try {
+      await this.db.insertInto('snapshots').values(snapshotToRow(snapshot)).execute();
+    } catch (err) {
+      if (snapshot.alias !== null && isUniqueViolation(err, this.dialect, SNAPSHOT_ALIAS_KEY)) throw new SnapshotAliasTakenError(snapshot.alias);
+      throw err;
+    }
+  }
+
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    const row = await this.db.selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && snapshotFromRow(row);
+  }
+
+  async listSnapshots(filter: SnapshotFilter): Promise<SnapshotRecord[]> {
+    let q = this.db.selectFrom('snapshots').selectAll();
+    if (filter.container_id !== undefined) q = q.where('container_id', '=', filter.container_id);
+    if (filter.server_id !== undefined) q = q.where('server_id', '=', filter.server_id);
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(snapshotFromRow);
+  }
+
+  async deleteSnapshot(id: string): Promise<boolean> {
+    const gone = await this.db.deleteFrom('snapshots').where('id', '=', id).returning('id').executeTakeFirst();
+    return gone !== undefined;
+  }
+
   /** An address clash as AddressTakenError; anything else as it is. */
   private networkClash(err: unknown, c: Pick<ContainerRecord, 'ipv4_address'>): unknown {
     if (isUniqueViolation(err, this.dialect, ADDRESS_UNIQUE)) return new AddressTakenError(c.ipv4_address ?? '');
@@ -419,6 +452,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
       await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
       await trx.deleteFrom('proxy_aliases').where('container_id', '=', id).execute();
+      await trx.deleteFrom('snapshots').where('container_id', '=', id).execute();
       return { deleted: true, logged: finalLog && (await this.appendLog(trx, id, gone.project_id, finalLog)) };
     });
     if (outcome.logged) this.handOver(outcome.logged);
@@ -462,6 +496,11 @@ export class KyselyStore implements Store {
     if (t.exit_code !== undefined) set.exit_code = t.exit_code;
     if (t.desired_status !== undefined) set.desired_status = t.desired_status;
     if (t.finish_operation) Object.assign(set, { current_operation_id: null, current_operation: null, current_operation_started_at: null });
+    if (t.config) {
+      const c = t.config;
+      Object.assign(set, patchToRow({ command: c.command, environment_vars: c.environment_vars, autostart: c.autostart, resources: c.resources, stop_timeout: c.stop_timeout, restart_policy: c.restart_policy }));
+      Object.assign(set, { hoody_kit: c.hoody_kit ? 1 : 0, container_image: c.container_image, image_id: c.image_id ?? null });
+    }
     const done = await this.db.transaction().execute(async (trx) => {
       let update = trx
         .updateTable('containers')

@@ -24,6 +24,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0007_container_image_id': { up: (db) => addContainerImageId(db) },
     '0008_container_network': { up: (db) => addContainerNetwork(db) },
     '0009_programs_and_aliases': { up: (db) => addProgramsAndAliases(db) },
+    '0010_snapshots': { up: (db) => addSnapshots(db) },
   };
 }
 
@@ -246,6 +247,32 @@ async function addProgramsAndAliases(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex(PROXY_ALIAS_UNIQUE).on('proxy_aliases').column('alias').unique().execute();
   await db.schema.createIndex('proxy_aliases_container_id').on('proxy_aliases').column('container_id').execute();
+}
+
+/** Name of the unique (container_id, alias) index of snapshots; SnapshotAliasTakenError is mapped from it. */
+export const SNAPSHOT_ALIAS_UNIQUE = 'snapshots_container_id_alias_unique';
+
+/** Snapshots of containers' files: their files live in the server's snapshot store, these rows say what each is. */
+async function addSnapshots(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('snapshots')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('container_id', 'text', (c) => c.notNull())
+    .addColumn('server_id', 'text', (c) => c.notNull())
+    .addColumn('alias', 'text')
+    .addColumn('image_id', 'text')
+    .addColumn('container_image', 'text', (c) => c.notNull())
+    .addColumn('config', 'text', (c) => c.notNull())
+    .addColumn('files', 'integer', (c) => c.notNull())
+    .addColumn('content_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('frozen_ms', 'real')
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+  // NULL aliases are distinct in both SQLite and PostgreSQL: many snapshots may have none
+  await db.schema.createIndex(SNAPSHOT_ALIAS_UNIQUE).on('snapshots').columns(['container_id', 'alias']).unique().execute();
+  await db.schema.createIndex('snapshots_server_id').on('snapshots').column('server_id').execute();
 }
 
 /**

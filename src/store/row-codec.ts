@@ -4,9 +4,9 @@
  */
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { ContainerStatus } from '../api/schemas.ts';
-import type { ContainerPatch, ContainerRecord, NewStatusLog, ProgramRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
+import type { ContainerPatch, ContainerRecord, NewStatusLog, ProgramRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, SnapshotRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
 import type { PublishedPort } from '../network/types.ts';
-import type { BoolInt, ContainersTable, ProjectsTable, ProxyAliasesTable, PublishedPortsTable, ServersTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
+import type { BoolInt, ContainersTable, ProjectsTable, ProxyAliasesTable, PublishedPortsTable, ServersTable, SnapshotsTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
 
 const bool = (b: boolean): BoolInt => (b ? 1 : 0);
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
@@ -156,6 +156,44 @@ export function proxyAliasToRow(a: ProxyAliasRecord): Insertable<ProxyAliasesTab
     public: bool(a.public),
     created_by: a.created_by,
     created_at: a.created_at,
+  };
+}
+
+/** A snapshots row as a record. */
+export function snapshotFromRow(row: Selectable<SnapshotsTable>): SnapshotRecord {
+  return {
+    id: row.id,
+    container_id: row.container_id,
+    server_id: row.server_id,
+    alias: row.alias,
+    image_id: row.image_id,
+    container_image: row.container_image,
+    config: JSON.parse(row.config) as SnapshotRecord['config'],
+    files: num(row.files),
+    content_bytes: num(row.content_bytes),
+    size_bytes: num(row.size_bytes),
+    frozen_ms: row.frozen_ms === null ? null : num(row.frozen_ms),
+    created_by: row.created_by,
+    created_at: row.created_at,
+  };
+}
+
+/** A snapshot record as a snapshots row. */
+export function snapshotToRow(s: SnapshotRecord): Insertable<SnapshotsTable> {
+  return {
+    id: s.id,
+    container_id: s.container_id,
+    server_id: s.server_id,
+    alias: s.alias,
+    image_id: s.image_id,
+    container_image: s.container_image,
+    config: JSON.stringify(s.config),
+    files: s.files,
+    content_bytes: s.content_bytes,
+    size_bytes: s.size_bytes,
+    frozen_ms: s.frozen_ms,
+    created_by: s.created_by,
+    created_at: s.created_at,
   };
 }
 

@@ -8,7 +8,7 @@
  * - at most one operation per container is in flight: `beginOperation` is an atomic
  *   compare-and-set on `current_operation_id IS NULL`, so it holds across daemons sharing a database.
  */
-import type { ContainerStatus, Resources, RestartPolicy, SortOrder } from '../api/schemas.ts';
+import type { ContainerStatus, Resources, RestartPolicy, SnapshotConfig, SortOrder } from '../api/schemas.ts';
 import type { NetworkMode, PortProtocol, PublishedPort } from '../network/types.ts';
 
 /** A container as stored (times as ISO strings, JSON columns decoded). */
@@ -74,6 +74,29 @@ export interface ProxyAliasRecord {
   /** The user who made it. */
   created_by: string;
   created_at: string;
+}
+
+/** A snapshot of a container's files, as its row says (its files are in the server's snapshot store). */
+export interface SnapshotRecord {
+  id: string;
+  container_id: string;
+  server_id: string;
+  alias: string | null;
+  image_id: string | null;
+  container_image: string;
+  /** The container's configuration when the snapshot was cut (what a restore puts back). */
+  config: SnapshotConfig;
+  files: number;
+  content_bytes: number;
+  size_bytes: number;
+  frozen_ms: number | null;
+  created_by: string;
+  created_at: string;
+}
+
+export interface SnapshotFilter {
+  container_id?: string;
+  server_id?: string;
 }
 
 export interface ProxyAliasFilter {
@@ -195,7 +218,12 @@ export interface Transition {
   expect_status?: ContainerStatus;
   /** Clear current_operation in the same write (the operation is finished). */
   finish_operation?: boolean;
+  /** Configuration written in the same write (a restore puts a snapshot's back). */
+  config?: RestorableConfig;
 }
+
+/** The configuration a snapshot keeps and a restore writes back with its log row (columns of the container row only). */
+export type RestorableConfig = Pick<ContainerRecord, 'command' | 'environment_vars' | 'autostart' | 'hoody_kit' | 'resources' | 'stop_timeout' | 'restart_policy' | 'container_image' | 'image_id'>;
 
 export interface Store {
   /** Runs pending numbered migrations; safe when two daemons start at once. */
@@ -257,7 +285,7 @@ export interface Store {
    * `service_labels` replaces its service host rows (ServiceNameTakenError as on create).
    */
   updateContainer(id: string, patch: ContainerPatch): Promise<ContainerRecord | undefined>;
-  /** Removes the container row, its published ports, service labels and proxy aliases (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
+  /** Removes the container row, its published ports, service labels, proxy aliases and snapshot rows (with a last log row, when given, in the same transaction); its status log rows stay readable by container id. */
   deleteContainer(id: string, finalLog?: NewStatusLog): Promise<boolean>;
   /**
    * Inserts the alias. Throws AliasTakenError when the alias exists, and NotFoundError-free
@@ -269,6 +297,13 @@ export interface Store {
   listProxyAliases(filter: ProxyAliasFilter): Promise<ProxyAliasRecord[]>;
   /** Returns false when no such alias existed. */
   deleteProxyAlias(id: string): Promise<boolean>;
+  /** Inserts the row; throws SnapshotAliasTakenError when the container has a snapshot of this alias. */
+  createSnapshot(snapshot: SnapshotRecord): Promise<void>;
+  getSnapshot(id: string): Promise<SnapshotRecord | undefined>;
+  /** Oldest first. */
+  listSnapshots(filter: SnapshotFilter): Promise<SnapshotRecord[]>;
+  /** Returns false when no such snapshot existed. */
+  deleteSnapshot(id: string): Promise<boolean>;
   /** The IPv4 addresses the containers of a server hold. */
   takenAddresses(serverId: string): Promise<string[]>;
   /** The host ports the containers of a server hold, with the container holding each. */
@@ -400,6 +435,14 @@ export class ServiceNameTakenError extends Error {
   constructor(readonly label: string) {
     super(`service name "${label}" is already used by another container of this server`);
     this.name = 'ServiceNameTakenError';
+  }
+}
+
+/** Thrown when a container has a snapshot of this alias already. */
+export class SnapshotAliasTakenError extends Error {
+  constructor(readonly alias: string) {
+    super(`snapshot alias "${alias}" already exists`);
+    this.name = 'SnapshotAliasTakenError';
   }
 }
 

@@ -962,6 +962,10 @@ export class RuncDriver implements RuntimeDriver {
     for (const id of ids) if (mounted.has(this.rootPath(id)) || mounted.has(join(this.bundle(id), 'rootfs'))) this.unmountWhenStopped(id);
   }
 
+  filesDir(id: string): string {
+    return join(this.bundle(id), 'upper');
+  }
+
   /** The overlay's folders for a container (`merged`: its mount point). */
   private overlayDirs(id: string, lower: string | string[]): OverlayDirs {
     const bundle = this.bundle(id);

@@ -88,6 +88,12 @@ export async function imageRoutes(api: FastifyInstance, { images, store, server 
       }
       if (id) byImage.set(id, [...(byImage.get(id) ?? []), c.id]);
     }
+    // a snapshot's files sit on its image: the image stays while the container keeps the snapshot
+    for (const s of await store.listSnapshots({ server_id: server.id })) {
+      if (!s.image_id) continue;
+      const users = byImage.get(s.image_id) ?? [];
+      if (!users.includes(s.container_id)) byImage.set(s.image_id, [...users, s.container_id]);
+    }
     return byImage;
   };
 

@@ -1,0 +1,264 @@
+/**
+ * Snapshots of containers' files, their restore and copies of containers: the rows in the store
+ * say what each snapshot is, the snapshot store (src/snapshots) holds its files. A snapshot exists
+ * once both are written: its files first, then its row; a delete removes the row first, then the
+ * files. What a crash leaves between the two (files without a row) is swept at the next start.
+ */
+import type { CopyContainerBody, CreateSnapshotBody, SnapshotConfig } from '../api/schemas.ts';
+import type { RuntimeDriver } from '../runtime/driver.ts';
+import type { FreezeHooks } from '../snapshots/capture.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+import { SnapshotAliasTakenError, type ContainerRecord, type SnapshotRecord, type Store } from '../store/store.ts';
+import type { Actor } from './actor.ts';
+import type { ContainerService, HeldContainer, ServerIdentity } from './container-service.ts';
+import { HoodyError, notFound } from './errors.ts';
+import { newId, nowIso } from './ids.ts';
+
+/** The snapshot store's calls the service uses. */
+export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'list' | 'get'>;
+
+export interface SnapshotServiceDeps {
+  store: Store;
+  driver: RuntimeDriver;
+  containers: ContainerService;
+  files: SnapshotFiles;
+  server: ServerIdentity;
+  /** Removes what a restore cut short left beside a container's files. */
+  sweepRestores?: (filesDir: string) => Promise<number>;
+  warn?: (message: string, err?: unknown) => void;
+}
+
+/** What the start-up sweep found and removed. */
+export interface SnapshotSweepReport {
+  /** Snapshot folders with no row (a capture or delete cut short, a copy's own capture). */
+  orphanFolders: number;
+  /** Rows of this server whose folder is gone (removed: they could not be restored). */
+  rowsWithoutFiles: number;
+  /** Leftovers of restores cut short beside containers' files. */
+  restoreLeftovers: number;
+  /** Disk freed from files no snapshot holds any more. */
+  reclaimedBytes: number;
+}
+
+const ID_FORMAT = /^[0-9a-f]{24}$/;
+
+export class SnapshotService {
+  /** Files being captured for a copy (a copy's own snapshot, never listed): kept from the sweep. */
+  private readonly copying = new Set<string>();
+
+  constructor(private readonly deps: SnapshotServiceDeps) {}
+
+  /**
+   * Cuts a snapshot of the container's files: a running container is frozen only while the files
+   * changed since the first pass are taken (`frozen_ms`); a paused one is refused (its freeze is
+   * its owner's), as is one that another operation holds.
+   */
+  async create(actor: Actor, containerId: string, body: CreateSnapshotBody): Promise<SnapshotRecord> {
+    const alias = body.alias ?? null;
+    return this.deps.containers.holding(actor, containerId, 'snapshot', body.reason, async (c, held) => {
+      if (alias !== null) await this.assertAliasFree(c.id, alias);
+      const id = newId();
+      const previous = await this.previousOf(c.id);
+      const captured = await this.capture(c, id, previous, held);
+      const record: SnapshotRecord = {
+        id,
+        container_id: c.id,
+        server_id: c.server_id,
+        alias,
+        image_id: c.image_id ?? null,
+        container_image: c.container_image,
+        config: configOf(c),
+        files: captured.files,
+        content_bytes: captured.bytes,
+        size_bytes: captured.newBytes,
+        frozen_ms: captured.frozenMs,
+        created_by: actor.userId,
+        created_at: nowIso(),
+      };
+      try {
+        await this.deps.store.createSnapshot(record);
+      } catch (err) {
+        await this.deps.files.delete(id).catch((e: unknown) => this.deps.warn?.(`files of the snapshot ${id} not recorded`, e));
+        if (err instanceof SnapshotAliasTakenError) throw aliasTaken(alias ?? '', undefined);
+        throw err;
+      }
+      return record;
+    });
+  }
+
+  /** The container's snapshots, oldest first. */
+  async list(actor: Actor, containerId: string): Promise<SnapshotRecord[]> {
+    const c = await this.deps.containers.get(actor, containerId);
+    return this.deps.store.listSnapshots({ container_id: c.id });
+  }
+
+  /** One snapshot of the container, by id or alias. */
+  async get(actor: Actor, containerId: string, ref: string): Promise<SnapshotRecord> {
+    const c = await this.deps.containers.get(actor, containerId);
+    return this.find(c, ref);
+  }
+
+  /** Deletes a snapshot: its row, then its files; answers the disk freed (files no other snapshot holds). */
+  async remove(actor: Actor, containerId: string, ref: string): Promise<{ snapshot_id: string; reclaimed_bytes: number }> {
+    const c = await this.deps.containers.get(actor, containerId);
+    const snap = await this.find(c, ref);
+    if (snap.server_id !== this.deps.server.id) throw wrongServer(c);
+    if (!(await this.deps.store.deleteSnapshot(snap.id))) throw notFound('snapshot', ref);
+    await this.deps.files.delete(snap.id).catch((err: unknown) => this.deps.warn?.(`files of the deleted snapshot ${snap.id}`, err));
+    const collected = await this.deps.files.collect();
+    return { snapshot_id: snap.id, reclaimed_bytes: collected.bytes };
+  }
+
+  /** Puts a snapshot's files and configuration back onto its stopped container (see ContainerService.restore). */
+  async restore(actor: Actor, containerId: string, ref: string, reason: string | undefined): Promise<ContainerRecord> {
+    const c = await this.deps.containers.get(actor, containerId);
+    const snap = await this.find(c, ref);
+    const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
+    return this.deps.containers.restore(actor, c.id, { id: snap.id, alias: snap.alias, config }, reason, async (held, claim) => {
+      await this.deps.files.restore(snap.id, this.filesDir(held), claim.signal ? { signal: claim.signal } : {});
+    });
+  }
+
+  /**
+   * A new container with the source's files: those of one of its snapshots, or (the source held
+   * while they are read, frozen briefly when running) its files as they are now.
+   */
+  async copy(actor: Actor, containerId: string, body: CopyContainerBody): Promise<ContainerRecord> {
+    const source = await this.deps.containers.get(actor, containerId);
+    if (source.server_id !== this.deps.server.id) throw wrongServer(source);
+    if (body.snapshot_id !== undefined) {
+      const snap = await this.find(source, body.snapshot_id);
+      const from = { ...source, ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
+      return this.deps.containers.copy(actor, from, body, { source_container_id: source.id, snapshot_id: snap.id }, async (target, signal) => {
+        await this.deps.files.restore(snap.id, this.filesDir(target), signal ? { signal } : {});
+      });
+    }
+    // the source's files as they are now, cut as a snapshot nobody lists, then put into the new container
+    const cutId = `copy-${newId()}`;
+    this.copying.add(cutId);
+    try {
+      const cut = await this.deps.containers.holding(actor, containerId, 'copy', undefined, async (c, held) => ({ source: c, captured: await this.capture(c, cutId, await this.previousOf(c.id), held) }));
+      return await this.deps.containers.copy(actor, cut.source, body, { source_container_id: source.id, ...(cut.captured.frozenMs === null ? {} : { frozen_ms: cut.captured.frozenMs }) }, async (target, signal) => {
+        await this.deps.files.restore(cutId, this.filesDir(target), signal ? { signal } : {});
+      });
+    } finally {
+      this.copying.delete(cutId);
+      await this.deps.files.delete(cutId).catch(() => undefined);
+      await this.deps.files.collect().catch((err: unknown) => this.deps.warn?.('collecting the files of a copy', err));
+    }
+  }
+
+  /** Removes the files of a deleted container's snapshots (their rows went with the container). */
+  async removeFilesOf(containerId: string): Promise<void> {
+    const records = await this.deps.files.list();
+    const mine = records.filter((r) => r.meta.container_id === containerId);
+    if (mine.length === 0) return;
+    for (const r of mine) await this.deps.files.delete(r.id);
+    await this.deps.files.collect();
+  }
+
+  /**
+   * At start, before anything is served: removes snapshot folders no row names (captures and
+   * deletes cut short, copies' own captures), rows of this server whose folder is gone, what cut
+   * short restores left beside containers' files, and the files no snapshot holds any more.
+   */
+  async sweep(): Promise<SnapshotSweepReport> {
+    const report: SnapshotSweepReport = { orphanFolders: 0, rowsWithoutFiles: 0, restoreLeftovers: 0, reclaimedBytes: 0 };
+    const rows = await this.deps.store.listSnapshots({ server_id: this.deps.server.id });
+    const known = new Set(rows.map((r) => r.id));
+    const folders = await this.deps.files.list();
+    const present = new Set(folders.map((f) => f.id));
+    for (const f of folders) {
+      if (known.has(f.id) || this.copying.has(f.id)) continue;
+      await this.deps.files.delete(f.id);
+      report.orphanFolders++;
+    }
+    for (const r of rows) {
+      if (present.has(r.id)) continue;
+      this.deps.warn?.(`snapshot ${r.id} of container ${r.container_id} has no files any more; its row is removed`);
+      await this.deps.store.deleteSnapshot(r.id);
+      report.rowsWithoutFiles++;
+    }
+    const sweepRestores = this.deps.sweepRestores;
+    if (sweepRestores && this.deps.driver.filesDir) {
+      for (const c of await this.deps.store.listContainers({ server_id: this.deps.server.id })) {
+        report.restoreLeftovers += await sweepRestores(this.deps.driver.filesDir(c.id)).catch(() => 0);
+      }
+    }
+    report.reclaimedBytes = (await this.deps.files.collect()).bytes;
+    return report;
+  }
+
+  private filesDir(c: ContainerRecord): string {
+    if (!this.deps.driver.filesDir) throw new HoodyError('RUNTIME_ERROR', `this server's runtime (${this.deps.driver.name}) cannot snapshot containers`, { operation: 'snapshot' });
+    return this.deps.driver.filesDir(c.id);
+  }
+
+  /** Captures the container's files as `id`: frozen for the last pass when it runs (the freeze always undone). */
+  private async capture(c: ContainerRecord, id: string, previous: string | undefined, held: HeldContainer): Promise<{ files: number; bytes: number; newBytes: number; frozenMs: number | null }> {
+    const { driver } = this.deps;
+    const dir = this.filesDir(c);
+    const running = c.status === 'running';
+    const freeze: FreezeHooks | undefined = running ? { freeze: () => driver.pause(c.id, held.signal), thaw: () => driver.resume(c.id) } : undefined;
+    const result = await this.deps.files.capture(dir, id, {
+      ...(previous === undefined ? {} : { previous }),
+      ...(freeze ? { freeze } : {}),
+      ...(held.signal ? { signal: held.signal } : {}),
+      meta: { container_id: c.id, server_id: c.server_id },
+    });
+    const t = result.timings;
+    return { files: result.files, bytes: result.bytes, newBytes: result.newBytes, frozenMs: running ? round(t.freezeMs + t.frozenMs + t.thawMs) : null };
+  }
+
+  /** The container's newest snapshot whose files are here: a capture reuses its unchanged files unread. */
+  private async previousOf(containerId: string): Promise<string | undefined> {
+    const rows = await this.deps.store.listSnapshots({ container_id: containerId });
+    for (const r of rows.reverse()) {
+      if (r.server_id !== this.deps.server.id) continue;
+      if (await this.deps.files.get(r.id).then(() => true, () => false)) return r.id;
+    }
+    return undefined;
+  }
+
+  private async assertAliasFree(containerId: string, alias: string): Promise<void> {
+    const taken = (await this.deps.store.listSnapshots({ container_id: containerId })).find((s) => s.alias === alias);
+    if (taken) throw aliasTaken(alias, taken.id);
+  }
+
+  /** A snapshot of `c` by id or alias; another container's snapshot is not found. */
+  private async find(c: ContainerRecord, ref: string): Promise<SnapshotRecord> {
+    if (ID_FORMAT.test(ref)) {
+      const byId = await this.deps.store.getSnapshot(ref);
+      if (byId && byId.container_id === c.id) return byId;
+    }
+    const byAlias = (await this.deps.store.listSnapshots({ container_id: c.id })).find((s) => s.alias === ref);
+    if (!byAlias) throw notFound('snapshot', ref);
+    return byAlias;
+  }
+}
+
+/** The configuration a snapshot keeps: what a restore puts back. */
+function configOf(c: ContainerRecord): SnapshotConfig {
+  return {
+    container_image: c.container_image,
+    image_id: c.image_id ?? null,
+    command: c.command,
+    environment_vars: c.environment_vars,
+    autostart: c.autostart,
+    hoody_kit: c.hoody_kit,
+    resources: c.resources,
+    stop_timeout: c.stop_timeout,
+    restart_policy: c.restart_policy,
+    programs: (c.programs ?? []).map((p) => ({ name: p.name, port: p.port, index: p.index, public: p.public })),
+  };
+}
+
+function aliasTaken(alias: string, snapshotId: string | undefined): HoodyError {
+  return new HoodyError('SNAPSHOT_ALIAS_TAKEN', `this container already has a snapshot named "${alias}"`, { alias, ...(snapshotId ? { snapshot_id: snapshotId } : {}) });
+}
+
+function wrongServer(c: ContainerRecord): HoodyError {
+  return new HoodyError('WRONG_SERVER', `container "${c.name}" is on another server; send the request to that server's daemon`, { server_id: c.server_id });
+}
+
+const round = (ms: number): number => Math.round(ms * 10) / 10;
