@@ -276,7 +276,7 @@ export const Snapshot = Type.Object({
   container_image: Type.String(),
   files: Type.Integer({ description: 'regular files in the container\'s own layer' }),
   content_bytes: Type.Integer({ description: 'bytes of those files' }),
-  size_bytes: Type.Integer({ description: 'disk this snapshot added to the store: files no earlier snapshot holds, its folders and its manifest' }),
+  size_bytes: Type.Integer({ description: 'disk this snapshot\'s files took in the store: the files no earlier snapshot held (an unchanged file costs a link)' }),
   frozen_ms: Type.Union([Type.Number(), Type.Null()], { description: 'how long the container was frozen while the snapshot was cut (null: it was not running)' }),
   created_by: Type.String({ description: 'who made it: a user id, or a system actor' }),
   created_at: Timestamp,
@@ -304,6 +304,7 @@ export const CopyContainerBody = Type.Object(
 export type CopyContainerBody = Static<typeof CopyContainerBody>;
 
 export const SnapshotDeleted = Type.Object({ snapshot_id: Id, reclaimed_bytes: Type.Integer({ description: 'disk freed: the files no other snapshot holds' }) });
+export type SnapshotDeleted = Static<typeof SnapshotDeleted>;
 
 export const LifecycleResult = Type.Object({
   operation: Type.String(),

@@ -1,5 +1,6 @@
 /** Parsers for option values; a bad value is a usage error (exit code 2), reported by commander. */
 import { InvalidArgumentError } from 'commander';
+import { SnapshotAlias } from '../api/schemas.ts';
 
 /** Collects repeated or variadic `KEY=VALUE` words into one object. */
 export function keyValue(word: string, previous: Record<string, string> | undefined): Record<string, string> {
@@ -123,3 +124,11 @@ export function parseProgram(word: string): ProgramSpec {
 
 /** Collects repeated `--program` values. */
 export const collectProgram = (word: string, previous: ProgramSpec[] | undefined): ProgramSpec[] => [...(previous ?? []), parseProgram(word)];
+
+const SNAPSHOT_ALIAS = new RegExp(SnapshotAlias.pattern as string);
+
+/** A snapshot's `--alias`: 1-128 letters, digits, `.`, `_` or `-`, starting with a letter or digit (the API's own rule). */
+export function snapshotAlias(word: string): string {
+  if (!SNAPSHOT_ALIAS.test(word)) throw new InvalidArgumentError(`expected 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. pre-deploy-2025-11-09), got "${word}"`);
+  return word;
+}

@@ -1,4 +1,4 @@
-/** `hoody containers …`: list, get, create, update, delete, manage (one, in the background, or --all), wait, status-logs, logs and services, over the SDK. */
+/** `hoody containers …`: list, get, create, update, delete, copy, manage (one, in the background, or --all), wait, status-logs, logs and services, over the SDK. */
 import { Argument, Command, Option } from 'commander';
 import { constants as osConstants } from 'node:os';
 import { CONTAINER_STATUSES, NETWORK_MODES, PULL_POLICIES, RESTART_POLICIES, SORT_ORDERS, type RestartPolicy, type SortOrder } from '../api/schemas.ts';
@@ -22,7 +22,7 @@ const PROGRESS: Record<LifecycleOperation, string> = {
 };
 
 export function containersCommand(): Command {
-  const containers = new Command('containers').alias('container').description('list, create, change and operate containers');
+  const containers = new Command('containers').alias('container').description('list, create, change, copy and operate containers');
 
   containers
     .command('list')
@@ -295,6 +295,29 @@ export function containersCommand(): Command {
       const res = await withSpinner(`deleting ${ref}`, client.api.containers.delete(id));
       if (opts.json) return printJson(res.data);
       print(`${res.message}: ${res.data.container_id}`);
+    });
+
+  containers
+    .command('copy')
+    .description('make a new container from this one: its files (as they are now, or a snapshot\'s) and configuration, not its published ports; left stopped unless --start')
+    .argument('<container>', 'the source: container id or name (running, stopped or failed)')
+    .requiredOption('--name <name>', 'the new container\'s name: lowercase letters, digits and dashes')
+    .option('--project <project>', 'the new container\'s project (id or name; default: the source\'s)')
+    .option('--snapshot <snapshot>', 'copy this snapshot of the source (id or alias) instead of its files as they are now')
+    .option('--start', 'start the copy once it is made')
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { name: string; project?: string; snapshot?: string; start?: boolean; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const body = {
+        name: opts.name,
+        ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
+        ...(opts.snapshot !== undefined ? { snapshot_id: opts.snapshot } : {}),
+        ...(opts.start ? { start: true } : {}),
+      };
+      const res = await withSpinner(`copying ${ref} to ${opts.name}`, client.api.containers.copy(id, body));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}\n${containerView(res.data)}`);
     });
 
   containers

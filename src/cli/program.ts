@@ -7,6 +7,7 @@ import { eventsCommand } from './events.ts';
 import { operationsCommand } from './operations.ts';
 import { serveCommand } from './serve.ts';
 import { serversCommand } from './servers.ts';
+import { snapshotsCommand } from './snapshots.ts';
 import { imagesCommand } from './images.ts';
 import { proxyCommand } from './proxy.ts';
 import { PACKAGE_VERSION } from '../version.ts';
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .version(PACKAGE_VERSION, '-V, --version', 'print the version of hoody')
     .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
     .option('--token <token>', 'bearer token (prefer env HOODY_TOKEN: a command-line argument is visible to every local user in ps)');
-  for (const command of [containersCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), proxyCommand(), serveCommand()]) {
+  for (const command of [containersCommand(), snapshotsCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), proxyCommand(), serveCommand()]) {
     program.addCommand(command);
   }
   // usage errors throw a CommanderError (exit code 2 in main.ts) instead of exiting from deep inside

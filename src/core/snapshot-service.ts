@@ -11,7 +11,7 @@ import type { SnapshotStore } from '../snapshots/store.ts';
 import { SnapshotAliasTakenError, type ContainerRecord, type SnapshotRecord, type Store } from '../store/store.ts';
 import type { Actor } from './actor.ts';
 import type { ContainerService, HeldContainer, ServerIdentity } from './container-service.ts';
-import { HoodyError, notFound } from './errors.ts';
+import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 
 /** The snapshot store's calls the service uses. */
@@ -55,6 +55,8 @@ export class SnapshotService {
    */
   async create(actor: Actor, containerId: string, body: CreateSnapshotBody): Promise<SnapshotRecord> {
     const alias = body.alias ?? null;
+    // a path names a snapshot by id or alias: an alias may not read as an id
+    if (alias !== null && ID_FORMAT.test(alias)) throw invalidInput('a snapshot alias may not be 24 hex digits (that is how snapshot ids are written)', { field: 'alias' });
     return this.deps.containers.holding(actor, containerId, 'snapshot', body.reason, async (c, held) => {
       if (alias !== null) await this.assertAliasFree(c.id, alias);
       const id = newId();

@@ -1,4 +1,4 @@
-/** `client.api.containers`: CRUD, the lifecycle operations (waited for, in the background, in bulk), status logs and waiting for a status. */
+/** `client.api.containers`: CRUD, the lifecycle operations (waited for, in the background, in bulk), status logs, waiting for a status, snapshots (create, list, restore) and copies. */
 import type { ContainerStatus, LifecycleOperation } from '../api/schemas.ts';
 import { HoodyApiError } from './errors.ts';
 import { callOptions, ndjson, segment, type CallOptions, type Transport } from './transport.ts';
@@ -17,10 +17,16 @@ import type {
   ContainerList,
   ContainerListQuery,
   ContainerWithRuntime,
+  CopyContainerBody,
   CreateContainerBody,
+  CreateSnapshotBody,
   DeletedContainer,
   LifecycleBody,
   LifecycleResult,
+  RestoreSnapshotBody,
+  SnapshotDeleted,
+  SnapshotList,
+  SnapshotResult,
   StatusLogPage,
   StatusLogQuery,
   UpdateContainerBody,
@@ -187,6 +193,59 @@ export class ContainersApi {
   /** `GET /containers/{id}/status-logs`: the audit trail, newest first unless `sort_order: 'asc'`. */
   statusLogs(id: string, query: StatusLogQuery = {}, options: CallOptions = {}): Promise<ApiResponse<StatusLogPage>> {
     return this.http.request('GET', `/containers/${segment(id)}/status-logs`, { query: { ...query }, ...callOptions(options) });
+  }
+
+  /**
+   * `POST /containers/{id}/snapshots`: cuts a snapshot of the container's own files and its
+   * configuration (HTTP 201, `data.snapshot`). Allowed while it is running (frozen only while the
+   * snapshot is cut: `frozen_ms`), stopped or failed; paused is `INVALID_TRANSITION`. `body.alias`
+   * is unique per container (else `SNAPSHOT_ALIAS_TAKEN`) and names the snapshot in later calls;
+   * `body.reason` is kept with it.
+   *
+   * ```ts
+   * const { data } = await client.api.containers.createSnapshot(id, { alias: 'pre-deploy-2025-11-09' });
+   * ```
+   */
+  createSnapshot(id: string, body: CreateSnapshotBody = {}, options: CallOptions = {}): Promise<ApiResponse<SnapshotResult>> {
+    return this.http.request('POST', `/containers/${segment(id)}/snapshots`, { body, ...callOptions(options) });
+  }
+
+  /** `GET /containers/{id}/snapshots`: the container's snapshots, oldest first. */
+  listSnapshots(id: string, options: CallOptions = {}): Promise<ApiResponse<SnapshotList>> {
+    return this.http.request('GET', `/containers/${segment(id)}/snapshots`, callOptions(options));
+  }
+
+  /** `GET /containers/{id}/snapshots/{snapshot}`: one snapshot, named by its id or its alias (`NOT_FOUND` if the container has none such). */
+  getSnapshot(id: string, snapshot: string, options: CallOptions = {}): Promise<ApiResponse<SnapshotResult>> {
+    return this.http.request('GET', `/containers/${segment(id)}/snapshots/${segment(snapshot)}`, callOptions(options));
+  }
+
+  /** `DELETE /containers/{id}/snapshots/{snapshot}` (id or alias): answers its id and the disk freed (`reclaimed_bytes`: the files no other snapshot holds). */
+  deleteSnapshot(id: string, snapshot: string, options: CallOptions = {}): Promise<ApiResponse<SnapshotDeleted>> {
+    return this.http.request('DELETE', `/containers/${segment(id)}/snapshots/${segment(snapshot)}`, callOptions(options));
+  }
+
+  /**
+   * `POST /containers/{id}/snapshots/{snapshot}/restore` (id or alias): puts the container's files
+   * and configuration (image, command, environment, resources, stop timeout, restart policy,
+   * autostart, programs) back as they were in the snapshot, and answers the container. Only while
+   * it is stopped or failed (else `INVALID_STATE`: stop it first); a container that is `autostart`
+   * after the restore is started again, and answers `running`. `body.reason` is kept in the status log.
+   */
+  restoreSnapshot(id: string, snapshot: string, body: RestoreSnapshotBody = {}, options: CallOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('POST', `/containers/${segment(id)}/snapshots/${segment(snapshot)}/restore`, { body, ...callOptions(options) });
+  }
+
+  /**
+   * `POST /containers/{id}/copy`: a new container (HTTP 201) named `body.name`, with the source's
+   * files (as they are now, or those of snapshot `body.snapshot_id`, an id or alias) and its
+   * image, command, environment, resources, stop timeout, restart policy, autostart and programs;
+   * not its published ports, and a new address; in project `body.project_id` (default: the
+   * source's). It is left `stopped` unless `body.start`. The source may be running (frozen briefly),
+   * stopped or failed; a name already taken is `NAME_TAKEN`.
+   */
+  copy(id: string, body: CopyContainerBody, options: CallOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('POST', `/containers/${segment(id)}/copy`, { body, ...callOptions(options) });
   }
 
   /**

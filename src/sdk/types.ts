@@ -10,6 +10,8 @@ import type {
   PortRequestSchema,
   PublishedPortSchema,
   CreateContainerBody as CreateContainerBodySchema,
+  CopyContainerBody as CopyContainerBodySchema,
+  CreateSnapshotBody as CreateSnapshotBodySchema,
   CreateTokenBody as CreateTokenBodySchema,
   Image as ImageSchema,
   ImageDetail as ImageDetailSchema,
@@ -28,7 +30,11 @@ import type {
   ExecBody as ExecBodySchema,
   ExecResultSchema as ExecResultSchemaType,
   RuntimeInfo as RuntimeInfoSchema,
+  RestoreSnapshotBody as RestoreSnapshotBodySchema,
   Server as ServerSchema,
+  Snapshot as SnapshotSchema,
+  SnapshotConfig as SnapshotConfigSchema,
+  SnapshotDeleted as SnapshotDeletedSchema,
   StatusLogEntry as StatusLogEntrySchema,
   StatusLogQuery as StatusLogQuerySchema,
   Token as TokenSchema,
@@ -121,6 +127,18 @@ export type Image = Static<typeof ImageSchema>;
 export type ImageDetail = Static<typeof ImageDetailSchema>;
 export type ImagesPruned = Static<typeof ImagesPrunedSchema>;
 export type ImageRemoved = Static<typeof ImageRemovedSchema>;
+/** A container's own files and its configuration at one moment: `files` and `content_bytes` count its own layer, `size_bytes` the disk it added to the store, `frozen_ms` how long a running container was frozen for it (null when it was not running). */
+export type Snapshot = Static<typeof SnapshotSchema>;
+/** What a snapshot keeps of the container's configuration, and a restore puts back. */
+export type SnapshotConfig = Static<typeof SnapshotConfigSchema>;
+/** `createSnapshot`: an `alias` (unique per container; paths may name the snapshot by it) and a `reason`, both optional. */
+export type CreateSnapshotBody = Static<typeof CreateSnapshotBodySchema>;
+/** `restoreSnapshot`: a `reason`, kept in the status log. */
+export type RestoreSnapshotBody = Static<typeof RestoreSnapshotBodySchema>;
+/** `copy`: the new container's `name`, and optionally its `project_id`, a `snapshot_id` (id or alias) to copy instead of the files as they are now, and `start`. */
+export type CopyContainerBody = Static<typeof CopyContainerBodySchema>;
+/** A deleted snapshot's id and the disk it freed (the files no other snapshot holds). */
+export type SnapshotDeleted = Static<typeof SnapshotDeletedSchema>;
 export type User = Static<typeof UserSchema>;
 export type Token = Static<typeof TokenSchema>;
 export type CreateTokenBody = Static<typeof CreateTokenBodySchema>;
@@ -135,6 +153,14 @@ export interface ContainerList {
 export interface StatusLogPage {
   logs: StatusLogEntry[];
   pagination: Pagination;
+}
+/** `createSnapshot` (201) and `getSnapshot`. */
+export interface SnapshotResult {
+  snapshot: Snapshot;
+}
+/** `listSnapshots`: oldest first. */
+export interface SnapshotList {
+  snapshots: Snapshot[];
 }
 export interface DeletedContainer {
   container_id: string;
