@@ -6,7 +6,7 @@
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import type { Store } from '../store/store.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
-import { removeHalfStart, settle } from './recovery.ts';
+import { removeHalfStart, settle, thawIfFrozenForFiles } from './recovery.ts';
 import type { CoreObserver } from './observer.ts';
 
 export interface ReconcilerOptions {
@@ -59,8 +59,10 @@ export class Reconciler {
           // a start nobody carries out any more may have left processes waiting: end it first
           const removed = state?.status === 'creating' && (await driver.abandonStart(c.id).catch((err) => (this.opts.warn?.(`half-made start of ${c.id}`, err), false)));
           if (removed) state = await driver.state(c.id).catch(() => undefined);
+          state = await thawIfFrozenForFiles(driver, c, state, this.opts.warn);
           const seen = observedStatus(state) ?? 'failed';
-          const settled = await settle(store, server, c, seen === 'creating' ? 'failed' : seen, removed ? c.exit_code : (state?.exitCode ?? null), {
+          // a copy nobody finishes has files half-written: failed, never copying
+          const settled = await settle(store, server, c, seen === 'creating' || c.status === 'copying' ? 'failed' : seen, removed ? c.exit_code : (state?.exitCode ?? null), {
             operation: 'reconcile',
             interrupted_operation: op.operation,
             reason: `watchdog: no one was carrying out "${op.operation}" (claimed ${Math.round(age / 1000)} s ago)${removed ? '; its half-made start was removed' : ''}`,

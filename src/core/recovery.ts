@@ -5,7 +5,7 @@
  * containers meant to run are started again. Each correction is logged (`system` or `autostart`).
  */
 import type { ContainerStatus } from '../api/schemas.ts';
-import type { RuntimeDriver } from '../runtime/driver.ts';
+import type { RuntimeDriver, RuntimeState } from '../runtime/driver.ts';
 import type { ContainerRecord, Store } from '../store/store.ts';
 import { SYSTEM, AUTOSTART } from './actor.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
@@ -51,11 +51,7 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
       // the daemon died during this operation: a start it cut short is ended, the rest settled on what the runtime shows
       const removed = await abandonStart(driver, c, opts.warn);
       if (removed) state = await driver.state(c.id).catch(() => undefined);
-      // a snapshot or copy cut short may have left the container frozen for its last pass: thawed, it runs as before
-      if (FREEZING_OPERATIONS.includes(c.current_operation.operation) && c.status === 'running' && state?.status === 'paused') {
-        await driver.resume(c.id).catch((err: unknown) => opts.warn?.(`thawing container "${c.name}" after its ${c.current_operation?.operation} was cut short`, err));
-        state = await driver.state(c.id).catch(() => undefined);
-      }
+      state = await thawIfFrozenForFiles(driver, c, state, opts.warn);
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
       // a copy cut short has files half-written: failed, never copying
       if ((c.status === 'creating' && !state) || truth === 'creating' || c.status === 'copying') truth = 'failed';
@@ -108,6 +104,17 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
 
 /** Operations that freeze a running container for a moment (the last pass of reading its files). */
 const FREEZING_OPERATIONS: readonly string[] = ['snapshot', 'copy'];
+
+/**
+ * A snapshot or copy cut short may have left its running container frozen for its last pass:
+ * thawed, it runs as before. Answers the runtime's state after.
+ */
+export async function thawIfFrozenForFiles(driver: RuntimeDriver, c: ContainerRecord, state: RuntimeState | undefined, warn?: (message: string, err?: unknown) => void): Promise<RuntimeState | undefined> {
+  const op = c.current_operation?.operation;
+  if (op === undefined || !FREEZING_OPERATIONS.includes(op) || c.status !== 'running' || state?.status !== 'paused') return state;
+  await driver.resume(c.id).catch((err: unknown) => warn?.(`thawing container "${c.name}" after its ${op} was cut short`, err));
+  return driver.state(c.id).catch(() => undefined);
+}
 
 const HALF_START_REMOVED = 'its half-made start (processes waiting to run) was removed';
 

@@ -202,12 +202,16 @@ export class SnapshotService {
     const dir = this.filesDir(c);
     const running = c.status === 'running';
     const freeze: FreezeHooks | undefined = running ? { freeze: () => driver.pause(c.id, held.signal), thaw: () => driver.resume(c.id) } : undefined;
-    const result = await this.deps.files.capture(dir, id, {
-      ...(previous === undefined ? {} : { previous }),
-      ...(freeze ? { freeze } : {}),
-      ...(held.signal ? { signal: held.signal } : {}),
-      meta: { container_id: c.id, server_id: c.server_id },
-    });
+    const result = await this.deps.files
+      .capture(dir, id, {
+        ...(previous === undefined ? {} : { previous }),
+        ...(freeze ? { freeze } : {}),
+        ...(held.signal ? { signal: held.signal } : {}),
+        meta: { container_id: c.id, server_id: c.server_id },
+      })
+      .catch((err: unknown) => {
+        throw new HoodyError('RUNTIME_ERROR', `cannot snapshot container "${c.name}": ${err instanceof Error ? err.message : String(err)}`.slice(0, 2000), { operation: 'snapshot' });
+      });
     const t = result.timings;
     return { files: result.files, bytes: result.bytes, newBytes: result.newBytes, frozenMs: running ? round(t.freezeMs + t.frozenMs + t.thawMs) : null };
   }
