@@ -178,13 +178,13 @@ describe('the OpenAPI document', () => {
       const where = `${method} ${path}`;
       const statuses = Object.keys(op.responses);
       const success = statuses.filter((s) => s.startsWith('2'));
-      // creation answers 201; lifecycle operations 200, or 202 with ?wait=false; the event stream and logs are not JSON envelopes
+      // creation (a snapshot and a copy too) answers 201; lifecycle operations 200, or 202 with ?wait=false; the event stream and logs are not JSON envelopes
       const expected =
         path === `${API_PREFIX}/events` || path === `${API_PREFIX}/containers/{id}/logs`
           ? []
           : /\/(start|stop|force-stop|restart|pause|resume)$/.test(path)
             ? ['200', '202']
-            : method === 'post' && !path.includes('{') && !path.endsWith('/bulk') && !path.startsWith(`${API_PREFIX}/images/`) && path !== `${API_PREFIX}/openapi.json`
+            : method === 'post' && ((!path.includes('{') && !path.endsWith('/bulk') && !path.startsWith(`${API_PREFIX}/images/`) && path !== `${API_PREFIX}/openapi.json`) || /\/(snapshots|copy)$/.test(path))
               ? ['201']
               : ['200'];
       assert.deepEqual(success, expected, where);

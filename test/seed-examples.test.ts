@@ -10,9 +10,10 @@
  * - JavaScript fetch examples: 'https://api.hoody.icu' is replaced by the daemon's URL, the
  *   page's fixed ids by the test's containers, and where TypeScript strict asks for a parameter
  *   type, `: any` or `: string` is added. Free `token` is the admin token.
- * - Snapshot (Scenario 1) lines are left out: snapshots are a later feature (SPEC §4). For
- *   Scenario 4, blue and green serve a program `web` and an alias `prod` points at blue (ALIAS_ID)
- *   before the page's lines run; test/proxy-e2e.test.ts sends traffic through such a switch.
+ * - For Scenario 4, blue and green serve a program `web` and an alias `prod` points at blue
+ *   (ALIAS_ID) before the page's lines run; test/proxy-e2e.test.ts sends traffic through such a
+ *   switch. Scenario 1's roll-back (the page says it in words only) is run in
+ *   test/snapshots-api.test.ts.
  */
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -372,12 +373,15 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.equal(c.status, 'running');
     });
 
-    it('Scenario 1, deploy new code (without the snapshot step): a restart runs a new process and the runtime check shows it', async () => {
+    it('Scenario 1, deploy new code: a snapshot is made, a restart runs a new process and the runtime check shows it', async () => {
       const CONTAINER_ID = await make('app', 'running');
       const before = await pidOf(CONTAINER_ID);
 
       const lines = await printed(async () => {
-        // 1. Snapshot current state (safety) — left out: snapshots are a later feature
+        // 1. Snapshot current state (safety)
+        await client.api.containers.createSnapshot(CONTAINER_ID, {
+          alias: 'pre-deploy-2025-11-09'
+        });
 
         // 2. Deploy code via terminal...
 
@@ -392,6 +396,10 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.equal(await statusOf(CONTAINER_ID), 'running');
       assert.notEqual(await pidOf(CONTAINER_ID), before, 'a new process');
       assert.equal(lines.length, 1);
+      const snapshots = (await client.api.containers.listSnapshots(CONTAINER_ID)).data.snapshots;
+      assert.deepEqual(snapshots.map((s) => s.alias), ['pre-deploy-2025-11-09']);
+      assert.match(snapshots[0]?.created_by ?? '', /^user_/);
+      assert.equal(typeof snapshots[0]?.frozen_ms, 'number', 'the running container was frozen for the cut');
     });
 
     it('Scenario 3, resource conservation: non-critical containers are paused, critical ones keep running, and all come back in the morning', async () => {
@@ -549,12 +557,13 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.equal(c.status, 'running');
     });
 
-    it('Scenario 1 (without the snapshot step): restart, then get --runtime true shows the new process', async () => {
+    it('Scenario 1: a snapshot, then restart, then get --runtime true shows the new process', async () => {
       const CONTAINER_ID = await make('app', 'running');
       const before = await pidOf(CONTAINER_ID);
       const r = await bash(
         String.raw`
-    # 1. Snapshot current state (safety) — left out: snapshots are a later feature
+    # 1. Snapshot current state (safety)
+    hoody snapshots create --container $CONTAINER_ID --alias "pre-deploy-2025-11-09"
 
     # 2. Access terminal to deploy, then deploy code
 
@@ -572,6 +581,8 @@ describe('the seed page "Managing Containers", its examples run against a real d
       assert.match(r.stdout, /^Container restarted successfully: .* is running$/m);
       assert.match(r.stdout, /^status:\s+running$/m);
       assert.match(r.stdout, new RegExp(`^\\s+pid:\\s+${after}$`, 'm'));
+      assert.match(r.stdout, /^alias:\s+pre-deploy-2025-11-09$/m);
+      assert.deepEqual((await client.api.containers.listSnapshots(CONTAINER_ID)).data.snapshots.map((s) => s.alias), ['pre-deploy-2025-11-09']);
     });
 
     it('Scenario 3: the listing shows the container running, then paused, and it ends running', async () => {
@@ -635,6 +646,51 @@ describe('the seed page "Managing Containers", its examples run against a real d
   });
 
   describe('curl examples', () => {
+    it('Scenario 1 with curl: a snapshot of the running container, a restart, the runtime check', async () => {
+      const id = await make('app', 'running');
+      const before = await pidOf(id);
+      // the page's lines, with its base URL and {id} replaced
+      const page = String.raw`
+    # 1. Snapshot current state (safety)
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{id}/snapshots" \
+      -H "Authorization: Bearer $HOODY_TOKEN" \
+      -H "Content-Type: application/json" \
+      -d '{"alias": "pre-deploy-2025-11-09"}'
+
+    # 2. Access terminal to deploy
+    # https://{project}-{container}-terminal-1.{server}.containers.hoody.icu
+
+    # 3. Restart container for clean state
+    curl -X POST "https://api.hoody.icu/api/v1/containers/{id}/restart" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+
+    # 4. Verify services are running
+    curl "https://api.hoody.icu/api/v1/containers/{id}?runtime=true" \
+      -H "Authorization: Bearer $HOODY_TOKEN"
+`;
+      const r = await bash(page.replaceAll('https://api.hoody.icu', d.url).replaceAll('{id}', id), {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"message":"Snapshot created successfully"/);
+      assert.match(r.stdout, /"alias":"pre-deploy-2025-11-09"/);
+      assert.equal(await statusOf(id), 'running');
+      assert.notEqual(await pidOf(id), before);
+      assert.deepEqual((await client.api.containers.listSnapshots(id)).data.snapshots.map((s) => s.alias), ['pre-deploy-2025-11-09']);
+    });
+
+    it('Best practice 1 with curl: a snapshot before maintenance', async () => {
+      const id = await make('maint', 'stopped');
+      const r = await bash(
+        String.raw`curl -X POST "https://api.hoody.icu/api/v1/containers/{id}/snapshots" -H "Authorization: Bearer $HOODY_TOKEN" -H "Content-Type: application/json" -d '{"alias": "before-maintenance"}'`
+          .replaceAll('https://api.hoody.icu', d.url)
+          .replaceAll('{id}', id),
+        {},
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const snap = (await client.api.containers.getSnapshot(id, 'before-maintenance')).data.snapshot;
+      assert.equal(snap.frozen_ms, null, 'a stopped container is not frozen');
+      assert.equal(await statusOf(id), 'stopped');
+    });
+
     it('Scenario 4 with curl: green runs, the alias prod serves green, blue is stopped', async () => {
       const web = [{ name: 'web', port: 8080 }];
       const green_id = await make('green', 'stopped', { programs: web });

@@ -65,6 +65,7 @@ const TAGS = [
   { name: 'projects', description: 'Projects group containers; a token sees only its user\'s projects' },
   { name: 'servers', description: 'The daemons sharing this database' },
   { name: 'images', description: 'Images this server can run' },
+  { name: 'snapshots', description: 'Snapshots of containers\' files and configuration, and their restore' },
   { name: 'users', description: 'Users (admin tokens only)' },
   { name: 'tokens', description: 'Bearer tokens' },
   { name: 'meta', description: 'Health and this document; no token needed' },
