@@ -45,7 +45,7 @@ import { ContainerLogs } from './core/container-logs.ts';
 import { ContainerExec } from './core/container-exec.ts';
 import { SnapshotService } from './core/snapshot-service.ts';
 import { SnapshotStore } from './snapshots/store.ts';
-import { sweepRestores } from './snapshots/restore.ts';
+import { settleRestore } from './snapshots/restore.ts';
 import { TerminalSessions } from './core/terminals.ts';
 import type { Actor } from './core/actor.ts';
 import type { ContainerRecord } from './store/store.ts';
@@ -371,8 +371,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   containers.watchExits();
   const rebooted = driver.stateLost();
   if (rebooted) log.info('the runtime state did not survive since the last start (server reboot): starting autostart containers');
+  // snapshots' files: opened before recovery, which undoes restores a crash cut short
+  const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
+  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn });
   const recovered = await recoverAtStart(
-    { store, driver, containers, server },
+    { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },
   );
   if (recovered.corrected + recovered.interrupted + recovered.autostarted + recovered.autostartFailed + recovered.idempotencyKeysReleased > 0) {
@@ -389,8 +392,6 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     if (report.removed.length + report.restored.length > 0) log.info(report, `network: ${report.removed.length} left-over container network(s) removed, ${report.restored.length} restored`);
   }
   // snapshots: files a crash left without a row go, then what no snapshot holds any more
-  const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
-  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, sweepRestores, warn });
   const swept = await snapshots.sweep();
   if (swept.orphanFolders + swept.rowsWithoutFiles + swept.restoreLeftovers > 0) {
     log.info(swept, `snapshots: ${swept.orphanFolders} unrecorded snapshot folder(s), ${swept.rowsWithoutFiles} row(s) without files and ${swept.restoreLeftovers} cut restore(s) removed; ${swept.reclaimedBytes} bytes freed`);

@@ -14,6 +14,7 @@ import { diffTrees, treeSum, whiteouts, type TreeEntry } from './tree-compare.ts
 import { inodeFacts, listTree, makeLower, mountAt, overlayPaths, overlayXattrs, run, unmountAt, writeEverything } from './snapshot-fixtures.ts';
 import { SnapshotStore } from '../src/snapshots/store.ts';
 import { readManifest } from '../src/snapshots/manifest.ts';
+import { settleRestore } from '../src/snapshots/restore.ts';
 
 const IDS = { uid: 2_500_000_000, gid: 2_500_000_000, size: 65_536 };
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
@@ -193,6 +194,64 @@ describe('snapshots', { skip }, () => {
     await assert.rejects(store.restore('s1', target), /ENOENT/);
     assert.deepEqual(await inodeFacts(target), was);
     assert.deepEqual((await readdir(join(dir, 'c5'))).filter((n) => n.includes('restore')), []);
+  });
+
+  it('a held restore keeps the replaced files until commit or undo, and after a crash settleRestore undoes or keeps it by its mark', async () => {
+    const o = await containerWithEverything('c8');
+    const store = await SnapshotStore.open(join(dir, 'store8'));
+    await store.capture(o.upper, 's1');
+    const target = join(dir, 'c8', 'target');
+    const reset = async (): Promise<void> => {
+      await rm(target, { recursive: true, force: true });
+      await mkdir(target);
+      await writeFile(join(target, 'old-file'), 'the files before the restore\n');
+    };
+    const leftovers = async (): Promise<string[]> => (await readdir(join(dir, 'c8'))).filter((n) => n.includes('restore'));
+    const marked = async (): Promise<boolean> => (await run('getfattr', ['-d', '-m', 'trusted.hoody', '--absolute-names', target]).catch(() => '')).includes('trusted.hoody.restore');
+
+    // committed: the snapshot's files stay, the replaced ones and the mark go
+    await reset();
+    const committed = await store.restore('s1', target, { hold: true });
+    assert.equal(await marked(), true, 'swapped in and not committed: the root carries the mark');
+    assert.equal((await leftovers()).length, 1, 'the replaced files are kept beside');
+    await committed.commit!();
+    await assertSameUpper(target, o.upper);
+    assert.equal(await marked(), false);
+    assert.deepEqual(await leftovers(), []);
+    await assert.rejects(committed.undo!(), /committed or undone already/);
+
+    // undone: the replaced files come back as they were
+    await reset();
+    const before = await inodeFacts(target);
+    const undone = await store.restore('s1', target, { hold: true });
+    await undone.undo!();
+    assert.deepEqual(await inodeFacts(target), before);
+    assert.deepEqual(await leftovers(), []);
+
+    // a crash after the swap, the restore never recorded: settled with undo, the old files come back
+    await reset();
+    const old = await inodeFacts(target);
+    await store.restore('s1', target, { hold: true });
+    assert.equal(await settleRestore(target, true), 'undone');
+    assert.deepEqual(await inodeFacts(target), old);
+    assert.deepEqual(await leftovers(), []);
+
+    // a crash after the swap and after the restore was recorded: settled without undo, the snapshot's files stay, unmarked
+    await reset();
+    await store.restore('s1', target, { hold: true });
+    assert.equal(await settleRestore(target, false), 'kept');
+    await assertSameUpper(target, o.upper);
+    assert.equal(await marked(), false);
+    assert.deepEqual(await leftovers(), []);
+
+    // a crash before the swap (a half-built tree beside): nothing to undo, the leftover goes
+    await reset();
+    const untouched = await inodeFacts(target);
+    let placed = 0;
+    await assert.rejects(store.restore('s1', target, { hold: true, onFile: () => { if (++placed === 3) throw new Error('killed (simulated)'); } }), /killed/);
+    assert.equal(await settleRestore(target, true), 'none');
+    assert.deepEqual(await inodeFacts(target), untouched);
+    assert.deepEqual(await leftovers(), []);
   });
 
   it('collecting garbage removes the objects only deleted snapshots held, and keeps the rest', async () => {

@@ -92,6 +92,14 @@ const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy'];
 /** Longest a snapshot, restore or copy may take before its work is aborted. */
 const FILE_OPERATION_DEADLINE_MS = 6 * 3600_000;
 
+/** A container's files replaced and the replaced ones kept until the change is recorded. */
+export interface FilesSwap {
+  /** The change is recorded: the replaced files go. */
+  commit(): Promise<void>;
+  /** The change could not be recorded: the replaced files come back. */
+  undo(): Promise<void>;
+}
+
 /** What the holder of a container's claim (a snapshot, restore or copy of it) can do with it. */
 export interface HeldContainer {
   readonly operationId: string;
@@ -576,31 +584,44 @@ export class ContainerService {
    * Puts a snapshot back onto a stopped (or failed) container: `fill` replaces its files, then its
    * configuration goes back to the snapshot's in the same write as the log row (`stopped`,
    * metadata.snapshot); an autostart container is then started (`autostart`, "restored from
-   * snapshot"). When `fill` fails the container keeps its files, configuration and status.
+   * snapshot"). `fill` keeps the files it replaced until the row is written (its `commit`), and
+   * puts them back (`undo`) when the row cannot be: a restore that fails anywhere leaves the
+   * container's files, configuration and status as they were (after a crash, recovery undoes it).
    */
   async restore(
     actor: Actor,
     id: string,
     snapshot: { id: string; alias: string | null; config: RestorableConfig },
     reason: string | undefined,
-    fill: (c: ContainerRecord, held: HeldContainer) => Promise<void>,
+    fill: (c: ContainerRecord, held: HeldContainer) => Promise<FilesSwap>,
   ): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
     const restored = await this.withOperation(visible, 'restore', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
       const next: ContainerRecord = { ...c, ...snapshot.config };
+      // the runtime's spec goes back to the container's own when the restore does not happen
+      const specBack = (): Promise<void> => this.specOf(c).then((spec) => this.deps.driver.create(spec)).catch((e: unknown) => this.deps.warn?.(`spec of ${c.id} after a failed restore`, e));
+      let swap: FilesSwap;
       try {
         // the runtime's spec follows the configuration put back (and a mount left by the last run goes)
         await this.deps.driver.create(await this.specOf(next), ctx.signal);
-        await fill(c, { operationId: ctx.opId, signal: ctx.signal });
+        swap = await fill(c, { operationId: ctx.opId, signal: ctx.signal });
       } catch (err) {
-        // the files stayed as they were: the runtime's spec goes back to the container's own
-        await this.deps.driver.create(await this.specOf(c)).catch((e: unknown) => this.deps.warn?.(`spec of ${c.id} after a failed restore`, e));
+        await specBack();
         throw err instanceof HoodyError ? err : runtimeFailure('restore', c, err);
       }
       const log = this.logRow(c, 'stopped', ctx, { snapshot: { id: snapshot.id, alias: snapshot.alias } });
-      const updated = await this.deps.store.transition(c.id, { to_status: 'stopped', log, exit_code: null, desired_status: 'stopped', operation_id: ctx.opId, finish_operation: true, config: snapshot.config });
-      if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the restore lost its claim`);
+      let updated: ContainerRecord | undefined;
+      try {
+        updated = await this.deps.store.transition(c.id, { to_status: 'stopped', log, exit_code: null, desired_status: 'stopped', operation_id: ctx.opId, finish_operation: true, config: snapshot.config });
+        if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the restore lost its claim`);
+      } catch (err) {
+        await swap.undo();
+        await specBack();
+        throw err;
+      }
       ctx.released = true;
+      // recorded: the replaced files go (what a failure leaves, the next start removes)
+      await swap.commit().catch((err: unknown) => this.deps.warn?.(`the files a restore of ${c.id} replaced`, err));
       return updated;
     });
     // a pending restart was decided for the files and settings that are gone

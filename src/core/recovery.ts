@@ -17,6 +17,8 @@ export interface RecoveryDeps {
   driver: RuntimeDriver;
   containers: ContainerService;
   server: ServerIdentity;
+  /** Puts back the files a restore cut short had replaced (its log row was never written); true when it did. */
+  undoCutRestore?: (containerId: string) => Promise<boolean>;
 }
 
 export interface RecoveryOptions {
@@ -52,12 +54,16 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
       const removed = await abandonStart(driver, c, opts.warn);
       if (removed) state = await driver.state(c.id).catch(() => undefined);
       state = await thawIfFrozenForFiles(driver, c, state, opts.warn);
+      // a restore cut short after its files were swapped in, before its row: the files go back with the configuration that stayed
+      const undone =
+        c.current_operation.operation === 'restore' && deps.undoCutRestore ? await deps.undoCutRestore(c.id).catch((err: unknown) => (opts.warn?.(`undoing the cut restore of container "${c.name}"`, err), false)) : false;
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
       // a copy cut short has files half-written: failed, never copying
       if ((c.status === 'creating' && !state) || truth === 'creating' || c.status === 'copying') truth = 'failed';
       current = await settle(store, server, c, truth, removed ? c.exit_code : (state?.exitCode ?? null), {
         operation: 'reconcile',
         interrupted_operation: c.current_operation.operation,
+        ...(undone ? { restore_undone: true } : {}),
         reason: removed ? `the daemon stopped during the operation; ${HALF_START_REMOVED}` : 'the daemon stopped during the operation',
       });
       if (current) {

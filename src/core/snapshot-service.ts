@@ -23,8 +23,8 @@ export interface SnapshotServiceDeps {
   containers: ContainerService;
   files: SnapshotFiles;
   server: ServerIdentity;
-  /** Removes what a restore cut short left beside a container's files. */
-  sweepRestores?: (filesDir: string) => Promise<number>;
+  /** Settles what a restore cut short left beside a container's files: undone when `undo`, else made final; leftovers removed. */
+  settleRestore?: (filesDir: string, undo: boolean) => Promise<'undone' | 'kept' | 'none'>;
   warn?: (message: string, err?: unknown) => void;
 }
 
@@ -117,7 +117,10 @@ export class SnapshotService {
     const snap = await this.find(c, ref);
     const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
     return this.deps.containers.restore(actor, c.id, { id: snap.id, alias: snap.alias, config }, reason, async (held, claim) => {
-      await this.deps.files.restore(snap.id, this.filesDir(held), claim.signal ? { signal: claim.signal } : {});
+      const done = await this.deps.files.restore(snap.id, this.filesDir(held), { hold: true, ...(claim.signal ? { signal: claim.signal } : {}) });
+      const { commit, undo } = done;
+      if (!commit || !undo) throw new Error('the snapshot store did not hold the replaced files');
+      return { commit, undo };
     });
   }
 
@@ -148,6 +151,15 @@ export class SnapshotService {
       await this.deps.files.delete(cutId).catch(() => undefined);
       await this.deps.files.collect().catch((err: unknown) => this.deps.warn?.('collecting the files of a copy', err));
     }
+  }
+
+  /**
+   * Undoes a restore of the container that was cut short (its operation never recorded it): its
+   * files go back to those it had. For recovery at start, before anything runs.
+   */
+  async undoCutRestore(containerId: string): Promise<boolean> {
+    if (!this.deps.settleRestore || !this.deps.driver.filesDir) return false;
+    return (await this.deps.settleRestore(this.deps.driver.filesDir(containerId), true)) === 'undone';
   }
 
   /** Removes the files of a deleted container's snapshots (their rows went with the container). */
@@ -181,10 +193,12 @@ export class SnapshotService {
       await this.deps.store.deleteSnapshot(r.id);
       report.rowsWithoutFiles++;
     }
-    const sweepRestores = this.deps.sweepRestores;
-    if (sweepRestores && this.deps.driver.filesDir) {
+    const settle = this.deps.settleRestore;
+    if (settle && this.deps.driver.filesDir) {
+      // restores whose operation was cut short were undone by recovery: what is left is recorded, or leftovers
       for (const c of await this.deps.store.listContainers({ server_id: this.deps.server.id })) {
-        report.restoreLeftovers += await sweepRestores(this.deps.driver.filesDir(c.id)).catch(() => 0);
+        const found = await settle(this.deps.driver.filesDir(c.id), false).catch((err: unknown) => (this.deps.warn?.(`leftovers of a restore of ${c.id}`, err), 'none' as const));
+        if (found !== 'none') report.restoreLeftovers++;
       }
     }
     report.reclaimedBytes = (await this.deps.files.collect()).bytes;

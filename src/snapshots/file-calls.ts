@@ -15,6 +15,7 @@ interface Fns {
   fgetxattr: (fd: number, name: Bytes, value: Bytes | null, size: number) => number;
   lsetxattr: NativeFn<[path: Bytes, name: Bytes, value: Bytes, size: number, flags: number]>;
   fsetxattr: NativeFn<[fd: number, name: Bytes, value: Bytes, size: number, flags: number]>;
+  lremovexattr: (path: Bytes, name: Bytes) => number;
   mknod: (path: Bytes, mode: number, dev: bigint | number) => number;
   utimensat: NativeFn<[dirFd: number, path: Bytes, times: BigInt64Array, flags: number]>;
   futimens: NativeFn<[fd: number, times: BigInt64Array]>;
@@ -32,6 +33,7 @@ export async function loadFileCalls(): Promise<void> {
     fgetxattr: 'long fgetxattr(int fd, const uint8_t *name, uint8_t *value, size_t size)',
     lsetxattr: 'int lsetxattr(const uint8_t *path, const uint8_t *name, const uint8_t *value, size_t size, int flags)',
     fsetxattr: 'int fsetxattr(int fd, const uint8_t *name, const uint8_t *value, size_t size, int flags)',
+    lremovexattr: 'int lremovexattr(const uint8_t *path, const uint8_t *name)',
     mknod: 'int mknod(const uint8_t *path, uint32_t mode, uint64_t dev)',
     utimensat: 'int utimensat(int dirfd, const uint8_t *path, const int64_t *times, int flags)',
     futimens: 'int futimens(int fd, const int64_t *times)',
@@ -107,6 +109,12 @@ export async function writeXattrs(target: XattrTarget, xattrs: readonly Xattr[],
     const again = 'fd' in target ? c.fsetxattr(target.fd, cString(name), value, value.length, 0) : c.lsetxattr(cString(target.path), cString(name), value, value.length, 0);
     if (again !== 0) fail(c, `setxattr "${what}" "${name.toString('latin1')}"`);
   }
+}
+
+/** Removes one attribute of `path` (its last component not followed); one that is not there is no error. */
+export function removeXattr(path: Buffer, name: Buffer, what: string): void {
+  const c = fns();
+  if (c.lremovexattr(cString(path), cString(name)) !== 0 && c.errno() !== ENODATA) fail(c, `removexattr "${what}" "${name.toString('latin1')}"`);
 }
 
 /** mknod(2): a device node, FIFO or socket at `path` with the type bits in `mode`. */

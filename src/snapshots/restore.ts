@@ -4,6 +4,12 @@
  * object, and every snapshot that holds it. The new upper dir is built in a folder beside the
  * target and swapped in with one renameat2(RENAME_EXCHANGE): a restore that fails or is cut
  * short leaves the target as it was, plus at most a leftover that `sweepRestores` removes.
+ *
+ * A restore asked to `hold` keeps the files it replaced beside the target until its caller
+ * commits or undoes it (after writing, or failing to write, what else the restore changes). The
+ * new tree's root carries a mark (an xattr in the trusted namespace, which only host root reads)
+ * naming the folder the replaced files are in; the exchange moves the mark with the tree, so
+ * after a crash `settleRestore` can tell a swapped-in restore from a half-built one, and undo it.
  */
 import { constants } from 'node:fs';
 import { lstat, open, readdir, readFile, rename } from 'node:fs/promises';
@@ -15,11 +21,14 @@ import { parseMountLine } from '../images/layer-mounts.ts';
 import { buildTree } from './build-tree.ts';
 import { copyData, looksSparse } from './content.ts';
 import { applyMeta } from './inode-meta.ts';
+import { readXattrs, removeXattr, writeXattrs } from './file-calls.ts';
 import type { Entry } from './manifest.ts';
 import type { ObjectStore } from './objects.ts';
 
 export interface RestoreOptions {
   signal?: AbortSignal;
+  /** Keep the replaced files until the answer's `commit` or `undo` (a crash meanwhile: see settleRestore). */
+  hold?: boolean;
   /** Called before each regular file is placed (its index in the manifest): lets a test fail a restore half-way. */
   onFile?: (index: number) => void | Promise<void>;
 }
@@ -30,9 +39,15 @@ export interface RestoreResult {
   files: number;
   bytes: number;
   ms: number;
+  /** With `hold`: makes the restore final (the replaced files go). */
+  commit?: () => Promise<void>;
+  /** With `hold`: puts the replaced files back (the restored ones go). */
+  undo?: () => Promise<void>;
 }
 
 const LEFTOVER = '.restore-';
+/** On the root of a restored tree swapped in and not yet committed: the name of the folder holding the files it replaced. */
+const MARK = Buffer.from('trusted.hoody.restore', 'latin1');
 
 /** Replaces `targetUpperDir` (or makes it) with the tree `entries` describe, contents copied from `objects`. */
 export async function restoreTree(entries: readonly Entry[], objects: ObjectStore, targetUpperDir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
@@ -41,6 +56,7 @@ export async function restoreTree(entries: readonly Entry[], objects: ObjectStor
   const tmp = join(dirname(targetUpperDir), `.${basename(targetUpperDir)}${LEFTOVER}${randomBytes(6).toString('hex')}`);
   let files = 0;
   let bytes = 0;
+  let held = false;
   try {
     await buildTree(tmp, entries, async (e, path, index) => {
       await opts.onFile?.(index);
@@ -48,16 +64,65 @@ export async function restoreTree(entries: readonly Entry[], objects: ObjectStor
       files++;
       bytes += e.size ?? 0;
     }, `${tmp}-links`, opts.signal);
-    if (await lstat(targetUpperDir).then(() => true, () => false)) {
+    const replacing = await lstat(targetUpperDir).then(() => true, () => false);
+    if (opts.hold && replacing) await writeXattrs({ path: Buffer.from(tmp) }, [[MARK, Buffer.from(basename(tmp))]], tmp);
+    if (replacing) {
       await exchangePaths(tmp, targetUpperDir);
     } else {
       await rename(tmp, targetUpperDir);
     }
+    held = opts.hold === true && replacing;
   } finally {
-    // after the exchange this is the old upper dir; after a failure, the half-made new one
-    await removeTree(tmp);
+    // after the exchange this is the old upper dir (kept when held); after a failure, the half-made new one
+    if (!held) await removeTree(tmp);
   }
-  return { entries: entries.length, files, bytes, ms: performance.now() - started };
+  const result: RestoreResult = { entries: entries.length, files, bytes, ms: performance.now() - started };
+  if (!opts.hold) return result;
+  let settled = false;
+  const once = async (work: () => Promise<void>): Promise<void> => {
+    if (settled) throw new Error(`the restore of "${targetUpperDir}" was committed or undone already`);
+    settled = true;
+    await work();
+  };
+  return {
+    ...result,
+    commit: () => once(async () => {
+      if (!held) return;
+      removeXattr(Buffer.from(targetUpperDir), MARK, targetUpperDir);
+      await removeTree(tmp);
+    }),
+    undo: () => once(async () => {
+      // a target that did not exist before is removed: it was not there to go back to
+      if (!held) return removeTree(targetUpperDir);
+      await exchangePaths(tmp, targetUpperDir);
+      await removeTree(tmp);
+    }),
+  };
+}
+
+/**
+ * After a crash, settles a held restore of `targetUpperDir` that was swapped in and never
+ * committed: `undo` (its caller never recorded it) puts the replaced files back; otherwise the
+ * restore is made final. Then removes every leftover beside the target. Answers what it found.
+ */
+export async function settleRestore(targetUpperDir: string, undo: boolean): Promise<'undone' | 'kept' | 'none'> {
+  const target = Buffer.from(targetUpperDir);
+  const mark = (await lstat(targetUpperDir).then(() => true, () => false)) ? readXattrs({ path: target }, targetUpperDir).find(([name]) => name.equals(MARK))?.[1] : undefined;
+  let outcome: 'undone' | 'kept' | 'none' = 'none';
+  if (mark) {
+    const replaced = join(dirname(targetUpperDir), mark.toString());
+    const prefix = `.${basename(targetUpperDir)}${LEFTOVER}`;
+    const isOurs = mark.toString().startsWith(prefix) && !mark.includes(0x2f);
+    if (undo && isOurs && (await lstat(replaced).then((st) => st.isDirectory(), () => false))) {
+      await exchangePaths(replaced, targetUpperDir);
+      outcome = 'undone';
+    } else {
+      removeXattr(target, MARK, targetUpperDir);
+      outcome = 'kept';
+    }
+  }
+  await sweepRestores(targetUpperDir);
+  return outcome;
 }
 
 /** Removes what restores cut short left beside `targetUpperDir` (call before the container's next use). */
