@@ -197,16 +197,16 @@ describe('snapshots', { skip }, () => {
   });
 
   it('a held restore keeps the replaced files until commit or undo, and after a crash settleRestore undoes or keeps it by its mark', async () => {
-    const o = await containerWithEverything('c8');
-    const store = await SnapshotStore.open(join(dir, 'store8'));
+    const o = await containerWithEverything('c9');
+    const store = await SnapshotStore.open(join(dir, 'store9'));
     await store.capture(o.upper, 's1');
-    const target = join(dir, 'c8', 'target');
+    const target = join(dir, 'c9', 'target');
     const reset = async (): Promise<void> => {
       await rm(target, { recursive: true, force: true });
       await mkdir(target);
       await writeFile(join(target, 'old-file'), 'the files before the restore\n');
     };
-    const leftovers = async (): Promise<string[]> => (await readdir(join(dir, 'c8'))).filter((n) => n.includes('restore'));
+    const leftovers = async (): Promise<string[]> => (await readdir(join(dir, 'c9'))).filter((n) => n.includes('restore'));
     const marked = async (): Promise<boolean> => (await run('getfattr', ['-d', '-m', 'trusted.hoody', '--absolute-names', target]).catch(() => '')).includes('trusted.hoody.restore');
 
     // committed: the snapshot's files stay, the replaced ones and the mark go
