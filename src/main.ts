@@ -121,6 +121,8 @@ export interface DaemonConfig {
   maxProjectsPerUser?: number;
   /** How many tokens one user may have. */
   maxTokensPerUser?: number;
+  /** How many snapshots one container may have. */
+  maxSnapshotsPerContainer?: number;
   /** A request (headers and body) not fully received after this long is answered 408 and closed. */
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long. */
@@ -169,6 +171,7 @@ export const DEFAULT_LIMITS = {
   maxContainersPerUser: 100,
   maxProjectsPerUser: 100,
   maxTokensPerUser: 100,
+  maxSnapshotsPerContainer: 100,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   logLevel: 'info',
@@ -217,6 +220,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     maxContainersPerUser: positiveInt(env.HOODY_MAX_CONTAINERS_PER_USER, 'HOODY_MAX_CONTAINERS_PER_USER') ?? DEFAULT_LIMITS.maxContainersPerUser,
     maxProjectsPerUser: positiveInt(env.HOODY_MAX_PROJECTS_PER_USER, 'HOODY_MAX_PROJECTS_PER_USER') ?? DEFAULT_LIMITS.maxProjectsPerUser,
     maxTokensPerUser: positiveInt(env.HOODY_MAX_TOKENS_PER_USER, 'HOODY_MAX_TOKENS_PER_USER') ?? DEFAULT_LIMITS.maxTokensPerUser,
+    maxSnapshotsPerContainer: positiveInt(env.HOODY_MAX_SNAPSHOTS_PER_CONTAINER, 'HOODY_MAX_SNAPSHOTS_PER_CONTAINER') ?? DEFAULT_LIMITS.maxSnapshotsPerContainer,
     requestTimeoutMs: positiveInt(env.HOODY_REQUEST_TIMEOUT_MS, 'HOODY_REQUEST_TIMEOUT_MS') ?? DEFAULT_LIMITS.requestTimeoutMs,
     keepAliveTimeoutMs: positiveInt(env.HOODY_KEEPALIVE_TIMEOUT_MS, 'HOODY_KEEPALIVE_TIMEOUT_MS') ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
     logLevel: oneOf(env.HOODY_LOG_LEVEL, LOG_LEVELS, 'HOODY_LOG_LEVEL') ?? DEFAULT_LIMITS.logLevel,
@@ -373,7 +377,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (rebooted) log.info('the runtime state did not survive since the last start (server reboot): starting autostart containers');
   // snapshots' files: opened before recovery, which undoes restores a crash cut short
   const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
-  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn });
+  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
   const recovered = await recoverAtStart(
     { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },

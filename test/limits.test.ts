@@ -27,6 +27,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
         HOODY_MAX_CONTAINERS_PER_USER: '3',
         HOODY_MAX_PROJECTS_PER_USER: '4',
         HOODY_MAX_TOKENS_PER_USER: '3',
+        HOODY_MAX_SNAPSHOTS_PER_CONTAINER: '2',
         HOODY_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
         HOODY_RESTART_BACKOFF_MS: '400',
         HOODY_RESTART_MAX_RETRIES: '3',
@@ -68,6 +69,30 @@ for (const backend of ['sqlite', 'postgres'] as Backend[]) {
       const after = (await alice('GET', `/containers/${id}`)).body.data;
       assert.deepEqual(after.resources, { cpu: 1.5, memory_mb: 256, pids: 2000 }, 'unchanged');
       assert.equal(after.updated_at, ok.body.data.updated_at);
+    });
+
+    it('caps the snapshots of one container, parallel asks included; a delete makes room; another container is not affected', async () => {
+      const carol = await newUser();
+      const a = (await carol('POST', '/containers', { name: uniqueName('snap'), container_image: 'busybox', autostart: false })).body.data.id as string;
+      const b = (await carol('POST', '/containers', { name: uniqueName('snap'), container_image: 'busybox', autostart: false })).body.data.id as string;
+      // one operation at a time per container: of parallel asks, some are OPERATION_IN_PROGRESS; keep asking until the cap answers
+      const made: string[] = [];
+      for (let round = 0; round < 20 && made.length < 2; round++) {
+        const answers = await Promise.all([1, 2, 3].map(() => carol('POST', `/containers/${a}/snapshots`, {})));
+        for (const r of answers) {
+          if (r.status === 201) made.push(r.body.data.snapshot.id);
+          else assert.ok(['OPERATION_IN_PROGRESS', 'QUOTA_EXCEEDED'].includes(r.body.code), JSON.stringify(r.body));
+        }
+      }
+      assert.equal(made.length, 2, 'never more than the cap');
+      const over = await carol('POST', `/containers/${a}/snapshots`, { alias: 'one-more' });
+      assert.equal(over.status, 403, JSON.stringify(over.body));
+      assert.equal(over.body.code, 'QUOTA_EXCEEDED');
+      assert.deepEqual([over.body.details.resource, over.body.details.count, over.body.details.max], ['snapshots', 2, 2]);
+      assert.equal((await carol('GET', `/containers/${a}/snapshots`)).body.data.snapshots.length, 2, 'nothing was made');
+      assert.equal((await carol('POST', `/containers/${b}/snapshots`, {})).status, 201, 'another container has its own count');
+      assert.equal((await carol('DELETE', `/containers/${a}/snapshots/${made[0]}`)).status, 200);
+      assert.equal((await carol('POST', `/containers/${a}/snapshots`, { alias: 'one-more' })).status, 201, 'a delete makes room');
     });
 
     it('a container that does not say gets the defaults lowered to the server maxima', async () => {

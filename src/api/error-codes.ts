@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
   QUOTA_EXCEEDED: {
     status: 403,
-    description: 'Past a limit of this server, and nothing was changed: a resource above its maximum (`details.resource`, `details.requested`, `details.max`), or a user\'s cap on containers, projects or tokens (`details.resource` is `containers`, `projects` or `tokens`, `details.count`, `details.max`).',
+    description: 'Past a limit of this server, and nothing was changed: a resource above its maximum (`details.resource`, `details.requested`, `details.max`), or a user\'s cap on containers, projects or tokens, or a container\'s on snapshots (`details.resource` is `containers`, `projects`, `tokens` or `snapshots`, `details.count`, `details.max`).',
   },
   IMAGE_NOT_FOUND: { status: 404, description: 'No such image on this server (and none was pulled: `pull: "never"`, or a GET/DELETE/tag by name or id); `details.container_image` (or `details.image`) names it.' },
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },

@@ -26,6 +26,8 @@ export interface SnapshotServiceDeps {
   /** Settles what a restore cut short left beside a container's files: undone when `undo`, else made final; leftovers removed. */
   settleRestore?: (filesDir: string, undo: boolean) => Promise<'undone' | 'kept' | 'none'>;
   warn?: (message: string, err?: unknown) => void;
+  /** The most snapshots one container may have (QUOTA_EXCEEDED past it); no cap without it. */
+  maxPerContainer?: number;
 }
 
 /** What the start-up sweep found and removed. */
@@ -58,7 +60,16 @@ export class SnapshotService {
     // a path names a snapshot by id or alias: an alias may not read as an id
     if (alias !== null && ID_FORMAT.test(alias)) throw invalidInput('a snapshot alias may not be 24 hex digits (that is how snapshot ids are written)', { field: 'alias' });
     return this.deps.containers.holding(actor, containerId, 'snapshot', body.reason, async (c, held) => {
-      if (alias !== null) await this.assertAliasFree(c.id, alias);
+      const existing = await this.deps.store.listSnapshots({ container_id: c.id });
+      if (alias !== null) {
+        const taken = existing.find((s) => s.alias === alias);
+        if (taken) throw aliasTaken(alias, taken.id);
+      }
+      // counted under the container's claim: two snapshots of one container cannot pass it together
+      const max = this.deps.maxPerContainer;
+      if (max !== undefined && existing.length >= max) {
+        throw new HoodyError('QUOTA_EXCEEDED', `a container may have at most ${max} snapshots; delete one first`, { resource: 'snapshots', count: existing.length, max });
+      }
       const id = newId();
       const previous = await this.previousOf(c.id);
       const captured = await this.capture(c, id, previous, held);
@@ -238,11 +249,6 @@ export class SnapshotService {
       if (await this.deps.files.get(r.id).then(() => true, () => false)) return r.id;
     }
     return undefined;
-  }
-
-  private async assertAliasFree(containerId: string, alias: string): Promise<void> {
-    const taken = (await this.deps.store.listSnapshots({ container_id: containerId })).find((s) => s.alias === alias);
-    if (taken) throw aliasTaken(alias, taken.id);
   }
 
   /** A snapshot of `c` by id or alias; another container's snapshot is not found. */
