@@ -46,6 +46,7 @@ import { ContainerExec } from './core/container-exec.ts';
 import { SnapshotService } from './core/snapshot-service.ts';
 import { SnapshotStore } from './snapshots/store.ts';
 import { settleRestore } from './snapshots/restore.ts';
+import { shiftTree } from './runtime/id-shift.ts';
 import { TerminalSessions } from './core/terminals.ts';
 import type { Actor } from './core/actor.ts';
 import type { ContainerRecord } from './store/store.ts';
@@ -377,7 +378,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (rebooted) log.info('the runtime state did not survive since the last start (server reboot): starting autostart containers');
   // snapshots' files: opened before recovery, which undoes restores a crash cut short
   const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
-  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
+  const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, ids, shiftIds: shiftTree, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
   const recovered = await recoverAtStart(
     { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },

@@ -6,6 +6,7 @@
  */
 import type { CopyContainerBody, CreateSnapshotBody, SnapshotConfig } from '../api/schemas.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
+import { sameIdRange, type IdRange } from '../runtime/id-range.ts';
 import type { FreezeHooks } from '../snapshots/capture.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { SnapshotAliasTakenError, type ContainerRecord, type SnapshotRecord, type Store } from '../store/store.ts';
@@ -28,6 +29,10 @@ export interface SnapshotServiceDeps {
   warn?: (message: string, err?: unknown) => void;
   /** The most snapshots one container may have (QUOTA_EXCEEDED past it); no cap without it. */
   maxPerContainer?: number;
+  /** The host id range containers' files are owned in now; a snapshot cut in another is moved into it when restored. */
+  ids?: IdRange;
+  /** Moves a file tree's owners from one id range to another. */
+  shiftIds?: (root: string, from: IdRange, to: IdRange) => Promise<void>;
 }
 
 /** What the start-up sweep found and removed. */
@@ -128,9 +133,16 @@ export class SnapshotService {
     const snap = await this.find(c, ref);
     const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
     return this.deps.containers.restore(actor, c.id, { id: snap.id, alias: snap.alias, config }, reason, async (held, claim) => {
-      const done = await this.deps.files.restore(snap.id, this.filesDir(held), { hold: true, ...(claim.signal ? { signal: claim.signal } : {}) });
+      const dir = this.filesDir(held);
+      const done = await this.deps.files.restore(snap.id, dir, { hold: true, ...(claim.signal ? { signal: claim.signal } : {}) });
       const { commit, undo } = done;
       if (!commit || !undo) throw new Error('the snapshot store did not hold the replaced files');
+      try {
+        await this.intoCurrentRange(snap.id, dir);
+      } catch (err) {
+        await undo();
+        throw err;
+      }
       return { commit, undo };
     });
   }
@@ -147,6 +159,7 @@ export class SnapshotService {
       const from = { ...source, ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
       return this.deps.containers.copy(actor, from, body, { source_container_id: source.id, snapshot_id: snap.id }, async (target, signal) => {
         await this.deps.files.restore(snap.id, this.filesDir(target), signal ? { signal } : {});
+        await this.intoCurrentRange(snap.id, this.filesDir(target));
       });
     }
     // the source's files as they are now, cut as a snapshot nobody lists, then put into the new container
@@ -232,13 +245,22 @@ export class SnapshotService {
         ...(previous === undefined ? {} : { previous }),
         ...(freeze ? { freeze } : {}),
         ...(held.signal ? { signal: held.signal } : {}),
-        meta: { container_id: c.id, server_id: c.server_id },
+        meta: { container_id: c.id, server_id: c.server_id, ...(this.deps.ids ? { ids: this.deps.ids } : {}) },
       })
       .catch((err: unknown) => {
         throw new HoodyError('RUNTIME_ERROR', `cannot snapshot container "${c.name}": ${err instanceof Error ? err.message : String(err)}`.slice(0, 2000), { operation: 'snapshot' });
       });
     const t = result.timings;
     return { files: result.files, bytes: result.bytes, newBytes: result.newBytes, frozenMs: running ? round(t.freezeMs + t.frozenMs + t.thawMs) : null };
+  }
+
+  /** Files restored from a snapshot cut while containers' files were owned in another id range (HOODY_USERNS_RANGE changed since) move into today's. */
+  private async intoCurrentRange(snapshotId: string, dir: string): Promise<void> {
+    const { ids, shiftIds } = this.deps;
+    if (!ids || !shiftIds) return;
+    const from = (await this.deps.files.get(snapshotId)).meta.ids as IdRange | undefined;
+    if (!from || sameIdRange(from, ids)) return;
+    await shiftIds(dir, from, ids);
   }
 
   /** The container's newest snapshot whose files are here: a capture reuses its unchanged files unread. */
