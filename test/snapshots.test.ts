@@ -254,6 +254,48 @@ describe('snapshots', { skip }, () => {
     assert.deepEqual(await leftovers(), []);
   });
 
+  it('after a restore, the next capture given its hint reads only what changed since, and the snapshot is whole', async () => {
+    const o = overlayPaths(join(dir, 'c10'));
+    await mkdir(o.lower, { recursive: true });
+    await mountAt(o, IDS);
+    for (let i = 0; i < 200; i++) await writeFile(join(o.merged, `file-${i}`), `content ${i}\n`.repeat(i + 1));
+    await mkdir(join(o.merged, 'sub'));
+    await writeFile(join(o.merged, 'sub', 'deep'), 'deep\n');
+    await unmountAt(o);
+    await sleep(150);
+    const store = await SnapshotStore.open(join(dir, 'store10'));
+    await store.capture(o.upper, 's1');
+    // the container's files replaced by the snapshot's, as a restore does
+    const upper = join(dir, 'c10', 'upper2');
+    await store.restore('s1', upper);
+    assert.equal(await store.recordRestored('s1', upper, 'box'), 201, 'every regular file recorded');
+    assert.deepEqual(await store.hints(), ['box']);
+
+    // the container runs again and changes two files, one to the same size with its old mtime put back
+    const o2 = { ...o, upper };
+    await mountAt(o2, IDS);
+    await writeFile(join(o.merged, 'file-3'), 'changed\n');
+    const old = await stat(join(o.merged, 'file-9'));
+    await writeFile(join(o.merged, 'file-9'), 'CONTENT 9\n'.repeat(10));
+    await run('touch', ['-d', old.mtime.toISOString(), join(o.merged, 'file-9')]);
+    await unmountAt(o2);
+    const next = await store.capture(upper, 's2', { previous: 's1', hint: 'box' });
+    assert.equal(next.readFiles, 2, 'the two changed files were read, the 199 others reused unread');
+    assert.equal(next.reusedFiles, 199);
+    assert.equal((await store.get('s2')).previous, 's1');
+    const back = join(dir, 'c10', 'back');
+    await store.restore('s2', back);
+    await assertSameUpper(back, upper);
+    assert.equal(await readFile(join(back, 'file-9'), 'utf8'), 'CONTENT 9\n'.repeat(10), 'the rewrite with its mtime put back was read, not reused');
+
+    // a hint whose snapshot is gone is not used: everything is read
+    await store.delete('s1');
+    const third = await store.capture(upper, 's3', { hint: 'box' });
+    assert.equal(third.readFiles, 201);
+    await store.dropHint('box');
+    assert.deepEqual(await store.hints(), []);
+  });
+
   it('collecting garbage removes the objects only deleted snapshots held, and keeps the rest', async () => {
     const o = overlayPaths(join(dir, 'c6'));
     await mkdir(o.lower, { recursive: true });

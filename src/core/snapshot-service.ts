@@ -16,7 +16,7 @@ import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 
 /** The snapshot store's calls the service uses. */
-export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'list' | 'get'>;
+export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'list' | 'get' | 'recordRestored' | 'dropHint' | 'hints'>;
 
 export interface SnapshotServiceDeps {
   store: Store;
@@ -78,6 +78,8 @@ export class SnapshotService {
       const id = newId();
       const previous = await this.previousOf(c.id);
       const captured = await this.capture(c, id, previous, held);
+      // this snapshot now says more of the files than what a restore left
+      await this.deps.files.dropHint(c.id).catch(() => undefined);
       const record: SnapshotRecord = {
         id,
         container_id: c.id,
@@ -143,7 +145,14 @@ export class SnapshotService {
         await undo();
         throw err;
       }
-      return { commit, undo };
+      return {
+        undo,
+        commit: async () => {
+          await commit();
+          // the next snapshot of it reads only what changed after the restore
+          await this.deps.files.recordRestored(snap.id, dir, held.id).catch((err: unknown) => this.deps.warn?.(`what the restore of ${held.id} wrote`, err));
+        },
+      };
     });
   }
 
@@ -190,6 +199,7 @@ export class SnapshotService {
   async removeFilesOf(containerId: string): Promise<void> {
     const records = await this.deps.files.list();
     const mine = records.filter((r) => r.meta.container_id === containerId);
+    await this.deps.files.dropHint(containerId);
     if (mine.length === 0) return;
     for (const r of mine) await this.deps.files.delete(r.id);
     await this.deps.files.collect();
@@ -225,6 +235,8 @@ export class SnapshotService {
         if (found !== 'none') report.restoreLeftovers++;
       }
     }
+    const containers = new Set((await this.deps.store.listContainers({ server_id: this.deps.server.id })).map((c) => c.id));
+    for (const key of await this.deps.files.hints()) if (!containers.has(key)) await this.deps.files.dropHint(key);
     report.reclaimedBytes = (await this.deps.files.collect()).bytes;
     return report;
   }
@@ -242,7 +254,8 @@ export class SnapshotService {
     const freeze: FreezeHooks | undefined = running ? { freeze: () => driver.pause(c.id, held.signal), thaw: () => driver.resume(c.id) } : undefined;
     const result = await this.deps.files
       .capture(dir, id, {
-        ...(previous === undefined ? {} : { previous }),
+          ...(previous === undefined ? {} : { previous }),
+        hint: c.id,
         ...(freeze ? { freeze } : {}),
         ...(held.signal ? { signal: held.signal } : {}),
         meta: { container_id: c.id, server_id: c.server_id, ...(this.deps.ids ? { ids: this.deps.ids } : {}) },

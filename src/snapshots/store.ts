@@ -5,17 +5,20 @@
  * - `trees/<id>/`: one snapshot: `tree/` (the upper dir as it was, its regular files hard links
  *   to objects), `manifest.jsonl` (every entry, with what the next capture needs to tell a file
  *   unchanged) and `snapshot.json` (what the capture made and cost, and the caller's metadata);
+ * - `hints/<key>/`: what a container's upper dir holds right after a restore (the snapshot's
+ *   manifest with the restored files' inodes and ctimes, and the snapshot it came from), so that
+ *   the next capture of it reads only what changed since, not every file again;
  * - `tmp/`: captures and deletes on their way; whatever is there at `open` is a leftover.
  *
  * A snapshot exists once its folder is renamed into `trees/`, whole. Captures and restores run
  * side by side; garbage collection runs alone (a capture links objects it has just made).
  */
-import { lstat, mkdir, mkdtemp, readdir, readFile, rename } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { captureTree, type CaptureOptions, type CaptureResult } from './capture.ts';
 import { loadFileCalls } from './file-calls.ts';
-import { readManifest } from './manifest.ts';
+import { entryPaths, readManifest, writeManifest, type Entry } from './manifest.ts';
 import { ObjectStore, type CollectResult } from './objects.ts';
 import { restoreTree, type RestoreOptions, type RestoreResult } from './restore.ts';
 import { SharedLock } from './shared-lock.ts';
@@ -31,6 +34,8 @@ export interface SnapshotRecord extends CaptureResult {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** How long recordRestored waits before its stats, so that files the restore wrote last pass the racy check. */
+const RESTORED_SETTLE_MS = 120;
 
 /** The snapshot store of one data folder. */
 export class SnapshotStore {
@@ -44,7 +49,7 @@ export class SnapshotStore {
   /** Opens (making it when needed) the store at `root` and sweeps what interrupted work left in `tmp/`. */
   static async open(root: string): Promise<SnapshotStore> {
     await mkdir(root, { recursive: true, mode: 0o700 });
-    for (const d of ['objects', 'trees', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+    for (const d of ['objects', 'trees', 'hints', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
     await loadFileCalls();
     const store = new SnapshotStore(root);
     await store.objects.init();
@@ -71,19 +76,92 @@ export class SnapshotStore {
    * Captures `upperDir` as snapshot `id`. With `previous` (the same container's last snapshot),
    * files unchanged since it are not read; with `freeze`, only the second pass runs frozen.
    */
-  async capture(upperDir: string, id: string, opts: Omit<CaptureOptions, 'previousManifest'> & { previous?: string; meta?: Record<string, unknown> } = {}): Promise<SnapshotRecord> {
+  async capture(
+    upperDir: string,
+    id: string,
+    opts: Omit<CaptureOptions, 'previousManifest'> & { previous?: string; meta?: Record<string, unknown>; hint?: string } = {},
+  ): Promise<SnapshotRecord> {
     const dest = this.dir(id);
     return this.lock.shared(async () => {
-      const previousManifest = opts.previous === undefined ? undefined : await readManifest(join(this.dir(opts.previous), 'manifest.jsonl'));
+      // a hint (what a restore left) is only as good as the snapshot whose objects it names: gone with it
+      const hinted = opts.hint === undefined ? undefined : await this.readHint(opts.hint);
+      const previousManifest = hinted ? hinted.entries : opts.previous === undefined ? undefined : await readManifest(join(this.dir(opts.previous), 'manifest.jsonl'));
       const createdAt = new Date().toISOString();
       let record: SnapshotRecord | undefined;
       await captureTree(upperDir, dest, this.objects, join(this.root, 'tmp'), {
         ...opts,
         previousManifest,
-        record: (result) => (record = { id, createdAt, ...(opts.previous === undefined ? {} : { previous: opts.previous }), meta: opts.meta ?? {}, ...result }),
+        record: (result) => {
+          const previous = hinted ? hinted.from : opts.previous;
+          return (record = { id, createdAt, ...(previous === undefined ? {} : { previous }), meta: opts.meta ?? {}, ...result });
+        },
       });
       return record!;
     });
+  }
+
+  /**
+   * Records what `upperDir` holds right after snapshot `id` was restored into it (the container
+   * still stopped) as hint `key`: each regular file whose owners, mode, size and mtime are the
+   * manifest's gets its new inode and ctime, so the next capture given the hint reuses it unread
+   * while it stays unchanged. Files changed within a clock tick are left to be read, as in a capture.
+   */
+  async recordRestored(id: string, upperDir: string, key: string): Promise<number> {
+    const hintDir = this.hintDir(key);
+    // a file is only trusted unchanged once its ctime is older than a clock tick (see walk.ts): the restore's own are not yet
+    await new Promise((resolve) => setTimeout(resolve, RESTORED_SETTLE_MS));
+    return this.lock.shared(async () => {
+      const entries = await readManifest(join(this.dir(id), 'manifest.jsonl'));
+      const paths = entryPaths(entries);
+      let recorded = 0;
+      const out: Entry[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const copy: Entry = { ...e };
+        delete copy.ino;
+        delete copy.ctimeNs;
+        delete copy.seenAtNs;
+        if (e.type === 'f' && e.linkOf === undefined && e.object !== undefined) {
+          const seenAtNs = BigInt(Date.now()) * 1_000_000n;
+          const st = await lstat(join(upperDir, paths[i]!), { bigint: true }).catch(() => undefined);
+          const same = st?.isFile() && st.size === BigInt(e.size ?? -1) && st.mtimeNs === e.mtimeNs && Number(st.uid) === e.uid && Number(st.gid) === e.gid && (Number(st.mode) & 0o7777) === e.mode;
+          if (st && same) {
+            Object.assign(copy, { ino: st.ino, ctimeNs: st.ctimeNs, seenAtNs });
+            recorded++;
+          }
+        }
+        out.push(copy);
+      }
+      const tmp = await mkdtemp(join(this.root, 'tmp', 'hint-'));
+      await writeManifest(join(tmp, 'manifest.jsonl'), out);
+      await writeFile(join(tmp, 'from'), id, { mode: 0o600 });
+      await removeTree(hintDir);
+      await rename(tmp, hintDir);
+      return recorded;
+    });
+  }
+
+  /** Drops hint `key` (a capture after it made a snapshot that says more, or its container is gone). */
+  async dropHint(key: string): Promise<void> {
+    await removeTree(this.hintDir(key));
+  }
+
+  /** The keys of every hint kept. */
+  async hints(): Promise<string[]> {
+    return readdir(join(this.root, 'hints'));
+  }
+
+  /** Hint `key`'s entries and the snapshot they came from, while that snapshot exists. */
+  private async readHint(key: string): Promise<{ from: string; entries: Entry[] } | undefined> {
+    const dir = this.hintDir(key);
+    const from = await readFile(join(dir, 'from'), 'utf8').catch(() => undefined);
+    if (from === undefined || !(await lstat(join(this.dir(from), 'snapshot.json')).then(() => true, () => false))) return undefined;
+    return { from, entries: await readManifest(join(dir, 'manifest.jsonl')) };
+  }
+
+  private hintDir(key: string): string {
+    if (!ID.test(key)) throw new Error(`hint key "${key}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    return join(this.root, 'hints', key);
   }
 
   /** Every snapshot's record, oldest first. */
