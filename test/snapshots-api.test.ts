@@ -569,7 +569,7 @@ describe('snapshots, copies and restores cut short by a SIGKILL of the daemon', 
     assert.ok(!(await admin.logs(big.id)).some((l) => l.to_status !== 'running' && l.from_status === 'running'), 'no row says it stopped or paused');
   });
 
-  it('while the container is frozen for the cut: it is thawed and running after the restart', async () => {
+  it('while the container is frozen for the cut: it is thawed and running after the restart', async (t) => {
     const { file } = freezerOf(d, big.id);
     assert.ok(existsSync(file), `the container's freezer file ${file}`);
     const pending = inFlight(admin.call('POST', `/containers/${big.id}/snapshots`, { alias: 'doomed-frozen' }));
@@ -586,6 +586,7 @@ describe('snapshots, copies and restores cut short by a SIGKILL of the daemon', 
       }
     }
     assert.notEqual(state, thawed, 'the snapshot froze the container (the capture ended without a freeze seen)');
+    t.diagnostic(`killed with the freezer at ${state}`);
     await d.stop('SIGKILL');
     assert.ok((await pending).error, 'the kill came before the snapshot was answered');
     assert.notEqual(readFileSync(file, 'utf8').trim(), thawed, 'the daemon died with the container frozen');
@@ -618,7 +619,7 @@ describe('snapshots, copies and restores cut short by a SIGKILL of the daemon', 
     assert.equal((await admin.call('GET', `/containers/${copying.id}`)).status, 404);
   });
 
-  it('during a restore: the container is stopped or failed, not held, its files and configuration as before unless the restore was recorded', async () => {
+  it('during a restore: the container is stopped or failed, not held, its files and configuration as before unless the restore was recorded', async (t) => {
     const snap = await admin.snapshot(big.id, { alias: 'base' });
     assert.ok(snap.files >= FILES + 1);
     await admin.sh(big.id, 'rm -rf /f && echo after > /marker');
@@ -640,6 +641,7 @@ describe('snapshots, copies and restores cut short by a SIGKILL of the daemon', 
     // a restore that was not recorded (its row) is undone: files as before the restore
     const recorded = (await admin.logs(big.id)).filter((l) => l.metadata.operation === 'restore').length > restoresBefore;
     if (!recorded) assert.equal(marker, 'after', 'the restore was not recorded: the old files are back');
+    t.diagnostic(`killed ${recorded ? 'after' : 'before'} the restore was recorded (status ${c.status}, files ${marker === 'after' ? 'as before' : 'the snapshot\'s'})`);
     if (marker === 'after') assert.equal(count, 0, 'all old files');
     else {
       assert.equal(marker, 'before');
