@@ -4,7 +4,7 @@
  * runtime, and recorded with its status log row in one transaction.
  */
 import type { ContainerStatus, CopyContainerBody, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
-import type { ContainerFilter, ContainerRecord, RestorableConfig, Store, StatusLogRecord } from '../store/store.ts';
+import type { ContainerFilter, ContainerRecord, NewStatusLog, RestorableConfig, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { TerminalView } from './terminals.ts';
@@ -285,43 +285,69 @@ export class ContainerService {
       programs,
       service_labels: labels,
     };
+    const ctx: OperationContext = { opId, operation: 'create', by: principalOf(actor), t0: performance.now() };
+    return this.bringIntoBeing(actor, base, project, { ports: portRequests, image, ctx, start: autostart });
+  }
+
+  /**
+   * The second half of a create or a copy: writes the new container's row (its address and host
+   * ports picked again when another write took them; with `firstLog` as its first log row), makes
+   * its runtime bundle, lets `fill` write its files (a copy's), records it `stopped` (`failed`, with
+   * the error, when that fails), and starts it when asked. The image is held until the row exists.
+   */
+  private async bringIntoBeing(
+    actor: Actor,
+    base: ContainerRecord,
+    project: { id: string; name: string; owner_id: string },
+    opts: {
+      ports: readonly CheckedPortRequest[];
+      image: { release(): void };
+      ctx: OperationContext;
+      start: boolean;
+      firstLog?: NewStatusLog;
+      fill?: (target: ContainerRecord) => Promise<void>;
+    },
+  ): Promise<ContainerRecord> {
+    const { ctx } = opts;
+    const op = ctx.operation;
+    const limits = this.deps.limits;
     let record = base;
     try {
-      await this.pickingAgain(portRequests, async () => {
-        if (networkMode === 'bridge') record = { ...base, ...(await this.pickNetwork(portRequests, { id: base.id })) };
-        await this.deps.store.createContainer(record, undefined, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
+      await this.pickingAgain(opts.ports, async () => {
+        if (base.network_mode === 'bridge') record = { ...base, ...(await this.pickNetwork(opts.ports, { id: base.id })) };
+        await this.deps.store.createContainer(record, opts.firstLog, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
       });
     } catch (err) {
-      if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
+      if (err instanceof NameTakenError) throw await this.nameTaken(base.name, project);
       if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
       throw networkClash(err);
     } finally {
       // the row (if written) now tells an image delete that the image is in use
-      image.release();
+      opts.image.release();
     }
-    const ctx: OperationContext = { opId, operation: 'create', by: principalOf(actor), t0: performance.now() };
-    let created: ContainerRecord;
-    // known to the watchdog as carried out here, however long building the image takes
+    let made: ContainerRecord;
+    // known to the watchdog as carried out here, however long building the image or writing the files takes
     let finished: () => void = noop;
-    this.inFlight.set(record.id, { opId, done: new Promise<void>((r) => (finished = r)) });
+    this.inFlight.set(record.id, { opId: ctx.opId, done: new Promise<void>((r) => (finished = r)) });
     try {
       await this.deps.driver.create(await this.specOf(record));
-      created = await this.record(record, 'stopped', ctx, { finish: true });
-      this.observer.operationFinished('create', 'ok', (performance.now() - ctx.t0) / 1000);
+      await opts.fill?.(record);
+      made = await this.record(record, 'stopped', ctx, { finish: true });
+      this.observer.operationFinished(op, 'ok', (performance.now() - ctx.t0) / 1000);
     } catch (err) {
-      this.observer.operationFinished('create', 'error', (performance.now() - ctx.t0) / 1000);
-      await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) });
-      throw runtimeFailure('create', record, err);
+      this.observer.operationFinished(op, 'error', (performance.now() - ctx.t0) / 1000);
+      await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) }).catch((e: unknown) => this.deps.warn?.(`recording the failed ${op} of ${record.id}`, e));
+      throw err instanceof HoodyError ? err : runtimeFailure(op, record, err);
     } finally {
       this.inFlight.delete(record.id);
       finished();
     }
     try {
-      if (!autostart) return created;
+      if (!opts.start) return made;
       try {
-        return await this.operate(actor, created.id, 'start', {});
+        return await this.operate(actor, made.id, 'start', {});
       } catch (err) {
-        throw await this.startAfterCreateFailed(created, err);
+        throw await this.startAfterCreateFailed(made, err);
       }
     } finally {
       // the project's running containers learn the new name, whether or not it started
@@ -596,6 +622,8 @@ export class ContainerService {
     fill: (c: ContainerRecord, held: HeldContainer) => Promise<FilesSwap>,
   ): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
+    // the server's maxima may have been lowered since the snapshot: its resources come back within them
+    snapshot = { ...snapshot, config: { ...snapshot.config, resources: this.withinMaxima(snapshot.config.resources) } };
     const restored = await this.withOperation(visible, 'restore', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
       const next: ContainerRecord = { ...c, ...snapshot.config };
       // the runtime's spec goes back to the container's own when the restore does not happen
@@ -609,24 +637,25 @@ export class ContainerService {
         await specBack();
         throw err instanceof HoodyError ? err : runtimeFailure('restore', c, err);
       }
-      const log = this.logRow(c, 'stopped', ctx, { snapshot: { id: snapshot.id, alias: snapshot.alias } });
+      // the row names the operation: recovery after a crash before the claim is released tells a recorded restore by it
+      const log = this.logRow(c, 'stopped', ctx, { snapshot: { id: snapshot.id, alias: snapshot.alias }, operation_id: ctx.opId });
       let updated: ContainerRecord | undefined;
       try {
-        updated = await this.deps.store.transition(c.id, { to_status: 'stopped', log, exit_code: null, desired_status: 'stopped', operation_id: ctx.opId, finish_operation: true, config: snapshot.config });
+        updated = await this.deps.store.transition(c.id, { to_status: 'stopped', log, exit_code: null, desired_status: 'stopped', operation_id: ctx.opId, config: snapshot.config });
         if (!updated) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the restore lost its claim`);
       } catch (err) {
         await swap.undo();
         await specBack();
         throw err;
       }
-      ctx.released = true;
-      // recorded: the replaced files go (what a failure leaves, the next start removes)
+      // recorded: the replaced files go, still under the claim (nothing may start or read the container meanwhile)
       await swap.commit().catch((err: unknown) => this.deps.warn?.(`the files a restore of ${c.id} replaced`, err));
       return updated;
     });
     // a pending restart was decided for the files and settings that are gone
     await this.restarts.cancel(id);
-    if (!restored.autostart) return restored;
+    // read again: the answer must not show the restore's own claim, released after the write
+    if (!restored.autostart) return (await this.deps.store.getContainer(id)) ?? restored;
     return (await this.operateAsSystem(id, 'start', AUTOSTART, 'restored from snapshot', { snapshot: { id: snapshot.id, alias: snapshot.alias } })) ?? restored;
   }
 
@@ -640,7 +669,6 @@ export class ContainerService {
     const project = body.project_id ? await this.deps.projects.get(actor, body.project_id) : await this.deps.projects.get(actor, source.project_id);
     const programs = source.programs ?? [];
     const labels = serviceLabels(project.name, body.name, [...programs, ...kitPrograms(source)]);
-    const limits = this.deps.limits;
     const networkMode = this.subnet ? source.network_mode : 'none';
     // the image stays while the copy is made (and after, through the new row)
     const image = await this.deps.images.ensure(source.image_id ?? source.container_image, { pull: 'never', command: source.command });
@@ -648,6 +676,8 @@ export class ContainerService {
     const opId = newId();
     const base: ContainerRecord = {
       ...source,
+      // within the server's maxima of today, which may be lower than when the source was made
+      resources: this.withinMaxima(source.resources),
       id: newId(),
       name: body.name,
       project_id: project.id,
@@ -667,45 +697,16 @@ export class ContainerService {
       service_labels: labels,
     };
     const ctx: OperationContext = { opId, operation: 'copy', by: principalOf(actor), t0: performance.now(), extra };
-    let record = base;
-    try {
-      await this.pickingAgain([], async () => {
-        if (networkMode === 'bridge') record = { ...base, ...(await this.pickNetwork([], { id: base.id })) };
-        await this.deps.store.createContainer(record, { ...this.logRow({ ...record, status: 'creating' }, 'copying', ctx), duration_ms: 0 }, limits ? { ownerLimit: { owner_id: project.owner_id, max: limits.maxContainersPerUser } } : {});
-      });
-    } catch (err) {
-      if (err instanceof NameTakenError) throw await this.nameTaken(body.name, project);
-      if (err instanceof ContainerLimitError) throw containerCapReached(err.count, err.max);
-      throw networkClash(err);
-    } finally {
-      image.release();
-    }
-    let copied: ContainerRecord;
-    let finished: () => void = noop;
-    this.inFlight.set(record.id, { opId, done: new Promise<void>((r) => (finished = r)) });
-    try {
-      await this.deps.driver.create(await this.specOf(record));
-      await fill(record, undefined);
-      copied = await this.record(record, 'stopped', ctx, { finish: true });
-      this.observer.operationFinished('copy', 'ok', (performance.now() - ctx.t0) / 1000);
-    } catch (err) {
-      this.observer.operationFinished('copy', 'error', (performance.now() - ctx.t0) / 1000);
-      await this.record(record, 'failed', ctx, { finish: true, error: errorText(err) }).catch((e: unknown) => this.deps.warn?.(`recording the failed copy ${record.id}`, e));
-      throw err instanceof HoodyError ? err : runtimeFailure('copy', record, err);
-    } finally {
-      this.inFlight.delete(record.id);
-      finished();
-    }
-    try {
-      if (!body.start) return copied;
-      try {
-        return await this.operate(actor, copied.id, 'start', {});
-      } catch (err) {
-        throw await this.startAfterCreateFailed(copied, err);
-      }
-    } finally {
-      if (record.ipv4_address) await this.refreshProjectHosts(record.project_id);
-    }
+    // its log begins when the copy does: `creating → copying`
+    const firstLog = { ...this.logRow({ ...base, status: 'creating' }, 'copying', ctx), duration_ms: 0 };
+    return this.bringIntoBeing(actor, base, project, { ports: [], image, ctx, start: body.start ?? false, firstLog, fill: (target) => fill(target, undefined) });
+  }
+
+  /** Resources lowered to the server's maxima where they are above. */
+  private withinMaxima(r: ContainerRecord['resources']): ContainerRecord['resources'] {
+    const max = this.deps.limits?.maxResources;
+    if (!max) return r;
+    return { cpu: Math.min(r.cpu, max.cpu), memory_mb: Math.min(r.memory_mb, max.memory_mb), pids: Math.min(r.pids, max.pids) };
   }
 
   /** Runs one lifecycle operation to completion and answers the container as it then is. */

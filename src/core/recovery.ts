@@ -56,7 +56,9 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
       state = await thawIfFrozenForFiles(driver, c, state, opts.warn);
       // a restore cut short after its files were swapped in, before its row: the files go back with the configuration that stayed
       const undone =
-        c.current_operation.operation === 'restore' && deps.undoCutRestore ? await deps.undoCutRestore(c.id).catch((err: unknown) => (opts.warn?.(`undoing the cut restore of container "${c.name}"`, err), false)) : false;
+        c.current_operation.operation === 'restore' && deps.undoCutRestore && !(await restoreRecorded(store, c))
+          ? await deps.undoCutRestore(c.id).catch((err: unknown) => (opts.warn?.(`undoing the cut restore of container "${c.name}"`, err), false))
+          : false;
       let truth: ContainerStatus = observedStatus(state) ?? 'failed';
       // a copy cut short has files half-written: failed, never copying
       if ((c.status === 'creating' && !state) || truth === 'creating' || c.status === 'copying') truth = 'failed';
@@ -106,6 +108,12 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
     }
   });
   return report;
+}
+
+/** Whether the restore that holds `c` wrote its log row (its files then stay): the last row is it, naming the operation. */
+async function restoreRecorded(store: Store, c: ContainerRecord): Promise<boolean> {
+  const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+  return last?.metadata.operation === 'restore' && last.metadata.operation_id === c.current_operation?.id;
 }
 
 /** Operations that freeze a running container for a moment (the last pass of reading its files). */

@@ -16,7 +16,7 @@ import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 
 /** The snapshot store's calls the service uses. */
-export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'list' | 'get' | 'recordRestored' | 'dropHint' | 'hints'>;
+export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'collectIfIdle' | 'list' | 'get' | 'recordRestored' | 'dropHint' | 'hints'>;
 
 export interface SnapshotServiceDeps {
   store: Store;
@@ -48,6 +48,8 @@ export interface SnapshotSweepReport {
 }
 
 const ID_FORMAT = /^[0-9a-f]{24}$/;
+/** How often freeing snapshot files is tried again while other snapshot work runs. */
+const RECLAIM_RETRY_MS = 2000;
 
 export class SnapshotService {
   /** Files being captured for a copy (a copy's own snapshot, never listed): kept from the sweep. */
@@ -125,8 +127,7 @@ export class SnapshotService {
     if (snap.server_id !== this.deps.server.id) throw wrongServer(c);
     if (!(await this.deps.store.deleteSnapshot(snap.id))) throw notFound('snapshot', ref);
     await this.deps.files.delete(snap.id).catch((err: unknown) => this.deps.warn?.(`files of the deleted snapshot ${snap.id}`, err));
-    const collected = await this.deps.files.collect();
-    return { snapshot_id: snap.id, reclaimed_bytes: collected.bytes };
+    return { snapshot_id: snap.id, reclaimed_bytes: await this.reclaim() };
   }
 
   /** Puts a snapshot's files and configuration back onto its stopped container (see ContainerService.restore). */
@@ -136,11 +137,12 @@ export class SnapshotService {
     const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
     return this.deps.containers.restore(actor, c.id, { id: snap.id, alias: snap.alias, config }, reason, async (held, claim) => {
       const dir = this.filesDir(held);
+      const from = await this.rangeOf(snap.id, ref);
       const done = await this.deps.files.restore(snap.id, dir, { hold: true, ...(claim.signal ? { signal: claim.signal } : {}) });
       const { commit, undo } = done;
       if (!commit || !undo) throw new Error('the snapshot store did not hold the replaced files');
       try {
-        await this.intoCurrentRange(snap.id, dir);
+        await this.intoCurrentRange(from, dir);
       } catch (err) {
         await undo();
         throw err;
@@ -167,22 +169,23 @@ export class SnapshotService {
       const snap = await this.find(source, body.snapshot_id);
       const from = { ...source, ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
       return this.deps.containers.copy(actor, from, body, { source_container_id: source.id, snapshot_id: snap.id }, async (target, signal) => {
+        const range = await this.rangeOf(snap.id, body.snapshot_id ?? snap.id);
         await this.deps.files.restore(snap.id, this.filesDir(target), signal ? { signal } : {});
-        await this.intoCurrentRange(snap.id, this.filesDir(target));
+        await this.intoCurrentRange(range, this.filesDir(target));
       });
     }
     // the source's files as they are now, cut as a snapshot nobody lists, then put into the new container
     const cutId = `copy-${newId()}`;
     this.copying.add(cutId);
     try {
-      const cut = await this.deps.containers.holding(actor, containerId, 'copy', undefined, async (c, held) => ({ source: c, captured: await this.capture(c, cutId, await this.previousOf(c.id), held) }));
+      const cut = await this.deps.containers.holding(actor, containerId, 'copy', undefined, async (c, held) => ({ source: c, captured: await this.capture(c, cutId, await this.previousOf(c.id), held, true) }));
       return await this.deps.containers.copy(actor, cut.source, body, { source_container_id: source.id, ...(cut.captured.frozenMs === null ? {} : { frozen_ms: cut.captured.frozenMs }) }, async (target, signal) => {
         await this.deps.files.restore(cutId, this.filesDir(target), signal ? { signal } : {});
       });
     } finally {
       this.copying.delete(cutId);
       await this.deps.files.delete(cutId).catch(() => undefined);
-      await this.deps.files.collect().catch((err: unknown) => this.deps.warn?.('collecting the files of a copy', err));
+      await this.reclaim();
     }
   }
 
@@ -202,7 +205,7 @@ export class SnapshotService {
     await this.deps.files.dropHint(containerId);
     if (mine.length === 0) return;
     for (const r of mine) await this.deps.files.delete(r.id);
-    await this.deps.files.collect();
+    await this.reclaim();
   }
 
   /**
@@ -241,13 +244,39 @@ export class SnapshotService {
     return report;
   }
 
+  /**
+   * Frees the files no snapshot holds any more: now when no other snapshot work runs (answers the
+   * bytes freed), else soon after, in the background (answers 0), so that one tenant's long capture
+   * never makes the others' deletes, copies and snapshots wait behind a collect.
+   */
+  private async reclaim(): Promise<number> {
+    const done = await this.deps.files.collectIfIdle().catch((err: unknown) => (this.deps.warn?.('freeing snapshot files', err), undefined));
+    if (done) return done.bytes;
+    this.reclaimLater();
+    return 0;
+  }
+
+  private reclaimTimer: NodeJS.Timeout | undefined;
+
+  private reclaimLater(): void {
+    if (this.reclaimTimer) return;
+    this.reclaimTimer = setTimeout(() => {
+      this.reclaimTimer = undefined;
+      void this.deps.files.collectIfIdle().then(
+        (done) => done ?? this.reclaimLater(),
+        (err: unknown) => this.deps.warn?.('freeing snapshot files', err),
+      );
+    }, RECLAIM_RETRY_MS);
+    this.reclaimTimer.unref();
+  }
+
   private filesDir(c: ContainerRecord): string {
     if (!this.deps.driver.filesDir) throw new HoodyError('RUNTIME_ERROR', `this server's runtime (${this.deps.driver.name}) cannot snapshot containers`, { operation: 'snapshot' });
     return this.deps.driver.filesDir(c.id);
   }
 
   /** Captures the container's files as `id`: frozen for the last pass when it runs (the freeze always undone). */
-  private async capture(c: ContainerRecord, id: string, previous: string | undefined, held: HeldContainer): Promise<{ files: number; bytes: number; newBytes: number; frozenMs: number | null }> {
+  private async capture(c: ContainerRecord, id: string, previous: string | undefined, held: HeldContainer, forCopy = false): Promise<{ files: number; bytes: number; newBytes: number; frozenMs: number | null }> {
     const { driver } = this.deps;
     const dir = this.filesDir(c);
     const running = c.status === 'running';
@@ -258,7 +287,8 @@ export class SnapshotService {
         hint: c.id,
         ...(freeze ? { freeze } : {}),
         ...(held.signal ? { signal: held.signal } : {}),
-        meta: { container_id: c.id, server_id: c.server_id, ...(this.deps.ids ? { ids: this.deps.ids } : {}) },
+        // a copy's own cut is not the source's snapshot: a delete of the source leaves it to the copy
+        meta: { ...(forCopy ? { copy_of: c.id } : { container_id: c.id }), server_id: c.server_id, ...(this.deps.ids ? { ids: this.deps.ids } : {}) },
       })
       .catch((err: unknown) => {
         throw new HoodyError('RUNTIME_ERROR', `cannot snapshot container "${c.name}": ${err instanceof Error ? err.message : String(err)}`.slice(0, 2000), { operation: 'snapshot' });
@@ -268,12 +298,17 @@ export class SnapshotService {
   }
 
   /** Files restored from a snapshot cut while containers' files were owned in another id range (HOODY_USERNS_RANGE changed since) move into today's. */
-  private async intoCurrentRange(snapshotId: string, dir: string): Promise<void> {
+  private async intoCurrentRange(from: IdRange | undefined, dir: string): Promise<void> {
     const { ids, shiftIds } = this.deps;
-    if (!ids || !shiftIds) return;
-    const from = (await this.deps.files.get(snapshotId)).meta.ids as IdRange | undefined;
-    if (!from || sameIdRange(from, ids)) return;
+    if (!ids || !shiftIds || !from || sameIdRange(from, ids)) return;
     await shiftIds(dir, from, ids);
+  }
+
+  /** The id range a snapshot's files were cut in, read before they are written anywhere; NOT_FOUND when it was deleted meanwhile. */
+  private async rangeOf(snapshotId: string, ref: string): Promise<IdRange | undefined> {
+    const files = await this.deps.files.get(snapshotId).catch(() => undefined);
+    if (!files) throw notFound('snapshot', ref);
+    return files.meta.ids as IdRange | undefined;
   }
 
   /** The container's newest snapshot whose files are here: a capture reuses its unchanged files unread. */

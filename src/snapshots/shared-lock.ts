@@ -14,6 +14,12 @@ export class SharedLock {
     return this.run(true, fn);
   }
 
+  /** Runs `fn` alone if nobody holds or waits for the lock now; else runs nothing and answers undefined (no one waits behind it). */
+  async exclusiveIfIdle<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    if (!this.free(true) || this.queue.length > 0) return undefined;
+    return this.run(true, fn);
+  }
+
   private async run<T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> {
     if (this.free(exclusive) && this.queue.length === 0) this.take(exclusive);
     // a waiter is woken holding the lock already (next() takes it on its behalf)

@@ -192,6 +192,14 @@ export class SnapshotStore {
     });
   }
 
+  /**
+   * collect() when no capture, restore or delete runs now; undefined (nothing done) otherwise, so
+   * that the daemon never makes everyone's snapshot work wait behind one long capture and a collect.
+   */
+  async collectIfIdle(signal?: AbortSignal): Promise<CollectResult | undefined> {
+    return this.lock.exclusiveIfIdle(() => this.objects.collect(signal));
+  }
+
   /** Removes the objects no snapshot links any more; waits for running captures, and they for it. */
   async collect(signal?: AbortSignal): Promise<CollectResult> {
     return this.lock.exclusive(() => this.objects.collect(signal));

@@ -62,7 +62,9 @@ export async function walkTree(upperDir: string, opts: WalkOptions): Promise<{ e
   const root = await open(upperDir, DIR_FLAGS);
   try {
     const st = await root.stat({ bigint: true });
-    w.entries.push({ depth: 0, name: Buffer.alloc(0), type: 'd', ...metaOf(st), xattrs: readXattrs({ fd: root.fd }, upperDir) });
+    // the daemon's own mark of a restore not yet final (restore.ts) is not the container's: never captured
+    const xattrs = readXattrs({ fd: root.fd }, upperDir).filter(([name]) => !name.toString('latin1').startsWith('trusted.hoody.'));
+    w.entries.push({ depth: 0, name: Buffer.alloc(0), type: 'd', ...metaOf(st), xattrs });
     await w.dir(root, 1, '');
     await w.settle();
   } finally {
