@@ -20,7 +20,7 @@ import { RestartScheduler } from './restart-scheduler.ts';
 import type { EventHub, OperationEvent } from './event-hub.ts';
 import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
-import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, resourcesFor, type Limits } from './limits.ts';
+import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, lowerToMaxima, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
 import type { ProjectService } from './project-service.ts';
 import { NO_OBSERVER, type CoreObserver } from './observer.ts';
@@ -702,11 +702,10 @@ export class ContainerService {
     return this.bringIntoBeing(actor, base, project, { ports: [], image, ctx, start: body.start ?? false, firstLog, fill: (target) => fill(target, undefined) });
   }
 
-  /** Resources lowered to the server's maxima where they are above. */
+  /** Resources lowered to the server's maxima where they are above (unchanged without maxima). */
   private withinMaxima(r: ContainerRecord['resources']): ContainerRecord['resources'] {
     const max = this.deps.limits?.maxResources;
-    if (!max) return r;
-    return { cpu: Math.min(r.cpu, max.cpu), memory_mb: Math.min(r.memory_mb, max.memory_mb), pids: Math.min(r.pids, max.pids) };
+    return max ? lowerToMaxima(r, max) : r;
   }
 
   /** Runs one lifecycle operation to completion and answers the container as it then is. */

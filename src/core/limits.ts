@@ -17,8 +17,12 @@ export const DEFAULT_RESOURCES: Resources = { cpu: 1, memory_mb: 512, pids: 1024
 
 /** The resources a container gets: what it asked for over the defaults, the defaults lowered to the maxima. */
 export function resourcesFor(asked: Partial<Resources> | undefined, max: Resources): Resources {
-  const defaults: Resources = { cpu: Math.min(DEFAULT_RESOURCES.cpu, max.cpu), memory_mb: Math.min(DEFAULT_RESOURCES.memory_mb, max.memory_mb), pids: Math.min(DEFAULT_RESOURCES.pids, max.pids) };
-  return { ...defaults, ...asked };
+  return { ...lowerToMaxima(DEFAULT_RESOURCES, max), ...asked };
+}
+
+/** Each resource lowered to the server's maximum where it is above it. */
+export function lowerToMaxima(r: Resources, max: Resources): Resources {
+  return { cpu: Math.min(r.cpu, max.cpu), memory_mb: Math.min(r.memory_mb, max.memory_mb), pids: Math.min(r.pids, max.pids) };
 }
 
 /** Refuses resources above the server's maxima, naming the first one and its maximum. */

@@ -283,7 +283,7 @@ export class SnapshotService {
     const freeze: FreezeHooks | undefined = running ? { freeze: () => driver.pause(c.id, held.signal), thaw: () => driver.resume(c.id) } : undefined;
     const result = await this.deps.files
       .capture(dir, id, {
-          ...(previous === undefined ? {} : { previous }),
+        ...(previous === undefined ? {} : { previous }),
         hint: c.id,
         ...(freeze ? { freeze } : {}),
         ...(held.signal ? { signal: held.signal } : {}),
