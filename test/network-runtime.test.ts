@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RuncDriver } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
-import { NetworkManager } from '../src/network/manager.ts';
+import { bridgeMac, NetworkManager } from '../src/network/manager.ts';
 import type { ContainerNetworkSpec, HostEntry, PublishedPort } from '../src/network/types.ts';
 import { newId, spec, eventually } from './runtime-contract.ts';
 import { tcpProbe } from './eventually.ts';
@@ -144,6 +144,35 @@ function networkSuite(spawnTools: boolean): void {
       assert.match(httpFrom(pid, gateway, hostPort), /hello-web/);
       assert.match(httpFrom((await driver.state(client.id))!.pid!, `${net}.2`, 80), /hello-web/, 'the same request from the web\'s own group still works');
       assert.equal(inContainer(pid, 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6').out.trim(), '1', 'no IPv6 link-local path around the isolation');
+    });
+
+    it('keeps the bridge\'s MAC as containers come and go (the gateway every container knows stays true), and pins the MAC of a bridge it takes over', async () => {
+      const macOf = (name: string): { mac: string; type: string } => ({ mac: execFileSync('cat', [`/sys/class/net/${name}/address`], { encoding: 'utf8' }).trim(), type: execFileSync('cat', [`/sys/class/net/${name}/addr_assign_type`], { encoding: 'utf8' }).trim() });
+      assert.deepEqual(macOf(bridge), { mac: bridgeMac(bridge), type: '3' });
+      // a veth with a lower MAC than the bridge's would have become its MAC had it been left to the kernel
+      const passers = [5, 6].map((n) => ({ id: newId(), spec: netSpec(n, 'project-a', `passer${n}`) }));
+      for (const p of passers) {
+        await run(p, ['sleep', '600']);
+        assert.equal(macOf(bridge).mac, bridgeMac(bridge));
+      }
+      for (const p of passers) {
+        await driver.delete(p.id);
+        assert.equal(macOf(bridge).mac, bridgeMac(bridge));
+      }
+      // an empty bridge made by someone else, its MAC left to the kernel: taken over with the MAC it has
+      const other = `hny${tag}`;
+      execFileSync('ip', ['link', 'add', other, 'type', 'bridge']);
+      let taken: NetworkManager | undefined;
+      try {
+        const before = macOf(other);
+        assert.equal(before.type, '1');
+        taken = await NetworkManager.open({ mode: 'bridge', bridge: other, subnet: `10.216.${third}.0/24`, table: other, runDir: join(dir, 'y') });
+        assert.deepEqual(macOf(other), { mac: before.mac, type: '3' });
+      } finally {
+        await taken?.close();
+        spawnSync('ip', ['link', 'del', other]);
+        spawnSync('nft', ['delete', 'table', 'ip', other]);
+      }
     });
 
     it('fails closed: a container whose table entries are gone reaches no container of another group', async () => {

@@ -44,6 +44,16 @@ interface AttachedRecord {
 }
 
 const NETNS_DIR = '/run/netns';
+/** `addr_assign_type` of an address set by hand (include/uapi/linux/netdevice.h). */
+const NET_ADDR_SET = '3';
+
+/** A bridge's own MAC: locally administered, unicast, from its name (the same bridge gets the same one again). */
+export function bridgeMac(bridge: string): string {
+  const b = createHash('sha256').update(`hoody bridge\0${bridge}`).digest();
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
 /** The alias of a bridge the daemon made (`ip link show` prints it): only such a bridge is changed. */
 const BRIDGE_MARK = 'hoody-container-network';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -592,7 +602,12 @@ export class NetworkManager implements ContainerNetwork {
         throw new Error(`bridge "${bridge}" exists and was not made by hoody (it has ${ports.length > 0 ? `ports ${ports.join(', ')}` : `addresses ${inet.map((a) => a.local).join(', ')}`}): choose another HOODY_NETWORK_BRIDGE`);
       }
     }
-    if (!exists) lines.push(`link add ${bridge} type bridge`);
+    // the bridge's MAC is set, never left to the kernel: an unset one follows the lowest MAC of its
+    // ports, so a container's veth leaving could change it, and every other container would send
+    // to the old one (their ARP entry of the gateway still fresh) until it aged out: connections
+    // from the host (the router's) hung for tens of seconds
+    if (!exists) lines.push(`link add ${bridge} address ${bridgeMac(bridge)} type bridge`);
+    else if (readFileSync(`/sys/class/net/${bridge}/addr_assign_type`, 'utf8').trim() !== NET_ADDR_SET) lines.push(`link set ${bridge} address ${readFileSync(`/sys/class/net/${bridge}/address`, 'utf8').trim()}`);
     if (!marked) lines.push(`link set ${bridge} alias ${BRIDGE_MARK}`);
     if (!own) lines.push(...(inet.length > 0 ? [`addr flush dev ${bridge}`] : []), `addr add ${this.gateway}/${this.subnet.prefixLength} dev ${bridge}`);
     if (!link?.flags?.includes('UP')) lines.push(`link set ${bridge} up`);
