@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore } from './store/open-store.ts';
-import type { Store } from './store/store.ts';
+import type { ServerUsage, Store } from './store/store.ts';
 import { RuncDriver, cgroupPrefixFor } from './runtime/runc/runc-driver.ts';
 import { ImageStore } from './runtime/image-store.ts';
 import { openImageParts } from './image-parts.ts';
@@ -36,6 +36,10 @@ import { Metrics } from './server/metrics.ts';
 import { listenForMetrics, type MetricsListener } from './server/metrics-listener.ts';
 import { createLogger, warnTo, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
 import { PACKAGE_VERSION } from './version.ts';
+import { DEFAULT_OFFLINE_AFTER_MS, localCapacity, Membership } from './cluster/membership.ts';
+import { ClusterClient } from './cluster/client.ts';
+import { MIN_SECRET_LENGTH } from './cluster/signature.ts';
+import type { Cluster } from './server/forwarding.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
@@ -92,6 +96,12 @@ export interface DaemonConfig {
   /** Restart policy: first back-off delay and the retry limit of on-failure. */
   restartBackoffMs?: number;
   restartMaxRetries?: number;
+  /** Where the other daemons of the cluster reach this one (HOODY_ADVERTISE_URL, --advertise-url): `http(s)://host:port`. */
+  advertiseUrl?: string;
+  /** The secret daemons of one cluster sign forwarded requests with (HOODY_CLUSTER_SECRET, 32+ characters); no forwarding without it. */
+  clusterSecret?: string;
+  /** A server whose heartbeat is older than this is offline (HOODY_SERVER_OFFLINE_AFTER_MS, 15 s). */
+  serverOfflineAfterMs?: number;
   /** Heartbeat interval of event streams. */
   heartbeatMs?: number;
   /** Where event streams are written: a child process (default) or the daemon's own process. */
@@ -205,6 +215,9 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     logFileMaxBytes: positiveInt(env.HOODY_LOG_FILE_MAX_BYTES, 'HOODY_LOG_FILE_MAX_BYTES'),
     restartBackoffMs: positiveInt(env.HOODY_RESTART_BACKOFF_MS, 'HOODY_RESTART_BACKOFF_MS') ?? DEFAULT_RESTART_SETTINGS.initialDelayMs,
     restartMaxRetries: positiveInt(env.HOODY_RESTART_MAX_RETRIES, 'HOODY_RESTART_MAX_RETRIES') ?? DEFAULT_RESTART_SETTINGS.maxRetries,
+    advertiseUrl: advertiseUrl(flags.advertiseUrl ?? (env.HOODY_ADVERTISE_URL || undefined)),
+    clusterSecret: clusterSecret(flags.clusterSecret ?? (env.HOODY_CLUSTER_SECRET || undefined)),
+    serverOfflineAfterMs: positiveInt(env.HOODY_SERVER_OFFLINE_AFTER_MS, 'HOODY_SERVER_OFFLINE_AFTER_MS') ?? DEFAULT_OFFLINE_AFTER_MS,
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
@@ -317,7 +330,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   // three `--version` spawns (about 20 ms): they run while the rest starts, and are awaited before listening
   const checkingHealth = driver.health();
 
-  const server = await registerServer(store, dataDir, config.serverName, driver.name);
+  const server = await registerServer(store, dataDir, config.serverName, driver.name, config.advertiseUrl);
   const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser, rememberMs: TOKEN_REMEMBER_MS });
   const projects = new ProjectService(store, { maxPerUser: config.maxProjectsPerUser ?? DEFAULT_LIMITS.maxProjectsPerUser });
   const events = new EventHub(store);
@@ -458,7 +471,17 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const terminals = new TerminalSessions({ exec, driver, events, tokens: sessions });
   containers.terminalsOf = (id) => terminals.list(id);
 
-  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots,
+  // the cluster: this server's heartbeat, and requests sent on to the other servers' daemons
+  const membership = new Membership(store, server, {
+    offlineAfterMs: config.serverOfflineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS,
+    usage: () => serverUsage(store, server.id),
+    warn,
+  });
+  await membership.start();
+  const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
+  const cluster: Cluster = { membership, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
+
+  const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots, cluster,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
     heartbeatMs: config.heartbeatMs,
     requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
@@ -497,6 +520,14 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     }
   }
   const address = await app.listen({ host: config.host, port: config.port });
+  // without an advertised URL, a daemon of a cluster listening on one address is reached where it listens
+  const advertised = config.advertiseUrl ?? (config.clusterSecret && !isWildcard(config.host) ? address : undefined);
+  if (advertised && advertised !== config.advertiseUrl) {
+    const row = await store.getServer(server.id);
+    if (row) await store.upsertServer({ ...row, advertise_url: advertised });
+    membership.invalidate();
+  }
+  if (config.clusterSecret && !advertised) warn(`HOODY_CLUSTER_SECRET is set but this daemon listens on ${config.host}, which the others cannot dial: set HOODY_ADVERTISE_URL, or requests for its containers answer WRONG_SERVER elsewhere`);
   let metricsListener: MetricsListener | undefined;
   try {
     if (config.metricsListen) metricsListener = await listenForMetrics(metrics, config.metricsListen.host, config.metricsListen.port, warn);
@@ -533,8 +564,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       events.stop();
       await driver.close();
       await network?.close();
+      await membership.stop();
+      await clusterClient?.close();
+      // offline at once for the others (maintenance is kept: the heartbeat's age says offline meanwhile)
       const row = await store.getServer(server.id);
-      if (row) await store.upsertServer({ ...row, status: 'offline', last_seen_at: nowIso() }).catch(() => undefined);
+      if (row && row.status !== 'maintenance') await store.setServerStatus(server.id, 'offline').catch(() => undefined);
       await store.close();
       metrics.close();
     })());
@@ -591,8 +625,41 @@ function positiveInt(value: string | undefined, name: string): number | undefine
   return n;
 }
 
+const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+
+/** What this server's containers use, for its heartbeat. */
+async function serverUsage(store: Store, serverId: string): Promise<ServerUsage> {
+  const [counts, running] = await Promise.all([store.countContainersByStatus(serverId), store.listContainers({ server_id: serverId, status: 'running' })]);
+  return {
+    containers: Object.values(counts).reduce((a, b) => a + (b ?? 0), 0),
+    running: counts.running ?? 0,
+    memory_mb: running.reduce((sum, c) => sum + (c.resources.memory_mb ?? 0), 0),
+  };
+}
+
+/** An advertised URL: http(s), a host, no path beyond `/`. */
+function advertiseUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error(`HOODY_ADVERTISE_URL must be a URL such as http://10.0.0.5:8080, not "${value}"`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+    throw new Error(`HOODY_ADVERTISE_URL must be http(s)://host[:port] with no path, not "${value}"`);
+  }
+  return u.origin;
+}
+
+function clusterSecret(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Buffer.byteLength(value) < MIN_SECRET_LENGTH) throw new Error(`HOODY_CLUSTER_SECRET must be at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  return value;
+}
+
 /** This daemon's server row; its id is kept in the data folder so it survives restarts. */
-async function registerServer(store: Store, dataDir: string, name: string, runtime: string): Promise<ServerIdentity> {
+async function registerServer(store: Store, dataDir: string, name: string, runtime: string, advertise: string | undefined): Promise<ServerIdentity> {
   const file = join(dataDir, SERVER_ID_FILE);
   let id = (await readFile(file, 'utf8').catch(() => '')).trim();
   if (!/^[0-9a-f]{24}$/.test(id)) {
@@ -601,6 +668,19 @@ async function registerServer(store: Store, dataDir: string, name: string, runti
   }
   const existing = await store.getServer(id);
   const now = nowIso();
-  await store.upsertServer({ id, name, status: 'ready', runtime, last_seen_at: now, created_at: existing?.created_at ?? now });
+  // maintenance outlives a restart: only an admin ends it
+  const status = existing?.status === 'maintenance' ? 'maintenance' : 'ready';
+  await store.upsertServer({
+    id,
+    name,
+    status,
+    runtime,
+    last_seen_at: now,
+    created_at: existing?.created_at ?? now,
+    advertise_url: advertise ?? null,
+    version: PACKAGE_VERSION,
+    capacity: localCapacity(),
+    usage: existing?.usage ?? null,
+  });
   return { id, name };
 }

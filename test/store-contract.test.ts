@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.ts';
-import { AddressTakenError, AliasTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError, SnapshotAliasTakenError, type ContainerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
+import { AddressTakenError, AliasTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError, SnapshotAliasTakenError, type ContainerRecord, type ServerRecord, type StatusLogRecord, type Store, type UserRecord } from '../src/store/store.ts';
 import { containerRecord, isoNow, logEntry, newId, postgresBackend, seed, sqliteBackend, tokenRecord, type StorePlace } from './store-fixtures.ts';
 
 const backends = [sqliteBackend, postgresBackend(process.env.HOODY_TEST_POSTGRES_URL)];
@@ -40,7 +40,11 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
 
 /** Statements that take a database back to before migration 0008 (container networks). */
 const UNDO_NETWORK = [
-  // 0010 and 0009 first: they came after
+  // 0011, 0010 and 0009 first: they came after
+  'alter table servers drop column advertise_url',
+  'alter table servers drop column version',
+  'alter table servers drop column capacity',
+  'alter table servers drop column usage',
   'drop table snapshots',
   'drop table proxy_aliases',
   'drop table service_hosts',
@@ -972,14 +976,38 @@ for (const backend of backends) {
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {
       const store = await freshStore();
-      const server = { id: newId(), name: 'node-1', status: 'ready' as const, runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z' };
+      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'ready', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: null, version: null, capacity: null, usage: null };
       await store.upsertServer(server);
       assert.deepEqual(await store.getServer(server.id), server);
-      const seen = { ...server, name: 'node-one', status: 'maintenance' as const, runtime: 'runc 1.2', last_seen_at: isoNow(), created_at: isoNow() };
+      const seen: ServerRecord = {
+        ...server,
+        name: 'node-one',
+        status: 'maintenance',
+        runtime: 'runc 1.2',
+        last_seen_at: isoNow(),
+        created_at: isoNow(),
+        advertise_url: 'http://10.0.0.5:8080',
+        version: '0.2.0',
+        capacity: { cpus: 8, memory_mb: 32_000 },
+        usage: { containers: 3, running: 2, memory_mb: 1024 },
+      };
       await store.upsertServer(seen);
       assert.deepEqual(await store.getServer(server.id), { ...seen, created_at: server.created_at });
       assert.deepEqual(await store.listServers(), [{ ...seen, created_at: server.created_at }]);
       assert.equal(await store.getServer(newId()), undefined);
+    });
+
+    test('a heartbeat writes when the server was seen and its usage, and leaves its status; status is set alone', async () => {
+      const store = await freshStore();
+      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'maintenance', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: 'http://10.0.0.5:8080', version: '0.2.0', capacity: { cpus: 2, memory_mb: 4096 }, usage: null };
+      await store.upsertServer(server);
+      const now = isoNow();
+      assert.equal(await store.touchServer(server.id, now, { containers: 5, running: 1, memory_mb: 512 }), true);
+      assert.deepEqual(await store.getServer(server.id), { ...server, last_seen_at: now, usage: { containers: 5, running: 1, memory_mb: 512 } });
+      assert.equal(await store.setServerStatus(server.id, 'ready'), true);
+      assert.equal((await store.getServer(server.id))?.status, 'ready');
+      assert.equal(await store.touchServer(newId(), now, { containers: 0, running: 0, memory_mb: 0 }), false);
+      assert.equal(await store.setServerStatus(newId(), 'offline'), false);
     });
   });
 }

@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   INVALID_STATE: { status: 400, description: 'The container must be stopped or failed for this change (update, delete).' },
   NETWORK_DISABLED: { status: 400, description: 'This server runs without a bridge (`HOODY_NETWORK=none`): `network: "bridge"` and published ports are refused.' },
   RESERVED_NAME: { status: 400, description: 'A user or token may not be named like a system actor (`system`, `autostart`, `restart-policy`), `admin`, or like a user id (`user_…`), whatever the case; `details.name` is the name refused.' },
-  UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist.' },
+  UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist (or a request marked as sent on by another daemon whose cluster signature does not hold).' },
   FORBIDDEN: { status: 403, description: 'The token may not do this (read-only token, or an admin-only endpoint).' },
   QUOTA_EXCEEDED: {
     status: 403,
@@ -19,7 +19,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, description: 'No such resource visible to this token (another user\'s resources are not found either).' },
   WAIT_TIMEOUT: { status: 408, description: 'GET /containers/{id}/wait: the status was not reached within the timeout; `details.status` is the status it has.' },
   OPERATION_IN_PROGRESS: { status: 409, description: 'Another operation on this container is in flight (or it is being created or copied); `details.current_operation` says which.' },
-  WRONG_SERVER: { status: 409, description: 'The container runs on another server of this database; operate it through that server\'s daemon (`details.server_id`).' },
+  WRONG_SERVER: { status: 409, description: 'The container runs on another server of this database, and this daemon cannot send the request on to it (no `HOODY_CLUSTER_SECRET` here, or no advertised URL there): operate it through that server\'s daemon (`details.server_id`).' },
+  SERVER_IN_MAINTENANCE: { status: 409, description: 'The server asked for (`details.server_id`) is in maintenance: it takes no new containers, copies or moves until an admin ends its maintenance.' },
   IDEMPOTENCY_KEY_IN_PROGRESS: { status: 409, description: 'A request with this Idempotency-Key is still being answered; retry after it finishes.' },
   PRECONDITION_FAILED: { status: 412, description: 'The If-Match ETag is not the container\'s current one: it changed since it was read (`details.version`).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'This Idempotency-Key was used before for a different request (another method, path or body).' },
@@ -67,6 +68,14 @@ export const ERROR_CODES = {
   ALIAS_NOT_BOUND: {
     status: 503,
     description: 'Router only: this alias was deleted within the last 30 seconds (it is being pointed elsewhere: delete, then create). Answered with `Retry-After` instead of 404, so clients retry through a blue-green switch.',
+  },
+  SERVER_OFFLINE: {
+    status: 503,
+    description: 'The container\'s server (or the server asked for) is offline: its daemon has not written a heartbeat for the cluster\'s offline time, or could not be reached (`details.server_id`, `details.server_name`, `details.last_seen_at`). Nothing was done; the container is shown with its last known status and `server_status: "offline"`.',
+  },
+  FORWARD_FAILED: {
+    status: 502,
+    description: 'The request was sent on to the container\'s server, whose daemon did not answer it (it went away meanwhile): the operation may or may not have been carried out. Read the container\'s status logs, or retry with the same Idempotency-Key.',
   },
   SERVICE_UNAVAILABLE: { status: 503, description: 'The daemon is shutting down (or, for a pull or an import, has no image store).' },
 } as const satisfies Record<string, { status: number; description: string }>;

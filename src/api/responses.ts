@@ -5,7 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
-import { BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, ProxyAlias, Server, ServiceView, Snapshot, SnapshotDeleted, StatusLogEntry, Token, User } from './schemas.ts';
+import { BulkItemResult, BulkResult, Container, Id, Image, ImageDetail, ImageRemoved, ImagesPruned, LifecycleResult, OperationInfo, Pagination, Project, ProxyAlias, Server, ServiceView, Snapshot, SnapshotDeleted, StatusLogEntry, Token, User } from './schemas.ts';
 
 /** Every `code` an error can carry: the keys of the error table, as an enum. */
 export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({
@@ -44,6 +44,13 @@ export const ProjectListEnvelope = envelope(Type.Object({ projects: Type.Array(P
 export const ProjectCreatedEnvelope = envelope(Project, 201);
 export const ServerListEnvelope = envelope(Type.Object({ servers: Type.Array(Server) }));
 export const ServerEnvelope = envelope(Server);
+export const MaintenanceEnvelope = envelope(
+  Type.Object({
+    server: Server,
+    results: Type.Array(BulkItemResult, { description: 'each container stopped (entering) or started (leaving)' }),
+    summary: Type.Object({ total: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer() }),
+  }),
+);
 export const ImageListEnvelope = envelope(Type.Object({ images: Type.Array(Image) }));
 export const ImageEnvelope = envelope(Type.Object({ image: ImageDetail }));
 export const ImageRemovedEnvelope = envelope(ImageRemoved);

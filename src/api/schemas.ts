@@ -151,12 +151,16 @@ export const RuntimeInfo = Type.Object({
 });
 export type RuntimeInfo = Static<typeof RuntimeInfo>;
 
+export const SERVER_STATUSES = ['ready', 'maintenance', 'offline'] as const;
+export type ServerStatus = (typeof SERVER_STATUSES)[number];
+
 export const Container = Type.Object({
   id: Id,
   name: Type.String(),
   project_id: Id,
   server_id: Id,
   server_name: Type.String(),
+  server_status: Type.Unsafe<ServerStatus>({ type: 'string', enum: [...SERVER_STATUSES], description: 'its server\'s status: while `offline`, `status` is the last one known and operations answer SERVER_OFFLINE' }),
   status: ContainerStatusSchema,
   container_image: Type.String(),
   image_id: Type.Union([Type.String(), Type.Null()], { description: 'the id of the image it was created from (it keeps running that image when its name is pulled again); null for containers older than image ids' }),
@@ -195,6 +199,8 @@ export const CreateContainerBody = Type.Object(
   {
     name: ContainerName,
     project_id: Type.Optional(Id),
+    server_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{24}$', description: 'the server to create it on (GET /servers); without it and `server_name`, the ready server with the most free memory' })),
+    server_name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'the server to create it on, by name' })),
     container_image: ImageReferenceText,
     pull: Type.Optional(PullPolicySchema),
     command: Type.Optional(Type.Union([Command, Type.Null()])),
@@ -359,17 +365,29 @@ export const Project = Type.Object({ id: Id, name: Type.String(), owner_id: Type
 export type Project = Static<typeof Project>;
 export const CreateProjectBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 
-export const SERVER_STATUSES = ['ready', 'maintenance', 'offline'] as const;
-export type ServerStatus = (typeof SERVER_STATUSES)[number];
 export const Server = Type.Object({
   id: Id,
   name: Type.String(),
-  status: literalUnion(SERVER_STATUSES),
+  status: Type.Unsafe<ServerStatus>({ type: 'string', enum: [...SERVER_STATUSES], description: '`offline` once its daemon shut down or missed its heartbeats for the cluster\'s offline time (15 s by default); `maintenance`: it takes no new containers' }),
   runtime: Type.String(),
-  last_seen_at: Timestamp,
+  last_seen_at: Type.String({ format: 'date-time', description: 'its daemon\'s last heartbeat' }),
   created_at: Timestamp,
+  advertise_url: Type.Union([Type.String(), Type.Null()], { description: 'where the other daemons reach its daemon; null: requests are not sent on to it' }),
+  version: Type.Union([Type.String(), Type.Null()], { description: 'the Hoody version its daemon runs' }),
+  capacity: Type.Union([Type.Object({ cpus: Type.Integer(), memory_mb: Type.Integer() }), Type.Null()], { description: 'what the server has for containers' }),
+  usage: Type.Union([Type.Object({ containers: Type.Integer(), running: Type.Integer(), memory_mb: Type.Integer({ description: 'the memory limits of its running containers, summed' }) }), Type.Null()], { description: 'as of its last heartbeat' }),
 });
 export type Server = Static<typeof Server>;
+
+export const MaintenanceBody = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'true: enter maintenance (no new containers; running ones stopped unless `stop_containers` is false); false: leave it (its `autostart` containers that are stopped start again)' }),
+    stop_containers: Type.Optional(Type.Boolean({ description: 'entering: stop its running containers gracefully (default true), or leave them running' })),
+    reason: Type.Optional(Type.String({ maxLength: 500, description: 'written in the status logs of the containers it stops or starts' })),
+  },
+  { additionalProperties: false },
+);
+export type MaintenanceBody = Static<typeof MaintenanceBody>;
 
 export const Image = Type.Object({
   id: Type.String({ description: 'the config digest (`sha256:…`); `builtin:busybox` for the built-in image' }),

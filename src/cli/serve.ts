@@ -14,7 +14,8 @@ export function serveCommand(): Command {
     .option('--data-dir <dir>', 'where the database, runtime state and images live (HOODY_DATA_DIR)')
     .option('--server-name <name>', 'this server\'s name in the API and logs (HOODY_SERVER_NAME)')
     .option('--proxy-port <port>', 'TCP port of the service-URL router (HOODY_PROXY_PORT; no router without it)')
-    .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string; proxyPort?: string }) => {
+    .option('--advertise-url <url>', 'where the other servers\' daemons reach this one, e.g. http://10.0.0.5:8080 (HOODY_ADVERTISE_URL; with HOODY_CLUSTER_SECRET)')
+    .action(async (opts: { host?: string; port?: number; dataDir?: string; serverName?: string; proxyPort?: string; advertiseUrl?: string }) => {
       // before the daemon's code loads: a restart reads it compiled from the data folder (Node ≥ 22)
       enableCompileCacheIn(opts.dataDir ?? process.env.HOODY_DATA_DIR ?? './data');
       // loaded here, not at the top: the client commands need none of the daemon's modules

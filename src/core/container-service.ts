@@ -3,7 +3,7 @@
  * each claimed in the store (one operation per container, across daemons), carried out on the
  * runtime, and recorded with its status log row in one transaction.
  */
-import type { ContainerStatus, CopyContainerBody, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
+import type { BulkItemResult, ContainerStatus, CopyContainerBody, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, NewStatusLog, RestorableConfig, Store, StatusLogRecord } from '../store/store.ts';
 import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
@@ -22,6 +22,7 @@ import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { checkAction, type Action } from './transitions.ts';
 import { assertWithinMaxima, containerCapReached, DEFAULT_RESOURCES, lowerToMaxima, resourcesFor, type Limits } from './limits.ts';
 import { newId, nowIso } from './ids.ts';
+import { runEach } from './bulk.ts';
 import type { ProjectService } from './project-service.ts';
 import { NO_OBSERVER, type CoreObserver } from './observer.ts';
 
@@ -758,6 +759,27 @@ export class ContainerService {
     // the claim comes before any work: either it is made, or run fails first (409, 400, 404)
     const operationId = await Promise.race([claimed, run.then(() => claimed)]);
     return { operationId, container: visible };
+  }
+
+  /**
+   * An admin's operation on this server's own containers, whoever owns them (maintenance): `op` on
+   * each one `select` picks, logged under the admin, with `extra` in each log row; each outcome.
+   * With `keepDesired`, what their users asked for stays as it was (a maintenance stop is not
+   * theirs: leaving maintenance starts what they want running).
+   */
+  async operateServerWide(actor: Actor, op: LifecycleOperation, select: (c: ContainerRecord) => boolean, body: LifecycleBody, opts: { extra?: Record<string, unknown>; keepDesired?: boolean } = {}): Promise<BulkItemResult[]> {
+    if (!actor.isAdmin) throw new HoodyError('FORBIDDEN', 'only an admin operates every container of a server');
+    const picked = (await this.deps.store.listContainers({ server_id: this.deps.server.id })).filter(select);
+    return runEach(
+      picked.map((c) => c.id),
+      async (id) => {
+        const c = await this.deps.store.getContainer(id);
+        if (!c || !select(c)) throw notFound('container', id);
+        const after = await this.runLifecycle(c, op, body, principalOf(actor), opts.extra ?? {});
+        if (!opts.keepDesired || after.desired_status === c.desired_status) return after;
+        return (await this.deps.store.updateContainer(c.id, { desired_status: c.desired_status })) ?? after;
+      },
+    );
   }
 
   /** A lifecycle operation the daemon itself decides (autostart, restart policy), logged under `by`. */

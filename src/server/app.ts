@@ -17,6 +17,7 @@ import { errorBody, installErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
+import { installForwarding, type Cluster } from './forwarding.ts';
 import { validatorCompilerFor } from './validation.ts';
 import { declaredQuery, loggedUrl } from './logged-url.ts';
 import { serializerFactoryFor } from './serialization.ts';
@@ -67,6 +68,8 @@ export interface AppDeps {
   aliases: ProxyAliasService;
   logs: ContainerLogs;
   exec: ContainerExec;
+  /** The servers sharing the database, and requests sent on to their daemons; a lone server without it. */
+  cluster?: Cluster;
   /** Snapshots, restores and copies of containers; their routes are absent without it. */
   snapshots?: SnapshotService;
   /** Interactive sessions (WebSocket on /api/v1/containers/{id}/terminal) and the terminal page; none without it. */
@@ -168,6 +171,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (known) admit(known);
         else deps.auth.authenticate(request.headers.authorization).then(admit, done);
       });
+      // before idempotency: a request sent on claims its key on the daemon that carries it out
+      if (deps.cluster) installForwarding(api, { cluster: deps.cluster, containers: deps.containers, prefix: API_PREFIX });
       installIdempotency(api, deps.store, deps.server);
       await containerRoutes(api, deps);
       await projectRoutes(api, deps);

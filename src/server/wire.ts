@@ -1,5 +1,5 @@
 /** Store records as the API shows them, and the success envelope. */
-import type { Container, Image, ImageDetail, Project, ProxyAlias, Server, StatusLogEntry, Token, User } from '../api/schemas.ts';
+import type { Container, Image, ImageDetail, Project, ProxyAlias, Server, ServerStatus, StatusLogEntry, Token, User } from '../api/schemas.ts';
 import type { ContainerRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, StatusLogRecord, TokenRecord, UserRecord } from '../store/store.ts';
 import { aliasHost, type ServiceUrls } from '../core/services.ts';
 import type { ImageSummary } from '../runtime/image-store.ts';
@@ -12,13 +12,20 @@ export interface Envelope<T> {
 
 export const ok = <T>(message: string, data: T, statusCode = 200): Envelope<T> => ({ statusCode, message, data });
 
-export function containerWire(c: ContainerRecord, serverName: string): Container {
+/** Its server as a container shows it: the name, and the status that says whether `status` is current. */
+export interface ServerOfContainer {
+  name: string;
+  status: ServerStatus;
+}
+
+export function containerWire(c: ContainerRecord, server: ServerOfContainer): Container {
   return {
     id: c.id,
     name: c.name,
     project_id: c.project_id,
     server_id: c.server_id,
-    server_name: serverName,
+    server_name: server.name,
+    server_status: server.status,
     status: c.status,
     container_image: c.container_image,
     image_id: c.image_id ?? null,
@@ -83,7 +90,18 @@ export function statusLogWire(l: StatusLogRecord): StatusLogEntry {
 }
 
 export const projectWire = (p: ProjectRecord): Project => ({ id: p.id, name: p.name, owner_id: p.owner_id, created_at: p.created_at });
-export const serverWire = (s: ServerRecord): Server => ({ id: s.id, name: s.name, status: s.status, runtime: s.runtime, last_seen_at: s.last_seen_at, created_at: s.created_at });
+export const serverWire = (s: ServerRecord): Server => ({
+  id: s.id,
+  name: s.name,
+  status: s.status,
+  runtime: s.runtime,
+  last_seen_at: s.last_seen_at,
+  created_at: s.created_at,
+  advertise_url: s.advertise_url ?? null,
+  version: s.version ?? null,
+  capacity: s.capacity ?? null,
+  usage: s.usage ?? null,
+});
 export const userWire = (u: UserRecord): User => ({ id: u.id, name: u.name, is_admin: u.is_admin, created_at: u.created_at });
 export const tokenWire = (t: TokenRecord): Token => ({ id: t.id, name: t.name, user_id: t.user_id, read_only: t.read_only, automation: t.automation, created_at: t.created_at });
 /** An image as listed; `usedBy`: the containers of this server created from it. */

@@ -42,6 +42,13 @@ export interface ServersTable {
   runtime: string;
   last_seen_at: string;
   created_at: string;
+  /** Where other daemons reach this one; null without one (a single server). */
+  advertise_url: string | null;
+  version: string | null;
+  /** JSON: ServerCapacity. */
+  capacity: string | null;
+  /** JSON: ServerUsage, written with each heartbeat. */
+  usage: string | null;
 }
 
 /** The `containers` table; (project_id, name) is unique; command/environment_vars/resources are JSON text. */

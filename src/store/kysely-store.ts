@@ -49,6 +49,7 @@ import {
   type SnapshotFilter,
   type SnapshotRecord,
   type ServerRecord,
+  type ServerUsage,
   type StatusLogRecord,
   type StatusLogScope,
   type Store,
@@ -192,18 +193,44 @@ export class KyselyStore implements Store {
   }
 
   async upsertServer(server: ServerRecord): Promise<void> {
+    const row = {
+      id: server.id,
+      name: server.name,
+      status: server.status,
+      runtime: server.runtime,
+      last_seen_at: server.last_seen_at,
+      created_at: server.created_at,
+      advertise_url: server.advertise_url ?? null,
+      version: server.version ?? null,
+      capacity: server.capacity ? JSON.stringify(server.capacity) : null,
+      usage: server.usage ? JSON.stringify(server.usage) : null,
+    };
     await this.db
       .insertInto('servers')
-      .values(server)
+      .values(row)
       .onConflict((oc) =>
         oc.column('id').doUpdateSet((eb) => ({
           name: eb.ref('excluded.name'),
           status: eb.ref('excluded.status'),
           runtime: eb.ref('excluded.runtime'),
           last_seen_at: eb.ref('excluded.last_seen_at'),
+          advertise_url: eb.ref('excluded.advertise_url'),
+          version: eb.ref('excluded.version'),
+          capacity: eb.ref('excluded.capacity'),
+          usage: eb.ref('excluded.usage'),
         })),
       )
       .execute();
+  }
+
+  async touchServer(id: string, lastSeenAt: string, usage: ServerUsage): Promise<boolean> {
+    const r = await this.db.updateTable('servers').set({ last_seen_at: lastSeenAt, usage: JSON.stringify(usage) }).where('id', '=', id).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async setServerStatus(id: string, status: ServerRecord['status']): Promise<boolean> {
+    const r = await this.db.updateTable('servers').set({ status }).where('id', '=', id).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async getServer(id: string): Promise<ServerRecord | undefined> {

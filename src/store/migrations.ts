@@ -25,6 +25,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0008_container_network': { up: (db) => addContainerNetwork(db) },
     '0009_programs_and_aliases': { up: (db) => addProgramsAndAliases(db) },
     '0010_snapshots': { up: (db) => addSnapshots(db) },
+    '0011_server_membership': { up: (db) => addServerMembership(db) },
   };
 }
 
@@ -273,6 +274,11 @@ async function addSnapshots(db: Kysely<unknown>): Promise<void> {
   // NULL aliases are distinct in both SQLite and PostgreSQL: many snapshots may have none
   await db.schema.createIndex(SNAPSHOT_ALIAS_UNIQUE).on('snapshots').columns(['container_id', 'alias']).unique().execute();
   await db.schema.createIndex('snapshots_server_id').on('snapshots').column('server_id').execute();
+}
+
+/** What servers tell each other: where their daemon answers, its version, what the server has and uses. */
+async function addServerMembership(db: Kysely<unknown>): Promise<void> {
+  for (const column of ['advertise_url', 'version', 'capacity', 'usage']) await db.schema.alterTable('servers').addColumn(column, 'text').execute();
 }
 
 /**

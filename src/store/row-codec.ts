@@ -4,7 +4,7 @@
  */
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { ContainerStatus } from '../api/schemas.ts';
-import type { ContainerPatch, ContainerRecord, NewStatusLog, ProgramRecord, ProjectRecord, ProxyAliasRecord, ServerRecord, SnapshotRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
+import type { ContainerPatch, ContainerRecord, NewStatusLog, ProgramRecord, ProjectRecord, ProxyAliasRecord, ServerCapacity, ServerRecord, ServerUsage, SnapshotRecord, StatusLogRecord, TokenRecord, UserRecord } from './store.ts';
 import type { PublishedPort } from '../network/types.ts';
 import type { BoolInt, ContainersTable, ProjectsTable, ProxyAliasesTable, PublishedPortsTable, ServersTable, SnapshotsTable, StatusLogsTable, TokensTable, UsersTable } from './database.ts';
 
@@ -51,6 +51,10 @@ export function serverFromRow(row: Selectable<ServersTable>): ServerRecord {
     runtime: row.runtime,
     last_seen_at: row.last_seen_at,
     created_at: row.created_at,
+    advertise_url: row.advertise_url ?? null,
+    version: row.version ?? null,
+    capacity: row.capacity ? (JSON.parse(row.capacity) as ServerCapacity) : null,
+    usage: row.usage ? (JSON.parse(row.usage) as ServerUsage) : null,
   };
 }
 

@@ -182,10 +182,30 @@ export interface ProjectRecord {
 export interface ServerRecord {
   id: string;
   name: string;
+  /** As its daemon last wrote it: `offline` once it shut down. A daemon that stops writing heartbeats is offline too (see cluster/membership). */
   status: 'ready' | 'maintenance' | 'offline';
   runtime: string;
   last_seen_at: string;
   created_at: string;
+  /** Where other daemons reach this one (`HOODY_ADVERTISE_URL`); null: requests are not forwarded to it. */
+  advertise_url?: string | null;
+  version?: string | null;
+  capacity?: ServerCapacity | null;
+  usage?: ServerUsage | null;
+}
+
+/** What a server has for containers. */
+export interface ServerCapacity {
+  cpus: number;
+  memory_mb: number;
+}
+
+/** What its containers use, as of its last heartbeat. */
+export interface ServerUsage {
+  containers: number;
+  running: number;
+  /** The memory limits of its running containers, summed. */
+  memory_mb: number;
 }
 
 export interface ContainerFilter {
@@ -258,6 +278,9 @@ export interface Store {
 
   /** Inserts the server or updates name/status/runtime/last_seen_at of an existing one (by id). */
   upsertServer(server: ServerRecord): Promise<void>;
+  /** A heartbeat: when the server was last seen and what it uses; its status is left as it is (maintenance is an admin's). False when there is no such server. */
+  touchServer(id: string, lastSeenAt: string, usage: ServerUsage): Promise<boolean>;
+  setServerStatus(id: string, status: ServerRecord['status']): Promise<boolean>;
   getServer(id: string): Promise<ServerRecord | undefined>;
   listServers(): Promise<ServerRecord[]>;
 

@@ -44,8 +44,10 @@ import type { OperationRegistry } from '../../core/operation-registry.ts';
 
 type Outcome = Parameters<OperationRegistry['settled']>[1];
 import type { AppDeps } from '../app.ts';
+import { operateAnywhere } from '../forwarding.ts';
 import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
 import { abortOnHangUp } from '../streaming.ts';
+import { serversOf } from '../server-views.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const ProjectParams = Type.Object({ projectId: Id }, { additionalProperties: false });
@@ -177,11 +179,9 @@ export const OPERATION_MESSAGES: Record<LifecycleOperation, string> = {
 export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
   const { containers, store, server } = deps;
 
-  /** Server names by id, read once per request that lists containers. */
-  const serverNames = async (): Promise<Map<string, string>> => new Map((await store.listServers()).map((s) => [s.id, s.name]));
   const wire = async (cs: ContainerRecord[]) => {
-    const names = cs.every((c) => c.server_id === server.id) ? new Map([[server.id, server.name]]) : await serverNames();
-    return cs.map((c) => containerWire(c, names.get(c.server_id) ?? 'unknown'));
+    const serverOf = await serversOf(deps, cs);
+    return cs.map((c) => containerWire(c, serverOf(c)));
   };
 
   /** One page of a container list, with its pagination. */
@@ -215,10 +215,11 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     const c = await containers.get(request.actor, id);
     const observed = await containers.observedStatus(c);
     // one object, filled in place: the answer's field order is the schema's, whatever the order here
-    const data: Container = containerWire(c, c.server_id === server.id ? server.name : ((await serverNames()).get(c.server_id) ?? 'unknown'));
+    const data: Container = containerWire(c, (await serversOf(deps, [c]))(c));
     data.observed_status = observed;
-    data.in_sync = observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null;
-    if ((request.query as { runtime?: boolean }).runtime) data.runtime_info = await containers.runtimeInfo(c);
+    // a container of an offline server is never said to be in sync: its status is only the last one known
+    data.in_sync = data.server_status !== 'offline' && (observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null);
+    if ((request.query as { runtime?: boolean }).runtime && c.server_id === server.id) data.runtime_info = await containers.runtimeInfo(c);
     void reply.header('etag', containerEtag(c));
     return ok('Container retrieved successfully', data);
   });
@@ -311,7 +312,8 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
 
   api.post('/containers/bulk', { schema: SCHEMAS.bulk }, async (request) => {
     const body = request.body as BulkBody;
-    const results = await runBulk(containers, request.actor, body);
+    const operate = deps.cluster ? operateAnywhere({ cluster: deps.cluster, containers, prefix: api.prefix }, request.headers.authorization) : undefined;
+    const results = await runBulk(containers, request.actor, body, operate ? { operate } : {});
     const succeeded = results.filter((r) => r.ok).length;
     return ok('Bulk operation finished', { operation: body.operation, results, summary: { total: results.length, succeeded, failed: results.length - succeeded } });
   });

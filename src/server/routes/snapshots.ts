@@ -18,6 +18,7 @@ import type { SnapshotService } from '../../core/snapshot-service.ts';
 import type { SnapshotRecord } from '../../store/store.ts';
 import type { AppDeps } from '../app.ts';
 import { containerWire, ok } from '../wire.ts';
+import { serversOf } from '../server-views.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const tags = ['snapshots'];
@@ -83,7 +84,7 @@ const SCHEMAS = {
 };
 
 export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { snapshots: SnapshotService }): Promise<void> {
-  const { snapshots, server } = deps;
+  const { snapshots } = deps;
   // a body is optional where every field is: curl -X POST and fetch without a body send none
   const optionalBody = async (request: { body: unknown }): Promise<void> => {
     if (request.body === undefined) request.body = {};
@@ -113,13 +114,13 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
   api.post('/containers/:id/snapshots/:snapshot/restore', { schema: SCHEMAS.restore, preValidation: optionalBody }, async (request) => {
     const { id, snapshot } = request.params as { id: string; snapshot: string };
     const restored = await snapshots.restore(request.actor, id, snapshot, (request.body as RestoreSnapshotBody).reason);
-    return ok('Snapshot restored successfully', containerWire(restored, server.name));
+    return ok('Snapshot restored successfully', containerWire(restored, (await serversOf(deps, [restored]))(restored)));
   });
 
   api.post('/containers/:id/copy', { schema: SCHEMAS.copy }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const copied = await snapshots.copy(request.actor, id, request.body as CopyContainerBody);
-    return reply.status(201).send(ok('Container copied successfully', containerWire(copied, server.name), 201));
+    return reply.status(201).send(ok('Container copied successfully', containerWire(copied, (await serversOf(deps, [copied]))(copied)), 201));
   });
 }
 

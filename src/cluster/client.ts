@@ -1,0 +1,81 @@
+/**
+ * Requests from this daemon to another server's daemon: signed with the cluster secret, over a
+ * keep-alive pool, the answer streamed back as it comes. A daemon that cannot be reached (refused,
+ * no route, no answer to the connect) is told apart from one that went away after the request was
+ * sent: only the first certainly did nothing.
+ */
+import type { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { FORWARDED_BY, SIGNATURE, signForward } from './signature.ts';
+
+export interface ClusterTarget {
+  id: string;
+  name: string;
+  advertise_url?: string | null;
+}
+
+export interface ForwardRequest {
+  method: string;
+  /** Path and query, as the client sent them (`/api/v1/containers/…`). */
+  url: string;
+  headers: Record<string, string>;
+  body?: string | Buffer | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ForwardAnswer {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+/** The request never reached the other daemon: nothing was done there. */
+export class UnreachableError extends Error {
+  constructor(
+    readonly server: ClusterTarget,
+    override readonly cause: unknown,
+  ) {
+    super(`server "${server.name}" could not be reached at ${server.advertise_url ?? '(no address)'}: ${(cause as { code?: string })?.code ?? (cause as Error)?.message ?? String(cause)}`);
+    this.name = 'UnreachableError';
+  }
+}
+
+/** Connect errors: the request was not sent. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
+
+export class ClusterClient {
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly self: { id: string },
+    private readonly secret: string,
+    opts: { connectTimeoutMs?: number } = {},
+  ) {
+    // no header or body deadline: a forwarded stop waits out its timeout, a followed log never ends;
+    // TCP keep-alive finds a peer that vanished
+    this.agent = new Agent({ connections: 128, keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: opts.connectTimeoutMs ?? 3_000, keepAlive: true, keepAliveInitialDelay: 10_000 } });
+  }
+
+  /** Sends `req` to `target`'s daemon with this daemon's signature; throws UnreachableError when it was not sent. */
+  async send(target: ClusterTarget, req: ForwardRequest): Promise<ForwardAnswer> {
+    if (!target.advertise_url) throw new UnreachableError(target, new Error('it has no advertised address'));
+    const headers = { ...req.headers, [FORWARDED_BY]: this.self.id, [SIGNATURE]: signForward(this.secret, this.self.id, req.method, req.url, req.headers.authorization) };
+    try {
+      const res = await request(new URL(req.url, target.advertise_url), {
+        dispatcher: this.agent,
+        method: req.method as 'GET',
+        headers,
+        body: req.body ?? null,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      if (NOT_SENT.has((err as { code?: string }).code ?? '')) throw new UnreachableError(target, err);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.destroy().catch(() => undefined);
+  }
+}

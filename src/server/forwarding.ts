@@ -1,0 +1,183 @@
+/**
+ * Any daemon answers any request. A request about a container on another server (a lifecycle
+ * operation, PATCH, DELETE, logs, exec, a snapshot, a copy, its runtime info or service URLs) and
+ * a create placed on another server are sent on to that server's daemon and its answer is given
+ * back as it comes: the same status, envelope, errors and ETag. The caller's own Authorization goes
+ * with it, so the owning daemon authenticates the same token and the audit log names the same user;
+ * Idempotency-Key goes with it too and is claimed there, in the one database. Reads of the database
+ * (lists, a container, status logs, snapshots, waits, events) are answered here, also while the
+ * owner is offline. A request a daemon signed (cluster secret) is never sent on again.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ContainerStatus } from '../api/schemas.ts';
+import { ERROR_CODES, type ErrorCode } from '../api/error-codes.ts';
+import type { OperateOne } from '../core/bulk.ts';
+import type { ContainerService } from '../core/container-service.ts';
+import { HoodyError } from '../core/errors.ts';
+import { UnreachableError, type ClusterClient, type ClusterTarget } from '../cluster/client.ts';
+import type { Membership, ServerView } from '../cluster/membership.ts';
+import { assertTakesContainers, offline, placeContainer } from '../cluster/placement.ts';
+import { FORWARDED_BY, SIGNATURE, verifyForward } from '../cluster/signature.ts';
+import { abortOnHangUp, sendStreamNow } from './streaming.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The server whose daemon sent this request on (verified by the cluster secret). */
+    forwardedBy?: string;
+  }
+}
+
+export interface Cluster {
+  membership: Membership;
+  /** Requests to other daemons; none without a cluster secret (containers elsewhere then answer WRONG_SERVER). */
+  client?: ClusterClient;
+  secret?: string;
+}
+
+/** Headers of the caller's request that go with it. */
+const PASSED = ['authorization', 'accept', 'content-type', 'idempotency-key', 'if-match', 'last-event-id', 'user-agent'];
+/** Headers of the answer that are not given back (this hop's own). */
+const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id']);
+
+/** GETs of a container answered by its own daemon: what only the runtime knows. */
+const RUNTIME_READS = new Set(['/containers/:id/logs', '/containers/:id/services']);
+
+export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster; containers: ContainerService; prefix: string }): void {
+  const { cluster, containers, prefix } = deps;
+  // read when a request comes, not while routes are registered
+  const me = (): { id: string; name: string } => cluster.membership.self;
+
+  // who sent it on, checked before anything else of the request is trusted
+  api.addHook('onRequest', (request, _reply, done) => {
+    const by = request.headers[FORWARDED_BY];
+    if (by === undefined) return done();
+    const signature = request.headers[SIGNATURE];
+    if (!cluster.secret || typeof by !== 'string' || typeof signature !== 'string') {
+      return done(new HoodyError('UNAUTHORIZED', 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)'));
+    }
+    const check = verifyForward(cluster.secret, by, signature, request.method, request.url, request.headers.authorization);
+    if (!check.ok) return done(new HoodyError('UNAUTHORIZED', check.reason));
+    request.forwardedBy = by;
+    done();
+  });
+
+  api.addHook('preHandler', async (request, reply) => {
+    const route = request.routeOptions.url?.slice(prefix.length);
+    if (!route || request.forwardedBy !== undefined) {
+      // sent on once already: placed here, or refused here (WRONG_SERVER), never sent on again
+      if (route === '/containers' && request.method === 'POST') await placeHere(request);
+      return;
+    }
+    if (route === '/containers' && request.method === 'POST') return createWherePlaced(request, reply);
+    if (route === '/servers/:id/maintenance') {
+      const id = (request.params as { id: string }).id;
+      if (id === me().id) return;
+      const target = await cluster.membership.server(id);
+      if (!target) return;
+      const answered = await sendOn(request, reply, target);
+      // its new status shows here at once
+      cluster.membership.invalidate();
+      return answered;
+    }
+    if (!route.startsWith('/containers/:id')) return;
+    if (request.method === 'GET' && !RUNTIME_READS.has(route) && !(route === '/containers/:id' && (request.query as { runtime?: boolean }).runtime)) return;
+    const c = await containers.get(request.actor, (request.params as { id: string }).id);
+    if (c.server_id === me().id) return;
+    const target = await cluster.membership.server(c.server_id);
+    // not forwardable (no secret, no address): the route answers WRONG_SERVER as a lone daemon does
+    if (!target || !cluster.client || !target.advertise_url) return;
+    if (target.status === 'offline') {
+      // what the database knows is still answered (with server_status offline)
+      if (request.method === 'GET' && route === '/containers/:id') return;
+      throw offline(target);
+    }
+    return sendOn(request, reply, target);
+  });
+
+  /** A create whose server is this one (asked for, or chosen by the daemon that sent it on): refused while it is in maintenance, read afresh. */
+  async function placeHere(request: FastifyRequest): Promise<void> {
+    const body = request.body as { server_id?: string; server_name?: string };
+    if (body.server_id !== undefined && body.server_id !== me().id) throw new HoodyError('WRONG_SERVER', `this daemon runs server "${me().name}", not "${body.server_id}"`, { server_id: body.server_id });
+    if (body.server_name !== undefined && body.server_name !== me().name) throw new HoodyError('WRONG_SERVER', `this daemon runs server "${me().name}", not "${body.server_name}"`, { server_name: body.server_name });
+    const here = await cluster.membership.server(me().id, { fresh: true });
+    if (here?.status === 'maintenance') assertTakesContainers(here);
+  }
+
+  async function createWherePlaced(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const body = request.body as { server_id?: string; server_name?: string };
+    const servers = await cluster.membership.servers();
+    // a lone daemon (no row of its own yet in the cache) places here
+    if (!servers.some((s) => s.id === me().id)) return placeHere(request);
+    const target = placeContainer(servers, body, me().id, cluster.client !== undefined);
+    if (target.id === me().id) return placeHere(request);
+    // the choice goes with the request: the daemon it is sent to creates it there
+    return sendOn(request, reply, target, { ...body, server_id: target.id, server_name: undefined });
+  }
+
+  async function sendOn(request: FastifyRequest, reply: FastifyReply, target: ServerView, body: unknown = request.body): Promise<FastifyReply> {
+    const client = cluster.client;
+    if (!client || !target.advertise_url) throw new HoodyError('WRONG_SERVER', `server "${target.name}" is not reachable from this daemon (no cluster secret or advertised address)`, { server_id: target.id });
+    if (target.status === 'offline') throw offline(target);
+    const headers: Record<string, string> = {};
+    for (const name of PASSED) {
+      const value = request.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    headers['x-forwarded-for'] = [request.headers['x-forwarded-for'], request.ip].filter((v) => typeof v === 'string' && v.length > 0).join(', ');
+    headers['x-request-id'] = String(request.id);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    let answer;
+    try {
+      answer = await client.send(target as ClusterTarget, { method: request.method, url: request.url, headers, body: payload, signal: abortOnHangUp(reply) });
+    } catch (err) {
+      if (err instanceof UnreachableError) {
+        cluster.membership.invalidate();
+        throw offline(target, `could not be reached: ${(err.cause as { code?: string })?.code ?? 'no answer'}`);
+      }
+      throw new HoodyError('FORWARD_FAILED', `server "${target.name}" did not answer: the request may or may not have been carried out there`, { server_id: target.id, server_name: target.name });
+    }
+    reply.status(answer.statusCode);
+    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !NOT_RETURNED.has(name)) void reply.header(name, value);
+    const type = String(answer.headers['content-type'] ?? '');
+    // a whole JSON answer is passed on as one body; a stream (logs, exec output) as it comes
+    if (type.startsWith('application/json')) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+      return reply.send(Buffer.concat(chunks));
+    }
+    return sendStreamNow(reply, answer.body);
+  }
+}
+
+/**
+ * One container's lifecycle operation for a bulk request, wherever the container is: here, or sent
+ * on to its server's daemon as POST /containers/{id}/{operation} with the caller's token.
+ */
+export function operateAnywhere(deps: { cluster: Cluster; containers: ContainerService; prefix: string }, authorization: string | undefined): OperateOne {
+  const { cluster, containers, prefix } = deps;
+  return async (actor, id, operation, body) => {
+    const c = await containers.get(actor, id);
+    const target = c.server_id === cluster.membership.self.id ? undefined : await cluster.membership.server(c.server_id);
+    // here, or not reachable from here (answered WRONG_SERVER by the operation itself)
+    if (!target || !cluster.client || !target.advertise_url) return containers.operate(actor, id, operation, body);
+    if (target.status === 'offline') throw offline(target);
+    let answer;
+    try {
+      answer = await cluster.client.send(target, {
+        method: 'POST',
+        url: `${prefix}/containers/${encodeURIComponent(id)}/${operation}`,
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      if (err instanceof UnreachableError) throw offline(target, 'could not be reached');
+      throw new HoodyError('FORWARD_FAILED', `server "${target.name}" did not answer: the operation may or may not have been carried out there`, { server_id: target.id });
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+    const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: { status?: ContainerStatus }; code?: ErrorCode; message?: string; details?: Record<string, unknown> };
+    if (answer.statusCode >= 200 && answer.statusCode < 300 && json.data?.status) return { status: json.data.status };
+    throw new HoodyError(json.code && json.code in ERROR_CODES ? json.code : 'FORWARD_FAILED', json.message ?? `server "${target.name}" answered ${answer.statusCode}`, json.details);
+  };
+}

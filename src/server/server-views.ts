@@ -1,0 +1,19 @@
+/** The servers as the API shows them next to their containers: names and statuses made true by the heartbeats. */
+import { DEFAULT_OFFLINE_AFTER_MS, viewOf, type ServerView } from '../cluster/membership.ts';
+import type { ContainerRecord, Store } from '../store/store.ts';
+import type { Cluster } from './forwarding.ts';
+import type { ServerOfContainer } from './wire.ts';
+
+export function serverViews(deps: { store: Store; cluster?: Cluster | undefined }): Promise<ServerView[]> {
+  if (deps.cluster) return deps.cluster.membership.servers();
+  return deps.store.listServers().then((rows) => rows.map((r) => viewOf(r, Date.now(), DEFAULT_OFFLINE_AFTER_MS)));
+}
+
+/** Each container's server as shown with it (one read of the servers for the lot). */
+export async function serversOf(deps: { store: Store; cluster?: Cluster | undefined }, _cs: readonly ContainerRecord[]): Promise<(c: ContainerRecord) => ServerOfContainer> {
+  const byId = new Map((await serverViews(deps)).map((s) => [s.id, s]));
+  return (c) => {
+    const s = byId.get(c.server_id);
+    return s ? { name: s.name, status: s.status } : { name: 'unknown', status: 'offline' };
+  };
+}
