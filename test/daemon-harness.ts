@@ -54,6 +54,15 @@ export interface TestDaemonOptions {
   beforeStart?: (dataDir: string) => Promise<void>;
   /** Extra options for the daemon's node (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow). */
   nodeArgs?: string[];
+  /** A PostgreSQL database other daemons share (backend postgres): used as it is, never dropped. */
+  sharedDatabaseUrl?: string;
+  /** `--server-name` (default `test-node`). */
+  serverName?: string;
+  /** `--host` and `--port` (default 127.0.0.1 and a free port). */
+  host?: string;
+  port?: number;
+  /** A command the daemon is run under, e.g. `['nsenter', '--net=/run/netns/x', '--']` (it must exec the daemon: its pid is the daemon's). */
+  wrap?: string[];
 }
 
 export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<string, string> = {}, options: TestDaemonOptions = {}): Promise<DaemonHandle> {
@@ -61,7 +70,8 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   let adminToken = options.adminToken === undefined ? `hoody_test_${randomBytes(16).toString('hex')}` : options.adminToken;
   let databaseUrl: string | undefined;
   let dbName: string | undefined;
-  if (backend === 'postgres') {
+  if (backend === 'postgres' && options.sharedDatabaseUrl) databaseUrl = options.sharedDatabaseUrl;
+  else if (backend === 'postgres') {
     if (!postgresUrl) throw new Error('HOODY_TEST_POSTGRES_URL is not set');
     dbName = `hoody_e2e_${randomBytes(6).toString('hex')}`;
     await adminQuery(`CREATE DATABASE ${dbName}`);
@@ -73,7 +83,8 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
   let child: ChildProcess | undefined;
   let out = '';
   let url = '';
-  let port = 0;
+  let port = options.port ?? 0;
+  const host = options.host ?? '127.0.0.1';
   const daemonEnv = (): NodeJS.ProcessEnv => {
     // tests make hundreds of containers as one user: the cap is tested where it is set lower;
     // containers are loopback-only unless a test gives the daemon a bridge of its own
@@ -85,7 +96,9 @@ export async function startTestDaemon(backend: Backend = 'sqlite', env: Record<s
     return all;
   };
   const launch = async (): Promise<void> => {
-    child = spawn(process.execPath, [...(options.nodeArgs ?? []), HOODY_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--server-name', 'test-node'], {
+    const argv = [process.execPath, ...(options.nodeArgs ?? []), HOODY_BIN, 'serve', '--host', host, '--port', String(port), '--data-dir', dataDir, '--server-name', options.serverName ?? 'test-node'];
+    const [command, ...args] = [...(options.wrap ?? []), ...argv] as [string, ...string[]];
+    child = spawn(command, args, {
       cwd: ROOT,
       env: daemonEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -179,7 +192,7 @@ export async function removeRuntime(dataDir: string): Promise<void> {
   }
 }
 
-async function adminQuery(sql: string): Promise<void> {
+export async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {

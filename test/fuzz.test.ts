@@ -39,6 +39,7 @@ const ROUTES: [string, string][] = [
   ['GET', '/projects/:id/containers'],
   ['GET', '/servers'],
   ['GET', '/servers/:id'],
+  ['POST', '/servers/:id/maintenance'],
   ['GET', '/images'],
   ['GET', '/users'],
   ['POST', '/users'],

@@ -9,7 +9,7 @@ export const CONTAINER_COLUMNS: Column<Container>[] = [
   { header: 'IMAGE', value: (c) => c.container_image },
   { header: 'ADDRESS', value: (c) => dash(c.ip_address) },
   { header: 'PORTS', value: (c) => portsText(c.ports) },
-  { header: 'SERVER', value: (c) => c.server_name },
+  { header: 'SERVER', value: (c) => (c.server_status === 'offline' ? `${c.server_name} (offline)` : c.server_name) },
   { header: 'CREATED', value: (c) => c.created_at },
 ];
 
@@ -39,7 +39,7 @@ export function containerFields(c: Container): string {
     ['name', c.name],
     ['status', statusText(c.status)],
     ['project', c.project_id],
-    ['server', `${c.server_name} (${c.server_id})`],
+    ['server', `${c.server_name} (${c.server_id})${c.server_status === 'ready' ? '' : `, ${c.server_status}`}`],
     ['image', c.container_image],
     ['command', c.command ? shellJoin(c.command) : '(image default)'],
     ['environment', env.length ? env.join(' ') : '-'],

@@ -209,6 +209,7 @@ export function containersCommand(): Command {
     .option('--command <word...>', 'command and arguments, instead of the image default', collect)
     .option('--env <KEY=VALUE...>', 'environment variables', keyValue)
     .option('--project <project>', 'project id or name (default: your default project)')
+    .option('--server <server>', 'the server to create it on, by name or id (default: the ready server with the most free memory)')
       .option('--no-autostart', 'create it stopped (and do not start it on server boot)'),
   )
     .option('--publish <[ip:][host_port:]port[/udp]>', 'publish a port on the host: 80, 8080:80, 8080:80/udp, 127.0.0.1:8080:80 (repeatable; a free host port is chosen when none is given)', collectPublish)
@@ -222,6 +223,7 @@ export function containersCommand(): Command {
         container_image: opts.image,
         ...(opts.pull ? { pull: opts.pull } : {}),
         ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
+        ...(opts.server ? (/^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server }) : {}),
         ...(words.length || opts.command ? { command: words.length ? words : opts.command } : {}),
         ...(opts.env ? { environment_vars: opts.env } : {}),
         autostart: opts.autostart,
@@ -399,6 +401,7 @@ interface CreateOptions extends ResourceOptions {
   command?: string[];
   env?: Record<string, string>;
   project?: string;
+  server?: string;
   autostart: boolean;
   stopTimeout?: number;
   restartPolicy?: RestartPolicy;

@@ -28,3 +28,13 @@ export async function projectId(client: HoodyClient, ref: string): Promise<strin
   if (matches.length === 0) throw new HoodyApiError({ statusCode: 404, code: 'NOT_FOUND', message: `project "${ref}" not found` });
   throw new HoodyApiError({ statusCode: 409, code: 'AMBIGUOUS_NAME', message: `${matches.length} projects are named "${ref}": use an id (${matches.map((p) => p.id).join(', ')})` });
 }
+
+/** The id of the server `ref` names: an id as is, else the one server with that name. */
+export async function serverId(client: HoodyClient, ref: string): Promise<string> {
+  if (ID.test(ref)) return ref;
+  const { data } = await client.api.servers.list();
+  const matches = data.servers.filter((s) => s.name === ref);
+  if (matches.length === 1 && matches[0]) return matches[0].id;
+  if (matches.length === 0) throw new HoodyApiError({ statusCode: 404, code: 'NOT_FOUND', message: `server "${ref}" not found` });
+  throw new HoodyApiError({ statusCode: 409, code: 'AMBIGUOUS_NAME', message: `${matches.length} servers are named "${ref}": use an id (${matches.map((s) => s.id).join(', ')})` });
+}

@@ -1,7 +1,6 @@
 /** `client.api.servers`: the daemons behind the API. */
 import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
-import type { ApiResponse, Server } from './types.ts';
-
+import type { ApiResponse, MaintenanceBody, MaintenanceResult, Server } from './types.ts';
 
 export class ServersApi {
   constructor(private readonly http: Transport) {}
@@ -14,5 +13,10 @@ export class ServersApi {
   /** `GET /servers/{id}`. */
   get(id: string, options: CallOptions = {}): Promise<ApiResponse<Server>> {
     return this.http.request('GET', `/servers/${segment(id)}`, callOptions(options));
+  }
+
+  /** `POST /servers/{id}/maintenance` (admin): enter maintenance (`{ enabled: true, reason }`) or leave it (`{ enabled: false }`). */
+  maintenance(id: string, body: MaintenanceBody, options: CallOptions = {}): Promise<ApiResponse<MaintenanceResult>> {
+    return this.http.request('POST', `/servers/${segment(id)}/maintenance`, { ...callOptions(options), body });
   }
 }

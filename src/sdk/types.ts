@@ -18,6 +18,7 @@ import type {
   ImagesPruned as ImagesPrunedSchema,
   ImageRemoved as ImageRemovedSchema,
   LifecycleBody as LifecycleBodySchema,
+  MaintenanceBody as MaintenanceBodySchema,
   LifecycleResult as LifecycleResultSchema,
   OperationInfo as OperationInfoSchema,
   Pagination as PaginationSchema,
@@ -122,6 +123,14 @@ export type StatusLogQuery = Static<typeof StatusLogQuerySchema>;
 export type Pagination = Static<typeof PaginationSchema>;
 export type Project = Static<typeof ProjectSchema>;
 export type Server = Static<typeof ServerSchema>;
+/** `servers.maintenance`: `enabled` true enters maintenance (stopping running containers unless `stop_containers` is false), false leaves it. */
+export type MaintenanceBody = Static<typeof MaintenanceBodySchema>;
+/** What entering or leaving maintenance did: the server, and each container it stopped or started. */
+export interface MaintenanceResult {
+  server: Server;
+  results: BulkItemResult[];
+  summary: { total: number; succeeded: number; failed: number };
+}
 export type Image = Static<typeof ImageSchema>;
 /** An image with its config (entrypoint, cmd, env, working dir, user, exposed ports, labels) and history. */
 export type ImageDetail = Static<typeof ImageDetailSchema>;

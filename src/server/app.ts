@@ -17,7 +17,7 @@ import { errorBody, installErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
-import { installForwarding, type Cluster } from './forwarding.ts';
+import { installForwarding, terminalForwarder, type Cluster } from './forwarding.ts';
 import { validatorCompilerFor } from './validation.ts';
 import { declaredQuery, loggedUrl } from './logged-url.ts';
 import { serializerFactoryFor } from './serialization.ts';
@@ -195,7 +195,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/healthz', { schema: healthSchema, serializerCompiler: () => (data) => JSON.stringify(data) }, async () => ({ statusCode: 200, message: 'ok', data: { server: deps.server.name, version: PACKAGE_VERSION } }));
   await tlsAskRoute(app, deps.servesHost ?? (() => false));
   if (deps.terminals) {
-    serveTerminals(app, { auth: deps.auth, terminals: deps.terminals, warn: (message, err) => deps.logger?.warn({ err }, message) });
+    serveTerminals(app, {
+      auth: deps.auth,
+      terminals: deps.terminals,
+      ...(deps.cluster ? { forward: terminalForwarder(deps.cluster, deps.containers) } : {}),
+      warn: (message, err) => deps.logger?.warn({ err }, message),
+    });
     await terminalPageRoutes(app);
   }
   if (metrics) await metricsRoute(app, deps.auth, metrics);

@@ -1,14 +1,19 @@
 /**
  * Any daemon answers any request. A request about a container on another server (a lifecycle
- * operation, PATCH, DELETE, logs, exec, a snapshot, a copy, its runtime info or service URLs) and
+ * operation, PATCH, DELETE, logs, exec, a snapshot, a copy, the container itself with what its
+ * runtime shows, or its service URLs) and
  * a create placed on another server are sent on to that server's daemon and its answer is given
  * back as it comes: the same status, envelope, errors and ETag. The caller's own Authorization goes
  * with it, so the owning daemon authenticates the same token and the audit log names the same user;
  * Idempotency-Key goes with it too and is claimed there, in the one database. Reads of the database
- * (lists, a container, status logs, snapshots, waits, events) are answered here, also while the
- * owner is offline. A request a daemon signed (cluster secret) is never sent on again.
+ * (lists, status logs, snapshots, waits, events) are answered here, and so is a container while
+ * its server is offline: with its last known status, `server_status: "offline"`, never in sync. A request a daemon signed (cluster secret) is never sent on again.
  */
+import type { IncomingMessage } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../core/actor.ts';
 import type { ContainerStatus } from '../api/schemas.ts';
 import { ERROR_CODES, type ErrorCode } from '../api/error-codes.ts';
 import type { OperateOne } from '../core/bulk.ts';
@@ -17,7 +22,7 @@ import { HoodyError } from '../core/errors.ts';
 import { UnreachableError, type ClusterClient, type ClusterTarget } from '../cluster/client.ts';
 import type { Membership, ServerView } from '../cluster/membership.ts';
 import { assertTakesContainers, offline, placeContainer } from '../cluster/placement.ts';
-import { FORWARDED_BY, SIGNATURE, verifyForward } from '../cluster/signature.ts';
+import { FORWARDED_BY, SIGNATURE, signForward, verifyForward } from '../cluster/signature.ts';
 import { abortOnHangUp, sendStreamNow } from './streaming.ts';
 
 declare module 'fastify' {
@@ -39,8 +44,8 @@ const PASSED = ['authorization', 'accept', 'content-type', 'idempotency-key', 'i
 /** Headers of the answer that are not given back (this hop's own). */
 const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id']);
 
-/** GETs of a container answered by its own daemon: what only the runtime knows. */
-const RUNTIME_READS = new Set(['/containers/:id/logs', '/containers/:id/services']);
+/** GETs of a container answered by its own daemon: what only its runtime knows (one container shows its observed status and `in_sync`). */
+const RUNTIME_READS = new Set(['/containers/:id', '/containers/:id/logs', '/containers/:id/services']);
 
 export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster; containers: ContainerService; prefix: string }): void {
   const { cluster, containers, prefix } = deps;
@@ -80,7 +85,7 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
       return answered;
     }
     if (!route.startsWith('/containers/:id')) return;
-    if (request.method === 'GET' && !RUNTIME_READS.has(route) && !(route === '/containers/:id' && (request.query as { runtime?: boolean }).runtime)) return;
+    if (request.method === 'GET' && !RUNTIME_READS.has(route)) return;
     const c = await containers.get(request.actor, (request.params as { id: string }).id);
     if (c.server_id === me().id) return;
     const target = await cluster.membership.server(c.server_id);
@@ -105,7 +110,8 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
 
   async function createWherePlaced(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const body = request.body as { server_id?: string; server_name?: string };
-    const servers = await cluster.membership.servers();
+    // read now: a server that entered maintenance (or went offline) a moment ago is not chosen
+    const servers = await cluster.membership.servers({ fresh: true });
     // a lone daemon (no row of its own yet in the cache) places here
     if (!servers.some((s) => s.id === me().id)) return placeHere(request);
     const target = placeContainer(servers, body, me().id, cluster.client !== undefined);
@@ -179,5 +185,60 @@ export function operateAnywhere(deps: { cluster: Cluster; containers: ContainerS
     const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: { status?: ContainerStatus }; code?: ErrorCode; message?: string; details?: Record<string, unknown> };
     if (answer.statusCode >= 200 && answer.statusCode < 300 && json.data?.status) return { status: json.data.status };
     throw new HoodyError(json.code && json.code in ERROR_CODES ? json.code : 'FORWARD_FAILED', json.message ?? `server "${target.name}" answered ${answer.statusCode}`, json.details);
+  };
+}
+
+/**
+ * A terminal's WebSocket for a container on another server: the upgrade request goes on to that
+ * server's daemon as it came (its Host and Origin, the caller's token) with this daemon's
+ * signature, then bytes flow both ways until either side closes. Answers whether it was sent on
+ * (false: the container is here, or its server is not reachable from here and the caller is
+ * answered as by a lone daemon). A request already sent on by a daemon must carry a good signature.
+ */
+export function terminalForwarder(cluster: Cluster, containers: ContainerService) {
+  return async (req: IncomingMessage, socket: Socket, head: Buffer, actor: Actor, id: string): Promise<boolean> => {
+    const by = req.headers[FORWARDED_BY];
+    if (by !== undefined) {
+      const signature = req.headers[SIGNATURE];
+      const check = cluster.secret && typeof by === 'string' && typeof signature === 'string' ? verifyForward(cluster.secret, by, signature, req.method ?? 'GET', req.url ?? '/', req.headers.authorization) : { ok: false as const, reason: 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)' };
+      if (!check.ok) throw new HoodyError('UNAUTHORIZED', check.reason);
+      return false;
+    }
+    const c = await containers.get(actor, id);
+    if (c.server_id === cluster.membership.self.id || !cluster.client || !cluster.secret) return false;
+    const target = await cluster.membership.server(c.server_id);
+    if (!target?.advertise_url) return false;
+    if (target.status === 'offline') throw offline(target);
+    const url = new URL(target.advertise_url);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const upstream = await new Promise<Socket>((resolve, reject) => {
+      const options = { host: url.hostname, port, timeout: 3000 };
+      const s = url.protocol === 'https:' ? tlsConnect({ ...options, servername: url.hostname }, () => resolve(s)) : netConnect(options, () => resolve(s));
+      s.once('error', (err) => reject(offline(target, `could not be reached: ${(err as { code?: string }).code ?? err.message}`)));
+      s.once('timeout', () => {
+        s.destroy();
+        reject(offline(target, 'could not be reached: no answer to the connect'));
+      });
+    });
+    upstream.setTimeout(0);
+    const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!.toLowerCase();
+      if (name.startsWith('x-hoody-') || name === 'x-forwarded-for') continue;
+      lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    }
+    lines.push(`${FORWARDED_BY}: ${cluster.membership.self.id}`, `${SIGNATURE}: ${signForward(cluster.secret, cluster.membership.self.id, req.method ?? 'GET', req.url ?? '/', req.headers.authorization)}`);
+    lines.push(`x-forwarded-for: ${[req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ')}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upstream.write(head);
+    const close = (): void => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on('error', close).on('close', close);
+    socket.on('error', close).on('close', close);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+    return true;
   };
 }

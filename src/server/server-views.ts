@@ -4,8 +4,9 @@ import type { ContainerRecord, Store } from '../store/store.ts';
 import type { Cluster } from './forwarding.ts';
 import type { ServerOfContainer } from './wire.ts';
 
-export function serverViews(deps: { store: Store; cluster?: Cluster | undefined }): Promise<ServerView[]> {
-  if (deps.cluster) return deps.cluster.membership.servers();
+/** Every server; `fresh`: read now, not from the short cache that serves container lists. */
+export function serverViews(deps: { store: Store; cluster?: Cluster | undefined }, opts: { fresh?: boolean } = {}): Promise<ServerView[]> {
+  if (deps.cluster) return deps.cluster.membership.servers(opts);
   return deps.store.listServers().then((rows) => rows.map((r) => viewOf(r, Date.now(), DEFAULT_OFFLINE_AFTER_MS)));
 }
 

@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Actor } from '../core/actor.ts';
 import type { AuthService } from '../core/auth-service.ts';
 import { HoodyError } from '../core/errors.ts';
 import type { TerminalSession, TerminalSessions } from '../core/terminals.ts';
@@ -35,6 +36,8 @@ export const TERMINAL_PROTOCOL = 'hoody.terminal';
 export interface TerminalDeps {
   auth: AuthService;
   terminals: TerminalSessions;
+  /** Sends the upgrade on to the daemon of the container's server; answers false when the terminal is opened here. */
+  forward?: (req: IncomingMessage, socket: Socket, head: Buffer, actor: Actor, id: string) => Promise<boolean>;
   warn?: (message: string, err?: unknown) => void;
 }
 
@@ -83,6 +86,7 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     const command = url.searchParams.getAll('command');
     if (command.some((w) => w.length === 0 || w.length > 65536) || command.length > 1024) throw new HoodyError('INVALID_INPUT', 'each command word must be 1 to 65536 characters');
     if (socket.destroyed) return;
+    if (deps.forward && (await deps.forward(req, socket, head, actor, id))) return;
     used = true;
     const session = await deps.terminals.open(actor, id, { cols, rows, ...(command.length > 0 ? { command } : {}) });
     if (socket.destroyed) return deps.terminals.close(session);

@@ -35,10 +35,10 @@ const maintenanceSchema = {
 
 export async function serverRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
   const { store, server, containers } = deps;
-  api.get('/servers', { schema: listSchema }, async () => ok('Servers retrieved successfully', { servers: (await serverViews(deps)).map(serverWire) }));
+  api.get('/servers', { schema: listSchema }, async () => ok('Servers retrieved successfully', { servers: (await serverViews(deps, { fresh: true })).map(serverWire) }));
   api.get('/servers/:id', { schema: getSchema }, async (request) => {
     const { id } = request.params as { id: string };
-    const found = (await serverViews(deps)).find((s) => s.id === id);
+    const found = (await serverViews(deps, { fresh: true })).find((s) => s.id === id);
     if (!found) throw notFound('server', id);
     return ok('Server retrieved successfully', serverWire(found));
   });
@@ -64,7 +64,7 @@ export async function serverRoutes(api: FastifyInstance, deps: AppDeps): Promise
       // what its users want running (a maintenance stop left that as it was), as a reboot's autostart does
       results = await containers.operateServerWide(request.actor, 'start', (c) => c.autostart && c.desired_status !== 'stopped' && (c.status === 'stopped' || c.status === 'failed'), { reason: why }, { extra: { maintenance: false } });
     }
-    const now = (await serverViews(deps)).find((s) => s.id === server.id);
+    const now = (await serverViews(deps, { fresh: true })).find((s) => s.id === server.id);
     if (!now) throw notFound('server', server.id);
     const succeeded = results.filter((r) => r.ok).length;
     return ok(body.enabled ? 'Server entered maintenance' : 'Server left maintenance', { server: serverWire(now), results, summary: { total: results.length, succeeded, failed: results.length - succeeded } });

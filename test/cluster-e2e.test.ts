@@ -1,0 +1,292 @@
+/**
+ * Three servers, one PostgreSQL: each daemon in a network namespace of its own (a "server" with its
+ * own address), all sharing one database. Requests go to any daemon; the ones about a container of
+ * another server reach its daemon. Needs root, runc, nsenter and PostgreSQL (HOODY_TEST_POSTGRES_URL).
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { adminQuery, apiClient, HOODY_BIN, postgresUrl, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
+import { HoodyClient } from '../src/sdk/index.ts';
+import WebSocket from 'ws';
+import { createRig, type Rig } from './cluster-rig.ts';
+import { eventually } from './eventually.ts';
+import { openSse, type SseEvent } from './sse-reader.ts';
+import { signForward } from '../src/cluster/signature.ts';
+
+const skip = !postgresUrl ? 'HOODY_TEST_POSTGRES_URL is not set' : process.getuid?.() !== 0 ? 'needs root' : false;
+
+const tag = randomBytes(2).toString('hex');
+const prefix = `hc${tag}`;
+const third = 16 + (parseInt(tag, 16) % 200);
+const net = `10.232.${third}`;
+const secret = randomBytes(32).toString('hex');
+const adminToken = `hoody_test_${randomBytes(16).toString('hex')}`;
+const PORT = 7000;
+
+/** The parent of a process (conmon, for a container's init). */
+const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+
+describe('three servers on one PostgreSQL, each daemon in its own network namespace', { skip }, () => {
+  let rig: Rig;
+  let dbName = '';
+  const daemons: DaemonHandle[] = [];
+  const calls: ReturnType<typeof apiClient>[] = [];
+  const names = [1, 2, 3].map((i) => `${prefix}-s${i}`);
+  const ids: Record<string, string> = {};
+  let adminId = '';
+  const serverIds: string[] = [];
+
+  before(async () => {
+    rig = createRig(prefix, net, 3);
+    const pg = new URL(postgresUrl ?? '');
+    const relayPort = await rig.relay(pg.hostname, Number(pg.port || 5432));
+    dbName = `hoody_cluster_${tag}_${randomBytes(3).toString('hex')}`;
+    await adminQuery(`CREATE DATABASE ${dbName}`);
+    const shared = new URL(postgresUrl ?? '');
+    shared.hostname = rig.gateway;
+    shared.port = String(relayPort);
+    shared.pathname = `/${dbName}`;
+    // one after the other: the first migrates the database
+    for (const [i, host] of rig.hosts.entries()) {
+      const d = await startTestDaemon('postgres', { HOODY_CLUSTER_SECRET: secret }, { sharedDatabaseUrl: shared.toString(), serverName: names[i], host: host.ip, port: PORT, wrap: host.wrap, adminToken });
+      daemons.push(d);
+      calls.push(apiClient(d.api, adminToken));
+    }
+    const servers = (await calls[0]!('GET', '/servers')).body.data.servers;
+    for (const n of names) serverIds.push(servers.find((s: any) => s.name === n).id);
+    adminId = (await calls[0]!('GET', '/users')).body.data.users.find((u: any) => u.is_admin).id;
+  });
+
+  after(async () => {
+    for (const d of daemons) await d.cleanup().catch(() => undefined);
+    if (dbName) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await rig?.destroy();
+  });
+
+  const [a, b, c] = [0, 1, 2].map((i) => (method: string, path: string, body?: unknown, headers?: Record<string, string>) => calls[i]!(method, path, body, headers));
+  const logsOf = async (id: string): Promise<any[]> => (await a!('GET', `/containers/${id}/status-logs?limit=100&sort_order=asc`)).body.data.logs;
+
+  it('lists the three servers ready, each with the address it listens on, its version, capacity and usage', async () => {
+    const { status, body } = await b!('GET', '/servers');
+    assert.equal(status, 200);
+    const mine = body.data.servers.filter((s: any) => names.includes(s.name));
+    assert.deepEqual(
+      mine.map((s: any) => [s.name, s.status, s.advertise_url]),
+      rig.hosts.map((h, i) => [names[i], 'ready', `http://${h.ip}:${PORT}`]),
+    );
+    for (const s of mine) {
+      assert.match(s.version, /^\d+\.\d+\.\d+/);
+      assert.ok(s.capacity.cpus >= 1 && s.capacity.memory_mb > 0, JSON.stringify(s));
+      assert.deepEqual(Object.keys(s.usage).sort(), ['containers', 'memory_mb', 'running']);
+    }
+  });
+
+  it('creates a container on each server through one daemon; its processes are that server\'s', async () => {
+    for (const [i, n] of names.entries()) {
+      const r = await a!('POST', '/containers', { name: `c${i + 1}`, container_image: 'busybox', command: ['sleep', '3600'], server_name: n });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.data.server_name, n);
+      assert.equal(r.body.data.server_status, 'ready');
+      assert.equal(r.body.data.status, 'running');
+      ids[`c${i + 1}`] = r.body.data.id;
+      // the runtime info comes from the owning daemon; its init's parent (conmon) lives in that server's namespace
+      const info = (await c!('GET', `/containers/${r.body.data.id}?runtime=true`)).body.data;
+      assert.equal(info.observed_status, 'running');
+      assert.equal(info.in_sync, true);
+      assert.ok(rig.pidsIn(rig.hosts[i]!).includes(parentOf(info.runtime_info.pid)), `conmon of c${i + 1} runs on ${n}`);
+    }
+    // placed by the daemon: recorded, and on a ready server
+    const placed = await b!('POST', '/containers', { name: 'placed', container_image: 'busybox', command: ['sleep', '3600'], autostart: false });
+    assert.equal(placed.status, 201, JSON.stringify(placed.body));
+    assert.ok(serverIds.includes(placed.body.data.server_id));
+    assert.equal((await c!('GET', `/containers/${placed.body.data.id}`)).body.data.server_id, placed.body.data.server_id);
+    // by id too; an unknown server is 404
+    assert.equal((await a!('POST', '/containers', { name: 'by-id', container_image: 'busybox', autostart: false, server_id: serverIds[2] })).body.data?.server_name, names[2]);
+    assert.equal((await a!('POST', '/containers', { name: 'nowhere', container_image: 'busybox', server_name: 'no-such-server' })).body.code, 'NOT_FOUND');
+  });
+
+  it('carries out every lifecycle operation, PATCH, exec, logs and DELETE through a daemon that does not own the container, logged as the caller', async () => {
+    const id = ids.c2!;
+    const before = (await logsOf(id)).length;
+    for (const [op, status] of [['stop', 'stopped'], ['start', 'running'], ['restart', 'running'], ['pause', 'paused'], ['resume', 'running'], ['force-stop', 'stopped']] as const) {
+      const r = await c!('POST', `/containers/${id}/${op}`);
+      assert.equal(r.status, 200, `${op}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body.data, { operation: op, container_id: id, status });
+    }
+    // the same envelope and error as the owner gives: a stopped container cannot be paused
+    const refused = await a!('POST', `/containers/${id}/pause`);
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.code, 'INVALID_TRANSITION');
+    const patched = await a!('PATCH', `/containers/${id}`, { environment_vars: { COLOR: 'green' } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.deepEqual(patched.body.data.environment_vars, { COLOR: 'green' });
+    assert.equal((await c!('POST', `/containers/${id}/start`)).status, 200);
+    const exec = await a!('POST', `/containers/${id}/exec`, { command: ['sh', '-c', 'echo $COLOR on $(hostname); exit 3'] });
+    assert.equal(exec.status, 200, JSON.stringify(exec.body));
+    assert.deepEqual([exec.body.data.stdout, exec.body.data.exit_code], ['green on c2\n', 3]);
+    const rows = (await logsOf(id)).slice(before);
+    assert.deepEqual(
+      rows.map((l) => `${l.from_status}>${l.to_status}`),
+      ['running>stopped', 'stopped>running', 'running>stopped', 'stopped>running', 'running>paused', 'paused>running', 'running>stopped', 'stopped>running'],
+    );
+    assert.ok(rows.every((l) => l.triggered_by === adminId && l.metadata.server_name === names[1]), JSON.stringify(rows.map((l) => [l.triggered_by, l.metadata.server_name])));
+    // a program's output, read through another server's daemon
+    const talker = await a!('POST', '/containers', { name: 'talker', container_image: 'busybox', command: ['sh', '-c', 'echo hello from the talker; sleep 3600'], server_name: names[2] });
+    assert.equal(talker.status, 201);
+    const out = await eventually('the talker\'s line through server 1', async () => (await fetch(`${daemons[0]!.api}/containers/${talker.body.data.id}/logs`, { headers: { authorization: `Bearer ${adminToken}` } })).text(), (t) => t.includes('hello from the talker'), 15_000);
+    assert.match(out, /hello from the talker/);
+    assert.equal((await b!('POST', `/containers/${talker.body.data.id}/force-stop`)).status, 200);
+    const removed = await b!('DELETE', `/containers/${talker.body.data.id}`);
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    assert.equal((await c!('GET', `/containers/${talker.body.data.id}`)).status, 404);
+  });
+
+  it('opens a terminal of a container on another server through any daemon', async () => {
+    const ws = new WebSocket(`${daemons[0]!.url.replace('http', 'ws')}/api/v1/containers/${ids.c2}/terminal?cols=100&rows=30`, ['hoody.terminal'], { headers: { authorization: `Bearer ${adminToken}` } });
+    let text = '';
+    const control: any[] = [];
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (!binary) return void control.push(JSON.parse(data.toString('utf8')));
+      text += data.toString('utf8');
+      // busybox ash asks where the cursor is after each prompt
+      if (data.includes('\x1b[6n')) ws.send(Buffer.from('\x1b[1;1R'));
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      ws.send(Buffer.from('echo "$(hostname) $((6*7))"; stty size\r'));
+      await eventually('the shell\'s answer', async () => text, (t) => /c2 42/.test(t) && /30 100/.test(t), 15_000);
+      assert.equal(control[0]?.type, 'session');
+      ws.send(Buffer.from('exit 5\r'));
+      await eventually('the exit', async () => control.find((m) => m.type === 'exit'), (m) => m !== undefined, 15_000);
+      assert.equal(control.find((m) => m.type === 'exit').code, 5);
+    } finally {
+      ws.terminate();
+    }
+  });
+
+  it('runs a bulk operation over containers of several servers', async () => {
+    const r = await b!('POST', '/containers/bulk', { operation: 'restart', ids: [ids.c1, ids.c2, ids.c3] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.data.results.map((x: any) => [x.ok, x.status]), [[true, 'running'], [true, 'running'], [true, 'running']]);
+  });
+
+  it('carries out a request with an Idempotency-Key once, retried through another daemon', async () => {
+    const key = `k-${randomBytes(4).toString('hex')}`;
+    const before = (await logsOf(ids.c1!)).length;
+    const send = (d: DaemonHandle) => fetch(`${d.api}/containers/${ids.c1}/restart`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'idempotency-key': key } });
+    const first = await send(daemons[1]!);
+    assert.equal(first.status, 200);
+    const firstBody = await first.text();
+    const again = await send(daemons[2]!);
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(await again.text(), firstBody);
+    assert.equal((await logsOf(ids.c1!)).length, before + 2, 'one restart: stopped, then running');
+  });
+
+  it('streams every server\'s transitions from any daemon, in one order, resumable with the same cursor', async () => {
+    const stream = await openSse(`${daemons[0]!.api}/events?types=transition`, adminToken);
+    assert.equal(stream.status, 200);
+    const mine = (es: SseEvent[]) => es.filter((e) => [ids.c1, ids.c2, ids.c3].includes(e.data.container_id));
+    // each through its own daemon: three writers of one log
+    await Promise.all([c!('POST', `/containers/${ids.c3}/pause`), b!('POST', `/containers/${ids.c2}/pause`), a!('POST', `/containers/${ids.c1}/pause`)]);
+    await Promise.all([a!('POST', `/containers/${ids.c1}/resume`), c!('POST', `/containers/${ids.c3}/resume`), b!('POST', `/containers/${ids.c2}/resume`)]);
+    const got = mine(await stream.until((es) => mine(es).length >= 6, 20_000));
+    stream.close();
+    assert.deepEqual(new Set(got.map((e) => e.data.log.metadata.server_name)), new Set(names));
+    const cursors = got.map((e) => Number(e.id));
+    assert.ok(cursors.every((x, i) => i === 0 || x > cursors[i - 1]!), `cursors grow: ${cursors.join(', ')}`);
+    // resumed on another daemon from the third event's cursor: the same rows after it
+    const resumed = await openSse(`${daemons[2]!.api}/events?types=transition`, adminToken, { 'last-event-id': got[2]!.id ?? '' });
+    const rest = mine(await resumed.until((es) => mine(es).length >= 3, 20_000));
+    resumed.close();
+    assert.deepEqual(rest.slice(0, 3).map((e) => e.id), got.slice(3, 6).map((e) => e.id));
+  });
+
+  it('refuses a request marked as sent on by a daemon whose cluster signature does not hold', async () => {
+    const url = `/api/v1/containers/${ids.c2}/stop`;
+    const auth = `Bearer ${adminToken}`;
+    for (const signature of ['t=1,s=00', signForward('x'.repeat(64), serverIds[0]!, 'POST', url, auth), signForward(secret, serverIds[0]!, 'POST', `/api/v1/containers/${ids.c1}/stop`, auth)]) {
+      const r = await fetch(`${daemons[1]!.url}${url}`, { method: 'POST', headers: { authorization: auth, 'x-hoody-forwarded-by': serverIds[0]!, 'x-hoody-cluster-signature': signature } });
+      assert.equal(r.status, 401, signature);
+      assert.equal(((await r.json()) as { code: string }).code, 'UNAUTHORIZED');
+    }
+    assert.equal((await a!('GET', `/containers/${ids.c2}`)).body.data.status, 'running', 'nothing was done');
+  });
+
+  it('maintenance: stops the server\'s containers with the reason logged, places nothing there, and starts them again on leaving', async () => {
+    const enter = await a!('POST', `/servers/${serverIds[2]}/maintenance`, { enabled: true, reason: 'kernel upgrade' });
+    assert.equal(enter.status, 200, JSON.stringify(enter.body));
+    assert.equal(enter.body.data.server.status, 'maintenance');
+    assert.deepEqual(enter.body.data.results.map((r: any) => [r.container_id, r.ok, r.status]), [[ids.c3, true, 'stopped']]);
+    const last = (await logsOf(ids.c3!)).at(-1);
+    assert.deepEqual([last.to_status, last.triggered_by, last.metadata.reason], ['stopped', adminId, 'kernel upgrade']);
+    assert.equal((await b!('GET', `/servers/${serverIds[2]}`)).body.data.status, 'maintenance');
+    const refused = await b!('POST', '/containers', { name: 'late', container_image: 'busybox', server_name: names[2] });
+    assert.deepEqual([refused.status, refused.body.code], [409, 'SERVER_IN_MAINTENANCE']);
+    for (const n of [1, 2, 3]) {
+      const p = await c!('POST', '/containers', { name: `auto${n}`, container_image: 'busybox', autostart: false });
+      assert.equal(p.status, 201, JSON.stringify(p.body));
+      assert.notEqual(p.body.data.server_id, serverIds[2], 'never placed on a server in maintenance');
+    }
+    const leave = await b!('POST', `/servers/${serverIds[2]}/maintenance`, { enabled: false });
+    assert.equal(leave.status, 200, JSON.stringify(leave.body));
+    assert.equal(leave.body.data.server.status, 'ready');
+    assert.deepEqual(leave.body.data.results.map((r: any) => [r.container_id, r.ok, r.status]), [[ids.c3, true, 'running']]);
+    assert.equal((await logsOf(ids.c3!)).at(-1).metadata.reason, 'server maintenance completes');
+  });
+
+  it('the CLI and the SDK: servers listed with their usage, a create placed by --server, maintenance kept running then ended', async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(process.execPath, [HOODY_BIN, ...args], { env: { ...process.env, HOODY_API_URL: daemons[0]!.url, HOODY_TOKEN: adminToken, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+        );
+      });
+    const list = await cli('servers', 'list');
+    assert.equal(list.code, 0, list.out);
+    for (const n of names) assert.match(list.out, new RegExp(`${n}\\s+ready`));
+    const created = await cli('containers', 'create', '--name', 'by-cli', '--image', 'busybox', '--server', names[1]!, '--no-autostart', '--json');
+    assert.equal(created.code, 0, created.out);
+    assert.equal(JSON.parse(created.out).server_name, names[1]);
+    const enter = await cli('servers', 'maintenance', names[1]!, '--keep-running', '--reason', 'disk check');
+    assert.equal(enter.code, 0, enter.out);
+    assert.match(enter.out, /Server entered maintenance: 0 container\(s\) stopped/);
+    assert.equal((await a!('GET', `/containers/${ids.c2}`)).body.data.status, 'running', 'kept running');
+    const client = new HoodyClient({ baseUrl: daemons[2]!.url, token: adminToken });
+    const left = await client.api.servers.maintenance(serverIds[1]!, { enabled: false });
+    assert.equal(left.data.server.status, 'ready');
+    assert.deepEqual(left.data.results, [], 'nothing was stopped, so nothing starts');
+  });
+
+  it('a daemon killed: its server is offline within 20 s, its containers say so and answer 503, the rest goes on; restarted, it logs what changed meanwhile', async () => {
+    const pid = (await a!('GET', `/containers/${ids.c3}?runtime=true`)).body.data.runtime_info.pid as number;
+    await daemons[2]!.stop('SIGKILL');
+    const killedAt = Date.now();
+    await eventually('server 3 offline', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'offline', 20_000);
+    assert.ok(Date.now() - killedAt <= 20_000);
+    const seen = (await b!('GET', `/containers/${ids.c3}`)).body.data;
+    assert.deepEqual([seen.status, seen.server_status, seen.in_sync], ['running', 'offline', false]);
+    assert.equal((await a!('GET', '/containers?limit=100')).body.data.containers.find((x: any) => x.id === ids.c3).server_status, 'offline');
+    const refused = await a!('POST', `/containers/${ids.c3}/stop`);
+    assert.deepEqual([refused.status, refused.body.code, refused.body.details.server_name], [503, 'SERVER_OFFLINE', names[2]]);
+    // the other servers are not affected
+    assert.equal((await b!('POST', `/containers/${ids.c1}/restart`)).status, 200);
+    assert.equal((await a!('POST', `/containers/${ids.c2}/pause`)).status, 200);
+    assert.equal((await b!('POST', `/containers/${ids.c2}/resume`)).status, 200);
+    // while its daemon is away the container's program ends
+    process.kill(pid, 'SIGKILL');
+    await daemons[2]!.restart();
+    await eventually('server 3 ready again', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'ready', 20_000);
+    const after = await eventually('container 3 reconciled', async () => (await a!('GET', `/containers/${ids.c3}`)).body.data, (x) => x.status !== 'running', 20_000);
+    assert.equal(after.server_status, 'ready');
+    assert.equal(after.in_sync, true);
+    const last = (await logsOf(ids.c3!)).at(-1);
+    assert.equal(last.from_status, 'running');
+    assert.notEqual(last.triggered_by, adminId, 'written by the daemon itself');
+    assert.equal((await a!('POST', `/containers/${ids.c3}/start`)).status, 200);
+  });
+});
