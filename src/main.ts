@@ -331,6 +331,9 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const checkingHealth = driver.health();
 
   const server = await registerServer(store, dataDir, config.serverName, driver.name, config.advertiseUrl);
+  // names pick servers (creates by server_name, service URLs' {server}): two of one name are ambiguous
+  const twins = (await store.listServers()).filter((s) => s.name === server.name && s.id !== server.id);
+  if (twins.length > 0) warn(`another server of this database is also named "${server.name}" (${twins.map((s) => s.id).join(', ')}): give each server its own HOODY_SERVER_NAME, or a create by server_name and its service URLs cannot tell them apart`);
   const auth = new AuthService(store, { maxTokensPerUser: config.maxTokensPerUser ?? DEFAULT_LIMITS.maxTokensPerUser, rememberMs: TOKEN_REMEMBER_MS });
   const projects = new ProjectService(store, { maxPerUser: config.maxProjectsPerUser ?? DEFAULT_LIMITS.maxProjectsPerUser });
   const events = new EventHub(store);
@@ -500,6 +503,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       existingTokenIds: (ids) => store.existingTokenIds(ids),
       sessions,
       secureCookies: config.proxy?.urlScheme === 'https',
+      // a service of another server's container: that server's router (read from the shared database)
+      remote: (host) => routerOfHost(host, serviceUrls, store, membership),
       warn,
       terminals: {
         sessions: terminals,
@@ -522,10 +527,15 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const address = await app.listen({ host: config.host, port: config.port });
   // without an advertised URL, a daemon of a cluster listening on one address is reached where it listens
   const advertised = config.advertiseUrl ?? (config.clusterSecret && !isWildcard(config.host) ? address : undefined);
-  if (advertised && advertised !== config.advertiseUrl) {
+  // other servers' routers send this one's services here: where it listens, or on the advertised host
+  const routerAdvertised = proxyUrl && advertised ? advertisedRouter(proxyUrl, advertised) : undefined;
+  if ((advertised && advertised !== config.advertiseUrl) || routerAdvertised) {
     const row = await store.getServer(server.id);
-    if (row) await store.upsertServer({ ...row, advertise_url: advertised });
+    if (row) await store.upsertServer({ ...row, advertise_url: advertised ?? null, proxy_url: routerAdvertised ?? null });
     membership.invalidate();
+  }
+  if (advertised && !config.advertiseUrl && /^(127\.|::1$|localhost$)/.test(new URL(advertised).hostname.replace(/^\[|\]$/g, ''))) {
+    warn(`this daemon of a cluster advertises ${advertised}, a loopback address: only daemons on this machine reach it; set HOODY_ADVERTISE_URL to an address the other servers can dial`);
   }
   if (config.clusterSecret && !advertised) warn(`HOODY_CLUSTER_SECRET is set but this daemon listens on ${config.host}, which the others cannot dial: set HOODY_ADVERTISE_URL, or requests for its containers answer WRONG_SERVER elsewhere`);
   let metricsListener: MetricsListener | undefined;
@@ -623,6 +633,27 @@ function positiveInt(value: string | undefined, name: string): number | undefine
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, not "${value}"`);
   return n;
+}
+
+/** The router's URL for the other servers: where it listens, or, listening on every address, the advertised host at its port. */
+function advertisedRouter(routerUrl: string, advertised: string): string {
+  const router = new URL(routerUrl);
+  if (!isWildcard(router.hostname.replace(/^\[|\]$/g, ''))) return router.origin;
+  const a = new URL(advertised);
+  return `http://${a.hostname}:${router.port}`;
+}
+
+/** The router that serves `host` when this one does not: the server its `{server}` label names, or the server of the container its alias points at. */
+async function routerOfHost(host: string, urls: ServiceUrls, store: Store, membership: Membership): Promise<string | undefined> {
+  const suffix = `.${urls.domain}`;
+  if (!host.endsWith(suffix)) return undefined;
+  const labels = host.slice(0, -suffix.length).split('.');
+  let serverId: string | undefined;
+  const servers = await membership.servers();
+  if (labels.length === 2 && labels[1] !== urls.serverLabel) serverId = servers.find((s) => dnsLabel(s.name) === labels[1])?.id;
+  else if (labels.length === 1) serverId = (await store.listProxyAliases({ alias: labels[0] ?? '' }))[0]?.server_id;
+  const target = servers.find((s) => s.id === serverId && s.id !== membership.self.id);
+  return target?.proxy_url ?? undefined;
 }
 
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';

@@ -7,6 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { execFile } from 'node:child_process';
 import { adminQuery, apiClient, HOODY_BIN, postgresUrl, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { HoodyClient } from '../src/sdk/index.ts';
@@ -102,7 +104,6 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     const placed = await b!('POST', '/containers', { name: 'placed', container_image: 'busybox', command: ['sleep', '3600'], autostart: false });
     assert.equal(placed.status, 201, JSON.stringify(placed.body));
     assert.ok(serverIds.includes(placed.body.data.server_id));
-    assert.equal((await c!('GET', `/containers/${placed.body.data.id}`)).body.data.server_id, placed.body.data.server_id);
     // by id too; an unknown server is 404
     assert.equal((await a!('POST', '/containers', { name: 'by-id', container_image: 'busybox', autostart: false, server_id: serverIds[2] })).body.data?.server_name, names[2]);
     assert.equal((await a!('POST', '/containers', { name: 'nowhere', container_image: 'busybox', server_name: 'no-such-server' })).body.code, 'NOT_FOUND');
@@ -206,6 +207,47 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     assert.deepEqual(rest.slice(0, 3).map((e) => e.id), got.slice(3, 6).map((e) => e.id));
   });
 
+  it('sends a request on to the owner\'s address only: a request line naming another host is not followed', async () => {
+    // a listener the daemons could reach, which must hear nothing
+    const heard: string[] = [];
+    const bait = createServer((req, res) => {
+      heard.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      res.end('{"statusCode":200,"message":"bait","data":{}}');
+    });
+    await new Promise<void>((resolve) => bait.listen(0, rig.gateway, resolve));
+    try {
+      const port = (bait.address() as { port: number }).port;
+      const raw = await new Promise<string>((resolve, reject) => {
+        // written, not ended: the answer comes before the connection closes (Connection: close)
+        const sock = netConnect(PORT, rig.hosts[0]!.ip, () => sock.write(`GET http://${rig.gateway}:${port}/api/v1/containers/${ids.c2}/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${adminToken}\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        sock.on('data', (d: Buffer) => (text += d.toString()));
+        sock.on('end', () => resolve(text));
+        sock.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 200 /, raw.slice(0, 300));
+      assert.doesNotMatch(raw, /bait/);
+      assert.deepEqual(heard, []);
+    } finally {
+      bait.close();
+    }
+  });
+
+  it('a create retried through another daemon with the same Idempotency-Key is one container', async () => {
+    const key = `create-${randomBytes(4).toString('hex')}`;
+    const body = JSON.stringify({ name: `once-${randomBytes(2).toString('hex')}`, container_image: 'busybox', autostart: false });
+    const send = (d: DaemonHandle) => fetch(`${d.api}/containers`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', 'idempotency-key': key }, body });
+    const first = await send(daemons[1]!);
+    assert.equal(first.status, 201);
+    const made = ((await first.json()) as any).data;
+    for (const d of [daemons[2]!, daemons[0]!]) {
+      const again = await send(d);
+      assert.equal(again.status, 201);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.equal(((await again.json()) as any).data.id, made.id);
+    }
+  });
+
   it('refuses a request marked as sent on by a daemon whose cluster signature does not hold', async () => {
     const url = `/api/v1/containers/${ids.c2}/stop`;
     const auth = `Bearer ${adminToken}`;
@@ -218,6 +260,10 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
   });
 
   it('maintenance: stops the server\'s containers with the reason logged, places nothing there, and starts them again on leaving', async () => {
+    // a job that ran and ended by itself before: leaving maintenance does not start it again
+    const job = await a!('POST', '/containers', { name: 'job', container_image: 'busybox', command: ['true'], server_name: names[2] });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    await eventually('the job to end', async () => (await a!('GET', `/containers/${job.body.data.id}`)).body.data.status, (st) => st === 'stopped', 20_000);
     const enter = await a!('POST', `/servers/${serverIds[2]}/maintenance`, { enabled: true, reason: 'kernel upgrade' });
     assert.equal(enter.status, 200, JSON.stringify(enter.body));
     assert.equal(enter.body.data.server.status, 'maintenance');
@@ -266,8 +312,8 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     const pid = (await a!('GET', `/containers/${ids.c3}?runtime=true`)).body.data.runtime_info.pid as number;
     await daemons[2]!.stop('SIGKILL');
     const killedAt = Date.now();
-    await eventually('server 3 offline', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'offline', 20_000);
-    assert.ok(Date.now() - killedAt <= 20_000);
+    await eventually('server 3 offline', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'offline', 30_000);
+    assert.ok(Date.now() - killedAt <= 20_000, `offline ${Date.now() - killedAt} ms after the kill`);
     const seen = (await b!('GET', `/containers/${ids.c3}`)).body.data;
     assert.deepEqual([seen.status, seen.server_status, seen.in_sync], ['running', 'offline', false]);
     assert.equal((await a!('GET', '/containers?limit=100')).body.data.containers.find((x: any) => x.id === ids.c3).server_status, 'offline');
@@ -280,8 +326,8 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     // while its daemon is away the container's program ends
     process.kill(pid, 'SIGKILL');
     await daemons[2]!.restart();
-    await eventually('server 3 ready again', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'ready', 20_000);
-    const after = await eventually('container 3 reconciled', async () => (await a!('GET', `/containers/${ids.c3}`)).body.data, (x) => x.status !== 'running', 20_000);
+    await eventually('server 3 ready again', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'ready', 30_000);
+    const after = await eventually('container 3 reconciled', async () => (await a!('GET', `/containers/${ids.c3}`)).body.data, (x) => x.status !== 'running', 30_000);
     assert.equal(after.server_status, 'ready');
     assert.equal(after.in_sync, true);
     const last = (await logsOf(ids.c3!)).at(-1);

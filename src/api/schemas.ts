@@ -373,6 +373,7 @@ export const Server = Type.Object({
   last_seen_at: Type.String({ format: 'date-time', description: 'its daemon\'s last heartbeat' }),
   created_at: Timestamp,
   advertise_url: Type.Union([Type.String(), Type.Null()], { description: 'where the other daemons reach its daemon; null: requests are not sent on to it' }),
+  proxy_url: Type.Union([Type.String(), Type.Null()], { description: 'where the other servers\' routers send requests for its containers\' service URLs; null: no router, or not in a cluster' }),
   version: Type.Union([Type.String(), Type.Null()], { description: 'the Hoody version its daemon runs' }),
   capacity: Type.Union([Type.Object({ cpus: Type.Integer(), memory_mb: Type.Integer() }), Type.Null()], { description: 'what the server has for containers' }),
   usage: Type.Union([Type.Object({ containers: Type.Integer(), running: Type.Integer(), memory_mb: Type.Integer({ description: 'the memory limits of its running containers, summed' }) }), Type.Null()], { description: 'as of its last heartbeat' }),
@@ -381,7 +382,7 @@ export type Server = Static<typeof Server>;
 
 export const MaintenanceBody = Type.Object(
   {
-    enabled: Type.Boolean({ description: 'true: enter maintenance (no new containers; running ones stopped unless `stop_containers` is false); false: leave it (its `autostart` containers that are stopped start again)' }),
+    enabled: Type.Boolean({ description: 'true: enter maintenance (no new containers; running ones stopped unless `stop_containers` is false); false: leave it (the `autostart` containers it stopped start again, unless they were started, stopped or exited since)' }),
     stop_containers: Type.Optional(Type.Boolean({ description: 'entering: stop its running containers gracefully (default true), or leave them running' })),
     reason: Type.Optional(Type.String({ maxLength: 500, description: 'written in the status logs of the containers it stops or starts' })),
   },

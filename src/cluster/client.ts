@@ -53,15 +53,20 @@ export class ClusterClient {
   ) {
     // no header or body deadline: a forwarded stop waits out its timeout, a followed log never ends;
     // TCP keep-alive finds a peer that vanished
-    this.agent = new Agent({ connections: 128, keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: opts.connectTimeoutMs ?? 3_000, keepAlive: true, keepAliveInitialDelay: 10_000 } });
+    // no cap on connections per daemon: forwarded log follows and execs hold theirs for as long as
+    // they run, and must never queue a stop behind them (the owner caps them per user)
+    this.agent = new Agent({ keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: opts.connectTimeoutMs ?? 3_000, keepAlive: true, keepAliveInitialDelay: 10_000 } });
   }
 
   /** Sends `req` to `target`'s daemon with this daemon's signature; throws UnreachableError when it was not sent. */
   async send(target: ClusterTarget, req: ForwardRequest): Promise<ForwardAnswer> {
     if (!target.advertise_url) throw new UnreachableError(target, new Error('it has no advertised address'));
+    // a path of that daemon, never another host
+    if (!req.url.startsWith('/') || req.url.startsWith('//')) throw new Error(`not a path: ${req.url}`);
+    const origin = new URL(target.advertise_url).origin;
     const headers = { ...req.headers, [FORWARDED_BY]: this.self.id, [SIGNATURE]: signForward(this.secret, this.self.id, req.method, req.url, req.headers.authorization) };
     try {
-      const res = await request(new URL(req.url, target.advertise_url), {
+      const res = await request(`${origin}${req.url}`, {
         dispatcher: this.agent,
         method: req.method as 'GET',
         headers,

@@ -764,22 +764,21 @@ export class ContainerService {
   /**
    * An admin's operation on this server's own containers, whoever owns them (maintenance): `op` on
    * each one `select` picks, logged under the admin, with `extra` in each log row; each outcome.
-   * With `keepDesired`, what their users asked for stays as it was (a maintenance stop is not
-   * theirs: leaving maintenance starts what they want running).
    */
-  async operateServerWide(actor: Actor, op: LifecycleOperation, select: (c: ContainerRecord) => boolean, body: LifecycleBody, opts: { extra?: Record<string, unknown>; keepDesired?: boolean } = {}): Promise<BulkItemResult[]> {
+  async operateServerWide(actor: Actor, op: LifecycleOperation, select: (c: ContainerRecord) => boolean | Promise<boolean>, body: LifecycleBody, extra: Record<string, unknown> = {}): Promise<BulkItemResult[]> {
     if (!actor.isAdmin) throw new HoodyError('FORBIDDEN', 'only an admin operates every container of a server');
-    const picked = (await this.deps.store.listContainers({ server_id: this.deps.server.id })).filter(select);
-    return runEach(
-      picked.map((c) => c.id),
-      async (id) => {
-        const c = await this.deps.store.getContainer(id);
-        if (!c || !select(c)) throw notFound('container', id);
-        const after = await this.runLifecycle(c, op, body, principalOf(actor), opts.extra ?? {});
-        if (!opts.keepDesired || after.desired_status === c.desired_status) return after;
-        return (await this.deps.store.updateContainer(c.id, { desired_status: c.desired_status })) ?? after;
-      },
-    );
+    const picked: string[] = [];
+    for (const c of await this.deps.store.listContainers({ server_id: this.deps.server.id })) if (await select(c)) picked.push(c.id);
+    return runEach(picked, async (id) => {
+      const c = await this.deps.store.getContainer(id);
+      if (!c) throw notFound('container', id);
+      return this.runLifecycle(c, op, body, principalOf(actor), extra);
+    });
+  }
+
+  /** The newest status log row of a container (undefined with none). */
+  async lastLogRow(id: string): Promise<StatusLogRecord | undefined> {
+    return (await this.deps.store.listStatusLogs(id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
   }
 
   /** A lifecycle operation the daemon itself decides (autostart, restart policy), logged under `by`. */

@@ -23,7 +23,7 @@ import { UnreachableError, type ClusterClient, type ClusterTarget } from '../clu
 import type { Membership, ServerView } from '../cluster/membership.ts';
 import { assertTakesContainers, offline, placeContainer } from '../cluster/placement.ts';
 import { FORWARDED_BY, SIGNATURE, signForward, verifyForward } from '../cluster/signature.ts';
-import { abortOnHangUp, sendStreamNow } from './streaming.ts';
+import { abortOnHangUp, ClientGoneError, sendStreamNow } from './streaming.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,6 +44,13 @@ const PASSED = ['authorization', 'accept', 'content-type', 'idempotency-key', 'i
 /** Headers of the answer that are not given back (this hop's own). */
 const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id']);
 
+/** The path and query of a request's target, whatever form its request line had. */
+function pathOf(url: string): string {
+  if (url.startsWith('/') && !url.startsWith('//')) return url;
+  const u = new URL(url, 'http://localhost');
+  return `${u.pathname}${u.search}`;
+}
+
 /** GETs of a container answered by its own daemon: what only its runtime knows (one container shows its observed status and `in_sync`). */
 const RUNTIME_READS = new Set(['/containers/:id', '/containers/:id/logs', '/containers/:id/services']);
 
@@ -60,7 +67,7 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     if (!cluster.secret || typeof by !== 'string' || typeof signature !== 'string') {
       return done(new HoodyError('UNAUTHORIZED', 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)'));
     }
-    const check = verifyForward(cluster.secret, by, signature, request.method, request.url, request.headers.authorization);
+    const check = verifyForward(cluster.secret, by, signature, request.method, pathOf(request.url), request.headers.authorization);
     if (!check.ok) return done(new HoodyError('UNAUTHORIZED', check.reason));
     request.forwardedBy = by;
     done();
@@ -76,7 +83,7 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     if (route === '/containers' && request.method === 'POST') return createWherePlaced(request, reply);
     if (route === '/servers/:id/maintenance') {
       const id = (request.params as { id: string }).id;
-      if (id === me().id) return;
+      if (id === me().id || !request.actor.isAdmin) return;
       const target = await cluster.membership.server(id);
       if (!target) return;
       const answered = await sendOn(request, reply, target);
@@ -85,7 +92,7 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
       return answered;
     }
     if (!route.startsWith('/containers/:id')) return;
-    if (request.method === 'GET' && !RUNTIME_READS.has(route)) return;
+    if ((request.method === 'GET' || request.method === 'HEAD') && !RUNTIME_READS.has(route)) return;
     const c = await containers.get(request.actor, (request.params as { id: string }).id);
     if (c.server_id === me().id) return;
     const target = await cluster.membership.server(c.server_id);
@@ -116,11 +123,14 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     if (!servers.some((s) => s.id === me().id)) return placeHere(request);
     const target = placeContainer(servers, body, me().id, cluster.client !== undefined);
     if (target.id === me().id) return placeHere(request);
-    // the choice goes with the request: the daemon it is sent to creates it there
-    return sendOn(request, reply, target, { ...body, server_id: target.id, server_name: undefined });
+    // the body goes as the caller sent it (an Idempotency-Key's retry, placed anew, is the same
+    // request): the daemon it is sent to creates it on its own server
+    return sendOn(request, reply, target);
   }
 
   async function sendOn(request: FastifyRequest, reply: FastifyReply, target: ServerView, body: unknown = request.body): Promise<FastifyReply> {
+    // a request line in absolute form (`POST http://elsewhere/api/v1/…`) names no host the request goes to: only its path and query do
+    const path = pathOf(request.url);
     const client = cluster.client;
     if (!client || !target.advertise_url) throw new HoodyError('WRONG_SERVER', `server "${target.name}" is not reachable from this daemon (no cluster secret or advertised address)`, { server_id: target.id });
     if (target.status === 'offline') throw offline(target);
@@ -135,8 +145,10 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     if (payload !== undefined) headers['content-type'] = 'application/json';
     let answer;
     try {
-      answer = await client.send(target as ClusterTarget, { method: request.method, url: request.url, headers, body: payload, signal: abortOnHangUp(reply) });
+      answer = await client.send(target as ClusterTarget, { method: request.method, url: path, headers, body: payload, signal: abortOnHangUp(reply) });
     } catch (err) {
+      // the caller left: nobody to answer (the operation goes on over there, as it would here)
+      if (err instanceof ClientGoneError) throw err;
       if (err instanceof UnreachableError) {
         cluster.membership.invalidate();
         throw offline(target, `could not be reached: ${(err.cause as { code?: string })?.code ?? 'no answer'}`);
@@ -200,7 +212,7 @@ export function terminalForwarder(cluster: Cluster, containers: ContainerService
     const by = req.headers[FORWARDED_BY];
     if (by !== undefined) {
       const signature = req.headers[SIGNATURE];
-      const check = cluster.secret && typeof by === 'string' && typeof signature === 'string' ? verifyForward(cluster.secret, by, signature, req.method ?? 'GET', req.url ?? '/', req.headers.authorization) : { ok: false as const, reason: 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)' };
+      const check = cluster.secret && typeof by === 'string' && typeof signature === 'string' ? verifyForward(cluster.secret, by, signature, req.method ?? 'GET', pathOf(req.url ?? '/'), req.headers.authorization) : { ok: false as const, reason: 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)' };
       if (!check.ok) throw new HoodyError('UNAUTHORIZED', check.reason);
       return false;
     }
@@ -212,8 +224,9 @@ export function terminalForwarder(cluster: Cluster, containers: ContainerService
     const url = new URL(target.advertise_url);
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     const upstream = await new Promise<Socket>((resolve, reject) => {
-      const options = { host: url.hostname, port, timeout: 3000 };
-      const s = url.protocol === 'https:' ? tlsConnect({ ...options, servername: url.hostname }, () => resolve(s)) : netConnect(options, () => resolve(s));
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const options = { host, port, timeout: 3000 };
+      const s = url.protocol === 'https:' ? tlsConnect({ ...options, servername: host }, () => resolve(s)) : netConnect(options, () => resolve(s));
       s.once('error', (err) => reject(offline(target, `could not be reached: ${(err as { code?: string }).code ?? err.message}`)));
       s.once('timeout', () => {
         s.destroy();
@@ -221,13 +234,14 @@ export function terminalForwarder(cluster: Cluster, containers: ContainerService
       });
     });
     upstream.setTimeout(0);
-    const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+    const path = pathOf(req.url ?? '/');
+    const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!.toLowerCase();
       if (name.startsWith('x-hoody-') || name === 'x-forwarded-for') continue;
       lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     }
-    lines.push(`${FORWARDED_BY}: ${cluster.membership.self.id}`, `${SIGNATURE}: ${signForward(cluster.secret, cluster.membership.self.id, req.method ?? 'GET', req.url ?? '/', req.headers.authorization)}`);
+    lines.push(`${FORWARDED_BY}: ${cluster.membership.self.id}`, `${SIGNATURE}: ${signForward(cluster.secret, cluster.membership.self.id, req.method ?? 'GET', path, req.headers.authorization)}`);
     lines.push(`x-forwarded-for: ${[req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ')}`);
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);

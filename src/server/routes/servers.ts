@@ -27,7 +27,7 @@ const maintenanceSchema = {
   tags,
   summary: 'Enter or leave maintenance',
   description:
-    'Admin only. Entering: the server takes no new containers, and its running (and paused) containers are stopped gracefully, each with a status log row giving the reason (unless `stop_containers` is false). Leaving: its stopped containers with `autostart` start again. Sent on to the server\'s own daemon; SERVER_OFFLINE while it is offline.',
+    'Admin only. Entering: the server takes no new containers, and its running (and paused) containers are stopped gracefully, each with a status log row giving the reason (unless `stop_containers` is false). Leaving: the `autostart` containers the maintenance stopped start again (not those that exited or were stopped since). Sent on to the server\'s own daemon; SERVER_OFFLINE while it is offline.',
   params: IdParams,
   body: MaintenanceBody,
   response: { 200: MaintenanceEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'SERVER_OFFLINE', 'FORWARD_FAILED', 'WRONG_SERVER') },
@@ -57,12 +57,18 @@ export async function serverRoutes(api: FastifyInstance, deps: AppDeps): Promise
       await store.setServerStatus(server.id, 'maintenance');
       deps.cluster?.membership.invalidate();
       const live = (c: ContainerRecord): boolean => c.status === 'running' || c.status === 'paused';
-      results = body.stop_containers === false ? [] : await containers.operateServerWide(request.actor, 'stop', live, { reason: why }, { extra: { maintenance: true }, keepDesired: true });
+      results = body.stop_containers === false ? [] : await containers.operateServerWide(request.actor, 'stop', live, { reason: why }, { maintenance: true });
     } else {
       await store.setServerStatus(server.id, 'ready');
       deps.cluster?.membership.invalidate();
-      // what its users want running (a maintenance stop left that as it was), as a reboot's autostart does
-      results = await containers.operateServerWide(request.actor, 'start', (c) => c.autostart && c.desired_status !== 'stopped' && (c.status === 'stopped' || c.status === 'failed'), { reason: why }, { extra: { maintenance: false } });
+      // the autostart containers maintenance stopped, and nothing changed since (a container that
+      // exited by itself, or that its user stopped, stays as it is)
+      const stoppedByMaintenance = async (c: ContainerRecord): Promise<boolean> => {
+        if (!c.autostart || c.status !== 'stopped') return false;
+        const last = await containers.lastLogRow(c.id);
+        return last?.metadata.maintenance === true && last.to_status === 'stopped';
+      };
+      results = await containers.operateServerWide(request.actor, 'start', stoppedByMaintenance, { reason: why }, { maintenance: false });
     }
     const now = (await serverViews(deps, { fresh: true })).find((s) => s.id === server.id);
     if (!now) throw notFound('server', server.id);
