@@ -42,6 +42,7 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
 const UNDO_NETWORK = [
   // 0011, 0010 and 0009 first: they came after
   'alter table servers drop column advertise_url',
+  'alter table servers drop column proxy_url',
   'alter table servers drop column version',
   'alter table servers drop column capacity',
   'alter table servers drop column usage',
@@ -976,7 +977,7 @@ for (const backend of backends) {
 
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {
       const store = await freshStore();
-      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'ready', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: null, version: null, capacity: null, usage: null };
+      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'ready', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: null, proxy_url: null, version: null, capacity: null, usage: null };
       await store.upsertServer(server);
       assert.deepEqual(await store.getServer(server.id), server);
       const seen: ServerRecord = {
@@ -987,6 +988,7 @@ for (const backend of backends) {
         last_seen_at: isoNow(),
         created_at: isoNow(),
         advertise_url: 'http://10.0.0.5:8080',
+        proxy_url: 'http://10.0.0.5:8081',
         version: '0.2.0',
         capacity: { cpus: 8, memory_mb: 32_000 },
         usage: { containers: 3, running: 2, memory_mb: 1024 },
@@ -999,7 +1001,7 @@ for (const backend of backends) {
 
     test('a heartbeat writes when the server was seen and its usage, and leaves its status; status is set alone', async () => {
       const store = await freshStore();
-      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'maintenance', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: 'http://10.0.0.5:8080', version: '0.2.0', capacity: { cpus: 2, memory_mb: 4096 }, usage: null };
+      const server: ServerRecord = { id: newId(), name: 'node-1', status: 'maintenance', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: 'http://10.0.0.5:8080', proxy_url: null, version: '0.2.0', capacity: { cpus: 2, memory_mb: 4096 }, usage: null };
       await store.upsertServer(server);
       const now = isoNow();
       assert.equal(await store.touchServer(server.id, now, { containers: 5, running: 1, memory_mb: 512 }), true);

@@ -58,6 +58,11 @@ export interface RouterDeps {
   existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
   /** Counts a private program's upgraded connections against their user's cap, and closes them when their token is deleted. */
   sessions?: Pick<TokenSessions, 'open'>;
+  /**
+   * Where a host this router does not serve is served: the router of the server whose container
+   * it names (`{label}.{server}.{domain}`, or an alias of a container there); undefined: nowhere.
+   */
+  remote?: (host: string) => Promise<string | undefined>;
   /** Whether cookies are marked Secure (the URLs users open are https). */
   secureCookies: boolean;
   warn?: (message: string, err?: unknown) => void;
@@ -67,6 +72,8 @@ export interface RouterDeps {
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect', 'http2-settings']);
 /** Headers the router sets itself. */
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/** Marks a request one server's router relayed to another's. */
+const RELAYED = 'x-hoody-relayed';
 /** Seconds a client is told to wait before trying a service that is not running again. */
 const RETRY_AFTER_S = 5;
 /** How long a token's existence is trusted for session cookies without asking the store again. */
@@ -130,7 +137,11 @@ export class ServiceRouter {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = hostOf(req);
     const found = host ? this.deps.table.lookup(host) : undefined;
-    if (!host || !found) return this.unknown(req, res, host);
+    if (!host || !found) {
+      // a request another server's router relayed is never relayed again (their reads of the database may differ for a moment)
+      const elsewhere = host && this.deps.remote && req.headers[RELAYED] === undefined ? await this.deps.remote(host) : undefined;
+      return host && elsewhere ? this.relayToServer(req, res, host, elsewhere) : this.unknown(req, res, host);
+    }
     const { route, container } = found;
     const url = req.url ?? '/';
     if (url === OPEN_PATH || url.startsWith(`${OPEN_PATH}?`)) return this.open(req, res, host, container);
@@ -154,6 +165,34 @@ export class ServiceRouter {
         if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
         answer(req, res, 503, 'PROGRAM_NOT_ANSWERING', `nothing answered on port ${target.port} of the container (${errorCode(err)})`, { port: target.port });
       }),
+    );
+  }
+
+  /**
+   * A service of a container on another server: the request goes to that server's router as it
+   * came (Host, Authorization and session cookie included: that router checks them), with the
+   * client's address added to X-Forwarded-For.
+   */
+  private relayToServer(req: IncomingMessage, res: ServerResponse, host: string, origin: string): void {
+    const headers: string[] = [];
+    const connectionTokens = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
+    let priorFor: string | undefined;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i] as string;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || connectionTokens.has(lower)) continue;
+      if (lower === 'x-forwarded-for') {
+        priorFor = priorFor ? `${priorFor}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1];
+        continue;
+      }
+      headers.push(name, req.rawHeaders[i + 1] as string);
+    }
+    const client = req.socket.remoteAddress ?? '';
+    headers.push('x-forwarded-for', priorFor ? `${priorFor}, ${client}` : client, RELAYED, '1');
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.agent.dispatch(
+      { origin, path: req.url ?? '/', method: req.method as 'GET', headers, body: hasBody ? req : null },
+      new RelayHandler(req, res, (err) => answer(req, res, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${errorCode(err)})`)),
     );
   }
 

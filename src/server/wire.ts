@@ -98,6 +98,7 @@ export const serverWire = (s: ServerRecord): Server => ({
   last_seen_at: s.last_seen_at,
   created_at: s.created_at,
   advertise_url: s.advertise_url ?? null,
+  proxy_url: s.proxy_url ?? null,
   version: s.version ?? null,
   capacity: s.capacity ?? null,
   usage: s.usage ?? null,

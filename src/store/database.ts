@@ -44,6 +44,8 @@ export interface ServersTable {
   created_at: string;
   /** Where other daemons reach this one; null without one (a single server). */
   advertise_url: string | null;
+  /** Where other daemons' routers reach this one's (service URLs of its containers); null without a router. */
+  proxy_url: string | null;
   version: string | null;
   /** JSON: ServerCapacity. */
   capacity: string | null;

@@ -201,6 +201,7 @@ export class KyselyStore implements Store {
       last_seen_at: server.last_seen_at,
       created_at: server.created_at,
       advertise_url: server.advertise_url ?? null,
+      proxy_url: server.proxy_url ?? null,
       version: server.version ?? null,
       capacity: server.capacity ? JSON.stringify(server.capacity) : null,
       usage: server.usage ? JSON.stringify(server.usage) : null,
@@ -215,6 +216,7 @@ export class KyselyStore implements Store {
           runtime: eb.ref('excluded.runtime'),
           last_seen_at: eb.ref('excluded.last_seen_at'),
           advertise_url: eb.ref('excluded.advertise_url'),
+          proxy_url: eb.ref('excluded.proxy_url'),
           version: eb.ref('excluded.version'),
           capacity: eb.ref('excluded.capacity'),
           usage: eb.ref('excluded.usage'),
@@ -311,6 +313,7 @@ export class KyselyStore implements Store {
     }
     if (filter.container_id !== undefined) q = q.where('container_id', '=', filter.container_id);
     if (filter.server_id !== undefined) q = q.where('server_id', '=', filter.server_id);
+    if (filter.alias !== undefined) q = q.where('alias', '=', filter.alias);
     const rows = await q.orderBy('created_at').orderBy('id').execute();
     return rows.map(proxyAliasFromRow);
   }

@@ -276,9 +276,9 @@ async function addSnapshots(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('snapshots_server_id').on('snapshots').column('server_id').execute();
 }
 
-/** What servers tell each other: where their daemon answers, its version, what the server has and uses. */
+/** What servers tell each other: where their daemon and router answer, its version, what the server has and uses. */
 async function addServerMembership(db: Kysely<unknown>): Promise<void> {
-  for (const column of ['advertise_url', 'version', 'capacity', 'usage']) await db.schema.alterTable('servers').addColumn(column, 'text').execute();
+  for (const column of ['advertise_url', 'proxy_url', 'version', 'capacity', 'usage']) await db.schema.alterTable('servers').addColumn(column, 'text').execute();
 }
 
 /**

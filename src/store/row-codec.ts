@@ -52,6 +52,7 @@ export function serverFromRow(row: Selectable<ServersTable>): ServerRecord {
     last_seen_at: row.last_seen_at,
     created_at: row.created_at,
     advertise_url: row.advertise_url ?? null,
+    proxy_url: row.proxy_url ?? null,
     version: row.version ?? null,
     capacity: row.capacity ? (JSON.parse(row.capacity) as ServerCapacity) : null,
     usage: row.usage ? (JSON.parse(row.usage) as ServerUsage) : null,

@@ -104,6 +104,8 @@ export interface ProxyAliasFilter {
   owner_id?: string;
   container_id?: string;
   server_id?: string;
+  /** The alias of this name. */
+  alias?: string;
 }
 
 /** The answer kept for one Idempotency-Key. */
@@ -189,6 +191,8 @@ export interface ServerRecord {
   created_at: string;
   /** Where other daemons reach this one (`HOODY_ADVERTISE_URL`); null: requests are not forwarded to it. */
   advertise_url?: string | null;
+  /** Where the other daemons' routers send requests for the service URLs of its containers. */
+  proxy_url?: string | null;
   version?: string | null;
   capacity?: ServerCapacity | null;
   usage?: ServerUsage | null;
