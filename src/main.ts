@@ -395,6 +395,9 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   // snapshots' files: opened before recovery, which undoes restores a crash cut short
   const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
   const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, ids, shiftIds: shiftTree, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
+  // files in transit when the daemon last stopped belong to moves that did not finish
+  await rm(join(dataDir, TRANSIT_DIR), { recursive: true, force: true });
+  await removeMovedAway(store, driver, server, warn);
   const recovered = await recoverAtStart(
     { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },
@@ -482,7 +485,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   });
   await membership.start();
   const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
-  const cluster: Cluster = { membership, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
+  const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots, cluster,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
@@ -654,6 +657,22 @@ async function routerOfHost(host: string, urls: ServiceUrls, store: Store, membe
   else if (labels.length === 1) serverId = (await store.listProxyAliases({ alias: labels[0] ?? '' }))[0]?.server_id;
   const target = servers.find((s) => s.id === serverId && s.id !== membership.self.id);
   return target?.proxy_url ?? undefined;
+}
+
+/** Where files of containers moving between servers are kept while they travel. */
+const TRANSIT_DIR = 'transit';
+
+/**
+ * Removes the runtime files of containers the database now puts on another server: moved away
+ * while this daemon was down before it removed them, or half made here by a move that another
+ * server's daemon then gave up.
+ */
+async function removeMovedAway(store: Store, driver: RuncDriver, server: ServerIdentity, warn: (message: string, err?: unknown) => void): Promise<void> {
+  for (const state of await driver.list().catch(() => [])) {
+    const row = await store.getContainer(state.id);
+    if (!row || row.server_id === server.id || state.status === 'running' || state.status === 'paused') continue;
+    await driver.delete(state.id).catch((err: unknown) => warn(`removing the files of container ${state.id}, which is on another server now`, err));
+  }
 }
 
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';

@@ -6,7 +6,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { execFile } from 'node:child_process';
@@ -306,6 +307,71 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     const left = await client.api.servers.maintenance(serverIds[1]!, { enabled: false });
     assert.equal(left.data.server.status, 'ready');
     assert.deepEqual(left.data.results, [], 'nothing was stopped, so nothing starts');
+  });
+
+  it('moves a stopped container to another server with its files, id and status log, and refuses what cannot move', async () => {
+    const made = await b!('POST', '/containers', {
+      name: 'mover',
+      container_image: 'busybox',
+      server_name: names[0],
+      command: ['sh', '-c', 'if [ ! -e /data.txt ]; then echo payload-$(hostname) > /data.txt; mkdir -p /d/e; echo deep > /d/e/f; ln -s /data.txt /link; rm -f /bin/vi; fi; sleep 3600'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.data.id as string;
+    await eventually('the files written', async () => (await a!('POST', `/containers/${id}/exec`, { command: ['cat', '/d/e/f'] })).body.data?.stdout, (o) => o === 'deep\n', 20_000);
+    assert.equal((await c!('POST', `/containers/${id}/move`, { server_name: names[1] })).body.code, 'INVALID_TRANSITION', 'a running container does not move');
+    assert.equal((await c!('POST', `/containers/${id}/stop`)).status, 200);
+    assert.equal((await c!('POST', `/containers/${id}/move`, { server_name: names[0] })).body.code, 'INVALID_INPUT', 'it is there already');
+    const rows = (await logsOf(id)).length;
+
+    const moved = await c!('POST', `/containers/${id}/move`, { server_name: names[1], reason: 'rebalance' });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.deepEqual([moved.body.data.id, moved.body.data.server_name, moved.body.data.status], [id, names[1], 'stopped']);
+    const logs = await logsOf(id);
+    assert.equal(logs.length, rows + 1, 'its log kept, one row added');
+    const last = logs.at(-1);
+    assert.deepEqual([last.metadata.operation, last.metadata.from_server, last.metadata.to_server, last.metadata.reason, last.triggered_by], ['move', serverIds[0], serverIds[1], 'rebalance', adminId]);
+    assert.equal(existsSync(join(daemons[0]!.dataDir, 'runtime', 'containers', id)), false, 'nothing of it is left on the server it left');
+
+    assert.equal((await a!('POST', `/containers/${id}/start`)).status, 200);
+    const info = (await a!('GET', `/containers/${id}?runtime=true`)).body.data;
+    assert.deepEqual([info.server_name, info.observed_status], [names[1], 'running']);
+    assert.ok(rig.pidsIn(rig.hosts[1]!).includes(parentOf(info.runtime_info.pid)), 'it runs on the server it moved to');
+    const seen = await a!('POST', `/containers/${id}/exec`, { command: ['sh', '-c', 'cat /data.txt /d/e/f; readlink /link; [ -e /bin/vi ] && echo vi-back || echo vi-gone'] });
+    assert.equal(seen.body.data.stdout, 'payload-mover\ndeep\n/data.txt\nvi-gone\n');
+
+    // a container with snapshots stays: they are files of its server
+    assert.equal((await a!('POST', `/containers/${id}/stop`)).status, 200);
+    assert.equal((await a!('POST', `/containers/${id}/snapshots`, { alias: 'keep' })).status, 201);
+    const refused = await b!('POST', `/containers/${id}/move`, { server_name: names[0] });
+    assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_STATE']);
+    assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[1]);
+  });
+
+  it('a move whose receiving daemon is killed part-way leaves the container where it was, whole; the receiver keeps nothing of it', async () => {
+    const made = await a!('POST', '/containers', { name: 'heavy', container_image: 'busybox', server_name: names[0], command: ['sh', '-c', '[ -e /big.md5 ] || { head -c 300000000 /dev/urandom > /big && md5sum /big > /big.md5; }; sleep 3600'] });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.data.id as string;
+    await eventually('the big file written', async () => (await a!('POST', `/containers/${id}/exec`, { command: ['sh', '-c', 'cat /big.md5 2>/dev/null'] })).body.data?.stdout ?? '', (o) => o.length > 32, 120_000);
+    const sum = (await a!('POST', `/containers/${id}/exec`, { command: ['cat', '/big.md5'] })).body.data.stdout;
+    assert.equal((await a!('POST', `/containers/${id}/stop`)).status, 200);
+    const incoming = join(daemons[1]!.dataDir, 'transit', 'in');
+    const moving = a!('POST', `/containers/${id}/move`, { server_name: names[1] });
+    // the receiver dies while the files arrive
+    await eventually('files arriving on server 2', async () => (existsSync(incoming) ? readdirSync(incoming).filter((n) => n.startsWith(id)).length : 0), (n) => n > 0, 60_000);
+    await daemons[1]!.stop('SIGKILL');
+    const answer = await moving;
+    assert.notEqual(answer.status, 200, JSON.stringify(answer.body));
+    assert.ok(['SERVER_OFFLINE', 'FORWARD_FAILED'].includes(answer.body.code), JSON.stringify(answer.body));
+    const after = (await a!('GET', `/containers/${id}`)).body.data;
+    assert.deepEqual([after.server_name, after.status, after.current_operation], [names[0], 'stopped', null]);
+    assert.equal((await a!('POST', `/containers/${id}/start`)).status, 200);
+    assert.equal((await a!('POST', `/containers/${id}/exec`, { command: ['md5sum', '/big'] })).body.data.stdout, sum, 'its files whole');
+    await daemons[1]!.restart();
+    assert.equal(existsSync(join(daemons[1]!.dataDir, 'transit')), false, 'the files in transit are gone');
+    assert.equal(existsSync(join(daemons[1]!.dataDir, 'runtime', 'containers', id)), false, 'no half container on the receiver');
+    assert.equal((await b!('POST', `/containers/${id}/force-stop`)).status, 200);
+    assert.equal((await b!('DELETE', `/containers/${id}`)).status, 200);
   });
 
   it('a daemon killed: its server is offline within 20 s, its containers say so and answer 503, the rest goes on; restarted, it logs what changed meanwhile', async () => {

@@ -879,6 +879,41 @@ for (const backend of backends) {
       await store.createContainer(containerRecord({ name: 'cyan', project_id: s.project.id, server_id: s.server.id, programs: [web], service_labels: ['shop-blue-web-1'] }), logEntry('creating', 'stopped'));
     });
 
+    test('moveContainer hands a container to another server under its claim: row, ports, labels, aliases and a log row at once; a clash or a stale claim writes nothing', async () => {
+      const store = await freshStore();
+      const a = await seed(store);
+      const b = await seed(store, 'bob');
+      const p = (host_port: number) => ({ container_port: 80, host_port, protocol: 'tcp' as const, host_ip: '0.0.0.0' });
+      const web = { name: 'web', port: 8080, index: 1, public: false };
+      const c = containerRecord({ name: 'mover', project_id: a.project.id, server_id: a.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports: [p(21080)], programs: [web], service_labels: ['shop-mover-web-1'] });
+      await store.createContainer(c, logEntry('creating', 'stopped'));
+      await store.createProxyAlias({ id: newId(), alias: 'moving', container_id: c.id, server_id: a.server.id, program: 'web', index: 1, target_path: '/', public: false, created_by: 'u', created_at: isoNow() });
+      // b's server holds the port: the hand-over is refused whole
+      const squatter = containerRecord({ name: 'squatter', project_id: b.project.id, server_id: b.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.2', ports: [p(21080)] });
+      await store.createContainer(squatter, logEntry('creating', 'stopped'));
+      const claim = op('move');
+      assert.equal((await store.beginOperation(c.id, claim))?.claimed, true);
+      const move = () => store.moveContainer(c.id, { operation_id: claim.id, from_server: a.server.id, to_server: b.server.id, log: logEntry('stopped', 'stopped') });
+      await assert.rejects(move(), PortTakenError);
+      assert.equal((await store.getContainer(c.id))?.server_id, a.server.id);
+      assert.equal((await store.listStatusLogs(c.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 1);
+      await store.deleteContainer(squatter.id);
+      // another claim, or the wrong source, moves nothing
+      assert.equal(await store.moveContainer(c.id, { operation_id: newId(), from_server: a.server.id, to_server: b.server.id, log: logEntry('stopped', 'stopped') }), undefined);
+      assert.equal(await store.moveContainer(c.id, { operation_id: claim.id, from_server: b.server.id, to_server: a.server.id, log: logEntry('stopped', 'stopped') }), undefined);
+      const moved = await move();
+      assert.equal(moved?.server_id, b.server.id);
+      assert.equal(moved?.ipv4_address, null, 'an address is given anew on the new server');
+      assert.equal(moved?.current_operation, null);
+      assert.equal(moved?.version, c.version + 1, 'the hand-over raises the version (a claim does not)');
+      assert.deepEqual((await store.listProxyAliases({ server_id: b.server.id })).map((x) => x.alias), ['moving']);
+      assert.equal((await store.listStatusLogs(c.id, { page: 1, limit: 10, sort_order: 'asc' })).total, 2);
+      // its port and label are b's now, free on a
+      const taker = containerRecord({ name: 'taker', project_id: a.project.id, server_id: a.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.3', ports: [p(21080)], programs: [web], service_labels: ['shop-mover-web-1'] });
+      await store.createContainer(taker, logEntry('creating', 'stopped'));
+      await assert.rejects(store.createContainer(containerRecord({ name: 'late', project_id: b.project.id, server_id: b.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.4', ports: [p(21080)] }), logEntry('creating', 'stopped')), PortTakenError);
+    });
+
     test('proxy aliases: unique names, listed by owner, container and server, deleted with their container', async () => {
       const store = await freshStore();
       const s = await seed(store);

@@ -17,7 +17,7 @@ export const isLifecycleOperation = (v: unknown): v is LifecycleOperation =>
   typeof v === 'string' && (LIFECYCLE_OPERATIONS as readonly string[]).includes(v);
 
 /** Every operation that can appear in a status log or as a current operation. */
-export const OPERATIONS = [...LIFECYCLE_OPERATIONS, 'create', 'delete', 'update', 'exit', 'reconcile', 'snapshot', 'restore', 'copy'] as const;
+export const OPERATIONS = [...LIFECYCLE_OPERATIONS, 'create', 'delete', 'update', 'exit', 'reconcile', 'snapshot', 'restore', 'copy', 'move'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
@@ -308,6 +308,16 @@ export const CopyContainerBody = Type.Object(
   { additionalProperties: false },
 );
 export type CopyContainerBody = Static<typeof CopyContainerBody>;
+
+export const MoveContainerBody = Type.Object(
+  {
+    server_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{24}$', description: 'the server to move it to' })),
+    server_name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'the server to move it to, by name' })),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type MoveContainerBody = Static<typeof MoveContainerBody>;
 
 export const SnapshotDeleted = Type.Object({ snapshot_id: Id, reclaimed_bytes: Type.Integer({ description: 'disk freed: the files no other snapshot holds' }) });
 export type SnapshotDeleted = Static<typeof SnapshotDeleted>;

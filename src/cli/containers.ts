@@ -300,6 +300,22 @@ export function containersCommand(): Command {
     });
 
   containers
+    .command('move')
+    .description('move a stopped container to another server, with its files, id, status logs and aliases')
+    .argument('<container>', 'container id or name (stopped or failed)')
+    .requiredOption('--server <server>', 'the server to move it to (name or id)')
+    .option('--reason <text>', 'written in its status log')
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { server: string; reason?: string; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      const server = /^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server };
+      const res = await withSpinner(`moving ${ref} to ${opts.server}`, client.api.containers.move(id, { ...server, ...(opts.reason ? { reason: opts.reason } : {}) }));
+      if (opts.json) return printJson(res.data);
+      print(`${res.message}\n${containerView(res.data)}`);
+    });
+
+  containers
     .command('copy')
     .description('make a new container from this one: its files (as they are now, or a snapshot\'s) and configuration, not its published ports; left stopped unless --start')
     .argument('<container>', 'the source: container id or name (running, stopped or failed)')

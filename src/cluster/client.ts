@@ -19,7 +19,7 @@ export interface ForwardRequest {
   /** Path and query, as the client sent them (`/api/v1/containers/…`). */
   url: string;
   headers: Record<string, string>;
-  body?: string | Buffer | undefined;
+  body?: string | Buffer | Readable | undefined;
   signal?: AbortSignal | undefined;
 }
 

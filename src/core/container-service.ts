@@ -89,7 +89,7 @@ const KILL_WAIT_MS = 10_000;
 const OPERATION_SLACK_MS = 30_000;
 const noop = (): void => undefined;
 /** Operations on a container's files (snapshot, restore, copy): their time grows with the files, not with stop timeouts. */
-const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy'];
+const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy', 'move'];
 /** Longest a snapshot, restore or copy may take before its work is aborted. */
 const FILE_OPERATION_DEADLINE_MS = 6 * 3600_000;
 
@@ -605,6 +605,70 @@ export class ContainerService {
   async holding<T>(actor: Actor, id: string, action: 'snapshot' | 'copy', reason: string | undefined, work: (c: ContainerRecord, held: HeldContainer) => Promise<T>): Promise<T> {
     const visible = await this.get(actor, id);
     return this.withOperation(visible, action, reason === undefined ? {} : { reason }, principalOf(actor), undefined, (c, ctx) => work(c, { operationId: ctx.opId, signal: ctx.signal }));
+  }
+
+  /**
+   * Moves a stopped (or failed) container of this server to another server: under the move's claim,
+   * `send` hands its files and the claim's id to that server's daemon, which makes it there and
+   * writes the hand-over (the commit point: its row, ports, labels and aliases change server in
+   * one transaction, with a `move` log row); then its runtime files here go. A move that fails
+   * anywhere before that write leaves the container here as it was. Its snapshots are files of
+   * this server: a container that has some is refused (INVALID_STATE).
+   */
+  async moveOut(actor: Actor, id: string, reason: string | undefined, send: (c: ContainerRecord, held: HeldContainer) => Promise<void>): Promise<ContainerRecord> {
+    const visible = await this.get(actor, id);
+    return this.withOperation(visible, 'move', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
+      const snapshots = await this.deps.store.listSnapshots({ container_id: c.id });
+      if (snapshots.length > 0) throw new HoodyError('INVALID_STATE', `container "${c.name}" has ${snapshots.length} snapshot(s), which are files of this server and do not move: delete them first`, { snapshots: snapshots.length });
+      await send(c, { operationId: ctx.opId, signal: ctx.signal });
+      const moved = await this.deps.store.getContainer(c.id);
+      if (!moved || moved.server_id === this.deps.server.id) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the other server answered, but the hand-over is not in the database`);
+      // handed over: its bundle and files here are nobody's now (a crash before this: removed at the next start)
+      await this.deps.driver.delete(c.id).catch((err: unknown) => this.deps.warn?.(`the files of ${c.id}, moved to another server`, err));
+      await this.restarts.cancel(c.id);
+      return moved;
+    });
+  }
+
+  /**
+   * The receiving end of a move: the container (still another server's, under the move's claim
+   * `operationId`) is made here from `staged` (its files, received and checked) and its image, then
+   * handed over in one write. Whatever fails leaves nothing of it here.
+   */
+  async moveIn(actor: Actor, id: string, m: { operationId: string; from: string; reason?: string | undefined }, staged: string): Promise<ContainerRecord> {
+    const c = await this.get(actor, id);
+    if (c.server_id !== m.from || c.current_operation?.id !== m.operationId || c.current_operation.operation !== 'move') {
+      throw new HoodyError('INVALID_STATE', `container "${c.name}" is not being moved from that server (its current operation is ${c.current_operation?.operation ?? 'none'})`);
+    }
+    if (c.server_id === this.deps.server.id) throw new HoodyError('INVALID_INPUT', `container "${c.name}" is on this server already`);
+    const image = await this.deps.images.ensure(c.image_id ?? c.container_image, { pull: 'missing', command: c.command }).catch(async (err: unknown) => {
+      // an image id is only known where it was pulled: its name is pulled here
+      if (c.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(c.container_image, { pull: 'missing', command: c.command });
+      throw err;
+    });
+    const t0 = performance.now();
+    const here: ContainerRecord = { ...c, server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
+    let made = false;
+    try {
+      if (c.image_id && image.id !== c.image_id) throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${c.name}" (${c.image_id}) is not on this server, and "${c.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: c.container_image });
+      const driver = this.deps.driver;
+      if (!driver.takeFiles) throw new HoodyError('RUNTIME_ERROR', 'this runtime cannot take a container\'s files');
+      made = true;
+      await driver.create(await this.specOf(here));
+      await driver.takeFiles(id, staged);
+      const ctx: OperationContext = { opId: m.operationId, operation: 'move', by: principalOf(actor), ...(m.reason ? { reason: m.reason } : {}), t0 };
+      const log = this.logRow(c, c.status, ctx, { from_server: m.from, to_server: this.deps.server.id });
+      const moved = await this.deps.store.moveContainer(id, { operation_id: m.operationId, from_server: m.from, to_server: this.deps.server.id, log }).catch((err: unknown) => {
+        throw networkClash(err);
+      });
+      if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is no longer being moved here (the move was given up)`);
+      return moved;
+    } catch (err) {
+      if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-made container ${id} of a move`, e));
+      throw err;
+    } finally {
+      image.release();
+    }
   }
 
   /**

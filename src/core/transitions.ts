@@ -2,20 +2,20 @@
 import type { ContainerStatus } from '../api/schemas.ts';
 
 /** Everything a user can ask of a container, lifecycle or not. */
-export const ACTIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'delete', 'update', 'snapshot', 'restore', 'copy'] as const;
+export const ACTIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'delete', 'update', 'snapshot', 'restore', 'copy', 'move'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /**
  * Which actions each status allows. creating and copying allow none: they are in flight.
  * stop and force-stop of a stopped container succeed and change nothing: the state asked for holds.
  * A running container can be snapshotted and copied (frozen while its files are cut), a paused one
- * cannot (its freeze is the user's); a restore needs it stopped.
+ * cannot (its freeze is the user's); a restore, and a move to another server, need it stopped.
  */
 export const TRANSITION_TABLE: Readonly<Record<ContainerStatus, readonly Action[]>> = {
   running: ['stop', 'force-stop', 'restart', 'pause', 'snapshot', 'copy'],
-  stopped: ['start', 'stop', 'force-stop', 'restart', 'delete', 'update', 'snapshot', 'restore', 'copy'],
+  stopped: ['start', 'stop', 'force-stop', 'restart', 'delete', 'update', 'snapshot', 'restore', 'copy', 'move'],
   paused: ['resume', 'stop', 'force-stop'],
-  failed: ['start', 'delete', 'update', 'snapshot', 'restore', 'copy'],
+  failed: ['start', 'delete', 'update', 'snapshot', 'restore', 'copy', 'move'],
   creating: [],
   copying: [],
 };

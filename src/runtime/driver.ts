@@ -167,6 +167,8 @@ export interface RuntimeDriver {
    * runtime cannot snapshot.
    */
   filesDir?(id: string): string;
+  /** Makes `dir` (a folder on the same file system as the runtime's state, its files as filesDir holds them) the stopped container's own files, in place of those it has. */
+  takeFiles?(id: string, dir: string): Promise<void>;
   /** Starts a command in a running container. */
   exec(id: string, spec: ExecSpec): Promise<ExecProcess>;
   /** A user as the container's own /etc/passwd and /etc/group resolve it (`name`, `uid`, `name:group`, `uid:gid`). */

@@ -18,6 +18,7 @@ import type {
   ContainerListQuery,
   ContainerWithRuntime,
   CopyContainerBody,
+  MoveContainerBody,
   CreateContainerBody,
   CreateSnapshotBody,
   DeletedContainer,
@@ -246,6 +247,11 @@ export class ContainersApi {
    */
   copy(id: string, body: CopyContainerBody, options: CallOptions = {}): Promise<ApiResponse<Container>> {
     return this.http.request('POST', `/containers/${segment(id)}/copy`, { body, ...callOptions(options) });
+  }
+
+  /** `POST /containers/{id}/move`: a stopped container to another server (`server_id` or `server_name`), with its files, id, logs and aliases. */
+  move(id: string, body: MoveContainerBody, options: CallOptions = {}): Promise<ApiResponse<Container>> {
+    return this.http.request('POST', `/containers/${segment(id)}/move`, { body, ...callOptions(options) });
   }
 
   /**

@@ -19,6 +19,7 @@ import type {
   ImageRemoved as ImageRemovedSchema,
   LifecycleBody as LifecycleBodySchema,
   MaintenanceBody as MaintenanceBodySchema,
+  MoveContainerBody as MoveContainerBodySchema,
   LifecycleResult as LifecycleResultSchema,
   OperationInfo as OperationInfoSchema,
   Pagination as PaginationSchema,
@@ -125,6 +126,8 @@ export type Project = Static<typeof ProjectSchema>;
 export type Server = Static<typeof ServerSchema>;
 /** `servers.maintenance`: `enabled` true enters maintenance (stopping running containers unless `stop_containers` is false), false leaves it. */
 export type MaintenanceBody = Static<typeof MaintenanceBodySchema>;
+/** `containers.move`: the server to move a stopped container to (`server_id` or `server_name`), and a `reason`. */
+export type MoveContainerBody = Static<typeof MoveContainerBodySchema>;
 /** What entering or leaving maintenance did: the server, and each container it stopped or started. */
 export interface MaintenanceResult {
   server: Server;

@@ -37,6 +37,8 @@ export interface Cluster {
   /** Requests to other daemons; none without a cluster secret (containers elsewhere then answer WRONG_SERVER). */
   client?: ClusterClient;
   secret?: string;
+  /** Where files in transit between servers are kept (a container's, while it moves): on the file system of the runtime's state. */
+  workDir?: string;
 }
 
 /** Headers of the caller's request that go with it. */

@@ -548,6 +548,31 @@ export class KyselyStore implements Store {
     return done.container;
   }
 
+  async moveContainer(id: string, m: { operation_id: string; from_server: string; to_server: string; log: NewStatusLog }): Promise<ContainerRecord | undefined> {
+    const done = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('containers')
+        .set({ server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, updated_at: now() })
+        .set({ version: sql<number>`version + 1` })
+        .where('id', '=', id)
+        .where('server_id', '=', m.from_server)
+        .where('current_operation_id', '=', m.operation_id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const container = containerFromRow(row);
+      await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
+      await this.insertPorts(trx, container, container.ports);
+      await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
+      await this.insertServiceLabels(trx, container, container.service_labels ?? []);
+      await trx.updateTable('proxy_aliases').set({ server_id: m.to_server }).where('container_id', '=', id).execute();
+      return { container, logged: await this.appendLog(trx, id, row.project_id, m.log) };
+    });
+    if (!done) return undefined;
+    this.handOver(done.logged);
+    return done.container;
+  }
+
   async claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }> {
     const inserted = await this.db
       .insertInto('idempotency_keys')

@@ -352,6 +352,14 @@ export interface Store {
    * write, or undefined when the container is gone or `operation_id` is no longer current.
    */
   transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
+  /**
+   * Hands a container to another server in one transaction, under the move's claim: its row, host
+   * ports, service labels and proxy aliases go to `to_server`, its address is cleared (given anew
+   * on that server at its next start), the claim is released and `log` written. Undefined when the
+   * container is gone, not on `from_server` or the claim is no longer current; PortTakenError or
+   * ServiceNameTakenError when the other server holds one of its ports or labels (nothing written).
+   */
+  moveContainer(id: string, m: { operation_id: string; from_server: string; to_server: string; log: NewStatusLog }): Promise<ContainerRecord | undefined>;
 
   /** The container's restart-policy history, or undefined when it does not exist. */
   getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined>;

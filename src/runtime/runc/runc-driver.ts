@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants, existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, stat, writeFile, open, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, writeFile, open, readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -964,6 +964,15 @@ export class RuncDriver implements RuntimeDriver {
 
   filesDir(id: string): string {
     return join(this.bundle(id), 'upper');
+  }
+
+  async takeFiles(id: string, dir: string): Promise<void> {
+    assertId(id);
+    const state = await this.runcState(id);
+    if (state && (state.status === 'running' || state.status === 'paused')) throw new RuntimeError('invalid-state', `container "${id}" is ${state.status}; its files are replaced only while it is stopped`);
+    const upper = this.filesDir(id);
+    await rm(upper, { recursive: true, force: true });
+    await rename(dir, upper);
   }
 
   /** The overlay's folders for a container (`merged`: its mount point). */
