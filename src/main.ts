@@ -2,7 +2,7 @@
  * Composition root: config → store → runtime driver → services → reconcile → listen.
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -40,6 +40,7 @@ import { DEFAULT_OFFLINE_AFTER_MS, localCapacity, Membership } from './cluster/m
 import { ClusterClient } from './cluster/client.ts';
 import { MIN_SECRET_LENGTH } from './cluster/signature.ts';
 import type { Cluster } from './server/forwarding.ts';
+import { MADE_HERE } from './server/routes/move.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
@@ -396,8 +397,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
   const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, ids, shiftIds: shiftTree, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
   // files in transit when the daemon last stopped belong to moves that did not finish
+  await removeMovedAway(store, driver, server, join(dataDir, TRANSIT_DIR, MADE_HERE), warn);
   await rm(join(dataDir, TRANSIT_DIR), { recursive: true, force: true });
-  await removeMovedAway(store, driver, server, warn);
   const recovered = await recoverAtStart(
     { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
     { rebooted, autostartConcurrency: config.autostartConcurrency ?? 4, warn, observer: metrics },
@@ -485,7 +486,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   });
   await membership.start();
   const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
-  const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
+  const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), files: { idRange: ids, shiftIds: shiftTree }, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots, cluster,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),
@@ -561,6 +562,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // offline for the others at once: nothing is placed here or sent on while the last requests
+      // finish (maintenance is kept: the heartbeat's age says offline meanwhile)
+      await membership.stop();
+      const row = await store.getServer(server.id).catch(() => undefined);
+      if (row && row.status !== 'maintenance') await store.setServerStatus(server.id, 'offline').catch(() => undefined);
       // no new requests; in-flight requests and operations finish (their deadlines bound this)
       await metricsListener?.close();
       // proxied connections end with the daemon: the router is in its process
@@ -577,11 +583,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       events.stop();
       await driver.close();
       await network?.close();
-      await membership.stop();
       await clusterClient?.close();
-      // offline at once for the others (maintenance is kept: the heartbeat's age says offline meanwhile)
-      const row = await store.getServer(server.id);
-      if (row && row.status !== 'maintenance') await store.setServerStatus(server.id, 'offline').catch(() => undefined);
       await store.close();
       metrics.close();
     })());
@@ -663,14 +665,20 @@ async function routerOfHost(host: string, urls: ServiceUrls, store: Store, membe
 const TRANSIT_DIR = 'transit';
 
 /**
- * Removes the runtime files of containers the database now puts on another server: moved away
- * while this daemon was down before it removed them, or half made here by a move that another
- * server's daemon then gave up.
+ * Removes the runtime files of containers the database puts on another server, on evidence only:
+ * moved away from here (their newest log row is a move from this server) while this daemon was
+ * down before it removed them, or half made here by a move that was not handed over (marked in
+ * `madeHere`). Files of any other container are never touched (a server id that changed must not
+ * cost every stopped container its files).
  */
-async function removeMovedAway(store: Store, driver: RuncDriver, server: ServerIdentity, warn: (message: string, err?: unknown) => void): Promise<void> {
+async function removeMovedAway(store: Store, driver: RuncDriver, server: ServerIdentity, madeHere: string, warn: (message: string, err?: unknown) => void): Promise<void> {
+  const half = new Set(await readdir(madeHere).catch(() => [] as string[]));
   for (const state of await driver.list().catch(() => [])) {
     const row = await store.getContainer(state.id);
     if (!row || row.server_id === server.id || state.status === 'running' || state.status === 'paused') continue;
+    const last = (await store.listStatusLogs(state.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    const movedAway = last?.metadata.operation === 'move' && last.metadata.from_server === server.id;
+    if (!movedAway && !half.has(state.id)) continue;
     await driver.delete(state.id).catch((err: unknown) => warn(`removing the files of container ${state.id}, which is on another server now`, err));
   }
 }

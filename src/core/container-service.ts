@@ -620,6 +620,9 @@ export class ContainerService {
     return this.withOperation(visible, 'move', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
       const snapshots = await this.deps.store.listSnapshots({ container_id: c.id });
       if (snapshots.length > 0) throw new HoodyError('INVALID_STATE', `container "${c.name}" has ${snapshots.length} snapshot(s), which are files of this server and do not move: delete them first`, { snapshots: snapshots.length });
+      // failed is not always dead: a stop SIGKILL could not finish leaves processes
+      const state = await this.deps.driver.state(c.id).catch(() => undefined);
+      if (state?.status === 'running' || state?.status === 'paused' || (state?.pid ?? 0) > 0) throw new HoodyError('INVALID_STATE', `container "${c.name}" still has processes (the runtime shows it ${state?.status}): force-stop it before moving it`);
       await send(c, { operationId: ctx.opId, signal: ctx.signal });
       const moved = await this.deps.store.getContainer(c.id);
       if (!moved || moved.server_id === this.deps.server.id) throw new HoodyError('INTERNAL_ERROR', `container "${c.name}": the other server answered, but the hand-over is not in the database`);
@@ -664,6 +667,9 @@ export class ContainerService {
       if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is no longer being moved here (the move was given up)`);
       return moved;
     } catch (err) {
+      // the hand-over may have been written though its answer was lost: then the files stay, it is here
+      const now = await this.deps.store.getContainer(id).catch(() => undefined);
+      if (now?.server_id === this.deps.server.id) return now;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-made container ${id} of a move`, e));
       throw err;
     } finally {

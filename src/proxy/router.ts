@@ -192,7 +192,7 @@ export class ServiceRouter {
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     this.agent.dispatch(
       { origin, path: req.url ?? '/', method: req.method as 'GET', headers, body: hasBody ? req : null },
-      new RelayHandler(req, res, (err) => answer(req, res, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${errorCode(err)})`)),
+      new RelayHandler(req, res, (err) => answer(req, res, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${errorCode(err)})`), true),
     );
   }
 
@@ -472,7 +472,7 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
  * The upstream's response headers (undici's raw list: name, value, …) as a flat list for
  * writeHead, without hop-by-hop ones, and without a Set-Cookie of the router's own cookie.
  */
-export function responseHeaders(raw: readonly Buffer[]): string[] {
+export function responseHeaders(raw: readonly Buffer[], keepSessionCookie = false): string[] {
   let connectionTokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as Buffer).length === 10 && (raw[i] as Buffer).toString('latin1').toLowerCase() === 'connection') {
@@ -487,7 +487,7 @@ export function responseHeaders(raw: readonly Buffer[]): string[] {
     if (HOP_BY_HOP.has(lower) || connectionTokens?.has(lower)) continue;
     const value = (raw[i + 1] as Buffer).toString('latin1');
     // a program may not set (or shadow) the router's own cookie
-    if (lower === 'set-cookie' && value.split('=')[0]?.trim() === SESSION_COOKIE) continue;
+    if (lower === 'set-cookie' && !keepSessionCookie && value.split('=')[0]?.trim() === SESSION_COOKIE) continue;
     out.push(name, value);
   }
   return out;
@@ -573,6 +573,8 @@ export class RelayHandler {
     req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly failed: (err: Error) => void,
+    /** The answer is another server's router's (its session cookie of an open link passes), not a program's. */
+    private readonly fromRouter = false,
   ) {
     this.socket = req.socket;
     this.socket.on('close', this.onClose);
@@ -589,7 +591,7 @@ export class RelayHandler {
     if (statusCode < 200) return true;
     this.resume = resume;
     this.res.on('drain', this.onDrain);
-    this.res.writeHead(statusCode, responseHeaders(rawHeaders));
+    this.res.writeHead(statusCode, responseHeaders(rawHeaders, this.fromRouter));
     return true;
   }
 

@@ -14,6 +14,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../core/actor.ts';
+import type { IdRange } from '../runtime/id-range.ts';
 import type { ContainerStatus } from '../api/schemas.ts';
 import { ERROR_CODES, type ErrorCode } from '../api/error-codes.ts';
 import type { OperateOne } from '../core/bulk.ts';
@@ -39,6 +40,8 @@ export interface Cluster {
   secret?: string;
   /** Where files in transit between servers are kept (a container's, while it moves): on the file system of the runtime's state. */
   workDir?: string;
+  /** The id range this server's container files are owned in, and how a tree is moved from another range into it. */
+  files?: { idRange: IdRange; shiftIds(dir: string, from: IdRange, to: IdRange): Promise<void> };
 }
 
 /** Headers of the caller's request that go with it. */

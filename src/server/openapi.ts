@@ -132,7 +132,7 @@ function markOptionalBodies(doc: Doc): void {
   }
 }
 
-type LooseOperation = { requestBody?: unknown; responses?: Record<string, { content?: Record<string, unknown> }> };
+type LooseOperation = { requestBody?: unknown; responses?: Record<string, { description?: string; content?: Record<string, unknown> }> };
 
 /** Routes that do not speak JSON alone: the archive upload takes a tarball, a pull may stream its progress. */
 function describeRawBodies(doc: Doc, prefix: string): void {
@@ -140,8 +140,8 @@ function describeRawBodies(doc: Doc, prefix: string): void {
   const binary = { schema: { type: 'string', format: 'binary' } };
   const upload = paths?.[`${prefix}/images/import`]?.post;
   if (upload) upload.requestBody = { required: true, description: 'a `docker save`, `podman save` or `oci-archive` tarball', content: { 'application/x-tar': binary, 'application/octet-stream': binary } };
-  const files = paths?.[`${prefix}/cluster/containers/{id}/move-in`]?.post;
-  if (files) files.requestBody = { required: true, description: 'the container\'s own files, a GNU tar (POSIX format, numeric owners, extended attributes)', content: { 'application/x-tar': binary } };
+  const files = paths?.[`${prefix}/cluster/containers/{id}/files`]?.get;
+  if (files?.responses) files.responses['200'] = { description: 'the container\'s own files, a GNU tar (POSIX format, numeric owners, extended attributes)', content: { 'application/x-tar': binary } };
   const ok = paths?.[`${prefix}/images/pull`]?.post?.responses?.['200'];
   if (ok?.content) ok.content['application/x-ndjson'] = { schema: { type: 'string', description: 'with `Accept: application/x-ndjson`: one JSON object per line, progress events then `done` or `error`' } };
 }

@@ -552,7 +552,8 @@ export class KyselyStore implements Store {
     const done = await this.db.transaction().execute(async (trx) => {
       const row = await trx
         .updateTable('containers')
-        .set({ server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, updated_at: now() })
+        // a restart the old server's policy had pending is not the new server's to carry out
+        .set({ server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, restart_due_at: null, updated_at: now() })
         .set({ version: sql<number>`version + 1` })
         .where('id', '=', id)
         .where('server_id', '=', m.from_server)

@@ -1,14 +1,16 @@
 /**
  * Moving a stopped container to another server: `POST /containers/{id}/move` (sent on to the
- * container's own daemon like any operation of it), which packs the container's files and sends
- * them, with their SHA-256 and the move's claim, to the other server's daemon
- * (`POST /cluster/containers/{id}/move-in`, signed with the cluster secret). That daemon unpacks
- * and checks them, makes the container and writes the hand-over; only then are the files here
- * removed. A failure (or a daemon killed) before the hand-over leaves the container where it was.
+ * container's own daemon like any operation of it), which packs the container's files and asks
+ * the other server's daemon to take it (`POST /cluster/containers/{id}/move-in`, signed with the
+ * cluster secret, naming the move's claim and the files' SHA-256). That daemon fetches the files
+ * (`GET /cluster/containers/{id}/files`: a download has no deadline, an upload would have the
+ * request timeout), unpacks and checks them, makes the container and writes the hand-over; only
+ * then are the files here removed. A failure (or a daemon killed) before the hand-over leaves the
+ * container where it was.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Id, MoveContainerBody } from '../../api/schemas.ts';
@@ -17,7 +19,7 @@ import { ERROR_CODES, type ErrorCode } from '../../api/error-codes.ts';
 import { HoodyError, invalidInput } from '../../core/errors.ts';
 import { UnreachableError } from '../../cluster/client.ts';
 import { offline, placeContainer } from '../../cluster/placement.ts';
-import { DigestMismatchError, packFiles, unpackFiles } from '../../cluster/transfer.ts';
+import { DigestMismatchError, packFiles, unpackFiles, type Packed } from '../../cluster/transfer.ts';
 import type { AppDeps } from '../app.ts';
 import type { Cluster } from '../forwarding.ts';
 import { serversOf } from '../server-views.ts';
@@ -25,9 +27,21 @@ import { containerWire, ok } from '../wire.ts';
 
 const tags = ['containers'];
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
-const OPERATION = 'x-hoody-move-operation';
-const DIGEST = 'x-hoody-move-sha256';
-const REASON = 'x-hoody-move-reason';
+/** What the sending daemon tells the receiving one of a move. */
+const MoveInBody = Type.Object(
+  {
+    operation_id: Id,
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    bytes: Type.Integer({ minimum: 0 }),
+    id_range: Type.Object({ uid: Type.Integer({ minimum: 0 }), gid: Type.Integer({ minimum: 0 }), size: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+type MoveInBody = typeof MoveInBody.static;
+/** Under the folder of files in transit: one empty file per container half made here by a move (see removeMovedAway). */
+export const MADE_HERE = 'made-here';
+const FilesQuery = Type.Object({ operation: Id }, { additionalProperties: false });
 
 const SCHEMAS = {
   move: {
@@ -44,25 +58,37 @@ const SCHEMAS = {
   },
   moveIn: {
     tags: ['servers'],
-    summary: 'Receive a moved container (between daemons)',
-    description: 'Sent by the daemon of the server a container leaves, signed with the cluster secret, with the caller\'s token: the container\'s files as a tar stream, their SHA-256 (`X-Hoody-Move-Sha256`) and the move\'s claim (`X-Hoody-Move-Operation`). Refused from anyone else.',
+    summary: 'Take a moved container (between daemons)',
+    description: 'Sent by the daemon of the server a container leaves, signed with the cluster secret, with the caller\'s token: the move\'s claim, the SHA-256 and size of the container\'s files, and the id range they are owned in. This daemon fetches the files from the sender, checks them, makes the container and writes the hand-over. Refused from anyone else.',
     params: IdParams,
+    body: MoveInBody,
     response: {
       200: ContainerEnvelope,
-      ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'UNSUPPORTED_MEDIA_TYPE', 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'PORT_IN_USE', 'SERVICE_NAME_TAKEN', 'IMAGE_NOT_FOUND', 'IMAGE_PULL_FAILED', 'RUNTIME_ERROR'),
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, 'NOT_FOUND', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'SERVER_OFFLINE', 'PORT_IN_USE', 'SERVICE_NAME_TAKEN', 'IMAGE_NOT_FOUND', 'IMAGE_PULL_FAILED', 'RUNTIME_ERROR'),
     },
+  },
+  files: {
+    tags: ['servers'],
+    summary: 'A moving container\'s files (between daemons)',
+    description: 'The tar stream of a container being moved, for the daemon taking it (signed with the cluster secret), while the move that packed it runs. Refused from anyone else.',
+    params: IdParams,
+    querystring: FilesQuery,
+    response: errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'NOT_FOUND'),
   },
 };
 
 export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster: Cluster }): Promise<void> {
   const { containers, store, driver, cluster } = deps;
+  /** Files packed for moves in progress here, by the move's claim. */
+  const outgoing = new Map<string, { id: string; packed: Packed }>();
 
   api.post('/containers/:id/move', { schema: SCHEMAS.move }, async (request) => {
     const { id } = request.params as { id: string };
     const body = request.body as MoveContainerBody;
     const client = cluster.client;
     const work = cluster.workDir;
-    if (!client || !work) throw invalidInput('moving a container needs a cluster: the same HOODY_CLUSTER_SECRET on every server');
+    const idRange = cluster.files?.idRange;
+    if (!client || !work || !idRange) throw invalidInput('moving a container needs a cluster: the same HOODY_CLUSTER_SECRET on every server');
     if (body.server_id === undefined && body.server_name === undefined) throw invalidInput('name the server to move it to: server_id or server_name');
     const self = cluster.membership.self;
     const visible = await containers.get(request.actor, id);
@@ -72,22 +98,17 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
       const files = driver.filesDir?.(c.id);
       if (!files) throw new HoodyError('RUNTIME_ERROR', 'this runtime cannot give a container\'s files');
       const packed = await packFiles(files, join(work, 'out', `${c.id}-${held.operationId}.tar`), held.signal);
+      outgoing.set(held.operationId, { id: c.id, packed });
       const handedOver = async (): Promise<boolean> => (await store.getContainer(c.id))?.server_id === target.id;
       try {
+        const moveIn: MoveInBody = { operation_id: held.operationId, sha256: packed.sha256, bytes: packed.bytes, id_range: idRange, ...(body.reason ? { reason: body.reason } : {}) };
         let answer;
         try {
           answer = await client.send(target, {
             method: 'POST',
             url: `${api.prefix}/cluster/containers/${c.id}/move-in`,
-            headers: {
-              ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}),
-              'content-type': 'application/x-tar',
-              'content-length': String(packed.bytes),
-              [OPERATION]: held.operationId,
-              [DIGEST]: packed.sha256,
-              ...(body.reason ? { [REASON]: encodeURIComponent(body.reason) } : {}),
-            },
-            body: packed.open(),
+            headers: { ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}), 'content-type': 'application/json' },
+            body: JSON.stringify(moveIn),
             signal: held.signal,
           });
         } catch (err) {
@@ -109,46 +130,67 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
         const code = refusal.code && refusal.code in ERROR_CODES ? (refusal.code as ErrorCode) : 'FORWARD_FAILED';
         throw new HoodyError(code, `server "${target.name}" refused container "${c.name}": ${refusal.message ?? `answer ${answer.statusCode}`}`, refusal.details);
       } finally {
+        outgoing.delete(held.operationId);
         await packed.remove();
       }
     });
     return ok('Container moved successfully', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
   });
 
-  // its own context: the files come as a tar stream
-  await api.register(async (tarRoutes) => {
-    tarRoutes.addContentTypeParser('application/x-tar', (_request, payload, done) => done(null, payload));
-    tarRoutes.post('/cluster/containers/:id/move-in', { schema: SCHEMAS.moveIn, config: { idempotency: false } }, async (request) => {
-      const { id } = request.params as { id: string };
-      const from = request.forwardedBy;
-      if (from === undefined) throw new HoodyError('FORBIDDEN', 'only the daemon of the server a container leaves sends its files here');
-      const operationId = String(request.headers[OPERATION] ?? '');
-      const digest = String(request.headers[DIGEST] ?? '');
-      if (!/^[0-9a-f]{24}$/.test(operationId) || !/^[0-9a-f]{64}$/.test(digest)) throw invalidInput(`${OPERATION} (an operation id) and ${DIGEST} (64 hex digits) are required`);
-      const stream = request.body as Readable | undefined;
-      if (!stream || typeof stream.pipe !== 'function') throw new HoodyError('UNSUPPORTED_MEDIA_TYPE', 'send the files as application/x-tar');
-      const work = cluster.workDir;
-      if (!work) throw new HoodyError('RUNTIME_ERROR', 'this daemon keeps no files in transit');
-      let reason: string | undefined;
-      try {
-        reason = request.headers[REASON] === undefined ? undefined : decodeURIComponent(String(request.headers[REASON])).slice(0, 500);
-      } catch {
-        throw invalidInput(`${REASON} is not percent-encoded text`);
-      }
-      // the container must be visible to the caller before a byte of it is written here
-      await containers.get(request.actor, id);
-      await mkdir(join(work, 'in'), { recursive: true, mode: 0o700 });
-      const staged = join(work, 'in', `${id}-${operationId}`);
-      try {
-        await unpackFiles(stream, staged, digest).catch((err: unknown) => {
-          if (err instanceof DigestMismatchError) throw invalidInput(`the container's files arrived damaged: ${err.message}`);
-          throw new HoodyError('RUNTIME_ERROR', `the container's files could not be unpacked: ${(err as Error).message}`);
+  api.get('/cluster/containers/:id/files', { schema: SCHEMAS.files }, async (request, reply) => {
+    if (request.forwardedBy === undefined) throw new HoodyError('FORBIDDEN', 'only the daemon taking a moving container fetches its files');
+    const { id } = request.params as { id: string };
+    const transfer = outgoing.get((request.query as { operation: string }).operation);
+    if (!transfer || transfer.id !== id) throw new HoodyError('NOT_FOUND', `no move of container "${id}" by that operation is in progress here`);
+    void reply.header('content-type', 'application/x-tar').header('content-length', String(transfer.packed.bytes));
+    return reply.send(transfer.packed.open());
+  });
+
+  api.post('/cluster/containers/:id/move-in', { schema: SCHEMAS.moveIn, config: { idempotency: false } }, async (request) => {
+    const { id } = request.params as { id: string };
+    const from = request.forwardedBy;
+    if (from === undefined) throw new HoodyError('FORBIDDEN', 'only the daemon of the server a container leaves asks another to take it');
+    const body = request.body as MoveInBody;
+    const client = cluster.client;
+    const work = cluster.workDir;
+    if (!client || !work) throw new HoodyError('RUNTIME_ERROR', 'this daemon is not part of a cluster');
+    // the container must be visible to the caller before anything of it is fetched
+    await containers.get(request.actor, id);
+    const sender = await cluster.membership.server(from, { fresh: true });
+    if (!sender?.advertise_url) throw new HoodyError('SERVER_OFFLINE', 'the server the container leaves cannot be reached from here', { server_id: from });
+    await mkdir(join(work, 'in'), { recursive: true, mode: 0o700 });
+    const staged = join(work, 'in', `${id}-${body.operation_id}-${randomBytes(4).toString('hex')}`);
+    try {
+      const files = await client
+        .send(sender, { method: 'GET', url: `${api.prefix}/cluster/containers/${id}/files?operation=${body.operation_id}`, headers: request.headers.authorization ? { authorization: request.headers.authorization } : {} })
+        .catch((err: unknown) => {
+          throw err instanceof UnreachableError ? offline(sender, 'could not be reached for the files') : err;
         });
-        const moved = await containers.moveIn(request.actor, id, { operationId, from, reason }, staged);
-        return ok('Container moved here', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
-      } finally {
-        await rm(staged, { recursive: true, force: true });
+      if (files.statusCode !== 200) {
+        files.body.resume();
+        throw new HoodyError('INVALID_STATE', `server "${sender.name}" has no files of this move (answer ${files.statusCode})`);
       }
-    });
+      await unpackFiles(files.body, staged, body.sha256).catch((err: unknown) => {
+        if (err instanceof DigestMismatchError) throw invalidInput(`the container's files arrived damaged: ${err.message}`);
+        throw new HoodyError('RUNTIME_ERROR', `the container's files could not be unpacked: ${(err as Error).message}`);
+      });
+      // owned in the sender's id range: moved into this server's when they differ
+      const here = cluster.files?.idRange;
+      if (here && (here.uid !== body.id_range.uid || here.gid !== body.id_range.gid || here.size !== body.id_range.size)) await cluster.files?.shiftIds(staged, body.id_range, here);
+      // marked while it is half made here: a daemon killed before the hand-over removes it at its next start
+      const marker = join(work, MADE_HERE, id);
+      await mkdir(join(work, MADE_HERE), { recursive: true, mode: 0o700 });
+      await writeFile(marker, `${body.operation_id}\n`);
+      let moved;
+      try {
+        moved = await containers.moveIn(request.actor, id, { operationId: body.operation_id, from, reason: body.reason }, staged);
+      } finally {
+        // handed over, or nothing of it left here: either way not half made
+        await rm(marker, { force: true });
+      }
+      return ok('Container moved here', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
+    } finally {
+      await rm(staged, { recursive: true, force: true });
+    }
   });
 }
