@@ -86,6 +86,14 @@ describe('service URLs through any server\'s router', { skip }, () => {
     assert.deepEqual(await via(routers[1]!, host, auth), { status: 200, body: 'served-by-b' }, 'its own router');
     assert.deepEqual(await via(routers[0]!, host, auth), { status: 200, body: 'served-by-b' }, 'the other server\'s router');
     assert.equal((await via(routers[0]!, host)).status, 401, 'private: b\'s router still asks for the owner');
+    // an open link of b's service, opened through a's router: its cookie comes back and serves
+    const openUrl = new URL(services[0].open_url as string);
+    const opened = await request(`${routers[0]}${openUrl.pathname}${openUrl.search}`, { headers: { host } });
+    await opened.body.dump();
+    assert.equal(opened.statusCode, 303);
+    const cookie = String(opened.headers['set-cookie'] ?? '').split(';')[0] ?? '';
+    assert.match(cookie, /^hoody_session=/);
+    assert.deepEqual(await via(routers[0]!, host, { cookie }), { status: 200, body: 'served-by-b' });
     // an alias (no server in its name) of b's container, through a's router
     const alias = await a('POST', '/proxy/aliases', { container_id: id, alias: `shop${tag}`, program: 'site', index: 1, target_path: '/' });
     assert.equal(alias.status, 201, JSON.stringify(alias.body));
