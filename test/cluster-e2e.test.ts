@@ -346,6 +346,19 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     const refused = await b!('POST', `/containers/${id}/move`, { server_name: names[0] });
     assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_STATE']);
     assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[1]);
+
+    // a copy made for a third server: made beside its source, moved, started there
+    const copy = await a!('POST', `/containers/${id}/copy`, { name: 'mover-copy', server_name: names[2], start: true });
+    assert.equal(copy.status, 201, JSON.stringify(copy.body));
+    assert.deepEqual([copy.body.data.server_name, copy.body.data.status], [names[2], 'running']);
+    const copied = await c!('POST', `/containers/${copy.body.data.id}/exec`, { command: ['sh', '-c', 'cat /data.txt /d/e/f'] });
+    assert.equal(copied.body.data.stdout, 'payload-mover\ndeep\n');
+    assert.deepEqual(
+      (await logsOf(copy.body.data.id)).map((l) => `${l.to_status}:${l.metadata.operation}`),
+      ['copying:copy', 'stopped:copy', 'stopped:move', 'running:start'],
+    );
+    assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[1], 'the source stays');
+    assert.equal((await a!('POST', `/containers/${copy.body.data.id}/force-stop`)).status, 200);
   });
 
   it('a move whose receiving daemon is killed part-way leaves the container where it was, whole; the receiver keeps nothing of it', async () => {

@@ -304,6 +304,8 @@ export const CopyContainerBody = Type.Object(
     project_id: Type.Optional(Id),
     snapshot_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'copy this snapshot (id or alias) of the source instead of its files as they are now' })),
     start: Type.Optional(Type.Boolean({ description: 'start the copy once it is made (default false: it is left stopped)' })),
+    server_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{24}$', description: 'make the copy on this server (default: the source\'s): it is made on the source\'s server, then moved' })),
+    server_name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'make the copy on this server, by name' })),
   },
   { additionalProperties: false },
 );

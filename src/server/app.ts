@@ -18,7 +18,7 @@ import { registerOpenApi } from './openapi.ts';
 import { HealthEnvelope, errorResponses } from '../api/responses.ts';
 import { installIdempotency } from './idempotency.ts';
 import { installForwarding, terminalForwarder, type Cluster } from './forwarding.ts';
-import { moveRoutes } from './routes/move.ts';
+import { ContainerMover, moveRoutes } from './routes/move.ts';
 import { validatorCompilerFor } from './validation.ts';
 import { declaredQuery, loggedUrl } from './logged-url.ts';
 import { serializerFactoryFor } from './serialization.ts';
@@ -186,8 +186,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await proxyRoutes(api, deps);
       await logRoutes(api, deps);
       await execRoutes(api, deps);
-      if (deps.snapshots) await snapshotRoutes(api, { ...deps, snapshots: deps.snapshots });
-      if (deps.cluster) await moveRoutes(api, { ...deps, cluster: deps.cluster });
+      const mover = deps.cluster ? new ContainerMover({ ...deps, cluster: deps.cluster }, API_PREFIX) : undefined;
+      if (deps.snapshots) await snapshotRoutes(api, { ...deps, snapshots: deps.snapshots, ...(mover ? { mover } : {}) });
+      if (deps.cluster && mover) await moveRoutes(api, { ...deps, cluster: deps.cluster }, mover);
     },
     { prefix: API_PREFIX },
   );

@@ -19,6 +19,9 @@ import { ERROR_CODES, type ErrorCode } from '../../api/error-codes.ts';
 import { HoodyError, invalidInput } from '../../core/errors.ts';
 import { UnreachableError } from '../../cluster/client.ts';
 import { offline, placeContainer } from '../../cluster/placement.ts';
+import type { ServerView } from '../../cluster/membership.ts';
+import type { Actor } from '../../core/actor.ts';
+import type { ContainerRecord } from '../../store/store.ts';
 import { DigestMismatchError, packFiles, unpackFiles, type Packed } from '../../cluster/transfer.ts';
 import type { AppDeps } from '../app.ts';
 import type { Cluster } from '../forwarding.ts';
@@ -77,37 +80,46 @@ const SCHEMAS = {
   },
 };
 
-export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster: Cluster }): Promise<void> {
-  const { containers, store, driver, cluster } = deps;
+/** Moves containers of this server to others; shared by the move route, a copy made for another server, and the file downloads. */
+export class ContainerMover {
   /** Files packed for moves in progress here, by the move's claim. */
-  const outgoing = new Map<string, { id: string; packed: Packed }>();
+  readonly outgoing = new Map<string, { id: string; packed: Packed }>();
 
-  api.post('/containers/:id/move', { schema: SCHEMAS.move }, async (request) => {
-    const { id } = request.params as { id: string };
-    const body = request.body as MoveContainerBody;
+  constructor(
+    private readonly deps: AppDeps & { cluster: Cluster },
+    private readonly prefix: string,
+  ) {}
+
+  /** The server a container goes to: one of the cluster's, ready, not the one it is on (INVALID_INPUT, SERVER_OFFLINE, SERVER_IN_MAINTENANCE, NOT_FOUND). */
+  async target(where: { server_id?: string | undefined; server_name?: string | undefined }, current: { name: string; server_id: string }): Promise<ServerView> {
+    const cluster = this.deps.cluster;
+    if (!cluster.client || !cluster.workDir || !cluster.files) throw invalidInput('moving a container needs a cluster: the same HOODY_CLUSTER_SECRET on every server');
+    const target = placeContainer(await cluster.membership.servers({ fresh: true }), where, cluster.membership.self.id, true);
+    if (target.id === current.server_id) throw invalidInput(`container "${current.name}" is on server "${target.name}" already`);
+    return target;
+  }
+
+  /** Moves container `id` (of this server) to `target`, as `actor` whose Authorization goes with it; the container as it is there. */
+  async moveTo(actor: Actor, authorization: string | undefined, id: string, target: ServerView, reason: string | undefined): Promise<ContainerRecord> {
+    const { containers, store, driver, cluster } = this.deps;
     const client = cluster.client;
     const work = cluster.workDir;
     const idRange = cluster.files?.idRange;
     if (!client || !work || !idRange) throw invalidInput('moving a container needs a cluster: the same HOODY_CLUSTER_SECRET on every server');
-    if (body.server_id === undefined && body.server_name === undefined) throw invalidInput('name the server to move it to: server_id or server_name');
-    const self = cluster.membership.self;
-    const visible = await containers.get(request.actor, id);
-    const target = placeContainer(await cluster.membership.servers({ fresh: true }), body, self.id, true);
-    if (target.id === visible.server_id) throw invalidInput(`container "${visible.name}" is on server "${target.name}" already`);
-    const moved = await containers.moveOut(request.actor, id, body.reason, async (c, held) => {
+    return containers.moveOut(actor, id, reason, async (c, held) => {
       const files = driver.filesDir?.(c.id);
       if (!files) throw new HoodyError('RUNTIME_ERROR', 'this runtime cannot give a container\'s files');
       const packed = await packFiles(files, join(work, 'out', `${c.id}-${held.operationId}.tar`), held.signal);
-      outgoing.set(held.operationId, { id: c.id, packed });
+      this.outgoing.set(held.operationId, { id: c.id, packed });
       const handedOver = async (): Promise<boolean> => (await store.getContainer(c.id))?.server_id === target.id;
       try {
-        const moveIn: MoveInBody = { operation_id: held.operationId, sha256: packed.sha256, bytes: packed.bytes, id_range: idRange, ...(body.reason ? { reason: body.reason } : {}) };
+        const moveIn: MoveInBody = { operation_id: held.operationId, sha256: packed.sha256, bytes: packed.bytes, id_range: idRange, ...(reason ? { reason } : {}) };
         let answer;
         try {
           answer = await client.send(target, {
             method: 'POST',
-            url: `${api.prefix}/cluster/containers/${c.id}/move-in`,
-            headers: { ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}), 'content-type': 'application/json' },
+            url: `${this.prefix}/cluster/containers/${c.id}/move-in`,
+            headers: { ...(authorization ? { authorization } : {}), 'content-type': 'application/json' },
             body: JSON.stringify(moveIn),
             signal: held.signal,
           });
@@ -130,17 +142,30 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
         const code = refusal.code && refusal.code in ERROR_CODES ? (refusal.code as ErrorCode) : 'FORWARD_FAILED';
         throw new HoodyError(code, `server "${target.name}" refused container "${c.name}": ${refusal.message ?? `answer ${answer.statusCode}`}`, refusal.details);
       } finally {
-        outgoing.delete(held.operationId);
+        this.outgoing.delete(held.operationId);
         await packed.remove();
       }
     });
+  }
+}
+
+export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster: Cluster }, mover: ContainerMover): Promise<void> {
+  const { containers, cluster } = deps;
+
+  api.post('/containers/:id/move', { schema: SCHEMAS.move }, async (request) => {
+    const { id } = request.params as { id: string };
+    const body = request.body as MoveContainerBody;
+    if (body.server_id === undefined && body.server_name === undefined) throw invalidInput('name the server to move it to: server_id or server_name');
+    const visible = await containers.get(request.actor, id);
+    const target = await mover.target(body, visible);
+    const moved = await mover.moveTo(request.actor, request.headers.authorization, id, target, body.reason);
     return ok('Container moved successfully', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
   });
 
   api.get('/cluster/containers/:id/files', { schema: SCHEMAS.files }, async (request, reply) => {
     if (request.forwardedBy === undefined) throw new HoodyError('FORBIDDEN', 'only the daemon taking a moving container fetches its files');
     const { id } = request.params as { id: string };
-    const transfer = outgoing.get((request.query as { operation: string }).operation);
+    const transfer = mover.outgoing.get((request.query as { operation: string }).operation);
     if (!transfer || transfer.id !== id) throw new HoodyError('NOT_FOUND', `no move of container "${id}" by that operation is in progress here`);
     void reply.header('content-type', 'application/x-tar').header('content-length', String(transfer.packed.bytes));
     return reply.send(transfer.packed.open());

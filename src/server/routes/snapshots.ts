@@ -15,7 +15,10 @@ import {
   errorResponses,
 } from '../../api/responses.ts';
 import type { SnapshotService } from '../../core/snapshot-service.ts';
-import type { SnapshotRecord } from '../../store/store.ts';
+import type { ContainerRecord, SnapshotRecord } from '../../store/store.ts';
+import type { ContainerMover } from './move.ts';
+import { operateAnywhere } from '../forwarding.ts';
+import { invalidInput } from '../../core/errors.ts';
 import type { AppDeps } from '../app.ts';
 import { containerWire, ok } from '../wire.ts';
 import { serversOf } from '../server-views.ts';
@@ -73,17 +76,17 @@ const SCHEMAS = {
     tags: ['containers'],
     summary: 'Copy a container',
     description:
-      'A new container with the source\'s image, configuration and files: its files as they are now (the source may run: it is frozen only while the last changes are taken) or those of one of its snapshots (`snapshot_id`, an id or alias). The new container is `copying` until its files are written (its log: `creating → copying → stopped`), then `stopped`, or started with `start: true`. It gets its own address and no published ports.',
+      'A new container with the source\'s image, configuration and files: its files as they are now (the source may run: it is frozen only while the last changes are taken) or those of one of its snapshots (`snapshot_id`, an id or alias). The new container is `copying` until its files are written (its log: `creating → copying → stopped`), then `stopped`, or started with `start: true`. It gets its own address and no published ports. With `server_id` or `server_name` the copy is made for another server: made on the source\'s, then moved there with its files checked (see `POST /containers/{id}/move`), then started when asked; a copy that cannot move is deleted again.',
     params: IdParams,
     body: CopyContainerBody,
     response: {
       201: ContainerCreatedEnvelope,
-      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'INVALID_TRANSITION', 'OPERATION_IN_PROGRESS', 'IMAGE_NOT_FOUND', 'RUNTIME_ERROR', 'WRONG_SERVER', 'ADDRESS_POOL_EXHAUSTED', 'SERVICE_NAME_TAKEN'),
+      ...errorResponses(...AUTHENTICATED_ERRORS, ...BODY_ERRORS, ...IDEMPOTENCY_ERRORS, 'NOT_FOUND', 'NAME_TAKEN', 'QUOTA_EXCEEDED', 'INVALID_TRANSITION', 'INVALID_STATE', 'OPERATION_IN_PROGRESS', 'IMAGE_NOT_FOUND', 'RUNTIME_ERROR', 'WRONG_SERVER', 'ADDRESS_POOL_EXHAUSTED', 'SERVICE_NAME_TAKEN', 'SERVER_OFFLINE', 'SERVER_IN_MAINTENANCE', 'FORWARD_FAILED'),
     },
   },
 };
 
-export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { snapshots: SnapshotService }): Promise<void> {
+export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { snapshots: SnapshotService; mover?: ContainerMover }): Promise<void> {
   const { snapshots } = deps;
   // a body is optional where every field is: curl -X POST and fetch without a body send none
   const optionalBody = async (request: { body: unknown }): Promise<void> => {
@@ -119,7 +122,27 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
 
   api.post('/containers/:id/copy', { schema: SCHEMAS.copy }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    const copied = await snapshots.copy(request.actor, id, request.body as CopyContainerBody);
+    const { server_id, server_name, ...body } = request.body as CopyContainerBody;
+    let copied: ContainerRecord;
+    if (server_id === undefined && server_name === undefined) copied = await snapshots.copy(request.actor, id, body);
+    else {
+      // for another server: made here (stopped), then moved there, then started when asked; all of it or nothing
+      const mover = deps.mover;
+      if (!mover || !deps.cluster) throw invalidInput('a copy for another server needs a cluster: the same HOODY_CLUSTER_SECRET on every server');
+      const source = await deps.containers.get(request.actor, id);
+      const target = await mover.target({ server_id, server_name }, source);
+      const made = await snapshots.copy(request.actor, id, { ...body, start: false });
+      try {
+        copied = await mover.moveTo(request.actor, request.headers.authorization, made.id, target, `copy of ${source.name}`);
+      } catch (err) {
+        await deps.containers.remove(request.actor, made.id).catch((e: unknown) => request.log.warn({ err: e }, 'removing a copy that could not move'));
+        throw err;
+      }
+      if (body.start) {
+        await operateAnywhere({ cluster: deps.cluster, containers: deps.containers, prefix: api.prefix }, request.headers.authorization)(request.actor, copied.id, 'start', {});
+        copied = (await deps.store.getContainer(copied.id)) ?? copied;
+      }
+    }
     return reply.status(201).send(ok('Container copied successfully', containerWire(copied, (await serversOf(deps, [copied]))(copied)), 201));
   });
 }
