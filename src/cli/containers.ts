@@ -323,13 +323,15 @@ export function containersCommand(): Command {
     .option('--project <project>', 'the new container\'s project (id or name; default: the source\'s)')
     .option('--snapshot <snapshot>', 'copy this snapshot of the source (id or alias) instead of its files as they are now')
     .option('--start', 'start the copy once it is made')
+    .option('--server <server>', 'make the copy on this server (name or id; default: the source\'s)')
     .addOption(jsonOption())
-    .action(async (ref: string, opts: { name: string; project?: string; snapshot?: string; start?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (ref: string, opts: { name: string; project?: string; snapshot?: string; start?: boolean; server?: string; json?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
       const body = {
         name: opts.name,
         ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
+        ...(opts.server ? (/^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server }) : {}),
         ...(opts.snapshot !== undefined ? { snapshot_id: opts.snapshot } : {}),
         ...(opts.start ? { start: true } : {}),
       };
