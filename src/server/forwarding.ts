@@ -96,7 +96,8 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
       cluster.membership.invalidate();
       return answered;
     }
-    if (!route.startsWith('/containers/:id')) return;
+    // a lone daemon (no cluster secret) sends nothing on: its routes answer WRONG_SERVER themselves, at no extra read
+    if (!route.startsWith('/containers/:id') || !cluster.client) return;
     if ((request.method === 'GET' || request.method === 'HEAD') && !RUNTIME_READS.has(route)) return;
     const c = await containers.get(request.actor, (request.params as { id: string }).id);
     if (c.server_id === me().id) return;
