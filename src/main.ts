@@ -2,7 +2,7 @@
  * Composition root: config → store → runtime driver → services → reconcile → listen.
  * `startDaemon` is what `hoody serve` runs; tests start it the same way in a child process.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -41,6 +41,7 @@ import { ClusterClient } from './cluster/client.ts';
 import { MIN_SECRET_LENGTH } from './cluster/signature.ts';
 import type { Cluster } from './server/forwarding.ts';
 import { MADE_HERE } from './server/routes/move.ts';
+import { removeMovedAway } from './cluster/leftovers.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
@@ -663,25 +664,6 @@ async function routerOfHost(host: string, urls: ServiceUrls, store: Store, membe
 
 /** Where files of containers moving between servers are kept while they travel. */
 const TRANSIT_DIR = 'transit';
-
-/**
- * Removes the runtime files of containers the database puts on another server, on evidence only:
- * moved away from here (their newest log row is a move from this server) while this daemon was
- * down before it removed them, or half made here by a move that was not handed over (marked in
- * `madeHere`). Files of any other container are never touched (a server id that changed must not
- * cost every stopped container its files).
- */
-async function removeMovedAway(store: Store, driver: RuncDriver, server: ServerIdentity, madeHere: string, warn: (message: string, err?: unknown) => void): Promise<void> {
-  const half = new Set(await readdir(madeHere).catch(() => [] as string[]));
-  for (const state of await driver.list().catch(() => [])) {
-    const row = await store.getContainer(state.id);
-    if (!row || row.server_id === server.id || state.status === 'running' || state.status === 'paused') continue;
-    const last = (await store.listStatusLogs(state.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
-    const movedAway = last?.metadata.operation === 'move' && last.metadata.from_server === server.id;
-    if (!movedAway && !half.has(state.id)) continue;
-    await driver.delete(state.id).catch((err: unknown) => warn(`removing the files of container ${state.id}, which is on another server now`, err));
-  }
-}
 
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
 
