@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 const TAR_FORMAT = ['--format=posix', '--xattrs', '--xattrs-include=*', '--numeric-owner'];
@@ -26,13 +26,7 @@ export interface Packed {
 export async function packFiles(dir: string, file: string, signal?: AbortSignal): Promise<Packed> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const hash = createHash('sha256');
-  const tar = spawn('tar', ['--create', ...TAR_FORMAT, '--sparse', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    tar.once('error', reject);
-    tar.once('close', resolve);
-  });
+  const tar = runTar(['--create', ...TAR_FORMAT, '--sparse', '-C', dir, '.'], 'out', signal);
   try {
     await pipeline(
       tar.stdout,
@@ -44,8 +38,8 @@ export async function packFiles(dir: string, file: string, signal?: AbortSignal)
       },
       createWriteStream(file, { mode: 0o600 }),
     );
-    const code = await exited;
-    if (code !== 0) throw new Error(`tar could not pack ${dir} (exit ${code}): ${stderr.trim()}`);
+    const code = await tar.exited;
+    if (code !== 0) throw new Error(`tar could not pack ${dir} (exit ${code}): ${tar.stderr()}`);
   } catch (err) {
     await rm(file, { force: true });
     throw err;
@@ -59,13 +53,10 @@ export async function unpackFiles(body: Readable, dir: string, sha256: string): 
   await mkdir(dir, { recursive: false, mode: 0o700 });
   const hash = createHash('sha256');
   let bytes = 0;
-  const tar = spawn('tar', ['--extract', ...TAR_FORMAT, '--same-owner', '--same-permissions', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    tar.once('error', reject);
-    tar.once('close', resolve);
-  });
+  // --ignore-zeros: tar reads to the end of the stream (else it may stop at the end-of-archive
+  // blocks, before the record's padding, and close its input under the writer: a broken pipe, and
+  // a digest that misses the last bytes)
+  const tar = runTar(['--extract', ...TAR_FORMAT, '--ignore-zeros', '--same-owner', '--same-permissions', '-C', dir], 'in');
   try {
     await pipeline(
       body,
@@ -78,16 +69,28 @@ export async function unpackFiles(body: Readable, dir: string, sha256: string): 
       },
       tar.stdin,
     );
-    const code = await exited;
-    if (code !== 0) throw new Error(`tar could not unpack the files (exit ${code}): ${stderr.trim()}`);
+    const code = await tar.exited;
+    if (code !== 0) throw new Error(`tar could not unpack the files (exit ${code}): ${tar.stderr()}`);
     const got = hash.digest('hex');
     if (got !== sha256) throw new DigestMismatchError(sha256, got);
     return { bytes };
   } catch (err) {
-    tar.kill('SIGKILL');
+    tar.process.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** GNU tar with its archive on stdout (`out`) or stdin (`in`): its exit, and the end of what it said on stderr. */
+function runTar(args: string[], archive: 'in' | 'out', signal?: AbortSignal) {
+  const tar = spawn('tar', args, { stdio: archive === 'out' ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
+  let stderr = '';
+  tar.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    tar.once('error', reject);
+    tar.once('close', resolve);
+  });
+  return { process: tar, stdout: tar.stdout as Readable, stdin: tar.stdin as Writable, exited, stderr: () => stderr.trim() };
 }
 
 export class DigestMismatchError extends Error {
