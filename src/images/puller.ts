@@ -131,10 +131,15 @@ export class Puller implements ImagePuller {
       const downloads = new Limiter(PULL_DOWNLOAD_CONCURRENCY);
       // the new layers of this pull together: a layer past it (or past the per-layer limit) stops as it unpacks
       const budget = new UnpackBudget(this.limits, `image "${ref.canonical}"`);
-      const work = uniqueLayers(resolved).map((layer) => this.layer(ref, layer, downloads, budget, emit, inner.signal));
+      const layers = uniqueLayers(resolved);
+      const work = layers.map((layer) => this.layer(ref, layer, downloads, budget, emit, inner.signal));
       const results = await Promise.allSettled(work.map((p) => p.catch((err) => (inner.abort(err), Promise.reject(err)))));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw signal.aborted ? signal.reason : failed.reason;
+      if (failed) {
+        // a stopped layer's extraction stops waiting callers at once and cleans up after: a failed pull answers once nothing of it is left
+        await this.store.stoppedExtractionsSettled?.(layers.map((l) => l.diffId));
+        throw signal.aborted ? signal.reason : failed.reason;
+      }
     } finally {
       signal.removeEventListener('abort', onOuter);
     }

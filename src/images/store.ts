@@ -145,6 +145,15 @@ export class LayerContentStore implements ContentStore {
    * Callers of one diff_id share one extraction; it is aborted only when every caller waiting
    * for it has aborted, and a caller that aborts stops waiting at once.
    */
+  async stoppedExtractionsSettled(diffIds: readonly string[]): Promise<void> {
+    await Promise.all(
+      diffIds.map((d) => {
+        const entry = this.extracting.get(d);
+        return entry?.controller.signal.aborted ? entry.work.then(noop, noop) : undefined;
+      }),
+    );
+  }
+
   applyLayer(blobPath: string, diffId: string, signal?: AbortSignal, opts: { budget?: UnpackBudget } = {}): Promise<{ sizeBytes: number }> {
     let shared = this.extracting.get(diffId);
     if (!shared) {
@@ -476,6 +485,8 @@ export class LayerContentStore implements ContentStore {
 }
 
 /** One extraction and how many callers still wait for it. */
+const noop = (): void => undefined;
+
 interface SharedExtraction {
   controller: AbortController;
   waiters: number;

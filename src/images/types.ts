@@ -162,6 +162,8 @@ export interface ContentStore {
    * as it streams, leaves nothing, and throws an ImageTooLargeError (code `too-large`).
    */
   applyLayer(blobPath: string, diffId: string, signal?: AbortSignal, opts?: { budget?: UnpackBudget }): Promise<{ sizeBytes: number }>;
+  /** Waits until the extractions of these layers that were stopped (no caller waits for them any more) have removed what they wrote. */
+  stoppedExtractionsSettled?(diffIds: readonly string[]): Promise<void>;
   /** Records an image whose layers are all present, under the given names; returns the record (refused, `too-large`, when its layers unpack to more than the limit together). */
   commitImage(input: {
     configBytes: Uint8Array;
