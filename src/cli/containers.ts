@@ -7,7 +7,7 @@ import { boolean, collect, collectProgram, collectPublish, integer, keyValue, nu
 import { clientFor } from './context.ts';
 import { CONTAINER_COLUMNS, LOG_COLUMNS, containerView } from './container-views.ts';
 import { jsonOption, print, printJson, renderTable, statusText } from './output.ts';
-import { containerId, projectId } from './resolve.ts';
+import { containerId, projectId, serverRef } from './resolve.ts';
 import { attachTerminal } from './terminal.ts';
 import { withSpinner } from './spinner.ts';
 import { needsPull, pullShowingProgress } from './images.ts';
@@ -223,7 +223,7 @@ export function containersCommand(): Command {
         container_image: opts.image,
         ...(opts.pull ? { pull: opts.pull } : {}),
         ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
-        ...(opts.server ? (/^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server }) : {}),
+        ...(opts.server ? serverRef(opts.server) : {}),
         ...(words.length || opts.command ? { command: words.length ? words : opts.command } : {}),
         ...(opts.env ? { environment_vars: opts.env } : {}),
         autostart: opts.autostart,
@@ -309,7 +309,7 @@ export function containersCommand(): Command {
     .action(async (ref: string, opts: { server: string; reason?: string; json?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
-      const server = /^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server };
+      const server = serverRef(opts.server);
       const res = await withSpinner(`moving ${ref} to ${opts.server}`, client.api.containers.move(id, { ...server, ...(opts.reason ? { reason: opts.reason } : {}) }));
       if (opts.json) return printJson(res.data);
       print(`${res.message}\n${containerView(res.data)}`);
@@ -331,7 +331,7 @@ export function containersCommand(): Command {
       const body = {
         name: opts.name,
         ...(opts.project ? { project_id: await projectId(client, opts.project) } : {}),
-        ...(opts.server ? (/^[0-9a-f]{24}$/.test(opts.server) ? { server_id: opts.server } : { server_name: opts.server }) : {}),
+        ...(opts.server ? serverRef(opts.server) : {}),
         ...(opts.snapshot !== undefined ? { snapshot_id: opts.snapshot } : {}),
         ...(opts.start ? { start: true } : {}),
       };
