@@ -42,6 +42,7 @@ import { MIN_SECRET_LENGTH } from './cluster/signature.ts';
 import type { Cluster } from './server/forwarding.ts';
 import { MADE_HERE } from './server/routes/move.ts';
 import { removeMovedAway } from './cluster/leftovers.ts';
+import { isLoopbackHost } from './images/registry-http.ts';
 import { networkSettingsFromEnv } from './network/settings.ts';
 import { NetworkManager } from './network/manager.ts';
 import type { NetworkSettings } from './network/types.ts';
@@ -539,7 +540,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     if (row) await store.upsertServer({ ...row, advertise_url: advertised ?? null, proxy_url: routerAdvertised ?? null });
     membership.invalidate();
   }
-  if (advertised && !config.advertiseUrl && /^(127\.|::1$|localhost$)/.test(new URL(advertised).hostname.replace(/^\[|\]$/g, ''))) {
+  if (advertised && !config.advertiseUrl && isLoopbackHost(new URL(advertised).hostname)) {
     warn(`this daemon of a cluster advertises ${advertised}, a loopback address: only daemons on this machine reach it; set HOODY_ADVERTISE_URL to an address the other servers can dial`);
   }
   if (config.clusterSecret && !advertised) warn(`HOODY_CLUSTER_SECRET is set but this daemon listens on ${config.host}, which the others cannot dial: set HOODY_ADVERTISE_URL, or requests for its containers answer WRONG_SERVER elsewhere`);

@@ -6,6 +6,8 @@
  */
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
+import { ERROR_CODES, type ErrorCode } from '../api/error-codes.ts';
+import { HoodyError } from '../core/errors.ts';
 import { FORWARDED_BY, SIGNATURE, signForward } from './signature.ts';
 
 export interface ClusterTarget {
@@ -83,4 +85,30 @@ export class ClusterClient {
   async close(): Promise<void> {
     await this.agent.destroy().catch(() => undefined);
   }
+}
+
+/** The whole body of an answer. */
+export async function bodyOf(answer: ForwardAnswer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A JSON body, undefined when it is not JSON. */
+export function parsed<T>(bytes: Buffer): T | undefined {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The error another daemon's refusal stands for: its own code and details when it answered in the
+ * error envelope, FORWARD_FAILED otherwise; `say` words the message.
+ */
+export function refusalOf(answer: { statusCode: number }, bytes: Buffer, say: (message: string) => string = (m) => m): HoodyError {
+  const body = parsed<{ code?: string; message?: string; details?: Record<string, unknown> }>(bytes) ?? {};
+  const code = body.code && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'FORWARD_FAILED';
+  return new HoodyError(code, say(body.message ?? `answer ${answer.statusCode}`), body.details);
 }

@@ -1,7 +1,7 @@
 /** What a move leaves behind on a server when a daemon dies at the wrong moment, and its removal at the next start. */
 import { readdir } from 'node:fs/promises';
 import type { RuntimeDriver } from '../runtime/driver.ts';
-import type { Store } from '../store/store.ts';
+import { newestLogRow, type Store } from '../store/store.ts';
 
 /**
  * Removes the runtime files of containers the database puts on another server, on evidence only:
@@ -16,7 +16,7 @@ export async function removeMovedAway(store: Store, driver: Pick<RuntimeDriver, 
   for (const state of await driver.list().catch(() => [])) {
     const row = await store.getContainer(state.id);
     if (!row || row.server_id === server.id || state.status === 'running' || state.status === 'paused') continue;
-    const last = (await store.listStatusLogs(state.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+    const last = await newestLogRow(store, state.id);
     const movedAway = last?.metadata.operation === 'move' && last.metadata.from_server === server.id;
     if (!movedAway && !half.has(state.id)) continue;
     try {

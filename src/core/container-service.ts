@@ -5,7 +5,7 @@
  */
 import type { BulkItemResult, ContainerStatus, CopyContainerBody, CreateContainerBody, LifecycleBody, LifecycleOperation, PortRequest as PortRequestBody, RuntimeInfo, ServiceView, UpdateContainerBody } from '../api/schemas.ts';
 import type { ContainerFilter, ContainerRecord, NewStatusLog, RestorableConfig, Store, StatusLogRecord } from '../store/store.ts';
-import { AddressTakenError, ContainerLimitError, NameTakenError, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
+import { AddressTakenError, ContainerLimitError, NameTakenError, newestLogRow, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { TerminalView } from './terminals.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
@@ -590,7 +590,7 @@ export class ContainerService {
       if (!(await this.deps.projects.isOwner(actor, c.project_id))) throw notFound('container', id);
     } else {
       // a deleted container: its last row names the project it belonged to
-      const last = (await this.deps.store.listStatusLogs(id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+      const last = await newestLogRow(this.deps.store, id);
       const projectId = last?.metadata.project_id;
       if (typeof projectId !== 'string' || !(await this.deps.projects.isOwner(actor, projectId))) throw notFound('container', id);
     }
@@ -844,11 +844,6 @@ export class ContainerService {
       if (!c) throw notFound('container', id);
       return this.runLifecycle(c, op, body, principalOf(actor), extra);
     });
-  }
-
-  /** The newest status log row of a container (undefined with none). */
-  async lastLogRow(id: string): Promise<StatusLogRecord | undefined> {
-    return (await this.deps.store.listStatusLogs(id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
   }
 
   /** A lifecycle operation the daemon itself decides (autostart, restart policy), logged under `by`. */

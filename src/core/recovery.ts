@@ -6,7 +6,7 @@
  */
 import type { ContainerStatus } from '../api/schemas.ts';
 import type { RuntimeDriver, RuntimeState } from '../runtime/driver.ts';
-import type { ContainerRecord, Store } from '../store/store.ts';
+import { newestLogRow, type ContainerRecord, type Store } from '../store/store.ts';
 import { SYSTEM, AUTOSTART } from './actor.ts';
 import { observedStatus, type ContainerService, type ServerIdentity } from './container-service.ts';
 import { newId, nowIso } from './ids.ts';
@@ -112,7 +112,7 @@ export async function recoverAtStart(deps: RecoveryDeps, opts: RecoveryOptions):
 
 /** Whether the restore that holds `c` wrote its log row (its files then stay): the last row is it, naming the operation. */
 async function restoreRecorded(store: Store, c: ContainerRecord): Promise<boolean> {
-  const last = (await store.listStatusLogs(c.id, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+  const last = await newestLogRow(store, c.id);
   return last?.metadata.operation === 'restore' && last.metadata.operation_id === c.current_operation?.id;
 }
 

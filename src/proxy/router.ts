@@ -154,11 +154,10 @@ export class ServiceRouter {
     if (route.targetPath !== '/' && hasDotSegment(url)) return answer(req, res, 400, 'INVALID_INPUT', 'a path with . or .. segments is not served through an alias with a target path');
 
     const headers = forwardHeaders(req, host, access.stripAuthorization);
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     // undici's own handler interface: the answer goes to the client chunk by chunk, with no response
     // stream, promise or AbortController per request (those were most of the router's own cost)
     this.agent.dispatch(
-      { origin: `http://${target.address}:${target.port}`, path: joinPath(route.targetPath, url), method: req.method as 'GET', headers, body: hasBody ? req : null },
+      { origin: `http://${target.address}:${target.port}`, path: joinPath(route.targetPath, url), method: req.method as 'GET', headers, body: hasBody(req) ? req : null },
       new RelayHandler(req, res, (err) => {
         // the container stopped or its program is not listening (yet): the same 503 as a stopped one, so a client retries
         const state = servingState(container);
@@ -171,27 +170,13 @@ export class ServiceRouter {
   /**
    * A service of a container on another server: the request goes to that server's router as it
    * came (Host, Authorization and session cookie included: that router checks them), with the
-   * client's address added to X-Forwarded-For.
+   * X-Forwarded-* headers a program would get.
    */
   private relayToServer(req: IncomingMessage, res: ServerResponse, host: string, origin: string): void {
-    const headers: string[] = [];
-    const connectionTokens = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
-    let priorFor: string | undefined;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i] as string;
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || connectionTokens.has(lower)) continue;
-      if (lower === 'x-forwarded-for') {
-        priorFor = priorFor ? `${priorFor}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1];
-        continue;
-      }
-      headers.push(name, req.rawHeaders[i + 1] as string);
-    }
-    const client = req.socket.remoteAddress ?? '';
-    headers.push('x-forwarded-for', priorFor ? `${priorFor}, ${client}` : client, RELAYED, '1');
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    // as to a program, but the token and the session cookie go too: that router checks them
+    const headers = [...forwardHeaders(req, host, false, false, true), RELAYED, '1'];
     this.agent.dispatch(
-      { origin, path: req.url ?? '/', method: req.method as 'GET', headers, body: hasBody ? req : null },
+      { origin, path: req.url ?? '/', method: req.method as 'GET', headers, body: hasBody(req) ? req : null },
       new RelayHandler(req, res, (err) => answer(req, res, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${errorCode(err)})`), true),
     );
   }
@@ -432,7 +417,7 @@ export function joinPath(targetPath: string, url: string): string {
  * A client on loopback (a TLS terminator in front) may give X-Forwarded-Proto and -Host; anyone's
  * X-Forwarded-For is extended with its address.
  */
-function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: boolean, upgrade = false): string[] {
+function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: boolean, upgrade = false, keepSessionCookie = false): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
   const connectionTokens = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
@@ -451,7 +436,7 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
       continue;
     }
     if (lower === 'authorization' && stripAuthorization) continue;
-    if (lower === 'cookie') {
+    if (lower === 'cookie' && !keepSessionCookie) {
       const rest = takeCookie(value, SESSION_COOKIE).rest;
       if (rest) out.push(name, rest);
       continue;
@@ -466,6 +451,11 @@ function forwardHeaders(req: IncomingMessage, host: string, stripAuthorization: 
   // an upgrade names only itself as the connection's option: no header of the router's may be declared hop-by-hop
   if (upgrade) out.push('Connection', 'Upgrade');
   return out;
+}
+
+/** Whether a request carries a body (sent on as a stream), by its Content-Length or Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
 }
 
 /**

@@ -16,11 +16,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../core/actor.ts';
 import type { IdRange } from '../runtime/id-range.ts';
 import type { ContainerStatus } from '../api/schemas.ts';
-import { ERROR_CODES, type ErrorCode } from '../api/error-codes.ts';
 import type { OperateOne } from '../core/bulk.ts';
 import type { ContainerService } from '../core/container-service.ts';
 import { HoodyError } from '../core/errors.ts';
-import { UnreachableError, type ClusterClient, type ClusterTarget } from '../cluster/client.ts';
+import { bodyOf, parsed, refusalOf, UnreachableError, type ClusterClient, type ClusterTarget } from '../cluster/client.ts';
 import type { Membership, ServerView } from '../cluster/membership.ts';
 import { assertTakesContainers, offline, placeContainer } from '../cluster/placement.ts';
 import { FORWARDED_BY, SIGNATURE, signForward, verifyForward } from '../cluster/signature.ts';
@@ -49,6 +48,22 @@ const PASSED = ['authorization', 'accept', 'content-type', 'idempotency-key', 'i
 /** Headers of the answer that are not given back (this hop's own). */
 const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'x-request-id']);
 
+/**
+ * The server whose daemon sent this request on, its signature checked (UNAUTHORIZED when it does
+ * not hold, or this daemon has no secret to check it with); undefined for a request not sent on.
+ */
+function forwardedBy(cluster: Cluster, req: IncomingMessage): string | undefined {
+  const by = req.headers[FORWARDED_BY];
+  if (by === undefined) return undefined;
+  const signature = req.headers[SIGNATURE];
+  if (!cluster.secret || typeof by !== 'string' || typeof signature !== 'string') {
+    throw new HoodyError('UNAUTHORIZED', 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)');
+  }
+  const check = verifyForward(cluster.secret, by, signature, req.method ?? 'GET', pathOf(req.url ?? '/'), req.headers.authorization);
+  if (!check.ok) throw new HoodyError('UNAUTHORIZED', check.reason);
+  return by;
+}
+
 /** The path and query of a request's target, whatever form its request line had. */
 function pathOf(url: string): string {
   if (url.startsWith('/') && !url.startsWith('//')) return url;
@@ -66,16 +81,13 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
 
   // who sent it on, checked before anything else of the request is trusted
   api.addHook('onRequest', (request, _reply, done) => {
-    const by = request.headers[FORWARDED_BY];
-    if (by === undefined) return done();
-    const signature = request.headers[SIGNATURE];
-    if (!cluster.secret || typeof by !== 'string' || typeof signature !== 'string') {
-      return done(new HoodyError('UNAUTHORIZED', 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)'));
+    try {
+      const by = forwardedBy(cluster, request.raw);
+      if (by !== undefined) request.forwardedBy = by;
+      done();
+    } catch (err) {
+      done(err as Error);
     }
-    const check = verifyForward(cluster.secret, by, signature, request.method, pathOf(request.url), request.headers.authorization);
-    if (!check.ok) return done(new HoodyError('UNAUTHORIZED', check.reason));
-    request.forwardedBy = by;
-    done();
   });
 
   api.addHook('preHandler', async (request, reply) => {
@@ -165,11 +177,7 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !NOT_RETURNED.has(name)) void reply.header(name, value);
     const type = String(answer.headers['content-type'] ?? '');
     // a whole JSON answer is passed on as one body; a stream (logs, exec output) as it comes
-    if (type.startsWith('application/json')) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of answer.body) chunks.push(chunk as Buffer);
-      return reply.send(Buffer.concat(chunks));
-    }
+    if (type.startsWith('application/json')) return reply.send(await bodyOf(answer));
     return sendStreamNow(reply, answer.body);
   }
 }
@@ -198,11 +206,10 @@ export function operateAnywhere(deps: { cluster: Cluster; containers: ContainerS
       if (err instanceof UnreachableError) throw offline(target, 'could not be reached');
       throw new HoodyError('FORWARD_FAILED', `server "${target.name}" did not answer: the operation may or may not have been carried out there`, { server_id: target.id });
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of answer.body) chunks.push(chunk as Buffer);
-    const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: { status?: ContainerStatus }; code?: ErrorCode; message?: string; details?: Record<string, unknown> };
-    if (answer.statusCode >= 200 && answer.statusCode < 300 && json.data?.status) return { status: json.data.status };
-    throw new HoodyError(json.code && json.code in ERROR_CODES ? json.code : 'FORWARD_FAILED', json.message ?? `server "${target.name}" answered ${answer.statusCode}`, json.details);
+    const bytes = await bodyOf(answer);
+    const status = answer.statusCode >= 200 && answer.statusCode < 300 ? parsed<{ data?: { status?: ContainerStatus } }>(bytes)?.data?.status : undefined;
+    if (status) return { status };
+    throw refusalOf(answer, bytes);
   };
 }
 
@@ -215,13 +222,8 @@ export function operateAnywhere(deps: { cluster: Cluster; containers: ContainerS
  */
 export function terminalForwarder(cluster: Cluster, containers: ContainerService) {
   return async (req: IncomingMessage, socket: Socket, head: Buffer, actor: Actor, id: string): Promise<boolean> => {
-    const by = req.headers[FORWARDED_BY];
-    if (by !== undefined) {
-      const signature = req.headers[SIGNATURE];
-      const check = cluster.secret && typeof by === 'string' && typeof signature === 'string' ? verifyForward(cluster.secret, by, signature, req.method ?? 'GET', pathOf(req.url ?? '/'), req.headers.authorization) : { ok: false as const, reason: 'a forwarded request needs a cluster signature this daemon can check (HOODY_CLUSTER_SECRET)' };
-      if (!check.ok) throw new HoodyError('UNAUTHORIZED', check.reason);
-      return false;
-    }
+    // sent on by a daemon already (its signature good): opened here, never sent on again
+    if (forwardedBy(cluster, req) !== undefined) return false;
     const c = await containers.get(actor, id);
     if (c.server_id === cluster.membership.self.id || !cluster.client || !cluster.secret) return false;
     const target = await cluster.membership.server(c.server_id);

@@ -249,6 +249,11 @@ export interface Transition {
 /** The configuration a snapshot keeps and a restore writes back with its log row (columns of the container row only). */
 export type RestorableConfig = Pick<ContainerRecord, 'command' | 'environment_vars' | 'autostart' | 'hoody_kit' | 'resources' | 'stop_timeout' | 'restart_policy' | 'container_image' | 'image_id'>;
 
+/** A container's newest status log row (undefined with none): what last happened to it, for checks that read the log. */
+export async function newestLogRow(store: Pick<Store, 'listStatusLogs'>, containerId: string): Promise<StatusLogRecord | undefined> {
+  return (await store.listStatusLogs(containerId, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
+}
+
 export interface Store {
   /** Runs pending numbered migrations; safe when two daemons start at once. */
   migrate(): Promise<void>;

@@ -47,7 +47,7 @@ import type { AppDeps } from '../app.ts';
 import { operateAnywhere } from '../forwarding.ts';
 import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
 import { abortOnHangUp } from '../streaming.ts';
-import { serversOf } from '../server-views.ts';
+import { containerView, serversOf } from '../server-views.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const ProjectParams = Type.Object({ projectId: Id }, { additionalProperties: false });
@@ -180,7 +180,7 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
   const { containers, store, server } = deps;
 
   const wire = async (cs: ContainerRecord[]) => {
-    const serverOf = await serversOf(deps, cs);
+    const serverOf = await serversOf(deps);
     return cs.map((c) => containerWire(c, serverOf(c)));
   };
 
@@ -215,7 +215,7 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
     const c = await containers.get(request.actor, id);
     const observed = await containers.observedStatus(c);
     // one object, filled in place: the answer's field order is the schema's, whatever the order here
-    const data: Container = containerWire(c, (await serversOf(deps, [c]))(c));
+    const data: Container = await containerView(deps, c);
     data.observed_status = observed;
     // a container of an offline server is never said to be in sync: its status is only the last one known
     data.in_sync = data.server_status !== 'offline' && (observed === c.status || (c.status === 'failed' && observed !== 'running' && observed !== 'paused') || c.current_operation !== null);

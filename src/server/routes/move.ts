@@ -15,9 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Id, MoveContainerBody } from '../../api/schemas.ts';
 import { AUTHENTICATED_ERRORS, BODY_ERRORS, ContainerEnvelope, errorResponses } from '../../api/responses.ts';
-import { ERROR_CODES, type ErrorCode } from '../../api/error-codes.ts';
 import { HoodyError, invalidInput } from '../../core/errors.ts';
-import { UnreachableError } from '../../cluster/client.ts';
+import { bodyOf, refusalOf, UnreachableError } from '../../cluster/client.ts';
 import { offline, placeContainer } from '../../cluster/placement.ts';
 import type { ServerView } from '../../cluster/membership.ts';
 import type { Actor } from '../../core/actor.ts';
@@ -25,8 +24,8 @@ import type { ContainerRecord } from '../../store/store.ts';
 import { DigestMismatchError, packFiles, unpackFiles, type Packed } from '../../cluster/transfer.ts';
 import type { AppDeps } from '../app.ts';
 import type { Cluster } from '../forwarding.ts';
-import { serversOf } from '../server-views.ts';
-import { containerWire, ok } from '../wire.ts';
+import { containerView } from '../server-views.ts';
+import { ok } from '../wire.ts';
 
 const tags = ['containers'];
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
@@ -129,18 +128,10 @@ export class ContainerMover {
           if (await handedOver()) return;
           throw new HoodyError('FORWARD_FAILED', `server "${target.name}" did not finish taking container "${c.name}": it stays on this server`, { server_id: target.id });
         }
-        const chunks: Buffer[] = [];
-        for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+        const bytes = await bodyOf(answer);
         if (answer.statusCode >= 200 && answer.statusCode < 300) return;
         if (await handedOver()) return;
-        let refusal: { code?: string; message?: string; details?: Record<string, unknown> } = {};
-        try {
-          refusal = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof refusal;
-        } catch {
-          /* not JSON: said below */
-        }
-        const code = refusal.code && refusal.code in ERROR_CODES ? (refusal.code as ErrorCode) : 'FORWARD_FAILED';
-        throw new HoodyError(code, `server "${target.name}" refused container "${c.name}": ${refusal.message ?? `answer ${answer.statusCode}`}`, refusal.details);
+        throw refusalOf(answer, bytes, (message) => `server "${target.name}" refused container "${c.name}": ${message}`);
       } finally {
         this.outgoing.delete(held.operationId);
         await packed.remove();
@@ -159,7 +150,7 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
     const visible = await containers.get(request.actor, id);
     const target = await mover.target(body, visible);
     const moved = await mover.moveTo(request.actor, request.headers.authorization, id, target, body.reason);
-    return ok('Container moved successfully', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
+    return ok('Container moved successfully', await containerView(deps, moved));
   });
 
   api.get('/cluster/containers/:id/files', { schema: SCHEMAS.files }, async (request, reply) => {
@@ -213,7 +204,7 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
         // handed over, or nothing of it left here: either way not half made
         await rm(marker, { force: true });
       }
-      return ok('Container moved here', containerWire(moved, (await serversOf(deps, [moved]))(moved)));
+      return ok('Container moved here', await containerView(deps, moved));
     } finally {
       await rm(staged, { recursive: true, force: true });
     }

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { Id, MaintenanceBody } from '../../api/schemas.ts';
 import { forbidden, HoodyError, notFound } from '../../core/errors.ts';
 import type { AppDeps } from '../app.ts';
-import type { ContainerRecord } from '../../store/store.ts';
+import { newestLogRow, type ContainerRecord } from '../../store/store.ts';
 import { ok, serverWire } from '../wire.ts';
 import { AUTHENTICATED_ERRORS, BODY_ERRORS, MaintenanceEnvelope, ServerEnvelope, ServerListEnvelope, errorResponses } from '../../api/responses.ts';
 import { serverViews } from '../server-views.ts';
@@ -65,7 +65,7 @@ export async function serverRoutes(api: FastifyInstance, deps: AppDeps): Promise
       // exited by itself, or that its user stopped, stays as it is)
       const stoppedByMaintenance = async (c: ContainerRecord): Promise<boolean> => {
         if (!c.autostart || c.status !== 'stopped') return false;
-        const last = await containers.lastLogRow(c.id);
+        const last = await newestLogRow(store, c.id);
         return last?.metadata.maintenance === true && last.to_status === 'stopped';
       };
       results = await containers.operateServerWide(request.actor, 'start', stoppedByMaintenance, { reason: why }, { maintenance: false });

@@ -20,8 +20,8 @@ import type { ContainerMover } from './move.ts';
 import { operateAnywhere } from '../forwarding.ts';
 import { invalidInput } from '../../core/errors.ts';
 import type { AppDeps } from '../app.ts';
-import { containerWire, ok } from '../wire.ts';
-import { serversOf } from '../server-views.ts';
+import { ok } from '../wire.ts';
+import { containerView } from '../server-views.ts';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const tags = ['snapshots'];
@@ -117,7 +117,7 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
   api.post('/containers/:id/snapshots/:snapshot/restore', { schema: SCHEMAS.restore, preValidation: optionalBody }, async (request) => {
     const { id, snapshot } = request.params as { id: string; snapshot: string };
     const restored = await snapshots.restore(request.actor, id, snapshot, (request.body as RestoreSnapshotBody).reason);
-    return ok('Snapshot restored successfully', containerWire(restored, (await serversOf(deps, [restored]))(restored)));
+    return ok('Snapshot restored successfully', await containerView(deps, restored));
   });
 
   api.post('/containers/:id/copy', { schema: SCHEMAS.copy }, async (request, reply) => {
@@ -143,7 +143,7 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
         copied = (await deps.store.getContainer(copied.id)) ?? copied;
       }
     }
-    return reply.status(201).send(ok('Container copied successfully', containerWire(copied, (await serversOf(deps, [copied]))(copied)), 201));
+    return reply.status(201).send(ok('Container copied successfully', await containerView(deps, copied), 201));
   });
 }
 
