@@ -105,6 +105,8 @@ export interface DaemonConfig {
   clusterSecret?: string;
   /** A server whose heartbeat is older than this is offline (HOODY_SERVER_OFFLINE_AFTER_MS, 15 s). */
   serverOfflineAfterMs?: number;
+  /** How many other servers keep a copy of each new snapshot (HOODY_SNAPSHOT_REPLICAS, 0). */
+  snapshotReplicas?: number;
   /** Heartbeat interval of event streams. */
   heartbeatMs?: number;
   /** Where event streams are written: a child process (default) or the daemon's own process. */
@@ -221,6 +223,7 @@ export function configFromEnv(flags: Partial<DaemonConfig> = {}, env: NodeJS.Pro
     advertiseUrl: advertiseUrl(flags.advertiseUrl ?? (env.HOODY_ADVERTISE_URL || undefined)),
     clusterSecret: clusterSecret(flags.clusterSecret ?? (env.HOODY_CLUSTER_SECRET || undefined)),
     serverOfflineAfterMs: positiveInt(env.HOODY_SERVER_OFFLINE_AFTER_MS, 'HOODY_SERVER_OFFLINE_AFTER_MS') ?? DEFAULT_OFFLINE_AFTER_MS,
+    snapshotReplicas: env.HOODY_SNAPSHOT_REPLICAS === '0' ? 0 : (positiveInt(env.HOODY_SNAPSHOT_REPLICAS, 'HOODY_SNAPSHOT_REPLICAS') ?? 0),
     heartbeatMs: positiveInt(env.HOODY_EVENTS_HEARTBEAT_MS, 'HOODY_EVENTS_HEARTBEAT_MS') ?? 15_000,
     eventsFanout: fanoutMode(env.HOODY_EVENTS_FANOUT),
     eventsWriteShare: share(env.HOODY_EVENTS_WRITE_SHARE, 'HOODY_EVENTS_WRITE_SHARE'),
@@ -485,10 +488,12 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     offlineAfterMs: config.serverOfflineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS,
     usage: () => serverUsage(store, server.id),
     warn,
+    // cut off long enough to be seen offline: a container recovered elsewhere meanwhile must not run here too
+    onRejoin: async () => void (await removeMovedAway(store, driver, server, undefined, warn)),
   });
   await membership.start();
   const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
-  const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), files: { idRange: ids, shiftIds: shiftTree }, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
+  const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), files: { idRange: ids, shiftIds: shiftTree }, snapshotReplicas: config.snapshotReplicas ?? 0, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
 
   const app = await buildApp({ store, auth, containers, projects, images, driver, server, events, streams, operations, sessions, aliases, logs, exec, terminals, snapshots, cluster,
     ...(access ? { access, servesHost: (host: string) => table.has(host) } : {}),

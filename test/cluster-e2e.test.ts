@@ -54,7 +54,7 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     shared.pathname = `/${dbName}`;
     // one after the other: the first migrates the database
     for (const [i, host] of rig.hosts.entries()) {
-      const d = await startTestDaemon('postgres', { HOODY_CLUSTER_SECRET: secret }, { sharedDatabaseUrl: shared.toString(), serverName: names[i], host: host.ip, port: PORT, wrap: host.wrap, adminToken });
+      const d = await startTestDaemon('postgres', { HOODY_CLUSTER_SECRET: secret, HOODY_SNAPSHOT_REPLICAS: '1' }, { sharedDatabaseUrl: shared.toString(), serverName: names[i], host: host.ip, port: PORT, wrap: host.wrap, adminToken });
       daemons.push(d);
       calls.push(apiClient(d.api, adminToken));
     }
@@ -340,12 +340,30 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     const seen = await a!('POST', `/containers/${id}/exec`, { command: ['sh', '-c', 'cat /data.txt /d/e/f; readlink /link; [ -e /bin/vi ] && echo vi-back || echo vi-gone'] });
     assert.equal(seen.body.data.stdout, 'payload-mover\ndeep\n/data.txt\nvi-gone\n');
 
-    // a container with snapshots stays: they are files of its server
+    // its snapshots go with it, and restore there
     assert.equal((await a!('POST', `/containers/${id}/stop`)).status, 200);
-    assert.equal((await a!('POST', `/containers/${id}/snapshots`, { alias: 'keep' })).status, 201);
-    const refused = await b!('POST', `/containers/${id}/move`, { server_name: names[0] });
-    assert.deepEqual([refused.status, refused.body.code], [400, 'INVALID_STATE']);
-    assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[1]);
+    const snaps: string[] = [];
+    for (const alias of ['keep', 'keep2']) {
+      const snap = await a!('POST', `/containers/${id}/snapshots`, { alias });
+      assert.equal(snap.status, 201, JSON.stringify(snap.body));
+      snaps.push(snap.body.data.snapshot.id);
+    }
+    assert.equal((await a!('POST', `/containers/${id}/start`)).status, 200);
+    assert.equal((await a!('POST', `/containers/${id}/exec`, { command: ['sh', '-c', 'echo changed > /data.txt'] })).body.data.exit_code, 0);
+    assert.equal((await a!('POST', `/containers/${id}/stop`)).status, 200);
+    const back = await b!('POST', `/containers/${id}/move`, { server_name: names[0] });
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    const listed = (await c!('GET', `/containers/${id}/snapshots`)).body.data.snapshots;
+    assert.deepEqual(listed.map((s: any) => [s.alias, s.server_id]), [['keep', serverIds[0]], ['keep2', serverIds[0]]]);
+    const trees = (i: number): string[] => readdirSync(join(daemons[i]!.dataDir, 'snapshots', 'trees'));
+    assert.deepEqual(snaps.filter((s) => trees(0).includes(s)), snaps, 'their files are on the server it moved to');
+    assert.deepEqual(snaps.filter((s) => trees(1).includes(s)), [], 'and no longer on the one it left');
+    const restored = await c!('POST', `/containers/${id}/snapshots/keep/restore`);
+    assert.equal(restored.status, 200, JSON.stringify(restored.body));
+    // an autostart container starts again after a restore
+    assert.deepEqual([restored.body.data.autostart, restored.body.data.status], [true, 'running']);
+    assert.equal((await a!('POST', `/containers/${id}/exec`, { command: ['cat', '/data.txt'] })).body.data.stdout, 'payload-mover\n');
+    assert.equal((await a!('POST', `/containers/${id}/stop`)).status, 200);
 
     // a copy made for a third server: made beside its source, moved, started there
     const copy = await a!('POST', `/containers/${id}/copy`, { name: 'mover-copy', server_name: names[2], start: true });
@@ -357,7 +375,7 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
       (await logsOf(copy.body.data.id)).map((l) => `${l.to_status}:${l.metadata.operation}`),
       ['copying:copy', 'stopped:copy', 'stopped:move', 'running:start'],
     );
-    assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[1], 'the source stays');
+    assert.equal((await a!('GET', `/containers/${id}`)).body.data.server_name, names[0], 'the source stays');
     assert.equal((await a!('POST', `/containers/${copy.body.data.id}/force-stop`)).status, 200);
   });
 
@@ -387,8 +405,39 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     assert.equal((await b!('DELETE', `/containers/${id}`)).status, 200);
   });
 
-  it('a daemon killed: its server is offline within 20 s, its containers say so and answer 503, the rest goes on; restarted, it logs what changed meanwhile', async () => {
+  it('a daemon killed: its server is offline within 20 s, its containers say so and answer 503, the rest goes on; one is recovered elsewhere from its snapshot\'s replica; restarted, it logs what changed meanwhile and its copy of the recovered one is gone', async () => {
     const pid = (await a!('GET', `/containers/${ids.c3}?runtime=true`)).body.data.runtime_info.pid as number;
+    // a container of server 3 with a snapshot, kept on another server too (HOODY_SNAPSHOT_REPLICAS=1)
+    const made = await a!('POST', '/containers', { name: 'phoenix', container_image: 'busybox', server_name: names[2], command: ['sh', '-c', '[ -e /data.txt ] || echo as-snapshotted > /data.txt; sleep 3600'] });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const phoenix = made.body.data.id as string;
+    await eventually('its file', async () => (await b!('POST', `/containers/${phoenix}/exec`, { command: ['cat', '/data.txt'] })).body.data?.stdout, (o) => o === 'as-snapshotted\n', 20_000);
+    const snap = await b!('POST', `/containers/${phoenix}/snapshots`, { alias: 'before-loss' });
+    assert.equal(snap.status, 201, JSON.stringify(snap.body));
+    assert.equal(snap.body.data.snapshot.server_id, serverIds[2]);
+    assert.equal(snap.body.data.snapshot.replicas.length, 1, JSON.stringify(snap.body.data.snapshot));
+    const holder = serverIds.indexOf(snap.body.data.snapshot.replicas[0].server_id);
+    assert.ok(holder === 0 || holder === 1, 'kept on another server');
+    assert.ok(readdirSync(join(daemons[holder]!.dataDir, 'snapshots', 'trees')).includes(snap.body.data.snapshot.id), 'its files are there');
+    // a deleted snapshot's replica goes from the server keeping it
+    const temp = (await a!('POST', `/containers/${phoenix}/snapshots`, { alias: 'temp' })).body.data.snapshot;
+    const tempHolder = serverIds.indexOf(temp.replicas[0]?.server_id);
+    assert.ok(readdirSync(join(daemons[tempHolder]!.dataDir, 'snapshots', 'trees')).includes(temp.id));
+    assert.deepEqual((await a!('GET', `/containers/${phoenix}/snapshots/temp`)).body.data.snapshot.replicas.map((r: any) => r.server_id), [serverIds[tempHolder]]);
+    assert.equal((await c!('DELETE', `/containers/${phoenix}/snapshots/temp`)).status, 200);
+    assert.equal(readdirSync(join(daemons[tempHolder]!.dataDir, 'snapshots', 'trees')).includes(temp.id), false, 'the replica is removed');
+    assert.equal((await b!('POST', `/containers/${phoenix}/exec`, { command: ['sh', '-c', 'echo changed-after > /data.txt'] })).body.data.exit_code, 0);
+    const ghostPid = (await a!('GET', `/containers/${phoenix}?runtime=true`)).body.data.runtime_info.pid as number;
+    const refusedBeforeLoss = await a!('POST', `/containers/${phoenix}/move`, { server_name: names[0], snapshot: 'before-loss' });
+    assert.deepEqual([refusedBeforeLoss.status, refusedBeforeLoss.body.code], [400, 'INVALID_INPUT'], 'a snapshot is for a lost server\'s container only');
+
+    // a tenant's container there too, with a snapshot: an admin recovers the whole server, any user's containers
+    const tenant = (await a!('POST', '/users', { name: `${prefix}-tenant` })).body.data;
+    const asTenant = apiClient(daemons[0]!.api, (await a!('POST', '/tokens', { name: 'own', user_id: tenant.id })).body.data.token);
+    const tenantBox = await asTenant('POST', '/containers', { name: 'tenant-box', container_image: 'busybox', server_name: names[2], command: ['sleep', '3600'] });
+    assert.equal(tenantBox.status, 201, JSON.stringify(tenantBox.body));
+    assert.equal((await asTenant('POST', `/containers/${tenantBox.body.data.id}/snapshots`)).status, 201);
+
     await daemons[2]!.stop('SIGKILL');
     const killedAt = Date.now();
     await eventually('server 3 offline', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'offline', 30_000);
@@ -402,9 +451,49 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     assert.equal((await b!('POST', `/containers/${ids.c1}/restart`)).status, 200);
     assert.equal((await a!('POST', `/containers/${ids.c2}/pause`)).status, 200);
     assert.equal((await b!('POST', `/containers/${ids.c2}/resume`)).status, 200);
+    const notAdmin = await asTenant('POST', `/servers/${serverIds[2]}/recover`, {});
+    assert.deepEqual([notAdmin.status, notAdmin.body.code], [403, 'FORBIDDEN'], JSON.stringify(notAdmin.body));
+    const notLost = await a!('POST', `/servers/${serverIds[1]}/recover`, {});
+    assert.deepEqual([notLost.status, notLost.body.code], [400, 'INVALID_STATE'], 'a server that answers is not recovered');
+    const noCopy = await a!('POST', `/containers/${ids.c3}/move`, { server_name: names[0] });
+    assert.deepEqual([noCopy.status, noCopy.body.code], [400, 'INVALID_STATE'], 'no snapshot of it is kept elsewhere');
+    // recovered on server 1 from the snapshot's replica (fetched from server 2 when that one keeps it)
+    const recovered = await b!('POST', `/containers/${phoenix}/move`, { server_name: names[0], reason: 'server 3 lost' });
+    assert.equal(recovered.status, 200, JSON.stringify(recovered.body));
+    assert.deepEqual([recovered.body.data.server_name, recovered.body.data.status, recovered.body.data.server_status], [names[0], 'stopped', 'ready']);
+    const moveRow = (await logsOf(phoenix)).at(-1);
+    assert.deepEqual(
+      [moveRow.to_status, moveRow.metadata.operation, moveRow.metadata.from_server, moveRow.metadata.to_server, moveRow.metadata.recovered, moveRow.metadata.snapshot.alias, moveRow.metadata.reason, moveRow.triggered_by],
+      ['stopped', 'move', serverIds[2], serverIds[0], true, 'before-loss', 'server 3 lost', adminId],
+    );
+    const snapsNow = (await a!('GET', `/containers/${phoenix}/snapshots`)).body.data.snapshots;
+    assert.deepEqual(snapsNow.map((x: any) => [x.alias, x.server_id]), [['before-loss', serverIds[0]]], 'the snapshot is server 1\'s own now');
+    assert.equal((await a!('POST', `/containers/${phoenix}/start`)).status, 200);
+    const content = await a!('POST', `/containers/${phoenix}/exec`, { command: ['cat', '/data.txt'] });
+    assert.equal(content.body.data.stdout, 'as-snapshotted\n', 'its files are the snapshot\'s');
+    const runsOn = (await a!('GET', `/containers/${phoenix}?runtime=true`)).body.data.runtime_info.pid as number;
+    assert.ok(rig.pidsIn(rig.hosts[0]!).includes(parentOf(runsOn)), 'it runs on server 1');
+    assert.ok(existsSync(`/proc/${ghostPid}`), 'its old copy still runs on the lost server (only the daemon died)');
+    // the rest of the lost server, by an admin: the tenant's container is recovered; the one without a snapshot kept elsewhere stays
+    // through the CLI, sent to server 2's daemon
+    const wide = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(process.execPath, [HOODY_BIN, 'servers', 'recover', names[2]!, '--to', names[1]!, '--json'], { env: { ...process.env, HOODY_API_URL: daemons[1]!.url, HOODY_TOKEN: adminToken, NO_COLOR: '1' }, timeout: 120_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      );
+    });
+    assert.equal(wide.code, 0, wide.out);
+    const byId = Object.fromEntries(JSON.parse(wide.out).results.map((r: any) => [r.container_id, r]));
+    assert.deepEqual([byId[tenantBox.body.data.id]?.ok, byId[tenantBox.body.data.id]?.status], [true, 'stopped'], wide.out);
+    assert.deepEqual([byId[ids.c3!]?.ok, byId[ids.c3!]?.error?.code], [false, 'INVALID_STATE']);
+    assert.equal(byId[phoenix], undefined, 'already recovered');
+    assert.equal((await asTenant('GET', `/containers/${tenantBox.body.data.id}`)).body.data.server_name, names[1], 'its owner sees it on server 2');
+
     // while its daemon is away the container's program ends
     process.kill(pid, 'SIGKILL');
     await daemons[2]!.restart();
+    // back, server 3 kills its copy of the recovered container and removes its files
+    await eventually('the old copy gone', async () => existsSync(`/proc/${ghostPid}`) || existsSync(join(daemons[2]!.dataDir, 'runtime', 'containers', phoenix)), (x) => x === false, 30_000);
+    assert.equal((await a!('GET', `/containers/${phoenix}?runtime=true`)).body.data.observed_status, 'running', 'the recovered one runs on');
     await eventually('server 3 ready again', async () => (await a!('GET', `/servers/${serverIds[2]}`)).body.data.status, (s) => s === 'ready', 30_000);
     const after = await eventually('container 3 reconciled', async () => (await a!('GET', `/containers/${ids.c3}`)).body.data, (x) => x.status !== 'running', 30_000);
     assert.equal(after.server_status, 'ready');

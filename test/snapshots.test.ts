@@ -350,6 +350,57 @@ describe('snapshots', { skip }, () => {
     }
   });
 
+  it('snapshots packed by one store are received whole by another: files two of them share arrive once, objects it had already are shared', async () => {
+    const o = await containerWithEverything('c10');
+    const from = await SnapshotStore.open(join(dir, 'store9a'));
+    await from.capture(o.upper, 's1');
+    await mountAt(o, IDS);
+    await writeFile(join(o.merged, 'added-later'), 'second snapshot only\n');
+    await unmountAt(o);
+    await from.capture(o.upper, 's2', { previous: 's1' });
+    const packed = await from.pack(['s1', 's2'], join(dir, 'c10', 'out.tar'));
+    const sizeOfBoth = (await stat(join(from.dir('s1'), 'tree', 'sparse.img'))).blocks * 512;
+    assert.ok(packed.bytes < sizeOfBoth + (8 << 20), `a shared file goes once (${packed.bytes} bytes)`);
+
+    // the receiving store has one of the objects already (a snapshot of its own with the same file)
+    const to = await SnapshotStore.open(join(dir, 'store9b'));
+    const own = overlayPaths(join(dir, 'c9own'));
+    await mkdir(own.lower, { recursive: true });
+    await mountAt(own, IDS);
+    await writeFile(join(own.merged, 'added-later'), 'second snapshot only\n');
+    await unmountAt(own);
+    await to.capture(own.upper, 'own');
+    const ownObject = (await readManifest(join(to.dir('own'), 'manifest.jsonl'))).find((e) => e.name.toString() === 'added-later')!.object!;
+
+    assert.deepEqual(await to.receive(packed.open(), packed.sha256), ['s1', 's2']);
+    assert.deepEqual(await to.receive(packed.open(), packed.sha256), [], 'snapshots it has are left as they are');
+    assert.deepEqual(await readdir(join(dir, 'store9b', 'tmp')), [], 'nothing left in tmp');
+    assert.deepEqual((await to.list()).map((s) => s.id).sort(), ['own', 's1', 's2']);
+    // the received trees are names of the objects here: one inode for the shared file, the one it had for its own
+    const inode = async (p: string): Promise<bigint> => (await stat(p, { bigint: true })).ino;
+    assert.equal(await inode(join(to.dir('s2'), 'tree', 'added-later')), await inode(to.objects.path(ownObject)));
+    assert.equal(await inode(join(to.dir('s1'), 'tree', 'root-file')), await inode(join(to.dir('s2'), 'tree', 'root-file')));
+    assert.equal((await to.collect()).removed, 0, 'every object received is held by a snapshot');
+    for (const id of ['s1', 's2']) {
+      const restored = join(dir, 'c10', `restored-${id}`);
+      await to.restore(id, restored);
+      const want = join(dir, 'c10', `want-${id}`);
+      await from.restore(id, want);
+      await assertSameUpper(restored, want);
+    }
+
+    // a damaged stream is refused and leaves nothing
+    const bad = await to.receive(packed.open(), '0'.repeat(64)).then(() => 'taken', (err: Error) => err.message);
+    assert.match(bad, /SHA-256/);
+    await from.delete('s1');
+    await from.delete('s2');
+    const again = await SnapshotStore.open(join(dir, 'store9c'));
+    await assert.rejects(again.receive(packed.open(), '1'.repeat(64)), /SHA-256/);
+    assert.deepEqual(await readdir(join(dir, 'store9c', 'trees')), []);
+    assert.deepEqual(await readdir(join(dir, 'store9c', 'tmp')), []);
+    await packed.remove();
+  });
+
   it('a snapshot id that could name another folder is refused', async () => {
     const store = await SnapshotStore.open(join(dir, 'store8'));
     for (const id of ['../x', 'a/b', '', '.hidden', 'x'.repeat(129)]) await assert.rejects(store.capture(dir, id), /snapshot id/);

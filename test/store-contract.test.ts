@@ -40,7 +40,8 @@ async function rawSql(options: OpenStoreOptions, statements: string[]): Promise<
 
 /** Statements that take a database back to before migration 0008 (container networks). */
 const UNDO_NETWORK = [
-  // 0011, 0010 and 0009 first: they came after
+  // 0012, 0011, 0010 and 0009 first: they came after
+  'drop table snapshot_replicas',
   'alter table servers drop column advertise_url',
   'alter table servers drop column proxy_url',
   'alter table servers drop column version',
@@ -912,6 +913,46 @@ for (const backend of backends) {
       const taker = containerRecord({ name: 'taker', project_id: a.project.id, server_id: a.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.3', ports: [p(21080)], programs: [web], service_labels: ['shop-mover-web-1'] });
       await store.createContainer(taker, logEntry('creating', 'stopped'));
       await assert.rejects(store.createContainer(containerRecord({ name: 'late', project_id: b.project.id, server_id: b.server.id, network_mode: 'bridge', ipv4_address: '10.210.0.4', ports: [p(21080)] }), logEntry('creating', 'stopped')), PortTakenError);
+    });
+
+    test('snapshot replicas: recorded once, listed by snapshot, server and container; gone with their snapshot or container; a move makes the new server\'s its own', async () => {
+      const store = await freshStore();
+      const a = await seed(store);
+      const b = await seed(store, 'bob');
+      const c3 = await seed(store, 'carol');
+      const c = containerRecord({ name: 'kept', project_id: a.project.id, server_id: a.server.id });
+      await store.createContainer(c, logEntry('creating', 'stopped'));
+      const config = { container_image: 'busybox', image_id: null, command: ['sleep', '1'], environment_vars: {}, autostart: false, hoody_kit: false, resources: c.resources, stop_timeout: 10, restart_policy: 'no' as const, programs: [] };
+      const snap = (alias: string) => ({ id: newId(), container_id: c.id, server_id: a.server.id, alias, image_id: null, container_image: 'busybox', config, files: 1, content_bytes: 1, size_bytes: 4096, frozen_ms: null, created_by: a.user.id, created_at: isoNow() });
+      const [s1, s2] = [snap('one'), snap('two')];
+      await store.createSnapshot(s1);
+      await store.createSnapshot(s2);
+      const at = (n: number) => `2026-01-01T00:00:0${n}.000Z`;
+      assert.equal(await store.addSnapshotReplica({ snapshot_id: s1.id, server_id: b.server.id, created_at: at(1) }), true);
+      assert.equal(await store.addSnapshotReplica({ snapshot_id: s1.id, server_id: b.server.id, created_at: at(2) }), true, 'recorded again: nothing changes');
+      assert.equal(await store.addSnapshotReplica({ snapshot_id: s2.id, server_id: c3.server.id, created_at: at(3) }), true);
+      assert.equal(await store.addSnapshotReplica({ snapshot_id: s1.id, server_id: c3.server.id, created_at: at(4) }), true);
+      assert.equal(await store.addSnapshotReplica({ snapshot_id: newId(), server_id: b.server.id, created_at: at(5) }), false, 'a snapshot that is gone');
+      const pairs = (rs: Array<{ snapshot_id: string; server_id: string }>) => rs.map((r) => `${r.snapshot_id === s1.id ? 'one' : 'two'}@${r.server_id === b.server.id ? 'b' : r.server_id === c3.server.id ? 'c' : 'a'}`);
+      assert.deepEqual(pairs(await store.listSnapshotReplicas({ container_id: c.id })), ['one@b', 'two@c', 'one@c']);
+      assert.deepEqual((await store.listSnapshotReplicas({ server_id: b.server.id }))[0]?.created_at, at(1));
+      assert.deepEqual(pairs(await store.listSnapshotReplicas({ snapshot_id: s2.id })), ['two@c']);
+      assert.deepEqual(await store.listSnapshotReplicas({ container_id: newId() }), []);
+      // moved to b: the snapshots are b's, b's replica of one is no longer a replica; c's stay
+      const claim = op('move');
+      assert.equal((await store.beginOperation(c.id, claim))?.claimed, true);
+      assert.ok(await store.moveContainer(c.id, { operation_id: claim.id, from_server: a.server.id, to_server: b.server.id, log: logEntry('stopped', 'stopped') }));
+      assert.deepEqual((await store.listSnapshots({ container_id: c.id })).map((x) => x.server_id), [b.server.id, b.server.id]);
+      assert.deepEqual(pairs(await store.listSnapshotReplicas({ container_id: c.id })), ['two@c', 'one@c']);
+      assert.equal(await store.deleteSnapshotReplica(s1.id, c3.server.id), true);
+      assert.equal(await store.deleteSnapshotReplica(s1.id, c3.server.id), false);
+      assert.equal(await store.deleteSnapshot(s2.id), true);
+      assert.deepEqual(await store.listSnapshotReplicas({}), [], 'a deleted snapshot\'s replicas go with it');
+      const s3 = snap('three');
+      await store.createSnapshot({ ...s3, server_id: b.server.id });
+      await store.addSnapshotReplica({ snapshot_id: s3.id, server_id: a.server.id, created_at: at(6) });
+      await store.deleteContainer(c.id);
+      assert.deepEqual(await store.listSnapshotReplicas({}), [], 'so do a deleted container\'s');
     });
 
     test('proxy aliases: unique names, listed by owner, container and server, deleted with their container', async () => {

@@ -51,6 +51,13 @@ export const MaintenanceEnvelope = envelope(
     summary: Type.Object({ total: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer() }),
   }),
 );
+export const RecoverServerEnvelope = envelope(
+  Type.Object({
+    server: Server,
+    results: Type.Array(BulkItemResult, { description: 'each container of the lost server: recovered (`stopped`) or why not' }),
+    summary: Type.Object({ total: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer() }),
+  }),
+);
 export const ImageListEnvelope = envelope(Type.Object({ images: Type.Array(Image) }));
 export const ImageEnvelope = envelope(Type.Object({ image: ImageDetail }));
 export const ImageRemovedEnvelope = envelope(ImageRemoved);

@@ -277,6 +277,10 @@ export type SnapshotConfig = Static<typeof SnapshotConfig>;
 export const Snapshot = Type.Object({
   id: Id,
   container_id: Id,
+  server_id: Type.String({ description: 'the server whose snapshot store holds its files' }),
+  replicas: Type.Array(Type.Object({ server_id: Type.String(), created_at: Timestamp }, { additionalProperties: false }), {
+    description: 'other servers keeping a copy of its files (`HOODY_SNAPSHOT_REPLICAS`): a container whose server is lost can be recovered from it there',
+  }),
   alias: Type.Union([Type.String(), Type.Null()]),
   image_id: Type.Union([Type.String(), Type.Null()], { description: 'the image its files sit on (kept on this server while a snapshot uses it)' }),
   container_image: Type.String(),
@@ -315,6 +319,13 @@ export const MoveContainerBody = Type.Object(
   {
     server_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{24}$', description: 'the server to move it to' })),
     server_name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'the server to move it to, by name' })),
+    snapshot: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'a container of an offline server only: the snapshot (id or alias) to recover it from; by default its newest one whose files a server that answers keeps',
+      }),
+    ),
     reason: Type.Optional(Type.String({ maxLength: 500 })),
   },
   { additionalProperties: false },
@@ -401,6 +412,16 @@ export const MaintenanceBody = Type.Object(
   { additionalProperties: false },
 );
 export type MaintenanceBody = Static<typeof MaintenanceBody>;
+
+export const RecoverServerBody = Type.Object(
+  {
+    server_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{24}$', description: 'the server to recover its containers on; by default each goes where a new container would' })),
+    server_name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'the server to recover its containers on, by name' })),
+    reason: Type.Optional(Type.String({ maxLength: 500, description: 'written in the status log of each container recovered' })),
+  },
+  { additionalProperties: false },
+);
+export type RecoverServerBody = Static<typeof RecoverServerBody>;
 
 export const Image = Type.Object({
   id: Type.String({ description: 'the config digest (`sha256:…`); `builtin:busybox` for the built-in image' }),

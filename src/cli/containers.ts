@@ -301,16 +301,17 @@ export function containersCommand(): Command {
 
   containers
     .command('move')
-    .description('move a stopped container to another server, with its files, id, status logs and aliases')
+    .description('move a stopped container to another server, with its files, snapshots, id, status logs and aliases; a container of an offline server is recovered there from a snapshot kept elsewhere')
     .argument('<container>', 'container id or name (stopped or failed)')
     .requiredOption('--server <server>', 'the server to move it to (name or id)')
+    .option('--snapshot <snapshot>', 'a container of an offline server: the snapshot to recover it from (id or alias; default: its newest one kept on a server that answers)')
     .option('--reason <text>', 'written in its status log')
     .addOption(jsonOption())
-    .action(async (ref: string, opts: { server: string; reason?: string; json?: boolean }, cmd: Command) => {
+    .action(async (ref: string, opts: { server: string; snapshot?: string; reason?: string; json?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       const id = await containerId(client, ref);
       const server = serverRef(opts.server);
-      const res = await withSpinner(`moving ${ref} to ${opts.server}`, client.api.containers.move(id, { ...server, ...(opts.reason ? { reason: opts.reason } : {}) }));
+      const res = await withSpinner(`moving ${ref} to ${opts.server}`, client.api.containers.move(id, { ...server, ...(opts.snapshot ? { snapshot: opts.snapshot } : {}), ...(opts.reason ? { reason: opts.reason } : {}) }));
       if (opts.json) return printJson(res.data);
       print(`${res.message}\n${containerView(res.data)}`);
     });

@@ -4,7 +4,7 @@ import type { Server } from '../sdk/index.ts';
 import { clientFor } from './context.ts';
 import { jsonOption, print, printJson, renderFields, renderTable, statusText, type Column } from './output.ts';
 import { withSpinner } from './spinner.ts';
-import { serverId } from './resolve.ts';
+import { serverId, serverRef } from './resolve.ts';
 
 const SERVER_COLUMNS: Column<Server>[] = [
   { header: 'ID', value: (s) => s.id },
@@ -72,6 +72,25 @@ export function serversCommand(): Command {
       if (opts.json) return printJson(res.data);
       const failed = res.data.results.filter((r) => !r.ok);
       print(`${res.message}: ${res.data.summary.succeeded} container(s) ${opts.done ? 'started' : 'stopped'}${failed.length ? `, ${failed.length} failed` : ''}`);
+      for (const r of failed) print(`  ${r.container_id}: ${r.error?.code} ${r.error?.message}`);
+      if (failed.length) process.exitCode = 1;
+    });
+
+  servers
+    .command('recover')
+    .description('a server that is offline for good: make each of its containers again on another server from its newest snapshot kept elsewhere (HOODY_SNAPSHOT_REPLICAS); admin only')
+    .argument('<server>', 'the lost server: id or name')
+    .option('--to <server>', 'the server to recover them on (name or id; default: where a new container would go)')
+    .option('--reason <text>', 'written in the status log of each container recovered')
+    .addOption(jsonOption())
+    .action(async (server: string, opts: { to?: string; reason?: string; json?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await serverId(client, server);
+      const body = { ...(opts.to ? serverRef(opts.to) : {}), ...(opts.reason ? { reason: opts.reason } : {}) };
+      const res = await withSpinner(`recovering the containers of ${server}`, client.api.servers.recover(id, body));
+      if (opts.json) return printJson(res.data);
+      const failed = res.data.results.filter((r) => !r.ok);
+      print(`${res.message}: ${res.data.summary.succeeded} of ${res.data.summary.total} container(s) recovered${failed.length ? `, ${failed.length} not` : ''}`);
       for (const r of failed) print(`  ${r.container_id}: ${r.error?.code} ${r.error?.message}`);
       if (failed.length) process.exitCode = 1;
     });

@@ -11,6 +11,8 @@ import { renderTable } from './output.ts';
 const snapshot: Snapshot = {
   id: '6b0ad0cc4effcdc34f8e2801',
   container_id: '6b0ad0cc4effcdc34f8e270f',
+  server_id: 'srv_local',
+  replicas: [{ server_id: 'srv_b', created_at: '2025-11-09T14:30:01.000Z' }],
   alias: 'pre-deploy-2025-11-09',
   image_id: 'builtin:busybox',
   container_image: 'busybox',
@@ -124,5 +126,8 @@ describe('how snapshots are printed', () => {
     assert.match(view, /^environment: +VERSION=1$/m);
     assert.match(view, /^programs: +web:8080, api\/2:9000:public$/m);
     assert.match(view, /^created by: +user_ab12$/m);
+    assert.match(view, /^server: +srv_local$/m);
+    assert.match(view, /^replicas: +srv_b$/m);
+    assert.match(snapshotView({ ...snapshot, replicas: [] }), /^replicas: +-$/m);
   });
 });

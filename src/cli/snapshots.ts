@@ -43,6 +43,8 @@ export function snapshotView(s: Snapshot): string {
     ['id', s.id],
     ['alias', dash(s.alias)],
     ['container', s.container_id],
+    ['server', s.server_id],
+    ['replicas', s.replicas.length ? s.replicas.map((r) => r.server_id).join(', ') : '-'],
     ['image', c.container_image],
     ['files', `${s.files} (${formatBytes(s.content_bytes)})`],
     ['size', `${formatBytes(s.size_bytes)} added to the store`],

@@ -42,15 +42,30 @@ describe('removing what a move left behind at start', () => {
       const mine = await make('mine', here.server.id);
       // moved away, but running here (it cannot be: kept, never killed by a clean-up)
       const running = await make('running', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id });
+      // moved away, then started and stopped there: the move is no longer its newest row, still the evidence
+      const livedOn = await make('lived-on', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id });
+      await store.transition(livedOn, { to_status: 'running', log: logEntry('stopped', 'running', { operation: 'start' }) });
+      await store.transition(livedOn, { to_status: 'stopped', log: logEntry('running', 'stopped', { operation: 'stop' }) });
+      // recovered on another server while this one was lost, and still running here: a second copy, killed then removed
+      const ghost = await make('ghost', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id, recovered: true });
       const made = join(dir, 'made-here');
       await mkdir(made);
       await writeFile(join(made, halfMade), '');
-      const states: RuntimeState[] = [movedAway, halfMade, noEvidence, mine, running].map((id) => ({ id, status: id === running ? 'running' : 'stopped', pid: null, exitCode: null }) as unknown as RuntimeState);
+      const alive = new Set([running, ghost]);
+      const states: RuntimeState[] = [movedAway, halfMade, noEvidence, mine, running, livedOn, ghost].map((id) => ({ id, status: alive.has(id) ? 'running' : 'stopped', pid: null, exitCode: null }) as unknown as RuntimeState);
       const deleted: string[] = [];
-      const driver = { list: async () => states, delete: async (id: string) => void deleted.push(id) };
+      const killed: string[] = [];
+      const driver = {
+        list: async () => states,
+        delete: async (id: string) => void deleted.push(id),
+        kill: async (id: string, sig: NodeJS.Signals) => void killed.push(`${id}:${sig}`),
+        resume: async () => undefined,
+        waitExit: async () => undefined,
+      };
       const removed = await removeMovedAway(store, driver, here.server, made, () => undefined);
-      assert.deepEqual(removed.sort(), [movedAway, halfMade].sort());
-      assert.deepEqual(deleted.sort(), [movedAway, halfMade].sort());
+      assert.deepEqual(removed.sort(), [movedAway, halfMade, livedOn, ghost].sort());
+      assert.deepEqual(deleted.sort(), [movedAway, halfMade, livedOn, ghost].sort());
+      assert.deepEqual(killed, [`${ghost}:SIGKILL`], 'only the recovered copy is killed');
     } finally {
       await store.close();
     }

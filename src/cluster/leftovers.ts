@@ -1,25 +1,47 @@
 /** What a move leaves behind on a server when a daemon dies at the wrong moment, and its removal at the next start. */
 import { readdir } from 'node:fs/promises';
 import type { RuntimeDriver } from '../runtime/driver.ts';
-import { newestLogRow, type Store } from '../store/store.ts';
+import type { StatusLogRecord, Store } from '../store/store.ts';
+
+/** How far back a container's log is read for its last move. */
+const LOG_PAGE = 50;
+const LOG_PAGES = 20;
+/** How long a container recovered elsewhere and still running here may take to die. */
+const KILL_WAIT_MS = 10_000;
 
 /**
  * Removes the runtime files of containers the database puts on another server, on evidence only:
- * moved away from here (their newest log row is a move from this server) while this daemon was
- * down before it removed them, or half made here by a move that was not handed over (a file of
- * their id in `madeHere`). Files of any other container are never touched: a server id that
- * changed must not cost every stopped container its files. Answers the ids removed.
+ * moved away from here (their last move in their log is one from this server) while this daemon
+ * was down before it removed them, or half made here by a move that was not handed over (a file of
+ * their id in `madeHere`, when given: not while moves may run). Files of any other container are never touched: a server id that
+ * changed must not cost every stopped container its files. A container still running or paused
+ * here is left alone, unless it was recovered elsewhere while this server was lost: then it is a
+ * second copy of one that lives on, and is killed first. Answers the ids removed.
  */
-export async function removeMovedAway(store: Store, driver: Pick<RuntimeDriver, 'list' | 'delete'>, server: { id: string }, madeHere: string, warn: (message: string, err?: unknown) => void): Promise<string[]> {
-  const half = new Set(await readdir(madeHere).catch(() => [] as string[]));
+export async function removeMovedAway(
+  store: Store,
+  driver: Pick<RuntimeDriver, 'list' | 'delete' | 'kill' | 'resume' | 'waitExit'>,
+  server: { id: string },
+  madeHere: string | undefined,
+  warn: (message: string, err?: unknown) => void,
+): Promise<string[]> {
+  const half = new Set(madeHere === undefined ? [] : await readdir(madeHere).catch(() => [] as string[]));
   const removed: string[] = [];
   for (const state of await driver.list().catch(() => [])) {
     const row = await store.getContainer(state.id);
-    if (!row || row.server_id === server.id || state.status === 'running' || state.status === 'paused') continue;
-    const last = await newestLogRow(store, state.id);
-    const movedAway = last?.metadata.operation === 'move' && last.metadata.from_server === server.id;
+    if (!row || row.server_id === server.id) continue;
+    const move = await lastMove(store, state.id);
+    const movedAway = move?.metadata.from_server === server.id;
     if (!movedAway && !half.has(state.id)) continue;
+    const alive = state.status === 'running' || state.status === 'paused';
+    if (alive && !(movedAway && move?.metadata.recovered === true)) continue;
     try {
+      if (alive) {
+        warn(`container ${state.id} was recovered on another server while this one was lost: its copy here is killed`);
+        if (state.status === 'paused') await driver.resume(state.id).catch(() => undefined);
+        await driver.kill(state.id, 'SIGKILL', { all: true });
+        await driver.waitExit(state.id, KILL_WAIT_MS);
+      }
       await driver.delete(state.id);
       removed.push(state.id);
     } catch (err) {
@@ -27,4 +49,14 @@ export async function removeMovedAway(store: Store, driver: Pick<RuntimeDriver, 
     }
   }
   return removed;
+}
+
+/** The newest `move` row of a container's log (a hand-over to another server), read back at most a thousand rows. */
+async function lastMove(store: Pick<Store, 'listStatusLogs'>, id: string): Promise<StatusLogRecord | undefined> {
+  for (let page = 1; page <= LOG_PAGES; page++) {
+    const { logs } = await store.listStatusLogs(id, { page, limit: LOG_PAGE, sort_order: 'desc' });
+    const move = logs.find((l) => l.metadata.operation === 'move');
+    if (move || logs.length < LOG_PAGE) return move;
+  }
+  return undefined;
 }

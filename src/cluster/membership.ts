@@ -38,6 +38,11 @@ export interface MembershipOptions {
   cacheMs?: number;
   usage: () => Promise<ServerUsage>;
   warn?: (message: string, err?: unknown) => void;
+  /**
+   * Called after a heartbeat written once the last one written is older than offlineAfterMs: the
+   * others saw this server offline meanwhile, and may have recovered its containers elsewhere.
+   */
+  onRejoin?: () => Promise<void>;
 }
 
 export class Membership {
@@ -47,6 +52,8 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private cached: { at: number; views: Promise<ServerView[]> } | undefined;
   private beating: Promise<void> | undefined;
+  /** When the last heartbeat was written (0: none yet). */
+  private lastBeat = 0;
 
   constructor(
     private readonly store: Store,
@@ -78,6 +85,12 @@ export class Membership {
     try {
       const usage = await this.opts.usage();
       await this.store.touchServer(this.self.id, new Date().toISOString(), usage);
+      const gone = this.lastBeat > 0 && Date.now() - this.lastBeat > this.offlineAfterMs;
+      this.lastBeat = Date.now();
+      if (gone) {
+        this.opts.warn?.('this server was offline for the others (no heartbeat written): checking for its containers recovered elsewhere');
+        await this.opts.onRejoin?.().catch((err: unknown) => this.opts.warn?.('after this server came back', err));
+      }
     } catch (err) {
       this.opts.warn?.('writing this server\'s heartbeat', err);
     }

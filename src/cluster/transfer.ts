@@ -22,11 +22,11 @@ export interface Packed {
   remove(): Promise<void>;
 }
 
-/** Packs the folder `dir` into `file` (its folder made when missing): its size and digest. */
-export async function packFiles(dir: string, file: string, signal?: AbortSignal): Promise<Packed> {
+/** Packs the folder `dir` (or only `members` of it) into `file` (its folder made when missing): its size and digest. */
+export async function packFiles(dir: string, file: string, signal?: AbortSignal, members: readonly string[] = ['.']): Promise<Packed> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const hash = createHash('sha256');
-  const tar = runTar(['--create', ...TAR_FORMAT, '--sparse', '-C', dir, '.'], 'out', signal);
+  const tar = runTar(['--create', ...TAR_FORMAT, '--sparse', '-C', dir, '--', ...members], 'out', signal);
   try {
     await pipeline(
       tar.stdout,

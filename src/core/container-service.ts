@@ -612,14 +612,12 @@ export class ContainerService {
    * `send` hands its files and the claim's id to that server's daemon, which makes it there and
    * writes the hand-over (the commit point: its row, ports, labels and aliases change server in
    * one transaction, with a `move` log row); then its runtime files here go. A move that fails
-   * anywhere before that write leaves the container here as it was. Its snapshots are files of
-   * this server: a container that has some is refused (INVALID_STATE).
+   * anywhere before that write leaves the container here as it was. The snapshots' rows change
+   * server in the same write; their files are `send`'s to hand over and the caller's to remove.
    */
   async moveOut(actor: Actor, id: string, reason: string | undefined, send: (c: ContainerRecord, held: HeldContainer) => Promise<void>): Promise<ContainerRecord> {
     const visible = await this.get(actor, id);
     return this.withOperation(visible, 'move', reason === undefined ? {} : { reason }, principalOf(actor), undefined, async (c, ctx) => {
-      const snapshots = await this.deps.store.listSnapshots({ container_id: c.id });
-      if (snapshots.length > 0) throw new HoodyError('INVALID_STATE', `container "${c.name}" has ${snapshots.length} snapshot(s), which are files of this server and do not move: delete them first`, { snapshots: snapshots.length });
       // failed is not always dead: a stop SIGKILL could not finish leaves processes
       const state = await this.deps.driver.state(c.id).catch(() => undefined);
       if (state?.status === 'running' || state?.status === 'paused' || (state?.pid ?? 0) > 0) throw new HoodyError('INVALID_STATE', `container "${c.name}" still has processes (the runtime shows it ${state?.status}): force-stop it before moving it`);
@@ -671,6 +669,51 @@ export class ContainerService {
       const now = await this.deps.store.getContainer(id).catch(() => undefined);
       if (now?.server_id === this.deps.server.id) return now;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-made container ${id} of a move`, e));
+      throw err;
+    } finally {
+      image.release();
+    }
+  }
+
+  /**
+   * Recovers here a container of a lost server (offline: its daemon cannot be asked) from one of
+   * its snapshots (`c` as its caller may see it: its owner's, or any for an admin recovering a whole server): made here with the snapshot's configuration, `fill` writes the snapshot's files
+   * into it, then one write hands it over (`stopped`, a `move` log row with `recovered`). The lost
+   * server's claim, if it left one, is dropped with it. Whatever fails leaves nothing of it here.
+   */
+  async recoverIn(
+    actor: Actor,
+    c: ContainerRecord,
+    m: { from: string; snapshot: { id: string; alias: string | null; config: RestorableConfig }; snapshotIds: string[]; reason?: string | undefined },
+    fill: (c: ContainerRecord) => Promise<void>,
+  ): Promise<ContainerRecord> {
+    const id = c.id;
+    if (c.server_id !== m.from) throw new HoodyError('INVALID_STATE', `container "${c.name}" is no longer on that server`);
+    if (c.server_id === this.deps.server.id) throw new HoodyError('INVALID_INPUT', `container "${c.name}" is on this server already`);
+    const config = { ...m.snapshot.config, resources: this.withinMaxima(m.snapshot.config.resources) };
+    const image = await this.deps.images.ensure(config.image_id ?? config.container_image, { pull: 'missing', command: config.command }).catch(async (err: unknown) => {
+      if (config.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(config.container_image, { pull: 'missing', command: config.command });
+      throw err;
+    });
+    const t0 = performance.now();
+    const here: ContainerRecord = { ...c, ...config, status: 'stopped', server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
+    let made = false;
+    try {
+      if (config.image_id && image.id !== config.image_id) throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${c.name}" (${config.image_id}) is not on this server, and "${config.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: config.container_image });
+      made = true;
+      await this.deps.driver.create(await this.specOf(here));
+      await fill(here);
+      const ctx: OperationContext = { opId: newId(), operation: 'move', by: principalOf(actor), ...(m.reason ? { reason: m.reason } : {}), t0 };
+      const log = this.logRow(c, 'stopped', ctx, { from_server: m.from, to_server: this.deps.server.id, recovered: true, snapshot: { id: m.snapshot.id, alias: m.snapshot.alias } });
+      const moved = await this.deps.store
+        .moveContainer(id, { from_server: m.from, to_server: this.deps.server.id, log, recovery: { config: { ...config, image_id: image.id }, snapshot_ids: m.snapshotIds } })
+        .catch((err: unknown) => {
+          throw networkClash(err);
+        });
+      if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" was recovered or moved by someone else meanwhile`);
+      return moved;
+    } catch (err) {
+      if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-recovered container ${id}`, e));
       throw err;
     } finally {
       image.release();

@@ -7,6 +7,8 @@
 import type { CopyContainerBody, CreateSnapshotBody, SnapshotConfig } from '../api/schemas.ts';
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import { sameIdRange, type IdRange } from '../runtime/id-range.ts';
+import type { Readable } from 'node:stream';
+import type { Packed } from '../cluster/transfer.ts';
 import type { FreezeHooks } from '../snapshots/capture.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { SnapshotAliasTakenError, type ContainerRecord, type SnapshotRecord, type Store } from '../store/store.ts';
@@ -16,7 +18,7 @@ import { HoodyError, invalidInput, notFound } from './errors.ts';
 import { newId, nowIso } from './ids.ts';
 
 /** The snapshot store's calls the service uses. */
-export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'collectIfIdle' | 'list' | 'get' | 'recordRestored' | 'dropHint' | 'hints'>;
+export type SnapshotFiles = Pick<SnapshotStore, 'capture' | 'restore' | 'delete' | 'collect' | 'collectIfIdle' | 'list' | 'get' | 'recordRestored' | 'dropHint' | 'hints' | 'pack' | 'receive'>;
 
 export interface SnapshotServiceDeps {
   store: Store;
@@ -198,6 +200,49 @@ export class SnapshotService {
     return (await this.deps.settleRestore(this.deps.driver.filesDir(containerId), true)) === 'undone';
   }
 
+  /**
+   * Packs the files of container `containerId`'s snapshots (those this server holds) into `file`,
+   * for the server it moves to; undefined when it has none.
+   */
+  async packFor(containerId: string, file: string, signal?: AbortSignal): Promise<{ ids: string[]; packed: Packed } | undefined> {
+    const rows = await this.deps.store.listSnapshots({ container_id: containerId, server_id: this.deps.server.id });
+    if (rows.length === 0) return undefined;
+    const ids = rows.map((r) => r.id);
+    return { ids, packed: await this.deps.files.pack(ids, file, signal) };
+  }
+
+  /** Packs the files of snapshots `ids` (held here) into `file`. */
+  pack(ids: readonly string[], file: string, signal?: AbortSignal): Promise<Packed> {
+    return this.deps.files.pack(ids, file, signal);
+  }
+
+  /** Writes snapshot `id`'s files as container `c`'s (made, never started), moved into this server's id range. */
+  async restoreInto(id: string, c: ContainerRecord, signal?: AbortSignal): Promise<void> {
+    const range = await this.rangeOf(id, id);
+    await this.deps.files.restore(id, this.filesDir(c), signal ? { signal } : {});
+    await this.intoCurrentRange(range, this.filesDir(c));
+  }
+
+  /** Whether this server's store has snapshot `id`'s files (its own, or a replica). */
+  async holds(id: string): Promise<boolean> {
+    return this.deps.files.get(id).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Takes snapshot files packed by another server's `packFor` (SHA-256 checked); answers the ids new here. */
+  async receive(body: Readable, sha256: string): Promise<string[]> {
+    return this.deps.files.receive(body, sha256);
+  }
+
+  /** Removes the files of snapshots this server no longer holds (moved away, or received for a move that failed). */
+  async dropFiles(ids: readonly string[], hintOf?: string): Promise<void> {
+    if (hintOf !== undefined) await this.deps.files.dropHint(hintOf).catch(() => undefined);
+    for (const id of ids) await this.deps.files.delete(id).catch((err: unknown) => this.deps.warn?.(`files of snapshot ${id}, held elsewhere now`, err));
+    if (ids.length > 0) await this.reclaim();
+  }
+
   /** Removes the files of a deleted container's snapshots (their rows went with the container). */
   async removeFilesOf(containerId: string): Promise<void> {
     const records = await this.deps.files.list();
@@ -209,16 +254,23 @@ export class SnapshotService {
   }
 
   /**
-   * At start, before anything is served: removes snapshot folders no row names (captures and
-   * deletes cut short, copies' own captures), rows of this server whose folder is gone, what cut
+   * At start, before anything is served: removes snapshot folders no row names as this server's
+   * or as a replica kept here (captures and deletes cut short, copies' own captures, snapshots
+   * deleted or moved away meanwhile), rows of this server (and replicas) whose folder is gone, what cut
    * short restores left beside containers' files, and the files no snapshot holds any more.
    */
   async sweep(): Promise<SnapshotSweepReport> {
     const report: SnapshotSweepReport = { orphanFolders: 0, rowsWithoutFiles: 0, restoreLeftovers: 0, reclaimedBytes: 0 };
     const rows = await this.deps.store.listSnapshots({ server_id: this.deps.server.id });
-    const known = new Set(rows.map((r) => r.id));
+    const replicas = await this.deps.store.listSnapshotReplicas({ server_id: this.deps.server.id });
+    const known = new Set([...rows.map((r) => r.id), ...replicas.map((r) => r.snapshot_id)]);
     const folders = await this.deps.files.list();
     const present = new Set(folders.map((f) => f.id));
+    for (const r of replicas) {
+      if (present.has(r.snapshot_id)) continue;
+      this.deps.warn?.(`the replica of snapshot ${r.snapshot_id} kept here has no files any more; its row is removed`);
+      await this.deps.store.deleteSnapshotReplica(r.snapshot_id, r.server_id);
+    }
     for (const f of folders) {
       if (known.has(f.id) || this.copying.has(f.id)) continue;
       await this.deps.files.delete(f.id);

@@ -1,6 +1,6 @@
 /** `client.api.servers`: the daemons behind the API. */
 import { callOptions, segment, type CallOptions, type Transport } from './transport.ts';
-import type { ApiResponse, MaintenanceBody, MaintenanceResult, Server } from './types.ts';
+import type { ApiResponse, MaintenanceBody, MaintenanceResult, RecoverServerBody, Server } from './types.ts';
 
 export class ServersApi {
   constructor(private readonly http: Transport) {}
@@ -18,5 +18,14 @@ export class ServersApi {
   /** `POST /servers/{id}/maintenance` (admin): enter maintenance (`{ enabled: true, reason }`) or leave it (`{ enabled: false }`). */
   maintenance(id: string, body: MaintenanceBody, options: CallOptions = {}): Promise<ApiResponse<MaintenanceResult>> {
     return this.http.request('POST', `/servers/${segment(id)}/maintenance`, { ...callOptions(options), body });
+  }
+
+  /**
+   * `POST /servers/{id}/recover` (admin): a server that is offline for good has each of its
+   * containers made again elsewhere from its newest snapshot kept on a server that answers
+   * (`HOODY_SNAPSHOT_REPLICAS`); `results` says which were recovered and why others were not.
+   */
+  recover(id: string, body: RecoverServerBody = {}, options: CallOptions = {}): Promise<ApiResponse<MaintenanceResult>> {
+    return this.http.request('POST', `/servers/${segment(id)}/recover`, { ...callOptions(options), body });
   }
 }

@@ -20,6 +20,7 @@ import type {
   LifecycleBody as LifecycleBodySchema,
   MaintenanceBody as MaintenanceBodySchema,
   MoveContainerBody as MoveContainerBodySchema,
+  RecoverServerBody as RecoverServerBodySchema,
   LifecycleResult as LifecycleResultSchema,
   OperationInfo as OperationInfoSchema,
   Pagination as PaginationSchema,
@@ -126,7 +127,9 @@ export type Project = Static<typeof ProjectSchema>;
 export type Server = Static<typeof ServerSchema>;
 /** `servers.maintenance`: `enabled` true enters maintenance (stopping running containers unless `stop_containers` is false), false leaves it. */
 export type MaintenanceBody = Static<typeof MaintenanceBodySchema>;
-/** `containers.move`: the server to move a stopped container to (`server_id` or `server_name`), and a `reason`. */
+/** `servers.recover`: where a lost server's containers go (`server_id` or `server_name`; by default where a new container would), and a `reason`. */
+export type RecoverServerBody = Static<typeof RecoverServerBodySchema>;
+/** `containers.move`: the server to move a stopped container to (`server_id` or `server_name`), a `reason`, and for a container of an offline server the `snapshot` to recover it from. */
 export type MoveContainerBody = Static<typeof MoveContainerBodySchema>;
 /** What entering or leaving maintenance did: the server, and each container it stopped or started. */
 export interface MaintenanceResult {

@@ -34,6 +34,7 @@ import { proxyRoutes, tlsAskRoute } from './routes/proxy.ts';
 import { logRoutes } from './routes/logs.ts';
 import { execRoutes } from './routes/exec.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
+import { replicaRoutes, SnapshotReplicator } from './routes/replicas.ts';
 import type { SnapshotService } from '../core/snapshot-service.ts';
 import type { ContainerExec } from '../core/container-exec.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
@@ -175,7 +176,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // before idempotency: a request sent on claims its key on the daemon that carries it out
       if (deps.cluster) installForwarding(api, { cluster: deps.cluster, containers: deps.containers, prefix: API_PREFIX });
       installIdempotency(api, deps.store, deps.server);
-      await containerRoutes(api, deps);
+      const replicator = deps.cluster && deps.snapshots ? new SnapshotReplicator({ ...deps, cluster: deps.cluster, snapshots: deps.snapshots }, API_PREFIX) : undefined;
+      await containerRoutes(api, { ...deps, ...(replicator ? { replicator } : {}) });
       await projectRoutes(api, deps);
       await serverRoutes(api, deps);
       await imageRoutes(api, deps);
@@ -186,9 +188,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await proxyRoutes(api, deps);
       await logRoutes(api, deps);
       await execRoutes(api, deps);
-      const mover = deps.cluster ? new ContainerMover({ ...deps, cluster: deps.cluster }, API_PREFIX) : undefined;
-      if (deps.snapshots) await snapshotRoutes(api, { ...deps, snapshots: deps.snapshots, ...(mover ? { mover } : {}) });
+      const mover = deps.cluster ? new ContainerMover({ ...deps, cluster: deps.cluster, ...(replicator ? { replicator } : {}) }, API_PREFIX) : undefined;
+      if (deps.snapshots) await snapshotRoutes(api, { ...deps, snapshots: deps.snapshots, ...(mover ? { mover } : {}), ...(replicator ? { replicator } : {}) });
       if (deps.cluster && mover) await moveRoutes(api, { ...deps, cluster: deps.cluster }, mover);
+      if (deps.cluster && deps.snapshots && replicator) await replicaRoutes(api, { ...deps, cluster: deps.cluster, snapshots: deps.snapshots }, replicator);
     },
     { prefix: API_PREFIX },
   );

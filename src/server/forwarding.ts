@@ -41,6 +41,8 @@ export interface Cluster {
   workDir?: string;
   /** The id range this server's container files are owned in, and how a tree is moved from another range into it. */
   files?: { idRange: IdRange; shiftIds(dir: string, from: IdRange, to: IdRange): Promise<void> };
+  /** How many other servers keep a copy of each new snapshot (HOODY_SNAPSHOT_REPLICAS, 0: none). */
+  snapshotReplicas?: number;
 }
 
 /** Headers of the caller's request that go with it. */
@@ -119,6 +121,8 @@ export function installForwarding(api: FastifyInstance, deps: { cluster: Cluster
     if (target.status === 'offline') {
       // what the database knows is still answered (with server_status offline)
       if (request.method === 'GET' && route === '/containers/:id') return;
+      // a move of a lost server's container is a recovery from a snapshot kept elsewhere: the route's own
+      if (request.method === 'POST' && route === '/containers/:id/move') return;
       throw offline(target);
     }
     return sendOn(request, reply, target);

@@ -141,7 +141,9 @@ function describeRawBodies(doc: Doc, prefix: string): void {
   const upload = paths?.[`${prefix}/images/import`]?.post;
   if (upload) upload.requestBody = { required: true, description: 'a `docker save`, `podman save` or `oci-archive` tarball', content: { 'application/x-tar': binary, 'application/octet-stream': binary } };
   const files = paths?.[`${prefix}/cluster/containers/{id}/files`]?.get;
-  if (files?.responses) files.responses['200'] = { description: 'the container\'s own files, a GNU tar (POSIX format, numeric owners, extended attributes)', content: { 'application/x-tar': binary } };
+  if (files?.responses) files.responses['200'] = { description: 'the container\'s own files (or its snapshots\'), a GNU tar (POSIX format, numeric owners, extended attributes)', content: { 'application/x-tar': binary } };
+  const snapshotFiles = paths?.[`${prefix}/cluster/snapshots/{id}/files`]?.get;
+  if (snapshotFiles?.responses) snapshotFiles.responses['200'] = { description: 'the snapshot\'s folder (its files, manifest and record), a GNU tar; its SHA-256 in `X-Hoody-Sha256`', content: { 'application/x-tar': binary } };
   const ok = paths?.[`${prefix}/images/pull`]?.post?.responses?.['200'];
   if (ok?.content) ok.content['application/x-ndjson'] = { schema: { type: 'string', description: 'with `Accept: application/x-ndjson`: one JSON object per line, progress events then `done` or `error`' } };
 }

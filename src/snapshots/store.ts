@@ -13,7 +13,8 @@
  * A snapshot exists once its folder is renamed into `trees/`, whole. Captures and restores run
  * side by side; garbage collection runs alone (a capture links objects it has just made).
  */
-import { lstat, mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { captureTree, type CaptureOptions, type CaptureResult } from './capture.ts';
@@ -22,6 +23,7 @@ import { entryPaths, readManifest, writeManifest, type Entry } from './manifest.
 import { ObjectStore, type CollectResult } from './objects.ts';
 import { restoreTree, type RestoreOptions, type RestoreResult } from './restore.ts';
 import { SharedLock } from './shared-lock.ts';
+import { packFiles, unpackFiles, type Packed } from '../cluster/transfer.ts';
 
 /** A stored snapshot as `snapshot.json` records it. */
 export interface SnapshotRecord extends CaptureResult {
@@ -190,6 +192,71 @@ export class SnapshotStore {
       await rename(dir, join(gone, 'snapshot'));
       await removeTree(gone);
     });
+  }
+
+  /**
+   * Packs snapshots `ids` (each one's folder: tree, manifest and record) into `file` for another
+   * server's store: a file several of them hold goes once (tar keeps their hard links).
+   */
+  async pack(ids: readonly string[], file: string, signal?: AbortSignal): Promise<Packed> {
+    for (const id of ids) this.dir(id); // each id checked before it reaches tar's command line
+    return this.lock.shared(() => packFiles(join(this.root, 'trees'), file, signal, ids));
+  }
+
+  /**
+   * Takes snapshots packed by another server's `pack` from `body` (its SHA-256 checked): unpacked
+   * in `tmp/`, each regular file of their trees becomes an object here (or, when this store has
+   * that object already, gives way to it), then each folder is renamed into `trees/` whole. A
+   * snapshot this store has already is left as it is. Answers the ids taken now. What a daemon
+   * killed half-way leaves is in `tmp/`, swept at the next open.
+   */
+  async receive(body: Readable, sha256: string): Promise<string[]> {
+    return this.lock.shared(async () => {
+      const staging = await mkdtemp(join(this.root, 'tmp', 'receive-'));
+      const unpacked = join(staging, 'trees');
+      try {
+        await unpackFiles(body, unpacked, sha256);
+        const taken: string[] = [];
+        for (const id of await readdir(unpacked)) {
+          const dest = this.dir(id);
+          if (await lstat(dest).then(() => true, () => false)) continue;
+          await this.adoptTree(join(unpacked, id), join(staging, 'swap'));
+          await rename(join(unpacked, id), dest);
+          taken.push(id);
+        }
+        return taken;
+      } finally {
+        await removeTree(staging);
+      }
+    });
+  }
+
+  /** Makes every regular file of the unpacked snapshot folder `dir` one of this store's objects (see receive). */
+  private async adoptTree(dir: string, swap: string): Promise<void> {
+    const entries = await readManifest(join(dir, 'manifest.jsonl'));
+    const paths = entryPaths(entries);
+    const tree = Buffer.from(join(dir, 'tree'));
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.type !== 'f') continue;
+      const object = e.linkOf === undefined ? e.object : entries[e.linkOf]?.object;
+      if (object === undefined) throw new Error(`snapshot ${dir}: file ${paths[i]} names no object`);
+      const path = Buffer.concat([tree, Buffer.from('/'), Buffer.from(paths[i]!, 'latin1')]);
+      const taken = await link(path, this.objects.path(object)).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return false;
+          throw err;
+        },
+      );
+      if (taken) continue;
+      // the object is here already: the file becomes a name of it (its content and inode are the same by its key),
+      // unless it is one already (another name of its inode was taken first)
+      const [file, stored] = await Promise.all([lstat(path, { bigint: true }), lstat(this.objects.path(object), { bigint: true })]);
+      if (file.ino === stored.ino && file.dev === stored.dev) continue;
+      await link(this.objects.path(object), swap);
+      await rename(swap, path);
+    }
   }
 
   /**

@@ -134,6 +134,13 @@ export interface SnapshotsTable {
   created_at: string;
 }
 
+/** The `snapshot_replicas` table: a server that keeps a copy of a snapshot's files besides its own server; (snapshot_id, server_id) is the primary key. */
+export interface SnapshotReplicasTable {
+  snapshot_id: string;
+  server_id: string;
+  created_at: string;
+}
+
 /** The `published_ports` table: one row per host port a container holds; (server_id, protocol, host_port) is the primary key. */
 export interface PublishedPortsTable {
   server_id: string;
@@ -186,6 +193,7 @@ export interface Database {
   service_hosts: ServiceHostsTable;
   proxy_aliases: ProxyAliasesTable;
   snapshots: SnapshotsTable;
+  snapshot_replicas: SnapshotReplicasTable;
 }
 
 /** Which SQL backend a Kysely instance talks to; the store branches on it only where SQL differs. */

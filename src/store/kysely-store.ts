@@ -47,6 +47,9 @@ import {
   type ProxyAliasRecord,
   type RestartHistoryRecord,
   type SnapshotFilter,
+  type SnapshotReplica,
+  type ContainerMove,
+  type SnapshotReplicaFilter,
   type SnapshotRecord,
   type ServerRecord,
   type ServerUsage,
@@ -346,7 +349,36 @@ export class KyselyStore implements Store {
   }
 
   async deleteSnapshot(id: string): Promise<boolean> {
-    const gone = await this.db.deleteFrom('snapshots').where('id', '=', id).returning('id').executeTakeFirst();
+    return this.db.transaction().execute(async (trx) => {
+      const gone = await trx.deleteFrom('snapshots').where('id', '=', id).returning('id').executeTakeFirst();
+      await trx.deleteFrom('snapshot_replicas').where('snapshot_id', '=', id).execute();
+      return gone !== undefined;
+    });
+  }
+
+  async addSnapshotReplica(r: SnapshotReplica): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // the snapshot row is read in the same transaction: a replica of a snapshot deleted meanwhile is not recorded
+      const exists = await trx.selectFrom('snapshots').select('id').where('id', '=', r.snapshot_id).executeTakeFirst();
+      if (!exists) return false;
+      await trx.insertInto('snapshot_replicas').values(r).onConflict((oc) => oc.columns(['snapshot_id', 'server_id']).doNothing()).execute();
+      return true;
+    });
+  }
+
+  async listSnapshotReplicas(filter: SnapshotReplicaFilter): Promise<SnapshotReplica[]> {
+    let q = this.db.selectFrom('snapshot_replicas').selectAll('snapshot_replicas');
+    if (filter.snapshot_id !== undefined) q = q.where('snapshot_replicas.snapshot_id', '=', filter.snapshot_id);
+    if (filter.server_id !== undefined) q = q.where('snapshot_replicas.server_id', '=', filter.server_id);
+    if (filter.container_id !== undefined) {
+      const ofContainer = this.db.selectFrom('snapshots').select('id').where('container_id', '=', filter.container_id);
+      q = q.where('snapshot_replicas.snapshot_id', 'in', ofContainer);
+    }
+    return q.orderBy('created_at').orderBy('snapshot_id').orderBy('server_id').execute();
+  }
+
+  async deleteSnapshotReplica(snapshotId: string, serverId: string): Promise<boolean> {
+    const gone = await this.db.deleteFrom('snapshot_replicas').where('snapshot_id', '=', snapshotId).where('server_id', '=', serverId).returning('snapshot_id').executeTakeFirst();
     return gone !== undefined;
   }
 
@@ -482,6 +514,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
       await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
       await trx.deleteFrom('proxy_aliases').where('container_id', '=', id).execute();
+      await trx.deleteFrom('snapshot_replicas').where('snapshot_id', 'in', trx.selectFrom('snapshots').select('id').where('container_id', '=', id)).execute();
       await trx.deleteFrom('snapshots').where('container_id', '=', id).execute();
       return { deleted: true, logged: finalLog && (await this.appendLog(trx, id, gone.project_id, finalLog)) };
     });
@@ -548,18 +581,25 @@ export class KyselyStore implements Store {
     return done.container;
   }
 
-  async moveContainer(id: string, m: { operation_id: string; from_server: string; to_server: string; log: NewStatusLog }): Promise<ContainerRecord | undefined> {
+  async moveContainer(id: string, m: ContainerMove): Promise<ContainerRecord | undefined> {
+    const set: Updateable<ContainersTable> = { server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, restart_due_at: null, updated_at: now() };
+    const recovery = m.recovery;
+    if (recovery) {
+      const c = recovery.config;
+      Object.assign(set, { status: 'stopped', desired_status: 'stopped', exit_code: null });
+      Object.assign(set, patchToRow({ command: c.command, environment_vars: c.environment_vars, autostart: c.autostart, resources: c.resources, stop_timeout: c.stop_timeout, restart_policy: c.restart_policy }));
+      Object.assign(set, { hoody_kit: c.hoody_kit ? 1 : 0, container_image: c.container_image, image_id: c.image_id ?? null });
+    }
     const done = await this.db.transaction().execute(async (trx) => {
-      const row = await trx
+      let update = trx
         .updateTable('containers')
         // a restart the old server's policy had pending is not the new server's to carry out
-        .set({ server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, restart_due_at: null, updated_at: now() })
+        .set(set)
         .set({ version: sql<number>`version + 1` })
         .where('id', '=', id)
-        .where('server_id', '=', m.from_server)
-        .where('current_operation_id', '=', m.operation_id)
-        .returningAll()
-        .executeTakeFirst();
+        .where('server_id', '=', m.from_server);
+      if (m.operation_id !== undefined) update = update.where('current_operation_id', '=', m.operation_id);
+      const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined;
       const container = containerFromRow(row);
       await trx.deleteFrom('published_ports').where('container_id', '=', id).execute();
@@ -567,6 +607,17 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('service_hosts').where('container_id', '=', id).execute();
       await this.insertServiceLabels(trx, container, container.service_labels ?? []);
       await trx.updateTable('proxy_aliases').set({ server_id: m.to_server }).where('container_id', '=', id).execute();
+      // the snapshots the old server held went with the files (a recovery: those the new server holds)
+      const moving = recovery ? recovery.snapshot_ids : undefined;
+      if (moving?.length !== 0) {
+        let ofContainer = trx.selectFrom('snapshots').select('id').where('container_id', '=', id);
+        if (moving) ofContainer = ofContainer.where('id', 'in', moving);
+        // replicas the new server kept are its own snapshots now
+        await trx.deleteFrom('snapshot_replicas').where('server_id', '=', m.to_server).where('snapshot_id', 'in', ofContainer).execute();
+        let snaps = trx.updateTable('snapshots').set({ server_id: m.to_server }).where('container_id', '=', id);
+        snaps = moving ? snaps.where('id', 'in', moving) : snaps.where('server_id', '=', m.from_server);
+        await snaps.execute();
+      }
       return { container, logged: await this.appendLog(trx, id, row.project_id, m.log) };
     });
     if (!done) return undefined;

@@ -26,6 +26,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009_programs_and_aliases': { up: (db) => addProgramsAndAliases(db) },
     '0010_snapshots': { up: (db) => addSnapshots(db) },
     '0011_server_membership': { up: (db) => addServerMembership(db) },
+    '0012_snapshot_replicas': { up: (db) => addSnapshotReplicas(db) },
   };
 }
 
@@ -279,6 +280,18 @@ async function addSnapshots(db: Kysely<unknown>): Promise<void> {
 /** What servers tell each other: where their daemon and router answer, its version, what the server has and uses. */
 async function addServerMembership(db: Kysely<unknown>): Promise<void> {
   for (const column of ['advertise_url', 'proxy_url', 'version', 'capacity', 'usage']) await db.schema.alterTable('servers').addColumn(column, 'text').execute();
+}
+
+/** Copies of snapshots' files kept on other servers than their own, for a server that is lost. */
+async function addSnapshotReplicas(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('snapshot_replicas')
+    .addColumn('snapshot_id', 'text', (c) => c.notNull())
+    .addColumn('server_id', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('snapshot_replicas_pk', ['snapshot_id', 'server_id'])
+    .execute();
+  await db.schema.createIndex('snapshot_replicas_server_id').on('snapshot_replicas').column('server_id').execute();
 }
 
 /**

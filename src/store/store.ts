@@ -94,6 +94,20 @@ export interface SnapshotRecord {
   created_at: string;
 }
 
+/** A copy of a snapshot's files kept on another server than the snapshot's own. */
+export interface SnapshotReplica {
+  snapshot_id: string;
+  server_id: string;
+  created_at: string;
+}
+
+export interface SnapshotReplicaFilter {
+  snapshot_id?: string;
+  server_id?: string;
+  /** Replicas of this container's snapshots. */
+  container_id?: string;
+}
+
 export interface SnapshotFilter {
   container_id?: string;
   server_id?: string;
@@ -249,6 +263,17 @@ export interface Transition {
 /** The configuration a snapshot keeps and a restore writes back with its log row (columns of the container row only). */
 export type RestorableConfig = Pick<ContainerRecord, 'command' | 'environment_vars' | 'autostart' | 'hoody_kit' | 'resources' | 'stop_timeout' | 'restart_policy' | 'container_image' | 'image_id'>;
 
+/** A container handed to another server (see Store.moveContainer). */
+export interface ContainerMove {
+  /** The move's claim; absent for a recovery, which takes the container whatever claim its lost server left. */
+  operation_id?: string;
+  from_server: string;
+  to_server: string;
+  log: NewStatusLog;
+  /** A container of a lost server recovered from a snapshot: the snapshot's configuration, and the snapshots `to_server` holds the files of. */
+  recovery?: { config: RestorableConfig; snapshot_ids: string[] };
+}
+
 /** A container's newest status log row (undefined with none): what last happened to it, for checks that read the log. */
 export async function newestLogRow(store: Pick<Store, 'listStatusLogs'>, containerId: string): Promise<StatusLogRecord | undefined> {
   return (await store.listStatusLogs(containerId, { page: 1, limit: 1, sort_order: 'desc' })).logs[0];
@@ -334,8 +359,14 @@ export interface Store {
   getSnapshot(id: string): Promise<SnapshotRecord | undefined>;
   /** Oldest first. */
   listSnapshots(filter: SnapshotFilter): Promise<SnapshotRecord[]>;
-  /** Returns false when no such snapshot existed. */
+  /** Returns false when no such snapshot existed; its replicas' rows go with it. */
   deleteSnapshot(id: string): Promise<boolean>;
+  /** Records that `server_id` keeps a copy of the snapshot's files (nothing when it is recorded); false when the snapshot is gone. */
+  addSnapshotReplica(replica: SnapshotReplica): Promise<boolean>;
+  /** Replicas, oldest first. */
+  listSnapshotReplicas(filter: SnapshotReplicaFilter): Promise<SnapshotReplica[]>;
+  /** Returns false when no such replica was recorded. */
+  deleteSnapshotReplica(snapshotId: string, serverId: string): Promise<boolean>;
   /** The IPv4 addresses the containers of a server hold. */
   takenAddresses(serverId: string): Promise<string[]>;
   /** The host ports the containers of a server hold, with the container holding each. */
@@ -359,12 +390,14 @@ export interface Store {
   transition(id: string, t: Transition): Promise<ContainerRecord | undefined>;
   /**
    * Hands a container to another server in one transaction, under the move's claim: its row, host
-   * ports, service labels and proxy aliases go to `to_server`, its address is cleared (given anew
+   * ports, service labels, proxy aliases and the snapshots `from_server` held go to `to_server`, its address is cleared (given anew
    * on that server at its next start), the claim is released and `log` written. Undefined when the
    * container is gone, not on `from_server` or the claim is no longer current; PortTakenError or
    * ServiceNameTakenError when the other server holds one of its ports or labels (nothing written).
+   * A `recovery` (its server lost) needs no claim: the container becomes `stopped` with the
+   * snapshot's configuration, and only the snapshots named go to `to_server`.
    */
-  moveContainer(id: string, m: { operation_id: string; from_server: string; to_server: string; log: NewStatusLog }): Promise<ContainerRecord | undefined>;
+  moveContainer(id: string, m: ContainerMove): Promise<ContainerRecord | undefined>;
 
   /** The container's restart-policy history, or undefined when it does not exist. */
   getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined>;

@@ -44,6 +44,7 @@ import type { OperationRegistry } from '../../core/operation-registry.ts';
 
 type Outcome = Parameters<OperationRegistry['settled']>[1];
 import type { AppDeps } from '../app.ts';
+import type { SnapshotReplicator } from './replicas.ts';
 import { operateAnywhere } from '../forwarding.ts';
 import { containerEtag, containerWire, ifMatchVersion, ok, statusLogWire } from '../wire.ts';
 import { abortOnHangUp } from '../streaming.ts';
@@ -176,7 +177,7 @@ export const OPERATION_MESSAGES: Record<LifecycleOperation, string> = {
   resume: 'Container resumed successfully',
 };
 
-export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function containerRoutes(api: FastifyInstance, deps: AppDeps & { replicator?: SnapshotReplicator }): Promise<void> {
   const { containers, store, server } = deps;
 
   const wire = async (cs: ContainerRecord[]) => {
@@ -235,7 +236,10 @@ export async function containerRoutes(api: FastifyInstance, deps: AppDeps): Prom
 
   api.delete('/containers/:id', { schema: SCHEMAS.remove }, async (request) => {
     const { id } = request.params as { id: string };
+    // its snapshots' replicas on other servers go with it (read before its rows are gone)
+    const replicas = deps.replicator ? await deps.store.listSnapshotReplicas({ container_id: id }) : [];
     await containers.remove(request.actor, id);
+    await deps.replicator?.dropAt(replicas, request.headers.authorization);
     return ok('Container deleted successfully', { container_id: id, deleted: true });
   });
 

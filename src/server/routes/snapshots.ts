@@ -15,8 +15,9 @@ import {
   errorResponses,
 } from '../../api/responses.ts';
 import type { SnapshotService } from '../../core/snapshot-service.ts';
-import type { ContainerRecord, SnapshotRecord } from '../../store/store.ts';
+import type { ContainerRecord, SnapshotRecord, SnapshotReplica } from '../../store/store.ts';
 import type { ContainerMover } from './move.ts';
+import type { SnapshotReplicator } from './replicas.ts';
 import { operateAnywhere } from '../forwarding.ts';
 import { invalidInput } from '../../core/errors.ts';
 import type { AppDeps } from '../app.ts';
@@ -86,8 +87,13 @@ const SCHEMAS = {
   },
 };
 
-export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { snapshots: SnapshotService; mover?: ContainerMover }): Promise<void> {
-  const { snapshots } = deps;
+export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { snapshots: SnapshotService; mover?: ContainerMover; replicator?: SnapshotReplicator }): Promise<void> {
+  const { snapshots, store, replicator } = deps;
+  /** Snapshots as the API shows them, with the servers keeping replicas of them. */
+  const withReplicas = async (records: SnapshotRecord[], containerId: string): Promise<Snapshot[]> => {
+    const replicas = records.length === 0 ? [] : await store.listSnapshotReplicas(records.length === 1 ? { snapshot_id: records[0]!.id } : { container_id: containerId });
+    return records.map((r) => snapshotWire(r, replicas.filter((x) => x.snapshot_id === r.id)));
+  };
   // a body is optional where every field is: curl -X POST and fetch without a body send none
   const optionalBody = async (request: { body: unknown }): Promise<void> => {
     if (request.body === undefined) request.body = {};
@@ -96,22 +102,28 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
   api.post('/containers/:id/snapshots', { schema: SCHEMAS.create, preValidation: optionalBody }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const made = await snapshots.create(request.actor, id, request.body as CreateSnapshotBody);
-    return reply.status(201).send(ok('Snapshot created successfully', { snapshot: snapshotWire(made) }, 201));
+    // kept on other servers as well when asked (HOODY_SNAPSHOT_REPLICAS): a replica that fails leaves the snapshot as it is
+    const replicas = (await replicator?.replicate(made, request.headers.authorization)) ?? [];
+    return reply.status(201).send(ok('Snapshot created successfully', { snapshot: snapshotWire(made, replicas) }, 201));
   });
 
   api.get('/containers/:id/snapshots', { schema: SCHEMAS.list }, async (request) => {
     const { id } = request.params as { id: string };
-    return ok('Snapshots retrieved successfully', { snapshots: (await snapshots.list(request.actor, id)).map(snapshotWire) });
+    return ok('Snapshots retrieved successfully', { snapshots: await withReplicas(await snapshots.list(request.actor, id), id) });
   });
 
   api.get('/containers/:id/snapshots/:snapshot', { schema: SCHEMAS.get }, async (request) => {
     const { id, snapshot } = request.params as { id: string; snapshot: string };
-    return ok('Snapshot retrieved successfully', { snapshot: snapshotWire(await snapshots.get(request.actor, id, snapshot)) });
+    const [one] = await withReplicas([await snapshots.get(request.actor, id, snapshot)], id);
+    return ok('Snapshot retrieved successfully', { snapshot: one! });
   });
 
   api.delete('/containers/:id/snapshots/:snapshot', { schema: SCHEMAS.remove }, async (request) => {
     const { id, snapshot } = request.params as { id: string; snapshot: string };
-    return ok('Snapshot deleted successfully', await snapshots.remove(request.actor, id, snapshot));
+    const replicas = replicator ? await store.listSnapshotReplicas({ container_id: id }) : [];
+    const removed = await snapshots.remove(request.actor, id, snapshot);
+    await replicator?.dropAt(replicas.filter((r) => r.snapshot_id === removed.snapshot_id), request.headers.authorization);
+    return ok('Snapshot deleted successfully', removed);
   });
 
   api.post('/containers/:id/snapshots/:snapshot/restore', { schema: SCHEMAS.restore, preValidation: optionalBody }, async (request) => {
@@ -148,10 +160,12 @@ export async function snapshotRoutes(api: FastifyInstance, deps: AppDeps & { sna
 }
 
 /** A snapshot as the API shows it. */
-export function snapshotWire(s: SnapshotRecord): Snapshot {
+export function snapshotWire(s: SnapshotRecord, replicas: readonly SnapshotReplica[]): Snapshot {
   return {
     id: s.id,
     container_id: s.container_id,
+    server_id: s.server_id,
+    replicas: replicas.map((r) => ({ server_id: r.server_id, created_at: r.created_at })),
     alias: s.alias,
     image_id: s.image_id,
     container_image: s.container_image,
