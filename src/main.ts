@@ -402,7 +402,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   const snapshotFiles = await SnapshotStore.open(join(dataDir, 'snapshots'));
   const snapshots = new SnapshotService({ store, driver, containers, files: snapshotFiles, server, settleRestore, warn, ids, shiftIds: shiftTree, maxPerContainer: config.maxSnapshotsPerContainer ?? DEFAULT_LIMITS.maxSnapshotsPerContainer });
   // files in transit when the daemon last stopped belong to moves that did not finish
-  await removeMovedAway(store, driver, server, join(dataDir, TRANSIT_DIR, MADE_HERE), warn);
+  await removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: false }, warn);
   await rm(join(dataDir, TRANSIT_DIR), { recursive: true, force: true });
   const recovered = await recoverAtStart(
     { store, driver, containers, server, undoCutRestore: (id) => snapshots.undoCutRestore(id) },
@@ -489,9 +489,12 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     usage: () => serverUsage(store, server.id),
     warn,
     // cut off long enough to be seen offline: a container recovered elsewhere meanwhile must not run here too
-    onRejoin: async () => void (await removeMovedAway(store, driver, server, undefined, warn)),
+    onRejoin: async () => void (await removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: true }, warn)),
   });
   await membership.start();
+  // a recovery elsewhere is refused once this heartbeat is written; one that finished between the
+  // start's clean-up above and it left a copy here that must not run
+  if (config.clusterSecret) await removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: true }, warn);
   const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
   const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), files: { idRange: ids, shiftIds: shiftTree }, snapshotReplicas: config.snapshotReplicas ?? 0, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
 

@@ -944,8 +944,19 @@ for (const backend of backends) {
       assert.ok(await store.moveContainer(c.id, { operation_id: claim.id, from_server: a.server.id, to_server: b.server.id, log: logEntry('stopped', 'stopped') }));
       assert.deepEqual((await store.listSnapshots({ container_id: c.id })).map((x) => x.server_id), [b.server.id, b.server.id]);
       assert.deepEqual(pairs(await store.listSnapshotReplicas({ container_id: c.id })), ['two@c', 'one@c']);
-      assert.equal(await store.deleteSnapshotReplica(s1.id, c3.server.id), true);
-      assert.equal(await store.deleteSnapshotReplica(s1.id, c3.server.id), false);
+      // moved on to c: a snapshot still recorded on another server (a's) keeps its replica on c
+      const kept = snap('kept-elsewhere');
+      await store.createSnapshot(kept);
+      await store.addSnapshotReplica({ snapshot_id: kept.id, server_id: c3.server.id, created_at: at(7) });
+      const onward = op('move');
+      assert.equal((await store.beginOperation(c.id, onward))?.claimed, true);
+      assert.ok(await store.moveContainer(c.id, { operation_id: onward.id, from_server: b.server.id, to_server: c3.server.id, log: logEntry('stopped', 'stopped') }));
+      assert.deepEqual((await store.listSnapshotReplicas({ container_id: c.id })).map((r) => r.snapshot_id), [kept.id], 'c\'s replicas of b\'s snapshots are c\'s own now; the other one stays a replica');
+      assert.equal((await store.getSnapshot(kept.id))?.server_id, a.server.id);
+      assert.equal(await store.deleteSnapshot(kept.id), true);
+      await store.addSnapshotReplica({ snapshot_id: s1.id, server_id: a.server.id, created_at: at(8) });
+      assert.equal(await store.deleteSnapshotReplica(s1.id, a.server.id), true);
+      assert.equal(await store.deleteSnapshotReplica(s1.id, a.server.id), false);
       assert.equal(await store.deleteSnapshot(s2.id), true);
       assert.deepEqual(await store.listSnapshotReplicas({}), [], 'a deleted snapshot\'s replicas go with it');
       const s3 = snap('three');
@@ -953,6 +964,37 @@ for (const backend of backends) {
       await store.addSnapshotReplica({ snapshot_id: s3.id, server_id: a.server.id, created_at: at(6) });
       await store.deleteContainer(c.id);
       assert.deepEqual(await store.listSnapshotReplicas({}), [], 'so do a deleted container\'s');
+    });
+
+    test('claimForRecovery takes a lost server\'s container once, over its stale claim, only while its heartbeat is old; a recovery hand-over is refused once it is fresh again', async () => {
+      const store = await freshStore();
+      const lost = await seed(store);
+      const b = await seed(store, 'bob');
+      const iso = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+      await store.touchServer(lost.server.id, iso(60_000), { containers: 1, running: 1, memory_mb: 0 });
+      const c = containerRecord({ name: 'lost-one', project_id: lost.project.id, server_id: lost.server.id });
+      await store.createContainer(c, logEntry('creating', 'running'));
+      // the lost server's own claim, left when it died
+      assert.equal((await store.beginOperation(c.id, op('stop')))?.claimed, true);
+      const claim = (opts: { staleBefore?: string; claimStaleBefore?: string; from?: string } = {}) =>
+        store.claimForRecovery(c.id, { from_server: opts.from ?? lost.server.id, operation_id: newId(), started_at: isoNow(), stale_before: opts.staleBefore ?? iso(15_000), claim_stale_before: opts.claimStaleBefore ?? iso(600_000) });
+      assert.equal(await claim({ staleBefore: iso(120_000) }), undefined, 'its heartbeat is not older than that');
+      assert.equal(await claim({ from: b.server.id }), undefined, 'not on that server');
+      const first = await claim();
+      assert.equal(first?.current_operation?.operation, 'recover');
+      assert.equal(await claim(), undefined, 'one recovery at a time');
+      const taken = await claim({ claimStaleBefore: iso(-60_000) });
+      assert.ok(taken && taken.current_operation?.id !== first?.current_operation?.id, 'a recovery claim older than the bound is taken over');
+      // the lost server came back before the hand-over: nothing is written
+      const config = { container_image: 'busybox', image_id: null, command: ['sleep', '1'], environment_vars: {}, autostart: false, hoody_kit: false, resources: c.resources, stop_timeout: 10, restart_policy: 'no' as const };
+      const handOver = (staleBefore: string) =>
+        store.moveContainer(c.id, { operation_id: taken!.current_operation!.id, from_server: lost.server.id, to_server: b.server.id, log: logEntry('running', 'stopped'), recovery: { config, snapshot_ids: [], stale_before: staleBefore } });
+      await store.touchServer(lost.server.id, iso(0), { containers: 1, running: 1, memory_mb: 0 });
+      assert.equal(await handOver(iso(15_000)), undefined);
+      assert.equal((await store.getContainer(c.id))?.server_id, lost.server.id);
+      await store.touchServer(lost.server.id, iso(60_000), { containers: 1, running: 1, memory_mb: 0 });
+      const moved = await handOver(iso(15_000));
+      assert.deepEqual([moved?.server_id, moved?.status, moved?.current_operation], [b.server.id, 'stopped', null]);
     });
 
     test('proxy aliases: unique names, listed by owner, container and server, deleted with their container', async () => {

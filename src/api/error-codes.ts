@@ -6,7 +6,7 @@ export const ERROR_CODES = {
   INVALID_INPUT: { status: 400, description: 'The request body, query or path does not match the schema; `details.errors` lists what is wrong.' },
   INVALID_JSON: { status: 400, description: 'The request body is not valid JSON.' },
   INVALID_TRANSITION: { status: 400, description: 'The operation is not allowed in the container\'s current status; `details` names the status and the allowed operations.' },
-  INVALID_STATE: { status: 400, description: 'The container must be stopped or failed for this change (update, delete).' },
+  INVALID_STATE: { status: 400, description: 'The container (or its server) does not allow this now: it must be stopped or failed for this change (update, delete, move), or, to be recovered from a snapshot, its server must be offline and the snapshot kept on a server that answers.' },
   NETWORK_DISABLED: { status: 400, description: 'This server runs without a bridge (`HOODY_NETWORK=none`): `network: "bridge"` and published ports are refused.' },
   RESERVED_NAME: { status: 400, description: 'A user or token may not be named like a system actor (`system`, `autostart`, `restart-policy`), `admin`, or like a user id (`user_…`), whatever the case; `details.name` is the name refused.' },
   UNAUTHORIZED: { status: 401, description: 'No bearer token, or a token that does not exist (or a request marked as sent on by another daemon whose cluster signature does not hold).' },

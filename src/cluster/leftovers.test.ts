@@ -32,6 +32,7 @@ describe('removing what a move left behind at start', () => {
         }
         return c.id;
       };
+      const third = await seed(store, 'carol');
       // moved from here to there: its files here are left over
       const movedAway = await make('moved-away', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id });
       // half made here for a move that was not handed over: its row still says there
@@ -48,11 +49,16 @@ describe('removing what a move left behind at start', () => {
       await store.transition(livedOn, { to_status: 'stopped', log: logEntry('running', 'stopped', { operation: 'stop' }) });
       // recovered on another server while this one was lost, and still running here: a second copy, killed then removed
       const ghost = await make('ghost', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id, recovered: true });
+      // recovered there from here, then moved on to a third server: the move from here is still the evidence
+      const movedOn = await make('moved-on', here.server.id, { operation: 'move', from_server: here.server.id, to_server: there.server.id, recovered: true });
+      const onward = { id: newId(), operation: 'move', started_at: new Date().toISOString() };
+      await store.beginOperation(movedOn, onward);
+      await store.moveContainer(movedOn, { operation_id: onward.id, from_server: there.server.id, to_server: third.server.id, log: logEntry('stopped', 'stopped', { operation: 'move', from_server: there.server.id, to_server: third.server.id }) });
       const made = join(dir, 'made-here');
       await mkdir(made);
       await writeFile(join(made, halfMade), '');
-      const alive = new Set([running, ghost]);
-      const states: RuntimeState[] = [movedAway, halfMade, noEvidence, mine, running, livedOn, ghost].map((id) => ({ id, status: alive.has(id) ? 'running' : 'stopped', pid: null, exitCode: null }) as unknown as RuntimeState);
+      const alive = new Set([running, ghost, movedOn]);
+      const states: RuntimeState[] = [movedAway, halfMade, noEvidence, mine, running, livedOn, ghost, movedOn].map((id) => ({ id, status: alive.has(id) ? 'running' : 'stopped', pid: null, exitCode: null }) as unknown as RuntimeState);
       const deleted: string[] = [];
       const killed: string[] = [];
       const driver = {
@@ -62,10 +68,15 @@ describe('removing what a move left behind at start', () => {
         resume: async () => undefined,
         waitExit: async () => undefined,
       };
-      const removed = await removeMovedAway(store, driver, here.server, made, () => undefined);
-      assert.deepEqual(removed.sort(), [movedAway, halfMade, livedOn, ghost].sort());
-      assert.deepEqual(deleted.sort(), [movedAway, halfMade, livedOn, ghost].sort());
-      assert.deepEqual(killed, [`${ghost}:SIGKILL`], 'only the recovered copy is killed');
+      // while the daemon runs, a marked container is a move or recovery in progress: left alone
+      await writeFile(join(made, movedAway), '');
+      const whileRunning = await removeMovedAway(store, driver, here.server, { dir: made, running: true }, () => undefined);
+      assert.deepEqual(whileRunning.sort(), [livedOn, ghost, movedOn].sort());
+      assert.deepEqual(killed.sort(), [`${ghost}:SIGKILL`, `${movedOn}:SIGKILL`].sort(), 'only the recovered copies are killed');
+      deleted.length = 0;
+      const removed = await removeMovedAway(store, driver, here.server, { dir: made, running: false }, () => undefined);
+      assert.deepEqual(removed.sort(), [movedAway, halfMade, livedOn, ghost, movedOn].sort());
+      assert.deepEqual(deleted.sort(), [movedAway, halfMade, livedOn, ghost, movedOn].sort());
     } finally {
       await store.close();
     }

@@ -11,9 +11,10 @@ const KILL_WAIT_MS = 10_000;
 
 /**
  * Removes the runtime files of containers the database puts on another server, on evidence only:
- * moved away from here (their last move in their log is one from this server) while this daemon
- * was down before it removed them, or half made here by a move that was not handed over (a file of
- * their id in `madeHere`, when given: not while moves may run). Files of any other container are never touched: a server id that
+ * moved away from here (the newest move in their log that names this server is one from it)
+ * while this daemon was down before it removed them, or, at start, half made here by a move or
+ * recovery that was not handed over (a file of their id in `madeHere.dir`; while the daemon runs,
+ * `running`, those are in progress and left alone). Files of any other container are never touched: a server id that
  * changed must not cost every stopped container its files. A container still running or paused
  * here is left alone, unless it was recovered elsewhere while this server was lost: then it is a
  * second copy of one that lives on, and is killed first. Answers the ids removed.
@@ -22,15 +23,18 @@ export async function removeMovedAway(
   store: Store,
   driver: Pick<RuntimeDriver, 'list' | 'delete' | 'kill' | 'resume' | 'waitExit'>,
   server: { id: string },
-  madeHere: string | undefined,
+  madeHere: { dir: string; running: boolean },
   warn: (message: string, err?: unknown) => void,
 ): Promise<string[]> {
-  const half = new Set(madeHere === undefined ? [] : await readdir(madeHere).catch(() => [] as string[]));
+  // at start, a mark is a move or recovery cut short: its container goes; while the daemon runs, one in progress: left alone
+  const marked = new Set(await readdir(madeHere.dir).catch(() => [] as string[]));
+  const half = madeHere.running ? new Set<string>() : marked;
   const removed: string[] = [];
   for (const state of await driver.list().catch(() => [])) {
+    if (madeHere.running && marked.has(state.id)) continue;
     const row = await store.getContainer(state.id);
     if (!row || row.server_id === server.id) continue;
-    const move = await lastMove(store, state.id);
+    const move = await lastMove(store, state.id, server.id);
     const movedAway = move?.metadata.from_server === server.id;
     if (!movedAway && !half.has(state.id)) continue;
     const alive = state.status === 'running' || state.status === 'paused';
@@ -51,11 +55,15 @@ export async function removeMovedAway(
   return removed;
 }
 
-/** The newest `move` row of a container's log (a hand-over to another server), read back at most a thousand rows. */
-async function lastMove(store: Pick<Store, 'listStatusLogs'>, id: string): Promise<StatusLogRecord | undefined> {
+/**
+ * The newest `move` row of a container's log (a hand-over between servers) that names `serverId`
+ * as the server it left or reached, read back at most a thousand rows: moves between two other
+ * servers after it left this one do not hide it.
+ */
+async function lastMove(store: Pick<Store, 'listStatusLogs'>, id: string, serverId: string): Promise<StatusLogRecord | undefined> {
   for (let page = 1; page <= LOG_PAGES; page++) {
     const { logs } = await store.listStatusLogs(id, { page, limit: LOG_PAGE, sort_order: 'desc' });
-    const move = logs.find((l) => l.metadata.operation === 'move');
+    const move = logs.find((l) => l.metadata.operation === 'move' && (l.metadata.from_server === serverId || l.metadata.to_server === serverId));
     if (move || logs.length < LOG_PAGE) return move;
   }
   return undefined;

@@ -52,8 +52,10 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private cached: { at: number; views: Promise<ServerView[]> } | undefined;
   private beating: Promise<void> | undefined;
-  /** When the last heartbeat was written (0: none yet). */
+  /** The time the last heartbeat written carried (0: none yet). */
   private lastBeat = 0;
+  /** The check after a return, while it runs. */
+  private rejoining: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -79,17 +81,24 @@ export class Membership {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.beating;
+    await this.rejoining;
   }
 
   private async beat(): Promise<void> {
     try {
       const usage = await this.opts.usage();
-      await this.store.touchServer(this.self.id, new Date().toISOString(), usage);
-      const gone = this.lastBeat > 0 && Date.now() - this.lastBeat > this.offlineAfterMs;
-      this.lastBeat = Date.now();
-      if (gone) {
+      const at = Date.now();
+      await this.store.touchServer(this.self.id, new Date(at).toISOString(), usage);
+      // compared with the time the heartbeat carries, not when its write returned
+      const gone = this.lastBeat > 0 && at - this.lastBeat > this.offlineAfterMs;
+      this.lastBeat = at;
+      if (gone && !this.rejoining && this.opts.onRejoin) {
         this.opts.warn?.('this server was offline for the others (no heartbeat written): checking for its containers recovered elsewhere');
-        await this.opts.onRejoin?.().catch((err: unknown) => this.opts.warn?.('after this server came back', err));
+        // beside the heartbeats, not in their way: killing a copy may take seconds
+        this.rejoining = this.opts
+          .onRejoin()
+          .catch((err: unknown) => this.opts.warn?.('after this server came back', err))
+          .finally(() => (this.rejoining = undefined));
       }
     } catch (err) {
       this.opts.warn?.('writing this server\'s heartbeat', err);

@@ -88,6 +88,8 @@ const KILL_WAIT_MS = 10_000;
 /** Added to every operation's deadline for the runtime calls around the waits. */
 const OPERATION_SLACK_MS = 30_000;
 const noop = (): void => undefined;
+/** A recovery's claim older than this is taken to be its daemon's, killed part-way: another recovery may take it over. */
+const RECOVERY_CLAIM_STALE_MS = 10 * 60_000;
 /** Operations on a container's files (snapshot, restore, copy): their time grows with the files, not with stop timeouts. */
 const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy', 'move'];
 /** Longest a snapshot, restore or copy may take before its work is aborted. */
@@ -684,39 +686,59 @@ export class ContainerService {
   async recoverIn(
     actor: Actor,
     c: ContainerRecord,
-    m: { from: string; snapshot: { id: string; alias: string | null; config: RestorableConfig }; snapshotIds: string[]; reason?: string | undefined },
+    m: { from: string; snapshot: { id: string; alias: string | null; config: RestorableConfig }; snapshotIds: string[]; staleBefore: string; reason?: string | undefined },
     fill: (c: ContainerRecord) => Promise<void>,
   ): Promise<ContainerRecord> {
     const id = c.id;
-    if (c.server_id !== m.from) throw new HoodyError('INVALID_STATE', `container "${c.name}" is no longer on that server`);
     if (c.server_id === this.deps.server.id) throw new HoodyError('INVALID_INPUT', `container "${c.name}" is on this server already`);
-    const config = { ...m.snapshot.config, resources: this.withinMaxima(m.snapshot.config.resources) };
-    const image = await this.deps.images.ensure(config.image_id ?? config.container_image, { pull: 'missing', command: config.command }).catch(async (err: unknown) => {
-      if (config.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(config.container_image, { pull: 'missing', command: config.command });
-      throw err;
+    const opId = newId();
+    const startedAt = nowIso();
+    // one recovery at a time, and only while its server stays lost: the claim says both
+    const claimed = await this.deps.store.claimForRecovery(id, {
+      from_server: m.from,
+      operation_id: opId,
+      started_at: startedAt,
+      stale_before: m.staleBefore,
+      claim_stale_before: new Date(Date.now() - RECOVERY_CLAIM_STALE_MS).toISOString(),
     });
+    if (!claimed) {
+      const now = await this.deps.store.getContainer(id);
+      if (!now || now.server_id !== m.from) throw new HoodyError('INVALID_STATE', `container "${c.name}" is no longer on that server`, { server_id: now?.server_id });
+      if (now.current_operation?.operation === 'recover') throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is being recovered already`, { current_operation: now.current_operation });
+      throw new HoodyError('INVALID_STATE', `the server of container "${c.name}" answers again: move it as usual`, { server_id: m.from });
+    }
+    const config = { ...m.snapshot.config, resources: this.withinMaxima(m.snapshot.config.resources) };
     const t0 = performance.now();
-    const here: ContainerRecord = { ...c, ...config, status: 'stopped', server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
+    let image: Awaited<ReturnType<ImageCatalog['ensure']>> | undefined;
     let made = false;
     try {
+      image = await this.deps.images.ensure(config.image_id ?? config.container_image, { pull: 'missing', command: config.command }).catch(async (err: unknown) => {
+        if (config.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(config.container_image, { pull: 'missing', command: config.command });
+        throw err;
+      });
       if (config.image_id && image.id !== config.image_id) throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${c.name}" (${config.image_id}) is not on this server, and "${config.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: config.container_image });
+      const here: ContainerRecord = { ...claimed, ...config, status: 'stopped', server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
       made = true;
       await this.deps.driver.create(await this.specOf(here));
       await fill(here);
-      const ctx: OperationContext = { opId: newId(), operation: 'move', by: principalOf(actor), ...(m.reason ? { reason: m.reason } : {}), t0 };
-      const log = this.logRow(c, 'stopped', ctx, { from_server: m.from, to_server: this.deps.server.id, recovered: true, snapshot: { id: m.snapshot.id, alias: m.snapshot.alias } });
+      const ctx: OperationContext = { opId, operation: 'move', by: principalOf(actor), ...(m.reason ? { reason: m.reason } : {}), t0 };
+      const log = this.logRow(claimed, 'stopped', ctx, { from_server: m.from, to_server: this.deps.server.id, recovered: true, snapshot: { id: m.snapshot.id, alias: m.snapshot.alias } });
       const moved = await this.deps.store
-        .moveContainer(id, { from_server: m.from, to_server: this.deps.server.id, log, recovery: { config: { ...config, image_id: image.id }, snapshot_ids: m.snapshotIds } })
+        .moveContainer(id, { operation_id: opId, from_server: m.from, to_server: this.deps.server.id, log, recovery: { config: { ...config, image_id: image.id }, snapshot_ids: m.snapshotIds, stale_before: m.staleBefore } })
         .catch((err: unknown) => {
           throw networkClash(err);
         });
-      if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" was recovered or moved by someone else meanwhile`);
+      if (!moved) throw new HoodyError('INVALID_STATE', `the server of container "${c.name}" answered again during its recovery: it stays there, nothing was recovered`, { server_id: m.from });
       return moved;
     } catch (err) {
+      // the hand-over may have been written though its answer was lost: then the files stay, it is here
+      const now = await this.deps.store.getContainer(id).catch(() => undefined);
+      if (now?.server_id === this.deps.server.id) return now;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-recovered container ${id}`, e));
+      await this.deps.store.finishOperation(id, opId).catch(() => undefined);
       throw err;
     } finally {
-      image.release();
+      image?.release();
     }
   }
 

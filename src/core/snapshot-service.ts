@@ -236,11 +236,18 @@ export class SnapshotService {
     return this.deps.files.receive(body, sha256);
   }
 
-  /** Removes the files of snapshots this server no longer holds (moved away, or received for a move that failed). */
+  /** Removes the files of snapshots this server no longer holds (moved away, received for a move that failed, a deleted snapshot's replica), unless a row says it keeps them. */
   async dropFiles(ids: readonly string[], hintOf?: string): Promise<void> {
     if (hintOf !== undefined) await this.deps.files.dropHint(hintOf).catch(() => undefined);
-    for (const id of ids) await this.deps.files.delete(id).catch((err: unknown) => this.deps.warn?.(`files of snapshot ${id}, held elsewhere now`, err));
-    if (ids.length > 0) await this.reclaim();
+    let dropped = 0;
+    for (const id of ids) {
+      // never the files a row says this server keeps (its own snapshot, or a replica): a race that wrote one must not cost them
+      const row = await this.deps.store.getSnapshot(id);
+      if (row?.server_id === this.deps.server.id || (row && (await this.deps.store.listSnapshotReplicas({ snapshot_id: id, server_id: this.deps.server.id })).length > 0)) continue;
+      await this.deps.files.delete(id).catch((err: unknown) => this.deps.warn?.(`files of snapshot ${id}, held elsewhere now`, err));
+      dropped++;
+    }
+    if (dropped > 0) await this.reclaim();
   }
 
   /** Removes the files of a deleted container's snapshots (their rows went with the container). */

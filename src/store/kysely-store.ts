@@ -358,8 +358,10 @@ export class KyselyStore implements Store {
 
   async addSnapshotReplica(r: SnapshotReplica): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      // the snapshot row is read in the same transaction: a replica of a snapshot deleted meanwhile is not recorded
-      const exists = await trx.selectFrom('snapshots').select('id').where('id', '=', r.snapshot_id).executeTakeFirst();
+      // the snapshot row is read (locked on PostgreSQL, whose default isolation would let a delete
+      // commit in between) in the same transaction: a replica of a snapshot deleted meanwhile is not recorded
+      const read = trx.selectFrom('snapshots').select('id').where('id', '=', r.snapshot_id);
+      const exists = await (this.dialect === 'postgres' ? read.forUpdate() : read).executeTakeFirst();
       if (!exists) return false;
       await trx.insertInto('snapshot_replicas').values(r).onConflict((oc) => oc.columns(['snapshot_id', 'server_id']).doNothing()).execute();
       return true;
@@ -599,6 +601,8 @@ export class KyselyStore implements Store {
         .where('id', '=', id)
         .where('server_id', '=', m.from_server);
       if (m.operation_id !== undefined) update = update.where('current_operation_id', '=', m.operation_id);
+      // a lost server that came back meanwhile keeps its container
+      if (recovery) update = update.where(({ exists, selectFrom }) => exists(selectFrom('servers').select('id').where('id', '=', m.from_server).where('last_seen_at', '<', recovery.stale_before)));
       const row = await update.returningAll().executeTakeFirst();
       if (!row) return undefined;
       const container = containerFromRow(row);
@@ -611,7 +615,8 @@ export class KyselyStore implements Store {
       const moving = recovery ? recovery.snapshot_ids : undefined;
       if (moving?.length !== 0) {
         let ofContainer = trx.selectFrom('snapshots').select('id').where('container_id', '=', id);
-        if (moving) ofContainer = ofContainer.where('id', 'in', moving);
+        // only those re-homed: a replica here of a snapshot still another server's stays one
+        ofContainer = moving ? ofContainer.where('id', 'in', moving) : ofContainer.where('server_id', '=', m.from_server);
         // replicas the new server kept are its own snapshots now
         await trx.deleteFrom('snapshot_replicas').where('server_id', '=', m.to_server).where('snapshot_id', 'in', ofContainer).execute();
         let snaps = trx.updateTable('snapshots').set({ server_id: m.to_server }).where('container_id', '=', id);
@@ -623,6 +628,19 @@ export class KyselyStore implements Store {
     if (!done) return undefined;
     this.handOver(done.logged);
     return done.container;
+  }
+
+  async claimForRecovery(id: string, c: { from_server: string; operation_id: string; started_at: string; stale_before: string; claim_stale_before: string }): Promise<ContainerRecord | undefined> {
+    const row = await this.db
+      .updateTable('containers')
+      .set({ current_operation_id: c.operation_id, current_operation: 'recover', current_operation_started_at: c.started_at })
+      .where('id', '=', id)
+      .where('server_id', '=', c.from_server)
+      .where((eb) => eb.or([eb('current_operation', 'is', null), eb('current_operation', '<>', 'recover'), eb('current_operation_started_at', '<', c.claim_stale_before)]))
+      .where(({ exists, selectFrom }) => exists(selectFrom('servers').select('id').where('id', '=', c.from_server).where('last_seen_at', '<', c.stale_before)))
+      .returningAll()
+      .executeTakeFirst();
+    return row && containerFromRow(row);
   }
 
   async claimIdempotencyKey(rec: IdempotencyRecord): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }> {

@@ -270,8 +270,12 @@ export interface ContainerMove {
   from_server: string;
   to_server: string;
   log: NewStatusLog;
-  /** A container of a lost server recovered from a snapshot: the snapshot's configuration, and the snapshots `to_server` holds the files of. */
-  recovery?: { config: RestorableConfig; snapshot_ids: string[] };
+  /**
+   * A container of a lost server recovered from a snapshot: the snapshot's configuration, the
+   * snapshots `to_server` holds the files of, and the time `from_server`'s last heartbeat must
+   * still be older than (it came back: nothing is written).
+   */
+  recovery?: { config: RestorableConfig; snapshot_ids: string[]; stale_before: string };
 }
 
 /** A container's newest status log row (undefined with none): what last happened to it, for checks that read the log. */
@@ -398,6 +402,13 @@ export interface Store {
    * snapshot's configuration, and only the snapshots named go to `to_server`.
    */
   moveContainer(id: string, m: ContainerMove): Promise<ContainerRecord | undefined>;
+  /**
+   * Claims a container of a lost server for its recovery elsewhere (`operation_id`, operation
+   * `recover`), whatever claim that server left: only while it is on `from_server`, that server's
+   * last heartbeat is older than `stale_before`, and no other recovery holds it (one whose claim is
+   * older than `claim_stale_before` is taken over). Undefined when any of these does not hold.
+   */
+  claimForRecovery(id: string, c: { from_server: string; operation_id: string; started_at: string; stale_before: string; claim_stale_before: string }): Promise<ContainerRecord | undefined>;
 
   /** The container's restart-policy history, or undefined when it does not exist. */
   getRestartHistory(id: string): Promise<RestartHistoryRecord | undefined>;

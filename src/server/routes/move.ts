@@ -69,7 +69,7 @@ const SCHEMAS = {
     tags,
     summary: 'Move a container to another server',
     description:
-      'A stopped (or failed) container goes to another server of the cluster with its files, configuration, id, status logs and proxy aliases; its address is given anew there at its next start, its published ports and service names must be free there. The files travel between the daemons with their SHA-256 checked; until the other server has written the hand-over, the container stays here as it was. Its snapshots go with it (their files too, a file several of them hold sent once). A container of an offline server (lost, its daemon not answering) is recovered instead, by an admin: from its newest snapshot (or `snapshot`) whose files a server that answers keeps (a replica: `HOODY_SNAPSHOT_REPLICAS`), `stopped`, with the snapshot\'s files and configuration. Needs `HOODY_CLUSTER_SECRET`.',
+      'A stopped (or failed) container goes to another server of the cluster with its files, configuration, id, status logs and proxy aliases; its address is given anew there at its next start, its published ports and service names must be free there. The files travel between the daemons with their SHA-256 checked; until the other server has written the hand-over, the container stays here as it was. Its snapshots go with it (their files too, a file several of them hold sent once). A container of an offline server (lost, its daemon not answering) is recovered instead: from its newest snapshot (or `snapshot`) whose files a server that answers keeps (a replica: `HOODY_SNAPSHOT_REPLICAS`), `stopped`, with the snapshot\'s files and configuration. Needs `HOODY_CLUSTER_SECRET`.',
     params: IdParams,
     body: MoveContainerBody,
     response: {
@@ -196,7 +196,8 @@ export class ContainerMover {
       await mkdir(join(work, MADE_HERE), { recursive: true, mode: 0o700 });
       await writeFile(marker, `recover ${snap.id}\n`);
       const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
-      const moved = await containers.recoverIn(actor, c, { from: body.from_server, snapshot: { id: snap.id, alias: snap.alias, config }, snapshotIds: here, reason: body.reason }, (c) => snapshots.restoreInto(snap.id, c));
+      const staleBefore = new Date(Date.now() - cluster.membership.offlineAfterMs).toISOString();
+      const moved = await containers.recoverIn(actor, c, { from: body.from_server, snapshot: { id: snap.id, alias: snap.alias, config }, snapshotIds: here, staleBefore, reason: body.reason }, (c) => snapshots.restoreInto(snap.id, c));
       handedOver = true;
       return moved;
     } finally {
@@ -385,6 +386,10 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
       try {
         moved = await containers.moveIn(request.actor, id, { operationId: body.operation_id, from, reason: body.reason }, staged);
         handedOver = true;
+        // a snapshot deleted while its files travelled has no row: its files are nobody's
+        const gone: string[] = [];
+        for (const sid of received) if (!(await deps.store.getSnapshot(sid))) gone.push(sid);
+        await deps.snapshots?.dropFiles(gone);
       } finally {
         // handed over, or nothing of it left here: either way not half made
         await rm(marker, { force: true });

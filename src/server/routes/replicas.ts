@@ -19,6 +19,7 @@ import { nowIso } from '../../core/ids.ts';
 import type { SnapshotService } from '../../core/snapshot-service.ts';
 import { bodyOf, refusalOf, UnreachableError } from '../../cluster/client.ts';
 import { offline } from '../../cluster/placement.ts';
+import { DigestMismatchError } from '../../cluster/transfer.ts';
 import type { ServerView } from '../../cluster/membership.ts';
 import type { SnapshotRecord, SnapshotReplica } from '../../store/store.ts';
 import type { AppDeps } from '../app.ts';
@@ -114,6 +115,7 @@ export class SnapshotReplicator {
     const digest = answer.headers[DIGEST_HEADER];
     if (answer.statusCode !== 200 || typeof digest !== 'string') throw refusalOf(answer, await bodyOf(answer), (m) => `server "${holder.name}" did not give the files of snapshot ${id}: ${m}`);
     const taken = await this.deps.snapshots.receive(answer.body, digest).catch((err: unknown) => {
+      if (err instanceof DigestMismatchError) throw new HoodyError('INVALID_INPUT', `the files of snapshot ${id} from server "${holder.name}" arrived damaged: ${err.message}`);
       throw new HoodyError('RUNTIME_ERROR', `the files of snapshot ${id} from server "${holder.name}" could not be taken: ${(err as Error).message}`);
     });
     return taken.includes(id);
