@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
+import WebSocket from 'ws';
 import { adminQuery, apiClient, postgresUrl, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
@@ -99,6 +100,39 @@ describe('service URLs through any server\'s router', { skip }, () => {
     assert.equal(alias.status, 201, JSON.stringify(alias.body));
     const aliased = await eventually('the alias through a', () => via(routers[0]!, `shop${tag}.apps.localhost`, auth), (r) => r.status === 200, 15_000);
     assert.equal(aliased.body, 'served-by-b');
+    // b's kit terminal through a's router: the open link's cookie, then the page's WebSocket (an upgrade relayed to b's router)
+    const kit = await a('POST', '/containers', { name: 'kit', container_image: 'busybox', server_name: names[1], hoody_kit: true, command: ['sleep', '600'] });
+    assert.equal(kit.status, 201, JSON.stringify(kit.body));
+    const terminal = (await eventually('the kit terminal', async () => (await a('GET', `/containers/${kit.body.data.id}/services`)).body.data.services, (s: any[]) => s.some((x) => x.program === 'terminal' && x.status === 'active'), 20_000)).find((x: any) => x.program === 'terminal');
+    const termOpen = new URL(terminal.open_url as string);
+    const termOpened = await request(`${routers[0]}${termOpen.pathname}${termOpen.search}`, { headers: { host: terminal.host } });
+    await termOpened.body.dump();
+    const termCookie = String(termOpened.headers['set-cookie'] ?? '').split(';')[0] ?? '';
+    assert.equal(termOpened.statusCode, 303);
+    const ws = new WebSocket(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, ['hoody.terminal'], { headers: { host: terminal.host, cookie: termCookie } });
+    let screen = '';
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (!binary) return;
+      const text = data.toString('utf8');
+      screen += text;
+      if (text.includes(`${String.fromCharCode(27)}[6n`)) ws.send(Buffer.from(`${String.fromCharCode(27)}[1;1R`));
+    });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    await eventually('a prompt', async () => screen, (t) => /[#$] /.test(t), 15_000);
+    ws.send(Buffer.from('echo on-b-$((6*7)); hostname\r'));
+    await eventually('the command\'s output', async () => screen, (t) => t.includes('on-b-42') && t.includes('kit'), 15_000);
+    ws.close();
+    // without the cookie, b's router refuses the upgrade relayed to it
+    const refusedWs = new WebSocket(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal`, ['hoody.terminal'], { headers: { host: terminal.host } });
+    const refusedStatus = await new Promise<number>((resolve) => {
+      refusedWs.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refusedWs.once('open', () => resolve(101));
+      refusedWs.once('error', () => resolve(0));
+    });
+    assert.equal(refusedStatus, 401);
     // a host no server serves is still 404 here
     assert.equal((await via(routers[0]!, `nothing-1.${names[1]}.apps.localhost`, auth)).status, 404);
     assert.equal((await via(routers[0]!, `nothing-1.no-such-server.apps.localhost`, auth)).status, 404);

@@ -8,7 +8,8 @@
  * paused container still accepts TCP and would never answer.
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { Agent } from 'undici';
 import type { AuthService } from '../core/auth-service.ts';
 import type { ErrorCode } from '../api/error-codes.ts';
@@ -299,6 +300,9 @@ export class ServiceRouter {
     const found = host ? this.deps.table.lookup(host) : undefined;
     if (!host || !found) {
       if (host && this.deps.table.recentlyRemoved(host)) return refuseUpgrade(socket, 503, 'ALIAS_NOT_BOUND', `the alias ${host} was deleted moments ago`);
+      // a service of another server: its router takes the upgrade (never relayed twice)
+      const elsewhere = host && this.deps.remote && req.headers[RELAYED] === undefined ? await this.deps.remote(host) : undefined;
+      if (host && elsewhere) return this.relayUpgradeToServer(req, socket, head, host, elsewhere);
       return refuseUpgrade(socket, 404, 'NOT_FOUND', `no service is served at ${host ?? 'this host'}`);
     }
     const { route, container } = found;
@@ -346,29 +350,68 @@ export class ServiceRouter {
       upstream.setNoDelay(true);
       socket.setNoDelay(true);
       upstream.write(requestHead(req, joinPath(route.targetPath, req.url ?? '/'), forwardHeaders(req, host, access.stripAuthorization, true)));
-      upstream.pipe(socket);
-      // the client's bytes go on only once the program switched protocols: until then its answer
-      // (a refusal) is relayed and nothing more is sent as if it were another request
-      let seen = Buffer.alloc(0);
-      const onHead = (chunk: Buffer): void => {
-        seen = Buffer.concat([seen, chunk]);
-        const end = seen.indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (seen.length > 64 * 1024) close();
-          return;
-        }
-        upstream.off('data', onHead);
-        if (/^HTTP\/1\.[01] 101 /.test(seen.subarray(0, Math.min(end, 64)).toString('latin1'))) {
-          if (head.length > 0) upstream.write(head);
-          socket.pipe(upstream);
-        } else {
-          // not switched: the answer is the whole exchange
-          upstream.once('end', () => socket.end());
-        }
-      };
-      upstream.on('data', onHead);
+      spliceOnceSwitched(upstream, socket, head, close);
     });
   }
+
+  /**
+   * An upgrade for a service of a container on another server: the request head goes to that
+   * server's router as it came (Host, token and session cookie: that router checks them, and
+   * counts and closes the connection as its own), then bytes flow both ways.
+   */
+  private relayUpgradeToServer(req: IncomingMessage, socket: Socket, head: Buffer, host: string, origin: string): void {
+    if (req.method !== 'GET' || req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
+      return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
+    }
+    if (socket.destroyed) return;
+    const url = new URL(origin);
+    const tls = url.protocol === 'https:';
+    const port = Number(url.port || (tls ? 443 : 80));
+    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    const upstream = tls ? tlsConnect({ host: hostname, port, servername: isIP(hostname) ? undefined : hostname, ALPNProtocols: ['http/1.1'] }) : connect({ host: hostname, port });
+    const close = (): void => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    socket.once('close', () => upstream.destroy());
+    upstream.once('error', (err: Error & { code?: string }) => {
+      if (upstream.bytesRead === 0 && socket.writable && !socket.destroyed) refuseUpgrade(socket, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${err.code ?? err.message})`);
+      else close();
+    });
+    upstream.once('close', () => socket.destroy());
+    upstream.once(tls ? 'secureConnect' : 'connect', () => {
+      upstream.setNoDelay(true);
+      socket.setNoDelay(true);
+      upstream.write(requestHead(req, req.url ?? '/', [...forwardHeaders(req, host, false, true, true), RELAYED, '1']));
+      spliceOnceSwitched(upstream, socket, head, close);
+    });
+  }
+}
+
+/**
+ * After an upgrade's request head went upstream: the answer is relayed to the client, and the
+ * client's bytes go on only once the other end switched protocols (101); until then nothing more
+ * is sent that could be read as another request. An answer that does not switch is the whole exchange.
+ */
+function spliceOnceSwitched(upstream: Socket, socket: Socket, head: Buffer, close: () => void): void {
+  upstream.pipe(socket);
+  let seen = Buffer.alloc(0);
+  const onHead = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const end = seen.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (seen.length > 64 * 1024) close();
+      return;
+    }
+    upstream.off('data', onHead);
+    if (/^HTTP\/1\.[01] 101 /.test(seen.subarray(0, Math.min(end, 64)).toString('latin1'))) {
+      if (head.length > 0) upstream.write(head);
+      socket.pipe(upstream);
+    } else {
+      upstream.once('end', () => socket.end());
+    }
+  };
+  upstream.on('data', onHead);
 }
 
 /** The request's host, lower case, without its port. */
