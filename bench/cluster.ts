@@ -22,6 +22,13 @@
  * timed through each of the three daemons (paged through when the containers do not fit one page,
  * the pages' times summed), round robin, 5 warm-ups and 50 timed each per round. Target: < 50 ms.
  *
+ * Files between servers (after the listing; FILE_MB, default 200, of random bytes in a container):
+ * a snapshot of a stopped container on bench-1 (HOODY_SNAPSHOT_REPLICAS=1: its files are also
+ * fetched by another server) next to the same snapshot on bench-2 (no replica); the move of the
+ * container (and its snapshot) from bench-1 to bench-3, asked through bench-2; and, as the floor
+ * of moving those bytes on this machine, `tar --create | tar --extract` of the container's files
+ * into a scratch folder. Each 3 times.
+ *
  * No peer is measured: podman (the peer of the other benches) has no several-server mode, so the
  * only comparison is owner against forwarded, in the same run.
  *
@@ -199,6 +206,8 @@ async function startDaemon(i: number, databaseUrl: string): Promise<Daemon> {
       HOODY_CLUSTER_SECRET: clusterSecret,
       HOODY_ADMIN_TOKEN: adminToken,
       HOODY_NETWORK: 'none',
+      // bench-1's snapshots are kept on one other server too; the others' are not
+      HOODY_SNAPSHOT_REPLICAS: i === 1 ? '1' : '0',
       HOODY_MAX_CONTAINERS_PER_USER: '10000',
       HOODY_LOG_LEVEL: 'warn',
     },
@@ -428,6 +437,55 @@ try {
   console.log('\n| round | through | median | p90 | max |');
   console.log('|---|---|---:|---:|---:|');
   for (const row of rowsList) console.log(row);
+
+  // ---------------------------------------------------------------- files between servers
+  const FILE_MB = Number(process.env.FILE_MB ?? 200);
+  const d3 = daemons[2]!;
+  const rowsFiles: string[] = [];
+  const timed = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
+    const t = performance.now();
+    const v = await fn();
+    return [performance.now() - t, v];
+  };
+  for (let i = 1; i <= 3; i++) {
+    const withBytes = async (d: Daemon, name: string): Promise<string> => {
+      const c = await ok(d, 'POST', '/containers', { name, container_image: 'busybox', command: ['sleep', '3600'], server_name: d.name });
+      made.set(c.id!, d);
+      await ok(d, 'POST', `/containers/${c.id}/exec`, { command: ['sh', '-c', `dd if=/dev/urandom of=/big bs=1M count=${FILE_MB} 2>/dev/null; sync`] });
+      await ok(d, 'POST', `/containers/${c.id}/stop`, {});
+      return c.id!;
+    };
+    const a = await withBytes(d1, `mv-a-${i}`);
+    const b = await withBytes(d2, `mv-b-${i}`);
+    const [snapReplica, snap] = await timed(async () => (await call(d1, 'POST', `/containers/${a}/snapshots`, {})).body as { data?: { snapshot?: { replicas?: unknown[] } } });
+    const replicas = snap.data?.snapshot?.replicas?.length ?? 0;
+    const [snapLocal] = await timed(() => ok(d2, 'POST', `/containers/${b}/snapshots`, {}));
+    const [move, moved] = await timed(() => ok(d2, 'POST', `/containers/${a}/move`, { server_name: d3.name }));
+    if (moved.server_name !== d3.name) throw new Error(`mv-a-${i} moved to ${moved.server_name}`);
+    made.set(a, d3);
+    // the floor: the same bytes through tar on this machine
+    const upper = await new Promise<string>((resolve, reject) => {
+      const find = spawn('find', [d2.dataDir, '-name', 'big', '-size', `+${FILE_MB - 1}M`, '-path', `*${b}*`, '-print', '-quit']);
+      let out = '';
+      find.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      find.on('close', () => (out.trim() ? resolve(out.trim().replace(/\/big$/, '')) : reject(new Error(`no files of ${b} found`))));
+    });
+    const scratch = await mkdtemp(join(tmpdir(), 'hoody-bench-tar-'));
+    const [tarMs] = await timed(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const sh = spawn('sh', ['-c', `tar --create --xattrs --numeric-owner -C '${upper}' . | tar --extract --xattrs --numeric-owner -C '${scratch}'; sync`]);
+          sh.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar exited ${code}`))));
+        }),
+    );
+    await rm(scratch, { recursive: true, force: true });
+    rowsFiles.push(`| ${i} | ${f2(snapLocal)} | ${f2(snapReplica)} (${replicas} replica) | ${f2(move)} | ${f2(tarMs)} |`);
+    console.error(`files ${i}: done (load ${load()})`);
+  }
+  console.log(`\nFiles between servers: a stopped container with ${FILE_MB} MB of random bytes, ms`);
+  console.log('\n| run | snapshot, no replica (bench-2) | snapshot + replica (bench-1) | move with its snapshot, bench-1 → bench-3 via bench-2 | tar → tar (floor, same bytes) |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const row of rowsFiles) console.log(row);
 
   const worstDiff = Math.max(...OPS.filter((op) => op !== 'list').map((op) => median(all.forwarded[op]) - median(all.owner[op])));
   const worstList = Math.max(...daemons.map((d) => median(listTimes.get(d.name)!)));
