@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import WebSocket from 'ws';
+import { Client, PROMPT } from './terminal-client.ts';
 import { adminQuery, apiClient, postgresUrl, startTestDaemon, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
@@ -109,29 +109,16 @@ describe('service URLs through any server\'s router', { skip }, () => {
     await termOpened.body.dump();
     const termCookie = String(termOpened.headers['set-cookie'] ?? '').split(';')[0] ?? '';
     assert.equal(termOpened.statusCode, 303);
-    const ws = new WebSocket(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, ['hoody.terminal'], { headers: { host: terminal.host, cookie: termCookie } });
-    let screen = '';
-    ws.on('message', (data: Buffer, binary: boolean) => {
-      if (!binary) return;
-      const text = data.toString('utf8');
-      screen += text;
-      if (text.includes(`${String.fromCharCode(27)}[6n`)) ws.send(Buffer.from(`${String.fromCharCode(27)}[1;1R`));
-    });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    await eventually('a prompt', async () => screen, (t) => /[#$] /.test(t), 15_000);
-    ws.send(Buffer.from('echo on-b-$((6*7)); hostname\r'));
-    await eventually('the command\'s output', async () => screen, (t) => t.includes('on-b-42') && t.includes('kit'), 15_000);
-    ws.close();
+    const term = await Client.open(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, { host: terminal.host, cookie: termCookie });
+    await term.until(PROMPT);
+    term.type('echo on-b-$((6*7)); hostname\r');
+    await term.until(/on-b-42[\s\S]*kit/);
+    term.ws.close();
     // without the cookie, b's router refuses the upgrade relayed to it
-    const refusedWs = new WebSocket(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal`, ['hoody.terminal'], { headers: { host: terminal.host } });
-    const refusedStatus = await new Promise<number>((resolve) => {
-      refusedWs.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      refusedWs.once('open', () => resolve(101));
-      refusedWs.once('error', () => resolve(0));
-    });
+    const refusedStatus = await Client.open(`${routers[0]!.replace('http', 'ws')}/__hoody/terminal`, { host: terminal.host }).then(
+      () => 101,
+      (err: { status?: number }) => err.status ?? 0,
+    );
     assert.equal(refusedStatus, 401);
     // a host no server serves is still 404 here
     assert.equal((await via(routers[0]!, `nothing-1.${names[1]}.apps.localhost`, auth)).status, 404);

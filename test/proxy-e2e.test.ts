@@ -16,6 +16,7 @@ import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import WebSocket from 'ws';
+import { Client, PROMPT } from './terminal-client.ts';
 import { startTestDaemon, apiClient, HOODY_BIN, type DaemonHandle } from './daemon-harness.ts';
 import { HoodyClient } from '../src/sdk/index.ts';
 import { eventually, tcpProbe } from './eventually.ts';
@@ -407,22 +408,11 @@ https:// {
     assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
     assert.equal((await viaRouter(terminal.host, '/terminal/assets/xterm.js', { cookie })).status, 200);
     // the page's WebSocket, with the cookie of that host
-    const ws = new WebSocket(`${router.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, ['hoody.terminal'], { headers: { host: terminal.host, cookie } });
-    let screen = '';
-    ws.on('message', (data: Buffer, binary: boolean) => {
-      if (!binary) return;
-      const text = data.toString('utf8');
-      screen += text;
-      if (text.includes(`${String.fromCharCode(27)}[6n`)) ws.send(Buffer.from(`${String.fromCharCode(27)}[1;1R`));
-    });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    await eventually('a prompt', async () => screen, (t) => /[#$] /.test(t), 15_000);
-    ws.send(Buffer.from('echo kit-$((2+3)); stty size\r'));
-    await eventually('the command\'s output', async () => screen, (t) => t.includes('kit-5') && t.includes('30 90'), 15_000);
-    ws.close();
+    const term = await Client.open(`${router.replace('http', 'ws')}/__hoody/terminal?cols=90&rows=30`, { host: terminal.host, cookie });
+    await term.until(PROMPT);
+    term.type('echo kit-$((2+3)); stty size\r');
+    await term.until(/kit-5[\s\S]*30 90/);
+    term.ws.close();
     // another site cannot open it with the cookie
     const foreign = new WebSocket(`${router.replace('http', 'ws')}/__hoody/terminal`, ['hoody.terminal'], { headers: { host: terminal.host, cookie, origin: 'https://evil.example' } });
     const status = await new Promise<number>((resolve) => {

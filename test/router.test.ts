@@ -6,7 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
@@ -925,6 +925,61 @@ describe('service router over real sockets', () => {
     withBody.write(`POST / HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: Upgrade\r\nUpgrade: foo\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
     await within('the refusal', new Promise((resolve) => withBody.once('close', resolve)));
     assert.match(refusal, /^HTTP\/1\.1 400 /);
+  });
+
+  it('relays an upgrade for another server\'s host to that server\'s router once it switched, and closing the router ends the relay', { timeout: 60_000 }, async () => {
+    // another server's router: switches protocols, then echoes what comes, upper-cased
+    const heads: string[] = [];
+    const far = createNetServer((sock) => {
+      let buf = '';
+      let switched = false;
+      sock.on('data', (d: Buffer) => {
+        if (switched) return void sock.write(d.toString().toUpperCase());
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        heads.push(buf.slice(0, end));
+        switched = true;
+        sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+        if (buf.length > end + 4) sock.write(buf.slice(end + 4).toUpperCase());
+      });
+      sock.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((resolve) => far.listen(0, '127.0.0.1', resolve));
+    const farOrigin = `http://127.0.0.1:${(far.address() as AddressInfo).port}`;
+    const relaying = new ServiceRouter({ table, auth, access, existingTokenIds: (ids) => store.existingTokenIds(ids), secureCookies: false, remote: async (host) => (host === 'far-1.other.apps.test' ? farOrigin : undefined) });
+    await relaying.listen('127.0.0.1', 0);
+    try {
+      const client = connect({ host: '127.0.0.1', port: relaying.port ?? 0 });
+      await new Promise<void>((resolve) => client.once('connect', resolve));
+      let got = '';
+      client.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      // bytes sent with the head wait for the switch
+      client.write('GET /socket HTTP/1.1\r\nHost: far-1.other.apps.test\r\nAuthorization: Bearer t0k\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello');
+      await eventually('the switch and the echo', async () => got, (t) => t.startsWith('HTTP/1.1 101 ') && t.endsWith('HELLO'), 10_000);
+      assert.match(heads[0] ?? '', /^GET \/socket HTTP\/1\.1\r\n/);
+      assert.match(heads[0] ?? '', /\r\nhost: far-1\.other\.apps\.test\r\n/i, 'the Host as it came');
+      assert.match(heads[0] ?? '', /\r\nauthorization: Bearer t0k\r\n/i, 'the token goes on: that router checks it');
+      assert.match(heads[0] ?? '', /\r\nx-hoody-relayed: 1(\r\n|$)/i, 'marked: never relayed again');
+      client.write('again');
+      await eventually('the echo', async () => got, (t) => t.endsWith('AGAIN'), 10_000);
+      // a relayed host no server serves is 404 (no second hop)
+      const again = connect({ host: '127.0.0.1', port: relaying.port ?? 0 });
+      let refused = '';
+      again.on('data', (d: Buffer) => (refused += d.toString('latin1')));
+      again.write('GET / HTTP/1.1\r\nHost: far-1.other.apps.test\r\nX-Hoody-Relayed: 1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await eventually('the refusal', async () => refused, (t) => t.startsWith('HTTP/1.1 404 '), 10_000);
+      again.destroy();
+      // closing the router ends the open relay instead of waiting for it
+      const closed = client.closed ? Promise.resolve() : new Promise<void>((resolve) => client.once('close', () => resolve()));
+      const t0 = Date.now();
+      await relaying.close();
+      await closed;
+      assert.ok(Date.now() - t0 < 5_000, `closed in ${Date.now() - t0} ms`);
+    } finally {
+      await relaying.close().catch(() => undefined);
+      await new Promise<void>((resolve) => far.close(() => resolve()));
+    }
   });
 
   it('warned about nothing', () => {

@@ -985,6 +985,16 @@ for (const backend of backends) {
       assert.equal(await claim(), undefined, 'one recovery at a time');
       const taken = await claim({ claimStaleBefore: iso(-60_000) });
       assert.ok(taken && taken.current_operation?.id !== first?.current_operation?.id, 'a recovery claim older than the bound is taken over');
+      // swapClaim: only the claim that holds it is renewed or given back
+      const held = taken!.current_operation!;
+      assert.equal(await store.swapClaim(c.id, first!.current_operation!.id, null), false, 'a claim taken over no longer holds it');
+      const renewedAt = isoNow();
+      assert.equal(await store.swapClaim(c.id, held.id, { ...held, started_at: renewedAt }), true);
+      assert.equal((await store.getContainer(c.id))?.current_operation?.started_at, renewedAt);
+      const given = { id: newId(), operation: 'stop', started_at: iso(90_000) };
+      assert.equal(await store.swapClaim(c.id, held.id, given), true);
+      assert.deepEqual((await store.getContainer(c.id))?.current_operation, given);
+      assert.equal(await store.swapClaim(c.id, given.id, held), true);
       // the lost server came back before the hand-over: nothing is written
       const config = { container_image: 'busybox', image_id: null, command: ['sleep', '1'], environment_vars: {}, autostart: false, hoody_kit: false, resources: c.resources, stop_timeout: 10, restart_policy: 'no' as const };
       const handOver = (staleBefore: string) =>

@@ -1,5 +1,6 @@
 /** What a move leaves behind on a server when a daemon dies at the wrong moment, and its removal at the next start. */
-import { readdir } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RuntimeDriver } from '../runtime/driver.ts';
 import type { StatusLogRecord, Store } from '../store/store.ts';
 
@@ -39,6 +40,8 @@ export async function removeMovedAway(
     if (!movedAway && !half.has(state.id)) continue;
     const alive = state.status === 'running' || state.status === 'paused';
     if (alive && !(movedAway && move?.metadata.recovered === true)) continue;
+    // a move or recovery that began here since the marks were read
+    if (madeHere.running && (await access(join(madeHere.dir, state.id)).then(() => true, () => false))) continue;
     try {
       if (alive) {
         warn(`container ${state.id} was recovered on another server while this one was lost: its copy here is killed`);

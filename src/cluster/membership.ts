@@ -52,7 +52,7 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private cached: { at: number; views: Promise<ServerView[]> } | undefined;
   private beating: Promise<void> | undefined;
-  /** The time the last heartbeat written carried (0: none yet). */
+  /** The time the last heartbeat written carried (the start's, before the first). */
   private lastBeat = 0;
   /** The check after a return, while it runs. */
   private rejoining: Promise<void> | undefined;
@@ -69,6 +69,9 @@ export class Membership {
 
   /** Writes a heartbeat now and then every heartbeatMs. */
   async start(): Promise<void> {
+    // counted from the start: heartbeats that fail from the first on for longer than the offline
+    // time made this server offline for the others as surely as a gap between two written ones
+    this.lastBeat = Date.now();
     await this.beat();
     this.timer = setInterval(() => {
       // one at a time: a slow database must not pile heartbeats up
@@ -90,7 +93,7 @@ export class Membership {
       const at = Date.now();
       await this.store.touchServer(this.self.id, new Date(at).toISOString(), usage);
       // compared with the time the heartbeat carries, not when its write returned
-      const gone = this.lastBeat > 0 && at - this.lastBeat > this.offlineAfterMs;
+      const gone = at - this.lastBeat > this.offlineAfterMs;
       this.lastBeat = at;
       if (gone && !this.rejoining && this.opts.onRejoin) {
         this.opts.warn?.('this server was offline for the others (no heartbeat written): checking for its containers recovered elsewhere');

@@ -90,6 +90,8 @@ const OPERATION_SLACK_MS = 30_000;
 const noop = (): void => undefined;
 /** A recovery's claim older than this is taken to be its daemon's, killed part-way: another recovery may take it over. */
 const RECOVERY_CLAIM_STALE_MS = 10 * 60_000;
+/** How often a recovery renews its claim's time. */
+const RECOVERY_CLAIM_RENEW_MS = 60_000;
 /** Operations on a container's files (snapshot, restore, copy): their time grows with the files, not with stop timeouts. */
 const FILE_OPERATIONS: readonly Action[] = ['snapshot', 'restore', 'copy', 'move'];
 /** Longest a snapshot, restore or copy may take before its work is aborted. */
@@ -667,9 +669,11 @@ export class ContainerService {
       if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is no longer being moved here (the move was given up)`);
       return moved;
     } catch (err) {
-      // the hand-over may have been written though its answer was lost: then the files stay, it is here
-      const now = await this.deps.store.getContainer(id).catch(() => undefined);
-      if (now?.server_id === this.deps.server.id) return now;
+      // the hand-over may have been written though its answer was lost: then the files stay, it is here;
+      // unknown (the database cannot be read): nothing is removed, the next start decides by the row
+      const now = await this.deps.store.getContainer(id).then((c) => ({ c }), () => undefined);
+      if (!now) throw err;
+      if (now.c?.server_id === this.deps.server.id) return now.c;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-made container ${id} of a move`, e));
       throw err;
     } finally {
@@ -693,6 +697,8 @@ export class ContainerService {
     if (c.server_id === this.deps.server.id) throw new HoodyError('INVALID_INPUT', `container "${c.name}" is on this server already`);
     const opId = newId();
     const startedAt = nowIso();
+    // the claim the lost server left, given back if this recovery fails
+    const previous = (await this.deps.store.getContainer(id))?.current_operation ?? null;
     // one recovery at a time, and only while its server stays lost: the claim says both
     const claimed = await this.deps.store.claimForRecovery(id, {
       from_server: m.from,
@@ -711,6 +717,9 @@ export class ContainerService {
     const t0 = performance.now();
     let image: Awaited<ReturnType<ImageCatalog['ensure']>> | undefined;
     let made = false;
+    // renewed while the work runs: a long restore is not taken for one whose daemon died
+    const renew = setInterval(() => void this.deps.store.swapClaim(id, opId, { id: opId, operation: 'recover', started_at: nowIso() }).catch(() => undefined), RECOVERY_CLAIM_RENEW_MS);
+    renew.unref();
     try {
       image = await this.deps.images.ensure(config.image_id ?? config.container_image, { pull: 'missing', command: config.command }).catch(async (err: unknown) => {
         if (config.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(config.container_image, { pull: 'missing', command: config.command });
@@ -731,13 +740,16 @@ export class ContainerService {
       if (!moved) throw new HoodyError('INVALID_STATE', `the server of container "${c.name}" answered again during its recovery: it stays there, nothing was recovered`, { server_id: m.from });
       return moved;
     } catch (err) {
-      // the hand-over may have been written though its answer was lost: then the files stay, it is here
-      const now = await this.deps.store.getContainer(id).catch(() => undefined);
-      if (now?.server_id === this.deps.server.id) return now;
+      // the hand-over may have been written though its answer was lost: then the files stay, it is here;
+      // unknown (the database cannot be read): nothing is removed, the next start decides by the row
+      const now = await this.deps.store.getContainer(id).then((c) => ({ c }), () => undefined);
+      if (!now) throw err;
+      if (now.c?.server_id === this.deps.server.id) return now.c;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-recovered container ${id}`, e));
-      await this.deps.store.finishOperation(id, opId).catch(() => undefined);
+      await this.deps.store.swapClaim(id, opId, previous && { id: previous.id, operation: previous.operation, started_at: previous.started_at }).catch(() => undefined);
       throw err;
     } finally {
+      clearInterval(renew);
       image?.release();
     }
   }

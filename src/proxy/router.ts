@@ -75,6 +75,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 /** Marks a request one server's router relayed to another's. */
 const RELAYED = 'x-hoody-relayed';
+/** How long a relayed upgrade waits for the other router's connect (as plain relays do, through undici). */
+const RELAY_CONNECT_TIMEOUT_MS = 5_000;
+/** How long an upgrade waits for the head of its answer (a program's, or another router's). */
+const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
 /** Seconds a client is told to wait before trying a service that is not running again. */
 const RETRY_AFTER_S = 5;
 /** How long a token's existence is trusted for session cookies without asking the store again. */
@@ -117,6 +121,8 @@ export class ServiceRouter {
 
   async close(): Promise<void> {
     for (const ws of this.terminalSockets.clients) ws.terminate();
+    // upgraded sockets (tunnels to programs, relays to other routers) hold server.close() open
+    for (const socket of this.upgraded) socket.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) {
@@ -126,6 +132,9 @@ export class ServiceRouter {
     // destroy, not close: close waits for every request still open to a program (an endless stream)
     await this.agent.destroy().catch(() => undefined);
   }
+
+  /** Every upgraded client connection while it is open. */
+  private readonly upgraded = new Set<Socket>();
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.serve(req, res).catch((err: unknown) => {
@@ -260,6 +269,9 @@ export class ServiceRouter {
   /** An upgrade (WebSocket): the request head is replayed to the container, then bytes flow both ways until either side or a stop ends it. */
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // an upgraded connection is the server's no more: closing the router ends it
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     this.tunnel(req, socket, head).catch((err: unknown) => {
       this.deps.warn?.('router: opening a tunnel', err);
       refuseUpgrade(socket, 502, 'INTERNAL_ERROR', 'the router failed to open the connection');
@@ -373,13 +385,19 @@ export class ServiceRouter {
       upstream.destroy();
       socket.destroy();
     };
-    socket.once('close', () => upstream.destroy());
+    // a server that does not answer the connect is offline, as for plain relays (undici's connect timeout)
+    const connecting = setTimeout(() => upstream.destroy(Object.assign(new Error('no answer to the connect'), { code: 'ETIMEDOUT' })), RELAY_CONNECT_TIMEOUT_MS);
+    socket.once('close', () => {
+      clearTimeout(connecting);
+      upstream.destroy();
+    });
     upstream.once('error', (err: Error & { code?: string }) => {
       if (upstream.bytesRead === 0 && socket.writable && !socket.destroyed) refuseUpgrade(socket, 503, 'SERVER_OFFLINE', `the server of ${host} could not be reached (${err.code ?? err.message})`);
       else close();
     });
     upstream.once('close', () => socket.destroy());
     upstream.once(tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(connecting);
       upstream.setNoDelay(true);
       socket.setNoDelay(true);
       upstream.write(requestHead(req, req.url ?? '/', [...forwardHeaders(req, host, false, true, true), RELAYED, '1']));
@@ -396,6 +414,9 @@ export class ServiceRouter {
 function spliceOnceSwitched(upstream: Socket, socket: Socket, head: Buffer, close: () => void): void {
   upstream.pipe(socket);
   let seen = Buffer.alloc(0);
+  // an answer's head that never ends holds two sockets: not for ever
+  const deadline = setTimeout(close, UPGRADE_ANSWER_TIMEOUT_MS);
+  socket.once('close', () => clearTimeout(deadline));
   const onHead = (chunk: Buffer): void => {
     seen = Buffer.concat([seen, chunk]);
     const end = seen.indexOf('\r\n\r\n');
@@ -403,6 +424,7 @@ function spliceOnceSwitched(upstream: Socket, socket: Socket, head: Buffer, clos
       if (seen.length > 64 * 1024) close();
       return;
     }
+    clearTimeout(deadline);
     upstream.off('data', onHead);
     if (/^HTTP\/1\.[01] 101 /.test(seen.subarray(0, Math.min(end, 64)).toString('latin1'))) {
       if (head.length > 0) upstream.write(head);

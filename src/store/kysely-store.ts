@@ -593,6 +593,12 @@ export class KyselyStore implements Store {
       Object.assign(set, { hoody_kit: c.hoody_kit ? 1 : 0, container_image: c.container_image, image_id: c.image_id ?? null });
     }
     const done = await this.db.transaction().execute(async (trx) => {
+      if (recovery && this.dialect === 'postgres') {
+        // the lost server's row, locked while its heartbeat is still stale: a heartbeat of its return
+        // waits for this transaction (and then finds the container gone), or this one finds it fresh
+        const lost = await trx.selectFrom('servers').select('id').where('id', '=', m.from_server).where('last_seen_at', '<', recovery.stale_before).forUpdate().executeTakeFirst();
+        if (!lost) return undefined;
+      }
       let update = trx
         .updateTable('containers')
         // a restart the old server's policy had pending is not the new server's to carry out
@@ -628,6 +634,16 @@ export class KyselyStore implements Store {
     if (!done) return undefined;
     this.handOver(done.logged);
     return done.container;
+  }
+
+  async swapClaim(id: string, operationId: string, next: { id: string; operation: string; started_at: string } | null): Promise<boolean> {
+    const r = await this.db
+      .updateTable('containers')
+      .set({ current_operation_id: next?.id ?? null, current_operation: next?.operation ?? null, current_operation_started_at: next?.started_at ?? null })
+      .where('id', '=', id)
+      .where('current_operation_id', '=', operationId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async claimForRecovery(id: string, c: { from_server: string; operation_id: string; started_at: string; stale_before: string; claim_stale_before: string }): Promise<ContainerRecord | undefined> {

@@ -408,6 +408,12 @@ export interface Store {
    * last heartbeat is older than `stale_before`, and no other recovery holds it (one whose claim is
    * older than `claim_stale_before` is taken over). Undefined when any of these does not hold.
    */
+  /**
+   * Replaces claim `operation_id` of the container with `next` (null: released), only while that
+   * claim holds it; false when it no longer does. A long operation renews its claim's time with it,
+   * and one that failed gives back the claim it took over.
+   */
+  swapClaim(id: string, operationId: string, next: { id: string; operation: string; started_at: string } | null): Promise<boolean>;
   claimForRecovery(id: string, c: { from_server: string; operation_id: string; started_at: string; stale_before: string; claim_stale_before: string }): Promise<ContainerRecord | undefined>;
 
   /** The container's restart-policy history, or undefined when it does not exist. */

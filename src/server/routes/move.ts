@@ -26,6 +26,7 @@ import { DigestMismatchError, packFiles, unpackFiles, type Packed } from '../../
 import type { AppDeps } from '../app.ts';
 import type { Cluster } from '../forwarding.ts';
 import type { SnapshotReplicator } from './replicas.ts';
+import type { SnapshotService } from '../../core/snapshot-service.ts';
 import { containerView, serverViews } from '../server-views.ts';
 import { ok, serverWire } from '../wire.ts';
 
@@ -122,6 +123,8 @@ const SCHEMAS = {
 export class ContainerMover {
   /** Files packed for moves in progress here, by the move's claim. */
   readonly outgoing = new Map<string, { id: string; packed: Packed; snapshots?: Packed }>();
+  /** Containers being recovered here now: one at a time each (their runtime id and mark are the container's). */
+  private readonly recovering = new Set<string>();
 
   constructor(
     private readonly deps: AppDeps & { cluster: Cluster; replicator?: SnapshotReplicator },
@@ -177,6 +180,24 @@ export class ContainerMover {
     if (body.server_wide && !actor.isAdmin) throw new HoodyError('FORBIDDEN', 'only an admin recovers every container of a lost server');
     const c = body.server_wide ? await store.getContainer(id) : await containers.get(actor, id);
     if (!c) throw new HoodyError('NOT_FOUND', `no container "${id}"`, { resource: 'container' });
+    if (this.recovering.has(id)) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is being recovered here already`, { current_operation: c.current_operation });
+    this.recovering.add(id);
+    try {
+      return await this.recoverHereHeld(actor, authorization, c, body, { snapshots, replicator, work });
+    } finally {
+      this.recovering.delete(id);
+    }
+  }
+
+  private async recoverHereHeld(
+    actor: Actor,
+    authorization: string | undefined,
+    c: ContainerRecord,
+    body: RecoverBody,
+    { snapshots, replicator, work }: { snapshots: SnapshotService; replicator: SnapshotReplicator; work: string },
+  ): Promise<ContainerRecord> {
+    const { cluster, store, containers } = this.deps;
+    const id = c.id;
     const lost = await cluster.membership.server(body.from_server, { fresh: true });
     if (lost && lost.status !== 'offline') throw new HoodyError('INVALID_STATE', `server "${lost.name}" answers again: move the container as usual`, { server_id: lost.id });
     let fetched = false;
@@ -201,7 +222,7 @@ export class ContainerMover {
       handedOver = true;
       return moved;
     } finally {
-      await rm(marker, { force: true });
+      await settleMark(marker, handedOver, id, store, cluster.membership.self.id);
       if (!handedOver && fetched) await snapshots.dropFiles([body.snapshot_id]);
     }
   }
@@ -275,6 +296,16 @@ export class ContainerMover {
     await this.deps.snapshots?.dropFiles(snapshotIds, moved.id);
     return moved;
   }
+}
+
+/**
+ * Removes the mark of a container half made here by a move or recovery once the outcome is known:
+ * handed over, or the database says it is elsewhere. When the database cannot be read, the mark
+ * stays, and the next start decides by the row (kept when it is here, removed when not).
+ */
+async function settleMark(marker: string, handedOver: boolean, id: string, store: AppDeps['store'], self: string): Promise<void> {
+  const known = handedOver || (await store.getContainer(id).then((c) => c?.server_id !== self, () => false));
+  if (known) await rm(marker, { force: true });
 }
 
 export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster: Cluster }, mover: ContainerMover): Promise<void> {
@@ -392,7 +423,7 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
         await deps.snapshots?.dropFiles(gone);
       } finally {
         // handed over, or nothing of it left here: either way not half made
-        await rm(marker, { force: true });
+        await settleMark(marker, handedOver, id, deps.store, cluster.membership.self.id);
       }
       return ok('Container moved here', await containerView(deps, moved));
     } finally {
