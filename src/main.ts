@@ -551,6 +551,10 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   if (advertised && !config.advertiseUrl && isLoopbackHost(new URL(advertised).hostname)) {
     warn(`this daemon of a cluster advertises ${advertised}, a loopback address: only daemons on this machine reach it; set HOODY_ADVERTISE_URL to an address the other servers can dial`);
   }
+  // the docs' Caddy set-up puts the router on loopback behind a TLS proxy: then the other servers' routers cannot relay to it
+  if (config.clusterSecret && routerAdvertised && advertised && isLoopbackHost(new URL(routerAdvertised).hostname) && !isLoopbackHost(new URL(advertised).hostname)) {
+    warn(`this server's router listens on ${routerAdvertised}, a loopback address: the other servers' routers cannot relay its service URLs to it (they answer 503 SERVER_OFFLINE for them); set HOODY_PROXY_HOST to an address they can dial, or point every service host of this server at it directly`);
+  }
   if (config.clusterSecret && !advertised) warn(`HOODY_CLUSTER_SECRET is set but this daemon listens on ${config.host}, which the others cannot dial: set HOODY_ADVERTISE_URL, or requests for its containers answer WRONG_SERVER elsewhere`);
   let metricsListener: MetricsListener | undefined;
   try {
