@@ -484,17 +484,19 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   containers.terminalsOf = (id) => terminals.list(id);
 
   // the cluster: this server's heartbeat, and requests sent on to the other servers' daemons
+  /** While the daemon runs: its copies of containers recovered elsewhere (moves and recoveries in progress here left alone). */
+  const removeRecoveredCopies = (): Promise<string[]> => removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: true }, warn);
   const membership = new Membership(store, server, {
     offlineAfterMs: config.serverOfflineAfterMs ?? DEFAULT_OFFLINE_AFTER_MS,
     usage: () => serverUsage(store, server.id),
     warn,
     // cut off long enough to be seen offline: a container recovered elsewhere meanwhile must not run here too
-    onRejoin: async () => void (await removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: true }, warn)),
+    onRejoin: async () => void (await removeRecoveredCopies()),
   });
   await membership.start();
   // a recovery elsewhere is refused once this heartbeat is written; one that finished between the
   // start's clean-up above and it left a copy here that must not run
-  if (config.clusterSecret) await removeMovedAway(store, driver, server, { dir: join(dataDir, TRANSIT_DIR, MADE_HERE), running: true }, warn);
+  if (config.clusterSecret) await removeRecoveredCopies();
   const clusterClient = config.clusterSecret ? new ClusterClient(server, config.clusterSecret) : undefined;
   const cluster: Cluster = { membership, workDir: join(dataDir, TRANSIT_DIR), files: { idRange: ids, shiftIds: shiftTree }, snapshotReplicas: config.snapshotReplicas ?? 0, ...(clusterClient && config.clusterSecret ? { client: clusterClient, secret: config.clusterSecret } : {}) };
 

@@ -29,6 +29,14 @@ const secret = randomBytes(32).toString('hex');
 const adminToken = `hoody_test_${randomBytes(16).toString('hex')}`;
 const PORT = 7000;
 
+/** The CLI as shipped, as the admin, against the daemon at `url`: its exit code and what it printed. */
+const runCli = (url: string, timeoutMs: number, args: string[]) =>
+  new Promise<{ code: number; out: string }>((resolve) => {
+    execFile(process.execPath, [HOODY_BIN, ...args], { env: { ...process.env, HOODY_API_URL: url, HOODY_TOKEN: adminToken, NO_COLOR: '1' }, timeout: timeoutMs }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
+
 /** The parent of a process (conmon, for a container's init). */
 const parentOf = (pid: number): number => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
@@ -287,12 +295,7 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
   });
 
   it('the CLI and the SDK: servers listed with their usage, a create placed by --server, maintenance kept running then ended', async () => {
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(process.execPath, [HOODY_BIN, ...args], { env: { ...process.env, HOODY_API_URL: daemons[0]!.url, HOODY_TOKEN: adminToken, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
-        );
-      });
+    const cli = (...args: string[]) => runCli(daemons[0]!.url, 60_000, args);
     const list = await cli('servers', 'list');
     assert.equal(list.code, 0, list.out);
     for (const n of names) assert.match(list.out, new RegExp(`${n}\\s+ready`));
@@ -476,11 +479,7 @@ describe('three servers on one PostgreSQL, each daemon in its own network namesp
     assert.ok(existsSync(`/proc/${ghostPid}`), 'its old copy still runs on the lost server (only the daemon died)');
     // the rest of the lost server, by an admin: the tenant's container is recovered; the one without a snapshot kept elsewhere stays
     // through the CLI, sent to server 2's daemon
-    const wide = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, [HOODY_BIN, 'servers', 'recover', names[2]!, '--to', names[1]!, '--json'], { env: { ...process.env, HOODY_API_URL: daemons[1]!.url, HOODY_TOKEN: adminToken, NO_COLOR: '1' }, timeout: 120_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
-      );
-    });
+    const wide = await runCli(daemons[1]!.url, 120_000, ['servers', 'recover', names[2]!, '--to', names[1]!, '--json']);
     assert.equal(wide.code, 0, wide.out);
     const byId = Object.fromEntries(JSON.parse(wide.out).results.map((r: any) => [r.container_id, r]));
     assert.deepEqual([byId[tenantBox.body.data.id]?.ok, byId[tenantBox.body.data.id]?.status], [true, 'stopped'], wide.out);

@@ -42,7 +42,13 @@ export interface ImageCatalog {
    * (no image delete or prune removes it) until `release`. Throws a HoodyError: IMAGE_NOT_FOUND,
    * IMAGE_PULL_FAILED, IMAGE_TOO_LARGE, IMAGE_AMBIGUOUS or INVALID_INPUT.
    */
-  ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<{ id: string; release(): void }>;
+  ensure(reference: string, opts: { pull: PullPolicy; command: string[] | null; signal?: AbortSignal }): Promise<ImageLease>;
+}
+
+/** An image held for a container until `release`. */
+export interface ImageLease {
+  id: string;
+  release(): void;
 }
 
 /** The server's network as the control plane needs it (absent, or mode `none`: no bridge, every container `none`). */
@@ -646,16 +652,11 @@ export class ContainerService {
       throw new HoodyError('INVALID_STATE', `container "${c.name}" is not being moved from that server (its current operation is ${c.current_operation?.operation ?? 'none'})`);
     }
     if (c.server_id === this.deps.server.id) throw new HoodyError('INVALID_INPUT', `container "${c.name}" is on this server already`);
-    const image = await this.deps.images.ensure(c.image_id ?? c.container_image, { pull: 'missing', command: c.command }).catch(async (err: unknown) => {
-      // an image id is only known where it was pulled: its name is pulled here
-      if (c.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(c.container_image, { pull: 'missing', command: c.command });
-      throw err;
-    });
+    const image = await this.imageOfArrival(c.name, c);
     const t0 = performance.now();
     const here: ContainerRecord = { ...c, server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
     let made = false;
     try {
-      if (c.image_id && image.id !== c.image_id) throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${c.name}" (${c.image_id}) is not on this server, and "${c.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: c.container_image });
       const driver = this.deps.driver;
       if (!driver.takeFiles) throw new HoodyError('RUNTIME_ERROR', 'this runtime cannot take a container\'s files');
       made = true;
@@ -669,16 +670,41 @@ export class ContainerService {
       if (!moved) throw new HoodyError('OPERATION_IN_PROGRESS', `container "${c.name}" is no longer being moved here (the move was given up)`);
       return moved;
     } catch (err) {
-      // the hand-over may have been written though its answer was lost: then the files stay, it is here;
-      // unknown (the database cannot be read): nothing is removed, the next start decides by the row
-      const now = await this.deps.store.getContainer(id).then((c) => ({ c }), () => undefined);
-      if (!now) throw err;
-      if (now.c?.server_id === this.deps.server.id) return now.c;
+      const arrived = await this.arrivedAnyway(id, err);
+      if (arrived) return arrived;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-made container ${id} of a move`, e));
       throw err;
     } finally {
       image.release();
     }
+  }
+
+  /**
+   * The image of a container arriving from another server (a move or a recovery), held: by id
+   * when this server has it, else its name pulled, which must be the same image when the id is
+   * known (an image id is only known where it was pulled).
+   */
+  private async imageOfArrival(name: string, want: { image_id?: string | null; container_image: string; command: string[] | null }): Promise<ImageLease> {
+    const image = await this.deps.images.ensure(want.image_id ?? want.container_image, { pull: 'missing', command: want.command }).catch(async (err: unknown) => {
+      if (want.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(want.container_image, { pull: 'missing', command: want.command });
+      throw err;
+    });
+    if (want.image_id && image.id !== want.image_id) {
+      image.release();
+      throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${name}" (${want.image_id}) is not on this server, and "${want.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: want.container_image });
+    }
+    return image;
+  }
+
+  /**
+   * After an arrival failed with `err`: the container when its hand-over was written all the same
+   * (its answer lost: the files stay, it is here), undefined when it is not here; `err` again when
+   * the database cannot be read (nothing may be removed: the next start decides by the row).
+   */
+  private async arrivedAnyway(id: string, err: unknown): Promise<ContainerRecord | undefined> {
+    const now = await this.deps.store.getContainer(id).then((c) => ({ c }), () => undefined);
+    if (!now) throw err;
+    return now.c?.server_id === this.deps.server.id ? now.c : undefined;
   }
 
   /**
@@ -698,7 +724,7 @@ export class ContainerService {
     const opId = newId();
     const startedAt = nowIso();
     // the claim the lost server left, given back if this recovery fails
-    const previous = (await this.deps.store.getContainer(id))?.current_operation ?? null;
+    const previous = c.current_operation;
     // one recovery at a time, and only while its server stays lost: the claim says both
     const claimed = await this.deps.store.claimForRecovery(id, {
       from_server: m.from,
@@ -715,17 +741,13 @@ export class ContainerService {
     }
     const config = { ...m.snapshot.config, resources: this.withinMaxima(m.snapshot.config.resources) };
     const t0 = performance.now();
-    let image: Awaited<ReturnType<ImageCatalog['ensure']>> | undefined;
+    let image: ImageLease | undefined;
     let made = false;
     // renewed while the work runs: a long restore is not taken for one whose daemon died
     const renew = setInterval(() => void this.deps.store.swapClaim(id, opId, { id: opId, operation: 'recover', started_at: nowIso() }).catch(() => undefined), RECOVERY_CLAIM_RENEW_MS);
     renew.unref();
     try {
-      image = await this.deps.images.ensure(config.image_id ?? config.container_image, { pull: 'missing', command: config.command }).catch(async (err: unknown) => {
-        if (config.image_id && err instanceof HoodyError && err.code === 'IMAGE_NOT_FOUND') return this.deps.images.ensure(config.container_image, { pull: 'missing', command: config.command });
-        throw err;
-      });
-      if (config.image_id && image.id !== config.image_id) throw new HoodyError('IMAGE_NOT_FOUND', `the image of container "${c.name}" (${config.image_id}) is not on this server, and "${config.container_image}" is another image here (${image.id}): pull it by digest first`, { container_image: config.container_image });
+      image = await this.imageOfArrival(c.name, config);
       const here: ContainerRecord = { ...claimed, ...config, status: 'stopped', server_id: this.deps.server.id, ipv4_address: null, image_id: image.id };
       made = true;
       await this.deps.driver.create(await this.specOf(here));
@@ -740,11 +762,8 @@ export class ContainerService {
       if (!moved) throw new HoodyError('INVALID_STATE', `the server of container "${c.name}" answered again during its recovery: it stays there, nothing was recovered`, { server_id: m.from });
       return moved;
     } catch (err) {
-      // the hand-over may have been written though its answer was lost: then the files stay, it is here;
-      // unknown (the database cannot be read): nothing is removed, the next start decides by the row
-      const now = await this.deps.store.getContainer(id).then((c) => ({ c }), () => undefined);
-      if (!now) throw err;
-      if (now.c?.server_id === this.deps.server.id) return now.c;
+      const arrived = await this.arrivedAnyway(id, err);
+      if (arrived) return arrived;
       if (made) await this.deps.driver.delete(id).catch((e: unknown) => this.deps.warn?.(`the half-recovered container ${id}`, e));
       await this.deps.store.swapClaim(id, opId, previous && { id: previous.id, operation: previous.operation, started_at: previous.started_at }).catch(() => undefined);
       throw err;

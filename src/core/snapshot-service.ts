@@ -208,7 +208,7 @@ export class SnapshotService {
     const rows = await this.deps.store.listSnapshots({ container_id: containerId, server_id: this.deps.server.id });
     if (rows.length === 0) return undefined;
     const ids = rows.map((r) => r.id);
-    return { ids, packed: await this.deps.files.pack(ids, file, signal) };
+    return { ids, packed: await this.pack(ids, file, signal) };
   }
 
   /** Packs the files of snapshots `ids` (held here) into `file`. */
@@ -375,7 +375,7 @@ export class SnapshotService {
     const rows = await this.deps.store.listSnapshots({ container_id: containerId });
     for (const r of rows.reverse()) {
       if (r.server_id !== this.deps.server.id) continue;
-      if (await this.deps.files.get(r.id).then(() => true, () => false)) return r.id;
+      if (await this.holds(r.id)) return r.id;
     }
     return undefined;
   }

@@ -323,10 +323,7 @@ export class ServiceRouter {
     if (route.builtin) return this.terminal(req, socket, head, route, container, access);
     const target = targetOf(route, container);
     if ('refused' in target) return refuseUpgrade(socket, 503, target.refused.code, target.refused.message);
-    // an upgrade is a GET without a body (RFC 6455); anything else would smuggle requests past the router's checks
-    if (req.method !== 'GET' || req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
-      return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
-    }
+    if (!isBodilessGet(req)) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
     if (route.targetPath !== '/' && hasDotSegment(req.url ?? '/')) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'a path with . or .. segments is not served through an alias with a target path');
     if (socket.destroyed) return;
     // a private program's connection is its owner's token's: capped per user, closed when the token is deleted
@@ -372,9 +369,7 @@ export class ServiceRouter {
    * counts and closes the connection as its own), then bytes flow both ways.
    */
   private relayUpgradeToServer(req: IncomingMessage, socket: Socket, head: Buffer, host: string, origin: string): void {
-    if (req.method !== 'GET' || req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
-      return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
-    }
+    if (!isBodilessGet(req)) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');
     if (socket.destroyed) return;
     const url = new URL(origin);
     const tls = url.protocol === 'https:';
@@ -404,6 +399,11 @@ export class ServiceRouter {
       spliceOnceSwitched(upstream, socket, head, close);
     });
   }
+}
+
+/** An upgrade is a GET without a body (RFC 6455): anything else would smuggle requests past the router's checks. */
+function isBodilessGet(req: IncomingMessage): boolean {
+  return req.method === 'GET' && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
 }
 
 /**

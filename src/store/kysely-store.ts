@@ -49,6 +49,7 @@ import {
   type SnapshotFilter,
   type SnapshotReplica,
   type ContainerMove,
+  type RestorableConfig,
   type SnapshotReplicaFilter,
   type SnapshotRecord,
   type ServerRecord,
@@ -561,11 +562,7 @@ export class KyselyStore implements Store {
     if (t.exit_code !== undefined) set.exit_code = t.exit_code;
     if (t.desired_status !== undefined) set.desired_status = t.desired_status;
     if (t.finish_operation) Object.assign(set, { current_operation_id: null, current_operation: null, current_operation_started_at: null });
-    if (t.config) {
-      const c = t.config;
-      Object.assign(set, patchToRow({ command: c.command, environment_vars: c.environment_vars, autostart: c.autostart, resources: c.resources, stop_timeout: c.stop_timeout, restart_policy: c.restart_policy }));
-      Object.assign(set, { hoody_kit: c.hoody_kit ? 1 : 0, container_image: c.container_image, image_id: c.image_id ?? null });
-    }
+    if (t.config) Object.assign(set, restorableRow(t.config));
     const done = await this.db.transaction().execute(async (trx) => {
       let update = trx
         .updateTable('containers')
@@ -586,12 +583,7 @@ export class KyselyStore implements Store {
   async moveContainer(id: string, m: ContainerMove): Promise<ContainerRecord | undefined> {
     const set: Updateable<ContainersTable> = { server_id: m.to_server, ipv4_address: null, current_operation_id: null, current_operation: null, current_operation_started_at: null, restart_due_at: null, updated_at: now() };
     const recovery = m.recovery;
-    if (recovery) {
-      const c = recovery.config;
-      Object.assign(set, { status: 'stopped', desired_status: 'stopped', exit_code: null });
-      Object.assign(set, patchToRow({ command: c.command, environment_vars: c.environment_vars, autostart: c.autostart, resources: c.resources, stop_timeout: c.stop_timeout, restart_policy: c.restart_policy }));
-      Object.assign(set, { hoody_kit: c.hoody_kit ? 1 : 0, container_image: c.container_image, image_id: c.image_id ?? null });
-    }
+    if (recovery) Object.assign(set, { status: 'stopped', desired_status: 'stopped', exit_code: null }, restorableRow(recovery.config));
     const done = await this.db.transaction().execute(async (trx) => {
       if (recovery && this.dialect === 'postgres') {
         // the lost server's row, locked while its heartbeat is still stale: a heartbeat of its return
@@ -772,4 +764,14 @@ export class KyselyStore implements Store {
     // through the same decoding as a read, so a listener gets what statusLogsSince would give
     return statusLogFromRow({ ...values, project_id: projectId, seq, ordinal: 0 }); // the record has no ordinal
   }
+}
+
+/** The columns of a configuration a snapshot puts back (a restore's, or a recovery's). */
+function restorableRow(c: RestorableConfig): Updateable<ContainersTable> {
+  return {
+    ...patchToRow({ command: c.command, environment_vars: c.environment_vars, autostart: c.autostart, resources: c.resources, stop_timeout: c.stop_timeout, restart_policy: c.restart_policy }),
+    hoody_kit: c.hoody_kit ? 1 : 0,
+    container_image: c.container_image,
+    image_id: c.image_id ?? null,
+  };
 }

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Id, MoveContainerBody, RecoverServerBody } from '../../api/schemas.ts';
@@ -138,8 +138,7 @@ export class ContainerMover {
    */
   async recover(actor: Actor, authorization: string | undefined, c: ContainerRecord, target: ServerView, ref: string | undefined, reason: string | undefined, serverWide = false): Promise<ContainerRecord> {
     const { cluster, store } = this.deps;
-    const lost = await cluster.membership.server(c.server_id, { fresh: true });
-    if (lost && lost.status !== 'offline') throw new HoodyError('INVALID_STATE', `server "${lost.name}" answers again: move container "${c.name}" as usual`, { server_id: lost.id });
+    // whether its server is still lost is checked where it is recovered (recoverHere), and again in the hand-over
     const rows = await store.listSnapshots({ container_id: c.id });
     const candidates = ref === undefined ? rows.reverse() : rows.filter((r) => r.id === ref || r.alias === ref);
     if (ref !== undefined && candidates.length === 0) throw new HoodyError('NOT_FOUND', `container "${c.name}" has no snapshot "${ref}"`, { resource: 'snapshot' });
@@ -214,8 +213,7 @@ export class ContainerMover {
       // the snapshots whose files are here go with it: the one used, and replicas kept here
       const here: string[] = [];
       for (const r of await store.listSnapshots({ container_id: id })) if (await snapshots.holds(r.id)) here.push(r.id);
-      await mkdir(join(work, MADE_HERE), { recursive: true, mode: 0o700 });
-      await writeFile(marker, `recover ${snap.id}\n`);
+      await markHalfMade(marker, `recover ${snap.id}`);
       const config = { ...snap.config, container_image: snap.container_image, image_id: snap.image_id };
       const staleBefore = new Date(Date.now() - cluster.membership.offlineAfterMs).toISOString();
       const moved = await containers.recoverIn(actor, c, { from: body.from_server, snapshot: { id: snap.id, alias: snap.alias, config }, snapshotIds: here, staleBefore, reason: body.reason }, (c) => snapshots.restoreInto(snap.id, c));
@@ -296,6 +294,12 @@ export class ContainerMover {
     await this.deps.snapshots?.dropFiles(snapshotIds, moved.id);
     return moved;
   }
+}
+
+/** Marks a container as half made here by a move or recovery (`marker`: its file under MADE_HERE), until settleMark. */
+async function markHalfMade(marker: string, note: string): Promise<void> {
+  await mkdir(dirname(marker), { recursive: true, mode: 0o700 });
+  await writeFile(marker, `${note}\n`);
 }
 
 /**
@@ -411,8 +415,7 @@ export async function moveRoutes(api: FastifyInstance, deps: AppDeps & { cluster
       if (here && (here.uid !== body.id_range.uid || here.gid !== body.id_range.gid || here.size !== body.id_range.size)) await cluster.files?.shiftIds(staged, body.id_range, here);
       // marked while it is half made here: a daemon killed before the hand-over removes it at its next start
       const marker = join(work, MADE_HERE, id);
-      await mkdir(join(work, MADE_HERE), { recursive: true, mode: 0o700 });
-      await writeFile(marker, `${body.operation_id}\n`);
+      await markHalfMade(marker, body.operation_id);
       let moved;
       try {
         moved = await containers.moveIn(request.actor, id, { operationId: body.operation_id, from, reason: body.reason }, staged);
