@@ -55,6 +55,9 @@ import { SnapshotStore } from './snapshots/store.ts';
 import { settleRestore } from './snapshots/restore.ts';
 import { shiftTree } from './runtime/id-shift.ts';
 import { TerminalSessions } from './core/terminals.ts';
+import { KitDisplays } from './core/kit.ts';
+import { DisplayServers } from './runtime/display.ts';
+import { detectCgroupLayout } from './runtime/cgroups.ts';
 import type { Actor } from './core/actor.ts';
 import type { ContainerRecord } from './store/store.ts';
 import { HoodyError } from './core/errors.ts';
@@ -382,6 +385,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     },
   });
 
+  // the kit's displays: an Xvnc per running hoody_kit container, on /run (a reboot ends them with the containers)
+  const cgroupPrefix = config.cgroupPrefix ?? cgroupPrefixFor(dataDir);
+  const kit = new KitDisplays({ host: new DisplayServers({ root: join('/run/hoody', cgroupPrefix, 'displays'), cgroupPrefix, layout: await detectCgroupLayout(), warn }), events, warn });
+  containers.kit = kit;
+
   const tokenFile = join(dataDir, ADMIN_TOKEN_FILE);
   const previouslyGenerated = (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || undefined;
   const { generatedSecret, retiredGenerated } = await auth.bootstrap(config.adminToken, previouslyGenerated);
@@ -480,8 +488,19 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   };
   const logs = new ContainerLogs({ get: localContainer, driver, events });
   const exec = new ContainerExec({ get: localContainer, driver });
-  const terminals = new TerminalSessions({ exec, driver, events, tokens: sessions });
+  const terminals = new TerminalSessions({
+    exec,
+    driver,
+    events,
+    tokens: sessions,
+    onClient: (c) => events.publishClient({ action: c.action, program: 'terminal', index: c.index, container_id: c.containerId, project_id: c.projectId, client: c.client, clients: c.clients, at: new Date().toISOString() }),
+  });
   containers.terminalsOf = (id) => terminals.list(id);
+  // displays that outlived the last daemon are adopted, the others (their container stopped meanwhile) stopped
+  void store
+    .listContainers({ server_id: server.id, status: 'running' })
+    .then((running) => kit.reconcile(running))
+    .catch((err: unknown) => warn('adopting the displays of running containers', err));
 
   // the cluster: this server's heartbeat, and requests sent on to the other servers' daemons
   /** While the daemon runs: its copies of containers recovered elsewhere (moves and recoveries in progress here left alone). */
@@ -522,6 +541,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       // a service of another server's container: that server's router (read from the shared database)
       remote: (host) => routerOfHost(host, serviceUrls, store, membership),
       warn,
+      displays: kit,
       terminals: {
         sessions: terminals,
         // a session cookie names its user and token: the token's rights, while it exists
@@ -596,6 +616,7 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
       sessions.stop();
       await reconciler.stop();
       await containers.close();
+      kit.close();
       events.stop();
       await driver.close();
       await network?.close();

@@ -1103,6 +1103,29 @@ for (const backend of backends) {
       assert.deepEqual(read?.ports, []);
     });
 
+    test('kit containers made when the kit had one terminal get the host labels of terminal-2, terminal-3 and display-1', async () => {
+      const place = await freshPlace();
+      const store = await open(place);
+      const s = await seed(store);
+      const make = async (fields: Pick<ContainerRecord, 'name'> & Partial<ContainerRecord>): Promise<ContainerRecord> => {
+        const c = containerRecord({ project_id: s.project.id, server_id: s.server.id, ...fields });
+        await store.createContainer(c, logEntry('creating', c.status, { operation: 'create' }));
+        return c;
+      };
+      const programs = [{ name: 'web', port: 8080, index: 1, public: false }];
+      const kit = await make({ name: 'desk', hoody_kit: true, programs, service_labels: ['p-desk-web-1', 'p-desk-terminal-1'] });
+      // a label the migration would give is another container's already: that one is left empty
+      const other = await make({ name: 'other', service_labels: ['p-desk-terminal-3'] });
+      const plain = await make({ name: 'plain', programs, service_labels: ['p-plain-web-1'] });
+      await rawSql(place, ["delete from kysely_migration where name >= '0013'"]);
+      await store.migrate();
+      assert.deepEqual((await store.getContainer(kit.id))?.service_labels, ['p-desk-web-1', 'p-desk-terminal-1', 'p-desk-terminal-2', '', 'p-desk-display-1']);
+      assert.deepEqual((await store.getContainer(other.id))?.service_labels, ['p-desk-terminal-3']);
+      assert.deepEqual((await store.getContainer(plain.id))?.service_labels, ['p-plain-web-1']);
+      // the new labels are held: another container cannot take them
+      await assert.rejects(make({ name: 'thief', service_labels: ['p-desk-display-1'] }), ServiceNameTakenError);
+    });
+
     test('upsertServer inserts a server, then updates it in place keeping created_at', async () => {
       const store = await freshStore();
       const server: ServerRecord = { id: newId(), name: 'node-1', status: 'ready', runtime: 'runc', last_seen_at: '2025-01-01T00:00:00.000Z', created_at: '2025-01-01T00:00:00.000Z', advertise_url: null, proxy_url: null, version: null, capacity: null, usage: null };

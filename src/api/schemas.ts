@@ -133,6 +133,13 @@ export const ServiceView = Type.Object({
 });
 export type ServiceView = Static<typeof ServiceView>;
 
+export const ConnectedClient = Type.Object({
+  id: Type.String(),
+  user_id: Type.String(),
+  address: Type.Union([Type.String(), Type.Null()], { description: 'the address it connects from, as this server sees it' }),
+  since: Timestamp,
+});
+
 export const RuntimeInfo = Type.Object({
   pid: Type.Union([Type.Integer(), Type.Null()]),
   processes: Type.Array(ProcessInfo, { description: 'at most 500, the lowest pids; `processes_total` counts them all' }),
@@ -144,10 +151,26 @@ export const RuntimeInfo = Type.Object({
   ports: Type.Array(PublishedPortSchema, { description: 'the ports it publishes' }),
   services: Type.Array(ServiceView, { description: 'its programs, with their URLs and whether each is really listening' }),
   terminals: Type.Array(
-    Type.Object({ id: Type.String(), user_id: Type.String(), command: Type.Array(Type.String()), cols: Type.Integer(), rows: Type.Integer(), started_at: Timestamp }),
-    { description: 'its open terminal sessions (GET /containers/{id}/terminal upgraded to a WebSocket), with who opened each' },
+    Type.Object({
+      id: Type.String(),
+      index: Type.Union([Type.Integer(), Type.Null()], { description: 'the shared session\'s index (`terminal-1` is 1): it outlives its clients and ends when its shell exits or the container stops; null for a session of one client, which ends with it' }),
+      user_id: Type.String({ description: 'who opened it' }),
+      command: Type.Array(Type.String()),
+      cols: Type.Integer(),
+      rows: Type.Integer(),
+      started_at: Timestamp,
+      clients: Type.Array(ConnectedClient, { description: 'who is attached now' }),
+    }),
+    { description: 'its open terminal sessions: the kit\'s shared ones (terminal-N, or GET /containers/{id}/terminal?index=N) and one-client ones, with who is attached' },
   ),
-  displays: Type.Object({ connected_clients: Type.Array(Type.Unknown()) }),
+  displays: Type.Object(
+    {
+      active: Type.Boolean({ description: 'whether its display (the kit\'s virtual desktop, `display-1`) is up and answering' }),
+      memory_bytes: Type.Integer({ description: 'memory of the display\'s own processes (its X and VNC server), accounted apart from the container\'s' }),
+      connected_clients: Type.Array(Type.Object({ ...ConnectedClient.properties, view_only: Type.Boolean({ description: 'whether it may only watch (its keys, pointer, clipboard and resizes are dropped)' }) }), { description: 'who is viewing the display now' }),
+    },
+    { description: 'the kit\'s display (hoody_kit: true)' },
+  ),
 });
 export type RuntimeInfo = Static<typeof RuntimeInfo>;
 
@@ -607,7 +630,7 @@ export const EventsQuery = Type.Object(
   {
     container_id: Type.Optional(Id),
     project_id: Type.Optional(Id),
-    types: Type.Optional(Type.String({ pattern: '^(transition|operation)(,(transition|operation))*$', description: 'comma-separated: transition, operation (default both)' })),
+    types: Type.Optional(Type.String({ pattern: '^(transition|operation|client)(,(transition|operation|client))*$', description: 'comma-separated: transition, operation, client (default all three)' })),
     since: Type.Optional(
       Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'replay transitions after this cursor (the SSE id); Last-Event-ID does the same; a cursor above the newest row starts at the newest row' }),
     ),

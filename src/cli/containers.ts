@@ -79,6 +79,17 @@ export function containersCommand(): Command {
     });
 
   containers
+    .command('terminal')
+    .description('attach to the container\'s shared terminal session (the kit\'s terminal-N): others attached see what you type, you see the screen as it is; Ctrl-] detaches and leaves it running')
+    .argument('<container>', 'container id or name')
+    .option('--index <n>', 'which shared session (default 1: terminal-1); opened with a shell when there is none', integer(1, 99), 1)
+    .action(async (ref: string, opts: { index: number }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = await containerId(client, ref);
+      process.exitCode = await attachTerminal(client, id, [], { input: true, index: opts.index });
+    });
+
+  containers
     .command('exec')
     .description('run a command in a running container; its output is printed as it comes and its exit code is hoody\'s (-i: send this process\'s stdin)')
     .usage('[options] <container> -- <command...>')
@@ -214,6 +225,7 @@ export function containersCommand(): Command {
   )
     .option('--publish <[ip:][host_port:]port[/udp]>', 'publish a port on the host: 80, 8080:80, 8080:80/udp, 127.0.0.1:8080:80 (repeatable; a free host port is chosen when none is given)', collectPublish)
     .option('--program <name[/index]:port[:public]>', 'a program it serves at its service URL: web:8080, web/2:8081, api:9000:public (repeatable)', collectProgram)
+    .option('--kit', 'with the Hoody Kit: shared terminals (terminal-1…3) and a desktop (display-1) at its service URLs (docs/kit.md)')
     .addOption(jsonOption())
     .action(async (words: string[], opts: CreateOptions, cmd: Command) => {
       if (words.length && opts.command) cmd.error('error: give the command either with --command or after --, not both', { exitCode: 2, code: 'hoody.usage' });
@@ -233,6 +245,7 @@ export function containersCommand(): Command {
         ...(opts.network ? { network: opts.network } : {}),
         ...(opts.publish ? { ports: opts.publish } : {}),
         ...(opts.program ? { programs: opts.program } : {}),
+        ...(opts.kit ? { hoody_kit: true } : {}),
       };
       // as `docker run` does: a pull the create needs first, with its progress shown
       if (await needsPull(client, opts.image, opts.pull ?? 'missing')) {
@@ -417,6 +430,7 @@ interface CreateOptions extends ResourceOptions {
   name: string;
   image: string;
   pull?: (typeof PULL_POLICIES)[number];
+  kit?: boolean;
   command?: string[];
   env?: Record<string, string>;
   project?: string;

@@ -1,15 +1,15 @@
 /**
- * `hoody events`: one line per transition or operation as it happens, until Ctrl-C. The SDK
+ * `hoody events`: one line per transition, operation or terminal/display client as it happens, until Ctrl-C. The SDK
  * reconnects by itself (with Last-Event-ID), so a daemon restart loses and repeats nothing.
  */
 import { Command, Option } from 'commander';
-import type { HoodyApiError, EventFilter, EventType, HoodyClient, HoodyEvent, OperationEvent, TransitionEvent } from '../sdk/index.ts';
+import type { ClientEvent, HoodyApiError, EventFilter, EventType, HoodyClient, HoodyEvent, OperationEvent, TransitionEvent } from '../sdk/index.ts';
 import { integer, oneOrMoreOf } from './args.ts';
 import { clientFor } from './context.ts';
 import { statusText } from './output.ts';
 import { containerId, projectId } from './resolve.ts';
 
-const EVENT_TYPES = ['transition', 'operation'] as const satisfies readonly EventType[];
+const EVENT_TYPES = ['transition', 'operation', 'client'] as const satisfies readonly EventType[];
 
 interface EventsOptions {
   container?: string;
@@ -24,7 +24,7 @@ export function eventsCommand(): Command {
     .description('follow transitions and operations as they happen, one line each, until Ctrl-C')
     .option('--container <container>', 'only this container (id or name)')
     .option('--project <project>', 'only this project (id or name)')
-    .option('--types <types>', 'comma-separated: transition, operation (default both)', oneOrMoreOf(EVENT_TYPES))
+    .option('--types <types>', 'comma-separated: transition, operation, client (default all)', oneOrMoreOf(EVENT_TYPES))
     .option('--since <cursor>', 'first replay the transitions after this cursor (the #number of a line)', integer(0, Number.MAX_SAFE_INTEGER))
     .addOption(new Option('--json', 'one JSON object per line: the event as the API sends it'))
     .action(async (opts: EventsOptions, cmd: Command) => {
@@ -105,7 +105,13 @@ async function nameBook(client: HoodyClient, project_id: string | undefined): Pr
 
 /** `2026-11-28T14:00:00.000Z web running → paused (pause by user_ab12) #57`, or an operation's line. */
 export function eventLine(event: HoodyEvent, name: string): string {
-  return event.type === 'transition' ? transitionLine(event, name) : operationLine(event, name);
+  return event.type === 'transition' ? transitionLine(event, name) : event.type === 'client' ? clientLine(event, name) : operationLine(event, name);
+}
+
+/** `… web terminal-1: user_ab12 from 127.0.0.1 attached (2 clients)`. */
+function clientLine(e: ClientEvent, name: string): string {
+  const who = `${e.client.user_id}${e.client.address ? ` from ${e.client.address}` : ''}${e.client.view_only ? ' (view only)' : ''}`;
+  return `${e.at} ${name} ${e.program}-${e.index}: ${who} ${e.action} (${e.clients} client${e.clients === 1 ? '' : 's'})`;
 }
 
 function transitionLine(e: TransitionEvent, name: string): string {

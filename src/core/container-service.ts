@@ -8,6 +8,7 @@ import type { ContainerFilter, ContainerRecord, NewStatusLog, RestorableConfig, 
 import { AddressTakenError, ContainerLimitError, NameTakenError, newestLogRow, PortTakenError, ServiceNameTakenError } from '../store/store.ts';
 import { allPrograms, kitPrograms, normalizePrograms, serviceLabels, serviceViews, type ServiceUrls } from './services.ts';
 import type { TerminalView } from './terminals.ts';
+import type { KitDisplays } from './kit.ts';
 import type { ContainerAddress, ContainerNetwork, ContainerNetworkSpec, HostEntry, NetworkMode, PublishedPort } from '../network/types.ts';
 import { gatewayOf, ipv4InSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../network/ipv4.ts';
 import { isHostPortFree } from '../network/port-probe.ts';
@@ -221,6 +222,7 @@ export class ContainerService {
   async runtimeInfo(c: ContainerRecord): Promise<RuntimeInfo> {
     const state = await this.deps.driver.state(c.id).catch(() => undefined);
     const stats = state && (state.status === 'running' || state.status === 'paused') ? await this.deps.driver.stats(c.id).catch(() => undefined) : undefined;
+    const displays = (await this.kit?.view(c)) ?? { active: false, memory_bytes: 0, connected_clients: [] };
     return {
       pid: state?.pid ?? null,
       processes: stats?.processes ?? [],
@@ -230,9 +232,9 @@ export class ContainerService {
       listening_ports: stats?.listeningPorts ?? [],
       addresses: await this.addressesOf(c),
       ports: c.ports,
-      services: serviceViews(c, this.serviceUrls, stats?.listeningPorts ?? [], state?.status === 'running' && c.status === 'running'),
+      services: serviceViews(c, this.serviceUrls, stats?.listeningPorts ?? [], state?.status === 'running' && c.status === 'running', displays.active),
       terminals: this.terminalsOf(c.id),
-      displays: { connected_clients: [] },
+      displays,
     };
   }
 
@@ -241,7 +243,8 @@ export class ContainerService {
     if (allPrograms(c).length === 0) return [];
     const running = c.status === 'running' && c.server_id === this.deps.server.id;
     const listening = running ? ((await this.deps.driver.stats(c.id).catch(() => undefined))?.listeningPorts ?? []) : [];
-    return serviceViews(c, this.serviceUrls, listening, running);
+    const displayReady = running && c.hoody_kit && ((await this.kit?.view(c))?.active ?? false);
+    return serviceViews(c, this.serviceUrls, listening, running, displayReady);
   }
 
   /** Removes what else a deleted container held (its snapshots' files); set once the snapshot store is open. */
@@ -249,6 +252,9 @@ export class ContainerService {
 
   /** The open terminal sessions of a container (runtime_info.terminals); set once the sessions exist. */
   terminalsOf: (id: string) => TerminalView[] = () => [];
+
+  /** The kit's displays; set once they exist (without it, hoody_kit containers run without a display). */
+  kit: Pick<KitDisplays, 'specOf' | 'beforeRun' | 'view'> | undefined;
 
   /** How service URLs are written on this server. */
   get serviceUrls(): ServiceUrls {
@@ -1128,6 +1134,7 @@ export class ContainerService {
   /** (Re)writes the runtime spec from the record, so updates made while stopped apply, and runs it. */
   private async run(c: ContainerRecord, signal?: AbortSignal): Promise<RuntimeState> {
     await this.deps.driver.create(await this.specOf(await this.addressed(c)), signal);
+    await this.kit?.beforeRun(c);
     const state = await this.deps.driver.start(c.id, signal);
     // the container runs: a failed write of its history must not turn the start into a failure
     await this.restarts.runStarted(c.id).catch((err) => this.deps.warn?.(`restart history of ${c.id}`, err));
@@ -1215,6 +1222,7 @@ export class ContainerService {
       env: c.environment_vars,
       hostname: c.name,
       ...(network ? { network } : {}),
+      ...(this.kit?.specOf(c) ? { display: this.kit.specOf(c) } : {}),
       resources: { cpu: c.resources.cpu, memoryMb: c.resources.memory_mb, pids: c.resources.pids },
     };
   }

@@ -30,7 +30,20 @@ export interface OperationEvent {
   at: string;
 }
 
-export type HubEvent = { type: 'transition'; row: StatusLogRecord } | { type: 'operation'; event: OperationEvent };
+/** A client that attached to or detached from a container's shared terminal or display (live only, like operation events). */
+export interface ClientEvent {
+  action: 'attached' | 'detached';
+  program: 'terminal' | 'display';
+  index: number;
+  container_id: string;
+  project_id: string;
+  client: { id: string; user_id: string; address: string | null; since: string; view_only?: boolean };
+  /** How many clients the terminal or display has after the change. */
+  clients: number;
+  at: string;
+}
+
+export type HubEvent = { type: 'transition'; row: StatusLogRecord } | { type: 'operation'; event: OperationEvent } | { type: 'client'; event: ClientEvent };
 
 export interface Subscription {
   close(): void;
@@ -154,6 +167,11 @@ export class EventHub {
       .then(deliver)
       .catch(() => undefined)
       .finally(() => this.operationsQueued--);
+  }
+
+  /** Announces a client's attach or detach to every subscriber at once. */
+  publishClient(event: ClientEvent): void {
+    for (const s of this.subscribers) s({ type: 'client', event });
   }
 
   /** Delivers everything live from now on, in order. `deliver` is called synchronously per event; it must not throw. */

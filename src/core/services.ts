@@ -15,9 +15,17 @@ export const MAX_LABEL = 63;
 /** Program names the kit's built-in programs hold: a container may not declare them. */
 export const KIT_PROGRAM_NAMES = ['terminal', 'display'] as const;
 
-/** A container's built-in programs, served by the daemon itself: with `hoody_kit`, its terminal (index 1). */
+/** How many shared terminals (terminal-1 …) and displays (display-1) the kit gives a container. */
+export const KIT_TERMINALS = 3;
+export const KIT_DISPLAYS = 1;
+
+/** A container's built-in programs, served by the daemon itself: with `hoody_kit`, its shared terminals and its display. */
 export function kitPrograms(c: { hoody_kit: boolean }): ProgramRecord[] {
-  return c.hoody_kit ? [{ name: 'terminal', port: 0, index: 1, public: false }] : [];
+  if (!c.hoody_kit) return [];
+  const programs: ProgramRecord[] = [];
+  for (let index = 1; index <= KIT_TERMINALS; index++) programs.push({ name: 'terminal', port: 0, index, public: false });
+  for (let index = 1; index <= KIT_DISPLAYS; index++) programs.push({ name: 'display', port: 0, index, public: false });
+  return programs;
 }
 
 /** Every program instance of a container: its declared ones, then its built-in ones (the order of its service labels). */
@@ -36,7 +44,7 @@ export function normalizePrograms(requests: readonly ProgramRequest[]): ProgramR
   const seen = new Set<string>();
   for (const r of requests) {
     if ((KIT_PROGRAM_NAMES as readonly string[]).includes(r.name)) {
-      throw invalidInput(`program name "${r.name}" is the kit's own (hoody_kit: true gives a container its terminal): choose another`, { field: 'programs', program: r.name });
+      throw invalidInput(`program name "${r.name}" is the kit's own (hoody_kit: true gives a container its terminals and display): choose another`, { field: 'programs', program: r.name });
     }
     let index = r.index;
     if (index === undefined) {
@@ -98,13 +106,16 @@ export const serviceHost = (urls: ServiceUrls, label: string): string => `${labe
 /** The host of a proxy alias. */
 export const aliasHost = (urls: ServiceUrls, alias: string): string => `${alias}.${urls.domain}`;
 
-/** A container's services as shown; `listening` are the ports something listens on inside it now. */
-export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: readonly number[], running: boolean): ServiceView[] {
+/**
+ * A container's services as shown; `listening` are the ports something listens on inside it now,
+ * `displayReady` whether its kit display answers (the terminal is the daemon's own: it answers
+ * whenever the container runs).
+ */
+export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: readonly number[], running: boolean, displayReady = false): ServiceView[] {
   const labels = c.service_labels ?? [];
   return allPrograms(c).map((p, i) => {
     const host = serviceHost(urls, labels[i] ?? '');
-    // a built-in program is the daemon's own: it answers whenever the container runs
-    const isListening = running && (isBuiltin(p) || listening.includes(p.port));
+    const isListening = running && (isBuiltin(p) ? p.name !== 'display' || displayReady : listening.includes(p.port));
     return {
       program: p.name,
       index: p.index,

@@ -13,15 +13,20 @@ import type { TokenSessions } from './token-sessions.ts';
 import { startExec, type ContainerExec } from './container-exec.ts';
 import type { RuntimeDriver, ExecProcess } from '../runtime/driver.ts';
 import { Pty } from '../runtime/pty.ts';
+import { HoodyError } from './errors.ts';
+import { SharedTerminal, type ClientInfo, type ClientSink, type ClientView, type SharedClient } from './shared-terminal.ts';
 
 /** A session as `runtime_info.terminals` shows it. */
 export interface TerminalView {
   id: string;
+  /** The shared session's index (terminal-1 is 1); null for a session of one client that ends with it. */
+  index: number | null;
   user_id: string;
   command: string[];
   cols: number;
   rows: number;
   started_at: string;
+  clients: ClientView[];
 }
 
 export interface TerminalOptions {
@@ -29,6 +34,8 @@ export interface TerminalOptions {
   rows: number;
   /** The shell when absent. */
   command?: string[];
+  /** Where its client connects from (shown in runtime_info). */
+  address?: string | null;
 }
 
 /** The shell a session runs when it names none: bash when the container has it, else sh. */
@@ -62,8 +69,9 @@ export class TerminalSession {
     const finish = (): void => {
       if (!outputDone || exited === undefined) return;
       this.exitCode = exited;
-      this.end();
+      // the exit code first: who listens for it can say it before the session's end closes them
       for (const l of this.exitListeners.splice(0)) l(exited);
+      this.end();
     };
     pty.output.once('end', () => {
       outputDone = true;
@@ -101,8 +109,8 @@ export class TerminalSession {
     return this.pty.output;
   }
 
-  view(): TerminalView {
-    return { id: this.id, user_id: this.userId, command: this.command, cols: this.cols, rows: this.rows, started_at: this.startedAt };
+  get size(): { cols: number; rows: number } {
+    return { cols: this.cols, rows: this.rows };
   }
 
   /** Writes input in the order it came: each write waits for the one before. */
@@ -172,12 +180,34 @@ export interface TerminalDeps {
   exec: Pick<ContainerExec, 'prepare'>;
   driver: Pick<RuntimeDriver, 'exec'>;
   events?: Pick<EventHub, 'subscribe'>;
-  /** Counts each session against its user's cap (TOO_MANY_REQUESTS past it) and ends it when its token is deleted. */
+  /** Counts each session (and each client of a shared one) against its user's cap (TOO_MANY_REQUESTS past it) and ends it when its token is deleted. */
   tokens: Pick<TokenSessions, 'open'>;
+  /** Told of each client that attaches to or detaches from a shared session. */
+  onClient?: (change: ClientChange) => void;
 }
+
+/** A client attached to or detached from a shared session (for the event stream). */
+export interface ClientChange {
+  action: 'attached' | 'detached';
+  containerId: string;
+  projectId: string;
+  index: number;
+  sessionId: string;
+  client: ClientView;
+  /** How many clients the session has after the change. */
+  clients: number;
+}
+
+/** The highest index of a shared session. */
+export const MAX_SHARED_INDEX = 99;
 
 export class TerminalSessions {
   private readonly sessions = new Map<string, TerminalSession>();
+  /** Shared sessions by `{container}:{index}`, and the ones being opened. */
+  private readonly shared = new Map<string, SharedTerminal>();
+  private readonly opening = new Map<string, Promise<SharedTerminal>>();
+  /** The client of each one-client session, for the listing. */
+  private readonly soleClients = new Map<string, ClientView>();
   private readonly feed: { close(): void } | undefined;
 
   constructor(private readonly deps: TerminalDeps) {
@@ -188,7 +218,7 @@ export class TerminalSessions {
     });
   }
 
-  /** Opens a session in the actor's running container (INVALID_TRANSITION when it does not run). */
+  /** Opens a session in the actor's running container (INVALID_TRANSITION when it does not run); it ends with its client. */
   async open(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {
     // the slot is held from here, before anything is awaited: sessions opened at once count each other
     const slot = this.deps.tokens.open(actor, 'terminal');
@@ -199,11 +229,60 @@ export class TerminalSessions {
       slot.close();
       throw err;
     }
-    session.onEnd(() => slot.close());
+    this.soleClients.set(session.id, { id: session.id, user_id: actor.userId, address: opts.address ?? null, since: session.startedAt });
+    session.onEnd(() => {
+      slot.close();
+      this.soleClients.delete(session.id);
+    });
     // its token deleted: the session ends
     if (slot.signal.aborted) this.close(session);
     else slot.signal.addEventListener('abort', () => this.close(session), { once: true });
     return session;
+  }
+
+  /**
+   * Attaches a client to the container's shared session `index`, opening it (a shell) when there
+   * is none. The client gets the current screen, then the output; the session outlives it.
+   */
+  async attach(actor: Actor, id: string, index: number, opts: Omit<TerminalOptions, 'command'>, sink: ClientSink): Promise<{ terminal: SharedTerminal; client: SharedClient }> {
+    const slot = this.deps.tokens.open(actor, 'terminal');
+    try {
+      // the owner's running container, checked for every client
+      const { container } = await this.deps.exec.prepare(actor, id, { command: DEFAULT_SHELL });
+      const terminal = await this.sharedSession(actor, container.id, container.project_id, index, opts);
+      if (slot.signal.aborted) throw new HoodyError('UNAUTHORIZED', 'the token was deleted');
+      const info: ClientInfo = { userId: actor.userId, address: opts.address ?? null, tokenId: actor.tokenId };
+      const client = terminal.attach(info, sink);
+      slot.signal.addEventListener('abort', () => terminal.dropClients((c) => c === client, 'the token was deleted'), { once: true });
+      terminal.onDetach((c) => {
+        if (c === client) slot.close();
+      });
+      this.deps.onClient?.({ action: 'attached', containerId: container.id, projectId: container.project_id, index, sessionId: terminal.session.id, client: client.view(), clients: terminal.clientCount });
+      return { terminal, client };
+    } catch (err) {
+      slot.close();
+      throw err;
+    }
+  }
+
+  private sharedSession(actor: Actor, containerId: string, projectId: string, index: number, opts: Omit<TerminalOptions, 'command'>): Promise<SharedTerminal> {
+    const key = `${containerId}:${index}`;
+    const open = this.shared.get(key);
+    if (open && !open.session.isEnded) return Promise.resolve(open);
+    const pending = this.opening.get(key);
+    if (pending) return pending;
+    const opening = (async () => {
+      const session = await this.openCounted(actor, containerId, { cols: opts.cols, rows: opts.rows });
+      const terminal = new SharedTerminal(index, session, opts.cols, opts.rows);
+      this.shared.set(key, terminal);
+      terminal.onDetach((c) => this.deps.onClient?.({ action: 'detached', containerId, projectId, index, sessionId: session.id, client: c.view(), clients: terminal.clientCount }));
+      session.onEnd(() => {
+        if (this.shared.get(key) === terminal) this.shared.delete(key);
+      });
+      return terminal;
+    })().finally(() => this.opening.delete(key));
+    this.opening.set(key, opening);
+    return opening;
   }
 
   private async openCounted(actor: Actor, id: string, opts: TerminalOptions): Promise<TerminalSession> {
@@ -219,19 +298,27 @@ export class TerminalSessions {
     }
     const session = new TerminalSession(container.id, actor.userId, command, opts.cols, opts.rows, pty, proc);
     this.sessions.set(session.id, session);
-    session.onExit(() => this.sessions.delete(session.id));
+    session.onEnd(() => this.sessions.delete(session.id));
     return session;
   }
 
-  /** Closes a session (its client went). */
+  /** Closes a session (its client went, or it is ended for all). */
   close(session: TerminalSession): void {
     session.close();
     this.sessions.delete(session.id);
   }
 
-  /** The open sessions of a container. */
+  /** The open sessions of a container, with their clients. */
   list(containerId: string): TerminalView[] {
-    return [...this.sessions.values()].filter((s) => s.containerId === containerId && !s.isEnded).map((s) => s.view());
+    const shared = new Map([...this.shared.values()].map((t) => [t.session.id, t]));
+    return [...this.sessions.values()]
+      .filter((s) => s.containerId === containerId && !s.isEnded)
+      .map((s) => {
+        const t = shared.get(s.id);
+        const sole = this.soleClients.get(s.id);
+        return { id: s.id, index: t ? t.index : null, user_id: s.userId, command: s.command, ...s.size, started_at: s.startedAt, clients: t ? t.clientViews() : sole ? [sole] : [] };
+      })
+      .sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity) || a.started_at.localeCompare(b.started_at));
   }
 
   closeContainer(containerId: string): void {

@@ -29,6 +29,7 @@ export interface HostRoute {
 export interface RoutedContainer {
   id: string;
   ownerId: string;
+  projectId: string;
   status: ContainerStatus;
   /** An operation in flight that takes it down (stop, pause, restart, delete): not served meanwhile. */
   leaving: string | undefined;
@@ -163,6 +164,7 @@ export class RouteTable {
       this.refreshSoon(e.row.container_id);
       return;
     }
+    if (e.type !== 'operation') return;
     const { phase, operation, container_id: id } = e.event;
     const c = this.containers.get(id);
     if (phase === 'accepted') {
@@ -208,7 +210,7 @@ export class RouteTable {
       return;
     }
     const known = this.containers.get(c.id);
-    const entry: RoutedContainer = known ?? { id: c.id, ownerId, status: c.status, leaving: undefined, address: null, programs: [], hosts: [], tunnels: new Set() };
+    const entry: RoutedContainer = known ?? { id: c.id, ownerId, projectId: c.project_id, status: c.status, leaving: undefined, address: null, programs: [], hosts: [], tunnels: new Set() };
     entry.ownerId = ownerId;
     entry.status = c.status;
     entry.address = c.ipv4_address;

@@ -20,7 +20,11 @@ import type { Actor } from '../core/actor.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
 import type { Session, TokenSessions } from '../core/token-sessions.ts';
 import { HoodyError } from '../core/errors.ts';
-import { bridgeSession, isWebSocketHandshake, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+import { attachShared, isWebSocketHandshake, terminalPageFile, terminalSocketServer } from '../server/terminal.ts';
+import { displayPageFile } from '../server/display-page.ts';
+import type { KitDisplays } from '../core/kit.ts';
+import { relayDisplay } from './display-relay.ts';
+import { WebSocketServer } from 'ws';
 import { originHost } from '../server/streaming.ts';
 
 /** A Hoody token in an Authorization header. */
@@ -42,19 +46,21 @@ function sameSiteRequest(req: IncomingMessage): boolean {
   return safe || origin === undefined;
 }
 
-/** Where a container's terminal host takes its WebSocket. */
-const TERMINAL_SOCKET_PATH = '/__hoody/terminal';
+/** Where a container's terminal and display hosts take their WebSockets. */
+const KIT_SOCKET_PATHS = { terminal: '/__hoody/terminal', display: '/__hoody/display' } as const;
 
 export interface RouterDeps {
   table: RouteTable;
   auth: AuthService;
   /** The container's terminal (its built-in `terminal` program): sessions and the actor of a session cookie. */
   terminals?: {
-    sessions: Pick<TerminalSessions, 'open' | 'close'>;
+    sessions: Pick<TerminalSessions, 'attach'>;
     /** The actor of a grant (a session cookie's user and token); undefined when the token is gone. */
     actorOf(grant: Grant): Promise<Actor | undefined>;
   };
   access: ProxyAccess;
+  /** The kit's displays: their VNC sockets and who is viewing them. */
+  displays?: Pick<KitDisplays, 'socketOf' | 'isActive' | 'addViewer'>;
   /** Which of these token ids still exist (a session cookie ends with its token). */
   existingTokenIds(ids: readonly string[]): Promise<Set<string>>;
   /** Counts a private program's upgraded connections against their user's cap, and closes them when their token is deleted. */
@@ -89,6 +95,8 @@ export class ServiceRouter {
   private server: Server | undefined;
   private readonly tokenChecks = new Map<string, { exists: boolean; until: number }>();
   private readonly terminalSockets = terminalSocketServer();
+  /** noVNC's WebSocket carries RFB in binary frames; its subprotocol, when it asks one, is `binary`. */
+  private readonly displaySockets = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 32 * 1024 * 1024, handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false) });
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -121,6 +129,7 @@ export class ServiceRouter {
 
   async close(): Promise<void> {
     for (const ws of this.terminalSockets.clients) ws.terminate();
+    for (const ws of this.displaySockets.clients) ws.terminate();
     // upgraded sockets (tunnels to programs, relays to other routers) hold server.close() open
     for (const socket of this.upgraded) socket.destroy();
     const server = this.server;
@@ -191,14 +200,17 @@ export class ServiceRouter {
     );
   }
 
-  /** A program the daemon serves itself: the terminal page and its files (its session is the upgrade of TERMINAL_SOCKET_PATH). */
+  /** A program the daemon serves itself: the terminal's or the display's page and files (their WebSockets are upgrades of KIT_SOCKET_PATHS). */
   private async builtin(req: IncomingMessage, res: ServerResponse, route: HostRoute, container: RoutedContainer): Promise<void> {
     const state = servingState(container);
     if (!state.ok) return answer(req, res, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`, { status: state.status });
+    const kind = route.builtin === 'display' ? 'display' : 'terminal';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const name = path === '/' ? 'page' : path.startsWith('/terminal/assets/') ? `assets/${path.slice('/terminal/assets/'.length)}` : undefined;
-    const file = route.builtin === 'terminal' && name && (req.method === 'GET' || req.method === 'HEAD') ? await terminalPageFile(name) : undefined;
-    if (!file) return answer(req, res, 404, 'NOT_FOUND', `the terminal serves / and its WebSocket ${TERMINAL_SOCKET_PATH}, not ${path}`);
+    const assets = `/${kind}/assets/`;
+    const name = path === '/' ? 'page' : path.startsWith(assets) ? `assets/${path.slice(assets.length)}` : undefined;
+    const read = kind === 'display' ? displayPageFile : terminalPageFile;
+    const file = name && (req.method === 'GET' || req.method === 'HEAD') ? await read(name) : undefined;
+    if (!file) return answer(req, res, 404, 'NOT_FOUND', `the ${kind} serves /, ${assets}… and its WebSocket ${KIT_SOCKET_PATHS[kind]}, not ${path}`);
     res.writeHead(200, { ...file.headers, 'content-length': String(file.body.length) });
     res.end(req.method === 'HEAD' ? undefined : file.body);
   }
@@ -278,33 +290,64 @@ export class ServiceRouter {
     });
   }
 
-  /** A session of the container's terminal on its terminal host: the owner's cookie (or token) opens it, as the page does. */
-  private async terminal(req: IncomingMessage, socket: Socket, head: Buffer, route: HostRoute, container: RoutedContainer, access: { grant?: Grant; actor?: Actor }): Promise<void> {
+  /**
+   * The kit's WebSockets on a container's terminal and display hosts: the owner's cookie (or
+   * token) opens them, as their pages do. terminal-N attaches to the container's shared session N;
+   * the display relays to its VNC socket (`?view_only=1`: the viewer only watches).
+   */
+  private async kit(req: IncomingMessage, socket: Socket, head: Buffer, route: HostRoute, container: RoutedContainer, access: { grant?: Grant; actor?: Actor }): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const terminals = this.deps.terminals;
-    if (route.builtin !== 'terminal' || url.pathname !== TERMINAL_SOCKET_PATH || !terminals) return refuseUpgrade(socket, 404, 'NOT_FOUND', `the terminal's WebSocket is ${TERMINAL_SOCKET_PATH}`);
+    const kind = route.builtin === 'display' ? 'display' : 'terminal';
+    if (url.pathname !== KIT_SOCKET_PATHS[kind] || !terminals || (kind === 'display' && !this.deps.displays)) return refuseUpgrade(socket, 404, 'NOT_FOUND', `the ${kind}'s WebSocket is ${KIT_SOCKET_PATHS[kind]}`);
     if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'not a WebSocket handshake');
     // a page of another site must not open it with the visitor's cookie
     const origin = req.headers.origin;
-    if (origin !== undefined && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) return refuseUpgrade(socket, 403, 'FORBIDDEN', 'a terminal is opened only from its own page');
+    if (origin !== undefined && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) return refuseUpgrade(socket, 403, 'FORBIDDEN', `a ${kind} is opened only from its own page`);
     const state = servingState(container);
     if (!state.ok) return refuseUpgrade(socket, 503, 'CONTAINER_NOT_RUNNING', `the container is ${state.status}`);
     const actor = access.actor ?? (access.grant ? await terminals.actorOf(access.grant) : undefined);
     if (!actor) return refuseUpgrade(socket, 401, 'UNAUTHORIZED', 'sign in again: the token of this session was deleted');
-    if (actor.readOnly) return refuseUpgrade(socket, 403, 'FORBIDDEN', 'this token is read-only: a terminal can change the container');
+    const viewOnly = kind === 'display' && url.searchParams.get('view_only') === '1';
+    if (actor.readOnly && !viewOnly) return refuseUpgrade(socket, 403, 'FORBIDDEN', `this token is read-only: ${kind === 'display' ? 'open the display with ?view_only=1' : 'a terminal can change the container'}`);
+    if (kind === 'display') return this.display(req, socket, head, container, actor, viewOnly);
     const size = (name: string): number => Math.min(1000, Math.max(1, Number(url.searchParams.get(name)) || (name === 'cols' ? 80 : 24)));
-    let session;
+    // terminal-N is the container's shared session N: every page open on it sees the same screen
+    attachShared(this.terminalSockets, req, socket, head, {
+      terminals: terminals.sessions,
+      actor,
+      id: container.id,
+      index: route.index,
+      cols: size('cols'),
+      rows: size('rows'),
+      address: req.socket.remoteAddress ?? null,
+      warn: this.deps.warn,
+    });
+  }
+
+  /** A viewer of the container's display, counted against its user's cap and closed with its token or when the container stops. */
+  private async display(req: IncomingMessage, socket: Socket, head: Buffer, container: RoutedContainer, actor: Actor, viewOnly: boolean): Promise<void> {
+    const displays = this.deps.displays;
+    if (!displays) return;
+    if (!(await displays.isActive(container.id))) return refuseUpgrade(socket, 503, 'PROGRAM_NOT_ANSWERING', 'the display is not running (yet): try again in a moment');
+    let session: Session | undefined;
     try {
-      session = await terminals.sessions.open(actor, container.id, { cols: size('cols'), rows: size('rows') });
+      session = this.deps.sessions?.open(actor, 'tunnel');
     } catch (err) {
-      if (!(err instanceof HoodyError)) {
-        this.deps.warn?.('router: opening a terminal', err);
-        return refuseUpgrade(socket, 502, 'INTERNAL_ERROR', 'the terminal could not be opened');
-      }
-      return refuseUpgrade(socket, ERROR_CODES[err.code].status, err.code, err.message);
+      if (err instanceof HoodyError) return refuseUpgrade(socket, ERROR_CODES[err.code].status, err.code, err.message);
+      throw err;
     }
-    if (socket.destroyed) return terminals.sessions.close(session);
-    this.terminalSockets.handleUpgrade(req, socket, head, (ws) => bridgeSession(ws, session, { terminals: terminals.sessions, warn: this.deps.warn }));
+    if (socket.destroyed) return session?.close();
+    container.tunnels.add(socket);
+    this.displaySockets.handleUpgrade(req, socket, head, (ws) => {
+      const remove = displays.addViewer({ id: container.id, project_id: container.projectId }, { userId: actor.userId, address: req.socket.remoteAddress ?? null, viewOnly }, () => ws.close(1001, 'the display stopped'));
+      session?.signal.addEventListener('abort', () => ws.close(4001, 'the token was deleted'), { once: true });
+      relayDisplay(ws, displays.socketOf(container.id), viewOnly, () => {
+        remove();
+        session?.close();
+        container.tunnels.delete(socket);
+      });
+    });
   }
 
   private async tunnel(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -320,7 +363,7 @@ export class ServiceRouter {
     const { route, container } = found;
     const access = await this.authorize(req, route, container, host);
     if (access.refused) return refuseUpgrade(socket, access.refused.status, access.refused.code, access.refused.message);
-    if (route.builtin) return this.terminal(req, socket, head, route, container, access);
+    if (route.builtin) return this.kit(req, socket, head, route, container, access);
     const target = targetOf(route, container);
     if ('refused' in target) return refuseUpgrade(socket, 503, target.refused.code, target.refused.message);
     if (!isBodilessGet(req)) return refuseUpgrade(socket, 400, 'INVALID_INPUT', 'an upgrade is a GET request without a body');

@@ -19,6 +19,11 @@ export interface ContainerSpec {
   hostname: string;
   /** The container's network on the server's bridge; absent: its own namespace with loopback only. */
   network?: ContainerNetworkSpec;
+  /**
+   * The kit's display: the host directory holding its X server's socket (seen at /tmp/.X11-unix)
+   * and its cookie file (seen at /tmp/.Xauthority); the container gets DISPLAY=:0.
+   */
+  display?: { x11Dir: string; cookie: string };
   resources?: {
     /** CPU cores, fractions allowed. */
     cpu?: number;

@@ -114,14 +114,22 @@ export class ContainersApi {
    * `{"type":"resize","cols","rows"}` as text; the server sends `{"type":"session","id"}` and, at
    * the end, `{"type":"exit","code"}`.
    *
+   * With `index`, the client attaches to the container's shared session of that index (the kit's
+   * `terminal-N`; opened when there is none, a shell): every client of it sees the same screen, a
+   * late one gets the current screen first, and the session outlives its clients (until its shell
+   * exits or the container stops). The server then also sends `{"type":"size","cols","rows"}` when
+   * any client resizes it (the last resize wins), and a refusal as `{"type":"error","code","message"}`.
+   * Who is attached: `runtime_info.terminals[].clients`.
+   *
    * ```ts
    * const { url, protocols } = client.api.containers.terminal(id, { cols: 120, rows: 40 });
    * const ws = new WebSocket(url, protocols);
    * ```
    */
-  terminal(id: string, opts: { cols?: number; rows?: number; command?: string[] } = {}): { url: string; protocols: string[] } {
+  terminal(id: string, opts: { cols?: number; rows?: number; command?: string[]; index?: number } = {}): { url: string; protocols: string[] } {
     const url = new URL(`${this.http.apiBase}/containers/${segment(id)}/terminal`);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (opts.index !== undefined) url.searchParams.set('index', String(opts.index));
     if (opts.cols) url.searchParams.set('cols', String(opts.cols));
     if (opts.rows) url.searchParams.set('rows', String(opts.rows));
     for (const word of opts.command ?? []) url.searchParams.append('command', word);

@@ -116,7 +116,7 @@ export class EventsApi {
 
     /** Hands one parsed event to the handler, unless it is a transition already handed out. */
     const deliver = async (message: SseMessage): Promise<void> => {
-      if (message.event !== 'transition' && message.event !== 'operation') return advance(message.lastEventId);
+      if (message.event !== 'transition' && message.event !== 'operation' && message.event !== 'client') return advance(message.lastEventId);
       let data: unknown;
       try {
         data = JSON.parse(message.data);

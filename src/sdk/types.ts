@@ -33,6 +33,7 @@ import type {
   ExecBody as ExecBodySchema,
   ExecResultSchema as ExecResultSchemaType,
   RuntimeInfo as RuntimeInfoSchema,
+  ConnectedClient as ConnectedClientSchema,
   RestoreSnapshotBody as RestoreSnapshotBodySchema,
   Server as ServerSchema,
   Snapshot as SnapshotSchema,
@@ -66,6 +67,10 @@ export type PortRequest = Static<typeof PortRequestSchema>;
 /** One address of a running container, as `runtime_info.addresses` lists them. */
 export type ContainerAddress = Static<typeof ContainerAddressSchema>;
 export type RuntimeInfo = Static<typeof RuntimeInfoSchema>;
+/** A client attached to a shared terminal or viewing the display, as `runtime_info` lists them. */
+export type ConnectedClient = Static<typeof ConnectedClientSchema>;
+/** A terminal session as `runtime_info.terminals` lists them. */
+export type TerminalInfo = RuntimeInfo['terminals'][number];
 /** A program as create and update ask for it: `index` (the next free one of its name) and `public` (false) are optional. */
 export type ProgramRequest = Static<typeof ProgramSchema>;
 /** A program as the server shows it. */
@@ -187,7 +192,7 @@ export interface DeletedToken {
 }
 
 /** The kinds of event `GET /events` sends. */
-export type EventType = 'transition' | 'operation';
+export type EventType = 'transition' | 'operation' | 'client';
 
 /** A status change: its status log row, and the row's cursor (also the SSE id, used to resume). */
 export interface TransitionEvent {
@@ -213,7 +218,20 @@ export interface OperationEvent {
   at: string;
 }
 
-export type HoodyEvent = TransitionEvent | OperationEvent;
+/** A client attached to or detached from one of the kit's shared terminals or its display. Live only. */
+export interface ClientEvent {
+  type: 'client';
+  action: 'attached' | 'detached';
+  program: 'terminal' | 'display';
+  index: number;
+  container_id: string;
+  client: ConnectedClient & { view_only?: boolean };
+  /** How many clients the terminal or display has after the change. */
+  clients: number;
+  at: string;
+}
+
+export type HoodyEvent = TransitionEvent | OperationEvent | ClientEvent;
 
 /** Which events to receive; every field is optional. */
 export interface EventFilter {

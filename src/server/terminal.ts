@@ -21,9 +21,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Actor } from '../core/actor.ts';
 import type { AuthService } from '../core/auth-service.ts';
 import { HoodyError } from '../core/errors.ts';
-import type { TerminalSession, TerminalSessions } from '../core/terminals.ts';
+import { MAX_SHARED_INDEX, type TerminalSession, type TerminalSessions } from '../core/terminals.ts';
+import { isTerminalReport, type ClientSink, type SharedClient, type SharedTerminal } from '../core/shared-terminal.ts';
 import { toErrorBody } from './errors.ts';
 import { originHost } from './streaming.ts';
+import { PAGE_HEADERS } from './page-headers.ts';
 
 const PATH = /^\/api\/v1\/containers\/([0-9a-f]{24})\/terminal$/;
 /** Bytes of output waiting for the client past which the command's output is paused, and below which it goes on. */
@@ -83,12 +85,18 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
     };
     const cols = size('cols', 80);
     const rows = size('rows', 24);
+    const indexText = url.searchParams.get('index');
+    const index = indexText === null ? undefined : Number(indexText);
+    if (index !== undefined && (!Number.isInteger(index) || index < 1 || index > MAX_SHARED_INDEX)) throw new HoodyError('INVALID_INPUT', `index must be a whole number from 1 to ${MAX_SHARED_INDEX}`);
     const command = url.searchParams.getAll('command');
+    if (index !== undefined && command.length > 0) throw new HoodyError('INVALID_INPUT', 'a shared session (index) runs the shell: command is for a session of one client');
     if (command.some((w) => w.length === 0 || w.length > 65536) || command.length > 1024) throw new HoodyError('INVALID_INPUT', 'each command word must be 1 to 65536 characters');
     if (socket.destroyed) return;
     if (deps.forward && (await deps.forward(req, socket, head, actor, id))) return;
     used = true;
-    const session = await deps.terminals.open(actor, id, { cols, rows, ...(command.length > 0 ? { command } : {}) });
+    const address = req.socket.remoteAddress ?? null;
+    if (index !== undefined) return attachShared(wss, req, socket, head, { terminals: deps.terminals, actor, id, index, cols, rows, address, warn: deps.warn });
+    const session = await deps.terminals.open(actor, id, { cols, rows, address, ...(command.length > 0 ? { command } : {}) });
     if (socket.destroyed) return deps.terminals.close(session);
     wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, session));
   }
@@ -122,20 +130,12 @@ export function bridgeSession(ws: WebSocket, session: TerminalSession, deps: { t
         void session.write(data).catch(() => undefined);
         return;
       }
-      let msg: { type?: unknown; cols?: unknown; rows?: unknown };
+      const size = resizeOf(data);
+      if (!size) return;
       try {
-        msg = JSON.parse(data.toString('utf8')) as typeof msg;
-      } catch {
-        return;
-      }
-      if (msg.type === 'resize' && Number.isInteger(msg.cols) && Number.isInteger(msg.rows)) {
-        const cols = Math.min(1000, Math.max(1, msg.cols as number));
-        const rows = Math.min(1000, Math.max(1, msg.rows as number));
-        try {
-          session.resize(cols, rows);
-        } catch (err) {
-          deps.warn?.('resizing a terminal', err);
-        }
+        session.resize(size.cols, size.rows);
+      } catch (err) {
+        deps.warn?.('resizing a terminal', err);
       }
     });
     session.onExit((code) => {
@@ -147,6 +147,80 @@ export function bridgeSession(ws: WebSocket, session: TerminalSession, deps: { t
     ws.on('close', () => deps.terminals.close(session));
     ws.on('error', () => deps.terminals.close(session));
   }
+}
+
+/**
+ * Upgrades, then attaches the WebSocket to the container's shared session `index` (opened when
+ * there is none). A refusal after the upgrade comes as `{"type":"error","code","message"}` and a
+ * close with code 4000 + the HTTP status.
+ */
+export function attachShared(
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  o: { terminals: Pick<TerminalSessions, 'attach'>; actor: Actor; id: string; index: number; cols: number; rows: number; address: string | null; warn?: (message: string, err?: unknown) => void },
+): void {
+  if (socket.destroyed) return;
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    const sink = webSocketSink(ws);
+    o.terminals.attach(o.actor, o.id, o.index, { cols: o.cols, rows: o.rows, address: o.address }, sink).then(
+      ({ terminal, client }) => {
+        // gone while attaching
+        if (ws.readyState !== ws.OPEN) return terminal.detach(client);
+        bridgeShared(ws, terminal, client);
+      },
+      (err: unknown) => {
+        if (!(err instanceof HoodyError)) o.warn?.('attaching to a terminal', err);
+        const body = toErrorBody(err);
+        sink.control({ type: 'error', code: body.code, message: body.message });
+        sink.close(4000 + body.statusCode, body.code);
+      },
+    );
+  });
+}
+
+/** A client of a shared session over a WebSocket: output and control frames out, its keystrokes and resizes in. */
+function bridgeShared(ws: WebSocket, terminal: SharedTerminal, client: SharedClient): void {
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) {
+      if (isTerminalReport(data)) return;
+      return void terminal.session.write(data).catch(() => undefined);
+    }
+    const size = resizeOf(data);
+    if (size) terminal.resize(size.cols, size.rows);
+  });
+  ws.on('close', () => terminal.detach(client));
+  ws.on('error', () => terminal.detach(client));
+}
+
+/** The size a `{"type":"resize","cols","rows"}` text frame asks for (clamped to 1…1000), or undefined. */
+function resizeOf(data: Buffer): { cols: number; rows: number } | undefined {
+  let msg: { type?: unknown; cols?: unknown; rows?: unknown };
+  try {
+    msg = JSON.parse(data.toString('utf8')) as typeof msg;
+  } catch {
+    return undefined;
+  }
+  if (msg.type !== 'resize' || !Number.isInteger(msg.cols) || !Number.isInteger(msg.rows)) return undefined;
+  return { cols: Math.min(1000, Math.max(1, msg.cols as number)), rows: Math.min(1000, Math.max(1, msg.rows as number)) };
+}
+
+/** A WebSocket as a shared session's client. */
+export function webSocketSink(ws: WebSocket): ClientSink {
+  return {
+    output: (chunk, done) => {
+      if (ws.readyState !== ws.OPEN) return done();
+      ws.send(chunk, { binary: true }, () => done());
+    },
+    control: (message) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+    },
+    pending: () => ws.bufferedAmount,
+    close: (code, reason) => {
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+    },
+  };
 }
 
 /** A WebSocket server for terminal sessions (upgrades handed to it by whoever accepted them). */
@@ -200,15 +274,7 @@ function packageRoot(): string {
   }
 }
 
-/**
- * Nothing from elsewhere: scripts, styles and the WebSocket of this origin only. Scripts only from
- * files (no inline script, no eval); styles may be inline too, as xterm.js sets the terminal's
- * dimensions and colours in style elements it makes.
- */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 const cache = new Map<string, Buffer>();
-const PAGE_HEADERS = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' };
 
 /**
  * The terminal page (`page`) or one of its assets (`assets/<name>`): status, headers and body;

@@ -27,6 +27,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0010_snapshots': { up: (db) => addSnapshots(db) },
     '0011_server_membership': { up: (db) => addServerMembership(db) },
     '0012_snapshot_replicas': { up: (db) => addSnapshotReplicas(db) },
+    '0013_kit_programs': { up: (db) => addKitPrograms(db) },
   };
 }
 
@@ -292,6 +293,41 @@ async function addSnapshotReplicas(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('snapshot_replicas_pk', ['snapshot_id', 'server_id'])
     .execute();
   await db.schema.createIndex('snapshot_replicas_server_id').on('snapshot_replicas').column('server_id').execute();
+}
+
+/**
+ * The kit grew from one terminal to KIT_PROGRAMS_0013 (terminal-1…3, display-1): the containers
+ * made with `hoody_kit` before get the host labels of the new ones, after their terminal-1's label
+ * (`{prefix}-terminal-1`), in the order kitPrograms lists them. A label another container already
+ * holds is left empty (that host is not routed) rather than failing the upgrade.
+ */
+const KIT_PROGRAMS_0013 = ['terminal-1', 'terminal-2', 'terminal-3', 'display-1'];
+
+async function addKitPrograms(db: Kysely<unknown>): Promise<void> {
+  const rows = await sql<{ id: string; server_id: string; programs: string; service_labels: string }>`select id, server_id, programs, service_labels from containers where hoody_kit = 1`.execute(db);
+  for (const row of rows.rows) {
+    const declared = (JSON.parse(row.programs) as unknown[]).length;
+    const labels = JSON.parse(row.service_labels) as string[];
+    const old = labels[declared];
+    if (labels.length !== declared + 1 || typeof old !== 'string' || !old.endsWith('-terminal-1')) continue;
+    const prefix = old.slice(0, -'-terminal-1'.length);
+    const next = labels.slice(0, declared);
+    for (const kit of KIT_PROGRAMS_0013) {
+      const label = `${prefix}-${kit}`;
+      if (kit === 'terminal-1') {
+        next.push(label);
+        continue;
+      }
+      const taken = await sql<{ n: number }>`select count(*) as n from service_hosts where server_id = ${row.server_id} and label = ${label}`.execute(db);
+      if (Number(taken.rows[0]?.n ?? 0) > 0) {
+        next.push('');
+        continue;
+      }
+      await sql`insert into service_hosts (server_id, label, container_id) values (${row.server_id}, ${label}, ${row.id})`.execute(db);
+      next.push(label);
+    }
+    await sql`update containers set service_labels = ${JSON.stringify(next)} where id = ${row.id}`.execute(db);
+  }
 }
 
 /**

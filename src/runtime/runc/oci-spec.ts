@@ -121,6 +121,7 @@ export function buildOciSpec({ spec, run, initBinary, cgroupsPath, nofile, ids, 
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${tmpBytes(spec.resources)}`] },
       { destination: INIT_PATH, type: 'bind', source: initBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
       ...(network ? networkFileMounts(network.files) : []),
+      ...(spec.display ? displayMounts(spec.display) : []),
     ],
     linux: {
       cgroupsPath,
@@ -145,6 +146,22 @@ function networkFileMounts(files: NetworkFiles): Record<string, unknown>[] {
   ];
 }
 
+/**
+ * The display's X socket directory over /tmp/.X11-unix (a directory, not the socket: a new X
+ * server's socket shows through it without a new mount) and its cookie at /tmp/.Xauthority, both
+ * read-only: a process of the container can connect, and cannot replace them.
+ */
+function displayMounts(display: NonNullable<ContainerSpec['display']>): Record<string, unknown>[] {
+  const options = ['bind', 'ro', 'nosuid', 'nodev', 'noexec'];
+  return [
+    { destination: DISPLAY_SOCKETS, type: 'bind', source: display.x11Dir, options },
+    { destination: DISPLAY_COOKIE, type: 'bind', source: display.cookie, options },
+  ];
+}
+
+const DISPLAY_SOCKETS = '/tmp/.X11-unix';
+const DISPLAY_COOKIE = '/tmp/.Xauthority';
+
 /** The container's process as the image's config and the container's own settings make it. */
 export interface ImageProcess {
   args: string[];
@@ -160,7 +177,7 @@ export interface ImageProcess {
  * unless set); cwd = WorkingDir or `/`; the user resolved through the image's /etc/passwd.
  * Throws when nothing is left to run or the image's user cannot be resolved.
  */
-export function imageProcess(spec: Pick<ContainerSpec, 'command' | 'env' | 'hostname' | 'image'>, run: ImageRun): ImageProcess {
+export function imageProcess(spec: Pick<ContainerSpec, 'command' | 'env' | 'hostname' | 'image' | 'display'>, run: ImageRun): ImageProcess {
   const command = spec.command && spec.command.length > 0 ? spec.command : run.cmd;
   const args = [...run.entrypoint, ...command];
   if (args.length === 0) throw new RuntimeError('invalid-state', `image "${spec.image}" has no Entrypoint or Cmd: give the container a command`, { image: spec.image });
@@ -176,6 +193,11 @@ export function imageProcess(spec: Pick<ContainerSpec, 'command' | 'env' | 'host
     // `KEY` alone in a Docker config means an empty value
     if (eq === -1) env.set(entry, '');
     else if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  // the kit's display, unless the container says otherwise
+  if (spec.display) {
+    env.set('DISPLAY', ':0');
+    env.set('XAUTHORITY', DISPLAY_COOKIE);
   }
   for (const [k, v] of Object.entries(spec.env)) env.set(k, v);
   return {

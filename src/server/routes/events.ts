@@ -16,7 +16,7 @@ import { EventStreams } from '../sse/event-streams.ts';
 const schema = {
   tags: ['events'],
   summary: 'Follow transitions and operations (Server-Sent Events)',
-  description: `A \`text/event-stream\`. \`transition\` events carry the status log row and its cursor as the SSE \`id\`; reconnect with \`Last-Event-ID\` (or \`?since=\`) to receive exactly the missed ones (a cursor above the newest row starts at the newest row). Past ${MAX_REPLAY_ROWS.toLocaleString('en-US')} missed transitions a \`resync\` event with the newest cursor comes instead of them. \`operation\` events (accepted, succeeded, failed) are live only. A comment line is sent as a heartbeat. The stream ends when its token is deleted.`,
+  description: `A \`text/event-stream\`. \`transition\` events carry the status log row and its cursor as the SSE \`id\`; reconnect with \`Last-Event-ID\` (or \`?since=\`) to receive exactly the missed ones (a cursor above the newest row starts at the newest row). Past ${MAX_REPLAY_ROWS.toLocaleString('en-US')} missed transitions a \`resync\` event with the newest cursor comes instead of them. \`operation\` events (accepted, succeeded, failed) and \`client\` events (a client attached to or detached from one of the kit's shared terminals or its display) are live only. A comment line is sent as a heartbeat. The stream ends when its token is deleted.`,
   querystring: EventsQuery,
   response: errorResponses(...AUTHENTICATED_ERRORS, 'INVALID_INPUT', 'NOT_FOUND', 'TOO_MANY_REQUESTS'),
 };
@@ -44,7 +44,7 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
     }
     if (q.project_id) await deps.projects.get(request.actor, q.project_id);
     if (q.container_id) await deps.containers.get(request.actor, q.container_id);
-    const types = new Set((q.types ?? 'transition,operation').split(','));
+    const types = new Set((q.types ?? 'transition,operation,client').split(','));
     const target = await streams();
     // counted from here until the stream ends, wherever it is held; ended when its token is deleted
     const session = deps.sessions.open(request.actor, 'stream');
@@ -53,7 +53,7 @@ export async function eventRoutes(api: FastifyInstance, deps: AppDeps): Promise<
     const socket = request.raw.socket;
     opening.add(socket);
     try {
-      const spec = { streamId: newId(), userId: request.actor.userId, containerId: q.container_id, projectId: q.project_id, transitions: types.has('transition'), operations: types.has('operation') };
+      const spec = { streamId: newId(), userId: request.actor.userId, containerId: q.container_id, projectId: q.project_id, transitions: types.has('transition'), operations: types.has('operation'), clients: types.has('client') };
       await target.open(socket, spec, since, { signal: session.signal, onGone: () => session.close() });
     } catch (err) {
       request.log.error(err);

@@ -7,7 +7,7 @@ import type { HubEvent } from '../../core/event-hub.ts';
 import { statusLogWire } from '../wire.ts';
 
 export interface StreamEvent {
-  kind: 'transition' | 'operation';
+  kind: 'transition' | 'operation' | 'client';
   /** The status log cursor of a transition; 0 for operation events (live only). */
   seq: number;
   containerId: string;
@@ -27,13 +27,15 @@ export interface StreamSpec {
   projectId?: string;
   transitions: boolean;
   operations: boolean;
+  /** Attaches and detaches of terminal and display clients. */
+  clients?: boolean;
   /** Transitions at or below this cursor were already sent (catch-up): skip them. */
   seen: number;
 }
 
 /** The project a hub event belongs to, when the event itself says it. */
 export function projectOf(e: HubEvent): string | undefined {
-  if (e.type === 'operation') return e.event.project_id;
+  if (e.type === 'operation' || e.type === 'client') return e.event.project_id;
   if (e.row.project_id !== null) return e.row.project_id;
   const p = e.row.metadata.project_id;
   return typeof p === 'string' ? p : undefined;
@@ -49,12 +51,16 @@ export function toStreamEvent(e: HubEvent, projectId: string | undefined, ownerI
     const data = { type: 'transition', cursor: e.row.seq, container_id: e.row.container_id, log: statusLogWire(e.row) };
     return { kind: 'transition', seq: e.row.seq, containerId: e.row.container_id, projectId, ownerId, frame: `id: ${e.row.seq}\nevent: transition\ndata: ${JSON.stringify(data)}\n\n` };
   }
+  if (e.type === 'client') {
+    const { project_id: _project, ...event } = e.event;
+    return { kind: 'client', seq: 0, containerId: e.event.container_id, projectId, ownerId, frame: `event: client\ndata: ${JSON.stringify({ type: 'client', ...event })}\n\n` };
+  }
   const { project_id: _project, ...event } = e.event;
   return { kind: 'operation', seq: 0, containerId: e.event.container_id, projectId, ownerId, frame: `event: operation\ndata: ${JSON.stringify({ type: 'operation', ...event })}\n\n` };
 }
 
 export function visibleTo(spec: StreamSpec, e: StreamEvent): boolean {
-  if (e.kind === 'transition' ? !spec.transitions || e.seq <= spec.seen : !spec.operations) return false;
+  if (e.kind === 'transition' ? !spec.transitions || e.seq <= spec.seen : e.kind === 'client' ? !spec.clients : !spec.operations) return false;
   if (spec.containerId !== undefined && e.containerId !== spec.containerId) return false;
   if (spec.projectId !== undefined && e.projectId !== spec.projectId) return false;
   return e.ownerId !== undefined && e.ownerId === spec.userId;

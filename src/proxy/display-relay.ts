@@ -1,0 +1,55 @@
+/**
+ * A viewer of a container's display: its WebSocket (binary frames of RFB, as noVNC speaks it)
+ * relayed to the display's VNC socket, which only the daemon can open. A view-only viewer's
+ * bytes go through RfbViewOnlyFilter (its keys, pointer, clipboard and resizes dropped); the
+ * desktop's pixels are paused while more than HIGH_WATER bytes wait for a slow viewer, so one
+ * slow viewer holds back its own connection only (Xvnc serves each client apart).
+ */
+import { connect } from 'node:net';
+import type { WebSocket } from 'ws';
+import { RfbViewOnlyFilter } from './rfb-filter.ts';
+
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+
+/** Relays until either side ends; `onEnd` is called once then. */
+export function relayDisplay(ws: WebSocket, socketPath: string, viewOnly: boolean, onEnd: () => void): void {
+  const vnc = connect(socketPath);
+  const filter = viewOnly ? new RfbViewOnlyFilter() : undefined;
+  let ended = false;
+  const end = (code: number, reason: string): void => {
+    if (ended) return;
+    ended = true;
+    vnc.destroy();
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+    onEnd();
+  };
+  let waiting = 0;
+  let paused = false;
+  vnc.on('data', (chunk: Buffer) => {
+    if (ws.readyState !== ws.OPEN) return;
+    waiting += chunk.length;
+    ws.send(chunk, { binary: true }, () => {
+      waiting -= chunk.length;
+      if (paused && waiting < LOW_WATER) {
+        paused = false;
+        vnc.resume();
+      }
+    });
+    if (!paused && waiting > HIGH_WATER) {
+      paused = true;
+      vnc.pause();
+    }
+  });
+  vnc.on('error', () => end(1011, 'the display is not answering'));
+  vnc.on('close', () => end(1000, 'the display closed'));
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary) return;
+    if (!filter) return void vnc.write(data);
+    const { forward, error } = filter.push(data);
+    if (forward.length > 0) vnc.write(forward);
+    if (error !== undefined) end(1008, error.slice(0, 120));
+  });
+  ws.on('close', () => end(1000, 'closed'));
+  ws.on('error', () => end(1011, 'error'));
+}
