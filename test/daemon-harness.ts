@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { DisplayServers } from '../src/runtime/display.ts';
+import { detectCgroupLayout } from '../src/runtime/cgroups.ts';
 import { RuncDriver, cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
 import { ImageStore } from '../src/runtime/image-store.ts';
 
@@ -183,6 +185,9 @@ export async function removeRuntime(dataDir: string): Promise<void> {
     await driver.delete(id).catch((err: Error) => console.error(`cleanup: deleting container ${id} failed: ${err.message}`));
   }
   await driver.close();
+  // the kit's displays outlive their daemon as containers do: theirs go with them
+  const displays = new DisplayServers({ root: join('/run/hoody', cgroupPrefixFor(dataDir), 'displays'), cgroupPrefix: cgroupPrefixFor(dataDir), layout: await detectCgroupLayout() });
+  for (const id of await displays.ids()) await displays.remove(id).catch((err: Error) => console.error(`cleanup: removing the display of ${id} failed: ${err.message}`));
   await driver.removeCgroupPrefix();
   // a mount left behind must go before the folder is removed, or rm would delete through it
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');

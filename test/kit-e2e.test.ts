@@ -235,6 +235,19 @@ describe('the kit: shared terminals and the display', { skip }, () => {
     await page.body.dump();
   });
 
+  it('keeps the display across a daemon restart: the new daemon adopts the same Xvnc', async () => {
+    const prefix = cgroupPrefixFor(d.dataDir);
+    const procs = `/sys/fs/cgroup/memory/${prefix}/${kit.id}-display/cgroup.procs`;
+    const before = readFileSync(procs, 'utf8').trim();
+    await d.restart();
+    call = apiClient(d.api, d.adminToken);
+    router = /service URLs \S+ on (http:\/\/[0-9.]+:\d+)/.exec(d.output().split('\n').filter((l) => l.includes('service URLs')).at(-1) ?? '')?.[1] ?? router;
+    await eventually('display active after the restart', async () => (await runtime()).displays.active, (a) => a === true, 30_000);
+    assert.equal(readFileSync(procs, 'utf8').trim(), before, 'the same Xvnc');
+    const services = (await call('GET', `/containers/${kit.id}/services`)).body.data.services;
+    assert.equal(services.find((s: any) => s.program === 'display').status, 'active');
+  });
+
   it('gives a container without the kit no terminal or display host', async () => {
     const plain = await call('POST', '/containers', { container_image: 'busybox', name: `plain${tag}`, command: ['sleep', '600'] });
     assert.equal(plain.status, 201);
