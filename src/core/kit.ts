@@ -80,11 +80,17 @@ export class KitDisplays {
     }
   }
 
-  /** At daemon start: displays of running kit containers are adopted (or started anew), every other one is stopped. */
+  /**
+   * At daemon start: displays of running kit containers are adopted (or started anew); every other
+   * one is removed (its container stopped, was deleted or moved away meanwhile: a start prepares
+   * its folder again).
+   */
   async reconcile(running: readonly Pick<ContainerRecord, 'id' | 'hoody_kit'>[]): Promise<void> {
     const keep = new Set(running.filter((c) => c.hoody_kit).map((c) => c.id));
     for (const id of keep) await this.beforeRun({ id, hoody_kit: true });
-    for (const id of await this.deps.host.ids().catch(() => [] as string[])) if (!keep.has(id)) await this.stopQuietly(id);
+    for (const id of await this.deps.host.ids().catch(() => [] as string[])) {
+      if (!keep.has(id)) await this.deps.host.remove(id).catch((err: unknown) => this.deps.warn?.(`removing the display of ${id}`, err));
+    }
   }
 
   /** The display's socket, for a viewer's relay. */

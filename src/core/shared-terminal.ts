@@ -121,6 +121,7 @@ export class SharedTerminal {
     this.clients.set(client.id, client);
     sink.control({ type: 'session', id: this.session.id, index: this.index, client: client.id, cols: this.session.size.cols, rows: this.session.size.rows });
     this.sendScreen(client);
+    this.tellClients();
     return client;
   }
 
@@ -128,6 +129,13 @@ export class SharedTerminal {
   detach(client: SharedClient): void {
     if (!this.clients.delete(client.id)) return;
     for (const l of this.detachListeners) l(client);
+    if (!this.session.isEnded) this.tellClients();
+  }
+
+  /** Every client learns who is attached (`{"type":"clients","index","clients":[…]}`). */
+  private tellClients(): void {
+    const message = { type: 'clients', index: this.index, clients: this.clientViews() };
+    for (const c of this.clients.values()) c.sink.control(message);
   }
 
   /** Called for each client that leaves, however it leaves. */

@@ -118,7 +118,8 @@ export class ContainersApi {
    * `terminal-N`; opened when there is none, a shell): every client of it sees the same screen, a
    * late one gets the current screen first, and the session outlives its clients (until its shell
    * exits or the container stops). The server then also sends `{"type":"size","cols","rows"}` when
-   * any client resizes it (the last resize wins), and a refusal as `{"type":"error","code","message"}`.
+   * any client resizes it (the last resize wins), `{"type":"clients","index","clients"}` whenever a
+   * client attaches or leaves, and a refusal as `{"type":"error","code","message"}`.
    * Who is attached: `runtime_info.terminals[].clients`.
    *
    * ```ts

@@ -51,7 +51,9 @@
       return;
     }
     var msg = JSON.parse(e.data);
-    if (msg.type === 'session') stateEl.textContent = 'session ' + msg.id;
+    if (msg.type === 'session') stateEl.textContent = msg.index ? 'shared session ' + msg.index : 'session ' + msg.id;
+    if (msg.type === 'clients') stateEl.textContent = 'shared session ' + msg.index + ' · ' + msg.clients.length + (msg.clients.length === 1 ? ' client' : ' clients');
+    if (msg.type === 'error') stateEl.textContent = msg.message + ' (' + msg.code + ')';
     if (msg.type === 'exit') {
       window.hoodyTerminal.exitCode = msg.code;
       stateEl.textContent = 'exited with ' + msg.code;
