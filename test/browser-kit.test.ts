@@ -3,7 +3,7 @@
  * X program run in the container draws and sends it the keys typed on the page; three pages on
  * terminal-1 share one screen (a late one gets it whole); runtime_info lists them all.
  *
- * The container is busybox: the X programs (xsetroot, xev) and the libraries they need are copied
+ * The container is busybox: the X programs (xsetroot, xev, xdpyinfo) and the libraries they need are copied
  * from this machine into /opt/x of the container and run through the copied dynamic loader.
  */
 import { describe, it, before, after } from 'node:test';
@@ -18,8 +18,8 @@ import { noChromium, openPage } from './chromium.ts';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
 
-const X_PROGRAMS = ['/usr/bin/xsetroot', '/usr/bin/xev'];
-const skip = noChromium ?? (process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/Xvnc') ? 'needs Xvnc' : X_PROGRAMS.find((p) => !existsSync(p)) ? 'needs xsetroot (x11-xserver-utils) and xev (x11-utils)' : undefined);
+const X_PROGRAMS = ['/usr/bin/xsetroot', '/usr/bin/xev', '/usr/bin/xdpyinfo'];
+const skip = noChromium ?? (process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/Xvnc') ? 'needs Xvnc' : X_PROGRAMS.find((p) => !existsSync(p)) ? 'needs xsetroot (x11-xserver-utils), xev and xdpyinfo (x11-utils)' : undefined);
 const tag = randomBytes(3).toString('hex');
 
 /** The X programs with every library they load and the loader, as a gzipped tar of bin/, lib/ and ld.so. */
@@ -97,7 +97,7 @@ describe('the kit in a browser: the display and a shared terminal', { skip }, ()
 
   const runtime = async (): Promise<any> => (await call('GET', `/containers/${kit.id}?runtime=true`)).body.data.runtime_info;
 
-  it('shows what an X program of the container draws, and sends it the keys typed on the page', async () => {
+  it('shows what an X program of the container draws, sends it the keys and clicks of the page, and takes the window\'s size', async () => {
     await eventually('display active', async () => (await runtime()).displays.active, (a) => a === true, 30_000);
     const page = await openService('display', 1);
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'connected', undefined, { timeout: 30_000 });
@@ -117,7 +117,7 @@ describe('the kit in a browser: the display and a shared terminal', { skip }, ()
     assert.equal((await runtime()).displays.connected_clients.length, 1);
 
     // keys: xev in the container reports what the root window receives
-    const started = await x('(X:xev -root -event keyboard > /tmp/keys.log 2>&1 < /dev/null &) ; sleep 0.2; echo started');
+    const started = await x('(X:xev -root -event keyboard -event button > /tmp/keys.log 2>&1 < /dev/null &) ; sleep 0.2; echo started');
     assert.match(started.body.data?.stdout ?? '', /started/, JSON.stringify(started.body));
     await page.locator('canvas').click({ position: { x: 50, y: 50 } });
     // typed again until xev, started in the background, has seen them
@@ -131,6 +131,13 @@ describe('the kit in a browser: the display and a shared terminal', { skip }, ()
       30_000,
     );
     assert.match(keys, /KeyPress/);
+    await page.locator('canvas').click({ position: { x: 60, y: 60 } });
+    await eventually('a click reaches the container', async () => (await call('POST', `/containers/${kit.id}/exec`, { command: ['cat', '/tmp/keys.log'] })).body.data?.stdout ?? '', (t) => /ButtonPress/.test(t), 30_000);
+    // the desktop takes the page's size (a controlling viewer resizes the session)
+    const dimensions = async (): Promise<string> => /dimensions:\s+(\d+x\d+)/.exec((await x('X:xdpyinfo')).body.data?.stdout ?? '')?.[1] ?? '';
+    const canvasSize = (): Promise<string> => page.evaluate(() => `${(document.querySelector('canvas') as HTMLCanvasElement).width}x${(document.querySelector('canvas') as HTMLCanvasElement).height}`);
+    await page.setViewportSize({ width: 800, height: 520 });
+    await eventually('the desktop resized to the page', async () => [await dimensions(), await canvasSize()], ([x11, canvas]) => x11 === canvas && x11 !== '1280x800' && Number(x11.split('x')[0]) <= 800, 30_000);
     await page.close();
     await eventually('the viewer gone', async () => (await runtime()).displays.connected_clients.length, (n) => n === 0, 15_000);
   });
