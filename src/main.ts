@@ -387,7 +387,12 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
 
   // the kit's displays: an Xvnc per running hoody_kit container, on /run (a reboot ends them with the containers)
   const cgroupPrefix = config.cgroupPrefix ?? cgroupPrefixFor(dataDir);
-  const kit = new KitDisplays({ host: new DisplayServers({ root: join('/run/hoody', cgroupPrefix, 'displays'), cgroupPrefix, layout: await detectCgroupLayout(), warn }), events, warn });
+  const kit = new KitDisplays({
+    host: new DisplayServers({ root: join('/run/hoody', cgroupPrefix, 'displays'), cgroupPrefix, layout: await detectCgroupLayout(), warn }),
+    events,
+    warn,
+    statusOf: async (id) => (await store.getContainer(id))?.status,
+  });
   containers.kit = kit;
 
   const tokenFile = join(dataDir, ADMIN_TOKEN_FILE);
@@ -497,9 +502,8 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
   });
   containers.terminalsOf = (id) => terminals.list(id);
   // displays that outlived the last daemon are adopted, the others (their container stopped meanwhile) stopped
-  void store
-    .listContainers({ server_id: server.id, status: 'running' })
-    .then((running) => kit.reconcile(running))
+  void Promise.all([store.listContainers({ server_id: server.id, status: 'running' }), store.listContainers({ server_id: server.id, status: 'paused' })])
+    .then(([running, paused]) => kit.reconcile([...running, ...paused]))
     .catch((err: unknown) => warn('adopting the displays of running containers', err));
 
   // the cluster: this server's heartbeat, and requests sent on to the other servers' daemons

@@ -137,7 +137,7 @@ describe('the kit in a browser: the display and a shared terminal', { skip }, ()
     const dimensions = async (): Promise<string> => /dimensions:\s+(\d+x\d+)/.exec((await x('X:xdpyinfo')).body.data?.stdout ?? '')?.[1] ?? '';
     const canvasSize = (): Promise<string> => page.evaluate(() => `${(document.querySelector('canvas') as HTMLCanvasElement).width}x${(document.querySelector('canvas') as HTMLCanvasElement).height}`);
     await page.setViewportSize({ width: 800, height: 520 });
-    await eventually('the desktop resized to the page', async () => [await dimensions(), await canvasSize()], ([x11, canvas]) => x11 === canvas && x11 !== '1280x800' && Number(x11.split('x')[0]) <= 800, 30_000);
+    await eventually('the desktop resized to the page', async () => [await dimensions(), await canvasSize()], ([x11, canvas]) => x11 === canvas && x11 !== '1280x800' && Number(x11?.split('x')[0]) <= 800, 30_000);
     await page.close();
     await eventually('the viewer gone', async () => (await runtime()).displays.connected_clients.length, (n) => n === 0, 15_000);
   });

@@ -6,13 +6,13 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DisplayServers, xauthorityEntry, type DisplayOptions, type DisplayPaths } from '../src/runtime/display.ts';
+import { DISPLAY_LIMITS, DISPLAY_UID, DisplayServers, xauthorityEntry, type DisplayOptions, type DisplayPaths } from '../src/runtime/display.ts';
 import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../src/runtime/cgroups.ts';
 import { pathExists } from '../src/runtime/fs.ts';
 import { eventually } from './eventually.ts';
@@ -138,6 +138,20 @@ describe('virtual displays (Xvnc per container)', { skip }, () => {
       // a session of its own: a restart of the daemon does not take it down
       const procStat = await readFile(`/proc/${pid}/stat`, 'utf8');
       assert.equal(Number(procStat.slice(procStat.lastIndexOf(')') + 2).split(' ')[3]), pid, 'session id');
+      // not root, no capabilities, no network: what a client of the X server could make it do stays small
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      assert.match(status, new RegExp(`^Uid:\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}$`, 'm'));
+      assert.match(status, /^CapEff:\s+0+$/m);
+      assert.match(status, /^CapBnd:\s+0+$/m);
+      assert.match(status, /^NoNewPrivs:\s+1$/m);
+      assert.notEqual(await readlink(`/proc/${pid}/ns/net`), await readlink('/proc/self/ns/net'));
+      // and limits of its own
+      if (h.layout === 'v1') {
+        assert.equal(Number(await readFile(join(cgroup.dir('memory'), 'memory.limit_in_bytes'), 'utf8')), DISPLAY_LIMITS.memoryBytes);
+        assert.equal(Number(await readFile(join(cgroup.dir('pids'), 'pids.max'), 'utf8')), DISPLAY_LIMITS.pids);
+      } else {
+        assert.equal(Number(await readFile(join(cgroup.dir('memory'), 'memory.max'), 'utf8')), DISPLAY_LIMITS.memoryBytes);
+      }
 
       assert.equal(await mode(p.dir), 0o700);
       assert.equal(await mode(h.root), 0o700);
@@ -253,6 +267,8 @@ describe('virtual displays (Xvnc per container)', { skip }, () => {
   it('a start whose Xvnc never answers is ended, with what it forked, and tells what it logged', async () => {
     const dir = await mkdtemp('/var/tmp/hoody-test-display-');
     scratch.push(dir);
+    // Xvnc runs as an unprivileged user: it must reach the binary
+    await chmod(dir, 0o755);
     const fake = join(dir, 'fake-xvnc');
     // deaf to TERM, as its child is: only the KILL after the grace ends them
     await writeFile(fake, '#!/bin/sh\ntrap "" TERM\necho "fake server: listening nowhere" >&2\nsleep 60 &\nwait\n');

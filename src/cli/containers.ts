@@ -82,7 +82,7 @@ export function containersCommand(): Command {
     .command('terminal')
     .description('attach to the container\'s shared terminal session (the kit\'s terminal-N): others attached see what you type, you see the screen as it is; Ctrl-] detaches and leaves it running')
     .argument('<container>', 'container id or name')
-    .option('--index <n>', 'which shared session (default 1: terminal-1); opened with a shell when there is none', integer(1, 99), 1)
+    .option('--index <n>', 'which shared session (default 1: terminal-1); opened with a shell when there is none', integer(1, 3), 1)
     .action(async (ref: string, opts: { index: number }, cmd: Command) => {
       const client = clientFor(cmd);
       const id = await containerId(client, ref);

@@ -40,6 +40,8 @@ export interface DisplaysView {
 
 export interface KitDeps {
   host: DisplayHost;
+  /** The container's status as the store has it now (undefined: no such container). */
+  statusOf?: (id: string) => Promise<string | undefined>;
   events?: Pick<EventHub, 'subscribe' | 'publishClient'>;
   warn?: (message: string, err?: unknown) => void;
 }
@@ -47,13 +49,20 @@ export interface KitDeps {
 /** Statuses a container's display does not outlive. */
 const ENDS_DISPLAY = new Set(['stopped', 'failed']);
 
+
 export class KitDisplays {
   private readonly viewers = new Map<string, Map<string, { viewer: DisplayViewer; projectId: string; close: () => void }>>();
   private readonly feed: { close(): void } | undefined;
+  /** When each display was last (re)started for its container's run: a stop older than that is not this run's. */
+  private readonly runAt = new Map<string, number>();
 
   constructor(private readonly deps: KitDeps) {
     this.feed = deps.events?.subscribe((e) => {
-      if (e.type === 'transition' && ENDS_DISPLAY.has(e.row.to_status)) this.stopQuietly(e.row.container_id);
+      // a row can reach the hub late (behind a gap it reads from the store): a stop of an earlier run
+      // must not end the display of the run that started since
+      if (e.type === 'transition' && ENDS_DISPLAY.has(e.row.to_status) && !(Date.parse(e.row.transition_time) <= (this.runAt.get(e.row.container_id) ?? -Infinity))) {
+        void this.stopQuietly(e.row.container_id);
+      }
       if (e.type === 'operation' && e.event.phase === 'succeeded' && e.event.operation === 'delete') void this.deps.host.remove(e.event.container_id).catch((err: unknown) => this.deps.warn?.(`removing the display of ${e.event.container_id}`, err));
     });
   }
@@ -71,6 +80,7 @@ export class KitDisplays {
    */
   async beforeRun(c: Pick<ContainerRecord, 'id' | 'hoody_kit'>): Promise<void> {
     if (!c.hoody_kit) return;
+    this.runAt.set(c.id, Date.now());
     // the directories the container's binds name exist whatever happens next (runc refuses a missing source)
     await this.deps.host.prepare(c.id);
     try {
@@ -86,10 +96,20 @@ export class KitDisplays {
    * its folder again).
    */
   async reconcile(running: readonly Pick<ContainerRecord, 'id' | 'hoody_kit'>[]): Promise<void> {
+    const began = Date.now();
+    // the API answers meanwhile: each container's status is read again right before its display is touched
+    const live = async (id: string): Promise<boolean> => {
+      const status = this.deps.statusOf ? await this.deps.statusOf(id).catch(() => 'running') : 'running';
+      return status === 'running' || status === 'paused';
+    };
     const keep = new Set(running.filter((c) => c.hoody_kit).map((c) => c.id));
-    for (const id of keep) await this.beforeRun({ id, hoody_kit: true });
+    for (const id of keep) {
+      // one a start has handled since is left to it
+      if ((this.runAt.get(id) ?? 0) < began && (await live(id))) await this.beforeRun({ id, hoody_kit: true });
+    }
     for (const id of await this.deps.host.ids().catch(() => [] as string[])) {
-      if (!keep.has(id)) await this.deps.host.remove(id).catch((err: unknown) => this.deps.warn?.(`removing the display of ${id}`, err));
+      if (keep.has(id) || (this.runAt.get(id) ?? 0) >= began || (await live(id))) continue;
+      await this.deps.host.remove(id).catch((err: unknown) => this.deps.warn?.(`removing the display of ${id}`, err));
     }
   }
 

@@ -114,7 +114,9 @@ export const aliasHost = (urls: ServiceUrls, alias: string): string => `${alias}
 export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: readonly number[], running: boolean, displayReady = false): ServiceView[] {
   const labels = c.service_labels ?? [];
   return allPrograms(c).map((p, i) => {
-    const host = serviceHost(urls, labels[i] ?? '');
+    // no label: a host another container held when this program came (not routed)
+    const label = labels[i] ?? '';
+    const host = label ? serviceHost(urls, label) : '';
     const isListening = running && (isBuiltin(p) ? p.name !== 'display' || displayReady : listening.includes(p.port));
     return {
       program: p.name,
@@ -122,9 +124,9 @@ export function serviceViews(c: ContainerRecord, urls: ServiceUrls, listening: r
       port: p.port,
       public: p.public,
       host,
-      url: urls.url(host),
-      listening: isListening,
-      status: !running ? 'unavailable' : isListening ? 'active' : 'inactive',
+      url: host ? urls.url(host) : null,
+      listening: isListening && host !== '',
+      status: !running || !host ? 'unavailable' : isListening ? 'active' : 'inactive',
     };
   });
 }

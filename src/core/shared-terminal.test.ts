@@ -32,6 +32,9 @@ class FakeSession {
     private rows: number,
   ) {}
 
+  /** Input waiting for the shell: a test sets it to play a program that does not read. */
+  inputBacklog = 0;
+
   get size(): { cols: number; rows: number } {
     return { cols: this.cols, rows: this.rows };
   }
@@ -506,6 +509,24 @@ describe('SharedTerminal', () => {
   );
 });
 
+describe('SharedTerminal under abuse', () => {
+  it('drops the mirror\'s answers while the shell does not read its input, and applies resizes at most every 50 ms, the last one asked', async () => {
+    const session = new FakeSession(80, 24);
+    const terminal = new SharedTerminal(1, session as unknown as TerminalSession, 80, 24);
+    session.inputBacklog = 100_000;
+    for (let i = 0; i < 100; i++) session.output.write('\x1b[c');
+    const reset = new FakeSink();
+    terminal.attach({ userId: 'a', address: null }, reset);
+    await waitFor(() => reset.screens().length === 1, 'the screen');
+    assert.equal(session.inputs.length, 0, 'no answer queued behind input nobody reads');
+    session.inputBacklog = 0;
+    for (let n = 0; n < 20; n++) terminal.resize(100 + n, 30);
+    await waitFor(() => session.resizes.at(-1)?.[0] === 119, 'the last resize applied');
+    assert.ok(session.resizes.length <= 3, `resizes applied: ${JSON.stringify(session.resizes)}`);
+    session.end();
+  });
+});
+
 describe('unfinishedTail', () => {
   const tail = (s: string | Buffer): number => unfinishedTail(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
 
@@ -535,7 +556,20 @@ describe('isTerminalReport', () => {
   const report = (s: string): boolean => isTerminalReport(Buffer.from(s, 'latin1'));
 
   it('recognizes cursor position, device attributes and status reports, alone or together', () => {
-    for (const s of ['\x1b[12;40R', '\x1b[?1;2c', '\x1b[>0;276;0c', '\x1b[0n', '\x1b[12;40R\x1b[?1;2c', '\x1b[?1;2c\x1b[>0;276;0c\x1b[0n\x1b[1;1R']) {
+    for (const s of [
+      '\x1b[12;40R',
+      '\x1b[?1;2c',
+      '\x1b[>0;276;0c',
+      '\x1b[0n',
+      '\x1b[12;40R\x1b[?1;2c',
+      '\x1b[?1;2c\x1b[>0;276;0c\x1b[0n\x1b[1;1R',
+      '\x1b[?2004;2$y',
+      '\x1b[4;1$y',
+      '\x1bP1$r0m\x1b\\',
+      '\x1bP>|xterm.js(6.0.0)\x1b\\',
+      '\x1b]11;rgb:0000/0000/0000\x1b\\',
+      '\x1b]4;1;rgb:cd/00/00\x07',
+    ]) {
       assert.equal(report(s), true, JSON.stringify(s));
     }
   });

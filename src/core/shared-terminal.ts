@@ -57,6 +57,10 @@ const STALE_BYTES = 8 * 1024 * 1024;
 const RESYNC_BELOW = 256 * 1024;
 /** How often clients left behind are checked for having drained. */
 const STALE_CHECK_MS = 200;
+/** Input waiting for the shell past which the mirror's answers to its queries are dropped. */
+const REPLY_BACKLOG = 4096;
+/** Resizes are applied at most this often (the last one asked wins): each reflows the mirror. */
+const RESIZE_EVERY_MS = 50;
 /** Lines of history the mirror keeps (and a late joiner gets). */
 const SCROLLBACK = 1000;
 
@@ -72,6 +76,7 @@ export class SharedClient {
   constructor(
     readonly info: ClientInfo,
     readonly sink: ClientSink,
+    readonly onLeave?: () => void,
   ) {}
 
   view(): ClientView {
@@ -86,6 +91,9 @@ export class SharedTerminal {
   private mirrorPending = 0;
   private pausedForMirror = false;
   private staleTimer: NodeJS.Timeout | undefined;
+  private resizedAt = 0;
+  private resizeTimer: NodeJS.Timeout | undefined;
+  private wantedSize: { cols: number; rows: number } | undefined;
   /** The output's last bytes: where an unfinished escape sequence or character starts. */
   private tail: Buffer = Buffer.alloc(0);
   private readonly detachListeners: ((client: SharedClient) => void)[] = [];
@@ -100,7 +108,10 @@ export class SharedTerminal {
     this.mirror.loadAddon(this.serializer as never);
     // the session's programs ask the terminal things (where the cursor is, what terminal it is):
     // the mirror answers, once, where every client would answer each (see isTerminalReport)
-    this.mirror.onData((reply: string) => void session.write(Buffer.from(reply, 'utf8')).catch(() => undefined));
+    // (not while input waits: a program that asks without reading would have the daemon queue answers without end)
+    this.mirror.onData((reply: string) => {
+      if (session.inputBacklog <= REPLY_BACKLOG) void session.write(Buffer.from(reply, 'utf8')).catch(() => undefined);
+    });
     session.output.on('data', (chunk: Buffer) => this.fanOut(chunk));
     session.onExit((code) => {
       for (const c of this.clients.values()) {
@@ -111,13 +122,14 @@ export class SharedTerminal {
     session.onEnd(() => {
       for (const c of this.clients.values()) this.drop(c, 1000, 'the session ended');
       clearInterval(this.staleTimer);
+      clearTimeout(this.resizeTimer);
       this.mirror.dispose();
     });
   }
 
-  /** Adds a client: it gets the current screen, then the output as it comes. */
-  attach(info: ClientInfo, sink: ClientSink): SharedClient {
-    const client = new SharedClient(info, sink);
+  /** Adds a client: it gets the current screen, then the output as it comes; `onLeave` is called once when it leaves. */
+  attach(info: ClientInfo, sink: ClientSink, onLeave?: () => void): SharedClient {
+    const client = new SharedClient(info, sink, onLeave);
     this.clients.set(client.id, client);
     sink.control({ type: 'session', id: this.session.id, index: this.index, client: client.id, cols: this.session.size.cols, rows: this.session.size.rows });
     this.sendScreen(client);
@@ -128,6 +140,7 @@ export class SharedTerminal {
   /** Removes a client; the session goes on. */
   detach(client: SharedClient): void {
     if (!this.clients.delete(client.id)) return;
+    client.onLeave?.();
     for (const l of this.detachListeners) l(client);
     if (!this.session.isEnded) this.tellClients();
   }
@@ -151,9 +164,22 @@ export class SharedTerminal {
     return this.clients.size;
   }
 
-  /** The last resize wins: the shell, the mirror and every client learn the new size. */
+  /** The last resize wins: the shell, the mirror and every client learn the new size (at most every RESIZE_EVERY_MS; the last asked is applied). */
   resize(cols: number, rows: number): void {
     if (this.session.isEnded) return;
+    const wait = this.resizedAt + RESIZE_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this.wantedSize = { cols, rows };
+      this.resizeTimer ??= setTimeout(() => {
+        this.resizeTimer = undefined;
+        const wanted = this.wantedSize;
+        this.wantedSize = undefined;
+        if (wanted) this.resize(wanted.cols, wanted.rows);
+      }, wait);
+      this.resizeTimer.unref();
+      return;
+    }
+    this.resizedAt = Date.now();
     const { cols: was, rows: wasRows } = this.session.size;
     if (was === cols && wasRows === rows) return;
     this.session.resize(cols, rows);
@@ -314,6 +340,12 @@ function leftOutState(mirror: InstanceType<typeof headless.Terminal>): string {
  * three clients attached, the shell would read three answers, the extra ones as typed text).
  */
 export function isTerminalReport(data: Buffer): boolean {
-  // eslint-disable-next-line no-control-regex -- the reports start with ESC
-  return /^(\x1b\[\d+;\d+R|\x1b\[[?>][\d;]*c|\x1b\[0n)+$/.test(data.toString('latin1'));
+  return TERMINAL_REPORTS.test(data.toString('latin1'));
 }
+
+/**
+ * CPR, DA1/DA2, DSR, DECRQM (`ESC [ ? n ; v $ y`, `ESC [ n ; v $ y`), DECRQSS (`ESC P 0|1 $ r … ST`),
+ * XTVERSION (`ESC P > | … ST`) and colour query answers (`ESC ] 4|10|11|12 ; … BEL|ST`).
+ */
+// eslint-disable-next-line no-control-regex -- the reports start with ESC
+const TERMINAL_REPORTS = /^(\x1b\[\d+;\d+R|\x1b\[[?>][\d;]*c|\x1b\[0n|\x1b\[\??\d+;\d+\$y|\x1bP[01]\$r[^\x1b]*\x1b\\|\x1bP>\|[^\x1b]*\x1b\\|\x1b\](?:4;\d+|1[0-2]);rgb:[0-9a-fA-F/]+(?:\x07|\x1b\\))+$/;

@@ -14,6 +14,7 @@ import { startExec, type ContainerExec } from './container-exec.ts';
 import type { RuntimeDriver, ExecProcess } from '../runtime/driver.ts';
 import { Pty } from '../runtime/pty.ts';
 import { HoodyError } from './errors.ts';
+import { KIT_TERMINALS } from './services.ts';
 import { SharedTerminal, type ClientInfo, type ClientSink, type ClientView, type SharedClient } from './shared-terminal.ts';
 
 /** A session as `runtime_info.terminals` shows it. */
@@ -115,10 +116,18 @@ export class TerminalSession {
 
   /** Writes input in the order it came: each write waits for the one before. */
   write(data: Buffer): Promise<void> {
-    const next = this.writes.then(() => this.pty.write(data));
+    this.backlog += data.length;
+    const next = this.writes.then(() => this.pty.write(data)).finally(() => (this.backlog -= data.length));
     this.writes = next.catch(() => undefined);
     return next;
   }
+
+  /** Input bytes queued and not yet written to the terminal (its reader is slow, or reads nothing). */
+  get inputBacklog(): number {
+    return this.backlog;
+  }
+
+  private backlog = 0;
 
   /** The last write queued. */
   private writes: Promise<void> = Promise.resolve();
@@ -198,8 +207,8 @@ export interface ClientChange {
   clients: number;
 }
 
-/** The highest index of a shared session. */
-export const MAX_SHARED_INDEX = 99;
+/** The highest index of a shared session: the kit's terminals. */
+export const MAX_SHARED_INDEX = KIT_TERMINALS;
 
 export class TerminalSessions {
   private readonly sessions = new Map<string, TerminalSession>();
@@ -252,11 +261,12 @@ export class TerminalSessions {
       const terminal = await this.sharedSession(actor, container.id, container.project_id, index, opts);
       if (slot.signal.aborted) throw new HoodyError('UNAUTHORIZED', 'the token was deleted');
       const info: ClientInfo = { userId: actor.userId, address: opts.address ?? null, tokenId: actor.tokenId };
-      const client = terminal.attach(info, sink);
-      slot.signal.addEventListener('abort', () => terminal.dropClients((c) => c === client, 'the token was deleted'), { once: true });
-      terminal.onDetach((c) => {
-        if (c === client) slot.close();
+      const dropOnDelete = (): void => terminal.dropClients((c) => c === client, 'the token was deleted');
+      const client = terminal.attach(info, sink, () => {
+        slot.close();
+        slot.signal.removeEventListener('abort', dropOnDelete);
       });
+      slot.signal.addEventListener('abort', dropOnDelete, { once: true });
       this.deps.onClient?.({ action: 'attached', containerId: container.id, projectId: container.project_id, index, sessionId: terminal.session.id, client: client.view(), clients: terminal.clientCount });
       return { terminal, client };
     } catch (err) {
@@ -272,8 +282,17 @@ export class TerminalSessions {
     const pending = this.opening.get(key);
     if (pending) return pending;
     const opening = (async () => {
-      const session = await this.openCounted(actor, containerId, { cols: opts.cols, rows: opts.rows });
-      const terminal = new SharedTerminal(index, session, opts.cols, opts.rows);
+      // the session itself counts against its opener's cap while it lasts (its clients count apart)
+      const slot = this.deps.tokens.open(actor, 'terminal');
+      let session: TerminalSession;
+      try {
+        session = await this.openCounted(actor, containerId, { cols: clampCols(opts.cols), rows: clampRows(opts.rows) });
+      } catch (err) {
+        slot.close();
+        throw err;
+      }
+      session.onEnd(() => slot.close());
+      const terminal = new SharedTerminal(index, session, clampCols(opts.cols), clampRows(opts.rows));
       this.shared.set(key, terminal);
       terminal.onDetach((c) => this.deps.onClient?.({ action: 'detached', containerId, projectId, index, sessionId: session.id, client: c.view(), clients: terminal.clientCount }));
       session.onEnd(() => {
@@ -330,3 +349,9 @@ export class TerminalSessions {
     for (const s of this.sessions.values()) this.close(s);
   }
 }
+
+/** A shared session's mirror keeps its screen: its size is bounded (a client asking more gets this much). */
+export const SHARED_MAX_COLS = 500;
+export const SHARED_MAX_ROWS = 200;
+const clampCols = (n: number): number => Math.min(SHARED_MAX_COLS, Math.max(1, n));
+const clampRows = (n: number): number => Math.min(SHARED_MAX_ROWS, Math.max(1, n));

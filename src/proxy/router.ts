@@ -46,6 +46,9 @@ function sameSiteRequest(req: IncomingMessage): boolean {
   return safe || origin === undefined;
 }
 
+/** The largest frame a display viewer may send: noVNC sends one RFB message per frame, the largest a clipboard text Xvnc takes (256 KiB). */
+const DISPLAY_MAX_FRAME = 1024 * 1024;
+
 /** Where a container's terminal and display hosts take their WebSockets. */
 const KIT_SOCKET_PATHS = { terminal: '/__hoody/terminal', display: '/__hoody/display' } as const;
 
@@ -96,7 +99,7 @@ export class ServiceRouter {
   private readonly tokenChecks = new Map<string, { exists: boolean; until: number }>();
   private readonly terminalSockets = terminalSocketServer();
   /** noVNC's WebSocket carries RFB in binary frames; its subprotocol, when it asks one, is `binary`. */
-  private readonly displaySockets = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 32 * 1024 * 1024, handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false) });
+  private readonly displaySockets = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: DISPLAY_MAX_FRAME, handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false) });
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -339,7 +342,15 @@ export class ServiceRouter {
     }
     if (socket.destroyed) return session?.close();
     container.tunnels.add(socket);
+    // an upgrade the WebSocket server aborts never calls back: the socket's end gives the slot back then
+    let relayed = false;
+    socket.once('close', () => {
+      if (relayed) return;
+      session?.close();
+      container.tunnels.delete(socket);
+    });
     this.displaySockets.handleUpgrade(req, socket, head, (ws) => {
+      relayed = true;
       const remove = displays.addViewer({ id: container.id, project_id: container.projectId }, { userId: actor.userId, address: req.socket.remoteAddress ?? null, viewOnly }, () => ws.close(1001, 'the display stopped'));
       session?.signal.addEventListener('abort', () => ws.close(4001, 'the token was deleted'), { once: true });
       relayDisplay(ws, displays.socketOf(container.id), viewOnly, () => {

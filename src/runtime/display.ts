@@ -20,10 +20,10 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { childEnv } from './child-env.ts';
 import { CgroupPaths, type CgroupLayout } from './cgroups.ts';
 import { RuntimeError } from './driver.ts';
@@ -86,6 +86,16 @@ const V2_CONTROLLERS = ['memory', 'cpu', 'pids'];
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /**
+ * Whom Xvnc runs as: nobody, never root. It owns the display folder (its sockets are made there,
+ * its cookie read there), which sits in the daemon's own 0700 folder.
+ */
+export const DISPLAY_UID = 65534;
+/** The log's limit, in the 512-byte blocks of `ulimit -f`: 1 MiB. */
+const LOG_LIMIT_BLOCKS = 2048;
+/** What one display may use: its X server cannot take more memory, processes or CPU than this. */
+export const DISPLAY_LIMITS = { memoryBytes: 512 * 1024 * 1024, pids: 64, cpuQuotaUs: 100_000, cpuPeriodUs: 100_000 };
+
+/**
  * Run by `sh -c`, with $1 the display folder, $2 Xvnc, $3 WxH, $4 the script below, then the
  * cgroup.procs files: the shell joins the display's cgroup(s) itself, so Xvnc is counted from its
  * first page, then becomes Xvnc (unshare and the inner shell exec: the pid stays the same).
@@ -95,7 +105,10 @@ const JOIN_AND_EXEC = [
   'shift 4',
   'for f in "$@"; do echo $$ > "$f" || exit 1; done',
   'cd "$d" || exit 1',
-  'exec unshare -m --propagation private sh -c "$ns" xvnc "$x" "$g"',
+  // its log may not grow past 1 MiB (writes past it fail, SIGXFSZ ignored: Xvnc goes on)
+  `ulimit -f ${LOG_LIMIT_BLOCKS} && trap '' XFSZ || exit 1`,
+  // a network namespace of its own: nothing to reach (VNC-EXTENSION's connect), no abstract socket
+  'exec unshare -m -n --propagation private sh -c "$ns" xvnc "$x" "$g"',
 ].join('\n');
 
 /**
@@ -111,7 +124,9 @@ const XVNC_IN_NAMESPACE = [
   'mount -t tmpfs -o mode=1777,size=1m tmpfs /tmp',
   'mkdir /tmp/.X11-unix',
   'mount --no-canonicalize --bind x11 /tmp/.X11-unix',
-  'exec "$1" :0 -nolisten tcp -nolisten local -auth server.auth -SecurityTypes None' +
+  // not root: an unprivileged user with no capabilities, which cannot gain any
+  `exec setpriv --reuid ${DISPLAY_UID} --regid ${DISPLAY_UID} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs` +
+    ' "$1" :0 -nolisten tcp -nolisten local -auth server.auth -SecurityTypes None' +
     ' -rfbport -1 -rfbunixpath vnc.sock -rfbunixmode 0600 -AlwaysShared' +
     ' -geometry "$2" -depth 24 -extension GLX -FrameRate 30 -BlacklistTimeout 0',
 ].join(' && ');
@@ -172,6 +187,9 @@ export class DisplayServers {
     await mkdir(p.x11Dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
+    // Xvnc's user makes its sockets there (the root folder above, 0700, keeps everyone else out)
+    await chown(p.dir, DISPLAY_UID, DISPLAY_UID);
+    await chown(p.x11Dir, DISPLAY_UID, DISPLAY_UID);
     const file = await open(p.clientCookie, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
     try {
       // every user of the container reads it (through the bind mount); the umask must not narrow it
@@ -312,7 +330,31 @@ export class DisplayServers {
     }
     if (dirs.length === 0) throw new RuntimeError('failed', `no cgroup hierarchy to run the display of ${id} in`);
     for (const dir of dirs) await mkdir(dir, { recursive: true });
+    await this.limitCgroup(id);
     return dirs.map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  /** Writes DISPLAY_LIMITS into the display's cgroup (a limit a hierarchy does not have is warned about, not fatal). */
+  private async limitCgroup(id: string): Promise<void> {
+    const cg = this.cgroup(id);
+    const { memoryBytes, pids, cpuQuotaUs, cpuPeriodUs } = DISPLAY_LIMITS;
+    const files: [string, string][] =
+      this.opts.layout === 'v2'
+        ? [
+            [join(cg.dir('memory'), 'memory.max'), String(memoryBytes)],
+            [join(cg.dir('pids'), 'pids.max'), String(pids)],
+            [join(cg.dir('cpu'), 'cpu.max'), `${cpuQuotaUs} ${cpuPeriodUs}`],
+          ]
+        : [
+            [join(cg.dir('memory'), 'memory.limit_in_bytes'), String(memoryBytes)],
+            [join(cg.dir('pids'), 'pids.max'), String(pids)],
+            [join(cg.dir('cpu'), 'cpu.cfs_period_us'), String(cpuPeriodUs)],
+            [join(cg.dir('cpu'), 'cpu.cfs_quota_us'), String(cpuQuotaUs)],
+          ];
+    for (const [file, value] of files) {
+      if (!(await pathExists(dirname(file)))) continue;
+      await writeFile(file, value).catch((err: unknown) => this.opts.warn?.(`display of ${id}: cannot set ${file}`, err));
+    }
   }
 
   private async stopNow(id: string): Promise<void> {
@@ -381,6 +423,7 @@ async function writeCookies(p: DisplayPaths): Promise<void> {
   // Xvnc's copy: a new file renamed into place, never readable by others, not even for a moment
   const tmp = `${p.serverCookie}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, entry, { mode: 0o600, flag: 'wx' });
+  await chown(tmp, DISPLAY_UID, DISPLAY_UID);
   await rename(tmp, p.serverCookie);
   const file = await open(p.clientCookie, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
   try {

@@ -126,10 +126,7 @@ export function bridgeSession(ws: WebSocket, session: TerminalSession, deps: { t
       }
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) {
-        void session.write(data).catch(() => undefined);
-        return;
-      }
+      if (isBinary) return writeInput(ws, session, data);
       const size = resizeOf(data);
       if (!size) return;
       try {
@@ -185,7 +182,7 @@ function bridgeShared(ws: WebSocket, terminal: SharedTerminal, client: SharedCli
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
       if (isTerminalReport(data)) return;
-      return void terminal.session.write(data).catch(() => undefined);
+      return writeInput(ws, terminal.session, data);
     }
     const size = resizeOf(data);
     if (size) terminal.resize(size.cols, size.rows);
@@ -193,6 +190,21 @@ function bridgeShared(ws: WebSocket, terminal: SharedTerminal, client: SharedCli
   ws.on('close', () => terminal.detach(client));
   ws.on('error', () => terminal.detach(client));
 }
+
+/** Keystrokes to the session; the client is paused while more than INPUT_HIGH of its input waits for a shell that does not read. */
+function writeInput(ws: WebSocket, session: Pick<TerminalSession, 'write' | 'inputBacklog'>, data: Buffer): void {
+  void session
+    .write(data)
+    .catch(() => undefined)
+    .finally(() => {
+      if (ws.isPaused && session.inputBacklog < INPUT_LOW) ws.resume();
+    });
+  if (session.inputBacklog > INPUT_HIGH && !ws.isPaused) ws.pause();
+}
+
+/** Input waiting for the shell past which its client is paused, and below which it goes on. */
+const INPUT_HIGH = 1024 * 1024;
+const INPUT_LOW = 64 * 1024;
 
 /** The size a `{"type":"resize","cols","rows"}` text frame asks for (clamped to 1…1000), or undefined. */
 function resizeOf(data: Buffer): { cols: number; rows: number } | undefined {

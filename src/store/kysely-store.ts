@@ -282,7 +282,8 @@ export class KyselyStore implements Store {
 
   /** Inserts a container's service_hosts rows one by one, so a clash names the label that is taken. */
   private async insertServiceLabels(trx: KyselyTransaction<Database>, c: Pick<ContainerRecord, 'id' | 'server_id'>, labels: readonly string[]): Promise<void> {
-    for (const label of labels) {
+    // an empty label holds no host (an upgrade found it taken by another container)
+    for (const label of labels.filter((l) => l !== '')) {
       try {
         await trx.insertInto('service_hosts').values({ server_id: c.server_id, label, container_id: c.id }).execute();
       } catch (err) {
