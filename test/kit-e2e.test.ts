@@ -18,6 +18,7 @@ import { startTestDaemon, apiClient, HOODY_BIN, type DaemonHandle } from './daem
 import { eventually } from './eventually.ts';
 import { openSse, type SseStream } from './sse-reader.ts';
 import { cgroupPrefixFor } from '../src/runtime/runc/runc-driver.ts';
+import { HoodyClient } from '../src/sdk/index.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (runc, cgroups)' : existsSync('/usr/bin/Xvnc') ? undefined : 'needs Xvnc (tigervnc-standalone-server)';
 const tag = randomBytes(3).toString('hex');
@@ -122,6 +123,10 @@ describe('the kit: shared terminals and the display', { skip }, () => {
     assert.equal(terminals[0].index, 1);
     assert.equal(terminals[0].clients.length, 2);
     assert.ok(terminals[0].clients.every((c: any) => c.user_id && c.address && c.since), JSON.stringify(terminals[0].clients));
+    // the SDK's view of the same
+    const connected = await new HoodyClient({ baseUrl: d.url, token: d.adminToken }).api.containers.connected(kit.id);
+    assert.deepEqual(connected.terminals.map((t) => [t.index, t.clients.length]), [[1, 2]]);
+    assert.equal(connected.displays.active, true);
     // terminal-2 is another session
     const other = await attach('terminal-2');
     await other.until(PROMPT);

@@ -5,6 +5,7 @@ import { callOptions, ndjson, segment, type CallOptions, type Transport } from '
 import type {
   AcceptedOperation,
   ApiResponse,
+  RuntimeInfo,
   ExecBody,
   ExecEvent,
   ExecResult,
@@ -135,6 +136,20 @@ export class ContainersApi {
     if (opts.rows) url.searchParams.set('rows', String(opts.rows));
     for (const word of opts.command ?? []) url.searchParams.append('command', word);
     return { url: url.toString(), protocols: ['hoody.terminal', ...(this.http.token ? [`hoody.token.${this.http.token}`] : [])] };
+  }
+
+  /**
+   * Who is connected to the container now: its terminal sessions with the clients attached to each
+   * (the kit's shared ones have an `index`) and its display's viewers, as `runtime_info` has them.
+   *
+   * ```ts
+   * const { terminals, displays } = await client.api.containers.connected(id);
+   * if (terminals.some((t) => t.clients.length > 0) || displays.connected_clients.length > 0) console.log('someone is working in it');
+   * ```
+   */
+  async connected(id: string, options: CallOptions = {}): Promise<{ terminals: RuntimeInfo['terminals']; displays: RuntimeInfo['displays'] }> {
+    const { data } = await this.get(id, { runtime: 'true', ...options });
+    return { terminals: data.runtime_info.terminals, displays: data.runtime_info.displays };
   }
 
   /** `GET /containers/{id}/services`: its programs' URLs, whether each answers now, and for private ones an `open_url` for a browser. */
