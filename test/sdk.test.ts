@@ -96,7 +96,7 @@ describe('the TypeScript SDK against a real daemon', () => {
       assert.ok(info.pid !== null && info.pid > 1);
       assert.ok(info.processes.some((p) => p.command === 'sleep 600'), JSON.stringify(info.processes));
       assert.ok(info.memory_bytes > 0);
-      assert.deepEqual(info.displays, { connected_clients: [] });
+      assert.deepEqual(info.displays, { active: false, memory_bytes: 0, connected_clients: [] }, 'no kit: no display');
     }
     assert.equal((await client.api.containers.get(id)).data.runtime_info, undefined);
     assert.equal((await client.api.containers.get(id, { runtime: false })).data.runtime_info, undefined);
