@@ -9,6 +9,7 @@
 import { connect } from 'node:net';
 import type { WebSocket } from 'ws';
 import { RfbViewOnlyFilter } from './rfb-filter.ts';
+import { sendPaced } from '../server/ws-pacing.ts';
 
 const HIGH_WATER = 8 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
@@ -25,23 +26,7 @@ export function relayDisplay(ws: WebSocket, socketPath: string, viewOnly: boolea
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
     onEnd();
   };
-  let waiting = 0;
-  let paused = false;
-  vnc.on('data', (chunk: Buffer) => {
-    if (ws.readyState !== ws.OPEN) return;
-    waiting += chunk.length;
-    ws.send(chunk, { binary: true }, () => {
-      waiting -= chunk.length;
-      if (paused && waiting < LOW_WATER) {
-        paused = false;
-        vnc.resume();
-      }
-    });
-    if (!paused && waiting > HIGH_WATER) {
-      paused = true;
-      vnc.pause();
-    }
-  });
+  sendPaced(ws, vnc, HIGH_WATER, LOW_WATER);
   vnc.on('error', () => end(1011, 'the display is not answering'));
   vnc.on('close', () => end(1000, 'the display closed'));
   // the viewer's bytes wait in the daemon only while Xvnc reads them: past what the socket holds, the viewer is paused

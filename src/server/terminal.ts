@@ -26,6 +26,7 @@ import { isTerminalReport, type ClientSink, type SharedClient, type SharedTermin
 import { toErrorBody } from './errors.ts';
 import { originHost } from './streaming.ts';
 import { PAGE_HEADERS } from './page-headers.ts';
+import { sendPaced } from './ws-pacing.ts';
 
 const PATH = /^\/api\/v1\/containers\/([0-9a-f]{24})\/terminal$/;
 /** Bytes of output waiting for the client past which the command's output is paused, and below which it goes on. */
@@ -108,23 +109,7 @@ export function serveTerminals(app: FastifyInstance, deps: TerminalDeps): void {
 export function bridgeSession(ws: WebSocket, session: TerminalSession, deps: { terminals: Pick<TerminalSessions, 'close'>; warn?: (message: string, err?: unknown) => void }): void {
   {
     ws.send(JSON.stringify({ type: 'session', id: session.id }));
-    let waiting = 0;
-    let paused = false;
-    session.output.on('data', (chunk: Buffer) => {
-      if (ws.readyState !== ws.OPEN) return;
-      waiting += chunk.length;
-      ws.send(chunk, { binary: true }, () => {
-        waiting -= chunk.length;
-        if (paused && waiting < LOW_WATER) {
-          paused = false;
-          session.output.resume();
-        }
-      });
-      if (!paused && waiting > HIGH_WATER) {
-        paused = true;
-        session.output.pause();
-      }
-    });
+    sendPaced(ws, session.output, HIGH_WATER, LOW_WATER);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return writeInput(ws, session, data);
       const size = resizeOf(data);
