@@ -8,44 +8,19 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, copyFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { noChromium, openPage } from './chromium.ts';
 import { startTestDaemon, apiClient, type DaemonHandle } from './daemon-harness.ts';
 import { eventually } from './eventually.ts';
+import { xProgramsTarball } from './x-programs.ts';
 
 const X_PROGRAMS = ['/usr/bin/xsetroot', '/usr/bin/xev', '/usr/bin/xdpyinfo'];
 const skip = noChromium ?? (process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/Xvnc') ? 'needs Xvnc' : X_PROGRAMS.find((p) => !existsSync(p)) ? 'needs xsetroot (x11-xserver-utils), xev and xdpyinfo (x11-utils)' : undefined);
 const tag = randomBytes(3).toString('hex');
 
-/** The X programs with every library they load and the loader, as a gzipped tar of bin/, lib/ and ld.so. */
-function xProgramsTarball(): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'hoody-xprogs-'));
-  try {
-    mkdirSync(join(dir, 'bin'));
-    mkdirSync(join(dir, 'lib'));
-    const libs = new Set<string>();
-    let loader = '';
-    for (const program of X_PROGRAMS) {
-      copyFileSync(program, join(dir, 'bin', basename(program)));
-      for (const line of execFileSync('ldd', [program], { encoding: 'utf8' }).split('\n')) {
-        const lib = /=>\s+(\/\S+)/.exec(line)?.[1];
-        if (lib) libs.add(lib);
-        const ld = /^\s*(\/\S*ld-linux\S*)/.exec(line)?.[1];
-        if (ld) loader = ld;
-      }
-    }
-    for (const lib of libs) copyFileSync(lib, join(dir, 'lib', basename(lib)));
-    copyFileSync(loader, join(dir, 'ld.so'));
-    return execFileSync('tar', ['czf', '-', '-C', dir, '.'], { maxBuffer: 64 * 1024 * 1024 });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe('the kit in a browser: the display and a shared terminal', { skip }, () => {
   let d: DaemonHandle;
@@ -62,7 +37,7 @@ describe('the kit in a browser: the display and a shared terminal', { skip }, ()
     assert.equal(created.status, 201, JSON.stringify(created.body));
     kit = created.body.data;
     // the X programs, in pieces under the exec's 1 MiB stdin
-    const tarball = xProgramsTarball();
+    const tarball = xProgramsTarball(X_PROGRAMS);
     for (let at = 0; at < tarball.length; at += 700_000) {
       const piece = await call('POST', `/containers/${kit.id}/exec`, { command: ['sh', '-c', 'cat >> /tmp/x.tgz'], encoding: 'base64', stdin: tarball.subarray(at, at + 700_000).toString('base64') });
       assert.equal(piece.body.data?.exit_code, 0, JSON.stringify(piece.body));

@@ -48,6 +48,8 @@ function connect() {
   current.scaleViewport = viewOnly;
   current.resizeSession = !viewOnly;
   current.focusOnClick = !viewOnly;
+  // a bare X server's root cursor is empty (no window manager sets one): show a dot where it is
+  current.showDotCursor = true;
   countFrames(current);
 
   modeEl.setAttribute('aria-pressed', String(viewOnly));
