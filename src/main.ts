@@ -391,7 +391,11 @@ export async function startDaemon(config: DaemonConfig, logger?: Logger): Promis
     host: new DisplayServers({ root: join('/run/hoody', cgroupPrefix, 'displays'), cgroupPrefix, layout: await detectCgroupLayout(), warn }),
     events,
     warn,
-    statusOf: async (id) => (await store.getContainer(id))?.status,
+    stateOf: async (id) => {
+      const c = await store.getContainer(id);
+      return c && { status: c.status, serverId: c.server_id };
+    },
+    serverId: server.id,
   });
   containers.kit = kit;
 

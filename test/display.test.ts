@@ -11,8 +11,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DISPLAY_LIMITS, DISPLAY_UID, DisplayServers, xauthorityEntry, type DisplayOptions, type DisplayPaths } from '../src/runtime/display.ts';
+import { dirname, join } from 'node:path';
+import { DISPLAY_LIMITS, DISPLAY_UID_BASE, DisplayServers, displayUid, xauthorityEntry, type DisplayOptions, type DisplayPaths } from '../src/runtime/display.ts';
 import { CgroupPaths, detectCgroupLayout, removeCgroupDirs, type CgroupLayout } from '../src/runtime/cgroups.ts';
 import { pathExists } from '../src/runtime/fs.ts';
 import { eventually } from './eventually.ts';
@@ -140,7 +140,10 @@ describe('virtual displays (Xvnc per container)', { skip }, () => {
       assert.equal(Number(procStat.slice(procStat.lastIndexOf(')') + 2).split(' ')[3]), pid, 'session id');
       // not root, no capabilities, no network: what a client of the X server could make it do stays small
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      assert.match(status, new RegExp(`^Uid:\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}\\s+${DISPLAY_UID}$`, 'm'));
+      const uid = displayUid(id);
+      assert.ok(uid >= DISPLAY_UID_BASE);
+      assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+      assert.match(status, new RegExp(`^Gid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
       assert.match(status, /^CapEff:\s+0+$/m);
       assert.match(status, /^CapBnd:\s+0+$/m);
       assert.match(status, /^NoNewPrivs:\s+1$/m);
@@ -153,10 +156,15 @@ describe('virtual displays (Xvnc per container)', { skip }, () => {
         assert.equal(Number(await readFile(join(cgroup.dir('memory'), 'memory.max'), 'utf8')), DISPLAY_LIMITS.memoryBytes);
       }
 
-      assert.equal(await mode(p.dir), 0o700);
+      // root's folders: Xvnc goes through them, and cannot change what the daemon opens there
+      assert.equal(await mode(p.dir), 0o711);
+      for (const path of [p.dir, p.x11Dir, dirname(p.socket), p.serverCookie]) assert.equal((await stat(path)).uid, 0, path);
+      assert.equal(await mode(p.x11Dir), 0o755);
+      assert.equal((await stat(p.socket)).uid, uid);
       assert.equal(await mode(h.root), 0o700);
       assert.equal(await mode(p.clientCookie), 0o644);
-      assert.equal(await mode(p.serverCookie), 0o600);
+      assert.equal(await mode(p.serverCookie), 0o640);
+      assert.equal((await stat(p.serverCookie)).gid, uid);
       assert.equal(await mode(p.socket), 0o600);
       const cookie = await readFile(p.clientCookie);
       assert.deepEqual(await readFile(p.serverCookie), cookie);

@@ -40,15 +40,20 @@ export interface DisplaysView {
 
 export interface KitDeps {
   host: DisplayHost;
-  /** The container's status as the store has it now (undefined: no such container). */
-  statusOf?: (id: string) => Promise<string | undefined>;
+  /** The container's status and server as the store has them now (undefined: no such container). */
+  stateOf?: (id: string) => Promise<{ status: string; serverId: string } | undefined>;
+  /** This server: a display is kept only for a container that runs here. */
+  serverId?: string;
+  /** How often every display is checked against its container (default 30 s; 0: never). */
+  sweepMs?: number;
   events?: Pick<EventHub, 'subscribe' | 'publishClient'>;
   warn?: (message: string, err?: unknown) => void;
 }
 
 /** Statuses a container's display does not outlive. */
 const ENDS_DISPLAY = new Set(['stopped', 'failed']);
-
+/** A display started this recently is not swept: its container's start may not have recorded `running` yet. */
+const SWEEP_GRACE_MS = 60_000;
 
 export class KitDisplays {
   private readonly viewers = new Map<string, Map<string, { viewer: DisplayViewer; projectId: string; close: () => void }>>();
@@ -56,7 +61,16 @@ export class KitDisplays {
   /** When each display was last (re)started for its container's run: a stop older than that is not this run's. */
   private readonly runAt = new Map<string, number>();
 
+  private readonly sweeper: NodeJS.Timeout | undefined;
+
   constructor(private readonly deps: KitDeps) {
+    // what an event cannot be trusted for (one missed, a clock stepped back, a container moved
+    // away or recovered elsewhere) a regular look at every display catches
+    const sweepMs = deps.sweepMs ?? 30_000;
+    if (sweepMs > 0 && deps.stateOf) {
+      this.sweeper = setInterval(() => void this.sweep().catch((err: unknown) => deps.warn?.('checking the displays', err)), sweepMs);
+      this.sweeper.unref();
+    }
     this.feed = deps.events?.subscribe((e) => {
       // a row can reach the hub late (behind a gap it reads from the store): a stop of an earlier run
       // must not end the display of the run that started since
@@ -98,18 +112,35 @@ export class KitDisplays {
   async reconcile(running: readonly Pick<ContainerRecord, 'id' | 'hoody_kit'>[]): Promise<void> {
     const began = Date.now();
     // the API answers meanwhile: each container's status is read again right before its display is touched
-    const live = async (id: string): Promise<boolean> => {
-      const status = this.deps.statusOf ? await this.deps.statusOf(id).catch(() => 'running') : 'running';
-      return status === 'running' || status === 'paused';
-    };
     const keep = new Set(running.filter((c) => c.hoody_kit).map((c) => c.id));
     for (const id of keep) {
       // one a start has handled since is left to it
-      if ((this.runAt.get(id) ?? 0) < began && (await live(id))) await this.beforeRun({ id, hoody_kit: true });
+      if ((this.runAt.get(id) ?? 0) < began && (await this.runsHere(id))) await this.beforeRun({ id, hoody_kit: true });
     }
     for (const id of await this.deps.host.ids().catch(() => [] as string[])) {
-      if (keep.has(id) || (this.runAt.get(id) ?? 0) >= began || (await live(id))) continue;
+      if (keep.has(id) || (this.runAt.get(id) ?? 0) >= began || (await this.runsHere(id))) continue;
       await this.deps.host.remove(id).catch((err: unknown) => this.deps.warn?.(`removing the display of ${id}`, err));
+    }
+  }
+
+  /** Whether the container runs (or is paused) on this server now; an unreadable store counts as yes (a display is kept rather than lost). */
+  private async runsHere(id: string): Promise<boolean> {
+    if (!this.deps.stateOf) return true;
+    let state;
+    try {
+      state = await this.deps.stateOf(id);
+    } catch {
+      return true;
+    }
+    return state !== undefined && (this.deps.serverId === undefined || state.serverId === this.deps.serverId) && (state.status === 'running' || state.status === 'paused');
+  }
+
+  /** Stops every running display whose container does not run here (a display started in the last minute is left to its start). */
+  async sweep(): Promise<void> {
+    for (const id of await this.deps.host.ids()) {
+      if (Date.now() - (this.runAt.get(id) ?? 0) < SWEEP_GRACE_MS) continue;
+      if ((await this.deps.host.pids(id).catch(() => [] as number[])).length === 0) continue;
+      if (!(await this.runsHere(id))) await this.stopQuietly(id);
     }
   }
 
@@ -159,6 +190,7 @@ export class KitDisplays {
 
   close(): void {
     this.feed?.close();
+    clearInterval(this.sweeper);
     for (const set of this.viewers.values()) for (const v of [...set.values()]) v.close();
   }
 }

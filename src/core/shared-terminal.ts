@@ -165,8 +165,10 @@ export class SharedTerminal {
   }
 
   /** The last resize wins: the shell, the mirror and every client learn the new size (at most every RESIZE_EVERY_MS; the last asked is applied). */
-  resize(cols: number, rows: number): void {
+  resize(askedCols: number, askedRows: number): void {
     if (this.session.isEnded) return;
+    const cols = clampCols(askedCols);
+    const rows = clampRows(askedRows);
     const wait = this.resizedAt + RESIZE_EVERY_MS - Date.now();
     if (wait > 0) {
       this.wantedSize = { cols, rows };
@@ -257,6 +259,12 @@ export class SharedTerminal {
 
 const noop = (): void => undefined;
 
+/** A shared session's screen is kept in the daemon: its size is bounded (a client asking more gets this much). */
+export const SHARED_MAX_COLS = 500;
+export const SHARED_MAX_ROWS = 200;
+export const clampCols = (n: number): number => Math.min(SHARED_MAX_COLS, Math.max(1, Math.floor(n)));
+export const clampRows = (n: number): number => Math.min(SHARED_MAX_ROWS, Math.max(1, Math.floor(n)));
+
 /** How much of the output's end is kept to find an unfinished sequence (a longer one is not repeated). */
 const TAIL_BYTES = 4096;
 
@@ -344,8 +352,9 @@ export function isTerminalReport(data: Buffer): boolean {
 }
 
 /**
- * CPR, DA1/DA2, DSR, DECRQM (`ESC [ ? n ; v $ y`, `ESC [ n ; v $ y`), DECRQSS (`ESC P 0|1 $ r … ST`),
- * XTVERSION (`ESC P > | … ST`) and colour query answers (`ESC ] 4|10|11|12 ; … BEL|ST`).
+ * CPR, DA1/DA2, DSR, DECRQM (`ESC [ ? n ; v $ y`, `ESC [ n ; v $ y`) and DECRQSS (`ESC P 0|1 $ r … ST`):
+ * the queries the mirror answers. (Those it does not answer, such as XTVERSION and colour queries,
+ * are left to the clients.) A modified F3 key (`ESC [ 1 ; m R`) looks like a CPR and is dropped too.
  */
 // eslint-disable-next-line no-control-regex -- the reports start with ESC
-const TERMINAL_REPORTS = /^(\x1b\[\d+;\d+R|\x1b\[[?>][\d;]*c|\x1b\[0n|\x1b\[\??\d+;\d+\$y|\x1bP[01]\$r[^\x1b]*\x1b\\|\x1bP>\|[^\x1b]*\x1b\\|\x1b\](?:4;\d+|1[0-2]);rgb:[0-9a-fA-F/]+(?:\x07|\x1b\\))+$/;
+const TERMINAL_REPORTS = /^(\x1b\[\d+;\d+R|\x1b\[[?>][\d;]*c|\x1b\[0n|\x1b\[\??\d+;\d+\$y|\x1bP[01]\$r[^\x1b]*\x1b\\)+$/;

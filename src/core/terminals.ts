@@ -15,7 +15,7 @@ import type { RuntimeDriver, ExecProcess } from '../runtime/driver.ts';
 import { Pty } from '../runtime/pty.ts';
 import { HoodyError } from './errors.ts';
 import { KIT_TERMINALS } from './services.ts';
-import { SharedTerminal, type ClientInfo, type ClientSink, type ClientView, type SharedClient } from './shared-terminal.ts';
+import { SharedTerminal, clampCols, clampRows, type ClientInfo, type ClientSink, type ClientView, type SharedClient } from './shared-terminal.ts';
 
 /** A session as `runtime_info.terminals` shows it. */
 export interface TerminalView {
@@ -350,8 +350,3 @@ export class TerminalSessions {
   }
 }
 
-/** A shared session's mirror keeps its screen: its size is bounded (a client asking more gets this much). */
-export const SHARED_MAX_COLS = 500;
-export const SHARED_MAX_ROWS = 200;
-const clampCols = (n: number): number => Math.min(SHARED_MAX_COLS, Math.max(1, n));
-const clampRows = (n: number): number => Math.min(SHARED_MAX_ROWS, Math.max(1, n));

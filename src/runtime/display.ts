@@ -20,8 +20,8 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { chown, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { chmod, lchown, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { childEnv } from './child-env.ts';
@@ -86,10 +86,18 @@ const V2_CONTROLLERS = ['memory', 'cpu', 'pids'];
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /**
- * Whom Xvnc runs as: nobody, never root. It owns the display folder (its sockets are made there,
- * its cookie read there), which sits in the daemon's own 0700 folder.
+ * Whom a display's Xvnc runs as: never root, and a user of its own (one Xvnc cannot read another's
+ * cookie, reach its socket, signal or trace it): uid = gid from DISPLAY_UID_BASE up, from a hash of
+ * the container's id, in a range no account or container id range of a host uses. The display
+ * folder stays root's: Xvnc may make its sockets in x11/ and sock/ only while it starts; once it
+ * answers, both are root's again, so nothing it does later can swap the paths the daemon uses.
  */
-export const DISPLAY_UID = 65534;
+export const DISPLAY_UID_BASE = 3_000_000_000;
+const DISPLAY_UIDS = 1_000_000_000;
+export function displayUid(id: string): number {
+  assertId(id);
+  return DISPLAY_UID_BASE + (createHash('sha256').update(id).digest().readUInt32BE(0) % DISPLAY_UIDS);
+}
 /** The log's limit, in the 512-byte blocks of `ulimit -f`: 1 MiB. */
 const LOG_LIMIT_BLOCKS = 2048;
 /** What one display may use: its X server cannot take more memory, processes or CPU than this. */
@@ -101,14 +109,14 @@ export const DISPLAY_LIMITS = { memoryBytes: 512 * 1024 * 1024, pids: 64, cpuQuo
  * first page, then becomes Xvnc (unshare and the inner shell exec: the pid stays the same).
  */
 const JOIN_AND_EXEC = [
-  'd=$1 x=$2 g=$3 ns=$4',
-  'shift 4',
+  'd=$1 x=$2 g=$3 ns=$4 u=$5',
+  'shift 5',
   'for f in "$@"; do echo $$ > "$f" || exit 1; done',
   'cd "$d" || exit 1',
   // its log may not grow past 1 MiB (writes past it fail, SIGXFSZ ignored: Xvnc goes on)
   `ulimit -f ${LOG_LIMIT_BLOCKS} && trap '' XFSZ || exit 1`,
   // a network namespace of its own: nothing to reach (VNC-EXTENSION's connect), no abstract socket
-  'exec unshare -m -n --propagation private sh -c "$ns" xvnc "$x" "$g"',
+  'exec unshare -m -n --propagation private sh -c "$ns" xvnc "$x" "$g" "$u"',
 ].join('\n');
 
 /**
@@ -124,11 +132,12 @@ const XVNC_IN_NAMESPACE = [
   'mount -t tmpfs -o mode=1777,size=1m tmpfs /tmp',
   'mkdir /tmp/.X11-unix',
   'mount --no-canonicalize --bind x11 /tmp/.X11-unix',
-  // not root: an unprivileged user with no capabilities, which cannot gain any
-  `exec setpriv --reuid ${DISPLAY_UID} --regid ${DISPLAY_UID} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs` +
+  // not root: the display's own user, with no capabilities, which cannot gain any
+  'exec setpriv --reuid "$3" --regid "$3" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs' +
     ' "$1" :0 -nolisten tcp -nolisten local -auth server.auth -SecurityTypes None' +
-    ' -rfbport -1 -rfbunixpath vnc.sock -rfbunixmode 0600 -AlwaysShared' +
-    ' -geometry "$2" -depth 24 -extension GLX -FrameRate 30 -BlacklistTimeout 0',
+    ' -rfbport -1 -rfbunixpath sock/vnc.sock -rfbunixmode 0600 -AlwaysShared' +
+    // errors only in its log (a line per viewer would fill it), which is capped anyway
+    ' -geometry "$2" -depth 24 -extension GLX -FrameRate 30 -BlacklistTimeout 0 -Log "*:stderr:10"',
 ].join(' && ');
 
 /** Starts, adopts and stops the containers' Xvnc servers. */
@@ -152,7 +161,7 @@ export class DisplayServers {
       x11Dir: join(dir, 'x11'),
       clientCookie: join(dir, 'xauthority'),
       serverCookie: join(dir, 'server.auth'),
-      socket: join(dir, 'vnc.sock'),
+      socket: join(dir, 'sock', 'vnc.sock'),
       log: join(dir, 'xvnc.log'),
     };
   }
@@ -183,13 +192,14 @@ export class DisplayServers {
     const p = this.paths(id);
     await makePrivateDir(this.opts.root);
     await makePrivateDir(p.dir);
-    // Xvnc itself makes it 1777, as any X server makes /tmp/.X11-unix; the folder above keeps others out
-    await mkdir(p.x11Dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    // Xvnc's user makes its sockets there (the root folder above, 0700, keeps everyone else out)
-    await chown(p.dir, DISPLAY_UID, DISPLAY_UID);
-    await chown(p.x11Dir, DISPLAY_UID, DISPLAY_UID);
+    // Xvnc's user may go through it (to its sockets' folders and its cookie), not list or change it
+    await chmod(p.dir, 0o711);
+    for (const dir of [p.x11Dir, dirname(p.socket)]) {
+      await mkdir(dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+    await lockSocketFolders(p);
     const file = await open(p.clientCookie, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
     try {
       // every user of the container reads it (through the bind mount); the umask must not narrow it
@@ -277,13 +287,16 @@ export class DisplayServers {
     // a socket left by an Xvnc that was killed would be in the new one's way
     await rm(p.socket, { force: true });
     await rm(join(p.x11Dir, 'X0'), { force: true });
-    await writeCookies(p);
+    const uid = displayUid(id);
+    await writeCookies(p, uid);
+    // its user makes its sockets there while it starts (locked again once it answers)
+    for (const dir of [p.x11Dir, dirname(p.socket)]) await lchown(dir, uid, uid);
 
     const log = await open(p.log, 'w', 0o600);
     let child;
     try {
       const geometry = `${size.width}x${size.height}`;
-      child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'xvnc', p.dir, this.xvnc, geometry, XVNC_IN_NAMESPACE, ...procs], {
+      child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'xvnc', p.dir, this.xvnc, geometry, XVNC_IN_NAMESPACE, String(uid), ...procs], {
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
         env: childEnv(),
@@ -301,6 +314,7 @@ export class DisplayServers {
     const deadline = Date.now() + this.readyTimeoutMs;
     for (;;) {
       if (exit === undefined && pid !== undefined && (await readsBanner(p.socket, Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now()))))) {
+        await lockSocketFolders(p);
         return { pid };
       }
       const reason = exit ?? (Date.now() >= deadline ? `its socket did not answer within ${this.readyTimeoutMs} ms` : undefined);
@@ -418,12 +432,13 @@ export function xauthorityEntry(cookie: Buffer): Buffer {
  * A new cookie in both files. The client's is rewritten in place: a bind mount of a single file
  * holds its inode, so a file renamed over it would never reach a running container.
  */
-async function writeCookies(p: DisplayPaths): Promise<void> {
+async function writeCookies(p: DisplayPaths, uid: number): Promise<void> {
   const entry = xauthorityEntry(randomBytes(16));
-  // Xvnc's copy: a new file renamed into place, never readable by others, not even for a moment
+  // Xvnc's copy: a new file renamed into place, root's, readable by the display's group only
   const tmp = `${p.serverCookie}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, entry, { mode: 0o600, flag: 'wx' });
-  await chown(tmp, DISPLAY_UID, DISPLAY_UID);
+  await lchown(tmp, 0, uid);
+  await chmod(tmp, 0o640);
   await rename(tmp, p.serverCookie);
   const file = await open(p.clientCookie, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o644);
   try {
@@ -431,6 +446,18 @@ async function writeCookies(p: DisplayPaths): Promise<void> {
     await file.chmod(0o644);
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * The sockets' folders root's again (0755: the container's X clients go through x11/ to X0): the
+ * sockets Xvnc made stay, and it can no longer put anything there, such as a link the daemon would
+ * follow to another display's socket.
+ */
+async function lockSocketFolders(p: DisplayPaths): Promise<void> {
+  for (const dir of [p.x11Dir, dirname(p.socket)]) {
+    await lchown(dir, 0, 0);
+    await chmod(dir, 0o755);
   }
 }
 

@@ -176,16 +176,31 @@ function bridgeShared(ws: WebSocket, terminal: SharedTerminal, client: SharedCli
   ws.on('error', () => terminal.detach(client));
 }
 
-/** Keystrokes to the session; the client is paused while more than INPUT_HIGH of its input waits for a shell that does not read. */
+/**
+ * Keystrokes to the session. While more than INPUT_HIGH of input waits for a shell that does not
+ * read, the client that sent it is paused; every paused client of the session goes on once the
+ * backlog is below INPUT_LOW, whoever's write brought it there.
+ */
 function writeInput(ws: WebSocket, session: Pick<TerminalSession, 'write' | 'inputBacklog'>, data: Buffer): void {
   void session
     .write(data)
     .catch(() => undefined)
     .finally(() => {
-      if (ws.isPaused && session.inputBacklog < INPUT_LOW) ws.resume();
+      const held = pausedClients.get(session);
+      if (!held || session.inputBacklog >= INPUT_LOW) return;
+      pausedClients.delete(session);
+      for (const client of held) client.resume();
     });
-  if (session.inputBacklog > INPUT_HIGH && !ws.isPaused) ws.pause();
+  if (session.inputBacklog > INPUT_HIGH && !ws.isPaused) {
+    ws.pause();
+    let held = pausedClients.get(session);
+    if (!held) pausedClients.set(session, (held = new Set()));
+    held.add(ws);
+  }
 }
+
+/** The clients paused for a session's input backlog. */
+const pausedClients = new WeakMap<object, Set<WebSocket>>();
 
 /** Input waiting for the shell past which its client is paused, and below which it goes on. */
 const INPUT_HIGH = 1024 * 1024;
