@@ -65,6 +65,11 @@ describe('the /docs page in a browser', { skip }, () => {
     await page.locator('.information-container .title').waitFor();
     assert.match(await page.locator('.information-container .title').innerText(), /Hoody API/);
     assert.ok((await page.locator('.opblock').count()) >= 25, 'every operation is listed');
+    // the top bar carries Hoody's mark, not the generator's
+    await page.waitForFunction(() => (document.querySelector('.topbar img') as HTMLImageElement | null)?.src.startsWith('data:image/svg+xml'), undefined, { timeout: 20_000 });
+    const logo = await page.locator('.topbar img').getAttribute('src');
+    assert.match(Buffer.from((logo ?? '').split(',')[1] ?? '', 'base64').toString('utf8'), /aria-label="Hoody"/);
+    assert.match((await page.locator('link[rel="icon"]').first().getAttribute('href')) ?? '', /hoody\.svg/);
 
     await page.locator('.auth-wrapper button.authorize').click();
     const dialog = page.locator('.dialog-ux .modal-ux');

@@ -98,6 +98,14 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(await page.json(), doc);
   });
 
+  it('gives every operation an operationId, unique and safe as an identifier in any client generator', () => {
+    const ids = operations.map((o) => o.op.operationId as string);
+    for (const [i, id] of ids.entries()) assert.match(id ?? '', /^[a-z][A-Za-z0-9]*$/, `${operations[i]?.method} ${operations[i]?.path}`);
+    assert.equal(new Set(ids).size, ids.length, 'no two alike');
+    const start = operations.find((o) => o.method === 'post' && o.path === '/api/v1/containers/{id}/start');
+    assert.equal(start?.op.operationId, 'postContainersByIdStart');
+  });
+
   it('lists every route the app has, and no other', () => {
     const all = routerRoutes(app);
     const gets = new Set(all.filter((r) => r.method === 'GET').map((r) => r.url));
@@ -181,10 +189,9 @@ describe('the OpenAPI document', () => {
       const statuses = Object.keys(op.responses);
       const success = statuses.filter((s) => s.startsWith('2'));
       // creation (a snapshot and a copy too) answers 201; lifecycle operations 200, or 202 with ?wait=false; the event stream and logs are not JSON envelopes
+      const streams = path === `${API_PREFIX}/events` || path === `${API_PREFIX}/containers/{id}/logs`;
       const expected =
-        path === `${API_PREFIX}/events` || path === `${API_PREFIX}/containers/{id}/logs`
-          ? []
-          : path === `${API_PREFIX}/cluster/containers/{id}/files` || path === `${API_PREFIX}/cluster/snapshots/{id}/files`
+        streams || path === `${API_PREFIX}/cluster/containers/{id}/files` || path === `${API_PREFIX}/cluster/snapshots/{id}/files`
             ? ['200']
           : /\/(start|stop|force-stop|restart|pause|resume)$/.test(path)
             ? ['200', '202']
@@ -193,6 +200,11 @@ describe('the OpenAPI document', () => {
               : ['200'];
       assert.deepEqual(success, expected, where);
       for (const code of expected) {
+        // the event stream and the logs are text streams
+        if (streams) {
+          assert.deepEqual(Object.keys(op.responses[code].content), path.endsWith('/events') ? ['text/event-stream'] : ['text/plain', 'application/x-ndjson'], where);
+          continue;
+        }
         // a moving container's files are a tar stream between daemons
         if (path === `${API_PREFIX}/cluster/containers/{id}/files` || path === `${API_PREFIX}/cluster/snapshots/{id}/files`) {
           assert.deepEqual(Object.keys(op.responses[code].content), ['application/x-tar'], where);

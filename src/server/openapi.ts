@@ -146,6 +146,12 @@ function describeRawBodies(doc: Doc, prefix: string): void {
   if (snapshotFiles?.responses) snapshotFiles.responses['200'] = { description: 'the snapshot\'s folder (its files, manifest and record), a GNU tar; its SHA-256 in `X-Hoody-Sha256`', content: { 'application/x-tar': binary } };
   const ok = paths?.[`${prefix}/images/pull`]?.post?.responses?.['200'];
   if (ok?.content) ok.content['application/x-ndjson'] = { schema: { type: 'string', description: 'with `Accept: application/x-ndjson`: one JSON object per line, progress events then `done` or `error`' } };
+  // streams: their success is a stream of text, not an envelope (a client generator needs it named)
+  const text = { schema: { type: 'string' } };
+  const events = paths?.[`${prefix}/events`]?.get;
+  if (events?.responses) events.responses['200'] = { description: 'Server-Sent Events until the client goes or its token is deleted', content: { 'text/event-stream': text } };
+  const logs = paths?.[`${prefix}/containers/{id}/logs`]?.get;
+  if (logs?.responses) logs.responses['200'] = { description: 'its lines, oldest first', content: { 'text/plain': text, 'application/x-ndjson': text } };
 }
 
 export interface OpenApiOptions {
@@ -158,7 +164,7 @@ export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiO
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Hoody API', version: pkg.version, description: DESCRIPTION },
+      info: { title: 'Hoody API', version: pkg.version, description: DESCRIPTION, license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } },
       servers: [{ url: '/' }],
       tags: TAGS,
       components: {
@@ -168,13 +174,15 @@ export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiO
       // every route needs the token unless it says `security: []`
       security: [{ [BEARER_AUTH]: [] }],
     },
-    transform: ({ schema, url }) => {
+    transform: ({ schema, url, route }) => {
       if (!schema) return { schema, url };
-      const { body, response, ...rest } = schema as { body?: unknown; response?: Record<string, unknown> };
+      const { body, response, ...rest } = schema as { body?: unknown; response?: Record<string, unknown>; operationId?: string };
+      const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
       return {
         url,
         schema: {
           ...rest,
+          operationId: rest.operationId ?? operationIdOf(method, url, prefix),
           ...(body === undefined ? {} : { body: withRefs(body) }),
           ...(response === undefined ? {} : { response: Object.fromEntries(Object.entries(response).map(([status, s]) => [status, responseWithRefs(s)])) }),
         },
@@ -207,8 +215,9 @@ export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiO
 
   await app.register(swaggerUi, {
     routePrefix: DOCS_PATH,
+    logo: { type: 'image/svg+xml', content: Buffer.from(HOODY_LOGO), href: DOCS_PATH, target: '_self' },
     uiConfig: { docExpansion: 'list', deepLinking: true, displayRequestDuration: true, defaultModelsExpandDepth: 0, tryItOutEnabled: false },
-    theme: { title: 'Hoody API' },
+    theme: { title: 'Hoody API', favicon: [{ filename: 'hoody.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: Buffer.from(HOODY_LOGO) }] },
     // the page and everything it loads come from this daemon; the browser enforces it
     staticCSP: {
       'default-src': "'self'",
@@ -224,3 +233,31 @@ export async function registerOpenApi(app: FastifyInstance, { prefix }: OpenApiO
     },
   });
 }
+
+/**
+ * An operation's id when its route names none: its method and its path's words, parameters as
+ * `By{Name}` (`POST /api/v1/containers/{id}/start` → `postContainersByIdStart`). Unique as the
+ * routes are, stable as long as the path is, and safe in any client generator's identifiers.
+ */
+export function operationIdOf(method: string, url: string, prefix: string): string {
+  const path = url.startsWith(prefix) ? url.slice(prefix.length) : url;
+  const words = path
+    .split('/')
+    .filter(Boolean)
+    .map((part) => (part.startsWith(':') ? `by-${part.slice(1)}` : part.startsWith('{') ? `by-${part.slice(1, -1)}` : part))
+    .flatMap((part) => part.split(/[^A-Za-z0-9]+/))
+    .filter(Boolean);
+  const pascal = words.map((w) => w[0]?.toUpperCase() + w.slice(1)).join('');
+  return `${method.toLowerCase()}${pascal}`;
+}
+
+/** Hoody's mark: a hood over a terminal's prompt, in the top bar of /docs and as its icon. */
+const HOODY_LOGO =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="132" height="40" viewBox="0 0 132 40" role="img" aria-label="Hoody">' +
+  '<path d="M20 3C10.6 3 4 10.5 4 20v15h32V20C36 10.5 29.4 3 20 3z" fill="#2f6fed"/>' +
+  '<path d="M20 9c-6 0-10 4.8-10 11v11h20V20c0-6.2-4-11-10-11z" fill="#0b1f44"/>' +
+  '<path d="M14 17l5 4-5 4" stroke="#7ee0a3" stroke-width="2.4" fill="none" stroke-linecap="round" stroke-linejoin="round"/>' +
+  '<path d="M21 26h6" stroke="#7ee0a3" stroke-width="2.4" stroke-linecap="round"/>' +
+  '<text x="44" y="28" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="22" font-weight="700" fill="#ffffff">Hoody</text>' +
+  '</svg>';
+
