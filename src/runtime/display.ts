@@ -28,6 +28,7 @@ import { childEnv } from './child-env.ts';
 import { CgroupPaths, type CgroupLayout } from './cgroups.ts';
 import { RuntimeError } from './driver.ts';
 import { makePrivateDir, pathExists } from './fs.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 
 export interface DisplayPaths {
   /** The container's display folder. */
@@ -145,7 +146,7 @@ export class DisplayServers {
   private readonly xvnc: string;
   private readonly readyTimeoutMs: number;
   /** Work under way per display: prepare, start, stop and remove of one id run one after another. */
-  private readonly queue = new Map<string, Promise<void>>();
+  private readonly queue = new KeyedQueue();
 
   constructor(private readonly opts: DisplayOptions) {
     this.xvnc = opts.xvnc ?? 'Xvnc';
@@ -400,16 +401,7 @@ export class DisplayServers {
 
   /** Runs `work` after every earlier prepare, start, stop or remove of the display has finished. */
   private serially<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const run = (this.queue.get(id) ?? Promise.resolve()).then(work);
-    const tracked = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queue.set(id, tracked);
-    void tracked.then(() => {
-      if (this.queue.get(id) === tracked) this.queue.delete(id);
-    });
-    return run;
+    return this.queue.run(id, work);
   }
 }
 

@@ -56,6 +56,7 @@ import { makeGateDir } from './bundle-files.ts';
 import { InitProbes, parseProcStat } from './init-probes.ts';
 import { resolveUser } from '../../images/image-user.ts';
 import type { ContainerNetwork } from '../../network/types.ts';
+import { KeyedQueue } from '../keyed-queue.ts';
 
 export interface RuncDriverOptions {
   stateDir: string;
@@ -176,7 +177,7 @@ export class RuncDriver implements RuntimeDriver {
   private readonly aliasRoot: string;
   private readonly forgetting = new Map<string, Promise<void>>();
   /** Per container, the mount work (start's mount, the unmount after an exit, delete's unmount), one after the other. */
-  private readonly rootfsQueue = new Map<string, Promise<void>>();
+  private readonly rootfsQueue = new KeyedQueue();
   /** Containers whose unmount after an exit is queued and has not begun: one is enough. */
   private readonly unmountQueued = new Set<string>();
   /** Starts under way, by container: an unmount queued behind a start's mount must not undo it. */
@@ -900,16 +901,7 @@ export class RuncDriver implements RuntimeDriver {
 
   /** Runs `work` after every earlier mount or unmount of the container has finished. */
   private serially<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const run = (this.rootfsQueue.get(id) ?? Promise.resolve()).then(work);
-    const tracked = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.rootfsQueue.set(id, tracked);
-    void tracked.then(() => {
-      if (this.rootfsQueue.get(id) === tracked) this.rootfsQueue.delete(id);
-    });
-    return run;
+    return this.rootfsQueue.run(id, work);
   }
 
   /** Asks for unmountWhenStopped after UNMOUNT_DELAY_MS, unless a start or delete comes first. */
