@@ -8,11 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PAGE_HEADERS } from './page-headers.ts';
+import { PAGE_HEADERS, pageFile } from './page-headers.ts';
 
 const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
 
 const JAVASCRIPT = 'text/javascript; charset=utf-8';
 /** The page's own assets and their types. */
@@ -29,7 +27,7 @@ const cache = new Map<string, Buffer>();
  */
 export async function displayPageFile(name: string): Promise<{ headers: Record<string, string>; body: Buffer } | undefined> {
   if (name === 'page') {
-    const body = await cached('page', () => pageFile('index.html'));
+    const body = await cached('page', () => pageFile('display-page', 'index.html'));
     return body && { headers: { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }, body };
   }
   let file: (() => string) | undefined;
@@ -40,7 +38,7 @@ export async function displayPageFile(name: string): Promise<{ headers: Record<s
   } else if (name.startsWith('assets/')) {
     const own = name.slice('assets/'.length);
     if (Object.hasOwn(OWN, own)) {
-      file = () => pageFile(own);
+      file = () => pageFile('display-page', own);
       type = OWN[own] as string;
     }
   }
@@ -101,16 +99,3 @@ function novncRoot(): string {
   throw new Error(`the @novnc/novnc package is not found above ${entry}`);
 }
 
-/** The page's own files, in the package's src/ (shipped with it), whether this module runs from src/ or from the build's bundle. */
-function pageFile(name: string): string {
-  return join(packageRoot(), 'src', 'server', 'display-page', name);
-}
-
-let root: string | undefined;
-function packageRoot(): string {
-  if (root) return root;
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'server', 'display-page'))) return (root = dir);
-    if (dirname(dir) === dir) throw new Error(`the display page's files are not found above ${here}`);
-  }
-}

@@ -9,13 +9,10 @@
  *
  * And the terminal page, `/terminal/{id}`: xterm.js served from the daemon's own files.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Actor } from '../core/actor.ts';
@@ -25,7 +22,7 @@ import { MAX_SHARED_INDEX, type TerminalSession, type TerminalSessions } from '.
 import { isTerminalReport, type ClientSink, type SharedClient, type SharedTerminal } from '../core/shared-terminal.ts';
 import { toErrorBody } from './errors.ts';
 import { originHost } from './streaming.ts';
-import { PAGE_HEADERS } from './page-headers.ts';
+import { PAGE_HEADERS, pageFile } from './page-headers.ts';
 import { sendPaced } from './ws-pacing.ts';
 
 const PATH = /^\/api\/v1\/containers\/([0-9a-f]{24})\/terminal$/;
@@ -261,30 +258,16 @@ function refuse(socket: Socket, err: unknown): void {
 }
 
 const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
 
 /** The page's files: xterm.js and its fit addon from the npm packages, the page's own script and style. */
 const ASSETS: Record<string, { file: () => string; type: string }> = {
   'xterm.js': { file: () => require.resolve('@xterm/xterm/lib/xterm.js'), type: 'text/javascript; charset=utf-8' },
   'xterm.css': { file: () => require.resolve('@xterm/xterm/css/xterm.css'), type: 'text/css; charset=utf-8' },
   'addon-fit.js': { file: () => require.resolve('@xterm/addon-fit/lib/addon-fit.js'), type: 'text/javascript; charset=utf-8' },
-  'terminal.js': { file: () => pageFile('terminal.js'), type: 'text/javascript; charset=utf-8' },
-  'terminal.css': { file: () => pageFile('terminal.css'), type: 'text/css; charset=utf-8' },
+  'terminal.js': { file: () => pageFile('terminal-page', 'terminal.js'), type: 'text/javascript; charset=utf-8' },
+  'terminal.css': { file: () => pageFile('terminal-page', 'terminal.css'), type: 'text/css; charset=utf-8' },
 };
 
-/** The page's own files, in the package's src/ (shipped with it), whether this module runs from src/ or from the build's bundle. */
-function pageFile(name: string): string {
-  return join(packageRoot(), 'src', 'server', 'terminal-page', name);
-}
-
-let root: string | undefined;
-function packageRoot(): string {
-  if (root) return root;
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'server', 'terminal-page'))) return (root = dir);
-    if (dirname(dir) === dir) throw new Error(`the terminal page's files are not found above ${here}`);
-  }
-}
 
 const cache = new Map<string, Buffer>();
 
@@ -295,7 +278,7 @@ const cache = new Map<string, Buffer>();
  */
 export async function terminalPageFile(name: string): Promise<{ headers: Record<string, string>; body: Buffer } | undefined> {
   if (name === 'page') {
-    const body = cache.get('index.html') ?? (await readFile(pageFile('index.html')));
+    const body = cache.get('index.html') ?? (await readFile(pageFile('terminal-page', 'index.html')));
     cache.set('index.html', body);
     return { headers: { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }, body };
   }
