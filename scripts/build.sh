@@ -40,6 +40,8 @@ esbuild hoody="$out/cli/main.js" fanout-process="$out/server/sse/fanout-process.
   --chunk-names='[name]-[hash]' --sourcemap --log-level=warning \
   --external:better-sqlite3 --external:pg --external:koffi --external:@fastify/swagger-ui --external:pino-pretty \
   --banner:js="import { createRequire as __hoodyRequire } from 'node:module'; const require = __hoodyRequire(import.meta.url);"
+# the dashboard: the browser's own bundle (Preact, the SDK, xterm.js in a chunk loaded on demand)
+node --import tsx scripts/build-dashboard.ts "$out"
 chmod 755 "$out"
 if [ -d dist ]; then mv dist "$out.old"; fi
 mv "$out" dist

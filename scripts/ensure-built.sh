@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the daemon's bundle holds its dependencies: an install that changed node_modules makes it stale too
-inputs=(src package.json tsconfig.json tsconfig.build.json scripts/build.sh)
+inputs=(src package.json tsconfig.json tsconfig.build.json scripts/build.sh scripts/build-dashboard.ts)
 for f in package-lock.json node_modules/.package-lock.json; do [ -e "$f" ] && inputs+=("$f"); done
 stale() {
   [ ! -f dist/.built ] || [ -n "$(find "${inputs[@]}" -newer dist/.built ! -name '*.test.ts' -print -quit)" ]

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { projectsCommand, tokensCommand, usersCommand } from './accounts.ts';
 import { containersCommand } from './containers.ts';
+import { dashboardCommand } from './dashboard.ts';
 import { DEFAULT_API_URL } from './context.ts';
 import { eventsCommand } from './events.ts';
 import { operationsCommand } from './operations.ts';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version(PACKAGE_VERSION, '-V, --version', 'print the version of hoody')
     .option('--api-url <url>', `where the API listens (env HOODY_API_URL, default ${DEFAULT_API_URL})`)
     .option('--token <token>', 'bearer token (prefer env HOODY_TOKEN: a command-line argument is visible to every local user in ps)');
-  for (const command of [containersCommand(), snapshotsCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), proxyCommand(), serveCommand()]) {
+  for (const command of [containersCommand(), snapshotsCommand(), operationsCommand(), eventsCommand(), projectsCommand(), tokensCommand(), usersCommand(), serversCommand(), imagesCommand(), proxyCommand(), dashboardCommand(), serveCommand()]) {
     program.addCommand(command);
   }
   // usage errors throw a CommanderError (exit code 2 in main.ts) instead of exiting from deep inside

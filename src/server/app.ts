@@ -39,6 +39,7 @@ import type { SnapshotService } from '../core/snapshot-service.ts';
 import type { ContainerExec } from '../core/container-exec.ts';
 import type { TerminalSessions } from '../core/terminals.ts';
 import { serveTerminals, terminalPageRoutes } from './terminal.ts';
+import { dashboardRoutes } from './dashboard.ts';
 import type { ContainerLogs } from '../core/container-logs.ts';
 import type { ProxyAliasService } from '../core/proxy-alias-service.ts';
 import type { ProxyAccess } from '../proxy/access.ts';
@@ -209,6 +210,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await terminalPageRoutes(app);
   }
+  await dashboardRoutes(app);
   if (metrics) await metricsRoute(app, deps.auth, metrics);
   return app;
 }

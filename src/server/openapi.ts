@@ -251,13 +251,19 @@ export function operationIdOf(method: string, url: string, prefix: string): stri
   return `${method.toLowerCase()}${pascal}`;
 }
 
-/** Hoody's mark: a hood over a terminal's prompt, in the top bar of /docs and as its icon. */
-const HOODY_LOGO =
-  '<svg xmlns="http://www.w3.org/2000/svg" width="132" height="40" viewBox="0 0 132 40" role="img" aria-label="Hoody">' +
+const HOOD =
   '<path d="M20 3C10.6 3 4 10.5 4 20v15h32V20C36 10.5 29.4 3 20 3z" fill="#2f6fed"/>' +
   '<path d="M20 9c-6 0-10 4.8-10 11v11h20V20c0-6.2-4-11-10-11z" fill="#0b1f44"/>' +
   '<path d="M14 17l5 4-5 4" stroke="#7ee0a3" stroke-width="2.4" fill="none" stroke-linecap="round" stroke-linejoin="round"/>' +
-  '<path d="M21 26h6" stroke="#7ee0a3" stroke-width="2.4" stroke-linecap="round"/>' +
+  '<path d="M21 26h6" stroke="#7ee0a3" stroke-width="2.4" stroke-linecap="round"/>';
+
+/** Hoody's mark: a hood over a terminal's prompt, with the name, in the top bar of /docs and as its icon. */
+export const HOODY_LOGO =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="132" height="40" viewBox="0 0 132 40" role="img" aria-label="Hoody">' +
+  HOOD +
   '<text x="44" y="28" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="22" font-weight="700" fill="#ffffff">Hoody</text>' +
   '</svg>';
+
+/** The mark alone, square: the dashboard's icon. */
+export const HOODY_MARK = `<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40" role="img" aria-label="Hoody">${HOOD}</svg>`;
 

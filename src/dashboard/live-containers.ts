@@ -1,0 +1,126 @@
+/**
+ * The containers the signed-in user sees, kept current from the event stream: a transition sets a
+ * row's status, an operation marks it busy and then settles it, a delete removes it, and a container
+ * first heard of in an event is read once. Listeners are told at most once per animation frame,
+ * with the ids that changed, so that a burst of a hundred events costs one render.
+ */
+import type { Container, HoodyEvent } from '../sdk/index.ts';
+
+export interface ContainerSource {
+  /** Every container the user sees. */
+  all(): Promise<Container[]>;
+  /** One container; undefined when it no longer exists (or is not visible). */
+  one(id: string): Promise<Container | undefined>;
+}
+
+export type Listener = (changed: ReadonlySet<string>) => void;
+
+export class LiveContainers {
+  private readonly rows = new Map<string, Container>();
+  private readonly listeners = new Set<Listener>();
+  private readonly pending = new Set<string>();
+  private readonly fetching = new Set<string>();
+  /** Ids deleted since they were last seen: a late event about them does not bring them back. */
+  private readonly gone = new Set<string>();
+  private flushScheduled = false;
+  loaded = false;
+
+  constructor(
+    private readonly source: ContainerSource,
+    private readonly schedule: (flush: () => void) => void = (f) => requestAnimationFrame(f),
+  ) {}
+
+  /** Reads every container anew (at sign-in, and after the event stream was reconnected). */
+  async load(): Promise<void> {
+    const list = await this.source.all();
+    const seen = new Set(list.map((c) => c.id));
+    for (const id of this.rows.keys()) if (!seen.has(id)) this.drop(id);
+    for (const c of list) this.put(c);
+    this.loaded = true;
+    this.changed('*');
+  }
+
+  get(id: string): Container | undefined {
+    return this.rows.get(id);
+  }
+
+  list(): Container[] {
+    return [...this.rows.values()];
+  }
+
+  /** Puts a container as an answer gave it (after an action, a create, an edit). */
+  put(c: Container): void {
+    this.gone.delete(c.id);
+    const before = this.rows.get(c.id);
+    // an answer older than what the stream already told is not taken
+    if (before && Date.parse(before.updated_at) > Date.parse(c.updated_at)) return;
+    this.rows.set(c.id, before ? { ...before, ...c } : c);
+    this.changed(c.id);
+  }
+
+  remove(id: string): void {
+    this.gone.add(id);
+    this.drop(id);
+  }
+
+  /** Applies one event of the stream. */
+  apply(event: HoodyEvent): void {
+    if (event.type === 'client') return;
+    const id = event.container_id;
+    if (this.gone.has(id)) return;
+    const row = this.rows.get(id);
+    if (event.type === 'transition') {
+      if (!row) return this.fetch(id);
+      // a replayed transition older than the row's state is not taken
+      if (Date.parse(event.log.transition_time) < Date.parse(row.updated_at)) return;
+      this.rows.set(id, { ...row, status: event.log.to_status, updated_at: event.log.transition_time, exit_code: event.log.metadata.exit_code ?? (event.log.to_status === 'running' ? null : row.exit_code) });
+      return this.changed(id);
+    }
+    if (event.operation === 'delete' && event.phase === 'succeeded') return this.remove(id);
+    if (!row) return this.fetch(id);
+    if (event.phase === 'accepted') {
+      this.rows.set(id, { ...row, current_operation: { id: event.operation_id, operation: event.operation, started_at: event.at } as Container['current_operation'] });
+    } else {
+      const settled = { ...row, current_operation: null };
+      if (event.status) settled.status = event.status;
+      this.rows.set(id, settled);
+      // what else it changed (a restore's configuration, an update): read it
+      if (event.operation === 'update' || event.operation === 'restore' || event.operation === 'move') this.fetch(id);
+    }
+    this.changed(id);
+  }
+
+  /** Tells `listener` of each change; answers the function that stops it. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private drop(id: string): void {
+    if (this.rows.delete(id)) this.changed(id);
+  }
+
+  private fetch(id: string): void {
+    if (this.fetching.has(id)) return;
+    this.fetching.add(id);
+    this.source
+      .one(id)
+      .then((c) => {
+        if (c && !this.gone.has(id)) this.put(c);
+      })
+      .catch(() => undefined)
+      .finally(() => this.fetching.delete(id));
+  }
+
+  private changed(id: string): void {
+    this.pending.add(id);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.schedule(() => {
+      this.flushScheduled = false;
+      const ids = new Set(this.pending);
+      this.pending.clear();
+      for (const l of this.listeners) l(ids);
+    });
+  }
+}
