@@ -265,6 +265,22 @@ describe('the dashboard in a browser', { skip }, () => {
     assert.deepEqual(pageErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|401|409) /.test(e)), []);
   });
 
+  it('says so while the daemon is away, and catches up when it is back: a container made meanwhile appears', async () => {
+    await page.goto(`${d.url}/#/`);
+    await page.locator('[data-stream="live"]').waitFor();
+    await row('ticker').waitFor();
+    await d.stop();
+    await page.locator('[data-stream="reconnecting"]').waitFor({ timeout: 20_000 });
+    await d.restart();
+    const made = await call('POST', '/containers', { name: 'while-away', container_image: 'busybox', autostart: false });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    await page.locator('[data-stream="live"]').waitFor({ timeout: 30_000 });
+    await row('while-away').waitFor({ timeout: 15_000 });
+    assert.equal(await statusOf('while-away'), 'stopped');
+    assert.equal((await call('DELETE', `/containers/${made.body.data.id}`)).status, 200);
+    await row('while-away').waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
   it('signs out and forgets the token', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Hoody' }).waitFor();

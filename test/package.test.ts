@@ -147,7 +147,7 @@ after(async () => {
 
 describe('the packed tarball', () => {
   it('holds the built JavaScript, declarations, CLI and docs, and no tests, benches or dev scripts', () => {
-    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/daemon/hoody.js', 'dist/daemon/fanout-process.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'docs/sdk.md', 'packaging/hoody.service']) {
+    for (const f of ['package.json', 'README.md', 'bin/hoody.js', 'dist/cli/main.js', 'dist/daemon/hoody.js', 'dist/daemon/fanout-process.js', 'dist/main.js', 'dist/server/sse/fanout-process.js', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.cjs', 'dist/cjs/package.json', 'dist/cjs/sdk/index.d.ts', 'dist/dashboard/index.html', 'docs/sdk.md', 'packaging/hoody.service']) {
       assert.ok(packedFiles.includes(f), `${f} is in the tarball`);
     }
     const stray = packedFiles.filter((f) => f.endsWith('.test.ts') || /^(test|bench|scripts|\.ci)\//.test(f) || f === 'dist/.built' || f.startsWith('node_modules/'));
@@ -300,6 +300,11 @@ export async function pauseAll(): Promise<string[]> {
         });
         // the daemon is this Node running the installed dist/
         assert.equal(await readlink(`/proc/${d.pid}/exe`), await realpath(c.node));
+        // and serves the dashboard the package ships
+        const dashboard = await fetch(`${url}/`);
+        assert.equal(dashboard.status, 200, 'the installed daemon serves its dashboard');
+        const script = /src="(\/dashboard\/app-[^"]+\.js)"/.exec(await dashboard.text())?.[1];
+        assert.equal((await fetch(`${url}${script}`)).status, 200, `its script ${script}`);
         await writeFile(
           join(c.dir, 'lifecycle.mjs'),
           `import { HoodyClient } from 'hoody/sdk';
