@@ -60,9 +60,9 @@ describe('the dashboard in a browser', { skip }, () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
     const html = await res.text();
-    const script = /src="(\/dashboard\/app-[^"]+\.js)"/.exec(html)?.[1];
+    const script = /src="(dashboard\/app-[^"]+\.js)"/.exec(html)?.[1];
     assert.ok(script, html);
-    const asset = await fetch(`${d.url}${script}`, { headers: { 'accept-encoding': 'br' } });
+    const asset = await fetch(`${d.url}/${script}`, { headers: { 'accept-encoding': 'br' } });
     assert.equal(asset.headers.get('content-encoding'), 'br');
     assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
     assert.equal((await fetch(`${d.url}/dashboard/..%2Fpackage.json`)).status, 404);
@@ -194,6 +194,32 @@ describe('the dashboard in a browser', { skip }, () => {
     assert.equal((await exec('cat /marker')).trim(), 'one');
   });
 
+  it('edits a stopped container\'s configuration, and refuses to overwrite a change made elsewhere meanwhile', async () => {
+    const made = await call('POST', '/containers', { name: 'cfg', container_image: 'busybox', autostart: false, programs: [{ name: 'web', port: 8080, index: 2 }] });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.data.id;
+    await page.goto(`${d.url}/#/containers/${id}/config`);
+    const env = page.getByLabel('Environment', { exact: true });
+    // the form is filled from the container (its program with its index)
+    await page.waitForFunction(() => (document.querySelector('input[name="programs"]') as HTMLInputElement | null)?.value === 'web.2:8080');
+    await env.fill('MODE=blue');
+    // someone else changes it first
+    assert.equal((await call('PATCH', `/containers/${id}`, { restart_policy: 'always' })).status, 200);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.error .code', { hasText: 'PRECONDITION_FAILED' }).waitFor();
+    assert.deepEqual((await call('GET', `/containers/${id}`)).body.data.environment_vars, {}, 'nothing written');
+    await page.reload();
+    await page.waitForFunction(() => (document.querySelector('select[name="restart"]') as HTMLSelectElement | null)?.value === 'always');
+    await env.fill('MODE=blue');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.toast', { hasText: 'Configuration saved' }).waitFor();
+    const saved = (await call('GET', `/containers/${id}`)).body.data;
+    assert.deepEqual(saved.environment_vars, { MODE: 'blue' });
+    assert.equal(saved.restart_policy, 'always', 'the other change is kept');
+    assert.deepEqual(saved.programs.map((p: { name: string; index: number }) => `${p.name}-${p.index}`), ['web-2'], 'the program keeps its index');
+    assert.equal((await call('DELETE', `/containers/${id}`)).status, 200);
+  });
+
   it('selects several containers and stops them with one bulk action', async () => {
     for (const name of ['bulk-a', 'bulk-b']) {
       const r = await call('POST', '/containers', { name, container_image: 'busybox', command: ['sleep', '1000'] });
@@ -262,7 +288,7 @@ describe('the dashboard in a browser', { skip }, () => {
     const origin = new URL(d.url).origin;
     assert.deepEqual(requested.filter((u) => !u.startsWith(origin) && !u.startsWith('data:')), []);
     // the API's refusals the cases above caused show as failed loads; nothing else may have gone wrong
-    assert.deepEqual(pageErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|401|409) /.test(e)), []);
+    assert.deepEqual(pageErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|401|404|409|412) /.test(e)), []);
   });
 
   it('says so while the daemon is away, and catches up when it is back: a container made meanwhile appears', async () => {
@@ -287,5 +313,10 @@ describe('the dashboard in a browser', { skip }, () => {
     assert.equal(await page.evaluate(() => localStorage.getItem('hoody.dashboard.token')), null);
     await page.reload();
     await page.getByRole('heading', { name: 'Sign in to Hoody' }).waitFor();
+    // a link with the token pasted into this open tab signs in too, and the token leaves the address
+    await page.evaluate((token) => (location.hash = `#token=${token}`), d.adminToken);
+    await page.locator('[data-stream="live"]').waitFor();
+    await row('ticker').waitFor();
+    assert.equal(new URL(page.url()).hash, '#/');
   });
 });

@@ -303,8 +303,8 @@ export async function pauseAll(): Promise<string[]> {
         // and serves the dashboard the package ships
         const dashboard = await fetch(`${url}/`);
         assert.equal(dashboard.status, 200, 'the installed daemon serves its dashboard');
-        const script = /src="(\/dashboard\/app-[^"]+\.js)"/.exec(await dashboard.text())?.[1];
-        assert.equal((await fetch(`${url}${script}`)).status, 200, `its script ${script}`);
+        const script = /src="(dashboard\/app-[^"]+\.js)"/.exec(await dashboard.text())?.[1];
+        assert.equal((await fetch(`${url}/${script}`)).status, 200, `its script ${script}`);
         await writeFile(
           join(c.dir, 'lifecycle.mjs'),
           `import { HoodyClient } from 'hoody/sdk';

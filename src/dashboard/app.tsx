@@ -21,12 +21,19 @@ export function routeOf(hash: string): { page: string; id?: string; tab?: string
   return { page: parts[0] ?? 'containers' };
 }
 
+/** Sent on the window when a `#token=` was taken from the address of an open page. */
+export const SIGNED_IN_EVENT = 'hoody:signed-in';
+
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
   useEffect(() => {
     const on = (): void => setHash(location.hash);
     addEventListener('hashchange', on);
-    return () => removeEventListener('hashchange', on);
+    addEventListener(SIGNED_IN_EVENT, on);
+    return () => {
+      removeEventListener('hashchange', on);
+      removeEventListener(SIGNED_IN_EVENT, on);
+    };
   }, []);
   return hash;
 }
@@ -51,6 +58,14 @@ export function App({ session }: { session: Session }) {
     setReason(why);
     setToken(undefined);
   };
+  useEffect(() => {
+    const signedIn = (): void => {
+      setReason(undefined);
+      setToken(session.token);
+    };
+    addEventListener(SIGNED_IN_EVENT, signedIn);
+    return () => removeEventListener(SIGNED_IN_EVENT, signedIn);
+  }, []);
   if (!token) {
     return (
       <SignIn
@@ -70,7 +85,7 @@ function SignIn({ reason, onToken }: { reason: string | undefined; onToken: (t: 
   const [value, setValue] = useState('');
   return (
     <main class="signin">
-      <img src="/favicon.svg" alt="" width={56} height={56} />
+      <img src="favicon.svg" alt="" width={56} height={56} />
       <h1>Sign in to Hoody</h1>
       {reason && (
         <p class="error" role="alert">
@@ -121,7 +136,8 @@ function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) =
     };
     const unauthorized = (err: unknown): boolean => err instanceof HoodyApiError && err.code === 'UNAUTHORIZED';
     const client = new HoodyClient({
-      baseUrl: location.origin,
+      // the page's own folder: a daemon served under a path prefix works as at the root
+      baseUrl: new URL('.', location.href).href,
       token,
       fetch: async (input, init) => {
         const res = await fetch(input, init);
@@ -195,7 +211,7 @@ function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) =
       </a>
       <header class="top">
         <a class="brand" href="#/" aria-label="Hoody: containers">
-          <img src="/favicon.svg" alt="" width={28} height={28} />
+          <img src="favicon.svg" alt="" width={28} height={28} />
           <span>Hoody</span>
         </a>
         <nav aria-label="Pages">
@@ -204,7 +220,7 @@ function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) =
               {label}
             </a>
           ))}
-          <a href="/docs" target="_blank" rel="noopener">
+          <a href="docs" target="_blank" rel="noopener">
             API
           </a>
         </nav>

@@ -1,9 +1,13 @@
-/** A container's configuration, edited while it is stopped (PATCH, with the version read as If-Match). */
-import { useState } from 'preact/hooks';
+/**
+ * A container's configuration, edited while it is stopped: a PATCH of the fields changed, sent with
+ * the ETag read when the form was filled (If-Match), so that a change made elsewhere meanwhile is
+ * refused rather than overwritten.
+ */
+import { useEffect, useState } from 'preact/hooks';
 import type { Container, UpdateContainerBody } from '../sdk/index.ts';
 import { refusal } from './actions.ts';
 import { useDashboard } from './context.ts';
-import { joinCommand, parseEnvironment, parsePorts, parsePrograms, splitCommand } from './format.ts';
+import { joinCommand, parseEnvironment, parsePorts, parsePrograms, programsText, splitCommand } from './format.ts';
 import { ErrorText, Field } from './ui.tsx';
 
 const isKitProgram = (c: Container, name: string): boolean => c.hoody_kit && (name === 'terminal' || name === 'display');
@@ -14,7 +18,7 @@ const textOf = (c: Container): Record<string, string | boolean> => ({
     .map(([k, v]) => `${k}=${v}`)
     .join('\n'),
   ports: c.ports.map((p) => `${p.host_ip !== '0.0.0.0' ? `${p.host_ip}:` : ''}${p.host_port}:${p.container_port}${p.protocol === 'udp' ? '/udp' : ''}`).join(', '),
-  programs: c.programs.filter((p) => !isKitProgram(c, p.name)).map((p) => `${p.name}:${p.port}${p.public ? ':public' : ''}`).join(', '),
+  programs: programsText(c.programs.filter((p) => !isKitProgram(c, p.name))),
   cpu: String(c.resources.cpu),
   memory: String(c.resources.memory_mb),
   pids: String(c.resources.pids),
@@ -40,13 +44,28 @@ export function patchOf(c: Container, before: Record<string, string | boolean>, 
   return patch;
 }
 
+/** A value over several lines cannot be written as one NAME=value line: such an environment is shown, not edited here. */
+export const environmentEditable = (c: Container): boolean => Object.values(c.environment_vars).every((v) => !v.includes('\n'));
+
 export function ConfigTab({ c }: { c: Container }) {
   const d = useDashboard();
   const [before, setBefore] = useState(() => textOf(c));
   const [form, setForm] = useState(before);
+  const [etag, setEtag] = useState<string>();
   const [error, setError] = useState<unknown>();
   const [saving, setSaving] = useState(false);
   const why = refusal(c, 'update');
+  // the form and the version it was filled from, read together
+  const fill = async (): Promise<void> => {
+    const res = await fetch(`${d.client.apiBase}/containers/${c.id}`, { headers: { authorization: `Bearer ${d.token}` } });
+    if (!res.ok) return;
+    const { data } = (await res.json()) as { data: Container };
+    const text = textOf(data);
+    setBefore(text);
+    setForm(text);
+    setEtag(res.headers.get('etag') ?? undefined);
+  };
+  useEffect(() => void fill().catch(setError), [c.id]);
   const set = (k: string) => (e: Event) => {
     const el = e.target as HTMLInputElement;
     setForm((f) => ({ ...f, [k]: el.type === 'checkbox' ? el.checked : el.value }));
@@ -63,11 +82,9 @@ export function ConfigTab({ c }: { c: Container }) {
     if (Object.keys(patch).length === 0) return d.notice('Nothing changed');
     setSaving(true);
     try {
-      const { data } = await d.client.api.containers.update(c.id, patch);
+      const { data } = await d.client.api.containers.update(c.id, patch, etag ? { headers: { 'if-match': etag } } : {});
       d.live.put(data);
-      const fresh = textOf(data);
-      setBefore(fresh);
-      setForm(fresh);
+      await fill();
       d.notice('Configuration saved');
     } catch (err) {
       setError(err);
@@ -87,13 +104,13 @@ export function ConfigTab({ c }: { c: Container }) {
           <Field label="Command" hint="empty: the image's">
             <input name="command" value={form.command as string} onInput={set('command')} />
           </Field>
-          <Field label="Environment" hint="NAME=value, one per line">
-            <textarea name="environment" rows={3} value={form.environment as string} onInput={set('environment')} />
+          <Field label="Environment" hint={environmentEditable(c) ? 'NAME=value, one per line' : 'a value spans several lines: change it with the API, the CLI or the SDK'}>
+            <textarea name="environment" rows={3} value={form.environment as string} onInput={set('environment')} readOnly={!environmentEditable(c)} />
           </Field>
           <Field label="Published ports">
             <input name="ports" value={form.ports as string} onInput={set('ports')} />
           </Field>
-          <Field label="Programs" hint="name:port[:public]">
+          <Field label="Programs" hint="name:port, name:port:public, name.2:port">
             <input name="programs" value={form.programs as string} onInput={set('programs')} />
           </Field>
           <Field label="CPU cores">

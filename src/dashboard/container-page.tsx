@@ -27,10 +27,11 @@ export function ContainerPage({ id, tab }: { id: string; tab: string }) {
   useSubscription((notify) => d.live.subscribe((ids) => (ids.has(id) || ids.has('*')) && notify()), [id]);
   const [missing, setMissing] = useState<unknown>();
   const c = d.live.get(id);
+  const known = c !== undefined;
   useEffect(() => {
-    // a container not in the list yet (just made elsewhere): read it
-    if (!c) d.client.api.containers.get(id).then((r) => d.live.put(r.data), setMissing);
-  }, [id]);
+    // a container not in the list yet (just made elsewhere), or no longer (deleted elsewhere): ask
+    if (!known) d.client.api.containers.get(id).then((r) => d.live.put(r.data), setMissing);
+  }, [id, known]);
   const current: Tab = TABS.some((t) => t.id === tab) ? (tab as Tab) : 'overview';
   if (!c) return missing ? <ErrorText error={missing} /> : <p class="muted">Loading…</p>;
   return (
@@ -75,8 +76,10 @@ function Overview({ id }: { id: string }) {
       try {
         const { data } = await d.client.api.containers.get(id, { runtime: 'true' });
         if (stopped) return;
-        setInfo(data);
         setError(undefined);
+        // no runtime_info: its server does not answer (offline), and this one cannot look inside it
+        if (!data.runtime_info) return setInfo(undefined);
+        setInfo(data);
         const at = performance.now();
         const share = last ? cpuPercent(last.ns, data.runtime_info.cpu_usage_ns, at - last.at) : undefined;
         last = { ns: data.runtime_info.cpu_usage_ns, at };

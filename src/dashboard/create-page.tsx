@@ -70,8 +70,8 @@ export function CreatePage() {
       if (!isStored(body.container_image, images)) {
         setPhase('pulling');
         setPull({});
+        // pulled here with its progress shown; the create pulls again only if it is placed on another server
         await d.client.api.images.pull(body.container_image, { onProgress: (ev: ImagePullEvent) => setPull((p) => progressOf(p, ev)) });
-        body.pull = 'never';
       }
       setPhase('creating');
       const { data } = await d.client.api.containers.create(body);

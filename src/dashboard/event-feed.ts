@@ -8,10 +8,17 @@ import type { LiveContainers } from './live-containers.ts';
 
 export type StreamState = 'connecting' | 'live' | 'reconnecting';
 
+/** An event as the feed keeps it: numbered in the order it came, for the events page's keys. */
+export interface FedEvent {
+  n: number;
+  event: HoodyEvent;
+}
+
 const KEPT = 500;
 
 export class EventFeed {
-  readonly recent: HoodyEvent[] = [];
+  readonly recent: FedEvent[] = [];
+  private count = 0;
   state: StreamState = 'connecting';
   private sub: EventSubscription | undefined;
   private readonly listeners = new Set<(e: HoodyEvent | undefined) => void>();
@@ -28,7 +35,7 @@ export class EventFeed {
       {},
       (event) => {
         this.live.apply(event);
-        this.recent.unshift(event);
+        this.recent.unshift({ n: this.count++, event });
         if (this.recent.length > KEPT) this.recent.length = KEPT;
         for (const l of this.listeners) l(event);
       },

@@ -17,7 +17,7 @@ export function EventsPage() {
   const d = useDashboard();
   const [kind, setKind] = useState('');
   useSubscription((notify) => d.feed.subscribe(notify), []);
-  const shown = d.feed.recent.filter((e) => !kind || e.type === kind).slice(0, 200);
+  const shown = d.feed.recent.filter(({ event }) => !kind || event.type === kind).slice(0, 200);
   return (
     <section aria-labelledby="events-title">
       <div class="row spread">
@@ -34,8 +34,8 @@ export function EventsPage() {
       </div>
       <p class="muted">Since this page was opened; the status logs keep every transition.</p>
       <ol class="events" aria-live="polite">
-        {shown.map((e, i) => (
-          <li key={`${timeOf(e)}-${i}-${shown.length}`} data-event-type={e.type}>
+        {shown.map(({ n, event: e }) => (
+          <li key={n} data-event-type={e.type}>
             <time>{when(timeOf(e))}</time> <a href={`#/containers/${e.container_id}`}>{describe(e, d.live.get(e.container_id)?.name ?? e.container_id)}</a>
           </li>
         ))}

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ago, bytes, duration, joinCommand, parseEnvironment, parsePorts, parsePrograms, splitCommand } from './format.ts';
+import { ago, bytes, duration, joinCommand, parseEnvironment, parsePorts, parsePrograms, programsText, splitCommand } from './format.ts';
 
 describe('the dashboard reads the create form as a shell and Docker would', () => {
   it('splits a command line with quotes and escapes, and joins words back to the same line', () => {
@@ -26,12 +26,22 @@ describe('the dashboard reads the create form as a shell and Docker would', () =
     assert.throws(() => parsePorts('80:http'), /port "80:http"/);
   });
 
-  it('reads programs as name:port, public when asked', () => {
-    assert.deepEqual(parsePrograms('web:8080, api:3000:public'), [
+  it('reads programs as name:port, with an index and public when asked, and writes them back the same', () => {
+    assert.deepEqual(parsePrograms('web:8080, api:3000:public my-app.2:81'), [
       { name: 'web', port: 8080 },
       { name: 'api', port: 3000, public: true },
+      { name: 'my-app', port: 81, index: 2 },
     ]);
     assert.throws(() => parsePrograms('Web:80'), /program "Web:80"/);
+    const shown = [
+      { name: 'web', port: 80, index: 2, public: false },
+      { name: 'api', port: 3000, index: 1, public: true },
+    ];
+    assert.equal(programsText(shown), 'web.2:80, api:3000:public');
+    assert.deepEqual(parsePrograms(programsText(shown)), [
+      { name: 'web', port: 80, index: 2 },
+      { name: 'api', port: 3000, public: true },
+    ]);
   });
 
   it('writes sizes and durations for people', () => {

@@ -110,14 +110,19 @@ export function parsePorts(text: string): { container_port: number; host_port?: 
     });
 }
 
-/** Programs as `name:port`, optionally `name:port:public`, separated by commas or spaces. */
-export function parsePrograms(text: string): { name: string; port: number; public?: boolean }[] {
+/** Programs as `name:port`, `name:port:public`, or with an instance index, `name.2:port`; separated by commas or spaces. */
+export function parsePrograms(text: string): { name: string; port: number; index?: number; public?: boolean }[] {
   return text
     .split(/[\s,]+/)
     .filter(Boolean)
     .map((spec) => {
-      const m = /^([a-z][a-z0-9-]*):(\d+)(:public)?$/.exec(spec);
-      if (!m) throw new Error(`program "${spec}": expected name:port or name:port:public`);
-      return { name: m[1] as string, port: Number(m[2]), ...(m[3] ? { public: true } : {}) };
+      const m = /^([a-z](?:[a-z0-9-]*[a-z0-9])?)(?:\.(\d{1,2}))?:(\d+)(:public)?$/.exec(spec);
+      if (!m) throw new Error(`program "${spec}": expected name:port, name:port:public or name.index:port`);
+      return { name: m[1] as string, port: Number(m[3]), ...(m[2] ? { index: Number(m[2]) } : {}), ...(m[4] ? { public: true } : {}) };
     });
+}
+
+/** Programs back as text parsePrograms reads as the same programs (the index written when it is not 1). */
+export function programsText(programs: readonly { name: string; port: number; index: number; public: boolean }[]): string {
+  return programs.map((p) => `${p.name}${p.index !== 1 ? `.${p.index}` : ''}:${p.port}${p.public ? ':public' : ''}`).join(', ');
 }

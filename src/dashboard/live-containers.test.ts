@@ -17,6 +17,15 @@ function operation(id: string, op: string, phase: 'accepted' | 'succeeded' | 'fa
   return { type: 'operation', phase, operation_id: 'op1', container_id: id, operation: op, triggered_by: 'user_x', at: at(5), ...(status ? { status } : {}) };
 }
 
+/** A promise and the functions that settle it. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /** A list whose flushes run when asked, and a source that answers from a map. */
 function setup(initial: Container[], elsewhere: Record<string, Container> = {}) {
   const flushes: (() => void)[] = [];
@@ -62,20 +71,19 @@ describe('the live container list', () => {
     assert.equal(live.get('a')?.status, 'stopped');
   });
 
-  it('reads a container first heard of in an event, once, and drops a deleted one for good', async () => {
+  it('reads a container first heard of in an event, and drops a deleted one for good', async () => {
     const { live, asked } = setup([], { n: container('n', 'running', at(1)) });
     await live.load();
     live.apply(transition('n', 'creating', 'running', at(1)));
-    live.apply(transition('n', 'creating', 'running', at(1)));
-    await new Promise((r) => setImmediate(r));
+    await settle();
     assert.deepEqual(asked, ['n']);
     assert.equal(live.get('n')?.status, 'running');
     live.apply(operation('n', 'delete', 'succeeded'));
     assert.equal(live.get('n'), undefined);
     live.apply(transition('n', 'running', 'stopped', at(9)));
-    await new Promise((r) => setImmediate(r));
+    await settle();
     assert.equal(live.get('n'), undefined, 'a late event does not bring it back');
-    assert.deepEqual(asked, ['n']);
+    assert.deepEqual(asked, ['n'], 'nor is it read again');
   });
 
   it('a reload drops what no longer exists and keeps the newer of two answers', async () => {
@@ -87,5 +95,41 @@ describe('the live container list', () => {
     assert.deepEqual(live.list().map((c) => c.id), ['a']);
     live.put(container('a', 'stopped', at(1)));
     assert.equal(live.get('a')?.status, 'running', 'an older answer is not taken');
+  });
+
+  it('reads again a container whose read an event overtook, and takes the second answer', async () => {
+    const answers = [deferred<Container | undefined>(), deferred<Container | undefined>()];
+    let reads = 0;
+    const live = new LiveContainers({ all: async () => [], one: () => answers[reads++]!.promise }, () => undefined);
+    await live.load();
+    live.apply(operation('x', 'create', 'accepted'));
+    live.apply(operation('x', 'create', 'succeeded', 'stopped'));
+    answers[0]!.resolve({ ...container('x', 'creating'), current_operation: { id: 'op', operation: 'create', started_at: at(0) } });
+    await settle();
+    assert.equal(reads, 2, 'read again');
+    answers[1]!.resolve(container('x', 'stopped', at(1)));
+    await settle();
+    assert.equal(live.get('x')?.status, 'stopped');
+    assert.equal(live.get('x')?.current_operation, null, 'not left busy');
+  });
+
+  it('a reload that the stream overtook neither undoes a delete nor drops a container made meanwhile', async () => {
+    const list = deferred<Container[]>();
+    const made = container('new', 'running', at(2));
+    let calls = 0;
+    const live = new LiveContainers({ all: () => (calls++ === 0 ? Promise.resolve([container('old', 'running')]) : list.promise), one: async (id) => (id === 'new' ? made : undefined) }, () => undefined);
+    await live.load();
+    const reload = live.load();
+    live.apply(operation('old', 'delete', 'succeeded'));
+    live.apply(transition('new', 'creating', 'running', at(2)));
+    await settle();
+    // the list was read before both events
+    list.resolve([container('old', 'running')]);
+    await reload;
+    await settle();
+    assert.equal(live.get('old'), undefined, 'the deleted one stays deleted');
+    assert.equal(live.get('new')?.status, 'running', 'the new one stays');
+    live.put(container('old', 'running', at(9)));
+    assert.equal(live.get('old'), undefined, 'no answer brings a deleted container back');
   });
 });

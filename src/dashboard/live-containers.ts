@@ -1,8 +1,9 @@
 /**
  * The containers the signed-in user sees, kept current from the event stream: a transition sets a
- * row's status, an operation marks it busy and then settles it, a delete removes it, and a container
- * first heard of in an event is read once. Listeners are told at most once per animation frame,
- * with the ids that changed, so that a burst of a hundred events costs one render.
+ * row's status, an operation marks it busy and then settles it, a delete removes it for good, and
+ * a container first heard of in an event is read. A read that events overtook is read again, and
+ * a reload does not undo what the stream told while it ran. Listeners are told at most once per
+ * animation frame, with the ids that changed, so that a burst of a hundred events costs one render.
  */
 import type { Container, HoodyEvent } from '../sdk/index.ts';
 
@@ -19,9 +20,13 @@ export class LiveContainers {
   private readonly rows = new Map<string, Container>();
   private readonly listeners = new Set<Listener>();
   private readonly pending = new Set<string>();
+  /** Ids being read; those in `stale` had an event while their read was under way. */
   private readonly fetching = new Set<string>();
-  /** Ids deleted since they were last seen: a late event about them does not bring them back. */
+  private readonly stale = new Set<string>();
+  /** Ids deleted: ids are never reused, so nothing brings them back. */
   private readonly gone = new Set<string>();
+  /** While a reload runs: the ids the stream told of meanwhile (the list may predate them). */
+  private touchedDuringLoad: Set<string> | undefined;
   private flushScheduled = false;
   loaded = false;
 
@@ -32,10 +37,26 @@ export class LiveContainers {
 
   /** Reads every container anew (at sign-in, and after the event stream was reconnected). */
   async load(): Promise<void> {
-    const list = await this.source.all();
-    const seen = new Set(list.map((c) => c.id));
-    for (const id of this.rows.keys()) if (!seen.has(id)) this.drop(id);
-    for (const c of list) this.put(c);
+    const touched = new Set<string>();
+    this.touchedDuringLoad = touched;
+    let list: Container[];
+    try {
+      list = await this.source.all();
+    } finally {
+      if (this.touchedDuringLoad === touched) this.touchedDuringLoad = undefined;
+    }
+    const listed = new Set(list.map((c) => c.id));
+    // a row the list lacks is gone, unless the stream spoke of it meanwhile: then ask
+    for (const id of [...this.rows.keys()]) {
+      if (listed.has(id)) continue;
+      if (touched.has(id)) this.fetch(id);
+      else this.drop(id);
+    }
+    for (const c of list) {
+      if (this.gone.has(c.id)) continue;
+      if (touched.has(c.id)) this.fetch(c.id);
+      else this.set(c);
+    }
     this.loaded = true;
     this.changed('*');
   }
@@ -50,12 +71,11 @@ export class LiveContainers {
 
   /** Puts a container as an answer gave it (after an action, a create, an edit). */
   put(c: Container): void {
-    this.gone.delete(c.id);
+    if (this.gone.has(c.id)) return;
     const before = this.rows.get(c.id);
     // an answer older than what the stream already told is not taken
     if (before && Date.parse(before.updated_at) > Date.parse(c.updated_at)) return;
-    this.rows.set(c.id, before ? { ...before, ...c } : c);
-    this.changed(c.id);
+    this.set(c);
   }
 
   remove(id: string): void {
@@ -68,23 +88,24 @@ export class LiveContainers {
     if (event.type === 'client') return;
     const id = event.container_id;
     if (this.gone.has(id)) return;
+    this.touchedDuringLoad?.add(id);
+    if (this.fetching.has(id)) this.stale.add(id);
+    if (event.type === 'operation' && event.operation === 'delete' && event.phase === 'succeeded') return this.remove(id);
     const row = this.rows.get(id);
+    if (!row) return this.fetch(id);
     if (event.type === 'transition') {
-      if (!row) return this.fetch(id);
       // a replayed transition older than the row's state is not taken
       if (Date.parse(event.log.transition_time) < Date.parse(row.updated_at)) return;
       this.rows.set(id, { ...row, status: event.log.to_status, updated_at: event.log.transition_time, exit_code: event.log.metadata.exit_code ?? (event.log.to_status === 'running' ? null : row.exit_code) });
       return this.changed(id);
     }
-    if (event.operation === 'delete' && event.phase === 'succeeded') return this.remove(id);
-    if (!row) return this.fetch(id);
     if (event.phase === 'accepted') {
-      this.rows.set(id, { ...row, current_operation: { id: event.operation_id, operation: event.operation, started_at: event.at } as Container['current_operation'] });
+      this.rows.set(id, { ...row, current_operation: { id: event.operation_id, operation: event.operation, started_at: event.at } });
     } else {
       const settled = { ...row, current_operation: null };
       if (event.status) settled.status = event.status;
       this.rows.set(id, settled);
-      // what else it changed (a restore's configuration, an update): read it
+      // what else it changed (a restore's configuration, an update, a move): read it
       if (event.operation === 'update' || event.operation === 'restore' || event.operation === 'move') this.fetch(id);
     }
     this.changed(id);
@@ -96,20 +117,43 @@ export class LiveContainers {
     return () => this.listeners.delete(listener);
   }
 
+  private set(c: Container): void {
+    const before = this.rows.get(c.id);
+    this.rows.set(c.id, before ? { ...before, ...c } : c);
+    this.changed(c.id);
+  }
+
   private drop(id: string): void {
     if (this.rows.delete(id)) this.changed(id);
   }
 
+  /** Reads one container; again if an event came while the read was under way (its answer may predate it). */
   private fetch(id: string): void {
-    if (this.fetching.has(id)) return;
+    if (this.fetching.has(id)) {
+      this.stale.add(id);
+      return;
+    }
     this.fetching.add(id);
-    this.source
-      .one(id)
-      .then((c) => {
-        if (c && !this.gone.has(id)) this.put(c);
-      })
-      .catch(() => undefined)
-      .finally(() => this.fetching.delete(id));
+    void (async () => {
+      try {
+        // a container changing without pause (a restart loop) is taken as the third read found it
+        for (let reads = 1; ; reads++) {
+          this.stale.delete(id);
+          const c = await this.source.one(id).then(
+            (found) => ({ found }),
+            () => undefined,
+          );
+          if (this.stale.has(id) && reads < 3) continue;
+          if (!c || this.gone.has(id)) return;
+          if (c.found) this.set(c.found);
+          else this.remove(id);
+          return;
+        }
+      } finally {
+        this.fetching.delete(id);
+        this.stale.delete(id);
+      }
+    })();
   }
 
   private changed(id: string): void {

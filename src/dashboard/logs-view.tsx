@@ -1,6 +1,8 @@
 /** A container's logs: the last lines, then (when following) each new line as it is written. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LogLine } from '../sdk/index.ts';
+
+type Numbered = LogLine & { n: number };
 import { useDashboard } from './context.ts';
 import { ErrorText } from './ui.tsx';
 
@@ -9,7 +11,7 @@ const KEPT = 5000;
 export function LogsView({ id }: { id: string }) {
   const d = useDashboard();
   const [follow, setFollow] = useState(true);
-  const [lines, setLines] = useState<LogLine[]>([]);
+  const [lines, setLines] = useState<Numbered[]>([]);
   const [error, setError] = useState<unknown>();
   const [state, setState] = useState('');
   const box = useRef<HTMLPreElement>(null);
@@ -18,7 +20,8 @@ export function LogsView({ id }: { id: string }) {
     setLines([]);
     setError(undefined);
     setState(follow ? 'following' : 'loading');
-    let batch: LogLine[] = [];
+    let batch: Numbered[] = [];
+    let n = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const flush = (): void => {
       timer = undefined;
@@ -29,7 +32,7 @@ export function LogsView({ id }: { id: string }) {
     (async () => {
       try {
         for await (const line of d.client.api.containers.logs(id, { tail: 500, follow, follow_restarts: follow, signal: abort.signal })) {
-          batch.push(line);
+          batch.push({ ...line, n: n++ });
           timer ??= setTimeout(flush, 50);
         }
         flush();
@@ -62,8 +65,8 @@ export function LogsView({ id }: { id: string }) {
       </div>
       <ErrorText error={error} />
       <pre ref={box} class="log-lines" tabIndex={0} aria-label="Log lines">
-        {lines.map((l, i) => (
-          <span key={i} class={l.stream === 'stderr' ? 'stderr' : undefined}>
+        {lines.map((l) => (
+          <span key={l.n} class={l.stream === 'stderr' ? 'stderr' : undefined}>
             {l.line}
             {'\n'}
           </span>

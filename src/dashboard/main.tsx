@@ -1,14 +1,26 @@
-/** The dashboard's entry: signs in with a `#token=` fragment (then removes it from the address bar) and renders the app. */
+/**
+ * The dashboard's entry: signs in with a `#token=` fragment (at load, or pasted into an open tab),
+ * removes it from the address bar at once, and renders the app.
+ */
 import { render } from 'preact';
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
-import { App } from './app.tsx';
+import { App, SIGNED_IN_EVENT } from './app.tsx';
 import { Session, tokenOfFragment } from './session.ts';
 
 const session = new Session(localStorage);
-const given = tokenOfFragment(location.hash);
-if (given) {
+
+function takeToken(): boolean {
+  const given = tokenOfFragment(location.hash);
+  if (!given) return false;
   session.signIn(given.token);
   history.replaceState(null, '', `${location.pathname}${location.search}${given.rest || '#/'}`);
+  return true;
 }
+
+takeToken();
+// registered before the app's own listeners: they see the address without the token
+addEventListener('hashchange', () => {
+  if (takeToken()) dispatchEvent(new Event(SIGNED_IN_EVENT));
+});
 render(<App session={session} />, document.getElementById('app') as HTMLElement);

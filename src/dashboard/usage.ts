@@ -26,37 +26,46 @@ export function useUsage(shown: readonly Container[]): ReadonlyMap<string, Usage
   const d = useDashboard();
   const [usage, setUsage] = useState<ReadonlyMap<string, Usage>>(new Map());
   const previous = useRef(new Map<string, { ns: number; at: number }>());
-  const ids = shown
+  // the ids to read are taken at each round: a filter typed or a status changed costs no request
+  const watched = useRef<string[]>([]);
+  watched.current = shown
     .filter((c) => c.status === 'running')
     .slice(0, MAX_WATCHED)
     .map((c) => c.id);
-  const key = ids.join(',');
   useEffect(() => {
-    if (!ids.length) return;
-    let stopped = false;
+    const abort = new AbortController();
+    let busy = false;
     const read = async (): Promise<void> => {
+      // one round at a time: a slow daemon is not sent a second round on top of the first
+      if (busy) return;
+      busy = true;
       const next = new Map<string, Usage>();
-      await Promise.all(
-        ids.map(async (id) => {
-          try {
-            const { data } = await d.client.api.containers.get(id, { runtime: 'true' });
-            const at = performance.now();
-            const before = previous.current.get(id);
-            previous.current.set(id, { ns: data.runtime_info.cpu_usage_ns, at });
-            next.set(id, { memoryBytes: data.runtime_info.memory_bytes, cpuPercent: before ? cpuPercent(before.ns, data.runtime_info.cpu_usage_ns, at - before.at) : undefined });
-          } catch {
-            // gone or stopped meanwhile: the next reading tells
-          }
-        }),
-      );
-      if (!stopped) setUsage(next);
+      try {
+        await Promise.all(
+          watched.current.map(async (id) => {
+            try {
+              const { data } = await d.client.api.containers.get(id, { runtime: 'true', signal: abort.signal });
+              if (!data.runtime_info) return;
+              const at = performance.now();
+              const before = previous.current.get(id);
+              previous.current.set(id, { ns: data.runtime_info.cpu_usage_ns, at });
+              next.set(id, { memoryBytes: data.runtime_info.memory_bytes, cpuPercent: before ? cpuPercent(before.ns, data.runtime_info.cpu_usage_ns, at - before.at) : undefined });
+            } catch {
+              // gone or stopped meanwhile: the next round tells
+            }
+          }),
+        );
+      } finally {
+        busy = false;
+      }
+      if (!abort.signal.aborted) setUsage(next);
     };
     void read();
     const timer = setInterval(() => void read(), EVERY_MS);
     return () => {
-      stopped = true;
+      abort.abort();
       clearInterval(timer);
     };
-  }, [key]);
+  }, []);
   return usage;
 }

@@ -50,12 +50,14 @@ export function chooseEncodings(header: string | undefined): Encoding[] {
   return (['br', 'gzip'] as const).filter(wants);
 }
 
-const cache = new Map<string, Buffer | null>();
+// the build's files only: a name asked for that does not exist is not remembered (anyone may ask)
+const cache = new Map<string, Buffer>();
 
 async function cached(path: string): Promise<Buffer | null> {
-  if (cache.has(path)) return cache.get(path) ?? null;
+  const known = cache.get(path);
+  if (known) return known;
   const body = await readFile(path).catch(() => null);
-  cache.set(path, body);
+  if (body) cache.set(path, body);
   return body;
 }
 
