@@ -72,6 +72,7 @@ describe('the dashboard in a browser', { skip }, () => {
     assert.equal(new URL(page.url()).hash, '#/', 'the token left the address bar');
     assert.ok(!page.url().includes(d.adminToken));
     await page.getByRole('heading', { name: 'Containers' }).waitFor();
+    assert.equal(await page.getByText('Loading Hoody').count(), 0, 'the loading line is gone');
   });
 
   it('creates a container from the form and shows it running', async () => {
@@ -238,6 +239,34 @@ describe('the dashboard in a browser', { skip }, () => {
     await row('bulk-a').waitFor({ state: 'detached' });
     await row('bulk-b').waitFor({ state: 'detached' });
     assert.deepEqual((await call('GET', '/containers?name=bulk')).body.data.containers, []);
+  });
+
+  it('a long list holds only the rows on screen, and scrolling brings the others', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 150; i += 10) {
+      const made = await Promise.all(Array.from({ length: 10 }, (_, j) => call('POST', '/containers', { name: `many-${String(i + j).padStart(3, '0')}`, container_image: 'busybox', autostart: false })));
+      for (const r of made) {
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        ids.push(r.body.data.id);
+      }
+    }
+    await page.goto(`${d.url}/#/`);
+    await page.getByLabel('Name', { exact: true }).fill('many-');
+    await page.locator('[data-shown="150"]').waitFor();
+    const inPage = await page.locator('tbody tr[data-id]').count();
+    assert.ok(inPage > 0 && inPage < 150, `${inPage} rows in the page`);
+    assert.equal(await page.locator('table.containers').getAttribute('aria-rowcount'), '151');
+    await page.evaluate(() => scrollTo(0, document.body.scrollHeight));
+    await row('many-149').waitFor();
+    assert.equal(await row('many-149').getAttribute('aria-rowindex'), '151');
+    assert.equal(await row('many-000').count(), 0, 'the first rows left the page');
+    // select-all takes every row shown, on screen or not
+    await page.getByLabel('Select every container shown').check();
+    await page.getByText('150 selected').waitFor();
+    await page.getByRole('button', { name: 'Clear' }).click();
+    for (const id of ids) assert.equal((await call('DELETE', `/containers/${id}`)).status, 200);
+    await page.locator('[data-shown="0"]').waitFor();
+    await page.evaluate(() => scrollTo(0, 0));
   });
 
   it('creates a token and shows its secret once; revoking the token a page signed in with ends that page\'s session', async () => {

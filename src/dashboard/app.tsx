@@ -174,6 +174,8 @@ function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) =
       setToasts((t) => [...t.slice(-4), { id, text, error, ...(code ? { code } : {}) }]);
       setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), error ? 10_000 : 4000);
     };
+    // the list is asked for now, while the first render is drawn, not after it
+    live.load().catch((err: unknown) => setLoadError(err));
     return {
       client,
       live,
@@ -191,7 +193,6 @@ function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) =
   }, [token]);
   useEffect(() => {
     dashboard.feed.start();
-    dashboard.live.load().catch(setLoadError);
     return () => dashboard.feed.stop();
   }, [dashboard]);
   useSubscription((notify) => dashboard.feed.subscribe((e) => e === undefined && notify()), [dashboard]);

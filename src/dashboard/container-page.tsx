@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ContainerWithRuntime, Service } from '../sdk/index.ts';
 import { useDashboard } from './context.ts';
-import { bytes, when } from './format.ts';
+import { bytes, joinCommand, when } from './format.ts';
 import { Sparkline } from './chart.tsx';
 import { ActionButtons, ErrorText, StatusBadge, Tabs, useSubscription } from './ui.tsx';
 import { cpuPercent } from './usage.ts';
@@ -104,14 +104,14 @@ function Overview({ id }: { id: string }) {
     <div class="overview">
       <ErrorText error={error} />
       <div class="charts row wrap">
-        <Sparkline label="CPU" values={cpu} max={100} format={(v) => `${v.toFixed(1)} %`} />
-        <Sparkline label="Memory" values={memory} max={c.resources.memory_mb * 1024 * 1024} format={bytes} />
+        <Sparkline label="CPU" values={cpu} max={c.resources.cpu * 100} format={(v) => `${v.toFixed(1)} % of ${c.resources.cpu * 100} %`} />
+        <Sparkline label="Memory" values={memory} max={c.resources.memory_mb * 1024 * 1024} format={(v) => `${bytes(v)} of ${c.resources.memory_mb} MiB`} />
       </div>
       <dl class="facts">
         <dt>Image</dt>
         <dd class="mono">{c.container_image}</dd>
         <dt>Command</dt>
-        <dd class="mono">{c.command ? c.command.join(' ') : "the image's"}</dd>
+        <dd class="mono">{c.command ? joinCommand(c.command) : "the image's"}</dd>
         <dt>Server</dt>
         <dd>
           {c.server_name} ({c.server_status})

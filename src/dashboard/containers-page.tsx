@@ -1,20 +1,25 @@
 /**
  * The containers table: every container the user sees, its status live from the event stream;
  * filters by project, status and name; several selected and acted on at once through the bulk API.
+ * Only the rows on screen (and a few around) are in the page: a thousand containers cost what forty
+ * do, when the list loads and when many change at once.
  */
 import { Component } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { BulkResult, Container, LifecycleOperation, Project } from '../sdk/index.ts';
 import { allowedForAll, LABELS, STATUSES } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { bytes } from './format.ts';
 import { ErrorText, StatusBadge, useSubscription } from './ui.tsx';
 import { useUsage, type Usage } from './usage.ts';
+import { useWindow, ROW_HEIGHT } from './row-window.ts';
 
 const BULK: readonly LifecycleOperation[] = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume'];
 
 interface RowProps {
   c: Container;
+  /** Its place among the rows shown (from 2: the header is row 1), for assistive technology. */
+  index: number;
   selected: boolean;
   project: string;
   usage: Usage | undefined;
@@ -25,23 +30,25 @@ interface RowProps {
 class Row extends Component<RowProps> {
   override shouldComponentUpdate(next: RowProps): boolean {
     const p = this.props;
-    return next.c !== p.c || next.selected !== p.selected || next.project !== p.project || next.usage !== p.usage;
+    return next.c !== p.c || next.selected !== p.selected || next.project !== p.project || next.usage !== p.usage || next.index !== p.index;
   }
 
-  override render({ c, selected, project, usage, onSelect }: RowProps) {
+  override render({ c, index, selected, project, usage, onSelect }: RowProps) {
     const ports = c.ports.map((p) => `${p.host_port}→${p.container_port}${p.protocol === 'udp' ? '/udp' : ''}`).join(' ');
     return (
-      <tr data-id={c.id} data-name={c.name} class={selected ? 'selected' : ''}>
+      <tr data-id={c.id} data-name={c.name} class={selected ? 'selected' : ''} aria-rowindex={index}>
         <td>
           <input type="checkbox" checked={selected} aria-label={`Select ${c.name}`} onChange={(e) => onSelect(c.id, (e.target as HTMLInputElement).checked)} />
         </td>
-        <td>
+        <td class="name" title={c.name}>
           <a href={`#/containers/${c.id}`}>{c.name}</a>
         </td>
         <td>
           <StatusBadge status={c.status} busy={c.current_operation?.operation} />
         </td>
-        <td class="mono">{c.container_image}</td>
+        <td class="mono" title={c.container_image}>
+          {c.container_image}
+        </td>
         <td>{project}</td>
         <td>{c.server_name}</td>
         <td class="mono">
@@ -53,6 +60,15 @@ class Row extends Component<RowProps> {
       </tr>
     );
   }
+}
+
+/** The height of rows not in the page, so that the scroll bar and the rows' places stay true. */
+function Spacer({ rows }: { rows: number }) {
+  return (
+    <tr class="spacer" aria-hidden="true" style={{ height: `${rows * ROW_HEIGHT}px` }}>
+      <td colSpan={9} />
+    </tr>
+  );
 }
 
 export function ContainersPage() {
@@ -72,8 +88,13 @@ export function ContainersPage() {
   const needle = name.trim().toLowerCase();
   const shown = all
     .filter((c) => (!status || c.status === status) && (!project || c.project_id === project) && (!needle || c.name.includes(needle)))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    // names are lowercase letters, digits and dashes: a plain comparison orders them, several times faster than localeCompare
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const usage = useUsage(shown);
+  const body = useRef<HTMLTableSectionElement>(null);
+  const { first, last } = useWindow(body, shown.length);
+  const counts = new Map<string, number>();
+  for (const c of shown) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
   const chosen = shown.filter((c) => selected.has(c.id));
   const onSelect = useMemo(
     () => (id: string, on: boolean) =>
@@ -147,8 +168,9 @@ export function ContainersPage() {
             ))}
           </select>
         </label>
-        <span class="muted count" aria-live="polite">
+        <span class="muted count" aria-live="polite" data-shown={shown.length} data-running={counts.get('running') ?? 0}>
           {shown.length} of {all.length}
+          {[...counts].map(([status, n]) => ` · ${n} ${status}`).join('')}
         </span>
       </form>
       {chosen.length > 0 && (
@@ -181,7 +203,7 @@ export function ContainersPage() {
       )}
       <ErrorText error={bulk.error} />
       <div class="table-wrap">
-        <table class="containers">
+        <table class="containers" aria-rowcount={shown.length + 1}>
           <thead>
             <tr>
               <th>
@@ -192,15 +214,17 @@ export function ContainersPage() {
               <th>Image</th>
               <th>Project</th>
               <th>Server</th>
-              <th>Ports / URLs</th>
+              <th>Ports / programs</th>
               <th class="num">CPU</th>
               <th class="num">Memory</th>
             </tr>
           </thead>
-          <tbody>
-            {shown.map((c) => (
-              <Row key={c.id} c={c} selected={selected.has(c.id)} project={projectNames.get(c.project_id) ?? ''} usage={usage.get(c.id)} onSelect={onSelect} />
+          <tbody ref={body}>
+            {first > 0 && <Spacer rows={first} />}
+            {shown.slice(first, last).map((c, i) => (
+              <Row key={c.id} c={c} index={first + i + 2} selected={selected.has(c.id)} project={projectNames.get(c.project_id) ?? ''} usage={usage.get(c.id)} onSelect={onSelect} />
             ))}
+            {last < shown.length && <Spacer rows={shown.length - last} />}
           </tbody>
         </table>
         {d.live.loaded && shown.length === 0 && <p class="empty">{all.length === 0 ? 'No containers yet.' : 'No container matches these filters.'}</p>}

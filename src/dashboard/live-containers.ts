@@ -58,7 +58,9 @@ export class LiveContainers {
       else this.set(c);
     }
     this.loaded = true;
-    this.changed('*');
+    // the whole list is news: told now, not a frame later
+    this.pending.add('*');
+    this.flush();
   }
 
   get(id: string): Container | undefined {
@@ -162,9 +164,14 @@ export class LiveContainers {
     this.flushScheduled = true;
     this.schedule(() => {
       this.flushScheduled = false;
-      const ids = new Set(this.pending);
-      this.pending.clear();
-      for (const l of this.listeners) l(ids);
+      this.flush();
     });
+  }
+
+  private flush(): void {
+    if (this.pending.size === 0) return;
+    const ids = new Set(this.pending);
+    this.pending.clear();
+    for (const l of this.listeners) l(ids);
   }
 }

@@ -23,4 +23,7 @@ takeToken();
 addEventListener('hashchange', () => {
   if (takeToken()) dispatchEvent(new Event(SIGNED_IN_EVENT));
 });
-render(<App session={session} />, document.getElementById('app') as HTMLElement);
+const root = document.getElementById('app') as HTMLElement;
+// the page's "Loading" line goes: render() adds to what the element holds
+root.replaceChildren();
+render(<App session={session} />, root);

@@ -13,6 +13,11 @@ export function Timeline({ id }: { id: string }) {
   const [data, setData] = useState<StatusLogPage>();
   const [error, setError] = useState<unknown>();
   const [tick, setTick] = useState(0);
+  const [names, setNames] = useState<ReadonlyMap<string, string>>(new Map());
+  // users' names where this token may list users (an admin's); ids otherwise
+  useEffect(() => {
+    d.client.api.users.list().then((r) => setNames(new Map(r.data.users.map((u) => [u.id, u.name]))), () => undefined);
+  }, []);
   useEffect(() => d.feed.subscribe((e) => e?.type === 'transition' && e.container_id === id && setTick((t) => t + 1)), [id]);
   useEffect(() => {
     let stale = false;
@@ -45,16 +50,16 @@ export function Timeline({ id }: { id: string }) {
                 <td>{when(l.transition_time)}</td>
                 <td>
                   <StatusBadge status={l.from_status} /> → <StatusBadge status={l.to_status} />
+                  {l.metadata.exit_code !== undefined ? <span class="muted"> exit {l.metadata.exit_code}</span> : null}
                 </td>
                 <td>{l.metadata.operation}</td>
-                <td>
-                  {l.triggered_by}
+                <td title={l.triggered_by}>
+                  {names.get(l.triggered_by) ?? l.triggered_by}
                   {l.metadata.token ? <span class="muted"> via {l.metadata.token}</span> : null}
                 </td>
                 <td>
                   {l.metadata.reason ?? ''}
                   {l.metadata.error ? <span class="error-inline"> {l.metadata.error}</span> : null}
-                  {l.metadata.exit_code !== undefined ? <span class="muted"> exit {l.metadata.exit_code}</span> : null}
                 </td>
                 <td class="num">{duration(l.duration_ms)}</td>
               </tr>
