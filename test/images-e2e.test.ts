@@ -312,6 +312,16 @@ describe('real images through a local registry', { skip }, () => {
       assert.ok(text.includes('user=app greeting=hi'), text);
     });
 
+    it('answers 400 INVALID_INPUT, not a server error, for an upload that is no image archive, and names no path of the server', async () => {
+      const tar = (await import('node:child_process')).spawnSync('tar', ['-c', '-f', '-', '-C', scratch.dir, '.', '--exclude=*.tar', '--no-recursion']).stdout;
+      for (const [what, body] of [['text', Buffer.from('this is not a tar archive')], ['nothing', Buffer.alloc(0)], ['a tar without an image', tar]] as const) {
+        const res = await fetch(`${d.api}/images/import`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/x-tar' }, body });
+        const answer = (await res.json()) as { code: string; message: string };
+        assert.deepEqual([res.status, answer.code], [400, 'INVALID_INPUT'], `${what}: ${JSON.stringify(answer)}`);
+        assert.ok(!answer.message.includes(d.dataDir) && !answer.message.includes('/tmp/'), answer.message);
+      }
+    });
+
     for (const key of ['edge', 'xattr', 'insertbug'] as const) {
       it(`runs ${key}, pulled on create, as root in / with the image's PATH`, async () => {
         const text = await runOnce(`${key}-e2e`, { container_image: pushed[key].reference, command: ['sh', '-c', 'echo "user=$(id -u):$(id -g) cwd=$(pwd) home=$HOME path=$PATH"'] });

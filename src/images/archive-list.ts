@@ -9,6 +9,11 @@ import { join, posix } from 'node:path';
 import { runCommand } from '../runtime/run-command.ts';
 import { childEnv } from '../runtime/child-env.ts';
 
+/** The archive uploaded is not one Hoody can import (not a tar file, no image in it, members out of bounds…): the user's input, not a failure of the server. */
+export class InvalidArchiveError extends Error {
+  override readonly name = 'InvalidArchiveError';
+}
+
 /** One member of the archive; paths are normal relative ones (`blobs/sha256/…`, no `./`). */
 export interface ArchiveMember {
   type: 'file' | 'dir' | 'symlink';
@@ -30,17 +35,17 @@ export async function listArchive(archive: string, signal?: AbortSignal): Promis
     if (line === '') continue;
     const type = TYPES[line[0] as string];
     const quote = line.indexOf('"');
-    if (!type || quote < 0) throw new Error(`archive member "${line}" is not a file, folder or symlink`);
+    if (!type || quote < 0) throw new InvalidArchiveError(`archive member "${line}" is not a file, folder or symlink`);
     const [raw, rest] = cString(line, quote);
     const path = normalMember(raw);
-    if (seen.has(path)) throw new Error(`archive member "${path}" appears twice`);
+    if (seen.has(path)) throw new InvalidArchiveError(`archive member "${path}" appears twice`);
     seen.add(path);
     if (type === 'symlink') {
       const arrow = rest.indexOf('"');
-      if (!rest.startsWith(' -> ') || arrow < 0) throw new Error(`archive symlink "${path}" has no target`);
+      if (!rest.startsWith(' -> ') || arrow < 0) throw new InvalidArchiveError(`archive symlink "${path}" has no target`);
       members.push({ type, path, raw, target: cString(rest, arrow)[0] });
     } else if (rest !== '') {
-      throw new Error(`archive member "${path}" is not a file, folder or symlink`);
+      throw new InvalidArchiveError(`archive member "${path}" is not a file, folder or symlink`);
     } else if (path !== '') {
       members.push({ type, path, raw });
     }
@@ -63,19 +68,19 @@ export function resolveMember(members: readonly ArchiveMember[], path: string): 
   let current = normalMember(path);
   for (let hops = 0; hops < 16; hops++) {
     const m = byPath.get(current);
-    if (!m) throw new Error(`archive has no member "${path}"`);
+    if (!m) throw new InvalidArchiveError(`archive has no member "${path}"`);
     if (m.type === 'file') return current;
-    if (m.type === 'dir') throw new Error(`archive member "${path}" is a folder`);
+    if (m.type === 'dir') throw new InvalidArchiveError(`archive member "${path}" is a folder`);
     current = normalMember(posix.join(posix.dirname(current), m.target as string));
   }
-  throw new Error(`archive member "${path}" is a loop of symlinks`);
+  throw new InvalidArchiveError(`archive member "${path}" is a loop of symlinks`);
 }
 
 /** `./a/b/` → `a/b`; throws on an absolute path or one that climbs with `..`. */
 export function normalMember(raw: string): string {
-  if (raw.startsWith('/')) throw new Error(`archive member "${raw}" has an absolute path`);
+  if (raw.startsWith('/')) throw new InvalidArchiveError(`archive member "${raw}" has an absolute path`);
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new Error(`archive member "${raw}" climbs out with ".."`);
+  if (parts.includes('..')) throw new InvalidArchiveError(`archive member "${raw}" climbs out with ".."`);
   return parts.join('/');
 }
 
@@ -88,7 +93,7 @@ function listing(archive: string, signal?: AbortSignal): Promise<{ stdout: strin
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(out).toString('latin1') }) : reject(new Error(`archive "${archive}" is not a tar file: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
+    child.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(out).toString('latin1') }) : reject(new InvalidArchiveError(`the archive is not a tar file: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
   });
 }
 
@@ -112,6 +117,6 @@ function cString(line: string, at: number): [string, string] {
       i += 1;
     }
   }
-  if (i >= line.length) throw new Error(`archive listing line "${line}" cannot be read`);
+  if (i >= line.length) throw new InvalidArchiveError(`archive listing line "${line}" cannot be read`);
   return [Buffer.from(bytes).toString('utf8'), line.slice(i + 1)];
 }

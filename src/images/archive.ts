@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { hashFile } from './store.ts';
-import { listArchive, resolveMember, unpackArchiveFiles, type ArchiveMember } from './archive-list.ts';
+import { InvalidArchiveError, listArchive, resolveMember, unpackArchiveFiles, type ArchiveMember } from './archive-list.ts';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, UnpackBudget, checkDeclaredLayers, checkUploadBytes, documentTooLarge } from './limits.ts';
 import { MAX_CONFIG_BYTES } from './registry-client.ts';
 import { MEDIA_TYPES, type ArchiveImporter, type ContentStore, type Descriptor, type ImageConfig, type ImageProgress, type StoredImage } from './types.ts';
@@ -66,7 +66,7 @@ export class ArchiveImport implements ArchiveImporter {
       const has = (p: string): boolean => members.some((m) => m.path === p && m.type === 'file');
       if (has('manifest.json')) return await this.fromDockerManifest(ctx);
       if (has('index.json')) return await this.fromOciIndex(ctx);
-      throw new Error('archive has neither "manifest.json" nor "index.json": it is not a docker-archive or oci-archive');
+      throw new InvalidArchiveError('archive has neither "manifest.json" nor "index.json": it is not a docker-archive or oci-archive');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -75,13 +75,13 @@ export class ArchiveImport implements ArchiveImporter {
   /** docker-archive: `[{Config, RepoTags, Layers}]`; layers are tars (uncompressed as a rule) whose diff_ids the config lists. */
   private async fromDockerManifest(ctx: Ctx): Promise<StoredImage[]> {
     const entries = JSON.parse(await this.readMember(ctx, 'manifest.json')) as { Config?: string; RepoTags?: string[] | null; Layers?: string[] }[];
-    if (!Array.isArray(entries) || entries.length === 0) throw new Error('archive "manifest.json" lists no image');
+    if (!Array.isArray(entries) || entries.length === 0) throw new InvalidArchiveError('archive "manifest.json" lists no image');
     const images: StoredImage[] = [];
     for (const entry of entries) {
-      if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new Error('archive "manifest.json" entry has no Config or Layers');
+      if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new InvalidArchiveError('archive "manifest.json" entry has no Config or Layers');
       const configBytes = await readSmall(this.memberPath(ctx, entry.Config), MAX_CONFIG_BYTES, `archive config "${entry.Config}"`);
       const diffIds = diffIdsOf(configBytes);
-      if (diffIds.length !== entry.Layers.length) throw new Error(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
+      if (diffIds.length !== entry.Layers.length) throw new InvalidArchiveError(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
       const what = `archive image "${entry.Config}"`;
       const paths = entry.Layers.map((layer) => this.memberPath(ctx, layer));
       // the count first; a docker-archive declares no sizes, so those of its layer files
@@ -101,17 +101,17 @@ export class ArchiveImport implements ArchiveImporter {
     const walk = async (descs: Descriptor[], depth: number): Promise<void> => {
       for (const desc of descs) {
         if (desc.mediaType === MEDIA_TYPES.ociIndex || desc.mediaType === MEDIA_TYPES.dockerList) {
-          if (depth > 3) throw new Error('archive "index.json" nests indexes too deep');
+          if (depth > 3) throw new InvalidArchiveError('archive "index.json" nests indexes too deep');
           const inner = JSON.parse((await this.verifiedBlob(ctx, desc)).toString('utf8')) as { manifests?: Descriptor[] };
           await walk(inner.manifests ?? [], depth + 1);
           continue;
         }
         const manifestBytes = await this.verifiedBlob(ctx, desc);
         const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config?: Descriptor; layers?: Descriptor[] };
-        if (!manifest.config || !Array.isArray(manifest.layers)) throw new Error(`archive manifest "${desc.digest}" has no config or layers`);
+        if (!manifest.config || !Array.isArray(manifest.layers)) throw new InvalidArchiveError(`archive manifest "${desc.digest}" has no config or layers`);
         const configBytes = await this.verifiedBlob(ctx, manifest.config);
         const diffIds = diffIdsOf(configBytes);
-        if (diffIds.length !== manifest.layers.length) throw new Error(`archive manifest "${desc.digest}" lists ${manifest.layers.length} layers for ${diffIds.length} diff_ids`);
+        if (diffIds.length !== manifest.layers.length) throw new InvalidArchiveError(`archive manifest "${desc.digest}" lists ${manifest.layers.length} layers for ${diffIds.length} diff_ids`);
         const what = `archive image "${desc.digest}"`;
         checkDeclaredLayers(manifest.layers.map((l) => ({ size: Number.isSafeInteger(l.size) && l.size >= 0 ? l.size : Infinity })), this.limits, what);
         const budget = new UnpackBudget(this.limits, what);
@@ -123,7 +123,7 @@ export class ArchiveImport implements ArchiveImporter {
     };
     const index = JSON.parse(await this.readMember(ctx, 'index.json')) as { manifests?: Descriptor[] | null };
     await walk(index.manifests ?? [], 0);
-    if (images.length === 0) throw new Error('archive "index.json" lists no image');
+    if (images.length === 0) throw new InvalidArchiveError('archive "index.json" lists no image');
     return images;
   }
 
@@ -152,13 +152,13 @@ export class ArchiveImport implements ArchiveImporter {
     if (desc.size > max) throw documentTooLarge(`archive blob "${desc.digest}"`, desc.size, max);
     const path = this.blobMember(ctx, desc.digest);
     const { digest, size } = await hashFile(path, ctx.signal);
-    if (digest !== desc.digest || size !== desc.size) throw new Error(`archive blob "${desc.digest}" does not match its content (got ${digest}, ${size} bytes of ${desc.size})`);
+    if (digest !== desc.digest || size !== desc.size) throw new InvalidArchiveError(`archive blob "${desc.digest}" does not match its content (got ${digest}, ${size} bytes of ${desc.size})`);
     return readSmall(path, max, `archive blob "${desc.digest}"`);
   }
 
   private blobMember(ctx: Ctx, digest: string): string {
     const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
-    if (!m) throw new Error(`digest "${digest}" is not sha256:<64 hex>`);
+    if (!m) throw new InvalidArchiveError(`digest "${digest}" is not sha256:<64 hex>`);
     return this.memberPath(ctx, `blobs/sha256/${m[1]}`);
   }
 
@@ -211,7 +211,7 @@ async function readSmall(path: string, max: number, what: string): Promise<Buffe
 function diffIdsOf(configBytes: Uint8Array): string[] {
   const config = JSON.parse(Buffer.from(configBytes).toString('utf8')) as ImageConfig;
   const ids = config.rootfs?.diff_ids;
-  if (!Array.isArray(ids)) throw new Error('archive image config has no rootfs.diff_ids');
+  if (!Array.isArray(ids)) throw new InvalidArchiveError('archive image config has no rootfs.diff_ids');
   return ids;
 }
 

@@ -6,9 +6,10 @@
  * not-runnable: a container cannot run from it (no Entrypoint or Cmd, a User that cannot be resolved);
  * builtin: the built-in image cannot be changed; unavailable: this server cannot store or pull images;
  * ambiguous: an id prefix that several images' ids begin with;
- * too-large: a pull or import over a limit of the server (upload, layers, bytes declared or unpacked).
+ * too-large: a pull or import over a limit of the server (upload, layers, bytes declared or unpacked);
+ * invalid-archive: an upload that is not an image archive Hoody can import.
  */
-export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'ambiguous' | 'too-large';
+export type ImageErrorKind = 'not-found' | 'invalid-reference' | 'not-runnable' | 'pull-failed' | 'builtin' | 'unavailable' | 'ambiguous' | 'too-large' | 'invalid-archive';
 
 /** An image operation's failure. */
 export class ImageError extends Error {

@@ -10,6 +10,7 @@
  */
 import type { ArchiveImporter, ContentStore, ImagePuller, ImageProgress, Platform, ResolvedUser, StoredImage } from '../images/types.ts';
 import { InvalidReferenceError, parseReference } from '../images/reference.ts';
+import { InvalidArchiveError } from '../images/archive-list.ts';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, checkUploadBytes, isTooLarge } from '../images/limits.ts';
 import { DEFAULT_ID_RANGE, type IdRange } from './id-range.ts';
 import { BUILTIN_BUSYBOX, RootfsImages, type ImageInfo } from './rootfs-images.ts';
@@ -288,6 +289,7 @@ export class ImageStore {
       return (await this.parts.importer.importArchive(input, opts)).map(storedSummary);
     } catch (err) {
       if (isTooLarge(err)) throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
+      if (err instanceof InvalidArchiveError) throw new ImageError('invalid-archive', `cannot import: ${err.message}`);
       throw err;
     }
   }

@@ -20,6 +20,7 @@ export function imageFailure(err: unknown): unknown {
     case 'builtin':
     case 'invalid-reference':
     case 'not-runnable':
+    case 'invalid-archive':
       return new HoodyError('INVALID_INPUT', err.message, err.details);
   }
 }

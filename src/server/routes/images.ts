@@ -48,7 +48,7 @@ const SCHEMAS = {
     tags,
     summary: 'Import an image archive',
     description:
-      'The request body is a `docker save` (legacy or Docker 25+), `podman save` or `oci-archive` tarball, sent as `application/x-tar` or `application/octet-stream` and streamed to the store. Answers the images it held. An archive larger than the server\'s limit (`HOODY_IMAGE_IMPORT_MAX_BYTES`, 16 GiB by default) is refused with 413 `IMAGE_TOO_LARGE`: at once when its Content-Length says so, else at the first byte past it; so is an image in it over a limit (layers, bytes declared or unpacked). Nothing of a refused archive is kept. Admin tokens only.',
+      'The request body is a `docker save` (legacy or Docker 25+), `podman save` or `oci-archive` tarball, sent as `application/x-tar` or `application/octet-stream` and streamed to the store. Answers the images it held. An archive larger than the server\'s limit (`HOODY_IMAGE_IMPORT_MAX_BYTES`, 16 GiB by default) is refused with 413 `IMAGE_TOO_LARGE`: at once when its Content-Length says so, else at the first byte past it; so is an image in it over a limit (layers, bytes declared or unpacked). A body that is not such an archive (not a tar file, no `manifest.json` or `index.json`, a member outside the archive, a blob that does not match its digest) is 400 `INVALID_INPUT`. Nothing of a refused archive is kept. Admin tokens only.',
     response: { 200: ImageListEnvelope, ...errorResponses(...AUTHENTICATED_ERRORS, 'FORBIDDEN', 'INVALID_INPUT', 'IMAGE_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE') },
   },
   remove: {
