@@ -269,6 +269,41 @@ describe('the dashboard in a browser', { skip }, () => {
     await page.evaluate(() => scrollTo(0, 0));
   });
 
+  it('the events page shows a change as it happens', async () => {
+    await page.goto(`${d.url}/#/events`);
+    await page.getByRole('heading', { name: 'Events' }).waitFor();
+    await page.getByLabel('Kind').selectOption('transition');
+    assert.equal((await call('POST', `/containers/${ticker}/pause`, { reason: 'looking at it' })).status, 200);
+    await page.locator('[data-event-type="transition"]', { hasText: 'ticker: running → paused (pause, by' }).first().waitFor();
+    assert.match(await page.locator('[data-event-type="transition"]').first().innerText(), /looking at it/);
+    assert.equal((await call('POST', `/containers/${ticker}/resume`)).status, 200);
+    await page.locator('[data-event-type="transition"]', { hasText: 'ticker: paused → running' }).first().waitFor();
+  });
+
+  it('lists images (the built-in one cannot be deleted) and shows an import\'s refusal with its code', async () => {
+    await page.goto(`${d.url}/#/images`);
+    const builtin = page.locator('tr', { hasText: 'host busybox-static' });
+    await builtin.waitFor();
+    assert.equal(await builtin.getByRole('button', { name: 'Delete' }).getAttribute('title'), 'the built-in image cannot be deleted');
+    await page.locator('input[type=file]').setInputFiles({ name: 'not-an-image.tar', mimeType: 'application/x-tar', buffer: Buffer.from('this is not a tar archive') });
+    await page.locator('.error .code').waitFor();
+    assert.match(await page.locator('.error .code').innerText(), /^[A-Z_]+$/);
+  });
+
+  it('puts the server in maintenance and takes it out again', async () => {
+    await page.goto(`${d.url}/#/servers`);
+    const server = page.locator('tbody tr').first();
+    await server.getByText('ready').waitFor();
+    await server.getByRole('button', { name: 'Enter maintenance' }).click();
+    await confirmDialog();
+    await server.getByText('maintenance', { exact: true }).waitFor();
+    assert.equal((await call('GET', `/containers/${ticker}`)).body.data.status, 'stopped', 'its running containers were stopped');
+    await server.getByRole('button', { name: 'Leave maintenance' }).click();
+    await server.getByText('ready').waitFor();
+    // the autostart containers it stopped start again
+    await eventually('ticker to run again', async () => (await call('GET', `/containers/${ticker}`)).body.data.status, (s) => s === 'running', 30_000);
+  });
+
   it('creates a token and shows its secret once; revoking the token a page signed in with ends that page\'s session', async () => {
     await page.goto(`${d.url}/#/tokens`);
     await page.getByLabel('Name', { exact: true }).fill('laptop');
