@@ -43,14 +43,22 @@ type Theme = 'light' | 'dark' | 'auto';
 function useTheme(): [Theme, (t: Theme) => void] {
   const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem('hoody.theme') as Theme | null) ?? 'auto');
   useEffect(() => {
-    if (theme === 'auto') delete document.documentElement.dataset.theme;
-    else document.documentElement.dataset.theme = theme;
     localStorage.setItem('hoody.theme', theme);
+    // auto follows the system's choice, as it changes
+    const system = matchMedia('(prefers-color-scheme: dark)');
+    const apply = (): void => {
+      document.documentElement.dataset.theme = theme === 'auto' ? (system.matches ? 'dark' : 'light') : theme;
+    };
+    apply();
+    system.addEventListener('change', apply);
+    return () => system.removeEventListener('change', apply);
   }, [theme]);
   return [theme, setTheme];
 }
 
 export function App({ session }: { session: Session }) {
+  // the theme holds on the sign-in page too
+  const theme = useTheme();
   const [token, setToken] = useState(session.token);
   const [reason, setReason] = useState<string>();
   const signOut = (why?: string): void => {
@@ -78,7 +86,7 @@ export function App({ session }: { session: Session }) {
       />
     );
   }
-  return <SignedIn key={token} token={token} signOut={signOut} />;
+  return <SignedIn key={token} token={token} signOut={signOut} theme={theme} />;
 }
 
 function SignIn({ reason, onToken }: { reason: string | undefined; onToken: (t: string) => void }) {
@@ -120,11 +128,10 @@ interface Toast {
   error: boolean;
 }
 
-function SignedIn({ token, signOut }: { token: string; signOut: (why?: string) => void }) {
+function SignedIn({ token, signOut, theme: [theme, setTheme] }: { token: string; signOut: (why?: string) => void; theme: [Theme, (t: Theme) => void] }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [pending, setPending] = useState<PendingQuestion>();
   const [loadError, setLoadError] = useState<unknown>();
-  const [theme, setTheme] = useTheme();
   const hash = useHash();
   const dashboard = useMemo<Dashboard>(() => {
     let ended = false;

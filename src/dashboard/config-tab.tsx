@@ -8,7 +8,7 @@ import type { Container, UpdateContainerBody } from '../sdk/index.ts';
 import { refusal } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { joinCommand, parseEnvironment, parsePorts, parsePrograms, programsText, splitCommand } from './format.ts';
-import { ErrorText, Field } from './ui.tsx';
+import { ErrorText, Field, fieldSetter } from './ui.tsx';
 
 const isKitProgram = (c: Container, name: string): boolean => c.hoody_kit && (name === 'terminal' || name === 'display');
 
@@ -66,10 +66,7 @@ export function ConfigTab({ c }: { c: Container }) {
     setEtag(res.headers.get('etag') ?? undefined);
   };
   useEffect(() => void fill().catch(setError), [c.id]);
-  const set = (k: string) => (e: Event) => {
-    const el = e.target as HTMLInputElement;
-    setForm((f) => ({ ...f, [k]: el.type === 'checkbox' ? el.checked : el.value }));
-  };
+  const set = fieldSetter(setForm);
   const save = async (e: Event): Promise<void> => {
     e.preventDefault();
     setError(undefined);

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { CreateContainerBody, Image, ImagePullEvent, Project } from '../sdk/index.ts';
 import { useDashboard } from './context.ts';
 import { parseEnvironment, parsePorts, parsePrograms, splitCommand } from './format.ts';
-import { ErrorText, Field } from './ui.tsx';
+import { ErrorText, Field, fieldSetter } from './ui.tsx';
 import { PullProgress, progressOf, type PullState } from './pull-progress.tsx';
 
 const RESTART = ['no', 'on-failure', 'always'] as const;
@@ -53,10 +53,7 @@ export function CreatePage() {
     d.client.api.projects.list().then((r) => setProjects(r.data.projects), (err) => d.report(err, 'list projects'));
     d.client.api.images.list().then((r) => setImages(r.data.images), () => undefined);
   }, []);
-  const set = (k: string) => (e: Event) => {
-    const el = e.target as HTMLInputElement;
-    setForm((f) => ({ ...f, [k]: el.type === 'checkbox' ? el.checked : el.value }));
-  };
+  const set = fieldSetter(setForm);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     setError(undefined);

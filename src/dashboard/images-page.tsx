@@ -1,39 +1,27 @@
 /** The images on this server: pull one (with progress), import an archive, delete. */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { Image } from '../sdk/index.ts';
 import { useDashboard } from './context.ts';
 import { bytes, when } from './format.ts';
 import { PullProgress, progressOf, type PullState } from './pull-progress.tsx';
 import { ErrorText } from './ui.tsx';
+import { useResource } from './use-resource.ts';
 
 export function ImagesPage() {
   const d = useDashboard();
-  const [images, setImages] = useState<Image[]>([]);
   const [reference, setReference] = useState('');
   const [pull, setPull] = useState<PullState | undefined>();
-  const [busy, setBusy] = useState('');
-  const [error, setError] = useState<unknown>();
-  const reload = (): Promise<void> => d.client.api.images.list().then((r) => setImages(r.data.images), setError);
-  useEffect(() => void reload(), []);
-  const run = async (what: string, work: () => Promise<unknown>): Promise<void> => {
-    setBusy(what);
-    setError(undefined);
-    try {
-      await work();
-      await reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy('');
-      setPull(undefined);
-    }
-  };
+  const { data: images, busy, error, run } = useResource(async () => (await d.client.api.images.list()).data.images, [] as Image[], []);
   const doPull = (e: Event): void => {
     e.preventDefault();
     if (!reference.trim()) return;
     setPull({});
     void run('pull', async () => {
-      await d.client.api.images.pull(reference.trim(), { onProgress: (ev) => setPull((p) => progressOf(p ?? {}, ev)) });
+      try {
+        await d.client.api.images.pull(reference.trim(), { onProgress: (ev) => setPull((p) => progressOf(p ?? {}, ev)) });
+      } finally {
+        setPull(undefined);
+      }
       d.notice(`Pulled ${reference.trim()}`);
       setReference('');
     });

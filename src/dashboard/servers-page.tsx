@@ -1,33 +1,22 @@
 /** The servers: status, capacity and use; maintenance on and off. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect } from 'preact/hooks';
 import type { Server } from '../sdk/index.ts';
 import { useDashboard } from './context.ts';
 import { ago } from './format.ts';
 import { ErrorText } from './ui.tsx';
+import { useResource } from './use-resource.ts';
 
 export function ServersPage() {
   const d = useDashboard();
-  const [servers, setServers] = useState<Server[]>([]);
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState('');
-  const reload = (): Promise<void> => d.client.api.servers.list().then((r) => setServers(r.data.servers), setError);
+  const { data: servers, busy, error, reload, run } = useResource(async () => (await d.client.api.servers.list()).data.servers, [] as Server[], []);
+  // heartbeats change a server's status and use: read again every 10 s
   useEffect(() => {
-    void reload();
     const timer = setInterval(() => void reload(), 10_000);
     return () => clearInterval(timer);
   }, []);
   const maintenance = async (s: Server, enabled: boolean): Promise<void> => {
     if (enabled && !(await d.confirm(`Put ${s.name} in maintenance? It takes no new containers and its running containers are stopped gracefully.`, 'Enter maintenance'))) return;
-    setBusy(s.id);
-    setError(undefined);
-    try {
-      await d.client.api.servers.maintenance(s.id, { enabled, reason: 'from the dashboard' });
-      await reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy('');
-    }
+    await run(s.id, () => d.client.api.servers.maintenance(s.id, { enabled, reason: 'from the dashboard' }));
   };
   return (
     <section aria-labelledby="servers-title">

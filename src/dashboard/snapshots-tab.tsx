@@ -1,32 +1,18 @@
 /** A container's snapshots: cut one (named, with a reason), restore, copy into a new container, delete. */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { Container, Snapshot } from '../sdk/index.ts';
 import { refusal } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { bytes, when } from './format.ts';
 import { ErrorText } from './ui.tsx';
+import { useResource } from './use-resource.ts';
 
 export function SnapshotsTab({ c }: { c: Container }) {
   const d = useDashboard();
-  const [list, setList] = useState<Snapshot[]>([]);
   const [alias, setAlias] = useState('');
   const [reason, setReason] = useState('');
-  const [busy, setBusy] = useState('');
-  const [error, setError] = useState<unknown>();
-  const reload = (): Promise<void> => d.client.api.containers.listSnapshots(c.id).then((r) => setList([...r.data.snapshots].reverse()), setError);
-  useEffect(() => void reload(), [c.id]);
-  const run = async (what: string, work: () => Promise<unknown>): Promise<void> => {
-    setBusy(what);
-    setError(undefined);
-    try {
-      await work();
-      await reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy('');
-    }
-  };
+  // newest first
+  const { data: list, busy, error, run } = useResource(async () => [...(await d.client.api.containers.listSnapshots(c.id)).data.snapshots].reverse(), [] as Snapshot[], [c.id]);
   const create = (e: Event): void => {
     e.preventDefault();
     void run('create', async () => {

@@ -16,8 +16,7 @@ export interface OpenTerminal {
 
 export async function openTerminal(client: HoodyClient, id: string, el: HTMLElement, index: number | undefined, events: TerminalEvents): Promise<OpenTerminal> {
   const [{ Terminal }, { FitAddon }] = await Promise.all([import('@xterm/xterm'), import('@xterm/addon-fit')]);
-  const dark = matchMedia('(prefers-color-scheme: dark)').matches || document.documentElement.dataset.theme === 'dark';
-  const term = new Terminal({ cursorBlink: true, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, scrollback: 5000, theme: dark ? {} : { background: '#1e1e1e' } });
+  const term = new Terminal({ cursorBlink: true, fontFamily: 'ui-monospace, Menlo, Consolas, monospace', fontSize: 14, scrollback: 5000 });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(el);

@@ -1,46 +1,34 @@
 /** Tokens: create one (its secret is shown once), revoke one. Revoking the token signed in with ends this session. */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { CreatedToken, Token } from '../sdk/index.ts';
 import { useDashboard } from './context.ts';
 import { when } from './format.ts';
 import { ErrorText } from './ui.tsx';
+import { useResource } from './use-resource.ts';
 
 export function TokensPage() {
   const d = useDashboard();
-  const [tokens, setTokens] = useState<Token[]>([]);
   const [name, setName] = useState('');
   const [readOnly, setReadOnly] = useState(false);
   const [automation, setAutomation] = useState(false);
   const [created, setCreated] = useState<CreatedToken>();
-  const [error, setError] = useState<unknown>();
-  const reload = (): Promise<void> => d.client.api.tokens.list().then((r) => setTokens(r.data.tokens), setError);
-  useEffect(() => void reload(), []);
-  const create = async (e: Event): Promise<void> => {
+  const { data: tokens, busy, error, run } = useResource(async () => (await d.client.api.tokens.list()).data.tokens, [] as Token[], []);
+  const create = (e: Event): void => {
     e.preventDefault();
-    setError(undefined);
-    try {
+    void run('create', async () => {
       const { data } = await d.client.api.tokens.create({ name: name.trim(), read_only: readOnly, automation });
       setCreated(data);
       setName('');
-      await reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   const revoke = async (t: Token): Promise<void> => {
     if (!(await d.confirm(`Revoke token "${t.name}"? Everything using it stops working at once.`, 'Revoke'))) return;
-    setError(undefined);
-    try {
-      await d.client.api.tokens.delete(t.id);
-      await reload();
-    } catch (err) {
-      setError(err);
-    }
+    await run(t.id, () => d.client.api.tokens.delete(t.id));
   };
   return (
     <section aria-labelledby="tokens-title">
       <h1 id="tokens-title">Tokens</h1>
-      <form class="row wrap" onSubmit={(e) => void create(e)} aria-label="New token">
+      <form class="row wrap" onSubmit={create} aria-label="New token">
         <label>
           <span class="label">Name</span>
           <input required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder="ci-deploy" />
@@ -51,7 +39,7 @@ export function TokensPage() {
         <label class="check">
           <input type="checkbox" checked={automation} onChange={(e) => setAutomation((e.target as HTMLInputElement).checked)} /> automation (named in the status log)
         </label>
-        <button type="submit" class="primary">
+        <button type="submit" class="primary" disabled={!!busy}>
           Create token
         </button>
       </form>
@@ -89,7 +77,7 @@ export function TokensPage() {
                 <td>{[t.read_only ? 'read-only' : 'read-write', t.automation ? 'automation' : ''].filter(Boolean).join(', ')}</td>
                 <td>{when(t.created_at)}</td>
                 <td>
-                  <button type="button" class="danger" onClick={() => void revoke(t)}>
+                  <button type="button" class="danger" disabled={!!busy} onClick={() => void revoke(t)}>
                     Revoke
                   </button>
                 </td>

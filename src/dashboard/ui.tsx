@@ -140,6 +140,18 @@ export function Field({ label, hint, children }: { label: string; hint?: string;
   );
 }
 
+/** A form's fields as text (and checkboxes as booleans), by name. */
+export type FormText = Record<string, string | boolean>;
+
+/** The input handler of field `k`: its value (or a checkbox's state) into the form. */
+export const fieldSetter =
+  (setForm: (update: (form: FormText) => FormText) => void) =>
+  (k: string) =>
+  (e: Event): void => {
+    const el = e.target as HTMLInputElement;
+    setForm((f) => ({ ...f, [k]: el.type === 'checkbox' ? el.checked : el.value }));
+  };
+
 /** Re-renders the caller whenever `subscribe`'s source changes. */
 export function useSubscription(subscribe: (notify: () => void) => () => void, deps: unknown[] = []): void {
   const [, setTick] = useState(0);
