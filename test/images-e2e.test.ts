@@ -313,9 +313,26 @@ describe('real images through a local registry', { skip }, () => {
     });
 
     it('answers 400 INVALID_INPUT, not a server error, for an upload that is no image archive, and names no path of the server', async () => {
-      const tar = (await import('node:child_process')).spawnSync('tar', ['-c', '-f', '-', '-C', scratch.dir, '.', '--exclude=*.tar', '--no-recursion']).stdout;
-      for (const [what, body] of [['text', Buffer.from('this is not a tar archive')], ['nothing', Buffer.alloc(0)], ['a tar without an image', tar]] as const) {
-        const res = await fetch(`${d.api}/images/import`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/x-tar' }, body });
+      const { spawnSync } = await import('node:child_process');
+      const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+      /** A tar holding these files. */
+      const tarOf = (files: Record<string, string>): Buffer => {
+        const dir = mkdtempSync(join(scratch.dir, 'bad-'));
+        for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+        const out = spawnSync('tar', ['-c', '-f', '-', '-C', dir, ...Object.keys(files)]).stdout;
+        rmSync(dir, { recursive: true });
+        return out;
+      };
+      const uploads: [string, Buffer][] = [
+        ['text', Buffer.from('this is not a tar archive')],
+        ['nothing', Buffer.alloc(0)],
+        ['a tar without an image', tarOf({ 'readme.txt': 'hello' })],
+        ['a manifest.json that is not JSON', tarOf({ 'manifest.json': '[{"Config": ' })],
+        ['a manifest.json of the wrong shape', tarOf({ 'manifest.json': '[null]' })],
+        ['an index.json of the wrong shape', tarOf({ 'index.json': '{"manifests": 5}' })],
+      ];
+      for (const [what, body] of uploads) {
+        const res = await fetch(`${d.api}/images/import`, { method: 'POST', headers: { authorization: `Bearer ${d.adminToken}`, 'content-type': 'application/x-tar' }, body: new Uint8Array(body) });
         const answer = (await res.json()) as { code: string; message: string };
         assert.deepEqual([res.status, answer.code], [400, 'INVALID_INPUT'], `${what}: ${JSON.stringify(answer)}`);
         assert.ok(!answer.message.includes(d.dataDir) && !answer.message.includes('/tmp/'), answer.message);

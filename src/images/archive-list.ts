@@ -84,6 +84,8 @@ export function normalMember(raw: string): string {
   return parts.join('/');
 }
 
+const NOT_A_TAR = /does not look like a tar archive|Unexpected EOF in archive|Skipping to next header|not in gzip format|Archive is compressed|unexpected end of file|Damaged tar archive|Archive contains obsolescent base-64 headers/i;
+
 function listing(archive: string, signal?: AbortSignal): Promise<{ stdout: string }> {
   // LC_ALL=C: every byte that is not plain ASCII comes out as an octal escape, decoded below
   return new Promise((resolve, reject) => {
@@ -93,7 +95,14 @@ function listing(archive: string, signal?: AbortSignal): Promise<{ stdout: strin
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(out).toString('latin1') }) : reject(new InvalidArchiveError(`the archive is not a tar file: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve({ stdout: Buffer.concat(out).toString('latin1') });
+      const said = err.trim().split('\n').slice(-2).join('; ').replaceAll(archive, 'the archive');
+      // tar's words for an upload that is not a (whole, readable) tar file: the user's input; anything
+      // else (tar killed, a read error, a tar without these options) is the server's own failure
+      if (code === 2 && NOT_A_TAR.test(err)) reject(new InvalidArchiveError(`the archive is not a tar file: ${said}`));
+      else reject(new Error(`could not list the archive with tar (${signal ? `signal ${signal}` : `exit ${code}`}): ${said}`));
+    });
   });
 }
 

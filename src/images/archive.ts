@@ -74,11 +74,11 @@ export class ArchiveImport implements ArchiveImporter {
 
   /** docker-archive: `[{Config, RepoTags, Layers}]`; layers are tars (uncompressed as a rule) whose diff_ids the config lists. */
   private async fromDockerManifest(ctx: Ctx): Promise<StoredImage[]> {
-    const entries = JSON.parse(await this.readMember(ctx, 'manifest.json')) as { Config?: string; RepoTags?: string[] | null; Layers?: string[] }[];
+    const entries = archiveJson(await this.readMember(ctx, 'manifest.json'), '"manifest.json"') as { Config?: string; RepoTags?: string[] | null; Layers?: string[] }[];
     if (!Array.isArray(entries) || entries.length === 0) throw new InvalidArchiveError('archive "manifest.json" lists no image');
     const images: StoredImage[] = [];
     for (const entry of entries) {
-      if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new InvalidArchiveError('archive "manifest.json" entry has no Config or Layers');
+      if (!isObject(entry) || typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new InvalidArchiveError('archive "manifest.json" entry has no Config or Layers');
       const configBytes = await readSmall(this.memberPath(ctx, entry.Config), MAX_CONFIG_BYTES, `archive config "${entry.Config}"`);
       const diffIds = diffIdsOf(configBytes);
       if (diffIds.length !== entry.Layers.length) throw new InvalidArchiveError(`archive image "${entry.Config}" lists ${entry.Layers.length} layers for ${diffIds.length} diff_ids`);
@@ -102,13 +102,13 @@ export class ArchiveImport implements ArchiveImporter {
       for (const desc of descs) {
         if (desc.mediaType === MEDIA_TYPES.ociIndex || desc.mediaType === MEDIA_TYPES.dockerList) {
           if (depth > 3) throw new InvalidArchiveError('archive "index.json" nests indexes too deep');
-          const inner = JSON.parse((await this.verifiedBlob(ctx, desc)).toString('utf8')) as { manifests?: Descriptor[] };
-          await walk(inner.manifests ?? [], depth + 1);
+          const inner = archiveJson((await this.verifiedBlob(ctx, desc)).toString('utf8'), `index "${desc.digest}"`) as { manifests?: Descriptor[] };
+          await walk(descriptors(inner, `index "${desc.digest}"`), depth + 1);
           continue;
         }
         const manifestBytes = await this.verifiedBlob(ctx, desc);
-        const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config?: Descriptor; layers?: Descriptor[] };
-        if (!manifest.config || !Array.isArray(manifest.layers)) throw new InvalidArchiveError(`archive manifest "${desc.digest}" has no config or layers`);
+        const manifest = archiveJson(manifestBytes.toString('utf8'), `manifest "${desc.digest}"`) as { config?: Descriptor; layers?: Descriptor[] };
+        if (!isObject(manifest) || !isObject(manifest.config) || !Array.isArray(manifest.layers) || !manifest.layers.every(isObject)) throw new InvalidArchiveError(`archive manifest "${desc.digest}" has no config or layers`);
         const configBytes = await this.verifiedBlob(ctx, manifest.config);
         const diffIds = diffIdsOf(configBytes);
         if (diffIds.length !== manifest.layers.length) throw new InvalidArchiveError(`archive manifest "${desc.digest}" lists ${manifest.layers.length} layers for ${diffIds.length} diff_ids`);
@@ -121,8 +121,8 @@ export class ArchiveImport implements ArchiveImporter {
         images.push(await this.store.commitImage({ configBytes, manifestDigest: desc.digest, names: name ? [this.normalise(name)] : [], source: ctx.source }));
       }
     };
-    const index = JSON.parse(await this.readMember(ctx, 'index.json')) as { manifests?: Descriptor[] | null };
-    await walk(index.manifests ?? [], 0);
+    const index = archiveJson(await this.readMember(ctx, 'index.json'), '"index.json"') as { manifests?: Descriptor[] | null };
+    await walk(descriptors(index, '"index.json"'), 0);
     if (images.length === 0) throw new InvalidArchiveError('archive "index.json" lists no image');
     return images;
   }
@@ -207,11 +207,29 @@ async function readSmall(path: string, max: number, what: string): Promise<Buffe
   return readFile(path);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A JSON document of the archive; one that does not parse is the archive's fault. */
+function archiveJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArchiveError(`archive ${what} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The `manifests` of an index document: descriptors (objects with a digest), or none. */
+function descriptors(doc: unknown, what: string): Descriptor[] {
+  const list = isObject(doc) ? (doc.manifests ?? []) : undefined;
+  if (!Array.isArray(list) || !list.every((d) => isObject(d) && typeof d.digest === 'string')) throw new InvalidArchiveError(`archive ${what} has no list of manifests`);
+  return list as Descriptor[];
+}
+
 /** The config's diff_ids; throws when it has none. */
 function diffIdsOf(configBytes: Uint8Array): string[] {
-  const config = JSON.parse(Buffer.from(configBytes).toString('utf8')) as ImageConfig;
-  const ids = config.rootfs?.diff_ids;
-  if (!Array.isArray(ids)) throw new InvalidArchiveError('archive image config has no rootfs.diff_ids');
+  const config = archiveJson(Buffer.from(configBytes).toString('utf8'), 'image config') as ImageConfig;
+  const ids = isObject(config) ? config.rootfs?.diff_ids : undefined;
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new InvalidArchiveError('archive image config has no rootfs.diff_ids');
   return ids;
 }
 

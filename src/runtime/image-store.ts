@@ -290,6 +290,8 @@ export class ImageStore {
     } catch (err) {
       if (isTooLarge(err)) throw new ImageError('too-large', `cannot import: ${(err as Error).message}`, limitDetails(err));
       if (err instanceof InvalidArchiveError) throw new ImageError('invalid-archive', `cannot import: ${err.message}`);
+      // a name in the archive (RepoTags, an annotation) that is no reference
+      if (err instanceof InvalidReferenceError) throw new ImageError('invalid-archive', `cannot import: ${err.message} (a name in the archive)`);
       throw err;
     }
   }
