@@ -215,7 +215,7 @@ try {
     await sleep(200);
     const lat = await page.evaluate(() => (window as unknown as W).__b.typed.splice(0));
     if (b.ok !== BURST) throw new Error(`the bulk start succeeded for ${b.ok} of ${BURST}`);
-    Object.assign(run, b, { keys: typed, keyMax: Math.max(...lat), keyMedian: median(lat), requests: [...apiCalls.values()].reduce((a, x) => a + x, 0) });
+    Object.assign(run, b, { keys: typed, keyMax: lat.length ? Math.max(...lat) : NaN, keyMedian: median(lat), requests: [...apiCalls.values()].reduce((a, x) => a + x, 0) });
     console.log(`run ${r + 1}: the page's API requests during the burst: ${[...apiCalls].map(([k, v]) => `${k} ×${v}`).join(', ')}`);
 
     // the filter: 1000 → 100 rows, and back

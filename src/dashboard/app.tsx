@@ -181,7 +181,8 @@ function SignedIn({ token, signOut, theme: [theme, setTheme] }: { token: string;
       setToasts((t) => [...t.slice(-4), { id, text, error, ...(code ? { code } : {}) }]);
       setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), error ? 10_000 : 4000);
     };
-    // the list is asked for now, while the first render is drawn, not after it
+    // the stream first (what happens from now on is told), then the list, while the first render is drawn
+    feed.start();
     live.load().catch((err: unknown) => setLoadError(err));
     return {
       client,
@@ -198,10 +199,7 @@ function SignedIn({ token, signOut, theme: [theme, setTheme] }: { token: string;
       signOut: (why) => end(why ?? 'Signed out.'),
     };
   }, [token]);
-  useEffect(() => {
-    dashboard.feed.start();
-    return () => dashboard.feed.stop();
-  }, [dashboard]);
+  useEffect(() => () => dashboard.feed.stop(), [dashboard]);
   useSubscription((notify) => dashboard.feed.subscribe((e) => e === undefined && notify()), [dashboard]);
   const route = routeOf(hash);
   const nav = [

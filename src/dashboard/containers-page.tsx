@@ -205,7 +205,7 @@ export function ContainersPage() {
       <div class="table-wrap">
         <table class="containers" aria-rowcount={shown.length + 1}>
           <thead>
-            <tr>
+            <tr aria-rowindex={1}>
               <th>
                 <input type="checkbox" aria-label="Select every container shown" checked={allShownSelected} onChange={(e) => setSelected((e.target as HTMLInputElement).checked ? new Set(shown.map((c) => c.id)) : new Set())} />
               </th>

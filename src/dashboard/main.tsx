@@ -9,6 +9,9 @@ import { App, SIGNED_IN_EVENT } from './app.tsx';
 import { Session, tokenOfFragment } from './session.ts';
 
 const session = new Session(localStorage);
+// the theme before the first paint (the app keeps it current after)
+const theme = localStorage.getItem('hoody.theme');
+document.documentElement.dataset.theme = theme === 'dark' || theme === 'light' ? theme : matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 
 function takeToken(): boolean {
   const given = tokenOfFragment(location.hash);

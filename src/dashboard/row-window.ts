@@ -1,9 +1,10 @@
 /**
  * Which rows of a long table are on screen: the table's rows all have ROW_HEIGHT, the page scrolls
  * (the window), and the rows from `first` to `last` (exclusive) cover the viewport with a margin of
- * OVERSCAN rows each side. Read again on scroll and resize, once per frame.
+ * OVERSCAN rows each side. Measured after every render, before it is painted (the list, a filter or
+ * what is above the table changed), and on scroll and resize, once per frame.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 
 /** Every row's height in px (style.css gives table.containers rows this height). */
 export const ROW_HEIGHT = 40;
@@ -17,20 +18,23 @@ export function visibleRows(top: number, viewport: number, count: number, rowHei
 }
 
 export function useWindow(body: { current: HTMLElement | null }, count: number): { first: number; last: number } {
-  const [range, setRange] = useState(() => visibleRows(0, typeof innerHeight === 'number' ? innerHeight : 800, count));
-  useEffect(() => {
+  const [range, setRange] = useState<{ top: number; viewport: number }>(() => ({ top: 0, viewport: typeof innerHeight === 'number' ? innerHeight : 800 }));
+  const measure = (): void => {
+    const el = body.current;
+    if (!el) return;
+    const next = { top: el.getBoundingClientRect().top, viewport: innerHeight };
+    setRange((r) => (r.top === next.top && r.viewport === next.viewport ? r : next));
+  };
+  // every render: a render that moved the table (a bar above it) or changed the rows re-measures before paint
+  useLayoutEffect(measure);
+  useLayoutEffect(() => {
     let frame = 0;
-    const measure = (): void => {
-      frame = 0;
-      const el = body.current;
-      if (!el) return;
-      const next = visibleRows(el.getBoundingClientRect().top, innerHeight, count);
-      setRange((r) => (r.first === next.first && r.last === next.last ? r : next));
-    };
     const schedule = (): void => {
-      frame ||= requestAnimationFrame(measure);
+      frame ||= requestAnimationFrame(() => {
+        frame = 0;
+        measure();
+      });
     };
-    measure();
     addEventListener('scroll', schedule, { passive: true });
     addEventListener('resize', schedule);
     return () => {
@@ -38,6 +42,7 @@ export function useWindow(body: { current: HTMLElement | null }, count: number):
       removeEventListener('scroll', schedule);
       removeEventListener('resize', schedule);
     };
-  }, [count]);
-  return { first: Math.min(range.first, count), last: Math.min(range.last, count) };
+  }, []);
+  // the rows follow from where the table is and how many rows there are now, never from a stale range
+  return visibleRows(range.top, range.viewport, count);
 }

@@ -155,5 +155,11 @@ export const fieldSetter =
 /** Re-renders the caller whenever `subscribe`'s source changes. */
 export function useSubscription(subscribe: (notify: () => void) => () => void, deps: unknown[] = []): void {
   const [, setTick] = useState(0);
-  useEffect(() => subscribe(() => setTick((t) => t + 1)), deps);
+  useEffect(() => {
+    const notify = (): void => setTick((t) => t + 1);
+    const stop = subscribe(notify);
+    // what changed between the render and this subscription (the list answered meanwhile) is drawn too
+    notify();
+    return stop;
+  }, deps);
 }
