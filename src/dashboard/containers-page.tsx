@@ -92,10 +92,10 @@ export function ContainersPage() {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const usage = useUsage(shown);
   const body = useRef<HTMLTableSectionElement>(null);
-  const { first, last } = useWindow(body, shown.length);
   const counts = new Map<string, number>();
   for (const c of shown) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
   const chosen = shown.filter((c) => selected.has(c.id));
+  const { first, last } = useWindow(body, shown.length, `${chosen.length > 0}/${bulk.result ? bulk.result.results.length : '-'}/${bulk.error ? 1 : 0}`);
   const onSelect = useMemo(
     () => (id: string, on: boolean) =>
       setSelected((s) => {

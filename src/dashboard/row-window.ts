@@ -1,8 +1,8 @@
 /**
  * Which rows of a long table are on screen: the table's rows all have ROW_HEIGHT, the page scrolls
  * (the window), and the rows from `first` to `last` (exclusive) cover the viewport with a margin of
- * OVERSCAN rows each side. Measured after every render, before it is painted (the list, a filter or
- * what is above the table changed), and on scroll and resize, once per frame.
+ * OVERSCAN rows each side. Measured before paint when the count or what is above the table changed,
+ * and on scroll and resize, once per frame.
  */
 import { useLayoutEffect, useState } from 'preact/hooks';
 
@@ -17,7 +17,8 @@ export function visibleRows(top: number, viewport: number, count: number, rowHei
   return { first: Math.min(first, Math.max(0, last - 1)), last: Math.max(last, 0) };
 }
 
-export function useWindow(body: { current: HTMLElement | null }, count: number): { first: number; last: number } {
+/** `above`: anything that changes the height of what is above the table (a bar shown or hidden). */
+export function useWindow(body: { current: HTMLElement | null }, count: number, above: unknown): { first: number; last: number } {
   const [range, setRange] = useState<{ top: number; viewport: number }>(() => ({ top: 0, viewport: typeof innerHeight === 'number' ? innerHeight : 800 }));
   const measure = (): void => {
     const el = body.current;
@@ -25,8 +26,9 @@ export function useWindow(body: { current: HTMLElement | null }, count: number):
     const next = { top: el.getBoundingClientRect().top, viewport: innerHeight };
     setRange((r) => (r.top === next.top && r.viewport === next.viewport ? r : next));
   };
-  // every render: a render that moved the table (a bar above it) or changed the rows re-measures before paint
-  useLayoutEffect(measure);
+  // before paint when the rows or what is above the table changed (not at every render: reading the
+  // layout forces it, and a burst of status changes renders once a frame; measured, that cost frames)
+  useLayoutEffect(measure, [count, above]);
   useLayoutEffect(() => {
     let frame = 0;
     const schedule = (): void => {
