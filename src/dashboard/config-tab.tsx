@@ -8,7 +8,7 @@ import type { Container, UpdateContainerBody } from '../sdk/index.ts';
 import { refusal } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { joinCommand, parseEnvironment, parsePorts, parsePrograms, programsText, splitCommand } from './format.ts';
-import { ErrorText, Field, fieldSetter } from './ui.tsx';
+import { ErrorText, Field, fieldSetter, type FormText } from './ui.tsx';
 
 const isKitProgram = (c: Container, name: string): boolean => c.hoody_kit && (name === 'terminal' || name === 'display');
 
@@ -49,8 +49,9 @@ export const environmentEditable = (c: Container): boolean => Object.values(c.en
 
 export function ConfigTab({ c }: { c: Container }) {
   const d = useDashboard();
-  const [before, setBefore] = useState(() => textOf(c));
-  const [form, setForm] = useState(before);
+  // the form shows only what was read with its ETag: a save is then based on exactly that version
+  const [before, setBefore] = useState<FormText>();
+  const [form, setForm] = useState<FormText>({});
   const [etag, setEtag] = useState<string>();
   const [error, setError] = useState<unknown>();
   const [saving, setSaving] = useState(false);
@@ -58,7 +59,7 @@ export function ConfigTab({ c }: { c: Container }) {
   // the form and the version it was filled from, read together
   const fill = async (): Promise<void> => {
     const res = await fetch(`${d.client.apiBase}/containers/${c.id}`, { headers: { authorization: `Bearer ${d.token}` } });
-    if (!res.ok) return;
+    if (!res.ok) throw new Error(`could not read the configuration (HTTP ${res.status})`);
     const { data } = (await res.json()) as { data: Container };
     const text = textOf(data);
     setBefore(text);
@@ -70,6 +71,7 @@ export function ConfigTab({ c }: { c: Container }) {
   const save = async (e: Event): Promise<void> => {
     e.preventDefault();
     setError(undefined);
+    if (!before) return;
     let patch: UpdateContainerBody;
     try {
       patch = patchOf(c, before, form);
@@ -89,6 +91,14 @@ export function ConfigTab({ c }: { c: Container }) {
       setSaving(false);
     }
   };
+  if (!before) {
+    return (
+      <div>
+        <ErrorText error={error} />
+        <p class="muted">Reading the configuration…</p>
+      </div>
+    );
+  }
   return (
     <form class="form" onSubmit={(e) => void save(e)}>
       {why && (
