@@ -1,9 +1,15 @@
 /** Which of a container's actions the state table allows now, and why a refused one is refused. */
-import type { Container, ContainerStatus } from '../sdk/index.ts';
+import type { Container, ContainerStatus, RestartPolicy } from '../sdk/index.ts';
 import { TRANSITION_TABLE, type Action } from '../core/transitions.ts';
 
 /** Every status, in the table's order (from the table itself: the schemas' module is not for the browser's bundle). */
 export const STATUSES = Object.keys(TRANSITION_TABLE) as ContainerStatus[];
+
+/**
+ * The restart policies, for the forms' menus. The API's own list (api/schemas.ts) is not imported:
+ * that module brings TypeBox into the browser's bundle; the type keeps the two in step.
+ */
+export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const satisfies readonly RestartPolicy[];
 
 /** The actions the dashboard offers on a container, in the order of its buttons. */
 export const BUTTON_ACTIONS = ['start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'delete'] as const;

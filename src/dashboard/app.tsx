@@ -1,6 +1,6 @@
 /** The dashboard's frame: sign-in, the top bar, the pages by the address's fragment, notices, errors and the confirmation dialog. */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { HoodyApiError, HoodyClient, type Container } from '../sdk/index.ts';
+import { HoodyApiError, HoodyClient } from '../sdk/index.ts';
 import { ContainerPage } from './container-page.tsx';
 import { ContainersPage } from './containers-page.tsx';
 import { DashboardContext, type Dashboard } from './context.ts';
@@ -121,6 +121,8 @@ function SignIn({ reason, onToken }: { reason: string | undefined; onToken: (t: 
   );
 }
 
+const TOKEN_REFUSED = 'Signed out: the token is not valid (it was revoked, or mistyped).';
+
 interface Toast {
   id: number;
   text: string;
@@ -149,19 +151,13 @@ function SignedIn({ token, signOut, theme: [theme, setTheme] }: { token: string;
       fetch: async (input, init) => {
         const res = await fetch(input, init);
         // the token was revoked (or never was one): this session ends
-        if (res.status === 401) queueMicrotask(() => end('Signed out: the token is not valid (it was revoked, or mistyped).'));
+        if (res.status === 401) queueMicrotask(() => end(TOKEN_REFUSED));
         return res;
       },
     });
     const live = new LiveContainers({
-      all: async () => {
-        const all: Container[] = [];
-        for (let page = 1; ; page++) {
-          const { data } = await client.api.containers.list({ page, limit: 1000 });
-          all.push(...data.containers);
-          if (page >= data.pagination.totalPages) return all;
-        }
-      },
+      // without a page, the SDK reads every page (1,000 a page) and answers them as one
+      all: async () => (await client.api.containers.list()).data.containers,
       one: async (id) => {
         try {
           return (await client.api.containers.get(id)).data;
@@ -172,8 +168,9 @@ function SignedIn({ token, signOut, theme: [theme, setTheme] }: { token: string;
       },
     });
     const feed = new EventFeed(client, live, (err) => {
-      if (unauthorized(err)) end('Signed out: the token is not valid (it was revoked, or mistyped).');
-      else toast(`the event stream stopped: ${describeError(err).message}`, true, describeError(err).code);
+      if (unauthorized(err)) return end(TOKEN_REFUSED);
+      const e = describeError(err);
+      toast(`the event stream stopped: ${e.message}`, true, e.code);
     });
     let next = 0;
     const toast = (text: string, error: boolean, code?: string): void => {

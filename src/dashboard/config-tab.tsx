@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Container, UpdateContainerBody } from '../sdk/index.ts';
-import { refusal } from './actions.ts';
+import { RESTART_POLICIES, refusal } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { joinCommand, parseEnvironment, parsePorts, parsePrograms, programsText, splitCommand } from './format.ts';
 import { ErrorText, Field, fieldSetter, type FormText } from './ui.tsx';
@@ -134,7 +134,7 @@ export function ConfigTab({ c }: { c: Container }) {
           </Field>
           <Field label="Restart policy">
             <select name="restart" value={form.restart as string} onChange={set('restart')}>
-              {['no', 'on-failure', 'always'].map((r) => (
+              {RESTART_POLICIES.map((r) => (
                 <option key={r} value={r}>
                   {r}
                 </option>

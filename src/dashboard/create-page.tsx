@@ -5,12 +5,12 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { CreateContainerBody, Image, ImagePullEvent, Project } from '../sdk/index.ts';
+import { RESTART_POLICIES } from './actions.ts';
 import { useDashboard } from './context.ts';
 import { parseEnvironment, parsePorts, parsePrograms, splitCommand } from './format.ts';
 import { ErrorText, Field, fieldSetter } from './ui.tsx';
 import { PullProgress, progressOf, type PullState } from './pull-progress.tsx';
 
-const RESTART = ['no', 'on-failure', 'always'] as const;
 
 /** The form's text as the API's body; throws (with the field's name) on text it cannot read. */
 export function bodyOf(form: Record<string, string | boolean>): CreateContainerBody {
@@ -137,7 +137,7 @@ export function CreatePage() {
           </Field>
           <Field label="Restart policy">
             <select name="restart" value={form.restart as string} onChange={set('restart')}>
-              {RESTART.map((r) => (
+              {RESTART_POLICIES.map((r) => (
                 <option key={r} value={r}>
                   {r}
                 </option>
